@@ -1,0 +1,176 @@
+//! `bindery config check|eval|get|show|explain`.
+
+use std::fmt::Write;
+use std::process::ExitCode;
+
+use bindery_config::diag::render_all;
+use bindery_config::query::{self, Evaluation};
+use bindery_config::show::show;
+use bindery_config::snapshot::{Origin, Snapshot};
+
+use super::{ConfigArgs, load};
+
+#[derive(clap::Subcommand)]
+pub enum ConfigCommand {
+    /// Exit 0 when the configuration is valid; otherwise print every diagnostic and exit 1.
+    Check(ConfigArgs),
+    /// Print an option's effective value after fallback: [SCOPE NAME]... OPTION.
+    Eval(QueryArgs),
+    /// Print the value set in exactly that scope: [SCOPE NAME]... OPTION.
+    Get(QueryArgs),
+    /// Print the whole configuration, normalised.
+    Show(ConfigArgs),
+    /// Show the fallback chain walked for an option and which scope supplied the value.
+    Explain(QueryArgs),
+}
+
+#[derive(clap::Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Scope words and the option, as on Momentum's console:
+    /// `binding_group g binding b domain example.com max_outbound_connections`.
+    #[arg(required = true, value_name = "WORDS")]
+    pub words: Vec<String>,
+}
+
+pub fn run(cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ConfigCommand::Check(args) => check(&args),
+        ConfigCommand::Show(args) => with_snapshot(&args, |snap| {
+            print!("{}", show(&snap.tree));
+            Ok(ExitCode::SUCCESS)
+        }),
+        ConfigCommand::Eval(q) => with_snapshot(&q.config, |snap| {
+            let query = match query::parse(&q.words) {
+                Ok(query) => query,
+                Err(e) => return usage(&e),
+            };
+            match query::evaluate(snap, &query) {
+                Ok(ev) => {
+                    println!("{}", eval_line(&query, &ev));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => usage(&e),
+            }
+        }),
+        ConfigCommand::Get(q) => with_snapshot(&q.config, |snap| {
+            let query = match query::parse(&q.words) {
+                Ok(query) => query,
+                Err(e) => return usage(&e),
+            };
+            match query::get(&snap.tree, &query) {
+                Some(s) => println!("\t{}", query::format_value(query.option, &s.value)),
+                None => println!("{}", query::not_set_message(&query)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }),
+        ConfigCommand::Explain(q) => with_snapshot(&q.config, |snap| {
+            let query = match query::parse(&q.words) {
+                Ok(query) => query,
+                Err(e) => return usage(&e),
+            };
+            match query::evaluate(snap, &query) {
+                Ok(ev) => {
+                    print!("{}", explain(snap, &query, &ev));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => usage(&e),
+            }
+        }),
+    }
+}
+
+fn usage(msg: &str) -> anyhow::Result<ExitCode> {
+    eprintln!("bindery: {msg}");
+    Ok(ExitCode::FAILURE)
+}
+
+fn check(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
+    let (tree, diags) = load(args)?;
+    print!("{}", render_all(&diags, &tree.sources));
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    if errors > 0 {
+        println!("{errors} error{} found", if errors == 1 { "" } else { "s" });
+        return Ok(ExitCode::FAILURE);
+    }
+    let snap = Snapshot::compile(tree, 1);
+    println!(
+        "configuration OK: {} files, {} bindings in {} binding groups",
+        snap.tree.sources.files().count(),
+        snap.bindings().count(),
+        snap.groups().count()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads and compiles, or prints the diagnostics and fails.
+fn with_snapshot(
+    args: &ConfigArgs,
+    f: impl FnOnce(&Snapshot) -> anyhow::Result<ExitCode>,
+) -> anyhow::Result<ExitCode> {
+    let (tree, diags) = load(args)?;
+    eprint!("{}", render_all(&diags, &tree.sources));
+    if diags.iter().any(|d| d.is_error()) {
+        return Ok(ExitCode::FAILURE);
+    }
+    f(&Snapshot::compile(tree, 1))
+}
+
+fn eval_line(query: &query::Query, ev: &Evaluation) -> String {
+    match &ev.value {
+        Some(v) => query::format_value(ev.option, v),
+        None => format!(
+            "Option '{}' has no value in scope '{}'.",
+            ev.option.def().name,
+            query.scope_path()
+        ),
+    }
+}
+
+fn explain(snap: &Snapshot, query: &query::Query, ev: &Evaluation) -> String {
+    let tree = &snap.tree;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} for {}:",
+        ev.option.def().name,
+        if query.steps.is_empty() {
+            "global".into()
+        } else {
+            query.scope_path()
+        }
+    );
+    let winner = ev.steps.iter().position(|s| s.setting.is_some());
+    for (i, step) in ev.steps.iter().enumerate() {
+        let mark = if Some(i) == winner { "=>" } else { "  " };
+        let what = match (step.scope, &step.setting) {
+            (None, _) => "no stanza".to_string(),
+            (Some(id), None) => format!("{}: not set", tree.label(id)),
+            (Some(id), Some(s)) => format!(
+                "{}: {} ({})",
+                tree.label(id),
+                s.value,
+                tree.sources.location(s.span)
+            ),
+        };
+        let _ = writeln!(out, "{mark} {:>2}. {:<22} {}", i + 1, step.level, what);
+    }
+    let default = ev.option.def().default.unwrap_or("unset");
+    let mark = if winner.is_none() { "=>" } else { "  " };
+    let _ = writeln!(out, "{mark}     {:<22} {default}", "default");
+    let from = match ev.origin {
+        Some(Origin::Scope(id)) => {
+            let at = ev
+                .steps
+                .iter()
+                .find_map(|s| s.setting.as_ref())
+                .map(|s| tree.sources.location(s.span))
+                .unwrap_or_default();
+            format!("from {} at {at}", tree.label(id))
+        }
+        _ => "the built-in default".into(),
+    };
+    let _ = writeln!(out, "{}   ({from})", eval_line(query, ev));
+    out
+}

@@ -1,0 +1,45 @@
+//! The `bindery` binary: command-line parsing and dispatch, nothing else.
+//!
+//! **Architecture Invariant:** no business logic lives here; every command is a thin layer
+//! over a library crate, and this is the only place that uses `anyhow`.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "bindery",
+    version,
+    about = "A mail transfer agent that speaks Momentum's configuration model"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the MTA (without -c, on the embedded default configuration).
+    Run(cmd::ConfigArgs),
+    /// Check, query and print configuration files.
+    #[command(subcommand)]
+    Config(cmd::config::ConfigCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Command::Run(args) => cmd::run::run(&args),
+        Command::Config(c) => cmd::config::run(c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("bindery: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

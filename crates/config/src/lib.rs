@@ -1,0 +1,51 @@
+//! Momentum's configuration language for bindery.
+//!
+//! # Layout
+//! - [`span`], [`diag`]: source files, locations and diagnostics.
+//! - [`lexer`], [`parser`], [`syntax`]: text to syntax tree, no I/O, never panics.
+//! - [`loader`]: reads the main file and its includes through a [`loader::Source`].
+//! - [`schema`]: the one table of scopes and options.
+//! - [`value`]: typed values, checked against the schema.
+//! - [`tree`]: the merged scope tree, validated against the schema.
+//! - [`snapshot`]: the compiled, immutable configuration with the fallback chains.
+//! - [`query`]: scope paths as the console writes them (`binding b domain d opt`).
+//! - [`show`]: prints a tree back as normalised configuration text.
+
+pub mod diag;
+pub mod lexer;
+pub mod loader;
+pub mod parser;
+pub mod query;
+pub mod schema;
+pub mod show;
+pub mod snapshot;
+pub mod span;
+pub mod syntax;
+pub mod tree;
+pub mod value;
+
+pub use diag::{Diagnostic, Severity};
+pub use loader::{FsSource, LoadOptions, MemSource, Source};
+pub use snapshot::Snapshot;
+pub use tree::ConfigTree;
+
+use std::io;
+use std::path::Path;
+
+/// Loads a configuration file with its includes and checks it against the schema.
+///
+/// Returns the tree and every diagnostic, errors and warnings alike; the tree is only fit
+/// to compile when no diagnostic is an error. The `Err` case is reserved for the main file
+/// itself being unreadable.
+pub fn load(
+    source: &dyn Source,
+    main: &Path,
+    opts: &LoadOptions,
+) -> io::Result<(ConfigTree, Vec<Diagnostic>)> {
+    let loaded = loader::load(source, main, opts)?;
+    let (tree, mut diags) = ConfigTree::build(loaded);
+    // Report in reading order: by file, then position (a stable sort keeps a parse error
+    // before the schema error it may have caused on the same token).
+    diags.sort_by_key(|d| (d.span.file, d.span.start));
+    Ok((tree, diags))
+}

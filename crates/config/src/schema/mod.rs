@@ -1,0 +1,26 @@
+//! The schema: every scope kind and every option bindery knows, in one place.
+//!
+//! [`scopes::SCOPES`] says which stanzas exist and where they may appear;
+//! [`options::OPTIONS`] declares each option's canonical name (as Momentum spells it), value
+//! type, default, the scopes where it is valid and whether it can change at run time.
+//! Nothing else in the code base may hard-code an option's default or validity.
+
+pub mod options;
+pub mod scopes;
+
+pub use options::{OPTION_COUNT, OPTIONS, OptionDef, OptionId, ValueType};
+pub use scopes::{SCOPES, ScopeDef, ScopeKind, ScopeSet};
+
+/// Finds an option by name, ignoring case (`max_outbound_connections` ==
+/// `Max_Outbound_Connections`).
+pub fn option_by_name(name: &str) -> Option<OptionId> {
+    OPTIONS
+        .iter()
+        .position(|o| o.name.eq_ignore_ascii_case(name))
+        .map(|i| OptionId(i as u16))
+}
+
+/// Finds a scope kind by its keyword, ignoring case.
+pub fn scope_by_keyword(word: &str) -> Option<&'static ScopeDef> {
+    SCOPES.iter().find(|s| s.keyword.eq_ignore_ascii_case(word))
+}

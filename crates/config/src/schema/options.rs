@@ -1,0 +1,358 @@
+//! The option table.
+//!
+//! Names, defaults and scopes follow Momentum 4's "Configuration Options Summary" and the
+//! per-option pages (see `../shared/reference/momentum.md` §3). Where bindery deliberately
+//! differs, the row's comment says so.
+
+use super::scopes::*;
+
+/// Index of an option in [`OPTIONS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OptionId(pub u16);
+
+impl OptionId {
+    pub fn def(self) -> &'static OptionDef {
+        &OPTIONS[self.0 as usize]
+    }
+
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// How an option's value is written and checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueType {
+    /// Any string.
+    Str,
+    /// A file or directory path.
+    Path,
+    /// A signed integer.
+    Int,
+    /// A TCP port, 1..=65535.
+    Port,
+    /// `true/false`, `yes/no`, `on/off`, `enabled/disabled`, `1/0`.
+    Bool,
+    /// One word out of a fixed set, compared case-insensitively.
+    Enum(&'static [&'static str]),
+    /// A non-negative integer or one word out of a set (`max_retries = auto|none|N`).
+    IntOrEnum(&'static [&'static str]),
+    /// `"N"` (per second) or `"N/S"` (N per S seconds); `0` means unlimited.
+    Throttle,
+    /// `*`, an IP address, or a host name: a binding's source address.
+    BindAddress,
+    /// A host name or IP address, IPv6 in brackets, with an optional `:port`.
+    HostPort,
+    /// A list of IP addresses and CIDR blocks.
+    CidrList,
+    /// A list of domains; `*.example.com` matches every subdomain.
+    DomainList,
+    /// A list of words or strings.
+    List,
+    /// A dictionary `[ key = value ]`.
+    Dict,
+    /// A file mode in octal, e.g. `0640`.
+    Mode,
+    /// A non-negative number of seconds.
+    Seconds,
+    /// A non-negative number of bytes.
+    Bytes,
+    /// A regular expression.
+    Regex,
+}
+
+impl ValueType {
+    pub fn describe(self) -> String {
+        match self {
+            ValueType::Str => "a string".into(),
+            ValueType::Path => "a path".into(),
+            ValueType::Int => "an integer".into(),
+            ValueType::Port => "a port number (1-65535)".into(),
+            ValueType::Bool => {
+                "a boolean (true/false, yes/no, on/off, enabled/disabled, 1/0)".into()
+            }
+            ValueType::Enum(words) => format!("one of {}", words.join(", ")),
+            ValueType::IntOrEnum(words) => {
+                format!("a non-negative integer or one of {}", words.join(", "))
+            }
+            ValueType::Throttle => "a throttle, \"N\" or \"N/SECONDS\"".into(),
+            ValueType::BindAddress => "`*`, an IP address or a host name".into(),
+            ValueType::HostPort => "a host name or IP address, optionally with :port".into(),
+            ValueType::CidrList => "a list of IP addresses or CIDR blocks".into(),
+            ValueType::DomainList => "a list of domains (`*.example.com` allowed)".into(),
+            ValueType::List => "a list `( a b \"c d\" )`".into(),
+            ValueType::Dict => "a dictionary `[ key = value ]`".into(),
+            ValueType::Mode => "an octal file mode such as 0640".into(),
+            ValueType::Seconds => "a number of seconds".into(),
+            ValueType::Bytes => "a number of bytes".into(),
+            ValueType::Regex => "a regular expression".into(),
+        }
+    }
+}
+
+/// Everything bindery knows about one option.
+#[derive(Debug)]
+pub struct OptionDef {
+    /// Canonical spelling, used whenever the option is printed.
+    pub name: &'static str,
+    pub ty: ValueType,
+    /// Built-in default, written as it would be in a file; `None` means unset.
+    pub default: Option<&'static str>,
+    /// Scopes where the option may be set.
+    pub scopes: ScopeSet,
+    /// `false` for Momentum's "(non-dynamic)" options: a run-time change needs a restart.
+    pub dynamic: bool,
+    /// Value when a host-scope lookup finds nothing: host scope never falls back to the
+    /// binding/domain/global chain (an unset `max_outbound_connections` in a host is -1).
+    pub host_default: Option<&'static str>,
+}
+
+impl OptionDef {
+    /// Options whose values are resolved through the binding/domain fallback chain.
+    pub fn is_delivery(&self) -> bool {
+        self.scopes.0 & (BG | B | D) != 0
+    }
+}
+
+macro_rules! options {
+    ($( $name:literal : $ty:expr, $default:expr, $scopes:expr $(, $flag:ident)* ; )*) => {
+        /// Every option, in one table.
+        pub static OPTIONS: &[OptionDef] = &[
+            $( option_row!($name, $ty, $default, $scopes $(, $flag)*), )*
+        ];
+        /// The number of rows in [`OPTIONS`], usable in constants.
+        pub const OPTION_COUNT: usize = [$($name),*].len();
+    };
+}
+
+macro_rules! option_row {
+    ($name:literal, $ty:expr, $default:expr, $scopes:expr) => {
+        OptionDef {
+            name: $name,
+            ty: $ty,
+            default: $default,
+            scopes: ScopeSet($scopes),
+            dynamic: true,
+            host_default: None,
+        }
+    };
+    ($name:literal, $ty:expr, $default:expr, $scopes:expr, restart) => {
+        OptionDef {
+            name: $name,
+            ty: $ty,
+            default: $default,
+            scopes: ScopeSet($scopes),
+            dynamic: false,
+            host_default: None,
+        }
+    };
+    ($name:literal, $ty:expr, $default:expr, $scopes:expr, host_unlimited) => {
+        OptionDef {
+            name: $name,
+            ty: $ty,
+            default: $default,
+            scopes: ScopeSet($scopes),
+            dynamic: true,
+            host_default: Some("-1"),
+        }
+    };
+}
+
+use ValueType::*;
+
+/// Binding/domain scopes: global, binding_group, binding, domain.
+const DELIV: u32 = G | BG | B | D;
+/// Inbound SMTP scopes: the listener, its Listen and Peer scopes, and pathways.
+const INBOUND: u32 = ESMTP | LISTEN | PEER | PW | PWG;
+/// Every listener kind and Listen.
+const LISTENERS: u32 = ESMTP | CTRL | HTTP | LISTEN;
+/// TLS certificate options: outbound (delivery scopes) and inbound (listener scopes).
+const TLS_BOTH: u32 = DELIV | ESMTP | HTTP | LISTEN | PEER | PW | PWG;
+
+const TLS_MODES: &[&str] = &["no", "ifavailable", "required"];
+const DELIVERY_METHODS: &[&str] = &["ESMTP", "SMTP", "LMTP", "ECSTREAM", "APN", "GCM", "MM7"];
+const DEBUG_LEVELS: &[&str] = &["DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL"];
+
+options! {
+    // ---- Sending identity and outbound connection limits (binding / domain chain) ----
+    "Bind_Address": BindAddress, Some("*"), G | BG | B, restart;
+    "EHLO_Hostname": Str, Some("__hostname__"), DELIV;
+    "Generate_Bounces": Bool, Some("true"), DELIV;
+    "Max_Outbound_Connections": Int, Some("32"), DELIV | H, host_unlimited;
+    "Outbound_Throttle_Messages": Throttle, None, DELIV | H;
+    "Outbound_Throttle_Connections": Throttle, None, DELIV | H;
+    "Server_Max_Outbound_Connections": Int, Some("20000"), G | BG | B;
+    "Server_Reserve_Outbound_Connections": Int, Some("200"), G;
+    "Scope_Max_Outbound_Connections": Int, None, DELIV | H;
+    "Cluster_Max_Outbound_Connections": Int, Some("-1"), G | B | D | H;
+    "Cluster_Outbound_Throttle_Messages": Throttle, None, G | BG | D;
+    "Cluster_Outbound_Throttle_Connections": Throttle, None, G | BG | D;
+    "Connection_Allocation_Aggressiveness": Enum(&["normal", "high"]), Some("normal"), DELIV;
+    "Max_Deliveries_Per_Connection": Int, Some("0"), DELIV;
+    "Max_Recipients_Per_Batch": Int, Some("100"), DELIV;
+    "Max_Recipients_Per_Connection": Int, Some("0"), DELIV | ESMTP | LISTEN | PEER;
+    "Max_Resident_Active_Queue": Int, Some("250"), DELIV;
+    "Max_Resident_Messages": Int, Some("32768"), G | BG | B;
+    "Delayed_Binding_Domain_Fuzz": Seconds, Some("0"), G | BG | B;
+    "Suspend_Delivery": Bool, Some("false"), DELIV;
+    "Blackhole": Enum(&["false", "true", "inline", "internal"]), Some("false"), DELIV;
+    "Enable_Duravip": Bool, Some("false"), B | LISTEN;
+    "Duravip_Preference": Str, None, B | LISTEN;
+    "Duravip_Follow": Str, None, LISTEN;
+
+    // ---- Retries and expiry ----
+    "Max_Retries": IntOrEnum(&["auto", "none"]), Some("auto"), DELIV;
+    "Retry_Interval": Seconds, Some("1200"), DELIV;
+    "Max_Retry_Interval": Seconds, Some("43200"), DELIV;
+    "Message_Expiration": Seconds, Some("86400"), DELIV;
+    "Never_Attempt_Expired_Messages": Bool, Some("false"), DELIV;
+    "Never_Retry": Bool, Some("false"), DELIV;
+    "Drop_Body_After_Trans_Fail": Int, Some("3"), DELIV;
+    "Host_Failure_Retry": Seconds, Some("120"), G | D;
+
+    // ---- Routing ----
+    "Gateway": HostPort, None, DELIV;
+    "Routes": List, None, G | D;
+    "Remote_SMTP_Port": Port, Some("25"), DELIV;
+    "Delivery_Method": Enum(DELIVERY_METHODS), Some("ESMTP"), DELIV;
+    "LMTP_Port": Port, Some("2003"), DELIV;
+    "ECStream_Port": Port, Some("1825"), DELIV;
+    "Fully_Resolve_Before_SMTP": Bool, Some("true"), DELIV;
+    "MX_Failures_To_Delay": Int, Some("50"), G | D;
+    "MX_Failures_Fallback_To_A": Int, Some("3"), G | D;
+    "DNS_Failures_To_Purge": Int, Some("10"), G | D;
+    "Prohibited_Hosts": CidrList, None, G;
+    "Resolv_Conf": Path, None, G, restart;
+    "Prefer_IPv6_MXs": Bool, Some("false"), G;
+    "Use_IPv6": Bool, Some("false"), G;
+    "Min_DNS_TTL": Seconds, Some("0"), G;
+    "Max_DNS_TTL": Seconds, Some("4294967295"), G;
+
+    // ---- Outbound SMTP timeouts (seconds) ----
+    "Connect_Timeout": Seconds, Some("300"), DELIV;
+    "Connect_Timeout_To_Delay": Seconds, Some("900"), DELIV;
+    "EHLO_Timeout": Seconds, Some("300"), DELIV;
+    "MailFrom_Timeout": Seconds, Some("300"), DELIV;
+    "RcptTo_Timeout": Seconds, Some("300"), DELIV;
+    "Body_Timeout": Seconds, Some("600"), DELIV;
+    "RSET_Timeout": Seconds, Some("30"), DELIV;
+    "Idle_Timeout": Seconds, Some("5"), DELIV;
+
+    // ---- Outbound TLS and extensions ----
+    "TLS": Enum(TLS_MODES), Some("no"), DELIV;
+    "TLS_IfAvailable_Fallback": Bool, Some("true"), DELIV;
+    "TLS_Verify": Enum(&["no", "ca", "host", "optional"]), Some("no"), DELIV;
+    "TLS_CA": Path, None, DELIV;
+    "TLS_Certificate": Path, None, TLS_BOTH;
+    "TLS_Key": Path, None, TLS_BOTH;
+    "TLS_Ciphers": Str, None, TLS_BOTH;
+    "TLS_Protocols": Str, None, TLS_BOTH;
+    "TLS_Client_CA": Path, None, G | ESMTP | HTTP | LISTEN | PEER | PW | PWG;
+    "TLS_Verify_Mode": Str, None, ESMTP | HTTP | LISTEN | PEER | PW | PWG;
+    "XClient": Enum(TLS_MODES), Some("no"), DELIV;
+    "Send_8BitMIME": Bool, Some("no"), DELIV;
+    "Transform_8BitMIME_Content": Str, Some("ifneeded"), DELIV;
+    "Enable_MTA_STS": Bool, Some("false"), DELIV;
+    "OpenDKIM_Sign": Bool, Some("true"), DELIV, restart;
+    "DomainKeys": Bool, Some("false"), DELIV;
+    "Enable_FBL_Header_Insertion": Bool, Some("false"), DELIV;
+    "Adaptive_Enabled": Bool, Some("false"), DELIV;
+
+    // ---- Bounces and DSNs ----
+    "MailerDaemon": Str, None, DELIV;
+    "MDN_Failures_Notify": Str, None, DELIV;
+    "Bounces_Inline_Original": Enum(&["none", "headers", "all"]), Some("headers"), DELIV;
+    "Generate_Delay_DSN": Bool, Some("false"), DELIV;
+    "Delay_DSN_Retry_Interval": Seconds, Some("3600"), DELIV;
+    "Delay_DSN_Max_Retry_Interval": Seconds, Some("43200"), DELIV;
+    "Bounce_Behavior": Enum(&["pass", "blackhole"]), Some("pass"), G | D;
+    "Bounce_Pattern": Regex, None, G | D;
+    "Bounce_Domains": DomainList, None, G | PW | PWG;
+    "Generate_Bounces_For_Multi_Recipient_Policy_Rejections": Bool, Some("true"), G | PW | PWG;
+    "Async_Bounce_Rendering": Bool, Some("true"), G;
+
+    // ---- Global: identity, spool, node ----
+    "Default_Binding": Enum(&["normal", "suspended", "none"]), Some("normal"), G;
+    "Binding_Auto_Replumb": Enum(&["enabled", "disabled"]), Some("disabled"), G;
+    "Hostname": Str, None, G;
+    "Spoolbase": Path, Some("/var/spool/ecelerity"), G, restart;
+    "Spool_Mode": Mode, Some("0640"), G, restart;
+    "Force_Fsync": Bool, Some("false"), G;
+    "Keep_Message_Dicts_In_Memory": Bool, Some("false"), G, restart;
+    "Local_Changes_File": Path, Some("/opt/msys/ecelerity/etc/local_changes.conf"), G;
+    "Local_Changes_Only": Bool, Some("false"), G;
+    "PidFile": Path, Some("/var/run/ecelerity.pid"), G, restart;
+    "Large_Message_Threshold": Bytes, Some("131072"), G;
+    "Permastore_Interval": Seconds, Some("300"), G;
+    "Masterdb_File": Path, Some("/var/log/ecelerity/ecdb"), G, restart;
+    "Control_Client_Timeout": Seconds, Some("60"), G;
+    "Server_Max_File_Descriptors": Int, Some("3000000"), G;
+    "TimestampFormat": Str, Some("[%a %d %b %Y %H:%M:%S]"), G;
+    // Bindery's own: where the JSON-lines reception/delivery log goes (Momentum's ec_logger
+    // module is configured elsewhere).
+    "Mainlog": Path, None, G;
+
+    // ---- Inbound: relay control and SMTP limits ----
+    "Relay_Hosts": CidrList, None, G | INBOUND;
+    "Relay_Domains": DomainList, None, G | PW | PWG;
+    "Relay_For_Sending_Domains": DomainList, None, INBOUND;
+    "Open_Relay": Bool, Some("false"), INBOUND;
+    "Max_Message_Size": Bytes, Some("0"), INBOUND;
+    "Max_Recipients_Per_Message": Int, Some("0"), INBOUND;
+    "Max_Receptions_Per_Connection": Int, Some("0"), G | INBOUND;
+    "Listener_Sessions": Int, Some("0"), INBOUND;
+    "Service_Sessions": Int, Some("0"), INBOUND;
+    "Idle_Time": Seconds, Some("300"), INBOUND | HTTP;
+    "Require_EHLO": Bool, Some("false"), G | INBOUND;
+    "Allow_Null_Envelope_Sender": Bool, Some("true"), G | INBOUND;
+    "Allow_IP_Literal": Bool, Some("true"), G | INBOUND;
+    "Allow_Trailing_Whitespace_In_Commands": Bool, Some("false"), G | INBOUND;
+    "Banner_Hostname": Str, None, INBOUND;
+    "Static_Banner": Str, None, INBOUND;
+    "Received_Hostname": Str, None, INBOUND;
+    "Reconfig_Message": Str, Some("4.3.2 Reconfiguration in progress"), ESMTP;
+    "SMTP_Extensions": List, None, INBOUND;
+    "STARTTLS_Injection_Policy": Enum(&["reject", "ignore"]), Some("reject"), INBOUND;
+    "Context": Dict, None, INBOUND;
+    "Pathway": Str, None, ESMTP | LISTEN | PEER;
+    "Inbound_Throttle_Messages": Throttle, None, G | PW | PWG;
+
+    // ---- Listeners (every kind) ----
+    "Enable": Bool, Some("true"), LISTENERS;
+    "Concurrency": Int, Some("0"), LISTENERS | TP;
+    "Listen_Backlog": Int, Some("500"), LISTENERS;
+    "Accept_Queue_Backlog": Int, Some("0"), LISTENERS;
+    "Pool_Name": Str, None, LISTENERS;
+    "Event_Loop": Str, None, ESMTP | LISTEN, restart;
+    "Disable_Nagle_Algorithm": Bool, Some("false"), G | LISTENERS;
+    "TCP_Recv_Buffer_Size": Bytes, None, LISTENERS;
+    "TCP_Send_Buffer_Size": Bytes, None, LISTENERS;
+    // Momentum documents 0660; bindery creates the control socket 0600 unless told otherwise,
+    // because the console can change the configuration.
+    "File_Mode": Mode, Some("0600"), LISTENERS;
+    "Timeout": Seconds, Some("60"), CTRL;
+    "Enable_Authentication": Bool, Some("false"), CTRL | ESMTP | HTTP | LISTEN | PEER | PW | PWG;
+    "Enable_Authorization": Bool, Some("false"), CTRL | LISTEN | PEER;
+    "Always_Allow": Bool, Some("false"), CTRL | ESMTP | HTTP | LISTEN | PEER | PW | PWG;
+    "Always_Deny": Bool, Some("false"), CTRL | ESMTP | HTTP | LISTEN | PEER | PW | PWG;
+    "AuthDigestMD5Parameters": Dict, None, CTRL | ESMTP | HTTP | LISTEN | PEER | PW | PWG;
+    "AuthLoginParameters": Dict, None, CTRL | ESMTP | LISTEN | PW | PWG;
+    "AuthPlainParameters": Dict, None, ESMTP | HTTP | LISTEN | PW | PWG;
+    "AuthCramMD5Parameters": Dict, None, CTRL | ESMTP | LISTEN | PW | PWG;
+
+    // ---- ThreadPool, Security, Debug_Flags (accepted so Momentum files load) ----
+    "Backlog": Int, Some("0"), TP, restart;
+    "Stack_Size": Bytes, Some("0"), TP, restart;
+    "User": Str, Some("ecuser"), SEC, restart;
+    "Group": Str, Some("ecuser"), SEC, restart;
+    "Chroot": Path, None, SEC, restart;
+    "Capabilities": List, None, SEC, restart;
+    "Supplemental_Groups": List, None, SEC, restart;
+    "Critical": List, None, DBG;
+    "Error": List, None, DBG;
+    "Warning": List, None, DBG;
+    "Notice": List, None, DBG;
+    "Info": List, None, DBG;
+    "Debug": List, None, DBG;
+    "Debug_Level": Enum(DEBUG_LEVELS), Some("ERROR"), G;
+}

@@ -1,0 +1,187 @@
+//! Scope kinds: the stanzas of the language and where each may be opened.
+
+/// A kind of scope. `Global` is the file's top level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum ScopeKind {
+    Global = 0,
+    BindingGroup,
+    Binding,
+    Domain,
+    Host,
+    EsmtpListener,
+    ControlListener,
+    HttpListener,
+    Listen,
+    Peer,
+    Pathway,
+    PathwayGroup,
+    ThreadPool,
+    Security,
+    DebugFlags,
+}
+
+impl ScopeKind {
+    pub const fn bit(self) -> u32 {
+        1 << (self as u8)
+    }
+
+    pub fn def(self) -> &'static ScopeDef {
+        &SCOPES[self as usize]
+    }
+
+    /// Listener kinds: the scopes that hold `Listen` and `Peer`.
+    pub fn is_listener(self) -> bool {
+        matches!(
+            self,
+            ScopeKind::EsmtpListener | ScopeKind::ControlListener | ScopeKind::HttpListener
+        )
+    }
+}
+
+/// A set of scope kinds, as a bit mask of [`ScopeKind::bit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScopeSet(pub u32);
+
+impl ScopeSet {
+    pub fn contains(self, kind: ScopeKind) -> bool {
+        self.0 & kind.bit() != 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = ScopeKind> {
+        SCOPES
+            .iter()
+            .map(|d| d.kind)
+            .filter(move |k| self.contains(*k))
+    }
+
+    /// Keywords joined for messages: "global, binding_group, binding".
+    pub fn describe(self) -> String {
+        self.iter()
+            .map(|k| k.def().keyword)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+pub const G: u32 = ScopeKind::Global.bit();
+pub const BG: u32 = ScopeKind::BindingGroup.bit();
+pub const B: u32 = ScopeKind::Binding.bit();
+pub const D: u32 = ScopeKind::Domain.bit();
+pub const H: u32 = ScopeKind::Host.bit();
+pub const ESMTP: u32 = ScopeKind::EsmtpListener.bit();
+pub const CTRL: u32 = ScopeKind::ControlListener.bit();
+pub const HTTP: u32 = ScopeKind::HttpListener.bit();
+pub const LISTEN: u32 = ScopeKind::Listen.bit();
+pub const PEER: u32 = ScopeKind::Peer.bit();
+pub const PW: u32 = ScopeKind::Pathway.bit();
+pub const PWG: u32 = ScopeKind::PathwayGroup.bit();
+pub const TP: u32 = ScopeKind::ThreadPool.bit();
+pub const SEC: u32 = ScopeKind::Security.bit();
+pub const DBG: u32 = ScopeKind::DebugFlags.bit();
+
+/// What the schema knows about one scope kind.
+#[derive(Debug)]
+pub struct ScopeDef {
+    pub kind: ScopeKind,
+    /// The keyword that opens it, in Momentum's canonical capitalisation.
+    pub keyword: &'static str,
+    /// Whether the stanza takes an instance name (`binding "x" {}`) or not (`Security {}`).
+    pub named: bool,
+    /// Scopes in which the stanza may be opened.
+    pub parents: ScopeSet,
+}
+
+/// Indexed by `ScopeKind as usize`.
+pub static SCOPES: [ScopeDef; 15] = [
+    ScopeDef {
+        kind: ScopeKind::Global,
+        keyword: "global",
+        named: false,
+        parents: ScopeSet(0),
+    },
+    ScopeDef {
+        kind: ScopeKind::BindingGroup,
+        keyword: "Binding_Group",
+        named: true,
+        parents: ScopeSet(G),
+    },
+    ScopeDef {
+        kind: ScopeKind::Binding,
+        keyword: "Binding",
+        named: true,
+        parents: ScopeSet(G | BG),
+    },
+    ScopeDef {
+        kind: ScopeKind::Domain,
+        keyword: "Domain",
+        named: true,
+        parents: ScopeSet(G | BG | B),
+    },
+    ScopeDef {
+        kind: ScopeKind::Host,
+        keyword: "Host",
+        named: true,
+        parents: ScopeSet(G | BG | B),
+    },
+    ScopeDef {
+        kind: ScopeKind::EsmtpListener,
+        keyword: "ESMTP_Listener",
+        named: false,
+        parents: ScopeSet(G),
+    },
+    ScopeDef {
+        kind: ScopeKind::ControlListener,
+        keyword: "Control_Listener",
+        named: false,
+        parents: ScopeSet(G),
+    },
+    ScopeDef {
+        kind: ScopeKind::HttpListener,
+        keyword: "HTTP_Listener",
+        named: false,
+        parents: ScopeSet(G),
+    },
+    ScopeDef {
+        kind: ScopeKind::Listen,
+        keyword: "Listen",
+        named: true,
+        parents: ScopeSet(ESMTP | CTRL | HTTP),
+    },
+    ScopeDef {
+        kind: ScopeKind::Peer,
+        keyword: "Peer",
+        named: true,
+        parents: ScopeSet(ESMTP | CTRL | HTTP | LISTEN),
+    },
+    ScopeDef {
+        kind: ScopeKind::Pathway,
+        keyword: "Pathway",
+        named: true,
+        parents: ScopeSet(G | PWG),
+    },
+    ScopeDef {
+        kind: ScopeKind::PathwayGroup,
+        keyword: "Pathway_Group",
+        named: true,
+        parents: ScopeSet(G),
+    },
+    ScopeDef {
+        kind: ScopeKind::ThreadPool,
+        keyword: "ThreadPool",
+        named: true,
+        parents: ScopeSet(G),
+    },
+    ScopeDef {
+        kind: ScopeKind::Security,
+        keyword: "Security",
+        named: false,
+        parents: ScopeSet(G),
+    },
+    ScopeDef {
+        kind: ScopeKind::DebugFlags,
+        keyword: "Debug_Flags",
+        named: false,
+        parents: ScopeSet(G),
+    },
+];

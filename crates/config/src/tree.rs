@@ -1,0 +1,539 @@
+//! The merged scope tree: every stanza of every file folded into one tree of scopes, each
+//! holding the options set directly in it, all checked against the schema.
+//!
+//! Merging rules:
+//! - A stanza opened twice (in one file or several) is one scope; its contents merge, and a
+//!   later setting of the same option replaces the earlier one.
+//! - A binding is one scope wherever its stanzas appear. A `binding` stanza inside
+//!   `binding_group "g"` puts the binding in `g`; the binding may be reopened at top level
+//!   later. Putting one binding in two different groups is an error. A binding never placed
+//!   in a group belongs to the `default` group.
+//! - Domain and host names are case-insensitive (they are DNS names); binding and group
+//!   names are case-sensitive. A domain or host name written `/.../` is a regular expression.
+
+use std::collections::{BTreeMap, HashMap};
+
+use regex::Regex;
+
+use crate::diag::{Diagnostic, did_you_mean};
+use crate::loader::Loaded;
+use crate::schema::{
+    OPTIONS, OptionId, SCOPES, ScopeDef, ScopeKind, option_by_name, scope_by_keyword,
+};
+use crate::span::{SourceMap, Span};
+use crate::syntax::{Item, RawValue, Spanned};
+use crate::value::{self, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ScopeId(pub u32);
+
+/// The global scope.
+pub const ROOT: ScopeId = ScopeId(0);
+
+/// One option set in one scope.
+#[derive(Clone, Debug)]
+pub struct Setting {
+    pub option: OptionId,
+    /// The value as written, for `config show`.
+    pub raw: RawValue,
+    pub value: Value,
+    /// Where the option's name was written.
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct Scope {
+    pub kind: ScopeKind,
+    /// The instance name as written (domains and hosts lower-cased unless a regex).
+    pub name: Option<String>,
+    pub parent: Option<ScopeId>,
+    pub children: Vec<ScopeId>,
+    pub settings: Vec<Setting>,
+    /// Where each stanza that opened this scope starts.
+    pub opened: Vec<Span>,
+    /// For a binding: the binding group that holds it, and where that was said.
+    pub group: Option<(ScopeId, Span)>,
+    /// For a regex domain or host (`domain "/^mx[0-9]+\.example$/"`): the compiled pattern.
+    pub pattern: Option<Regex>,
+}
+
+impl Scope {
+    pub fn setting(&self, opt: OptionId) -> Option<&Setting> {
+        self.settings.iter().find(|s| s.option == opt)
+    }
+}
+
+/// The whole configuration as a tree of scopes.
+#[derive(Debug)]
+pub struct ConfigTree {
+    pub sources: SourceMap,
+    scopes: Vec<Scope>,
+    index: HashMap<(ScopeId, ScopeKind, String), ScopeId>,
+}
+
+impl ConfigTree {
+    /// An empty tree: only the global scope.
+    pub fn empty(sources: SourceMap) -> ConfigTree {
+        ConfigTree {
+            sources,
+            scopes: vec![Scope {
+                kind: ScopeKind::Global,
+                name: None,
+                parent: None,
+                children: Vec::new(),
+                settings: Vec::new(),
+                opened: Vec::new(),
+                group: None,
+                pattern: None,
+            }],
+            index: HashMap::new(),
+        }
+    }
+
+    /// Builds the tree from loaded items, checking everything against the schema.
+    pub fn build(loaded: Loaded) -> (ConfigTree, Vec<Diagnostic>) {
+        let mut b = Builder {
+            tree: ConfigTree::empty(loaded.sources),
+            diags: loaded.diags,
+        };
+        b.items(ROOT, loaded.items, &[]);
+        (b.tree, b.diags)
+    }
+
+    pub fn scope(&self, id: ScopeId) -> &Scope {
+        &self.scopes[id.0 as usize]
+    }
+
+    pub fn scope_ids(&self) -> impl Iterator<Item = ScopeId> + '_ {
+        (0..self.scopes.len() as u32).map(ScopeId)
+    }
+
+    /// The child of `parent` of this kind and name. Bindings are always children of the
+    /// global scope, whatever group holds them.
+    pub fn find(&self, parent: ScopeId, kind: ScopeKind, name: Option<&str>) -> Option<ScopeId> {
+        let parent = if kind == ScopeKind::Binding {
+            ROOT
+        } else {
+            parent
+        };
+        self.index
+            .get(&(parent, kind, normalize_name(kind, name.unwrap_or(""))))
+            .copied()
+    }
+
+    /// The binding group holding binding `id`, `None` for the default group.
+    pub fn group_of(&self, id: ScopeId) -> Option<ScopeId> {
+        self.scope(id).group.map(|(g, _)| g)
+    }
+
+    /// The scope's place as the console writes it: `binding_group "g" binding "b" domain "d"`.
+    /// A binding in a group is shown inside its group.
+    pub fn label(&self, id: ScopeId) -> String {
+        let mut parts = Vec::new();
+        let mut cur = Some(id);
+        while let Some(c) = cur {
+            let s = self.scope(c);
+            if s.kind == ScopeKind::Global {
+                break;
+            }
+            parts.push(match &s.name {
+                Some(n) => format!("{} \"{}\"", s.kind.def().keyword.to_ascii_lowercase(), n),
+                None => s.kind.def().keyword.to_ascii_lowercase(),
+            });
+            cur = if s.kind == ScopeKind::Binding {
+                s.group.map(|g| g.0).or(s.parent)
+            } else {
+                s.parent
+            };
+        }
+        parts.reverse();
+        if parts.is_empty() {
+            "global".into()
+        } else {
+            parts.join(" ")
+        }
+    }
+
+    /// Momentum's internal scope path (as `config locate` prints it): `Binding:b:Domain:d:`,
+    /// with `:` in names escaped as `\:` and anonymous scopes written `Scope::`.
+    pub fn path(&self, id: ScopeId) -> String {
+        let mut parts = Vec::new();
+        let mut cur = Some(id);
+        while let Some(c) = cur {
+            let s = self.scope(c);
+            if s.kind == ScopeKind::Global {
+                break;
+            }
+            parts.push(format!(
+                "{}:{}:",
+                s.kind.def().keyword,
+                s.name.as_deref().unwrap_or("").replace(':', "\\:")
+            ));
+            cur = if s.kind == ScopeKind::Binding {
+                s.group.map(|g| g.0).or(s.parent)
+            } else {
+                s.parent
+            };
+        }
+        parts.reverse();
+        parts.concat()
+    }
+
+    /// A comparable picture of the tree without spans: scope label → option name → value
+    /// as written. Two trees with the same shape mean the same configuration.
+    pub fn shape(&self) -> BTreeMap<String, BTreeMap<&'static str, RawValue>> {
+        self.scope_ids()
+            .map(|id| {
+                let opts = self
+                    .scope(id)
+                    .settings
+                    .iter()
+                    .map(|s| (s.option.def().name, s.raw.clone()))
+                    .collect();
+                (self.label(id), opts)
+            })
+            .collect()
+    }
+
+    fn add_scope(
+        &mut self,
+        parent: ScopeId,
+        kind: ScopeKind,
+        name: Option<String>,
+        pattern: Option<Regex>,
+    ) -> ScopeId {
+        let id = ScopeId(self.scopes.len() as u32);
+        let key = (
+            parent,
+            kind,
+            normalize_name(kind, name.as_deref().unwrap_or("")),
+        );
+        self.scopes.push(Scope {
+            kind,
+            name,
+            parent: Some(parent),
+            children: Vec::new(),
+            settings: Vec::new(),
+            opened: Vec::new(),
+            group: None,
+            pattern,
+        });
+        self.scopes[parent.0 as usize].children.push(id);
+        self.index.insert(key, id);
+        id
+    }
+
+    /// Sets an option in a scope, replacing an earlier setting of the same option.
+    pub fn set(&mut self, id: ScopeId, setting: Setting) {
+        let settings = &mut self.scopes[id.0 as usize].settings;
+        match settings.iter_mut().find(|s| s.option == setting.option) {
+            Some(old) => *old = setting,
+            None => settings.push(setting),
+        }
+    }
+}
+
+/// Domain and host names compare without case; a regex keeps its case.
+pub fn normalize_name(kind: ScopeKind, name: &str) -> String {
+    match kind {
+        ScopeKind::Domain | ScopeKind::Host if !is_regex_name(name) => name.to_ascii_lowercase(),
+        _ => name.to_string(),
+    }
+}
+
+/// `/.../` names a regular-expression domain or host.
+pub fn is_regex_name(name: &str) -> bool {
+    name.len() >= 2 && name.starts_with('/') && name.ends_with('/')
+}
+
+struct Builder {
+    tree: ConfigTree,
+    diags: Vec<Diagnostic>,
+}
+
+impl Builder {
+    /// `open` lists the stanzas enclosing `scope`, innermost last, for "missing `}`" hints.
+    fn items(&mut self, scope: ScopeId, items: Vec<Item>, open: &[(String, Span)]) {
+        for item in items {
+            match item {
+                Item::Option { key, value } => self.option(scope, key, value),
+                Item::Stanza {
+                    keyword,
+                    name,
+                    items,
+                    ..
+                } => self.stanza(scope, keyword, name, items, open),
+                Item::Include { .. } => {} // spliced away by the loader
+            }
+        }
+    }
+
+    fn option(&mut self, scope: ScopeId, key: Spanned<String>, value: Spanned<RawValue>) {
+        let kind = self.tree.scope(scope).kind;
+        let Some(opt) = option_by_name(&key.node) else {
+            if let Some(def) = scope_by_keyword(&key.node) {
+                if def.kind == ScopeKind::BindingGroup && kind == ScopeKind::Binding {
+                    return self.deprecated_group_option(scope, key.span, value);
+                }
+                self.diags.push(
+                    Diagnostic::error(
+                        key.span,
+                        format!("`{}` is a stanza, not an option", key.node),
+                    )
+                    .with_help(format!(
+                        "write `{} {}{{ ... }}`",
+                        def.keyword,
+                        if def.named { "\"name\" " } else { "" }
+                    )),
+                );
+                return;
+            }
+            let mut d = Diagnostic::error(key.span, format!("unknown option `{}`", key.node));
+            if let Some(best) = did_you_mean(&key.node, OPTIONS.iter().map(|o| o.name)) {
+                d = d.with_help(format!("did you mean `{best}`?"));
+            }
+            self.diags.push(d);
+            return;
+        };
+        let def = opt.def();
+        if !def.scopes.contains(kind) {
+            self.diags.push(
+                Diagnostic::error(
+                    key.span,
+                    format!(
+                        "`{}` is not valid in {} scope",
+                        def.name,
+                        kind.def().keyword.to_ascii_lowercase()
+                    ),
+                )
+                .with_help(format!(
+                    "`{}` is valid in: {}",
+                    def.name,
+                    def.scopes.describe().to_ascii_lowercase()
+                )),
+            );
+            return;
+        }
+        match value::check(def.ty, &value.node) {
+            Ok(v) => self.tree.set(
+                scope,
+                Setting {
+                    option: opt,
+                    raw: value.node,
+                    value: v,
+                    span: key.span,
+                },
+            ),
+            Err(msg) => self.diags.push(Diagnostic::error(
+                value.span,
+                format!("invalid value for `{}`: {msg}", def.name),
+            )),
+        }
+    }
+
+    /// `Binding_Group = "g"` inside a binding: Momentum's deprecated way to put a binding in
+    /// a group. Honoured, with a warning.
+    fn deprecated_group_option(&mut self, binding: ScopeId, span: Span, value: Spanned<RawValue>) {
+        let RawValue::Scalar(name) = value.node else {
+            self.diags.push(Diagnostic::error(
+                value.span,
+                "invalid value for `Binding_Group`: expected a binding group name",
+            ));
+            return;
+        };
+        let group = match self.tree.find(ROOT, ScopeKind::BindingGroup, Some(&name)) {
+            Some(g) => g,
+            None => self
+                .tree
+                .add_scope(ROOT, ScopeKind::BindingGroup, Some(name), None),
+        };
+        self.diags.push(
+            Diagnostic::warning(span, "`Binding_Group` inside a binding is deprecated").with_help(
+                "place the binding inside a `binding_group \"name\" { }` stanza instead",
+            ),
+        );
+        self.join_group(binding, group, span);
+    }
+
+    fn join_group(&mut self, binding: ScopeId, group: ScopeId, span: Span) {
+        match self.tree.scope(binding).group {
+            Some((g, _)) if g == group => {}
+            Some((g, prev)) => {
+                let b = self.tree.scope(binding).name.clone().unwrap_or_default();
+                let old = self.tree.scope(g).name.clone().unwrap_or_default();
+                let new = self.tree.scope(group).name.clone().unwrap_or_default();
+                self.diags.push(
+                    Diagnostic::error(span, format!("binding `{b}` is already in binding group `{old}`; it cannot also be in `{new}`"))
+                        .with_note(prev, format!("`{b}` was put in `{old}` here")),
+                );
+            }
+            None => self.tree.scopes[binding.0 as usize].group = Some((group, span)),
+        }
+    }
+
+    fn stanza(
+        &mut self,
+        scope: ScopeId,
+        keyword: Spanned<String>,
+        name: Option<Spanned<String>>,
+        items: Vec<Item>,
+        open: &[(String, Span)],
+    ) {
+        let parent_kind = self.tree.scope(scope).kind;
+        let Some(def) = scope_by_keyword(&keyword.node) else {
+            let mut d =
+                Diagnostic::error(keyword.span, format!("unknown stanza `{}`", keyword.node));
+            if let Some(best) =
+                did_you_mean(&keyword.node, SCOPES.iter().skip(1).map(|s| s.keyword))
+            {
+                d = d.with_help(format!("did you mean `{best}`?"));
+            } else if option_by_name(&keyword.node).is_some() {
+                d = d.with_help(format!(
+                    "`{}` is an option: write `{} = value`",
+                    keyword.node, keyword.node
+                ));
+            }
+            self.diags.push(d);
+            return;
+        };
+        if !def.parents.contains(parent_kind) {
+            let mut d = Diagnostic::error(
+                keyword.span,
+                format!(
+                    "`{}` stanza is not valid inside {}",
+                    def.keyword,
+                    parent_kind.def().keyword.to_ascii_lowercase()
+                ),
+            )
+            .with_help(format!(
+                "`{}` is valid in: {}",
+                def.keyword,
+                def.parents.describe().to_ascii_lowercase()
+            ));
+            if let Some((what, at)) = open
+                .last()
+                .filter(|_| def.parents.contains(ScopeKind::Global))
+            {
+                d = d.with_note(
+                    *at,
+                    format!("is a `}}` missing? `{what}` opened here is still open"),
+                );
+            }
+            self.diags.push(d);
+            return;
+        }
+        let name = match (def.named, name) {
+            (true, None) => {
+                self.diags.push(
+                    Diagnostic::error(keyword.span, format!("`{}` needs a name", def.keyword))
+                        .with_help(format!("write `{} \"name\" {{ ... }}`", def.keyword)),
+                );
+                return;
+            }
+            (false, Some(n)) => {
+                self.diags.push(
+                    Diagnostic::error(n.span, format!("`{}` takes no name", def.keyword))
+                        .with_help(format!("write `{} {{ ... }}`", def.keyword)),
+                );
+                return;
+            }
+            (_, n) => n,
+        };
+        let Some(id) = self.open_scope(scope, def, name.as_ref(), keyword.span) else {
+            return;
+        };
+        self.tree.scopes[id.0 as usize].opened.push(keyword.span);
+        let what = match &name {
+            Some(n) => format!("{} \"{}\"", keyword.node, n.node),
+            None => keyword.node.clone(),
+        };
+        let mut open = open.to_vec();
+        open.push((what, keyword.span));
+        self.items(id, items, &open);
+    }
+
+    /// Finds or creates the scope a stanza opens, after checking its name.
+    fn open_scope(
+        &mut self,
+        scope: ScopeId,
+        def: &ScopeDef,
+        name: Option<&Spanned<String>>,
+        at: Span,
+    ) -> Option<ScopeId> {
+        let kind = def.kind;
+        let mut pattern = None;
+        if let Some(n) = name {
+            let bad = |why: &str| {
+                Diagnostic::error(
+                    n.span,
+                    format!(
+                        "invalid {} name `{}`: {why}",
+                        def.keyword.to_ascii_lowercase(),
+                        n.node
+                    ),
+                )
+            };
+            let err = match kind {
+                ScopeKind::Binding if n.node.is_empty() => Some(bad("it is empty")),
+                ScopeKind::Binding if n.node.contains(char::is_whitespace) => {
+                    Some(bad("binding names may not contain spaces"))
+                }
+                ScopeKind::Binding if n.node.contains(':') => {
+                    Some(bad("binding names may not contain colons"))
+                }
+                ScopeKind::BindingGroup if n.node.is_empty() => Some(bad("it is empty")),
+                ScopeKind::BindingGroup if n.node.contains(char::is_whitespace) => {
+                    Some(bad("binding group names may not contain spaces"))
+                }
+                ScopeKind::Domain | ScopeKind::Host if is_regex_name(&n.node) => {
+                    match Regex::new(&n.node[1..n.node.len() - 1]) {
+                        Ok(re) => {
+                            pattern = Some(re);
+                            None
+                        }
+                        Err(e) => Some(bad(&format!(
+                            "invalid regular expression: {}",
+                            crate::value::regex_error(&e)
+                        ))),
+                    }
+                }
+                ScopeKind::Domain | ScopeKind::Host
+                    if n.node.trim().is_empty() || n.node.contains(char::is_whitespace) =>
+                {
+                    Some(bad(
+                        "expected a domain name, an IP address, `[IPv6:...]` or `/regex/`",
+                    ))
+                }
+                ScopeKind::Peer if value::parse_cidr(&n.node).is_none() => {
+                    Some(bad("expected an IP address or CIDR block"))
+                }
+                ScopeKind::Listen if value::parse_listen(&n.node).is_none() => Some(
+                    bad("expected `IP:PORT`, `:PORT`, `[IPv6]:PORT` or a socket path")
+                        .with_help("for example `Listen \"127.0.0.1:2525\" { }`"),
+                ),
+                _ => None,
+            };
+            if let Some(d) = err {
+                self.diags.push(d);
+                return None;
+            }
+        }
+        let name_str = name.map(|n| n.node.as_str());
+        let id = match self.tree.find(scope, kind, name_str) {
+            Some(id) => id,
+            None => {
+                let stored = name.map(|n| normalize_name(kind, &n.node));
+                let parent = if kind == ScopeKind::Binding {
+                    ROOT
+                } else {
+                    scope
+                };
+                self.tree.add_scope(parent, kind, stored, pattern)
+            }
+        };
+        if kind == ScopeKind::Binding && self.tree.scope(scope).kind == ScopeKind::BindingGroup {
+            self.join_group(id, scope, at);
+        }
+        Some(id)
+    }
+}
