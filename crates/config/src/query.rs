@@ -66,11 +66,6 @@ pub fn parse(words: &[String]) -> Result<Query, String> {
             None
         };
         let parent = steps.last().map_or(ScopeKind::Global, |(k, _)| *k);
-        let parent = if parent == ScopeKind::BindingGroup && def.kind == ScopeKind::Binding {
-            parent
-        } else {
-            parent
-        };
         if !def.parents.contains(parent) {
             return Err(format!(
                 "`{}` is not valid inside {}",
@@ -169,7 +164,7 @@ fn delivery_target(snap: &Snapshot, q: &Query) -> Result<Option<Target>, String>
     Ok(Some(t))
 }
 
-fn steps_of(snap: &Snapshot, chain: &Chain<'_>, opt: OptionId) -> Vec<Step> {
+fn steps_of(snap: &Snapshot, chain: &Chain<'_, '_>, opt: OptionId) -> Vec<Step> {
     chain
         .links()
         .map(|(level, scope)| Step {
@@ -184,15 +179,19 @@ fn steps_of(snap: &Snapshot, chain: &Chain<'_>, opt: OptionId) -> Vec<Step> {
 pub fn evaluate(snap: &Snapshot, q: &Query) -> Result<Evaluation, String> {
     let opt = q.option;
     if let Some(t) = delivery_target(snap, q)? {
-        let chain = match &t.host {
-            Some(h) => {
+        let key = t
+            .host
+            .as_deref()
+            .or(t.domain.as_deref())
+            .map(|d| snap.domain_key(d));
+        let chain = match (&t.host, &key) {
+            (Some(_), Some(key)) => {
                 if !opt.def().scopes.contains(ScopeKind::Host) {
                     return Err(format!("`{}` is not valid in host scope", opt.def().name));
                 }
-                snap.host_chain(t.binding, t.group, &snap.domain_key(h))
+                snap.host_chain(t.binding, t.group, key)
             }
-            None => {
-                let key = t.domain.as_deref().map(|d| snap.domain_key(d));
+            _ => {
                 let group = if t.binding.is_some() { None } else { t.group };
                 snap.chain(t.binding, group, key.as_ref())
             }

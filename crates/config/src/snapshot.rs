@@ -57,12 +57,13 @@ impl GroupId {
 pub struct CScope {
     pub id: ScopeId,
     mask: [u64; MASK_WORDS],
-    vals: Box<[u32]>,
+    /// Values of the options set here, in option order.
+    vals: Box<[Value]>,
 }
 
 impl CScope {
     #[inline]
-    fn get(&self, opt: OptionId) -> Option<u32> {
+    fn get(&self, opt: OptionId) -> Option<&Value> {
         let i = opt.index();
         let (word, bit) = (i / 64, 1u64 << (i % 64));
         let m = self.mask[word];
@@ -70,7 +71,8 @@ impl CScope {
             return None;
         }
         let before: u32 = self.mask[..word].iter().map(|w| w.count_ones()).sum();
-        Some(self.vals[(before + (m & (bit - 1)).count_ones()) as usize])
+        self.vals
+            .get((before + (m & (bit - 1)).count_ones()) as usize)
     }
 }
 
@@ -174,26 +176,81 @@ pub struct Resolved<'s> {
     pub level: Option<Level>,
 }
 
-/// The scopes a lookup walks, narrowest first. Missing stanzas are `None`.
-pub struct Chain<'s> {
+/// The delivery chain's levels, narrowest first.
+const DOMAIN_LEVELS: [Level; 6] = [
+    Level::BindingDomain,
+    Level::GroupDomain,
+    Level::Binding,
+    Level::Group,
+    Level::GlobalDomain,
+    Level::Global,
+];
+
+/// The host chain's levels, narrowest first.
+const HOST_LEVELS: [Level; 3] = [Level::BindingHost, Level::GroupHost, Level::GlobalHost];
+
+/// The scopes a lookup walks, narrowest first. This is the one implementation of the
+/// fallback order; it finds each level's scope only when the walk reaches it, so a value set
+/// on the binding costs no probe of the group or global domain tables.
+pub struct Chain<'s, 'k> {
     snap: &'s Snapshot,
-    links: [(Level, Option<&'s CScope>); 6],
-    len: usize,
+    binding: Option<&'s CBinding>,
+    group: Option<&'s CGroup>,
+    /// The destination: a domain for the delivery chain, an MX host for the host chain.
+    dest: Option<&'k DomainKey>,
     host: bool,
 }
 
-impl<'s> Chain<'s> {
+impl<'s> Chain<'s, '_> {
+    fn levels(&self) -> &'static [Level] {
+        if self.host {
+            &HOST_LEVELS
+        } else {
+            &DOMAIN_LEVELS
+        }
+    }
+
+    /// Whether the chain has this level at all (a query without a binding has no binding
+    /// levels; one without a domain has no domain levels).
+    fn has(&self, level: Level) -> bool {
+        match level {
+            Level::BindingDomain => self.binding.is_some() && self.dest.is_some(),
+            Level::GroupDomain => self.group.is_some() && self.dest.is_some(),
+            Level::Binding | Level::BindingHost => self.binding.is_some(),
+            Level::Group | Level::GroupHost => self.group.is_some(),
+            Level::GlobalDomain => self.dest.is_some(),
+            Level::Global | Level::GlobalHost => true,
+        }
+    }
+
+    /// The stanza for a level, if one exists.
+    #[inline]
+    fn scope(&self, level: Level) -> Option<&'s CScope> {
+        let (b, g, d) = (self.binding, self.group, self.dest);
+        match level {
+            Level::BindingDomain => b?.domains.find(d?),
+            Level::GroupDomain => g?.domains.find(d?),
+            Level::Binding => b?.scope.as_ref(),
+            Level::Group => g?.scope.as_ref(),
+            Level::GlobalDomain => self.snap.global_domains.find(d?),
+            Level::Global => Some(&self.snap.global),
+            Level::BindingHost => b?.hosts.find(d?),
+            Level::GroupHost => g?.hosts.find(d?),
+            Level::GlobalHost => self.snap.global_hosts.find(d?),
+        }
+    }
+
     /// The first value set along the chain, else the default.
     #[inline]
     pub fn get(&self, opt: OptionId) -> Option<Resolved<'s>> {
-        for (level, scope) in &self.links[..self.len] {
-            if let Some(s) = scope
+        for &level in self.levels() {
+            if let Some(s) = self.scope(level)
                 && let Some(v) = s.get(opt)
             {
                 return Some(Resolved {
-                    value: &self.snap.values[v as usize],
+                    value: v,
                     origin: Origin::Scope(s.id),
-                    level: Some(*level),
+                    level: Some(level),
                 });
             }
         }
@@ -209,11 +266,12 @@ impl<'s> Chain<'s> {
         })
     }
 
-    /// The links, for `config explain`.
+    /// Every level of the chain and its stanza, for `config explain`.
     pub fn links(&self) -> impl Iterator<Item = (Level, Option<ScopeId>)> + '_ {
-        self.links[..self.len]
+        self.levels()
             .iter()
-            .map(|(l, s)| (*l, s.map(|s| s.id)))
+            .filter(|&&l| self.has(l))
+            .map(|&l| (l, self.scope(l).map(|s| s.id)))
     }
 }
 
@@ -221,7 +279,6 @@ impl<'s> Chain<'s> {
 pub struct Snapshot {
     pub generation: u64,
     pub tree: Arc<ConfigTree>,
-    values: Vec<Value>,
     defaults: Vec<Option<Value>>,
     host_defaults: Vec<Option<Value>>,
     global: CScope,
@@ -275,7 +332,6 @@ impl Snapshot {
         let mut snap = Snapshot {
             generation,
             tree: tree.clone(),
-            values: Vec::new(),
             defaults: ids.clone().map(default_value).collect(),
             host_defaults: ids.map(host_default_value).collect(),
             global: CScope {
@@ -347,7 +403,7 @@ impl Snapshot {
         snap
     }
 
-    fn compile_scope(&mut self, tree: &ConfigTree, id: ScopeId) -> CScope {
+    fn compile_scope(&self, tree: &ConfigTree, id: ScopeId) -> CScope {
         let mut set: Vec<_> = tree.scope(id).settings.iter().collect();
         set.sort_by_key(|s| s.option);
         let mut mask = [0u64; MASK_WORDS];
@@ -355,8 +411,7 @@ impl Snapshot {
         for s in set {
             let i = s.option.index();
             mask[i / 64] |= 1 << (i % 64);
-            vals.push(self.values.len() as u32);
-            self.values.push(s.value.clone());
+            vals.push(s.value.clone());
         }
         CScope {
             id,
@@ -444,77 +499,42 @@ impl Snapshot {
     }
 
     /// The delivery chain for a binding (or just a group, or neither) and maybe a domain.
-    pub fn chain(
+    /// A binding brings its own group; `group` is for group-only queries.
+    pub fn chain<'k>(
         &self,
         binding: Option<BindingId>,
         group: Option<GroupId>,
-        domain: Option<&DomainKey>,
-    ) -> Chain<'_> {
-        let b = binding.map(|b| &self.bindings[b.0 as usize]);
-        let g = group
-            .or(b.map(|b| b.group))
+        domain: Option<&'k DomainKey>,
+    ) -> Chain<'_, 'k> {
+        let binding = binding.map(|b| &self.bindings[b.0 as usize]);
+        let group = group
+            .or(binding.map(|b| b.group))
             .map(|g| &self.groups[g.0 as usize]);
-        let mut links = [(Level::Global, None); 6];
-        let mut len = 0;
-        macro_rules! push {
-            ($level:expr, $scope:expr) => {{
-                links[len] = ($level, $scope);
-                len += 1;
-            }};
-        }
-        if let Some(d) = domain {
-            if let Some(b) = b {
-                push!(Level::BindingDomain, b.domains.find(d));
-            }
-            if let Some(g) = g {
-                push!(Level::GroupDomain, g.domains.find(d));
-            }
-        }
-        if let Some(b) = b {
-            push!(Level::Binding, b.scope.as_ref());
-        }
-        if let Some(g) = g {
-            push!(Level::Group, g.scope.as_ref());
-        }
-        if let Some(d) = domain {
-            push!(Level::GlobalDomain, self.global_domains.find(d));
-        }
-        push!(Level::Global, Some(&self.global));
         Chain {
             snap: self,
-            links,
-            len,
+            binding,
+            group,
+            dest: domain,
             host: false,
         }
     }
 
     /// The host chain: `B::H > G::H > H`, then the option's host default.
-    pub fn host_chain(
+    pub fn host_chain<'k>(
         &self,
         binding: Option<BindingId>,
         group: Option<GroupId>,
-        host: &DomainKey,
-    ) -> Chain<'_> {
-        let b = binding.map(|b| &self.bindings[b.0 as usize]);
-        let g = group
-            .or(b.map(|b| b.group))
+        host: &'k DomainKey,
+    ) -> Chain<'_, 'k> {
+        let binding = binding.map(|b| &self.bindings[b.0 as usize]);
+        let group = group
+            .or(binding.map(|b| b.group))
             .map(|g| &self.groups[g.0 as usize]);
-        let mut links = [(Level::Global, None); 6];
-        let mut len = 0;
-        if let Some(b) = b {
-            links[len] = (Level::BindingHost, b.hosts.find(host));
-            len += 1;
-        }
-        if let Some(g) = g {
-            links[len] = (Level::GroupHost, g.hosts.find(host));
-            len += 1;
-        }
-        links[len] = (Level::GlobalHost, self.global_hosts.find(host));
-        len += 1;
         Chain {
             snap: self,
-            links,
-            len,
+            binding,
+            group,
+            dest: Some(host),
             host: true,
         }
     }
@@ -532,9 +552,6 @@ impl Snapshot {
 
     /// A global option's value (or its default).
     pub fn global(&self, opt: OptionId) -> Option<&Value> {
-        match self.global.get(opt) {
-            Some(v) => Some(&self.values[v as usize]),
-            None => self.defaults[opt.index()].as_ref(),
-        }
+        self.global.get(opt).or(self.defaults[opt.index()].as_ref())
     }
 }

@@ -1,0 +1,238 @@
+//! The `bindery` binary driven as an operator would: conformance cases through the shared
+//! runner, exit codes, and the include search path override.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bindery() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_bindery"))
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs the shared `run-config.sh` over a folder of cases (skipped when `../shared` is not
+/// beside the checkout; CI always has it).
+fn conformance(cases: &Path) {
+    let script = repo().join("../shared/conformance/run-config.sh");
+    if !script.exists() {
+        eprintln!("skipped: {} is not beside this checkout", script.display());
+        return;
+    }
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(cases)
+        .env("BINDERY", env!("CARGO_BIN_EXE_bindery"))
+        .output()
+        .expect("run-config.sh runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "conformance failures in {}:\n{text}",
+        cases.display()
+    );
+    assert!(text.contains(" passed, 0 failed"), "{text}");
+}
+
+#[test]
+fn our_conformance_cases() {
+    conformance(&repo().join("tests/conformance"));
+}
+
+#[test]
+fn shared_conformance_cases() {
+    let shared = repo().join("../shared/conformance/config");
+    if shared.exists() {
+        conformance(&shared);
+    } else {
+        eprintln!("skipped: {} is not beside this checkout", shared.display());
+    }
+}
+
+#[test]
+fn check_exit_codes_and_locations() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.conf");
+    std::fs::write(&good, "binding \"b\" { bind_address = 127.0.0.2 }\n").unwrap();
+    let out = bindery()
+        .args(["config", "check", "-c"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let bad = dir.path().join("bad.conf");
+    std::fs::write(
+        &bad,
+        "binding \"b\" {\n  bind_adress = 127.0.0.2\n}\ndomain \"d\" { bind_address = 1.2.3.4 }\n",
+    )
+    .unwrap();
+    let out = bindery()
+        .args(["config", "check", "-c"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text.contains("bad.conf:2:3: error: unknown option `bind_adress`"),
+        "{text}"
+    );
+    assert!(text.contains("did you mean `Bind_Address`?"), "{text}");
+    assert!(
+        text.contains("bad.conf:4:14: error: `Bind_Address` is not valid in domain scope"),
+        "{text}"
+    );
+}
+
+#[test]
+fn eval_get_and_unset_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("e.conf");
+    std::fs::write(
+        &conf,
+        "binding \"b\" { ehlo_hostname = \"relay.example\" }\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = bindery()
+            .args(["config"])
+            .args(&args[..1])
+            .arg("-c")
+            .arg(&conf)
+            .args(&args[1..])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(
+        run(&["eval", "binding", "b", "ehlo_hostname"]),
+        "EHLO_Hostname = \"relay.example\"\n"
+    );
+    assert_eq!(
+        run(&["eval", "ehlo_hostname"]),
+        "EHLO_Hostname = \"__hostname__\"\n"
+    );
+    assert_eq!(
+        run(&["get", "binding", "b", "EHLO_HOSTNAME"]),
+        "\tEHLO_Hostname = \"relay.example\"\n"
+    );
+    assert_eq!(
+        run(&["get", "max_outbound_connections"]),
+        "Option 'Max_Outbound_Connections' is not set in scope ''.\n"
+    );
+    assert_eq!(
+        run(&["get", "binding", "b", "max_outbound_connections"]),
+        "Option 'Max_Outbound_Connections' is not set in scope 'Binding:b:'.\n"
+    );
+    let explain = run(&[
+        "explain",
+        "binding",
+        "b",
+        "domain",
+        "example.com",
+        "ehlo_hostname",
+    ]);
+    assert!(explain.contains("=>  3. binding"), "{explain}");
+    assert!(explain.contains("e.conf:1:15"), "{explain}");
+    // An unknown binding is an error, not a silent default.
+    let out = bindery()
+        .args(["config", "eval", "-c"])
+        .arg(&conf)
+        .args(["binding", "nope", "tls"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no binding `nope`"));
+}
+
+#[test]
+fn search_path_env_overrides_node_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("conf/mta1")).unwrap();
+    std::fs::create_dir_all(root.join("elsewhere")).unwrap();
+    std::fs::write(root.join("ecelerity.conf"), "include \"node-local.conf\"\n").unwrap();
+    std::fs::write(
+        root.join("conf/mta1/node-local.conf"),
+        "bind_address = 127.0.0.2\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("elsewhere/node-local.conf"),
+        "bind_address = 127.0.0.3\n",
+    )
+    .unwrap();
+    let eval = |env: Option<&str>, node: &str| {
+        let mut cmd = bindery();
+        cmd.args(["config", "eval", "--node", node, "-c"])
+            .arg(root.join("ecelerity.conf"))
+            .arg("bind_address");
+        cmd.env_remove("BINDERY_CONF_SEARCH_PATH");
+        if let Some(v) = env {
+            cmd.env("BINDERY_CONF_SEARCH_PATH", v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    assert_eq!(
+        eval(None, "mta1"),
+        (Some(0), "Bind_Address = \"127.0.0.2\"\n".into())
+    );
+    let (code, text) = eval(None, "mta2");
+    assert_eq!(code, Some(1));
+    assert!(
+        text.contains("cannot find included file `node-local.conf`"),
+        "{text}"
+    );
+    let elsewhere = root.join("elsewhere").display().to_string();
+    assert_eq!(
+        eval(Some(&elsewhere), "mta2"),
+        (Some(0), "Bind_Address = \"127.0.0.3\"\n".into())
+    );
+}
+
+#[test]
+fn show_output_checks_clean() {
+    let conf = repo().join("tests/conformance/host-scope/ecelerity.conf");
+    let out = bindery()
+        .args(["config", "show", "-c"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let shown = dir.path().join("shown.conf");
+    std::fs::write(&shown, &out.stdout).unwrap();
+    let again = bindery()
+        .args(["config", "show", "-c"])
+        .arg(&shown)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&again.stdout)
+    );
+}
+
+#[test]
+fn run_loads_the_embedded_default_config() {
+    let out = bindery().arg("run").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("listeners [\"127.0.0.1:2525\"]"), "{text}");
+    assert!(text.contains("spool \"./bindery-spool\""), "{text}");
+}
