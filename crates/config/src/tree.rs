@@ -126,27 +126,38 @@ impl ConfigTree {
         self.scope(id).group.map(|(g, _)| g)
     }
 
-    /// The scope's place as the console writes it: `binding_group "g" binding "b" domain "d"`.
-    /// A binding in a group is shown inside its group.
-    pub fn label(&self, id: ScopeId) -> String {
-        let mut parts = Vec::new();
+    /// The scopes from the outermost down to `id`, global excluded. A binding in a group is
+    /// placed inside its group, as the console names it.
+    pub fn lineage(&self, id: ScopeId) -> Vec<ScopeId> {
+        let mut out = Vec::new();
         let mut cur = Some(id);
-        while let Some(c) = cur {
+        while let Some(c) = cur.filter(|&c| c != ROOT) {
+            out.push(c);
             let s = self.scope(c);
-            if s.kind == ScopeKind::Global {
-                break;
-            }
-            parts.push(match &s.name {
-                Some(n) => format!("{} \"{}\"", s.kind.def().keyword.to_ascii_lowercase(), n),
-                None => s.kind.def().keyword.to_ascii_lowercase(),
-            });
             cur = if s.kind == ScopeKind::Binding {
                 s.group.map(|g| g.0).or(s.parent)
             } else {
                 s.parent
             };
         }
-        parts.reverse();
+        out.reverse();
+        out
+    }
+
+    /// The scope's place as the console writes it: `binding_group "g" binding "b" domain "d"`.
+    pub fn label(&self, id: ScopeId) -> String {
+        let parts: Vec<String> = self
+            .lineage(id)
+            .into_iter()
+            .map(|c| {
+                let s = self.scope(c);
+                let keyword = s.kind.def().keyword.to_ascii_lowercase();
+                match &s.name {
+                    Some(n) => format!("{keyword} \"{n}\""),
+                    None => keyword,
+                }
+            })
+            .collect();
         if parts.is_empty() {
             "global".into()
         } else {
@@ -157,26 +168,17 @@ impl ConfigTree {
     /// Momentum's internal scope path (as `config locate` prints it): `Binding:b:Domain:d:`,
     /// with `:` in names escaped as `\:` and anonymous scopes written `Scope::`.
     pub fn path(&self, id: ScopeId) -> String {
-        let mut parts = Vec::new();
-        let mut cur = Some(id);
-        while let Some(c) = cur {
-            let s = self.scope(c);
-            if s.kind == ScopeKind::Global {
-                break;
-            }
-            parts.push(format!(
-                "{}:{}:",
-                s.kind.def().keyword,
-                s.name.as_deref().unwrap_or("").replace(':', "\\:")
-            ));
-            cur = if s.kind == ScopeKind::Binding {
-                s.group.map(|g| g.0).or(s.parent)
-            } else {
-                s.parent
-            };
-        }
-        parts.reverse();
-        parts.concat()
+        self.lineage(id)
+            .into_iter()
+            .map(|c| {
+                let s = self.scope(c);
+                format!(
+                    "{}:{}:",
+                    s.kind.def().keyword,
+                    s.name.as_deref().unwrap_or("").replace(':', "\\:")
+                )
+            })
+            .collect()
     }
 
     /// A comparable picture of the tree without spans: scope label → option name → value
