@@ -248,6 +248,48 @@ pub fn is_regex_name(name: &str) -> bool {
     name.len() >= 2 && name.starts_with('/') && name.ends_with('/')
 }
 
+/// Checks a stanza's instance name; for a regex domain or host, returns its pattern.
+/// The one place that decides what a valid binding, group, domain, host, peer or listen
+/// name is, whichever syntax introduced it.
+fn check_name(kind: ScopeKind, name: &str) -> Result<Option<Regex>, String> {
+    let control = name.chars().any(char::is_control);
+    match kind {
+        ScopeKind::Binding | ScopeKind::BindingGroup if name.is_empty() => {
+            Err("it is empty".into())
+        }
+        ScopeKind::Binding if name.contains(char::is_whitespace) => {
+            Err("binding names may not contain spaces".into())
+        }
+        ScopeKind::Binding if name.contains(':') => {
+            Err("binding names may not contain colons".into())
+        }
+        ScopeKind::BindingGroup if name.contains(char::is_whitespace) => {
+            Err("binding group names may not contain spaces".into())
+        }
+        _ if control => Err("names may not contain control characters".into()),
+        ScopeKind::Domain | ScopeKind::Host if is_regex_name(name) => {
+            Regex::new(&name[1..name.len() - 1]).map(Some).map_err(|e| {
+                format!(
+                    "invalid regular expression: {}",
+                    crate::value::regex_error(&e)
+                )
+            })
+        }
+        ScopeKind::Domain | ScopeKind::Host
+            if name.trim().is_empty() || name.contains(char::is_whitespace) =>
+        {
+            Err("expected a domain name, an IP address, `[IPv6:...]` or `/regex/`".into())
+        }
+        ScopeKind::Peer if value::parse_cidr(name).is_none() => {
+            Err("expected an IP address or CIDR block".into())
+        }
+        ScopeKind::Listen if value::parse_listen(name).is_none() => {
+            Err("expected `IP:PORT`, `:PORT`, `[IPv6]:PORT` or a socket path".into())
+        }
+        _ => Ok(None),
+    }
+}
+
 struct Builder {
     tree: ConfigTree,
     diags: Vec<Diagnostic>,
@@ -343,6 +385,14 @@ impl Builder {
             ));
             return;
         };
+        if let Err(why) = check_name(ScopeKind::BindingGroup, &name) {
+            let msg = format!(
+                "invalid binding group name `{}`: {why}",
+                name.escape_debug()
+            );
+            self.diags.push(Diagnostic::error(value.span, msg));
+            return;
+        }
         let group = match self.tree.find(ROOT, ScopeKind::BindingGroup, Some(&name)) {
             Some(g) => g,
             None => self
@@ -465,59 +515,23 @@ impl Builder {
         let kind = def.kind;
         let mut pattern = None;
         if let Some(n) = name {
-            let bad = |why: &str| {
-                Diagnostic::error(
-                    n.span,
-                    format!(
-                        "invalid {} name `{}`: {why}",
-                        def.keyword.to_ascii_lowercase(),
-                        n.node
-                    ),
-                )
-            };
-            let err = match kind {
-                ScopeKind::Binding if n.node.is_empty() => Some(bad("it is empty")),
-                ScopeKind::Binding if n.node.contains(char::is_whitespace) => {
-                    Some(bad("binding names may not contain spaces"))
-                }
-                ScopeKind::Binding if n.node.contains(':') => {
-                    Some(bad("binding names may not contain colons"))
-                }
-                ScopeKind::BindingGroup if n.node.is_empty() => Some(bad("it is empty")),
-                ScopeKind::BindingGroup if n.node.contains(char::is_whitespace) => {
-                    Some(bad("binding group names may not contain spaces"))
-                }
-                ScopeKind::Domain | ScopeKind::Host if is_regex_name(&n.node) => {
-                    match Regex::new(&n.node[1..n.node.len() - 1]) {
-                        Ok(re) => {
-                            pattern = Some(re);
-                            None
-                        }
-                        Err(e) => Some(bad(&format!(
-                            "invalid regular expression: {}",
-                            crate::value::regex_error(&e)
-                        ))),
+            match check_name(kind, &n.node) {
+                Ok(p) => pattern = p,
+                Err(why) => {
+                    let mut d = Diagnostic::error(
+                        n.span,
+                        format!(
+                            "invalid {} name `{}`: {why}",
+                            def.keyword.to_ascii_lowercase(),
+                            n.node.escape_debug()
+                        ),
+                    );
+                    if kind == ScopeKind::Listen {
+                        d = d.with_help("for example `Listen \"127.0.0.1:2525\" { }`");
                     }
+                    self.diags.push(d);
+                    return None;
                 }
-                ScopeKind::Domain | ScopeKind::Host
-                    if n.node.trim().is_empty() || n.node.contains(char::is_whitespace) =>
-                {
-                    Some(bad(
-                        "expected a domain name, an IP address, `[IPv6:...]` or `/regex/`",
-                    ))
-                }
-                ScopeKind::Peer if value::parse_cidr(&n.node).is_none() => {
-                    Some(bad("expected an IP address or CIDR block"))
-                }
-                ScopeKind::Listen if value::parse_listen(&n.node).is_none() => Some(
-                    bad("expected `IP:PORT`, `:PORT`, `[IPv6]:PORT` or a socket path")
-                        .with_help("for example `Listen \"127.0.0.1:2525\" { }`"),
-                ),
-                _ => None,
-            };
-            if let Some(d) = err {
-                self.diags.push(d);
-                return None;
             }
         }
         let name_str = name.map(|n| n.node.as_str());
