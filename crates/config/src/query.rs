@@ -7,7 +7,7 @@
 use crate::diag::did_you_mean;
 use crate::schema::{OPTIONS, OptionId, SCOPES, ScopeKind, option_by_name, scope_by_keyword};
 use crate::snapshot::{BindingId, Chain, GroupId, Level, Origin, Snapshot};
-use crate::tree::{ConfigTree, ROOT, ScopeId, Setting};
+use crate::tree::{ConfigTree, ROOT, ScopeId, Setting, path_segment};
 use crate::value::Value;
 
 /// A parsed query.
@@ -22,13 +22,7 @@ impl Query {
     pub fn scope_path(&self) -> String {
         self.steps
             .iter()
-            .map(|(k, n)| {
-                format!(
-                    "{}:{}:",
-                    k.def().keyword,
-                    n.as_deref().unwrap_or("").replace(':', "\\:")
-                )
-            })
+            .map(|(k, n)| path_segment(*k, n.as_deref()))
             .collect()
     }
 }
@@ -220,16 +214,9 @@ pub fn evaluate(snap: &Snapshot, q: &Query) -> Result<Evaluation, String> {
     }
     let hit = steps
         .iter()
-        .find_map(|s| s.setting.as_ref().map(|st| (st.value.clone(), st.span)));
+        .find_map(|s| Some((s.setting.as_ref()?, s.scope?)));
     let (value, origin) = match hit {
-        Some((v, _)) => {
-            let scope = steps
-                .iter()
-                .find(|s| s.setting.is_some())
-                .and_then(|s| s.scope)
-                .unwrap_or(ROOT);
-            (Some(v), Some(Origin::Scope(scope)))
-        }
+        Some((setting, scope)) => (Some(setting.value.clone()), Some(Origin::Scope(scope))),
         None => (crate::snapshot::default_value(opt), Some(Origin::Default)),
     };
     Ok(Evaluation {

@@ -498,6 +498,20 @@ impl Snapshot {
         }
     }
 
+    /// The compiled binding and the group whose levels its chains walk: the given group, or
+    /// else the binding's own.
+    fn members(
+        &self,
+        binding: Option<BindingId>,
+        group: Option<GroupId>,
+    ) -> (Option<&CBinding>, Option<&CGroup>) {
+        let binding = binding.map(|b| &self.bindings[b.0 as usize]);
+        let group = group
+            .or(binding.map(|b| b.group))
+            .map(|g| &self.groups[g.0 as usize]);
+        (binding, group)
+    }
+
     /// The delivery chain for a binding (or just a group, or neither) and maybe a domain.
     /// A binding brings its own group; `group` is for group-only queries.
     pub fn chain<'k>(
@@ -506,10 +520,7 @@ impl Snapshot {
         group: Option<GroupId>,
         domain: Option<&'k DomainKey>,
     ) -> Chain<'_, 'k> {
-        let binding = binding.map(|b| &self.bindings[b.0 as usize]);
-        let group = group
-            .or(binding.map(|b| b.group))
-            .map(|g| &self.groups[g.0 as usize]);
+        let (binding, group) = self.members(binding, group);
         Chain {
             snap: self,
             binding,
@@ -526,10 +537,7 @@ impl Snapshot {
         group: Option<GroupId>,
         host: &'k DomainKey,
     ) -> Chain<'_, 'k> {
-        let binding = binding.map(|b| &self.bindings[b.0 as usize]);
-        let group = group
-            .or(binding.map(|b| b.group))
-            .map(|g| &self.groups[g.0 as usize]);
+        let (binding, group) = self.members(binding, group);
         Chain {
             snap: self,
             binding,

@@ -172,11 +172,7 @@ impl ConfigTree {
             .into_iter()
             .map(|c| {
                 let s = self.scope(c);
-                format!(
-                    "{}:{}:",
-                    s.kind.def().keyword,
-                    s.name.as_deref().unwrap_or("").replace(':', "\\:")
-                )
+                path_segment(s.kind, s.name.as_deref())
             })
             .collect()
     }
@@ -233,6 +229,16 @@ impl ConfigTree {
             None => settings.push(setting),
         }
     }
+}
+
+/// One segment of Momentum's internal scope path: `Binding:b:`, `ESMTP_Listener::`, with a
+/// `:` inside the name escaped as `\:`.
+pub fn path_segment(kind: ScopeKind, name: Option<&str>) -> String {
+    format!(
+        "{}:{}:",
+        kind.def().keyword,
+        name.unwrap_or("").replace(':', "\\:")
+    )
 }
 
 /// Domain and host names compare without case; a regex keeps its case.

@@ -159,15 +159,14 @@ fn explain(snap: &Snapshot, query: &query::Query, ev: &Evaluation) -> String {
     let default = ev.option.def().default.unwrap_or("unset");
     let mark = if winner.is_none() { "=>" } else { "  " };
     let _ = writeln!(out, "{mark}     {:<22} {default}", "default");
-    let from = match ev.origin {
-        Some(Origin::Scope(id)) => {
-            let at = ev
-                .steps
-                .iter()
-                .find_map(|s| s.setting.as_ref())
-                .map(|s| tree.sources.location(s.span))
-                .unwrap_or_default();
-            format!("from {} at {at}", tree.label(id))
+    let won = winner.and_then(|i| ev.steps[i].setting.as_ref());
+    let from = match (ev.origin, won) {
+        (Some(Origin::Scope(id)), Some(s)) => {
+            format!(
+                "from {} at {}",
+                tree.label(id),
+                tree.sources.location(s.span)
+            )
         }
         _ => "the built-in default".into(),
     };
