@@ -1,0 +1,202 @@
+//! The DATA phase: un-dot-stuffing and the end-of-data mark.
+//!
+//! Only `<CRLF>.<CRLF>` ends the data, and a line starts only after a CRLF. A bare LF or a
+//! bare CR is remembered; the session then refuses the whole message. Together this closes
+//! every SMTP-smuggling variant (`\n.\n`, `\n.\r\n`, `\r.\r\n`, `\r\n.\r`, ...): a second
+//! message hidden behind a lone LF stays part of the first one, which is rejected.
+
+/// Where the receiver is within the current line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// At the start of a line (start of data or after CRLF).
+    LineStart,
+    /// Saw `.` at the start of a line.
+    Dot,
+    /// Saw `.` CR at the start of a line.
+    DotCr,
+    /// Inside a line.
+    Mid,
+    /// Saw CR inside a line.
+    Cr,
+}
+
+/// Incremental DATA receiver. Feed it bytes; it appends the message (CRLF line ends,
+/// dots un-stuffed) to its buffer until the size limit, then only counts.
+#[derive(Debug)]
+pub struct DataReceiver {
+    state: State,
+    body: Vec<u8>,
+    /// Bytes of message seen, whether kept or not.
+    size: u64,
+    limit: u64,
+    /// A CR or LF that was not part of a CRLF pair was seen.
+    pub bare_line_end: bool,
+}
+
+impl DataReceiver {
+    /// `limit` is the largest message kept, in bytes; 0 means no limit.
+    pub fn new(limit: u64, capacity_hint: usize) -> DataReceiver {
+        DataReceiver {
+            state: State::LineStart,
+            body: Vec::with_capacity(capacity_hint.min(1 << 20)),
+            size: 0,
+            limit: if limit == 0 { u64::MAX } else { limit },
+            bare_line_end: false,
+        }
+    }
+
+    pub fn over_limit(&self) -> bool {
+        self.size > self.limit
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn into_body(self) -> Vec<u8> {
+        self.body
+    }
+
+    fn emit(&mut self, bytes: &[u8]) {
+        self.size += bytes.len() as u64;
+        if self.size <= self.limit {
+            self.body.extend_from_slice(bytes);
+        }
+    }
+
+    /// Consumes from `input`. Returns how many bytes were used and whether the end-of-data
+    /// mark was among them; bytes after the mark belong to the next command.
+    pub fn feed(&mut self, input: &[u8]) -> (usize, bool) {
+        let mut i = 0;
+        while i < input.len() {
+            // Fast path: copy a run of ordinary bytes inside a line at once.
+            if self.state == State::Mid {
+                let run = input[i..]
+                    .iter()
+                    .position(|&c| c == b'\r' || c == b'\n')
+                    .unwrap_or(input.len() - i);
+                if run > 0 {
+                    self.emit(&input[i..i + run]);
+                    i += run;
+                    continue;
+                }
+            }
+            let c = input[i];
+            i += 1;
+            self.state = match (self.state, c) {
+                (State::LineStart, b'.') => State::Dot,
+                (State::LineStart | State::Mid, b'\r') => State::Cr,
+                (State::LineStart | State::Mid, b'\n') => {
+                    self.bare_line_end = true;
+                    self.emit(b"\n");
+                    State::Mid
+                }
+                (State::LineStart | State::Mid, _) => {
+                    self.emit(&[c]);
+                    State::Mid
+                }
+                (State::Dot, b'\r') => State::DotCr,
+                (State::Dot, b'\n') => {
+                    self.bare_line_end = true;
+                    self.emit(b".\n");
+                    State::Mid
+                }
+                // A stuffed dot: drop it, keep what follows.
+                (State::Dot, _) => {
+                    self.emit(&[c]);
+                    State::Mid
+                }
+                (State::DotCr, b'\n') => {
+                    self.state = State::LineStart;
+                    return (i, true);
+                }
+                (State::DotCr, _) => {
+                    // `.` CR x: a bare CR after a stuffed-looking dot; keep both, look at x again.
+                    self.bare_line_end = true;
+                    self.emit(b".\r");
+                    i -= 1;
+                    State::Mid
+                }
+                (State::Cr, b'\n') => {
+                    self.emit(b"\r\n");
+                    State::LineStart
+                }
+                (State::Cr, b'\r') => {
+                    self.bare_line_end = true;
+                    self.emit(b"\r");
+                    State::Cr
+                }
+                (State::Cr, _) => {
+                    self.bare_line_end = true;
+                    self.emit(b"\r");
+                    i -= 1;
+                    State::Mid
+                }
+            };
+        }
+        (i, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `input` one byte at a time and all at once; both must agree.
+    fn run(input: &[u8]) -> (Option<usize>, Vec<u8>, bool) {
+        let mut whole = DataReceiver::new(0, 0);
+        let (used, done) = whole.feed(input);
+        let mut bytewise = DataReceiver::new(0, 0);
+        let mut end = None;
+        for (k, b) in input.iter().enumerate() {
+            let (_, d) = bytewise.feed(std::slice::from_ref(b));
+            if d {
+                end = Some(k + 1);
+                break;
+            }
+        }
+        assert_eq!(done.then_some(used), end, "chunking changed the end");
+        assert_eq!(whole.bare_line_end, bytewise.bare_line_end);
+        let bare = whole.bare_line_end;
+        let body = whole.into_body();
+        assert_eq!(body, bytewise.into_body());
+        (end, body, bare)
+    }
+
+    #[test]
+    fn ends_only_at_crlf_dot_crlf() {
+        let (end, body, bare) = run(b"a\r\n..b\r\n.\r\nQUIT\r\n");
+        assert_eq!(end, Some(11));
+        assert_eq!(body, b"a\r\n.b\r\n");
+        assert!(!bare);
+        let (end, body, _) = run(b".\r\n");
+        assert_eq!(end, Some(3));
+        assert!(body.is_empty());
+    }
+
+    #[test]
+    fn smuggling_variants_do_not_end_data() {
+        for v in [
+            &b"a\n.\nMAIL FROM:<x@y>\r\n"[..],
+            b"a\n.\r\nMAIL FROM:<x@y>\r\n",
+            b"a\r.\r\nMAIL FROM:<x@y>\r\n",
+            b"a\r\n.\rMAIL FROM:<x@y>\r\n",
+            b"a\r\n.\nMAIL FROM:<x@y>\r\n",
+            b"a\r.\rMAIL\r\n",
+            b"a\r\r\n.\n\r\n",
+        ] {
+            let (end, _, bare) = run(v);
+            assert_eq!(end, None, "{:?}", String::from_utf8_lossy(v));
+            assert!(bare, "{:?}", String::from_utf8_lossy(v));
+        }
+    }
+
+    #[test]
+    fn size_limit_counts_but_drops() {
+        let mut d = DataReceiver::new(4, 0);
+        let (_, done) = d.feed(b"abcdef\r\n.\r\n");
+        assert!(done);
+        assert!(d.over_limit());
+        assert_eq!(d.size(), 8);
+    }
+}

@@ -1,0 +1,24 @@
+//! The SMTP protocol core of bindery, without I/O.
+//!
+//! # Layout
+//! - [`address`]: reverse and forward paths, parsed strictly, quoting kept.
+//! - [`command`]: one command line to a typed [`command::Command`].
+//! - [`data`]: the DATA receiver (dot-unstuffing, the only end-of-data mark, bare CR/LF).
+//! - [`relay`]: `relay_domains` matching and the open-relay rules.
+//! - [`reply`]: replies with enhanced status codes.
+//! - [`received`]: the `Received:` header and RFC 5322 dates.
+//! - [`session`]: the server state machine that ties them together.
+//!
+//! Nothing here reads a socket, a file or a clock; the daemon does, and passes in what the
+//! session needs (the peer address, the time for the trace header).
+
+pub mod address;
+pub mod command;
+pub mod data;
+pub mod received;
+pub mod relay;
+pub mod reply;
+pub mod session;
+
+pub use reply::Reply;
+pub use session::{Recipient, Session, SessionConfig, Step, Transaction};

@@ -1,0 +1,122 @@
+//! The `Received:` trace header (RFC 5321 §4.4) and the RFC 5322 date it ends with.
+
+use std::fmt::Write;
+use std::net::IpAddr;
+
+/// What the trace header says about one reception.
+pub struct Trace<'a> {
+    pub helo: &'a str,
+    pub peer: IpAddr,
+    pub hostname: &'a str,
+    /// `SMTP`, `ESMTP`, `ESMTPS` (RFC 3848).
+    pub protocol: &'a str,
+    pub id: &'a str,
+    /// Named in a `for` clause only when there is exactly one, so a copy does not list the
+    /// other recipients.
+    pub single_rcpt: Option<&'a str>,
+    /// Seconds since the Unix epoch.
+    pub time: u64,
+}
+
+/// The whole header, folded, ending in CRLF.
+pub fn received(t: &Trace<'_>) -> String {
+    let mut s = String::with_capacity(200);
+    let peer = match t.peer {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("IPv6:{v6}"),
+    };
+    let _ = write!(
+        s,
+        "Received: from {} ([{}])\r\n\tby {} (Bindery) with {} id {}",
+        sanitize(t.helo),
+        peer,
+        t.hostname,
+        t.protocol,
+        t.id
+    );
+    if let Some(r) = t.single_rcpt {
+        let _ = write!(s, "\r\n\tfor <{}>", sanitize(r));
+    }
+    let _ = write!(s, ";\r\n\t{}\r\n", rfc5322_date(t.time));
+    s
+}
+
+/// Keeps client-supplied text from breaking the header: no controls, no parentheses.
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() || c == '(' || c == ')' {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// `Tue, 24 Nov 2026 10:00:00 +0000` for a Unix time, in UTC.
+pub fn rfc5322_date(secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{}, {} {} {} {:02}:{:02}:{:02} +0000",
+        DAYS[(days % 7) as usize],
+        d,
+        MONTHS[(m - 1) as usize],
+        y,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month 1..=12, day 1..=31); Howard Hinnant's algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc5322_date(0), "Thu, 1 Jan 1970 00:00:00 +0000");
+        assert_eq!(
+            rfc5322_date(1_795_478_400),
+            "Tue, 24 Nov 2026 00:00:00 +0000"
+        );
+        assert_eq!(rfc5322_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
+    }
+
+    #[test]
+    fn header() {
+        let h = received(&Trace {
+            helo: "client(x)",
+            peer: "127.0.0.2".parse().unwrap(),
+            hostname: "mx.example",
+            protocol: "ESMTPS",
+            id: "0123",
+            single_rcpt: Some("u@x.example"),
+            time: 0,
+        });
+        assert_eq!(
+            h,
+            "Received: from client?x? ([127.0.0.2])\r\n\tby mx.example (Bindery) with ESMTPS id 0123\r\n\tfor <u@x.example>;\r\n\tThu, 1 Jan 1970 00:00:00 +0000\r\n"
+        );
+    }
+}

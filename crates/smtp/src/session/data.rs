@@ -1,0 +1,56 @@
+//! DATA (RFC 5321 §4.1.1.4) and what happens at its end.
+
+use super::{Phase, Session, Transaction};
+use crate::data::DataReceiver;
+use crate::reply::Reply;
+
+impl Session {
+    pub(super) fn data(&mut self) {
+        if !matches!(self.phase, Phase::Mail) {
+            return self.error(Reply::new(503, "5.5.1", "Error: need MAIL command"));
+        }
+        if self.recipients.is_empty() {
+            let r = if self.refused > 0 {
+                Reply::new(554, "5.5.1", "Error: no valid recipients")
+            } else {
+                Reply::new(503, "5.5.1", "Error: need RCPT command")
+            };
+            return self.error(r);
+        }
+        let hint = self.params.size.unwrap_or(0) as usize;
+        self.phase = Phase::Data(Box::new(DataReceiver::new(self.cfg.max_message_size, hint)));
+        self.ok(Reply::new(354, "", "End data with <CR><LF>.<CR><LF>"));
+    }
+
+    /// The end-of-data mark arrived: refuse the message or hand it over.
+    pub(super) fn end_of_data(&mut self, rx: DataReceiver) -> Option<Transaction> {
+        if rx.bare_line_end {
+            self.reset_transaction();
+            self.error(Reply::new(
+                554,
+                "5.6.0",
+                "Error: bare CR or LF in message data (RFC 5321 section 2.3.8)",
+            ));
+            return None;
+        }
+        if rx.over_limit() {
+            self.reset_transaction();
+            self.error(Reply::new(
+                552,
+                "5.3.4",
+                "Error: message size exceeds fixed limit",
+            ));
+            return None;
+        }
+        self.phase = Phase::Spooling;
+        Some(Transaction {
+            peer: self.peer,
+            helo: self.helo.clone().unwrap_or_default(),
+            protocol: self.protocol(),
+            sender: self.sender.take(),
+            params: std::mem::take(&mut self.params),
+            recipients: std::mem::take(&mut self.recipients),
+            body: rx.into_body(),
+        })
+    }
+}

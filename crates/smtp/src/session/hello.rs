@@ -1,0 +1,38 @@
+//! EHLO and HELO (RFC 5321 §4.1.1.1).
+
+use super::{Phase, Session};
+use crate::reply::Reply;
+
+impl Session {
+    pub(super) fn hello(&mut self, name: String, esmtp: bool) {
+        if matches!(self.phase, Phase::Closed) {
+            return;
+        }
+        // A new greeting resets any transaction (RFC 5321 §4.1.4).
+        self.phase = Phase::Idle;
+        self.reset_transaction();
+        self.helo = Some(name);
+        self.esmtp = esmtp;
+        let host = self.cfg.hostname.clone();
+        if !esmtp {
+            self.ok(Reply::new(250, "", host));
+            return;
+        }
+        let mut lines = vec![host, "PIPELINING".to_string()];
+        lines.push(match self.cfg.max_message_size {
+            0 => "SIZE".to_string(),
+            n => format!("SIZE {n}"),
+        });
+        if self.cfg.starttls && !self.tls {
+            lines.push("STARTTLS".into());
+        }
+        for ext in ["ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "SMTPUTF8"] {
+            lines.push(ext.into());
+        }
+        self.ok(Reply {
+            code: 250,
+            status: "",
+            lines,
+        });
+    }
+}

@@ -1,0 +1,410 @@
+//! The inbound SMTP session: bytes in, replies and events out, no I/O.
+//!
+//! The caller feeds what it read with [`Session::input`], then calls [`Session::step`] until it
+//! returns [`Step::NeedInput`], writing [`Session::output`] before every read. Replies to
+//! pipelined commands pile up in the output buffer and go out in one write. When a message is
+//! complete, `step` hands it over as [`Step::Message`] and the session waits: no further command
+//! is read until the caller reports the spool's verdict with [`Session::message_done`]. That is
+//! what makes "250 only after the message is durable" a property of the protocol core.
+//!
+//! One file per verb family: `hello.rs` (EHLO, HELO), `mail.rs`, `rcpt.rs`, `data.rs`,
+//! `other.rs` (RSET, NOOP, QUIT, VRFY, EXPN, HELP, STARTTLS).
+
+mod data;
+mod hello;
+mod mail;
+mod other;
+mod rcpt;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::address::Mailbox;
+use crate::command::{self, Command, CommandError, MailParams, RcptParams};
+use crate::data::DataReceiver;
+use crate::relay::DomainSet;
+use crate::reply::Reply;
+
+/// Longest command line, CRLF included (RFC 5321 §4.5.3.1.4).
+pub const MAX_LINE: usize = 1000;
+
+/// Everything the session needs to know about its listener, resolved by the caller from the
+/// configuration (Listen::Peer > Listen > listener > global) for this one client.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// Our name in the greeting, EHLO reply and Received header.
+    pub hostname: String,
+    /// Largest message in bytes; 0 means no limit.
+    pub max_message_size: u64,
+    /// Most recipients per message; 0 means no limit.
+    pub max_recipients: usize,
+    /// Most messages per connection; 0 means no limit.
+    pub max_messages: u32,
+    /// The client is in `relay_hosts`: it may send anywhere.
+    pub relay_client: bool,
+    /// Where anyone may send (`relay_domains`).
+    pub relay_domains: DomainSet,
+    /// STARTTLS is offered (a certificate is configured).
+    pub starttls: bool,
+    /// Errors in a row before `421` and close.
+    pub max_errors: u32,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            hostname: "localhost".into(),
+            max_message_size: 0,
+            max_recipients: 0,
+            max_messages: 0,
+            relay_client: false,
+            relay_domains: DomainSet::default(),
+            starttls: false,
+            max_errors: 10,
+        }
+    }
+}
+
+/// A recipient the session accepted, with its DSN parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recipient {
+    pub mailbox: Mailbox,
+    pub params: RcptParams,
+}
+
+/// A complete message, ready for the spool.
+#[derive(Debug)]
+pub struct Transaction {
+    pub peer: IpAddr,
+    pub helo: String,
+    /// `SMTP`, `ESMTP` or `ESMTPS`, for the Received header (RFC 3848).
+    pub protocol: &'static str,
+    pub sender: Option<Mailbox>,
+    pub params: MailParams,
+    pub recipients: Vec<Recipient>,
+    /// The message as received: CRLF line ends, dots un-stuffed, no trace header yet.
+    pub body: Vec<u8>,
+}
+
+/// What the caller must do next.
+#[derive(Debug)]
+pub enum Step {
+    /// Write the output, then read more input.
+    NeedInput,
+    /// Write the output, spool this message, then call [`Session::message_done`].
+    Message(Box<Transaction>),
+    /// Write the output (the 220), run the TLS handshake, then call [`Session::tls_started`].
+    StartTls,
+    /// Write the output and close the connection.
+    Close,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Before EHLO/HELO (also right after STARTTLS).
+    Fresh,
+    /// Greeted; no transaction.
+    Idle,
+    /// MAIL accepted; collecting recipients.
+    Mail,
+    /// Inside DATA.
+    Data(Box<DataReceiver>),
+    /// A message was handed over; waiting for [`Session::message_done`].
+    Spooling,
+    /// After QUIT or a 421.
+    Closed,
+}
+
+pub struct Session {
+    cfg: Arc<SessionConfig>,
+    peer: IpAddr,
+    phase: Phase,
+    helo: Option<String>,
+    esmtp: bool,
+    tls: bool,
+    sender: Option<Mailbox>,
+    params: MailParams,
+    recipients: Vec<Recipient>,
+    /// RCPT commands refused in this transaction (for the DATA reply).
+    refused: usize,
+    messages: u32,
+    errors: u32,
+    /// Skipping the rest of an over-long line.
+    discarding: bool,
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl Session {
+    /// A new session; the greeting is already in the output.
+    pub fn new(cfg: Arc<SessionConfig>, peer: IpAddr) -> Session {
+        let mut s = Session {
+            peer,
+            phase: Phase::Fresh,
+            helo: None,
+            esmtp: false,
+            tls: false,
+            sender: None,
+            params: MailParams::default(),
+            recipients: Vec::new(),
+            refused: 0,
+            messages: 0,
+            errors: 0,
+            discarding: false,
+            inbuf: Vec::with_capacity(4096),
+            out: Vec::with_capacity(512),
+            cfg,
+        };
+        let greeting = format!("{} ESMTP Bindery", s.cfg.hostname);
+        s.reply(Reply::new(220, "", greeting));
+        s
+    }
+
+    /// Appends bytes read from the client.
+    pub fn input(&mut self, bytes: &[u8]) {
+        if matches!(self.phase, Phase::Closed) {
+            return;
+        }
+        self.inbuf.extend_from_slice(bytes);
+    }
+
+    /// Replies not yet written.
+    pub fn output(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// The caller wrote the output.
+    pub fn clear_output(&mut self) {
+        self.out.clear();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    /// True while a message is being received: a graceful shutdown lets it finish.
+    pub fn in_data(&self) -> bool {
+        matches!(self.phase, Phase::Data(_) | Phase::Spooling)
+    }
+
+    fn reply(&mut self, r: Reply) {
+        r.write_to(&mut self.out);
+    }
+
+    /// A successful command: the error run ends.
+    fn ok(&mut self, r: Reply) {
+        self.errors = 0;
+        self.reply(r);
+    }
+
+    /// A refused command. Too many in a row ends the session.
+    fn error(&mut self, r: Reply) {
+        self.reply(r);
+        self.errors += 1;
+        if self.cfg.max_errors > 0 && self.errors >= self.cfg.max_errors {
+            let text = format!("{} Error: too many errors", self.cfg.hostname);
+            self.close_with(Reply::new(421, "4.7.0", text));
+        }
+    }
+
+    fn close_with(&mut self, r: Reply) {
+        self.reply(r);
+        self.phase = Phase::Closed;
+        self.inbuf.clear();
+    }
+
+    fn reset_transaction(&mut self) {
+        self.sender = None;
+        self.params = MailParams::default();
+        self.recipients.clear();
+        self.refused = 0;
+        if !matches!(self.phase, Phase::Fresh | Phase::Closed) {
+            self.phase = Phase::Idle;
+        }
+    }
+
+    fn protocol(&self) -> &'static str {
+        match (self.esmtp, self.tls) {
+            (false, _) => "SMTP",
+            (true, false) => "ESMTP",
+            (true, true) => "ESMTPS",
+        }
+    }
+
+    /// The command timeout fired: say so and close.
+    pub fn timeout(&mut self) {
+        let text = format!("{} Error: timeout exceeded", self.cfg.hostname);
+        self.close_with(Reply::new(421, "4.4.2", text));
+    }
+
+    /// The daemon is stopping: refuse to go on.
+    pub fn shutdown(&mut self) {
+        let text = format!(
+            "{} Service shutting down, closing transmission channel",
+            self.cfg.hostname
+        );
+        self.close_with(Reply::new(421, "4.3.2", text));
+    }
+
+    /// Processes buffered input as far as it goes.
+    pub fn step(&mut self) -> Step {
+        loop {
+            match &mut self.phase {
+                Phase::Closed => return Step::Close,
+                Phase::Spooling => return Step::NeedInput,
+                Phase::Data(rx) => {
+                    let (used, done) = rx.feed(&self.inbuf);
+                    self.inbuf.drain(..used);
+                    if !done {
+                        return Step::NeedInput;
+                    }
+                    let Phase::Data(rx) = std::mem::replace(&mut self.phase, Phase::Idle) else {
+                        unreachable!()
+                    };
+                    if let Some(t) = self.end_of_data(*rx) {
+                        return Step::Message(Box::new(t));
+                    }
+                }
+                _ => {
+                    let Some(line) = self.next_line() else {
+                        return Step::NeedInput;
+                    };
+                    match line {
+                        Ok(line) => {
+                            if let Some(step) = self.command(&line) {
+                                return step;
+                            }
+                        }
+                        Err(r) => self.error(r),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes the next command line from the buffer, or says why it is unusable.
+    fn next_line(&mut self) -> Option<Result<String, Reply>> {
+        let nl = self.inbuf.iter().position(|&b| b == b'\n');
+        let Some(nl) = nl else {
+            if self.inbuf.len() > MAX_LINE {
+                // Drop what we have; the reply goes out once the line finally ends.
+                self.discarding = true;
+                self.inbuf.clear();
+            }
+            return None;
+        };
+        let raw: Vec<u8> = self.inbuf.drain(..=nl).collect();
+        if std::mem::take(&mut self.discarding) || raw.len() > MAX_LINE {
+            return Some(Err(Reply::new(500, "5.5.2", "Error: line too long")));
+        }
+        let mut line = &raw[..raw.len() - 1];
+        if let Some(l) = line.strip_suffix(b"\r") {
+            line = l;
+        }
+        if line.contains(&0) {
+            return Some(Err(Reply::new(
+                500,
+                "5.5.2",
+                "Error: NUL character in command",
+            )));
+        }
+        match std::str::from_utf8(line) {
+            Ok(s) if s.contains('\r') => {
+                Some(Err(Reply::new(500, "5.5.2", "Error: bare CR in command")))
+            }
+            Ok(s) => Some(Ok(s.to_string())),
+            Err(_) => Some(Err(Reply::new(
+                500,
+                "5.5.2",
+                "Error: command is not valid UTF-8",
+            ))),
+        }
+    }
+
+    /// Runs one command; returns a step when the caller has to act.
+    fn command(&mut self, line: &str) -> Option<Step> {
+        let utf8 = self.esmtp && (self.params.smtputf8 || !matches!(self.phase, Phase::Mail));
+        let cmd = match command::parse(line, utf8) {
+            Ok(c) => c,
+            Err(e) => {
+                self.command_error(e);
+                return None;
+            }
+        };
+        match cmd {
+            Command::Ehlo(name) => self.hello(name, true),
+            Command::Helo(name) => self.hello(name, false),
+            Command::Mail(from, params) => self.mail(from, params),
+            Command::Rcpt(to, params) => self.rcpt(to, params),
+            Command::Data => self.data(),
+            Command::Rset => self.rset(),
+            Command::Noop => self.ok(Reply::new(250, "2.0.0", "OK")),
+            Command::Quit => return Some(self.quit()),
+            Command::Vrfy => self.ok(Reply::new(
+                252,
+                "2.5.2",
+                "Cannot VRFY user, but will accept message and attempt delivery",
+            )),
+            Command::Expn => self.error(Reply::new(502, "5.5.1", "Error: EXPN not supported")),
+            Command::Help => self.help(),
+            Command::StartTls => return self.starttls(),
+            Command::NotImplemented(verb) => self.error(Reply::new(
+                502,
+                "5.5.1",
+                format!("Error: {verb} not implemented"),
+            )),
+        }
+        None
+    }
+
+    fn command_error(&mut self, e: CommandError) {
+        use crate::address::PathError;
+        let r = match e {
+            CommandError::Unknown => Reply::new(500, "5.5.2", "Error: command not recognized"),
+            CommandError::Syntax(usage) => Reply::new(501, "5.5.4", format!("Syntax: {usage}")),
+            CommandError::BadPath(PathError::NeedsUtf8, _) => {
+                Reply::new(553, "5.6.7", "Error: non-ASCII address needs SMTPUTF8")
+            }
+            CommandError::BadPath(PathError::TooLong, sender) => Reply::new(
+                501,
+                if sender { "5.1.7" } else { "5.1.3" },
+                "Error: address too long",
+            ),
+            CommandError::BadPath(PathError::Syntax, true) => {
+                Reply::new(501, "5.1.7", "Error: bad sender address syntax")
+            }
+            CommandError::BadPath(PathError::Syntax, false) => {
+                Reply::new(501, "5.1.3", "Error: bad recipient address syntax")
+            }
+            CommandError::BadParam(k) => {
+                Reply::new(555, "5.5.4", format!("Error: unsupported parameter {k}"))
+            }
+        };
+        self.error(r);
+    }
+
+    /// The caller's verdict on the message of the last [`Step::Message`]: the 250 with its
+    /// queue id, or the 4xx/5xx the spool or policy chose.
+    pub fn message_done(&mut self, reply: Reply) {
+        if reply.is_positive() {
+            self.messages += 1;
+        }
+        self.reply(reply);
+        self.phase = Phase::Idle;
+        self.reset_transaction();
+    }
+
+    /// The TLS handshake after STARTTLS succeeded: forget everything, as RFC 3207 §4.2 says.
+    pub fn tls_started(&mut self) {
+        self.tls = true;
+        self.helo = None;
+        self.esmtp = false;
+        self.phase = Phase::Fresh;
+        self.reset_transaction();
+    }
+
+    /// True once TLS is on.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+}

@@ -1,0 +1,101 @@
+//! Properties of the session that must hold for any input.
+
+use std::sync::Arc;
+
+use bindery_smtp::relay::DomainSet;
+use bindery_smtp::{Reply, Session, SessionConfig, Step};
+use proptest::prelude::*;
+
+/// Runs the session over `chunks`, answering every message with 250. Returns everything the
+/// server wrote and the bodies it handed over.
+fn drive(chunks: &[Vec<u8>]) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let cfg = SessionConfig {
+        hostname: "mx.test".into(),
+        max_message_size: 200,
+        max_recipients: 3,
+        relay_domains: DomainSet::new(["ok.example"]),
+        ..SessionConfig::default()
+    };
+    let mut s = Session::new(Arc::new(cfg), "192.0.2.1".parse().unwrap());
+    let mut out = Vec::new();
+    let mut bodies = Vec::new();
+    'outer: for c in chunks {
+        s.input(c);
+        loop {
+            let step = s.step();
+            out.extend_from_slice(s.output());
+            s.clear_output();
+            match step {
+                Step::NeedInput => break,
+                Step::Close => break 'outer,
+                Step::StartTls => s.tls_started(),
+                Step::Message(t) => {
+                    bodies.push(t.body);
+                    s.message_done(Reply::new(250, "2.0.0", "OK"));
+                    out.extend_from_slice(s.output());
+                    s.clear_output();
+                }
+            }
+        }
+    }
+    (out, bodies)
+}
+
+fn piece() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        Just(b"EHLO c.example\r\n".to_vec()),
+        Just(b"HELO c.example\r\n".to_vec()),
+        Just(b"MAIL FROM:<a@s.example>\r\n".to_vec()),
+        Just(b"MAIL FROM:<> SIZE=300\r\n".to_vec()),
+        Just(b"RCPT TO:<b@ok.example>\r\n".to_vec()),
+        Just(b"RCPT TO:<b@no.example>\r\n".to_vec()),
+        Just(b"DATA\r\n".to_vec()),
+        Just(b"RSET\r\n".to_vec()),
+        Just(b".\r\n".to_vec()),
+        Just(b"\r\n.\r\n".to_vec()),
+        Just(b"\n.\n".to_vec()),
+        Just(b"..x\r\n".to_vec()),
+        Just(b"QUIT\r\n".to_vec()),
+        proptest::collection::vec(any::<u8>(), 0..40),
+        proptest::collection::vec(
+            prop_oneof![Just(b'a'), Just(b'\r'), Just(b'\n'), Just(b'.')],
+            0..20
+        ),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// How the bytes are split into reads never changes what the server says or keeps.
+    #[test]
+    fn chunking_does_not_matter(pieces in proptest::collection::vec(piece(), 0..30), cuts in proptest::collection::vec(any::<usize>(), 0..10)) {
+        let all: Vec<u8> = pieces.concat();
+        let whole = drive(std::slice::from_ref(&all));
+        let mut points: Vec<usize> = cuts.iter().map(|c| if all.is_empty() { 0 } else { c % all.len() }).collect();
+        points.sort();
+        let mut chunks = Vec::new();
+        let mut last = 0;
+        for p in points {
+            chunks.push(all[last..p].to_vec());
+            last = p;
+        }
+        chunks.push(all[last..].to_vec());
+        let split = drive(&chunks);
+        prop_assert_eq!(whole, split);
+    }
+
+    /// Every reply line is well formed: three digits, a space or hyphen, and CRLF.
+    #[test]
+    fn replies_are_well_formed(pieces in proptest::collection::vec(piece(), 0..30)) {
+        let (out, bodies) = drive(&[pieces.concat()]);
+        for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            prop_assert!(line.len() >= 5 && line.ends_with(b"\r"));
+            prop_assert!(line[..3].iter().all(u8::is_ascii_digit));
+            prop_assert!(line[3] == b' ' || line[3] == b'-');
+        }
+        for b in bodies {
+            prop_assert!(b.len() <= 200);
+        }
+    }
+}

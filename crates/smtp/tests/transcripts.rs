@@ -1,0 +1,269 @@
+//! Whole SMTP dialogues, run in memory against the sans-IO session.
+//!
+//! Each `tests/transcripts/*.txt` file is a golden dialogue. Lines the test keeps as written:
+//! - `# ...` comments;
+//! - `@ key = value` session settings (before the first command) or `@ spool = ok|fail|none`
+//!   (how the fake spool answers the next messages: 250, `451 4.3.0`, or `451` for
+//!   `default_binding = none`);
+//! - `C: text` a client line, sent with CRLF; `C~ text` sent without CRLF; `C| text` sent with
+//!   CRLF but in the same write as the next client line (pipelining). `\r`, `\n`, `\0`, `\\`
+//!   and `\xNN` are escapes.
+//!
+//! Lines the test writes: `S: ` server output, `M: ` a message handed to the spool (envelope),
+//! `B: ` its body (escaped), `T: starttls`, `X: close`. Run with `BINDERY_BLESS=1` to rewrite
+//! the files from what the session does now; review the diff.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use bindery_smtp::relay::DomainSet;
+use bindery_smtp::{Reply, Session, SessionConfig, Step};
+
+fn unescape(s: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 1 < b.len() {
+            match b[i + 1] {
+                b'r' => out.push(b'\r'),
+                b'n' => out.push(b'\n'),
+                b'0' => out.push(0),
+                b'\\' => out.push(b'\\'),
+                b'x' => {
+                    let hex = std::str::from_utf8(&b[i + 2..i + 4]).unwrap();
+                    out.push(u8::from_str_radix(hex, 16).unwrap());
+                    i += 2;
+                }
+                c => panic!("bad escape \\{}", c as char),
+            }
+            i += 2;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn escape(b: &[u8]) -> String {
+    let mut s = String::new();
+    for &c in b {
+        match c {
+            b'\r' => s.push_str("\\r"),
+            b'\n' => s.push_str("\\n"),
+            b'\\' => s.push_str("\\\\"),
+            0x20..=0x7e => s.push(c as char),
+            _ => {
+                let _ = write!(s, "\\x{c:02x}");
+            }
+        }
+    }
+    s
+}
+
+fn set(cfg: &mut SessionConfig, key: &str, value: &str) {
+    match key {
+        "hostname" => cfg.hostname = value.into(),
+        "max_message_size" => cfg.max_message_size = value.parse().unwrap(),
+        "max_recipients" => cfg.max_recipients = value.parse().unwrap(),
+        "max_messages" => cfg.max_messages = value.parse().unwrap(),
+        "max_errors" => cfg.max_errors = value.parse().unwrap(),
+        "relay_client" => cfg.relay_client = value.parse().unwrap(),
+        "starttls" => cfg.starttls = value.parse().unwrap(),
+        "relay_domains" => cfg.relay_domains = DomainSet::new(value.split_whitespace()),
+        other => panic!("unknown setting {other}"),
+    }
+}
+
+struct Runner {
+    out: String,
+    session: Option<Session>,
+    cfg: SessionConfig,
+    spool: String,
+    queued: u32,
+    pending: Vec<u8>,
+    closed: bool,
+}
+
+impl Runner {
+    fn session(&mut self) -> &mut Session {
+        if self.session.is_none() {
+            let s = Session::new(Arc::new(self.cfg.clone()), "192.0.2.7".parse().unwrap());
+            self.session = Some(s);
+            self.flush();
+        }
+        self.session.as_mut().unwrap()
+    }
+
+    fn flush(&mut self) {
+        let s = self.session.as_mut().unwrap();
+        let text = String::from_utf8_lossy(s.output()).into_owned();
+        s.clear_output();
+        for line in text.split_terminator("\r\n") {
+            let _ = writeln!(self.out, "S: {line}");
+        }
+    }
+
+    fn send(&mut self, bytes: Vec<u8>, batch: bool) {
+        self.session();
+        self.pending.extend(bytes);
+        if batch || self.closed {
+            return;
+        }
+        let input = std::mem::take(&mut self.pending);
+        self.session().input(&input);
+        loop {
+            let step = self.session().step();
+            self.flush();
+            match step {
+                Step::NeedInput => break,
+                Step::Close => {
+                    self.out.push_str("X: close\n");
+                    self.closed = true;
+                    break;
+                }
+                Step::StartTls => {
+                    self.out.push_str("T: starttls\n");
+                    self.session().tls_started();
+                }
+                Step::Message(t) => {
+                    let rcpts: Vec<String> = t
+                        .recipients
+                        .iter()
+                        .map(|r| {
+                            let mut s = format!("<{}>", r.mailbox);
+                            if let Some(n) = r.params.notify {
+                                let _ = write!(s, " notify={n:?}");
+                            }
+                            if let Some(o) = &r.params.orcpt {
+                                let _ = write!(s, " orcpt={o}");
+                            }
+                            s
+                        })
+                        .collect();
+                    let sender = t.sender.as_ref().map(|m| m.to_string()).unwrap_or_default();
+                    let _ = writeln!(
+                        self.out,
+                        "M: from=<{sender}> params={:?} proto={} helo={} to={}",
+                        t.params,
+                        t.protocol,
+                        t.helo,
+                        rcpts.join(", ")
+                    );
+                    let _ = writeln!(self.out, "B: {}", escape(&t.body));
+                    let reply = match self.spool.as_str() {
+                        "ok" => {
+                            self.queued += 1;
+                            Reply::new(250, "2.0.0", format!("OK queued as {:04}", self.queued))
+                        }
+                        "fail" => Reply::new(451, "4.3.0", "Error: queue file write error"),
+                        "none" => Reply::new(451, "4.4.4", "No binding assigned to message"),
+                        other => panic!("unknown spool mode {other}"),
+                    };
+                    self.session().message_done(reply);
+                    self.flush();
+                }
+            }
+        }
+    }
+}
+
+fn run(text: &str) -> String {
+    let mut r = Runner {
+        out: String::new(),
+        session: None,
+        cfg: SessionConfig {
+            hostname: "mx.test".into(),
+            ..SessionConfig::default()
+        },
+        spool: "ok".into(),
+        queued: 0,
+        pending: Vec::new(),
+        closed: false,
+    };
+    for line in text.lines() {
+        if line.starts_with('C') {
+            // The greeting comes before the first client line.
+            r.session();
+        }
+        if let Some(rest) = line.strip_prefix("C: ") {
+            r.out.push_str(line);
+            r.out.push('\n');
+            let mut b = unescape(rest);
+            b.extend_from_slice(b"\r\n");
+            r.send(b, false);
+        } else if let Some(rest) = line.strip_prefix("C| ") {
+            r.out.push_str(line);
+            r.out.push('\n');
+            let mut b = unescape(rest);
+            b.extend_from_slice(b"\r\n");
+            r.send(b, true);
+        } else if let Some(rest) = line.strip_prefix("C~ ") {
+            r.out.push_str(line);
+            r.out.push('\n');
+            r.send(unescape(rest), false);
+        } else if let Some(rest) = line.strip_prefix("@ ") {
+            r.out.push_str(line);
+            r.out.push('\n');
+            let (k, v) = rest.split_once('=').expect("@ key = value");
+            let (k, v) = (k.trim(), v.trim());
+            if k == "spool" {
+                r.spool = v.to_string();
+            } else {
+                assert!(
+                    r.session.is_none(),
+                    "session settings go before the first command"
+                );
+                set(&mut r.cfg, k, v);
+            }
+        } else if line.starts_with('#') || line.is_empty() {
+            r.out.push_str(line);
+            r.out.push('\n');
+        }
+        // S:, M:, B:, T:, X: lines are output; they are regenerated.
+    }
+    if r.session.is_none() {
+        r.session();
+    }
+    r.out
+}
+
+#[test]
+fn transcripts() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/transcripts");
+    let bless = std::env::var_os("BINDERY_BLESS").is_some();
+    let mut failures = Vec::new();
+    let mut count = 0;
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.extension().and_then(|e| e.to_str()) != Some("txt") {
+            continue;
+        }
+        count += 1;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let got = run(&text);
+        if got != text {
+            if bless {
+                std::fs::write(&path, &got).unwrap();
+            } else {
+                failures.push(format!(
+                    "{}:\n--- expected\n{text}\n--- got\n{got}",
+                    path.display()
+                ));
+            }
+        }
+    }
+    assert!(count >= 10, "only {count} transcripts found");
+    assert!(
+        failures.is_empty(),
+        "{} transcript(s) differ (BINDERY_BLESS=1 rewrites):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
