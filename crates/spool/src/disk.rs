@@ -1,0 +1,561 @@
+//! The on-disk spool: plain files in hashed folders, with group commit.
+//!
+//! Layout under `spoolbase`:
+//! ```text
+//! queue/00 .. queue/ff/   ID.msg (the body, Received header first) and ID.env (the envelope)
+//! quarantine/             files recovery could not use, moved aside and logged
+//! ```
+//! A message is durable when both files and their folder are flushed. One committer thread
+//! takes every store request that is waiting, writes the files, flushes them together (in
+//! parallel `fdatasync`s, or one `syncfs`), flushes each folder once, and only then answers
+//! all of them. Twenty concurrent transactions cost about one flush round, not twenty.
+//! ARCHITECTURE.md has the measurements behind the layout.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crate::envelope::Envelope;
+use crate::id::folder_of;
+use crate::{Completion, Quarantined, Recovered, Spool, SpoolError};
+
+/// Most messages in one commit.
+const MAX_BATCH: usize = 256;
+/// Threads that run `fdatasync` in parallel.
+const SYNC_THREADS: usize = 16;
+/// Consecutive failed writes after which the spool reports itself unhealthy.
+const UNHEALTHY_AFTER: u32 = 3;
+
+/// How a batch is made durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncMethod {
+    /// `fdatasync` every file (in parallel), then `fsync` each folder touched.
+    Fsync,
+    /// One `syncfs` on the spool's file system per batch. Fastest when the spool has a file
+    /// system of its own; on a shared one it also flushes other programs' writes.
+    Syncfs,
+}
+
+/// Counters for benchmarks and metrics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub batches: AtomicU64,
+    pub messages: AtomicU64,
+}
+
+struct Job {
+    id: String,
+    env: Vec<u8>,
+    body: Vec<u8>,
+    done: Completion,
+}
+
+struct Inner {
+    base: PathBuf,
+    queue: PathBuf,
+    quarantine: PathBuf,
+    mode: u32,
+    method: SyncMethod,
+    failures: AtomicU32,
+    stats: Stats,
+    pool: SyncPool,
+}
+
+pub struct DiskSpool {
+    inner: Arc<Inner>,
+    tx: Mutex<Option<SyncSender<Job>>>,
+    committer: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn io_err(op: &'static str, path: &Path, source: io::Error) -> SpoolError {
+    SpoolError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl DiskSpool {
+    /// Opens (creating if needed) the spool under `base`, with files created as `mode`.
+    pub fn open(base: &Path, mode: u32, method: SyncMethod) -> Result<DiskSpool, SpoolError> {
+        let queue = base.join("queue");
+        let quarantine = base.join("quarantine");
+        for d in [base, &queue, &quarantine] {
+            fs::create_dir_all(d).map_err(|e| io_err("create folder", d, e))?;
+        }
+        for i in 0..=255u8 {
+            let d = queue.join(format!("{i:02x}"));
+            fs::create_dir_all(&d).map_err(|e| io_err("create folder", &d, e))?;
+        }
+        sync_dir(&queue)?;
+        sync_dir(base)?;
+        let inner = Arc::new(Inner {
+            base: base.to_path_buf(),
+            queue,
+            quarantine,
+            mode,
+            method,
+            failures: AtomicU32::new(0),
+            stats: Stats::default(),
+            pool: SyncPool::new(SYNC_THREADS),
+        });
+        // A bounded queue: when the disk cannot keep up, senders wait here (back-pressure)
+        // instead of piling bodies up in memory.
+        let (tx, rx) = mpsc::sync_channel::<Job>(4 * MAX_BATCH);
+        let worker = Arc::clone(&inner);
+        let committer = std::thread::Builder::new()
+            .name("spool-commit".into())
+            .spawn(move || committer(worker, rx))
+            .map_err(|e| io_err("start committer", base, e))?;
+        Ok(DiskSpool {
+            inner,
+            tx: Mutex::new(Some(tx)),
+            committer: Mutex::new(Some(committer)),
+        })
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+
+    pub fn base(&self) -> &Path {
+        &self.inner.base
+    }
+
+    /// Reads the spool without changing it: what `bindery spool list` shows. Problems are
+    /// reported as they would be quarantined, but nothing moves.
+    pub fn scan_readonly(base: &Path) -> Result<Recovered, SpoolError> {
+        scan(&base.join("queue"), None)
+    }
+
+    /// Stops the committer after it has answered every request already made.
+    pub fn close(&self) {
+        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = self
+            .committer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            let _ = h.join();
+        }
+    }
+
+    fn paths(&self, id: &str) -> Result<(PathBuf, PathBuf), SpoolError> {
+        let folder = folder_of(id).ok_or_else(|| SpoolError::NotFound(id.to_string()))?;
+        let dir = self.inner.queue.join(folder);
+        Ok((dir.join(format!("{id}.env")), dir.join(format!("{id}.msg"))))
+    }
+}
+
+impl Drop for DiskSpool {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Spool for DiskSpool {
+    fn store(&self, mut env: Envelope, body: Vec<u8>, done: Completion) {
+        env.body_len = body.len() as u64;
+        env.body_crc = crc32fast::hash(&body);
+        let job = Job {
+            id: env.id.clone(),
+            env: env.encode(),
+            body,
+            done,
+        };
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match tx {
+            Some(tx) => {
+                if let Err(mpsc::SendError(job)) = tx.send(job) {
+                    (job.done)(Err(SpoolError::Closed));
+                }
+            }
+            None => (job.done)(Err(SpoolError::Closed)),
+        }
+    }
+
+    fn update(&self, env: &Envelope) -> Result<(), SpoolError> {
+        let (path, _) = self.paths(&env.id)?;
+        let tmp = path.with_extension("env.tmp");
+        let r = (|| {
+            let mut f = create(&tmp, self.inner.mode, false)?;
+            f.write_all(&env.encode())
+                .and_then(|_| f.sync_data())
+                .map_err(|e| io_err("write", &tmp, e))?;
+            fs::rename(&tmp, &path).map_err(|e| io_err("rename", &tmp, e))?;
+            sync_dir(path.parent().unwrap_or(Path::new(".")))
+        })();
+        if r.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        r
+    }
+
+    fn remove(&self, id: &str) -> Result<(), SpoolError> {
+        let (env, msg) = self.paths(id)?;
+        // Envelope first: without it the body is never picked up again.
+        fs::remove_file(&env).map_err(|e| io_err("remove", &env, e))?;
+        match fs::remove_file(&msg) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove", &msg, e)),
+            _ => Ok(()),
+        }
+    }
+
+    fn body(&self, id: &str) -> Result<Vec<u8>, SpoolError> {
+        let (_, msg) = self.paths(id)?;
+        fs::read(&msg).map_err(|e| io_err("read", &msg, e))
+    }
+
+    fn recover(&self) -> Result<Recovered, SpoolError> {
+        scan(&self.inner.queue, Some(&self.inner.quarantine))
+    }
+
+    fn healthy(&self) -> bool {
+        self.inner.failures.load(Ordering::Relaxed) < UNHEALTHY_AFTER
+    }
+
+    fn probe(&self) -> bool {
+        let path = self.inner.base.join(".probe");
+        let ok = (|| -> io::Result<()> {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)?;
+            f.write_all(&[0u8; 4096])?;
+            f.sync_data()
+        })()
+        .is_ok();
+        let _ = fs::remove_file(&path);
+        if ok {
+            self.inner.failures.store(0, Ordering::Relaxed);
+        }
+        ok
+    }
+}
+
+fn create(path: &Path, mode: u32, exclusive: bool) -> Result<File, SpoolError> {
+    let mut o = OpenOptions::new();
+    o.write(true).mode(mode);
+    if exclusive {
+        o.create_new(true);
+    } else {
+        o.create(true).truncate(true);
+    }
+    o.open(path).map_err(|e| io_err("create", path, e))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err("sync folder", dir, e))
+}
+
+/// A job whose files are written and waiting to be flushed.
+struct Written {
+    job: Job,
+    folder: PathBuf,
+    files: Vec<(PathBuf, Arc<File>)>,
+    error: Option<SpoolError>,
+}
+
+impl Written {
+    fn fail(&mut self, e: SpoolError) {
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+    }
+}
+
+fn committer(inner: Arc<Inner>, rx: Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        inner.commit(batch);
+    }
+}
+
+impl Inner {
+    fn write(&self, job: Job) -> Written {
+        let folder = match folder_of(&job.id) {
+            Some(f) => self.queue.join(f),
+            None => {
+                let e = SpoolError::NotFound(job.id.clone());
+                return Written {
+                    job,
+                    folder: PathBuf::new(),
+                    files: Vec::new(),
+                    error: Some(e),
+                };
+            }
+        };
+        let mut w = Written {
+            folder,
+            files: Vec::with_capacity(2),
+            error: None,
+            job,
+        };
+        // Body first, then the envelope that vouches for it.
+        for ext in ["msg", "env"] {
+            let path = w.folder.join(format!("{}.{ext}", w.job.id));
+            let data = if ext == "msg" {
+                &w.job.body
+            } else {
+                &w.job.env
+            };
+            let r = create(&path, self.mode, true).and_then(|mut f| {
+                let r = f.write_all(data).map_err(|e| io_err("write", &path, e));
+                w.files.push((path.clone(), Arc::new(f)));
+                r
+            });
+            if let Err(e) = r {
+                w.fail(e);
+                break;
+            }
+        }
+        w
+    }
+
+    fn commit(&self, batch: Vec<Job>) {
+        let mut written: Vec<Written> = batch.into_iter().map(|j| self.write(j)).collect();
+        match self.method {
+            SyncMethod::Fsync => {
+                let files: Vec<(usize, Arc<File>)> = written
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, w)| w.error.is_none())
+                    .flat_map(|(i, w)| w.files.iter().map(move |(_, f)| (i, Arc::clone(f))))
+                    .collect();
+                for (i, r) in self.pool.sync_all(files) {
+                    if let Err(e) = r {
+                        let path = written[i].folder.clone();
+                        written[i].fail(io_err("sync", &path, e));
+                    }
+                }
+            }
+            SyncMethod::Syncfs => {
+                if written.iter().any(|w| w.error.is_none())
+                    && let Err(e) = syncfs(&self.queue)
+                {
+                    for w in written.iter_mut() {
+                        w.fail(io_err(
+                            "syncfs",
+                            &self.queue,
+                            io::Error::from_raw_os_error(e),
+                        ));
+                    }
+                }
+            }
+        }
+        // Each folder once, however many messages landed in it.
+        let folders: BTreeSet<PathBuf> = written
+            .iter()
+            .filter(|w| w.error.is_none())
+            .map(|w| w.folder.clone())
+            .collect();
+        for folder in folders {
+            if let Err(e) = sync_dir(&folder) {
+                for w in written.iter_mut().filter(|w| w.folder == folder) {
+                    w.fail(SpoolError::Io {
+                        op: "sync folder",
+                        path: folder.clone(),
+                        source: io::Error::other(e.to_string()),
+                    });
+                }
+            }
+        }
+        let n = written.len() as u64;
+        for w in written {
+            match w.error {
+                None => {
+                    self.failures.store(0, Ordering::Relaxed);
+                    (w.job.done)(Ok(()));
+                }
+                Some(e) => {
+                    // Nothing half-written stays behind.
+                    for (path, _) in &w.files {
+                        let _ = fs::remove_file(path);
+                    }
+                    self.failures.fetch_add(1, Ordering::Relaxed);
+                    (w.job.done)(Err(e));
+                }
+            }
+        }
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        self.stats.messages.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+fn syncfs(path: &Path) -> Result<(), i32> {
+    let f = File::open(path).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    // SAFETY: `f` is an open descriptor for the duration of the call.
+    let r = unsafe { libc::syncfs(f.as_raw_fd()) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO))
+    }
+}
+
+/// A fixed set of threads that flush files in parallel. File systems merge concurrent flushes
+/// into one journal commit, so N parallel `fdatasync`s cost little more than one.
+struct SyncPool {
+    tx: Mutex<Sender<SyncJob>>,
+}
+
+type SyncJob = (usize, Arc<File>, Sender<(usize, io::Result<()>)>);
+
+impl SyncPool {
+    fn new(threads: usize) -> SyncPool {
+        let (tx, rx) = mpsc::channel::<SyncJob>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads {
+            let rx = Arc::clone(&rx);
+            let _ = std::thread::Builder::new()
+                .name(format!("spool-sync-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let Ok((idx, file, reply)) = job else { return };
+                        let _ = reply.send((idx, file.sync_data()));
+                    }
+                });
+        }
+        SyncPool { tx: Mutex::new(tx) }
+    }
+
+    /// Flushes every file; returns each file's owner index with its result.
+    fn sync_all(&self, files: Vec<(usize, Arc<File>)>) -> Vec<(usize, io::Result<()>)> {
+        let n = files.len();
+        let (rtx, rrx) = mpsc::channel();
+        {
+            let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+            for (idx, f) in files {
+                if let Err(mpsc::SendError((idx, f, _))) = tx.send((idx, f, rtx.clone())) {
+                    // No workers (they could not start): flush here.
+                    let _ = rtx.send((idx, f.sync_data()));
+                }
+            }
+        }
+        drop(rtx);
+        rrx.iter().take(n).collect()
+    }
+}
+
+/// Reads every folder of `queue`. With `quarantine`, unusable files are moved there; without,
+/// they are only reported.
+fn scan(queue: &Path, quarantine: Option<&Path>) -> Result<Recovered, SpoolError> {
+    let mut out = Recovered::default();
+    let mut folders: Vec<PathBuf> = fs::read_dir(queue)
+        .map_err(|e| io_err("read folder", queue, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    folders.sort();
+    for folder in folders {
+        let mut by_id: BTreeMap<String, (Option<PathBuf>, Option<PathBuf>)> = BTreeMap::new();
+        let entries = match fs::read_dir(&folder) {
+            Ok(e) => e,
+            Err(e) => {
+                out.quarantined.push(Quarantined {
+                    path: folder.clone(),
+                    reason: format!("cannot read folder: {e}"),
+                });
+                continue;
+            }
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".env.tmp") {
+                // An envelope rewrite that did not finish: the old envelope still stands.
+                if quarantine.is_some() {
+                    let _ = fs::remove_file(&path);
+                }
+                out.removed_tmp += 1;
+                continue;
+            }
+            match name.rsplit_once('.') {
+                Some((id, "env")) => by_id.entry(id.to_string()).or_default().0 = Some(path),
+                Some((id, "msg")) => by_id.entry(id.to_string()).or_default().1 = Some(path),
+                _ => out
+                    .quarantined
+                    .push(set_aside(quarantine, &path, "not a spool file")),
+            }
+        }
+        for (id, files) in by_id {
+            match check(&id, &files) {
+                Ok(env) => out.messages.push(env),
+                Err(reason) => {
+                    for p in [files.0, files.1].into_iter().flatten() {
+                        out.quarantined.push(set_aside(quarantine, &p, &reason));
+                    }
+                }
+            }
+        }
+    }
+    out.messages
+        .sort_by(|a, b| (a.received, &a.id).cmp(&(b.received, &b.id)));
+    Ok(out)
+}
+
+/// A usable message has an envelope that decodes, names itself, and a body of the length
+/// the envelope recorded. (The body's CRC is checked when it is read for delivery.)
+fn check(id: &str, files: &(Option<PathBuf>, Option<PathBuf>)) -> Result<Envelope, String> {
+    let env_path = files.0.as_ref().ok_or("body without envelope")?;
+    let msg_path = files.1.as_ref().ok_or("envelope without body")?;
+    let bytes = fs::read(env_path).map_err(|e| format!("cannot read envelope: {e}"))?;
+    let env = Envelope::decode(&bytes)?;
+    if env.id != id {
+        return Err(format!("envelope names message {}", env.id));
+    }
+    let len = fs::metadata(msg_path)
+        .map_err(|e| format!("cannot read body: {e}"))?
+        .len();
+    if len != env.body_len {
+        return Err(format!(
+            "torn body: {len} bytes on disk, {} expected",
+            env.body_len
+        ));
+    }
+    Ok(env)
+}
+
+fn set_aside(quarantine: Option<&Path>, path: &Path, reason: &str) -> Quarantined {
+    let mut q = Quarantined {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    if let Some(dir) = quarantine {
+        let folder = path
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let dest = dir.join(format!("{folder}-{name}"));
+        match fs::rename(path, &dest) {
+            Ok(()) => q.path = dest,
+            Err(e) => q.reason = format!("{reason}; could not move it to quarantine: {e}"),
+        }
+    }
+    q
+}

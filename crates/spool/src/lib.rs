@@ -1,0 +1,81 @@
+//! The spool: where accepted messages live until they are delivered or bounced.
+//!
+//! # Layout
+//! - [`envelope`]: the envelope file format (JSON + CRC line), recipients and their state.
+//! - [`id`]: message ids and the folder each lives in.
+//! - [`disk`]: the real spool, files in hashed folders with group commit.
+//! - [`memory`]: an in-memory spool for tests, with injectable failures.
+//!
+//! The [`Spool`] trait is the seam. Its `store` is callback-based so the crate needs no async
+//! runtime: the daemon wraps it in a oneshot channel.
+
+pub mod disk;
+pub mod envelope;
+pub mod id;
+pub mod memory;
+
+use std::path::PathBuf;
+
+pub use disk::{DiskSpool, SyncMethod};
+pub use envelope::{Envelope, RcptState, Recipient};
+pub use id::IdGenerator;
+pub use memory::MemSpool;
+
+/// Called once, from the spool's own thread, when a store is durable (`Ok`) or has failed.
+pub type Completion = Box<dyn FnOnce(Result<(), SpoolError>) + Send + 'static>;
+
+/// Why the spool could not do what was asked. The SMTP layer answers `451 4.3.0` to any of
+/// these on a store; nothing half-written is left behind.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no such message: {0}")]
+    NotFound(String),
+    #[error("the spool is shutting down")]
+    Closed,
+    #[error("injected failure")]
+    Injected,
+}
+
+/// A file recovery could not use.
+#[derive(Debug, Clone)]
+pub struct Quarantined {
+    /// Where it is now (in the quarantine folder, unless moving it failed or the scan was
+    /// read-only).
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// What a scan of the spool found.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// Every usable message, oldest first.
+    pub messages: Vec<Envelope>,
+    pub quarantined: Vec<Quarantined>,
+    /// Unfinished envelope rewrites removed (their previous envelope stands).
+    pub removed_tmp: usize,
+}
+
+/// The seam between the daemon and message storage.
+pub trait Spool: Send + Sync + 'static {
+    /// Makes the message durable, then calls `done`. Sets `body_len` and `body_crc`.
+    fn store(&self, env: Envelope, body: Vec<u8>, done: Completion);
+    /// Replaces the envelope atomically (a retry, a recipient's new state).
+    fn update(&self, env: &Envelope) -> Result<(), SpoolError>;
+    /// Forgets the message.
+    fn remove(&self, id: &str) -> Result<(), SpoolError>;
+    /// Reads the body.
+    fn body(&self, id: &str) -> Result<Vec<u8>, SpoolError>;
+    /// Finds every stored message; sets aside what cannot be used.
+    fn recover(&self) -> Result<Recovered, SpoolError>;
+    /// False after several writes in a row failed, until [`Spool::probe`] or a store succeeds.
+    fn healthy(&self) -> bool;
+    /// Tries a small durable write; success makes the spool healthy again.
+    fn probe(&self) -> bool;
+}

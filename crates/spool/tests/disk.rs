@@ -1,0 +1,232 @@
+//! The disk spool against a real file system.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+
+use bindery_spool::{
+    DiskSpool, Envelope, IdGenerator, RcptState, Recipient, Spool, SpoolError, SyncMethod,
+};
+
+fn envelope(id: &str) -> Envelope {
+    Envelope {
+        id: id.to_string(),
+        received: 100,
+        peer: "127.0.0.1".into(),
+        helo: "c.example".into(),
+        sender: "a@s.example".into(),
+        recipients: vec![Recipient {
+            address: "b@r.example".into(),
+            notify: None,
+            orcpt: None,
+            state: RcptState::Pending,
+        }],
+        binding_group: "default".into(),
+        binding: "default".into(),
+        ret: None,
+        envid: None,
+        smtputf8: false,
+        attempts: 0,
+        next_attempt: 100,
+        body_len: 0,
+        body_crc: 0,
+    }
+}
+
+/// Stores synchronously.
+fn store(spool: &dyn Spool, env: Envelope, body: &[u8]) -> Result<(), SpoolError> {
+    let (tx, rx) = mpsc::channel();
+    spool.store(env, body.to_vec(), Box::new(move |r| drop(tx.send(r))));
+    rx.recv().expect("completion called")
+}
+
+fn files_in(dir: &Path) -> usize {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            if p.is_dir() { files_in(&p) } else { 1 }
+        })
+        .sum()
+}
+
+#[test]
+fn concurrent_stores_share_flushes_and_are_all_recovered() {
+    for method in [SyncMethod::Fsync, SyncMethod::Syncfs] {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Arc::new(DiskSpool::open(dir.path(), 0o640, method).unwrap());
+        let ids = Arc::new(IdGenerator::new());
+        let (tx, rx) = mpsc::channel();
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let (spool, ids, tx) = (Arc::clone(&spool), Arc::clone(&ids), tx.clone());
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        let id = ids.next(100);
+                        let body = format!("Subject: {t}/{i}\r\n\r\nbody\r\n");
+                        store(&*spool, envelope(&id), body.as_bytes()).unwrap();
+                        tx.send((id, body)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        for t in threads {
+            t.join().unwrap();
+        }
+        let stored: Vec<(String, String)> = rx.iter().collect();
+        assert_eq!(stored.len(), 400);
+        let stats = spool.stats();
+        let batches = stats.batches.load(Ordering::Relaxed);
+        assert_eq!(stats.messages.load(Ordering::Relaxed), 400);
+        assert!(
+            batches < 400,
+            "{method:?}: {batches} batches for 400 messages: no group commit"
+        );
+        drop(spool);
+
+        let spool = DiskSpool::open(dir.path(), 0o640, method).unwrap();
+        let rec = spool.recover().unwrap();
+        assert_eq!(rec.messages.len(), 400);
+        assert!(rec.quarantined.is_empty());
+        for (id, body) in &stored {
+            assert_eq!(spool.body(id).unwrap(), body.as_bytes());
+        }
+        let env = &rec.messages[0];
+        assert_eq!(env.body_len, spool.body(&env.id).unwrap().len() as u64);
+    }
+}
+
+#[test]
+fn update_and_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = DiskSpool::open(dir.path(), 0o600, SyncMethod::Fsync).unwrap();
+    let id = IdGenerator::new().next(1);
+    store(&spool, envelope(&id), b"x\r\n").unwrap();
+    let mut env = spool.recover().unwrap().messages.remove(0);
+    env.attempts = 3;
+    env.recipients[0].state = RcptState::Delivered;
+    spool.update(&env).unwrap();
+    let again = spool.recover().unwrap().messages.remove(0);
+    assert_eq!(again, env);
+    spool.remove(&id).unwrap();
+    assert!(spool.recover().unwrap().messages.is_empty());
+    assert_eq!(files_in(&dir.path().join("queue")), 0);
+}
+
+#[test]
+fn recovery_quarantines_what_it_cannot_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = DiskSpool::open(dir.path(), 0o600, SyncMethod::Fsync).unwrap();
+    let ids = IdGenerator::new();
+    let good = ids.next(1);
+    store(&spool, envelope(&good), b"good\r\n").unwrap();
+    // Every way a file can be wrong.
+    let torn_body = ids.next(1);
+    store(&spool, envelope(&torn_body), b"0123456789\r\n").unwrap();
+    let bad_crc = ids.next(1);
+    store(&spool, envelope(&bad_crc), b"x\r\n").unwrap();
+    let no_env = ids.next(1);
+    store(&spool, envelope(&no_env), b"x\r\n").unwrap();
+    let no_body = ids.next(1);
+    store(&spool, envelope(&no_body), b"x\r\n").unwrap();
+    let rewrite = ids.next(1);
+    store(&spool, envelope(&rewrite), b"x\r\n").unwrap();
+    drop(spool);
+    let path = |id: &str, ext: &str| {
+        dir.path()
+            .join("queue")
+            .join(bindery_spool::id::folder_of(id).unwrap())
+            .join(format!("{id}.{ext}"))
+    };
+    fs::write(path(&torn_body, "msg"), b"0123").unwrap();
+    let mut env = fs::read(path(&bad_crc, "env")).unwrap();
+    env[10] ^= 1;
+    fs::write(path(&bad_crc, "env"), env).unwrap();
+    fs::remove_file(path(&no_env, "env")).unwrap();
+    fs::remove_file(path(&no_body, "msg")).unwrap();
+    fs::write(path(&rewrite, "env.tmp"), b"half").unwrap();
+    fs::write(dir.path().join("queue/00/junk"), b"?").unwrap();
+
+    // Read-only scan first: reports, moves nothing.
+    let ro = DiskSpool::scan_readonly(dir.path()).unwrap();
+    assert_eq!(ro.messages.len(), 2);
+    assert_eq!(ro.quarantined.len(), 7);
+    assert!(path(&torn_body, "msg").exists());
+
+    let spool = DiskSpool::open(dir.path(), 0o600, SyncMethod::Fsync).unwrap();
+    let rec = spool.recover().unwrap();
+    let ids: Vec<&str> = rec.messages.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, vec![good.as_str(), rewrite.as_str()]);
+    assert_eq!(rec.removed_tmp, 1);
+    let reasons: Vec<String> = rec.quarantined.iter().map(|q| q.reason.clone()).collect();
+    for want in [
+        "torn body: 4 bytes on disk, 12 expected",
+        "checksum mismatch",
+        "body without envelope",
+        "envelope without body",
+        "not a spool file",
+    ] {
+        assert!(
+            reasons.iter().any(|r| r.contains(want)),
+            "no {want:?} in {reasons:?}"
+        );
+    }
+    // Moved aside, not deleted: 2 (torn) + 2 (crc) + 1 + 1 + 1 junk.
+    assert_eq!(files_in(&dir.path().join("quarantine")), 7);
+    // A second recovery finds a clean spool.
+    let again = spool.recover().unwrap();
+    assert_eq!(again.messages.len(), 2);
+    assert!(again.quarantined.is_empty());
+}
+
+/// A real full disk: a small tmpfs. Needs root (mount); skipped otherwise.
+#[test]
+fn full_disk_fails_cleanly_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !mounted {
+        eprintln!("SKIP: cannot mount a tmpfs (needs root)");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _guard = Unmount(&mnt);
+    let spool = DiskSpool::open(&mnt.join("spool"), 0o600, SyncMethod::Fsync).unwrap();
+    let ids = IdGenerator::new();
+    // Fill the disk.
+    let filler = mnt.join("filler");
+    let _ = fs::write(&filler, vec![0u8; 4 << 20]);
+    let before = files_in(&mnt.join("spool/queue"));
+    let big = vec![b'x'; 64 * 1024];
+    for _ in 0..3 {
+        let err = store(&spool, envelope(&ids.next(1)), &big).unwrap_err();
+        assert!(err.to_string().contains("No space left"), "{err}");
+    }
+    assert_eq!(
+        files_in(&mnt.join("spool/queue")),
+        before,
+        "half-written files left"
+    );
+    assert!(!spool.healthy());
+    assert!(!spool.probe());
+    fs::remove_file(&filler).unwrap();
+    assert!(spool.probe());
+    assert!(spool.healthy());
+    store(&spool, envelope(&ids.next(1)), &big).unwrap();
+    assert_eq!(spool.recover().unwrap().messages.len(), 1);
+}
