@@ -27,6 +27,9 @@ enum Command {
     /// Check, query and print configuration files.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
+    /// Look at the spool offline.
+    #[command(subcommand)]
+    Spool(cmd::spool::SpoolCommand),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Command::Run(args) => cmd::run::run(&args),
         Command::Config(c) => cmd::config::run(c),
+        Command::Spool(c) => cmd::spool::run(c),
     };
     match result {
         Ok(code) => code,

@@ -230,9 +230,32 @@ fn show_output_checks_clean() {
 }
 
 #[test]
-fn run_loads_the_embedded_default_config() {
-    let out = bindery().arg("run").output().unwrap();
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert!(text.contains("listeners [\"127.0.0.1:2525\"]"), "{text}");
-    assert!(text.contains("spool \"./bindery-spool\""), "{text}");
+fn embedded_default_config_is_clean_and_says_what_the_readme_says() {
+    let out = bindery().args(["config", "check"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = bindery()
+        .args(["config", "get", "spoolbase"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "Spoolbase = \"./bindery-spool\""
+    );
+    let out = bindery()
+        .args([
+            "config",
+            "eval",
+            "esmtp_listener",
+            "listen",
+            "127.0.0.1:2525",
+            "relay_hosts",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("127.0.0.0/8"), "{text}");
 }

@@ -12,6 +12,7 @@
 //! - [`show`]: prints a tree back as normalised configuration text.
 
 pub mod diag;
+pub mod inbound;
 pub mod lexer;
 pub mod loader;
 pub mod parser;

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod run;
+pub mod spool;
 
 use std::path::{Path, PathBuf};
 

@@ -1,41 +1,45 @@
-//! `bindery run`: the daemon.
-//!
-//! Today it loads, checks and compiles the configuration, reports what it would serve, and
-//! stops: the SMTP listener and spool arrive with issue 3, delivery with issue 4.
+//! `bindery run`: the daemon in the foreground.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use bindery_config::diag::render_all;
-use bindery_config::schema::{ScopeKind, option_by_name};
 use bindery_config::snapshot::Snapshot;
+use tokio::signal::unix::{SignalKind, signal};
 
 use super::{ConfigArgs, load};
 
 pub fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BINDERY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
     let (tree, diags) = load(args)?;
     eprint!("{}", render_all(&diags, &tree.sources));
     if diags.iter().any(|d| d.is_error()) {
         eprintln!("bindery: configuration has errors; not starting");
         return Ok(ExitCode::FAILURE);
     }
-    let snap = Snapshot::compile(tree, 1);
-    let listens: Vec<String> = snap
-        .tree
-        .scope_ids()
-        .filter(|&id| snap.tree.scope(id).kind == ScopeKind::Listen)
-        .filter_map(|id| snap.tree.scope(id).name.clone())
-        .collect();
-    let spool = option_by_name("spoolbase")
-        .and_then(|o| snap.global(o).map(|v| v.to_string()))
-        .unwrap_or_default();
-    eprintln!(
-        "bindery: configuration generation {} loaded: {} bindings in {} binding groups; listeners {:?}; spool {}",
-        snap.generation,
-        snap.bindings().count(),
-        snap.groups().count(),
-        listens,
-        spool
-    );
-    eprintln!("bindery: the SMTP listener is not implemented yet (issue 3); exiting");
-    Ok(ExitCode::from(2))
+    let snap = Arc::new(Snapshot::compile(tree, 1));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("bindery")
+        .build()?;
+    rt.block_on(async move {
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let running = bindery_server::start(snap).await?;
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => tracing::info!("SIGINT: stopping"),
+        }
+        running.shutdown().await;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

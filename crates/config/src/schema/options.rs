@@ -277,6 +277,9 @@ options! {
     "Hostname": Str, None, G;
     "Spoolbase": Path, Some("/var/spool/ecelerity"), G, restart;
     "Spool_Mode": Mode, Some("0640"), G, restart;
+    // Bindery's own: how a group commit is made durable (`fsync` every file and folder, or one
+    // `syncfs` per batch for a spool on its own file system). See ARCHITECTURE.md.
+    "Spool_Sync": Enum(&["fsync", "syncfs"]), Some("fsync"), G, restart;
     "Force_Fsync": Bool, Some("false"), G;
     "Keep_Message_Dicts_In_Memory": Bool, Some("false"), G, restart;
     "Local_Changes_File": Path, Some("/opt/msys/ecelerity/etc/local_changes.conf"), G;
@@ -303,6 +306,8 @@ options! {
     "Listener_Sessions": Int, Some("0"), INBOUND;
     "Service_Sessions": Int, Some("0"), INBOUND;
     "Idle_Time": Seconds, Some("300"), INBOUND | HTTP;
+    // Bindery's own: the longest an inbound SMTP connection may last, whatever it does.
+    "Session_Timeout": Seconds, Some("1800"), INBOUND;
     "Require_EHLO": Bool, Some("false"), G | INBOUND;
     "Allow_Null_Envelope_Sender": Bool, Some("true"), G | INBOUND;
     "Allow_IP_Literal": Bool, Some("true"), G | INBOUND;

@@ -1,0 +1,102 @@
+//! One inbound connection: the only code that reads and writes a client socket. It feeds the
+//! sans-IO session and does what the session's steps ask (write, spool, TLS, close).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bindery_smtp::{Session, Step};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::{Instant, timeout, timeout_at};
+use tokio_rustls::TlsAcceptor;
+
+use crate::Shared;
+use crate::reception::receive;
+use crate::settings::{Inbound, ListenerPlan};
+use crate::stream::Stream;
+
+/// How long a message already in DATA may take to finish once shutdown began.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// The TLS handshake must finish within this.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn flush(stream: &mut Stream, session: &mut Session) -> std::io::Result<()> {
+    if !session.output().is_empty() {
+        stream.write_all(session.output()).await?;
+        session.clear_output();
+    }
+    Ok(())
+}
+
+pub async fn serve(
+    shared: Arc<Shared>,
+    plan: Arc<ListenerPlan>,
+    tcp: TcpStream,
+    inbound: Inbound,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let peer = tcp.peer_addr()?.ip();
+    let _ = tcp.set_nodelay(true);
+    let mut stream = Stream::Plain(tcp);
+    let mut session = Session::new(Arc::clone(&inbound.session), peer);
+    let deadline = Instant::now() + inbound.lifetime;
+    let mut grace: Option<Instant> = None;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let step = session.step();
+        flush(&mut stream, &mut session).await?;
+        match step {
+            Step::NeedInput => {
+                let until = grace.map_or(deadline, |g| g.min(deadline));
+                let read = tokio::select! {
+                    r = timeout_at(until.min(Instant::now() + inbound.idle), stream.read(&mut buf)) => r,
+                    _ = shutdown.changed(), if grace.is_none() => {
+                        if session.in_data() {
+                            // Let the message finish; it gets its reply.
+                            grace = Some(Instant::now() + SHUTDOWN_GRACE);
+                            continue;
+                        }
+                        session.shutdown();
+                        continue;
+                    }
+                };
+                match read {
+                    Ok(Ok(0)) => break,
+                    Ok(Ok(n)) => session.input(&buf[..n]),
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) if grace.is_some() => session.shutdown(),
+                    Err(_) => session.timeout(),
+                }
+            }
+            Step::Message(t) => {
+                let reply = receive(&shared, t, &plan.name).await;
+                session.message_done(reply);
+                if grace.is_some() && !session.in_data() {
+                    session.shutdown();
+                }
+            }
+            Step::StartTls => {
+                let Some(cfg) = inbound.tls.clone() else {
+                    break;
+                };
+                let Stream::Plain(tcp) = stream else { break };
+                let accepted = timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(cfg).accept(tcp)).await;
+                match accepted {
+                    Ok(Ok(tls)) => {
+                        stream = Stream::Tls(Box::new(tls));
+                        session.tls_started();
+                    }
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return Ok(());
+                    }
+                    Err(_) => return Ok(()),
+                }
+            }
+            Step::Close => break,
+        }
+    }
+    let _ = stream.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,205 @@
+//! The bindery daemon: listeners, inbound connections, and reception into the spool.
+//!
+//! # Layout
+//! - [`settings`]: the snapshot's options as typed values (globals, listeners, per-client).
+//! - `listener`: accept loops with the connection cap and the spool-health gate.
+//! - `connection`: the one place that reads and writes client sockets; drives the session.
+//! - `reception`: id, Received header, binding, durable store, log record, reply.
+//! - [`mainlog`]: the JSON-lines log writer.
+//! - [`tls`]: rustls configurations for STARTTLS.
+//! - `stream`: a socket before or after STARTTLS.
+//!
+//! **Architecture Invariant:** the SMTP dialogue lives in `bindery-smtp`; this crate only moves
+//! bytes and acts on the session's steps.
+
+mod connection;
+mod listener;
+pub mod mainlog;
+mod reception;
+pub mod settings;
+mod stream;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bindery_config::Snapshot;
+use bindery_spool::{DiskSpool, IdGenerator, Spool, SpoolError};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+use crate::mainlog::MainLog;
+use crate::settings::{Globals, esmtp_listeners};
+use crate::tls::TlsCache;
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("spool: {0}")]
+    Spool(#[from] SpoolError),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What every connection shares.
+pub struct Shared {
+    pub snapshot: Arc<Snapshot>,
+    pub globals: Globals,
+    pub spool: Arc<dyn Spool>,
+    pub ids: IdGenerator,
+    pub mainlog: Option<MainLog>,
+    pub tls: TlsCache,
+}
+
+/// A started daemon.
+pub struct Running {
+    /// The addresses actually bound (port 0 in the configuration becomes a real port).
+    pub addrs: Vec<(String, SocketAddr)>,
+    /// Messages found in the spool at start.
+    pub recovered: usize,
+    shutdown: watch::Sender<bool>,
+    alive: mpsc::Receiver<()>,
+    shared: Arc<Shared>,
+    disk: Arc<DiskSpool>,
+}
+
+/// Opens the spool, recovers it, binds every listener and starts serving.
+pub async fn start(snapshot: Arc<Snapshot>) -> Result<Running, ServerError> {
+    let globals = Globals::from_snapshot(&snapshot);
+    let plans = esmtp_listeners(&snapshot)?;
+    let base = globals.spoolbase.clone();
+    let (mode, method) = (globals.spool_mode, globals.spool_sync);
+    let disk = tokio::task::spawn_blocking(move || DiskSpool::open(&base, mode, method))
+        .await
+        .map_err(|e| ServerError::Config(e.to_string()))??;
+    let disk = Arc::new(disk);
+    let scan = Arc::clone(&disk);
+    let recovered = tokio::task::spawn_blocking(move || scan.recover())
+        .await
+        .map_err(|e| ServerError::Config(e.to_string()))??;
+    for q in &recovered.quarantined {
+        tracing::warn!(path = %q.path.display(), reason = %q.reason, "spool file quarantined");
+    }
+    tracing::info!(
+        messages = recovered.messages.len(),
+        quarantined = recovered.quarantined.len(),
+        spool = %globals.spoolbase.display(),
+        "spool recovered"
+    );
+    let mainlog = match &globals.mainlog {
+        Some(p) => Some(MainLog::open(p).map_err(|e| ServerError::Io {
+            what: format!("cannot open mainlog {}", p.display()),
+            source: e,
+        })?),
+        None => None,
+    };
+    let shared = Arc::new(Shared {
+        snapshot,
+        globals,
+        spool: Arc::clone(&disk) as Arc<dyn Spool>,
+        ids: IdGenerator::new(),
+        mainlog,
+        tls: TlsCache::default(),
+    });
+    // Fail at start, not at the first client, when a certificate cannot be loaded.
+    for plan in &plans {
+        let unspecified = std::net::IpAddr::from([192, 0, 2, 0]);
+        settings::inbound(
+            &shared.snapshot,
+            &shared.globals,
+            plan,
+            unspecified,
+            &shared.tls,
+        )?;
+    }
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let (alive_tx, alive) = mpsc::channel::<()>(1);
+    let mut addrs = Vec::new();
+    for plan in plans {
+        let listener = TcpListener::bind(plan.addr)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: plan.addr,
+                source,
+            })?;
+        let local = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: plan.addr,
+            source,
+        })?;
+        tracing::info!(listen = %plan.name, addr = %local, "listening (ESMTP)");
+        addrs.push((plan.name.clone(), local));
+        tokio::spawn(listener::accept_loop(
+            Arc::clone(&shared),
+            Arc::new(plan),
+            listener,
+            shutdown_rx.clone(),
+            alive_tx.clone(),
+        ));
+    }
+    // While the spool is failing, try a small write every second; success reopens the doors.
+    let prober = Arc::clone(&disk);
+    let mut stop = shutdown_rx.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.changed() => return,
+            }
+            if !prober.healthy() {
+                let p = Arc::clone(&prober);
+                let ok = tokio::task::spawn_blocking(move || p.probe())
+                    .await
+                    .unwrap_or(false);
+                if ok {
+                    tracing::info!("spool writable again");
+                }
+            }
+        }
+    });
+    Ok(Running {
+        addrs,
+        recovered: recovered.messages.len(),
+        shutdown,
+        alive,
+        shared,
+        disk,
+    })
+}
+
+impl Running {
+    /// Graceful stop: no new connections; idle sessions get 421; messages in DATA may finish
+    /// (within a grace period) and get their reply; then the spool and log are closed.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        // Every connection task holds a sender; when the last one ends, recv returns None.
+        let drained = tokio::time::timeout(Duration::from_secs(60), async {
+            // The accept loops hold senders too, and exit on the same signal.
+            while self.alive.recv().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("connections still open after 60 s; stopping anyway");
+        }
+        let disk = Arc::clone(&self.disk);
+        let _ = tokio::task::spawn_blocking(move || disk.close()).await;
+        if let Some(log) = &self.shared.mainlog {
+            log.close();
+        }
+        tracing::info!("stopped");
+    }
+}

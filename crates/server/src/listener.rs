@@ -1,0 +1,87 @@
+//! Accept loops: one per `Listen` address, with the connection cap and the spool-health gate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use crate::Shared;
+use crate::connection::serve;
+use crate::settings::{ListenerPlan, inbound};
+
+/// Sends a one-line refusal and closes, without starting a session.
+async fn refuse(mut tcp: TcpStream, line: String) {
+    let _ = tcp.write_all(line.as_bytes()).await;
+    let _ = tcp.shutdown().await;
+}
+
+pub async fn accept_loop(
+    shared: Arc<Shared>,
+    plan: Arc<ListenerPlan>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+    alive: mpsc::Sender<()>,
+) {
+    let slots = Arc::new(Semaphore::new(plan.concurrency));
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.changed() => break,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(a) => {
+                backoff = Duration::from_millis(5);
+                a
+            }
+            Err(e) => {
+                // Out of descriptors and the like: wait a little rather than spin.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let host = &shared.globals.hostname;
+        if !shared.spool.healthy() {
+            let line = format!("421 4.3.0 {host} Service unavailable: spool write errors\r\n");
+            tokio::spawn(refuse(tcp, line));
+            continue;
+        }
+        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+            let line = format!("421 4.7.0 {host} Error: too many connections\r\n");
+            tokio::spawn(refuse(tcp, line));
+            continue;
+        };
+        let settings = match inbound(
+            &shared.snapshot,
+            &shared.globals,
+            &plan,
+            peer.ip(),
+            &shared.tls,
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot configure connection");
+                let line = format!("421 4.3.0 {host} Error: local configuration problem\r\n");
+                tokio::spawn(refuse(tcp, line));
+                continue;
+            }
+        };
+        let (shared, plan, rx, alive) = (
+            Arc::clone(&shared),
+            Arc::clone(&plan),
+            shutdown.clone(),
+            alive.clone(),
+        );
+        tokio::spawn(async move {
+            if let Err(e) = serve(shared, plan, tcp, settings, rx).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+            drop(alive);
+        });
+    }
+}

@@ -1,0 +1,133 @@
+//! A complete message becomes a spooled one: id, Received header, binding, durable write,
+//! log record, and the reply that says so.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bindery_smtp::Reply;
+use bindery_smtp::Transaction;
+use bindery_smtp::received::{Trace, received};
+use bindery_spool::{Envelope, RcptState, Recipient};
+use tokio::sync::oneshot;
+
+use crate::Shared;
+use crate::mainlog::Reception;
+use crate::settings::DefaultBinding;
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn notify_text(n: &bindery_smtp::command::Notify) -> String {
+    if n.never {
+        return "NEVER".into();
+    }
+    let words = [
+        (n.success, "SUCCESS"),
+        (n.failure, "FAILURE"),
+        (n.delay, "DELAY"),
+    ];
+    words
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, w)| *w)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Spools `t` and returns the reply for the end of DATA. Never answers 250 before the spool
+/// said the message is durable.
+pub async fn receive(shared: &Shared, t: Box<Transaction>, listener: &str) -> Reply {
+    let g = &shared.globals;
+    // Every message goes to the default binding until the policy issue assigns others.
+    if g.default_binding == DefaultBinding::None {
+        return Reply::new(
+            451,
+            "4.4.4",
+            "Error: no binding assigned to message (default_binding = none)",
+        );
+    }
+    let time = now();
+    let id = shared.ids.next(time);
+    let rcpt_strings: Vec<String> = t.recipients.iter().map(|r| r.mailbox.to_string()).collect();
+    let header = received(&Trace {
+        helo: &t.helo,
+        peer: t.peer,
+        hostname: &g.hostname,
+        protocol: t.protocol,
+        id: &id,
+        single_rcpt: (rcpt_strings.len() == 1).then(|| rcpt_strings[0].as_str()),
+        time,
+    });
+    let mut body = Vec::with_capacity(header.len() + t.body.len());
+    body.extend_from_slice(header.as_bytes());
+    body.extend_from_slice(&t.body);
+    let size = body.len() as u64;
+    let sender = t.sender.as_ref().map(|m| m.to_string()).unwrap_or_default();
+    let env = Envelope {
+        id: id.clone(),
+        received: time,
+        peer: t.peer.to_string(),
+        helo: t.helo.clone(),
+        sender: sender.clone(),
+        recipients: t
+            .recipients
+            .iter()
+            .zip(&rcpt_strings)
+            .map(|(r, a)| Recipient {
+                address: a.clone(),
+                notify: r.params.notify.as_ref().map(notify_text),
+                orcpt: r.params.orcpt.clone(),
+                state: RcptState::Pending,
+            })
+            .collect(),
+        binding_group: g.binding_group.clone(),
+        binding: g.binding.clone(),
+        ret: t.params.ret.map(|r| match r {
+            bindery_smtp::command::Ret::Full => "FULL".to_string(),
+            bindery_smtp::command::Ret::Hdrs => "HDRS".to_string(),
+        }),
+        envid: t.params.envid.clone(),
+        smtputf8: t.params.smtputf8,
+        attempts: 0,
+        next_attempt: time,
+        body_len: 0,
+        body_crc: 0,
+    };
+    let (tx, rx) = oneshot::channel();
+    shared.spool.store(
+        env,
+        body,
+        Box::new(move |r| {
+            let _ = tx.send(r);
+        }),
+    );
+    match rx.await {
+        Ok(Ok(())) => {
+            if let Some(log) = &shared.mainlog {
+                log.record(&Reception {
+                    kind: "reception",
+                    id: &id,
+                    time,
+                    peer: t.peer.to_string(),
+                    ehlo: &t.helo,
+                    sender: &sender,
+                    recipients: rcpt_strings.iter().map(String::as_str).collect(),
+                    size,
+                    binding_group: &g.binding_group,
+                    binding: &g.binding,
+                    listener,
+                });
+            }
+            tracing::debug!(%id, size, "message spooled");
+            Reply::new(250, "2.0.0", format!("OK queued as {id}"))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "spool write failed; answered 451");
+            Reply::new(451, "4.3.0", "Error: queue file write error")
+        }
+        Err(_) => Reply::new(451, "4.3.0", "Error: queue file write error"),
+    }
+}

@@ -1,0 +1,213 @@
+//! What the daemon reads from a configuration snapshot, turned into plain typed values once,
+//! so the connection code never touches option names.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bindery_config::inbound::{self, ListenSite};
+use bindery_config::schema::{OptionId, ScopeKind, option_by_name};
+use bindery_config::snapshot::{BindingId, Snapshot, default_value};
+use bindery_config::value::{ListenAddr, Value};
+use bindery_smtp::SessionConfig;
+use bindery_smtp::relay::DomainSet;
+use bindery_spool::SyncMethod;
+
+use crate::ServerError;
+use crate::tls::TlsCache;
+
+/// The connection cap when `Concurrency` is 0 (unset).
+pub const DEFAULT_CONCURRENCY: usize = 10_000;
+
+fn opt(name: &str) -> OptionId {
+    // The names below are all in the schema; a typo is a programming error caught by tests.
+    option_by_name(name).unwrap_or_else(|| panic!("option {name} missing from the schema"))
+}
+
+fn global(snap: &Snapshot, name: &str) -> Option<Value> {
+    let o = opt(name);
+    snap.global(o).cloned().or_else(|| default_value(o))
+}
+
+/// What `default_binding` says to do with messages no policy assigned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefaultBinding {
+    Normal,
+    Suspended,
+    /// Refuse them with 451.
+    None,
+}
+
+/// Global settings.
+#[derive(Clone, Debug)]
+pub struct Globals {
+    pub hostname: String,
+    pub spoolbase: PathBuf,
+    pub spool_mode: u32,
+    pub spool_sync: SyncMethod,
+    pub mainlog: Option<PathBuf>,
+    pub default_binding: DefaultBinding,
+    pub binding: String,
+    pub binding_group: String,
+    pub relay_domains: Vec<String>,
+}
+
+impl Globals {
+    pub fn from_snapshot(snap: &Snapshot) -> Globals {
+        let hostname = match global(snap, "hostname") {
+            Some(Value::Str(h)) => h,
+            _ => gethostname::gethostname().to_string_lossy().into_owned(),
+        };
+        let spoolbase = match global(snap, "spoolbase") {
+            Some(Value::Path(p)) => PathBuf::from(p),
+            _ => PathBuf::from("/var/spool/ecelerity"),
+        };
+        let spool_mode = match global(snap, "spool_mode") {
+            Some(Value::Mode(m)) => m,
+            _ => 0o640,
+        };
+        let spool_sync = match global(snap, "spool_sync") {
+            Some(Value::Word(w)) if w.eq_ignore_ascii_case("syncfs") => SyncMethod::Syncfs,
+            _ => SyncMethod::Fsync,
+        };
+        let mainlog = match global(snap, "mainlog") {
+            Some(Value::Path(p)) => Some(PathBuf::from(p)),
+            _ => None,
+        };
+        let default_binding = match global(snap, "default_binding") {
+            Some(Value::Word(w)) if w.eq_ignore_ascii_case("none") => DefaultBinding::None,
+            Some(Value::Word(w)) if w.eq_ignore_ascii_case("suspended") => {
+                DefaultBinding::Suspended
+            }
+            _ => DefaultBinding::Normal,
+        };
+        let relay_domains = match global(snap, "relay_domains") {
+            Some(Value::Domains(d)) => d,
+            _ => Vec::new(),
+        };
+        let b = BindingId::DEFAULT;
+        Globals {
+            hostname,
+            spoolbase,
+            spool_mode,
+            spool_sync,
+            mainlog,
+            default_binding,
+            binding: snap.binding_name(b).to_string(),
+            binding_group: snap.group_name(snap.group_of(b)).to_string(),
+            relay_domains,
+        }
+    }
+}
+
+/// One socket to listen on.
+#[derive(Clone, Debug)]
+pub struct ListenerPlan {
+    pub site: ListenSite,
+    /// As written in the configuration, for logs.
+    pub name: String,
+    pub addr: SocketAddr,
+    pub concurrency: usize,
+}
+
+/// Every enabled `ESMTP_Listener` `Listen` address.
+pub fn esmtp_listeners(snap: &Snapshot) -> Result<Vec<ListenerPlan>, ServerError> {
+    let tree = &snap.tree;
+    let mut out = Vec::new();
+    for site in inbound::listens(tree, ScopeKind::EsmtpListener) {
+        let chain = inbound::chain(tree, &site, None);
+        let enabled = !matches!(
+            inbound::resolve(tree, &chain, opt("enable")),
+            Some(Value::Bool(false))
+        );
+        let name = tree.scope(site.listen).name.clone().unwrap_or_default();
+        if !enabled {
+            tracing::info!(listen = %name, "listener disabled (enable = false)");
+            continue;
+        }
+        let addr = match &site.addr {
+            Some(ListenAddr::Tcp { ip, port }) => {
+                SocketAddr::new(ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), *port)
+            }
+            _ => {
+                return Err(ServerError::Config(format!(
+                    "ESMTP_Listener Listen \"{name}\" is not a TCP address"
+                )));
+            }
+        };
+        let concurrency = match inbound::resolve(tree, &chain, opt("concurrency")) {
+            Some(Value::Int(n)) if n > 0 => n as usize,
+            _ => DEFAULT_CONCURRENCY,
+        };
+        out.push(ListenerPlan {
+            site,
+            name,
+            addr,
+            concurrency,
+        });
+    }
+    Ok(out)
+}
+
+/// Everything one inbound connection needs, resolved for its client address.
+pub struct Inbound {
+    pub session: Arc<SessionConfig>,
+    /// How long to wait for the next command (`Idle_Time`).
+    pub idle: Duration,
+    /// The longest the whole connection may last (`Session_Timeout`).
+    pub lifetime: Duration,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Resolves the listener options for a client at `peer` (Listen::Peer > Listen >
+/// Listener::Peer > Listener > global).
+pub fn inbound(
+    snap: &Snapshot,
+    globals: &Globals,
+    plan: &ListenerPlan,
+    peer: IpAddr,
+    tls: &TlsCache,
+) -> Result<Inbound, ServerError> {
+    let tree = &snap.tree;
+    let chain = inbound::chain(tree, &plan.site, Some(peer));
+    let get = |name: &str| inbound::resolve(tree, &chain, opt(name));
+    let int = |name: &str| match get(name) {
+        Some(Value::Int(n)) if n > 0 => n as u64,
+        Some(Value::Bytes(n)) | Some(Value::Seconds(n)) => n,
+        _ => 0,
+    };
+    let relay_client = match get("relay_hosts") {
+        Some(Value::Cidrs(nets)) => nets.iter().any(|n| n.contains(&peer)),
+        _ => false,
+    } || matches!(get("open_relay"), Some(Value::Bool(true)));
+    let hostname = match get("banner_hostname") {
+        Some(Value::Str(h)) => h,
+        _ => globals.hostname.clone(),
+    };
+    let tls_config = match (get("tls_certificate"), get("tls_key")) {
+        (Some(Value::Path(c)), Some(Value::Path(k))) => Some(tls.get(&c, &k)?),
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(ServerError::Tls(
+                "TLS_Certificate and TLS_Key must be set together".into(),
+            ));
+        }
+        _ => None,
+    };
+    let session = SessionConfig {
+        hostname,
+        max_message_size: int("max_message_size"),
+        max_recipients: int("max_recipients_per_message") as usize,
+        max_messages: int("max_receptions_per_connection") as u32,
+        relay_client,
+        relay_domains: DomainSet::new(&globals.relay_domains),
+        starttls: tls_config.is_some(),
+        max_errors: 10,
+    };
+    Ok(Inbound {
+        session: Arc::new(session),
+        idle: Duration::from_secs(int("idle_time").max(1)),
+        lifetime: Duration::from_secs(int("session_timeout").max(1)),
+        tls: tls_config,
+    })
+}
