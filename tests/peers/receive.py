@@ -1,0 +1,377 @@
+#!/usr/bin/env python3
+"""Reception against real clients: Python smtplib, raw sockets, swaks.
+
+Run by `cargo test` (crates/bindery/tests/peers.rs) with BINDERY_BIN set to the binary. Every
+daemon listens on 127.0.0.1 port 0; the port is read back from its log. Each test class starts
+its own daemon in a fresh temporary folder.
+"""
+
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import smtplib
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+BIN = os.environ.get("BINDERY_BIN", "target/debug/bindery")
+MSG = "From: a@sender.example\r\nTo: b@rcpt.example\r\nSubject: test\r\n\r\nHello.\r\n"
+
+
+class Daemon:
+    """One `bindery run` in a temporary folder."""
+
+    def __init__(self, workdir, extra="", listener_extra="", spoolbase=None):
+        self.dir = workdir
+        self.spoolbase = spoolbase or os.path.join(workdir, "spool")
+        self.conf = os.path.join(workdir, "bindery.conf")
+        self.log = os.path.join(workdir, "mainlog.jsonl")
+        with open(self.conf, "w") as f:
+            f.write(f"""
+Hostname = "mx.bindery.test"
+Spoolbase = "{self.spoolbase}"
+Mainlog = "{self.log}"
+Relay_Hosts = ( 127.0.0.1 )
+Relay_Domains = ( "rcpt.example" "*.glob.example" )
+{extra}
+ESMTP_Listener {{
+  Max_Message_Size = 100000
+  {listener_extra}
+  Listen "127.0.0.1:0" {{ }}
+}}
+""")
+        self.start()
+
+    def start(self):
+        self.stderr = open(os.path.join(self.dir, "stderr.log"), "ab")
+        offset = self.stderr.tell()
+        self.proc = subprocess.Popen([BIN, "run", "-c", self.conf], stderr=self.stderr,
+                                     cwd=self.dir)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            with open(os.path.join(self.dir, "stderr.log"), "rb") as f:
+                f.seek(offset)
+                m = re.search(rb"addr=127\.0\.0\.1:(\d+)", f.read())
+            if m:
+                self.port = int(m.group(1))
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError("daemon did not start: " + self.stderr_text())
+
+    def stderr_text(self):
+        with open(os.path.join(self.dir, "stderr.log"), "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=30)
+        self.stderr.close()
+        return code
+
+    def spool_list(self):
+        out = subprocess.run([BIN, "spool", "list", "-c", self.conf, "--json"], cwd=self.dir,
+                             capture_output=True, check=True, text=True).stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def body(self, msg_id):
+        paths = glob.glob(os.path.join(self.spoolbase, "queue", "*", msg_id + ".msg"))
+        assert len(paths) == 1, paths
+        with open(paths[0], "rb") as f:
+            return f.read()
+
+    def smtp(self, source=None, **kw):
+        return smtplib.SMTP("127.0.0.1", self.port, source_address=source, timeout=10, **kw)
+
+
+def queued_id(reply):
+    m = re.search(rb"queued as ([0-9A-F]{16})", reply)
+    assert m, reply
+    return m.group(1).decode()
+
+
+def send(s, sender="a@sender.example", rcpts=("b@rcpt.example",), msg=MSG):
+    """MAIL, RCPT..., DATA; returns the queue id from the 250."""
+    code, _ = s.mail(sender)
+    assert code == 250
+    for r in rcpts:
+        code, text = s.rcpt(r)
+        assert code == 250, (r, code, text)
+    code, text = s.data(msg)
+    assert code == 250, (code, text)
+    return queued_id(text)
+
+
+def raw(port, data, source="127.0.0.1", wait_for=None, timeout=5):
+    """Sends bytes in one write after the greeting; returns everything the server said."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                 source_address=(source, 0))
+    out = b""
+    while not out.endswith(b"\r\n"):
+        out += s.recv(4096)
+    s.sendall(data)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if wait_for and wait_for(out):
+            break
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        out += chunk
+    s.close()
+    return out
+
+
+class Reception(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="bindery-peers-")
+        cert, key = os.path.join(cls.tmp, "cert.pem"), os.path.join(cls.tmp, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=mx.bindery.test", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True)
+        cls.d = Daemon(cls.tmp, listener_extra=f'TLS_Certificate = "{cert}"\n  TLS_Key = "{key}"')
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.d.stop()
+        assert code == 0, f"daemon exit {code}: {cls.d.stderr_text()}"
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_smtplib_send_is_spooled_with_received_header(self):
+        with self.d.smtp() as s:
+            code, caps = s.ehlo("client.example")
+            self.assertEqual(code, 250)
+            for ext in (b"PIPELINING", b"SIZE 100000", b"8BITMIME", b"ENHANCEDSTATUSCODES",
+                        b"SMTPUTF8", b"DSN", b"STARTTLS"):
+                self.assertIn(ext, caps)
+            msg_id = send(s, rcpts=("b@rcpt.example", "c@elsewhere.example"))
+        listed = {m["id"]: m for m in self.d.spool_list()}
+        self.assertIn(msg_id, listed)
+        self.assertEqual(listed[msg_id]["binding"], "default")
+        self.assertEqual(listed[msg_id]["recipients"], ["b@rcpt.example", "c@elsewhere.example"])
+        body = self.d.body(msg_id)
+        self.assertTrue(body.startswith(b"Received: from client.example ([127.0.0.1])\r\n"
+                                        b"\tby mx.bindery.test (Bindery) with ESMTP id " +
+                                        msg_id.encode()), body[:200])
+        self.assertTrue(body.endswith(b"Hello.\r\n"))
+
+    def test_dsn_parameters_are_stored(self):
+        with self.d.smtp() as s:
+            s.ehlo("client.example")
+            s.mail("a@sender.example", ["RET=HDRS", "ENVID=E1"])
+            s.rcpt("b@rcpt.example", ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;b@rcpt.example"])
+            code, text = s.data(MSG)
+            msg_id = queued_id(text)
+        paths = glob.glob(os.path.join(self.d.spoolbase, "queue", "*", msg_id + ".env"))
+        env = json.loads(open(paths[0]).read().splitlines()[0])
+        self.assertEqual(env["ret"], "HDRS")
+        self.assertEqual(env["envid"], "E1")
+        self.assertEqual(env["recipients"][0]["notify"], "SUCCESS,FAILURE")
+        self.assertEqual(env["recipients"][0]["orcpt"], "rfc822;b@rcpt.example")
+
+    def test_pipelined_transactions_in_one_write(self):
+        data = (b"EHLO client.example\r\nMAIL FROM:<a@sender.example>\r\n"
+                b"RCPT TO:<b@rcpt.example>\r\nRCPT TO:<c@rcpt.example>\r\nDATA\r\n"
+                b"Subject: p1\r\n\r\none\r\n.\r\n"
+                b"MAIL FROM:<a@sender.example>\r\nRCPT TO:<d@rcpt.example>\r\nDATA\r\n"
+                b"Subject: p2\r\n\r\ntwo\r\n.\r\nQUIT\r\n")
+        out = raw(self.d.port, data, wait_for=lambda o: b"221 " in o)
+        lines = [l for l in out.split(b"\r\n") if l and not l.startswith(b"250-")]
+        codes = [l[:3] for l in lines]
+        self.assertEqual(codes, [b"220", b"250", b"250", b"250", b"250", b"354", b"250",
+                                 b"250", b"250", b"354", b"250", b"221"], out)
+        self.assertEqual(len(re.findall(rb"queued as", out)), 2)
+
+    def test_starttls_with_smtplib(self):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with self.d.smtp() as s:
+            s.ehlo("client.example")
+            code, _ = s.starttls(context=ctx)
+            self.assertEqual(code, 220)
+            code, caps = s.ehlo("client.example")
+            self.assertNotIn(b"STARTTLS", caps)
+            msg_id = send(s)
+        self.assertIn(b"with ESMTPS id " + msg_id.encode(), self.d.body(msg_id))
+
+    def test_relay_hosts_by_client_address(self):
+        # 127.0.0.2 is not in Relay_Hosts: only relay domains.
+        with self.d.smtp(source=("127.0.0.2", 0)) as s:
+            s.ehlo("client.example")
+            s.mail("a@sender.example")
+            self.assertEqual(s.rcpt("b@rcpt.example")[0], 250)
+            self.assertEqual(s.rcpt("b@x.glob.example")[0], 250)
+            code, text = s.rcpt("b@elsewhere.example")
+            self.assertEqual((code, text[:5]), (550, b"5.7.1"))
+            for trick in ("<b%elsewhere.example@rcpt.example>", '<"b@elsewhere.example"@rcpt.example>',
+                          "<@rcpt.example:b@elsewhere.example>", "<b@[127.0.0.1]>"):
+                code, resp = s.docmd("RCPT TO:" + trick)
+                self.assertEqual(code, 550, (trick, resp))
+            code, text = s.data(MSG)
+            self.assertEqual(code, 250)
+        # 127.0.0.1 is: anywhere.
+        with self.d.smtp() as s:
+            s.ehlo("client.example")
+            send(s, rcpts=("b@elsewhere.example",))
+
+    def test_smuggling_over_the_wire(self):
+        before = len(self.d.spool_list())
+        data = (b"EHLO client.example\r\nMAIL FROM:<a@sender.example>\r\nRCPT TO:<b@rcpt.example>\r\n"
+                b"DATA\r\nSubject: outer\r\n\r\nouter\n.\nMAIL FROM:<evil@sender.example>\r\n"
+                b"RCPT TO:<victim@rcpt.example>\r\nDATA\r\nsmuggled\r\n.\r\nQUIT\r\n")
+        out = raw(self.d.port, data, wait_for=lambda o: b"221 " in o)
+        self.assertIn(b"554 5.6.0", out)
+        self.assertNotIn(b"queued as", out)
+        self.assertEqual(len(self.d.spool_list()), before)
+
+    def test_bad_input_keeps_the_session(self):
+        data = (b"EHLO client.example\r\nFOO\r\nMAIL FROM:<a@s.example>\x00\r\n" + b"NOOP " +
+                b"x" * 2000 + b"\r\nMAIL FROM:<\xff@s.example>\r\nNOOP\r\nQUIT\r\n")
+        out = raw(self.d.port, data, wait_for=lambda o: b"221 " in o)
+        self.assertEqual(out.count(b"500 5.5.2"), 4, out)
+        self.assertIn(b"250 2.0.0 OK", out)
+        self.assertIn(b"221 2.0.0", out)
+
+    def test_reception_log(self):
+        with self.d.smtp() as s:
+            s.ehlo("logged.example")
+            msg_id = send(s)
+        deadline = time.time() + 5
+        rec = None
+        while time.time() < deadline and rec is None:
+            with open(self.d.log) as f:
+                for line in f:
+                    r = json.loads(line)
+                    if r["id"] == msg_id:
+                        rec = r
+            time.sleep(0.05)
+        self.assertIsNotNone(rec)
+        for k, v in {"type": "reception", "peer": "127.0.0.1", "ehlo": "logged.example",
+                     "sender": "a@sender.example", "recipients": ["b@rcpt.example"],
+                     "binding_group": "default", "binding": "default"}.items():
+            self.assertEqual(rec[k], v, k)
+        self.assertGreater(rec["size"], len(MSG))
+
+    def test_swaks(self):
+        if shutil.which("swaks") is None:
+            self.fail("swaks is not installed (apt-get install swaks)")
+        for extra in ([], ["--pipeline"], ["--tls"]):
+            out = subprocess.run(["swaks", "--server", f"127.0.0.1:{self.d.port}", "--helo",
+                                  "swaks.example", "--from", "a@sender.example", "--to",
+                                  "b@rcpt.example"] + extra, capture_output=True, text=True)
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+            self.assertRegex(out.stdout, r"250 2\.0\.0 OK queued as [0-9A-F]{16}")
+        out = subprocess.run(["swaks", "--server", f"127.0.0.1:{self.d.port}", "--li", "127.0.0.2",
+                              "--from", "a@sender.example", "--to", "b@elsewhere.example"],
+                             capture_output=True, text=True)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("550 5.7.1", out.stdout)
+
+
+class Crash(unittest.TestCase):
+    """kill -9 in the middle of concurrent injection: every 250 is in the spool, once."""
+
+    def test_kill_9(self):
+        tmp = tempfile.mkdtemp(prefix="bindery-crash-")
+        d = Daemon(tmp)
+        acked, lock, stop = [], threading.Lock(), threading.Event()
+
+        def client():
+            while not stop.is_set():
+                try:
+                    with d.smtp() as s:
+                        s.ehlo("crash.example")
+                        for _ in range(20):
+                            s.mail("a@sender.example")
+                            s.rcpt("b@rcpt.example")
+                            code, text = s.data(MSG)
+                            if code == 250:
+                                with lock:
+                                    acked.append(queued_id(text))
+                except (OSError, smtplib.SMTPException):
+                    return
+
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for t in threads:
+            t.start()
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with lock:
+                if len(acked) >= 1500:
+                    break
+            time.sleep(0.01)
+        d.proc.kill()  # SIGKILL, mid-stream
+        d.proc.wait()
+        stop.set()
+        for t in threads:
+            t.join()
+        self.assertGreater(len(acked), 500, "too few messages before the kill")
+        d.start()  # recovery must not refuse to start
+        listed = [m["id"] for m in d.spool_list()]
+        self.assertEqual(len(listed), len(set(listed)), "an id listed twice")
+        missing = set(acked) - set(listed)
+        self.assertEqual(missing, set(), f"{len(missing)} acknowledged messages lost")
+        print(f"\ncrash test: {len(acked)} acknowledged before kill -9, {len(listed)} in spool "
+              f"after restart, 0 lost", file=sys.stderr)
+        self.assertIn("spool recovered", d.stderr_text())
+        self.assertEqual(d.stop(), 0)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class FullDisk(unittest.TestCase):
+    """A real full file system (tmpfs, needs root): 451 4.3.0, then 421, then recovery."""
+
+    def test_full_disk(self):
+        tmp = tempfile.mkdtemp(prefix="bindery-full-")
+        mnt = os.path.join(tmp, "mnt")
+        os.mkdir(mnt)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt]).returncode:
+            self.skipTest("cannot mount tmpfs (not root)")
+        try:
+            d = Daemon(tmp, spoolbase=os.path.join(mnt, "spool"))
+            filler = os.path.join(mnt, "filler")
+            subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True)
+            big = MSG + "x" * 60000 + "\r\n"
+            with d.smtp() as s:
+                s.ehlo("full.example")
+                for _ in range(3):
+                    s.mail("a@sender.example")
+                    s.rcpt("b@rcpt.example")
+                    code, text = s.data(big)
+                    self.assertEqual((code, text[:5]), (451, b"4.3.0"), text)
+            self.assertEqual(d.spool_list(), [], "half-written message left behind")
+            # The listener now turns clients away until the spool recovers.
+            out = raw(d.port, b"", wait_for=lambda o: True, timeout=2)
+            self.assertTrue(out.startswith(b"421 4.3.0"), out)
+            os.remove(filler)
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                if raw(d.port, b"QUIT\r\n", timeout=2).startswith(b"220"):
+                    break
+                time.sleep(0.2)
+            with d.smtp() as s:
+                s.ehlo("full.example")
+                msg_id = send(s, msg=big)
+            self.assertEqual([m["id"] for m in d.spool_list()], [msg_id])
+            self.assertEqual(d.stop(), 0)
+        finally:
+            subprocess.run(["umount", mnt])
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
