@@ -282,6 +282,55 @@ class Reception(unittest.TestCase):
         self.assertIn("550 5.7.1", out.stdout)
 
 
+class Limits(unittest.TestCase):
+    """Listener limits from the configuration: connection cap, command timeout, recipients,
+    a disabled Listen, and default_binding = none."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="bindery-limits-")
+        cls.d = Daemon(cls.tmp, extra="Default_Binding = none",
+                       listener_extra='Concurrency = 2\n  Idle_Time = 1\n'
+                                      '  Max_Recipients_Per_Message = 2\n'
+                                      '  Listen "127.0.0.1:1" { enable = false }')
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_disabled_listen_is_not_bound(self):
+        self.assertEqual(len(re.findall(r"listening \(ESMTP\)", self.d.stderr_text())), 1)
+
+    def test_idle_timeout(self):
+        t0 = time.time()
+        out = raw(self.d.port, b"EHLO c.example\r\n", wait_for=lambda o: b"421" in o, timeout=5)
+        self.assertIn(b"421 4.4.2", out)
+        self.assertLess(time.time() - t0, 4)
+
+    def test_connection_cap(self):
+        a = socket.create_connection(("127.0.0.1", self.d.port))
+        b = socket.create_connection(("127.0.0.1", self.d.port))
+        self.assertTrue(a.recv(100).startswith(b"220"))
+        self.assertTrue(b.recv(100).startswith(b"220"))
+        out = raw(self.d.port, b"", wait_for=lambda o: True, timeout=2)
+        self.assertTrue(out.startswith(b"421 4.7.0"), out)
+        a.close(), b.close()
+
+    def test_recipient_limit_and_default_binding_none(self):
+        time.sleep(1.5)  # let the capped connections of other tests go
+        with self.d.smtp() as s:
+            s.ehlo("c.example")
+            s.mail("a@sender.example")
+            self.assertEqual(s.rcpt("b1@rcpt.example")[0], 250)
+            self.assertEqual(s.rcpt("b2@rcpt.example")[0], 250)
+            code, text = s.rcpt("b3@rcpt.example")
+            self.assertEqual((code, text[:5]), (452, b"4.5.3"))
+            code, text = s.data(MSG)
+            self.assertEqual((code, text[:5]), (451, b"4.4.4"), text)
+        self.assertEqual(self.d.spool_list(), [])
+
+
 class Crash(unittest.TestCase):
     """kill -9 in the middle of concurrent injection: every 250 is in the spool, once."""
 
