@@ -97,3 +97,37 @@ impl Spool for MemSpool {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::tests::sample;
+
+    fn store(s: &MemSpool, id: &str) -> Result<(), SpoolError> {
+        let mut env = sample();
+        env.id = id.to_string();
+        let (tx, rx) = std::sync::mpsc::channel();
+        s.store(env, b"body".to_vec(), Box::new(move |r| drop(tx.send(r))));
+        rx.recv().expect("completion")
+    }
+
+    #[test]
+    fn same_contract_as_disk() {
+        let s = MemSpool::new();
+        store(&s, "A").unwrap();
+        s.fail_next(3);
+        for _ in 0..3 {
+            assert!(matches!(store(&s, "B"), Err(SpoolError::Injected)));
+        }
+        assert!(!s.healthy());
+        assert!(s.probe());
+        assert!(s.healthy());
+        store(&s, "C").unwrap();
+        let rec = s.recover().unwrap();
+        assert_eq!(rec.messages.len(), 2);
+        assert_eq!(rec.messages[0].body_len, 4);
+        assert_eq!(s.body("A").unwrap(), b"body");
+        s.remove("A").unwrap();
+        assert!(s.body("A").is_err());
+    }
+}
