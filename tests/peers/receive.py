@@ -331,6 +331,29 @@ class Limits(unittest.TestCase):
         self.assertEqual(self.d.spool_list(), [])
 
 
+class SessionTimeout(unittest.TestCase):
+    """Session_Timeout ends a connection that keeps talking."""
+
+    def test_session_timeout(self):
+        tmp = tempfile.mkdtemp(prefix="bindery-session-")
+        d = Daemon(tmp, listener_extra="Session_Timeout = 2\n  Idle_Time = 30")
+        s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+        s.recv(1000)
+        t0, out = time.time(), b""
+        while time.time() - t0 < 8 and b"421" not in out:
+            s.sendall(b"NOOP\r\n")
+            time.sleep(0.3)
+            try:
+                out += s.recv(4096)
+            except socket.timeout:
+                break
+        s.close()
+        self.assertIn(b"421 4.4.2", out)
+        self.assertLess(time.time() - t0, 5)
+        self.assertEqual(d.stop(), 0)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 class Crash(unittest.TestCase):
     """kill -9 in the middle of concurrent injection: every 250 is in the spool, once."""
 
