@@ -1,0 +1,64 @@
+//! Any bytes, cut into reads at any points: the session must not panic, every reply line must
+//! be well formed, and a kept body never exceeds the size limit or contains a bare CR or LF.
+#![no_main]
+
+use std::sync::Arc;
+
+use bindery_smtp::relay::DomainSet;
+use bindery_smtp::{Reply, Session, SessionConfig, Step};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let cfg = SessionConfig {
+        hostname: "mx.fuzz".into(),
+        max_message_size: 4096,
+        max_recipients: 5,
+        relay_domains: DomainSet::new(["ok.example", "*.glob.example"]),
+        starttls: true,
+        ..SessionConfig::default()
+    };
+    let mut s = Session::new(Arc::new(cfg), "192.0.2.1".parse().unwrap());
+    // The first byte picks the read size, so the fuzzer explores chunking too.
+    let (size, rest) = match data.split_first() {
+        Some((b, rest)) => (usize::from(*b).max(1), rest),
+        None => return,
+    };
+    let mut out = Vec::new();
+    'outer: for chunk in rest.chunks(size) {
+        s.input(chunk);
+        loop {
+            let step = s.step();
+            out.extend_from_slice(s.output());
+            s.clear_output();
+            match step {
+                Step::NeedInput => break,
+                Step::Close => break 'outer,
+                Step::StartTls => s.tls_started(),
+                Step::Message(t) => {
+                    assert!(t.body.len() <= 4096);
+                    assert!(!t.recipients.is_empty() && t.recipients.len() <= 5);
+                    let mut prev = 0u8;
+                    for (i, &b) in t.body.iter().enumerate() {
+                        if b == b'\n' {
+                            assert_eq!(prev, b'\r', "bare LF kept");
+                        }
+                        if prev == b'\r' {
+                            assert_eq!(b, b'\n', "bare CR kept");
+                        }
+                        prev = b;
+                        let _ = i;
+                    }
+                    assert_ne!(prev, b'\r');
+                    s.message_done(Reply::new(250, "2.0.0", "OK"));
+                    out.extend_from_slice(s.output());
+                    s.clear_output();
+                }
+            }
+        }
+    }
+    for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        assert!(line.len() >= 5 && line.ends_with(b"\r"), "{line:?}");
+        assert!(line[..3].iter().all(u8::is_ascii_digit));
+        assert!(line[3] == b' ' || line[3] == b'-');
+    }
+});
