@@ -33,6 +33,14 @@ use crate::mainlog::MainLog;
 use crate::settings::{Globals, esmtp_listeners};
 use crate::tls::TlsCache;
 
+/// Seconds since the Unix epoch: the time base of envelopes and the mainlog.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {

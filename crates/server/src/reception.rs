@@ -1,24 +1,15 @@
 //! A complete message becomes a spooled one: id, Received header, binding, durable write,
 //! log record, and the reply that says so.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use bindery_smtp::Reply;
 use bindery_smtp::Transaction;
 use bindery_smtp::received::{Trace, received};
 use bindery_spool::{Envelope, RcptState, Recipient};
 use tokio::sync::oneshot;
 
-use crate::Shared;
 use crate::mainlog::Reception;
 use crate::settings::DefaultBinding;
-
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+use crate::{Shared, unix_now};
 
 fn notify_text(n: &bindery_smtp::command::Notify) -> String {
     if n.never {
@@ -49,7 +40,7 @@ pub async fn receive(shared: &Shared, t: Box<Transaction>, listener: &str) -> Re
             "Error: no binding assigned to message (default_binding = none)",
         );
     }
-    let time = now();
+    let time = unix_now();
     let id = shared.ids.next(time);
     let rcpt_strings: Vec<String> = t.recipients.iter().map(|r| r.mailbox.to_string()).collect();
     let header = received(&Trace {

@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bindery_config::inbound::{self, ListenSite};
@@ -24,6 +24,34 @@ fn opt(name: &str) -> OptionId {
     // The names below are all in the schema; a typo is a programming error caught by tests.
     option_by_name(name).unwrap_or_else(|| panic!("option {name} missing from the schema"))
 }
+
+/// The options read for every connection, looked up by name once per process instead of once
+/// per connection.
+struct InboundOptions {
+    relay_hosts: OptionId,
+    open_relay: OptionId,
+    banner_hostname: OptionId,
+    tls_certificate: OptionId,
+    tls_key: OptionId,
+    max_message_size: OptionId,
+    max_recipients_per_message: OptionId,
+    max_receptions_per_connection: OptionId,
+    idle_time: OptionId,
+    session_timeout: OptionId,
+}
+
+static INBOUND: LazyLock<InboundOptions> = LazyLock::new(|| InboundOptions {
+    relay_hosts: opt("relay_hosts"),
+    open_relay: opt("open_relay"),
+    banner_hostname: opt("banner_hostname"),
+    tls_certificate: opt("tls_certificate"),
+    tls_key: opt("tls_key"),
+    max_message_size: opt("max_message_size"),
+    max_recipients_per_message: opt("max_recipients_per_message"),
+    max_receptions_per_connection: opt("max_receptions_per_connection"),
+    idle_time: opt("idle_time"),
+    session_timeout: opt("session_timeout"),
+});
 
 fn global(snap: &Snapshot, name: &str) -> Option<Value> {
     let o = opt(name);
@@ -50,7 +78,7 @@ pub struct Globals {
     pub default_binding: DefaultBinding,
     pub binding: String,
     pub binding_group: String,
-    pub relay_domains: Vec<String>,
+    pub relay_domains: DomainSet,
 }
 
 impl Globals {
@@ -83,8 +111,8 @@ impl Globals {
             _ => DefaultBinding::Normal,
         };
         let relay_domains = match global(snap, "relay_domains") {
-            Some(Value::Domains(d)) => d,
-            _ => Vec::new(),
+            Some(Value::Domains(d)) => DomainSet::new(d),
+            _ => DomainSet::default(),
         };
         let b = BindingId::DEFAULT;
         Globals {
@@ -171,21 +199,22 @@ pub fn inbound(
 ) -> Result<Inbound, ServerError> {
     let tree = &snap.tree;
     let chain = inbound::chain(tree, &plan.site, Some(peer));
-    let get = |name: &str| inbound::resolve(tree, &chain, opt(name));
-    let int = |name: &str| match get(name) {
+    let o = &*INBOUND;
+    let get = |id: OptionId| inbound::resolve(tree, &chain, id);
+    let int = |id: OptionId| match get(id) {
         Some(Value::Int(n)) if n > 0 => n as u64,
         Some(Value::Bytes(n)) | Some(Value::Seconds(n)) => n,
         _ => 0,
     };
-    let relay_client = match get("relay_hosts") {
+    let relay_client = match get(o.relay_hosts) {
         Some(Value::Cidrs(nets)) => nets.iter().any(|n| n.contains(&peer)),
         _ => false,
-    } || matches!(get("open_relay"), Some(Value::Bool(true)));
-    let hostname = match get("banner_hostname") {
+    } || matches!(get(o.open_relay), Some(Value::Bool(true)));
+    let hostname = match get(o.banner_hostname) {
         Some(Value::Str(h)) => h,
         _ => globals.hostname.clone(),
     };
-    let tls_config = match (get("tls_certificate"), get("tls_key")) {
+    let tls_config = match (get(o.tls_certificate), get(o.tls_key)) {
         (Some(Value::Path(c)), Some(Value::Path(k))) => Some(tls.get(&c, &k)?),
         (Some(_), None) | (None, Some(_)) => {
             return Err(ServerError::Tls(
@@ -196,18 +225,18 @@ pub fn inbound(
     };
     let session = SessionConfig {
         hostname,
-        max_message_size: int("max_message_size"),
-        max_recipients: int("max_recipients_per_message") as usize,
-        max_messages: int("max_receptions_per_connection") as u32,
+        max_message_size: int(o.max_message_size),
+        max_recipients: int(o.max_recipients_per_message) as usize,
+        max_messages: int(o.max_receptions_per_connection) as u32,
         relay_client,
-        relay_domains: DomainSet::new(&globals.relay_domains),
+        relay_domains: globals.relay_domains.clone(),
         starttls: tls_config.is_some(),
-        max_errors: 10,
+        ..SessionConfig::default()
     };
     Ok(Inbound {
         session: Arc::new(session),
-        idle: Duration::from_secs(int("idle_time").max(1)),
-        lifetime: Duration::from_secs(int("session_timeout").max(1)),
+        idle: Duration::from_secs(int(o.idle_time).max(1)),
+        lifetime: Duration::from_secs(int(o.session_timeout).max(1)),
         tls: tls_config,
     })
 }

@@ -1,26 +1,32 @@
 //! Relay control: which recipients a client may send to.
 
+use std::sync::Arc;
+
 use crate::address::{Domain, Mailbox};
 
 /// `relay_domains`: exact names and `*.example.com` patterns (every subdomain, not the apex).
+/// Built once per configuration; cloning it for each connection only bumps reference counts.
 #[derive(Clone, Debug, Default)]
 pub struct DomainSet {
-    exact: Vec<String>,
-    suffixes: Vec<String>,
+    exact: Arc<[String]>,
+    suffixes: Arc<[String]>,
 }
 
 impl DomainSet {
     /// Entries as the configuration holds them (lower-case; `*.` for subdomain globs).
     pub fn new<I: IntoIterator<Item = S>, S: AsRef<str>>(entries: I) -> DomainSet {
-        let mut set = DomainSet::default();
+        let (mut exact, mut suffixes) = (Vec::new(), Vec::new());
         for e in entries {
             let e = e.as_ref().to_ascii_lowercase();
             match e.strip_prefix("*.") {
-                Some(rest) => set.suffixes.push(format!(".{rest}")),
-                None => set.exact.push(e),
+                Some(rest) => suffixes.push(format!(".{rest}")),
+                None => exact.push(e),
             }
         }
-        set
+        DomainSet {
+            exact: exact.into(),
+            suffixes: suffixes.into(),
+        }
     }
 
     pub fn contains(&self, domain: &str) -> bool {

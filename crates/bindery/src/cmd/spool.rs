@@ -39,10 +39,7 @@ pub fn run(cmd: SpoolCommand) -> anyhow::Result<ExitCode> {
     }
     let globals = Globals::from_snapshot(&Snapshot::compile(tree, 1));
     let found = DiskSpool::scan_readonly(&globals.spoolbase)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = bindery_server::unix_now();
     for m in &found.messages {
         let rcpts: Vec<&str> = m.recipients.iter().map(|r| r.address.as_str()).collect();
         let age_s = now.saturating_sub(m.received);
