@@ -7,30 +7,20 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::Instant;
 
-use bindery_spool::{DiskSpool, Envelope, IdGenerator, RcptState, Recipient, Spool, SyncMethod};
+use bindery_spool::{DiskSpool, Envelope, IdGenerator, Recipient, Spool, SyncMethod};
 
 fn envelope(id: String) -> Envelope {
     Envelope {
         id,
         received: 0,
+        next_attempt: 0,
         peer: "127.0.0.1".into(),
         helo: "bench".into(),
         sender: "a@example.com".into(),
-        recipients: vec![Recipient {
-            address: "b@example.net".into(),
-            notify: None,
-            orcpt: None,
-            state: RcptState::Pending,
-        }],
+        recipients: vec![Recipient::pending("b@example.net")],
         binding_group: "default".into(),
         binding: "default".into(),
-        ret: None,
-        envid: None,
-        smtputf8: false,
-        attempts: 0,
-        next_attempt: 0,
-        body_len: 0,
-        body_crc: 0,
+        ..Envelope::default()
     }
 }
 

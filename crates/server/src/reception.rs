@@ -82,10 +82,8 @@ pub async fn receive(shared: &Shared, t: Box<Transaction>, listener: &str) -> Re
         }),
         envid: t.params.envid.clone(),
         smtputf8: t.params.smtputf8,
-        attempts: 0,
         next_attempt: time,
-        body_len: 0,
-        body_crc: 0,
+        ..Envelope::default()
     };
     let (tx, rx) = oneshot::channel();
     shared.spool.store(

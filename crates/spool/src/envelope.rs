@@ -7,10 +7,11 @@
 use serde::{Deserialize, Serialize};
 
 /// Where one recipient stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RcptState {
     /// Not yet delivered; more attempts to come.
+    #[default]
     Pending,
     /// A 2xx from the next hop.
     Delivered,
@@ -31,8 +32,21 @@ pub struct Recipient {
     pub state: RcptState,
 }
 
-/// The message's metadata.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+impl Recipient {
+    /// A recipient with no DSN parameters, not yet delivered.
+    pub fn pending(address: impl Into<String>) -> Recipient {
+        Recipient {
+            address: address.into(),
+            notify: None,
+            orcpt: None,
+            state: RcptState::Pending,
+        }
+    }
+}
+
+/// The message's metadata. `Default` is a blank envelope to fill in: no attempts yet, and
+/// `body_len`/`body_crc` are set by [`crate::Spool::store`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
     pub id: String,
     /// Reception time, seconds since the Unix epoch.

@@ -15,24 +15,14 @@ fn envelope(id: &str) -> Envelope {
     Envelope {
         id: id.to_string(),
         received: 100,
+        next_attempt: 100,
         peer: "127.0.0.1".into(),
         helo: "c.example".into(),
         sender: "a@s.example".into(),
-        recipients: vec![Recipient {
-            address: "b@r.example".into(),
-            notify: None,
-            orcpt: None,
-            state: RcptState::Pending,
-        }],
+        recipients: vec![Recipient::pending("b@r.example")],
         binding_group: "default".into(),
         binding: "default".into(),
-        ret: None,
-        envid: None,
-        smtputf8: false,
-        attempts: 0,
-        next_attempt: 100,
-        body_len: 0,
-        body_crc: 0,
+        ..Envelope::default()
     }
 }
 
