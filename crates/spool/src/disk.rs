@@ -148,10 +148,26 @@ impl DiskSpool {
         }
     }
 
-    fn paths(&self, id: &str) -> Result<(PathBuf, PathBuf), SpoolError> {
-        let folder = folder_of(id).ok_or_else(|| SpoolError::NotFound(id.to_string()))?;
-        let dir = self.inner.queue.join(folder);
-        Ok((dir.join(format!("{id}.env")), dir.join(format!("{id}.msg"))))
+    fn paths(&self, id: &str) -> Result<MessagePaths, SpoolError> {
+        MessagePaths::of(&self.inner.queue, id)
+    }
+}
+
+/// Where one message's files live: `queue/FOLDER/ID.env` and `ID.msg`.
+struct MessagePaths {
+    folder: PathBuf,
+    env: PathBuf,
+    msg: PathBuf,
+}
+
+impl MessagePaths {
+    fn of(queue: &Path, id: &str) -> Result<MessagePaths, SpoolError> {
+        let folder = queue.join(folder_of(id).ok_or_else(|| SpoolError::NotFound(id.to_string()))?);
+        Ok(MessagePaths {
+            env: folder.join(format!("{id}.env")),
+            msg: folder.join(format!("{id}.msg")),
+            folder,
+        })
     }
 }
 
@@ -183,15 +199,15 @@ impl Spool for DiskSpool {
     }
 
     fn update(&self, env: &Envelope) -> Result<(), SpoolError> {
-        let (path, _) = self.paths(&env.id)?;
-        let tmp = path.with_extension("env.tmp");
+        let paths = self.paths(&env.id)?;
+        let (path, tmp) = (&paths.env, paths.env.with_extension("env.tmp"));
         let r = (|| {
             let mut f = create(&tmp, self.inner.mode, false)?;
             f.write_all(&env.encode())
                 .and_then(|_| f.sync_data())
                 .map_err(|e| io_err("write", &tmp, e))?;
-            fs::rename(&tmp, &path).map_err(|e| io_err("rename", &tmp, e))?;
-            sync_dir(path.parent().unwrap_or(Path::new(".")))
+            fs::rename(&tmp, path).map_err(|e| io_err("rename", &tmp, e))?;
+            sync_dir(&paths.folder)
         })();
         if r.is_err() {
             let _ = fs::remove_file(&tmp);
@@ -200,7 +216,7 @@ impl Spool for DiskSpool {
     }
 
     fn remove(&self, id: &str) -> Result<(), SpoolError> {
-        let (env, msg) = self.paths(id)?;
+        let MessagePaths { env, msg, .. } = self.paths(id)?;
         // Envelope first: without it the body is never picked up again.
         fs::remove_file(&env).map_err(|e| io_err("remove", &env, e))?;
         match fs::remove_file(&msg) {
@@ -210,7 +226,7 @@ impl Spool for DiskSpool {
     }
 
     fn body(&self, id: &str) -> Result<Vec<u8>, SpoolError> {
-        let (_, msg) = self.paths(id)?;
+        let msg = self.paths(id)?.msg;
         fs::read(&msg).map_err(|e| io_err("read", &msg, e))
     }
 
@@ -290,39 +306,29 @@ fn committer(inner: Arc<Inner>, rx: Receiver<Job>) {
 
 impl Inner {
     fn write(&self, job: Job) -> Written {
-        let folder = match folder_of(&job.id) {
-            Some(f) => self.queue.join(f),
-            None => {
-                let e = SpoolError::NotFound(job.id.clone());
-                return Written {
-                    job,
-                    folder: PathBuf::new(),
-                    files: Vec::new(),
-                    error: Some(e),
-                };
-            }
-        };
         let mut w = Written {
-            folder,
+            folder: PathBuf::new(),
             files: Vec::with_capacity(2),
             error: None,
             job,
         };
+        let paths = match MessagePaths::of(&self.queue, &w.job.id) {
+            Ok(p) => p,
+            Err(e) => {
+                w.fail(e);
+                return w;
+            }
+        };
+        w.folder = paths.folder;
         // Body first, then the envelope that vouches for it.
-        for ext in ["msg", "env"] {
-            let path = w.folder.join(format!("{}.{ext}", w.job.id));
-            let data = if ext == "msg" {
-                &w.job.body
-            } else {
-                &w.job.env
-            };
+        for (path, data) in [(paths.msg, &w.job.body), (paths.env, &w.job.env)] {
             let r = create(&path, self.mode, true).and_then(|mut f| {
                 let r = f.write_all(data).map_err(|e| io_err("write", &path, e));
                 w.files.push((path.clone(), Arc::new(f)));
                 r
             });
             if let Err(e) = r {
-                w.fail(e);
+                w.error = Some(e);
                 break;
             }
         }
