@@ -24,22 +24,24 @@ impl Session {
 
     /// The end-of-data mark arrived: refuse the message or hand it over.
     pub(super) fn end_of_data(&mut self, rx: DataReceiver) -> Option<Transaction> {
-        if rx.bare_line_end {
-            self.reset_transaction();
-            self.error(Reply::new(
+        let refusal = if rx.bare_line_end {
+            Some(Reply::new(
                 554,
                 "5.6.0",
                 "Error: bare CR or LF in message data (RFC 5321 section 2.3.8)",
-            ));
-            return None;
-        }
-        if rx.over_limit() {
-            self.reset_transaction();
-            self.error(Reply::new(
+            ))
+        } else if rx.over_limit() {
+            Some(Reply::new(
                 552,
                 "5.3.4",
                 "Error: message size exceeds fixed limit",
-            ));
+            ))
+        } else {
+            None
+        };
+        if let Some(r) = refusal {
+            self.reset_transaction();
+            self.error(r);
             return None;
         }
         self.phase = Phase::Spooling;

@@ -293,32 +293,10 @@ impl Session {
             }
             return None;
         };
-        let raw: Vec<u8> = self.inbuf.drain(..=nl).collect();
-        if std::mem::take(&mut self.discarding) || raw.len() > MAX_LINE {
-            return Some(Err(Reply::new(500, "5.5.2", "Error: line too long")));
-        }
-        let mut line = &raw[..raw.len() - 1];
-        if let Some(l) = line.strip_suffix(b"\r") {
-            line = l;
-        }
-        if line.contains(&0) {
-            return Some(Err(Reply::new(
-                500,
-                "5.5.2",
-                "Error: NUL character in command",
-            )));
-        }
-        match std::str::from_utf8(line) {
-            Ok(s) if s.contains('\r') => {
-                Some(Err(Reply::new(500, "5.5.2", "Error: bare CR in command")))
-            }
-            Ok(s) => Some(Ok(s.to_string())),
-            Err(_) => Some(Err(Reply::new(
-                500,
-                "5.5.2",
-                "Error: command is not valid UTF-8",
-            ))),
-        }
+        let discarding = std::mem::take(&mut self.discarding);
+        let line = command_line(&self.inbuf[..=nl], discarding);
+        self.inbuf.drain(..=nl);
+        Some(line)
     }
 
     /// Runs one command; returns a step when the caller has to act.
@@ -406,5 +384,24 @@ impl Session {
     /// True once TLS is on.
     pub fn is_tls(&self) -> bool {
         self.tls
+    }
+}
+
+/// Checks one raw command line (LF included): length, NUL, bare CR, UTF-8. `discarding` says
+/// its start was already thrown away for being too long.
+fn command_line(raw: &[u8], discarding: bool) -> Result<String, Reply> {
+    let bad = |text: &str| Err(Reply::new(500, "5.5.2", text));
+    if discarding || raw.len() > MAX_LINE {
+        return bad("Error: line too long");
+    }
+    let line = &raw[..raw.len() - 1];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.contains(&0) {
+        return bad("Error: NUL character in command");
+    }
+    match std::str::from_utf8(line) {
+        Ok(s) if s.contains('\r') => bad("Error: bare CR in command"),
+        Ok(s) => Ok(s.to_string()),
+        Err(_) => bad("Error: command is not valid UTF-8"),
     }
 }
