@@ -76,10 +76,6 @@ pub struct Shared {
 
 /// A started daemon.
 pub struct Running {
-    /// The addresses actually bound (port 0 in the configuration becomes a real port).
-    pub addrs: Vec<(String, SocketAddr)>,
-    /// Messages found in the spool at start.
-    pub recovered: usize,
     shutdown: watch::Sender<bool>,
     alive: mpsc::Receiver<()>,
     shared: Arc<Shared>,
@@ -137,7 +133,6 @@ pub async fn start(snapshot: Arc<Snapshot>) -> Result<Running, ServerError> {
     }
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (alive_tx, alive) = mpsc::channel::<()>(1);
-    let mut addrs = Vec::new();
     for plan in plans {
         let listener = TcpListener::bind(plan.addr)
             .await
@@ -150,7 +145,6 @@ pub async fn start(snapshot: Arc<Snapshot>) -> Result<Running, ServerError> {
             source,
         })?;
         tracing::info!(listen = %plan.name, addr = %local, "listening (ESMTP)");
-        addrs.push((plan.name.clone(), local));
         tokio::spawn(listener::accept_loop(
             Arc::clone(&shared),
             Arc::new(plan),
@@ -180,8 +174,6 @@ pub async fn start(snapshot: Arc<Snapshot>) -> Result<Running, ServerError> {
         }
     });
     Ok(Running {
-        addrs,
-        recovered: recovered.messages.len(),
         shutdown,
         alive,
         shared,

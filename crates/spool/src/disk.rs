@@ -125,10 +125,6 @@ impl DiskSpool {
         &self.inner.stats
     }
 
-    pub fn base(&self) -> &Path {
-        &self.inner.base
-    }
-
     /// Reads the spool without changing it: what `bindery spool list` shows. Problems are
     /// reported as they would be quarantined, but nothing moves.
     pub fn scan_readonly(base: &Path) -> Result<Recovered, SpoolError> {

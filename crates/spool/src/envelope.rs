@@ -103,13 +103,6 @@ impl Envelope {
         }
         serde_json::from_str(json).map_err(|e| format!("bad envelope: {e}"))
     }
-
-    /// Recipients still to be delivered.
-    pub fn pending(&self) -> impl Iterator<Item = &Recipient> {
-        self.recipients
-            .iter()
-            .filter(|r| r.state == RcptState::Pending)
-    }
 }
 
 #[cfg(test)]

@@ -178,10 +178,6 @@ impl Session {
         self.out.clear();
     }
 
-    pub fn is_closed(&self) -> bool {
-        matches!(self.phase, Phase::Closed)
-    }
-
     /// True while a message is being received: a graceful shutdown lets it finish.
     pub fn in_data(&self) -> bool {
         matches!(self.phase, Phase::Data(_) | Phase::Spooling)
@@ -379,11 +375,6 @@ impl Session {
         self.esmtp = false;
         self.phase = Phase::Fresh;
         self.reset_transaction();
-    }
-
-    /// True once TLS is on.
-    pub fn is_tls(&self) -> bool {
-        self.tls
     }
 }
 
