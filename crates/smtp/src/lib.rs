@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`address`]: reverse and forward paths, parsed strictly, quoting kept.
+//! - [`client`]: the outbound (client) state machine: replies in, commands out.
 //! - [`command`]: one command line to a typed [`command::Command`].
 //! - [`data`]: the DATA receiver (dot-unstuffing, the only end-of-data mark, bare CR/LF).
 //! - [`relay`]: `relay_domains` matching and the open-relay rules.
@@ -13,6 +14,7 @@
 //! session needs (the peer address, the time for the trace header).
 
 pub mod address;
+pub mod client;
 pub mod command;
 pub mod data;
 pub mod received;

@@ -99,3 +99,76 @@ proptest! {
         }
     }
 }
+
+/// Drives the client over arbitrary server bytes, sending a message whenever it is ready.
+/// Returns how many transactions it reported.
+fn drive_client(chunks: &[Vec<u8>]) -> usize {
+    use bindery_smtp::client::{Client, ClientConfig, ClientStep, OutRecipient, Outgoing, TlsWish};
+    let mut c = Client::new(ClientConfig {
+        ehlo: "out.test".into(),
+        tls: TlsWish::IfAvailable,
+    });
+    let msg = Outgoing {
+        sender: "a@b.test".into(),
+        recipients: vec![
+            OutRecipient {
+                address: "c@d.test".into(),
+                notify: None,
+                orcpt: None,
+            },
+            OutRecipient {
+                address: "e@d.test".into(),
+                notify: None,
+                orcpt: None,
+            },
+        ],
+        body: Arc::from(&b"x\r\n"[..]),
+        ret: None,
+        envid: None,
+        smtputf8: false,
+    };
+    let (mut done, mut sent) = (0, 0);
+    for chunk in chunks {
+        c.input(chunk);
+        loop {
+            match c.step() {
+                ClientStep::NeedInput => break,
+                ClientStep::Ready => {
+                    sent += 1;
+                    c.send(msg.clone());
+                }
+                ClientStep::StartTls => c.tls_started(),
+                ClientStep::Done(o) => {
+                    assert_eq!(o.rcpts.len(), 2);
+                    done += 1;
+                    assert!(done <= sent, "a transaction reported twice");
+                }
+                ClientStep::Failed(_) | ClientStep::Closed => return done,
+            }
+            c.clear_output();
+        }
+    }
+    done
+}
+
+proptest! {
+    /// Whatever the server sends, the client never panics and reports each transaction at
+    /// most once per message sent.
+    #[test]
+    fn client_survives_any_server(chunks in proptest::collection::vec(
+        proptest::collection::vec(prop_oneof![
+            Just(b"220 x\r\n".to_vec()),
+            Just(b"250-x\r\n250 PIPELINING\r\n".to_vec()),
+            Just(b"250 STARTTLS\r\n".to_vec()),
+            Just(b"250 ok\r\n".to_vec()),
+            Just(b"354 go\r\n".to_vec()),
+            Just(b"421 bye\r\n".to_vec()),
+            Just(b"550 no\r\n".to_vec()),
+            Just(b"451 later\r\n".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..20),
+        ], 0..12).prop_map(|v| v.concat()),
+        0..6,
+    )) {
+        drive_client(&chunks);
+    }
+}

@@ -13,55 +13,15 @@
 //! `B: ` its body (escaped), `T: starttls`, `X: close`. Run with `BINDERY_BLESS=1` to rewrite
 //! the files from what the session does now; review the diff.
 
+mod common;
+
 use std::fmt::Write as _;
-use std::path::Path;
 use std::sync::Arc;
+
+use common::{escape, unescape};
 
 use bindery_smtp::relay::DomainSet;
 use bindery_smtp::{Reply, Session, SessionConfig, Step};
-
-fn unescape(s: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 1 < b.len() {
-            match b[i + 1] {
-                b'r' => out.push(b'\r'),
-                b'n' => out.push(b'\n'),
-                b'0' => out.push(0),
-                b'\\' => out.push(b'\\'),
-                b'x' => {
-                    let hex = std::str::from_utf8(&b[i + 2..i + 4]).unwrap();
-                    out.push(u8::from_str_radix(hex, 16).unwrap());
-                    i += 2;
-                }
-                c => panic!("bad escape \\{}", c as char),
-            }
-            i += 2;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
-fn escape(b: &[u8]) -> String {
-    let mut s = String::new();
-    for &c in b {
-        match c {
-            b'\r' => s.push_str("\\r"),
-            b'\n' => s.push_str("\\n"),
-            b'\\' => s.push_str("\\\\"),
-            0x20..=0x7e => s.push(c as char),
-            _ => {
-                let _ = write!(s, "\\x{c:02x}");
-            }
-        }
-    }
-    s
-}
 
 fn set(cfg: &mut SessionConfig, key: &str, value: &str) {
     match key {
@@ -232,38 +192,5 @@ fn run(text: &str) -> String {
 
 #[test]
 fn transcripts() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/transcripts");
-    let bless = std::env::var_os("BINDERY_BLESS").is_some();
-    let mut failures = Vec::new();
-    let mut count = 0;
-    let mut entries: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.extension().and_then(|e| e.to_str()) != Some("txt") {
-            continue;
-        }
-        count += 1;
-        let text = std::fs::read_to_string(&path).unwrap();
-        let got = run(&text);
-        if got != text {
-            if bless {
-                std::fs::write(&path, &got).unwrap();
-            } else {
-                failures.push(format!(
-                    "{}:\n--- expected\n{text}\n--- got\n{got}",
-                    path.display()
-                ));
-            }
-        }
-    }
-    assert!(count >= 10, "only {count} transcripts found");
-    assert!(
-        failures.is_empty(),
-        "{} transcript(s) differ (BINDERY_BLESS=1 rewrites):\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    common::check_goldens("tests/transcripts", 10, run);
 }

@@ -1,0 +1,154 @@
+//! One message as the client sends it: the envelope's commands and the dot-stuffed body.
+
+use std::sync::Arc;
+
+use super::extensions::Extensions;
+
+/// A recipient with the DSN parameters to pass on when the server supports DSN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutRecipient {
+    /// The forward path without angle brackets.
+    pub address: String,
+    /// `NEVER` or a comma-separated list of SUCCESS, FAILURE, DELAY, as received.
+    pub notify: Option<String>,
+    /// `addr-type;xtext`, as received.
+    pub orcpt: Option<String>,
+}
+
+/// What one SMTP transaction carries.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    /// The reverse path without angle brackets; empty for the null sender (bounces).
+    pub sender: String,
+    pub recipients: Vec<OutRecipient>,
+    /// The message as stored: CRLF line ends, not dot-stuffed.
+    pub body: Arc<[u8]>,
+    /// `FULL` or `HDRS`, passed on with DSN.
+    pub ret: Option<String>,
+    pub envid: Option<String>,
+    /// The message needs SMTPUTF8 (it was received with it).
+    pub smtputf8: bool,
+}
+
+impl Outgoing {
+    /// `MAIL FROM:<...>` with the parameters this server understands.
+    pub fn mail_command(&self, ext: &Extensions) -> Vec<u8> {
+        let mut c = format!("MAIL FROM:<{}>", self.sender);
+        if ext.size.is_some() {
+            c.push_str(&format!(" SIZE={}", self.body.len()));
+        }
+        if ext.eight_bit_mime && self.body.iter().any(|&b| b >= 0x80) {
+            c.push_str(" BODY=8BITMIME");
+        }
+        if ext.smtputf8 && self.smtputf8 {
+            c.push_str(" SMTPUTF8");
+        }
+        if ext.dsn {
+            if let Some(ret) = &self.ret {
+                c.push_str(&format!(" RET={ret}"));
+            }
+            if let Some(envid) = &self.envid {
+                c.push_str(&format!(" ENVID={envid}"));
+            }
+        }
+        c.push_str("\r\n");
+        c.into_bytes()
+    }
+
+    /// `RCPT TO:<...>` for recipient `i`.
+    pub fn rcpt_command(&self, i: usize, ext: &Extensions) -> Vec<u8> {
+        let r = &self.recipients[i];
+        let mut c = format!("RCPT TO:<{}>", r.address);
+        if ext.dsn {
+            if let Some(n) = &r.notify {
+                c.push_str(&format!(" NOTIFY={n}"));
+            }
+            if let Some(o) = &r.orcpt {
+                c.push_str(&format!(" ORCPT={o}"));
+            }
+        }
+        c.push_str("\r\n");
+        c.into_bytes()
+    }
+}
+
+/// Appends `body` dot-stuffed (RFC 5321 §4.5.2) and the end-of-data mark. A body that does
+/// not end in CRLF gets one, so the mark always starts a line.
+pub fn dot_stuff_into(body: &[u8], out: &mut Vec<u8>) {
+    out.reserve(body.len() + body.len() / 512 + 5);
+    let mut at_line_start = true;
+    let mut rest = body;
+    while !rest.is_empty() {
+        if at_line_start && rest[0] == b'.' {
+            out.push(b'.');
+        }
+        match rest.iter().position(|&b| b == b'\n') {
+            Some(nl) => {
+                out.extend_from_slice(&rest[..=nl]);
+                rest = &rest[nl + 1..];
+                at_line_start = true;
+            }
+            None => {
+                out.extend_from_slice(rest);
+                rest = &[];
+                at_line_start = false;
+            }
+        }
+    }
+    if !body.is_empty() && !body.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stuffed(body: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        dot_stuff_into(body, &mut v);
+        v
+    }
+
+    #[test]
+    fn dots_at_line_start_are_doubled() {
+        assert_eq!(stuffed(b".a\r\nb.\r\n.\r\n"), b"..a\r\nb.\r\n..\r\n.\r\n");
+        assert_eq!(stuffed(b"no end"), b"no end\r\n.\r\n");
+        assert_eq!(stuffed(b""), b".\r\n");
+    }
+
+    #[test]
+    fn parameters_only_when_the_server_supports_them() {
+        let m = Outgoing {
+            sender: "a@b".into(),
+            recipients: vec![OutRecipient {
+                address: "c@d".into(),
+                notify: Some("FAILURE".into()),
+                orcpt: Some("rfc822;c@d".into()),
+            }],
+            body: Arc::from(&b"x\xc3\xa9\r\n"[..]),
+            ret: Some("HDRS".into()),
+            envid: Some("E1".into()),
+            smtputf8: false,
+        };
+        let none = Extensions::default();
+        assert_eq!(m.mail_command(&none), b"MAIL FROM:<a@b>\r\n");
+        assert_eq!(m.rcpt_command(0, &none), b"RCPT TO:<c@d>\r\n");
+        let all = Extensions {
+            esmtp: true,
+            dsn: true,
+            eight_bit_mime: true,
+            size: Some(0),
+            ..Extensions::default()
+        };
+        assert_eq!(
+            m.mail_command(&all),
+            b"MAIL FROM:<a@b> SIZE=5 BODY=8BITMIME RET=HDRS ENVID=E1\r\n"
+        );
+        assert_eq!(
+            m.rcpt_command(0, &all),
+            b"RCPT TO:<c@d> NOTIFY=FAILURE ORCPT=rfc822;c@d\r\n"
+        );
+    }
+}
