@@ -1,0 +1,26 @@
+//! Delivery queues without I/O: where each message part waits, when it is due, and whether a
+//! throttle lets it go.
+//!
+//! # Layout
+//! - [`queues`]: one active and one delayed queue per (binding, domain), and the timers that
+//!   wake a delayed queue when its earliest part is due. Nothing here ever walks every
+//!   message: promotion pops due parts off per-queue heaps, and the timer heap holds at most
+//!   one entry per queue and wake-up time.
+//! - [`retry`]: the retry schedule (`retry_interval` doubling up to `max_retry_interval`,
+//!   `max_retries`, `message_expiration`, `never_retry`).
+//! - [`throttle`]: token buckets keyed by the scope that defined the throttle (Momentum's
+//!   "by reference" semantics), behind the [`throttle::ThrottleStore`] seam.
+//! - [`clock`]: the [`clock::Clock`] seam, real and manual.
+//!
+//! The payload of a queued part is generic: the daemon stores a handle to the message's
+//! envelope and the indexes of the recipients this part carries.
+
+pub mod clock;
+pub mod queues;
+pub mod retry;
+pub mod throttle;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use queues::{QueueId, Queues};
+pub use retry::{MaxRetries, Next, RetryPolicy};
+pub use throttle::{Rate, ThrottleKey, ThrottleStore, TokenBuckets};

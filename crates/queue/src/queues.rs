@@ -1,0 +1,296 @@
+//! One active and one delayed queue per (binding, domain), and the timers that wake them.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, VecDeque};
+
+use rustc_hash::FxHashMap;
+
+/// A queue's index; stable for the life of the process.
+pub type QueueId = u32;
+
+struct Delayed<T> {
+    due_ms: u64,
+    /// Insertion order breaks ties, so parts due at once go out first-in first-out.
+    seq: u64,
+    item: T,
+}
+
+impl<T> PartialEq for Delayed<T> {
+    fn eq(&self, o: &Self) -> bool {
+        (self.due_ms, self.seq) == (o.due_ms, o.seq)
+    }
+}
+impl<T> Eq for Delayed<T> {}
+impl<T> PartialOrd for Delayed<T> {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl<T> Ord for Delayed<T> {
+    /// Reversed: `BinaryHeap` is a max-heap and we want the earliest on top.
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.due_ms, o.seq).cmp(&(self.due_ms, self.seq))
+    }
+}
+
+/// The queues of one (binding, domain).
+pub struct Queue<T> {
+    pub binding: u32,
+    pub domain: Box<str>,
+    active: VecDeque<T>,
+    delayed: BinaryHeap<Delayed<T>>,
+    /// The earliest wake-up in the timer heap for this queue, if any.
+    armed_ms: Option<u64>,
+    /// On the woken list already.
+    woken: bool,
+    /// Open outbound connections for this (binding, domain); the daemon keeps it.
+    pub connections: u32,
+}
+
+impl<T> Queue<T> {
+    pub fn active_len(&self) -> usize {
+        self.active.len()
+    }
+
+    pub fn delayed_len(&self) -> usize {
+        self.delayed.len()
+    }
+
+    /// When the earliest delayed part is due.
+    pub fn next_due_ms(&self) -> Option<u64> {
+        self.delayed.peek().map(|d| d.due_ms)
+    }
+}
+
+/// Every queue, and the timer heap.
+pub struct Queues<T> {
+    queues: Vec<Queue<T>>,
+    index: FxHashMap<(u32, Box<str>), QueueId>,
+    /// (wake-up time, queue). At most one live entry per queue and time: a queue is armed
+    /// again only for an earlier time than it already has.
+    timers: BinaryHeap<Reverse<(u64, QueueId)>>,
+    seq: u64,
+    woken: Vec<QueueId>,
+}
+
+impl<T> Default for Queues<T> {
+    fn default() -> Self {
+        Queues {
+            queues: Vec::new(),
+            index: FxHashMap::default(),
+            timers: BinaryHeap::new(),
+            seq: 0,
+            woken: Vec::new(),
+        }
+    }
+}
+
+impl<T> Queues<T> {
+    /// The queue for mail on `binding` to `domain` (lower-cased by the caller), made on first
+    /// use.
+    pub fn queue_id(&mut self, binding: u32, domain: &str) -> QueueId {
+        if let Some(&q) = self.index.get(&(binding, Box::from(domain))) {
+            return q;
+        }
+        let q = self.queues.len() as QueueId;
+        self.queues.push(Queue {
+            binding,
+            domain: domain.into(),
+            active: VecDeque::new(),
+            delayed: BinaryHeap::new(),
+            armed_ms: None,
+            woken: false,
+            connections: 0,
+        });
+        self.index.insert((binding, domain.into()), q);
+        q
+    }
+
+    pub fn find(&self, binding: u32, domain: &str) -> Option<QueueId> {
+        self.index.get(&(binding, Box::from(domain))).copied()
+    }
+
+    pub fn get(&self, q: QueueId) -> &Queue<T> {
+        &self.queues[q as usize]
+    }
+
+    pub fn get_mut(&mut self, q: QueueId) -> &mut Queue<T> {
+        &mut self.queues[q as usize]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (QueueId, &Queue<T>)> {
+        self.queues.iter().enumerate().map(|(i, q)| (i as QueueId, q))
+    }
+
+    fn wake(&mut self, q: QueueId) {
+        let queue = &mut self.queues[q as usize];
+        if !queue.woken {
+            queue.woken = true;
+            self.woken.push(q);
+        }
+    }
+
+    fn arm(&mut self, q: QueueId, due_ms: u64) {
+        let queue = &mut self.queues[q as usize];
+        if queue.armed_ms.is_none_or(|a| due_ms < a) {
+            queue.armed_ms = Some(due_ms);
+            self.timers.push(Reverse((due_ms, q)));
+        }
+    }
+
+    /// Queues `item`: active if it is due at `now_ms`, else delayed until `due_ms`.
+    pub fn push(&mut self, q: QueueId, item: T, due_ms: u64, now_ms: u64) {
+        if due_ms <= now_ms {
+            self.queues[q as usize].active.push_back(item);
+            self.wake(q);
+        } else {
+            self.seq += 1;
+            let seq = self.seq;
+            self.queues[q as usize].delayed.push(Delayed { due_ms, seq, item });
+            self.arm(q, due_ms);
+        }
+    }
+
+    /// Puts back a part that was taken but not attempted (a throttle said wait, the
+    /// connection failed before it was sent): first in line again.
+    pub fn unpop(&mut self, q: QueueId, item: T) {
+        self.queues[q as usize].active.push_front(item);
+        self.wake(q);
+    }
+
+    /// The next part to attempt on queue `q`.
+    pub fn pop_active(&mut self, q: QueueId) -> Option<T> {
+        self.queues[q as usize].active.pop_front()
+    }
+
+    /// Moves every part due at `now_ms` from delayed to active. Costs one heap pop per due
+    /// part and per fired timer; queues with nothing due are not touched.
+    pub fn promote(&mut self, now_ms: u64) -> usize {
+        let mut moved = 0;
+        while let Some(&Reverse((t, q))) = self.timers.peek() {
+            if t > now_ms {
+                break;
+            }
+            self.timers.pop();
+            let queue = &mut self.queues[q as usize];
+            if queue.armed_ms != Some(t) {
+                continue; // superseded by an earlier arm that already fired
+            }
+            queue.armed_ms = None;
+            while queue.delayed.peek().is_some_and(|d| d.due_ms <= now_ms) {
+                if let Some(d) = queue.delayed.pop() {
+                    queue.active.push_back(d.item);
+                    moved += 1;
+                }
+            }
+            let next = queue.delayed.peek().map(|d| d.due_ms);
+            let has_active = !queue.active.is_empty();
+            if let Some(next) = next {
+                self.arm(q, next);
+            }
+            if has_active {
+                self.wake(q);
+            }
+        }
+        moved
+    }
+
+    /// When the next timer fires.
+    pub fn next_timer_ms(&self) -> Option<u64> {
+        self.timers.peek().map(|Reverse((t, _))| *t)
+    }
+
+    /// Queues that got active work since the last call. A queue is listed once however many
+    /// parts arrived; the caller decides whether to open connections for it.
+    pub fn take_woken(&mut self) -> Vec<QueueId> {
+        let list = std::mem::take(&mut self.woken);
+        for &q in &list {
+            self.queues[q as usize].woken = false;
+        }
+        list
+    }
+
+    /// Total parts in every active and every delayed queue.
+    pub fn totals(&self) -> (usize, usize) {
+        self.queues.iter().fold((0, 0), |(a, d), q| {
+            (a + q.active.len(), d + q.delayed.len())
+        })
+    }
+
+    /// Takes every part of queue `q`, active and delayed (for `fail domain`, or to move
+    /// mail when a binding goes away).
+    pub fn drain(&mut self, q: QueueId) -> Vec<T> {
+        let queue = &mut self.queues[q as usize];
+        let mut all: Vec<T> = queue.active.drain(..).collect();
+        all.extend(std::mem::take(&mut queue.delayed).into_iter().map(|d| d.item));
+        queue.armed_ms = None;
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_parts_go_active_others_wait_for_their_timer() {
+        let mut qs: Queues<&str> = Queues::default();
+        let a = qs.queue_id(0, "a.test");
+        let b = qs.queue_id(1, "a.test");
+        assert_ne!(a, b);
+        assert_eq!(qs.queue_id(0, "a.test"), a);
+        qs.push(a, "now", 100, 100);
+        qs.push(a, "later", 5000, 100);
+        qs.push(a, "sooner", 2000, 100);
+        qs.push(b, "b-later", 3000, 100);
+        assert_eq!(qs.take_woken(), vec![a]);
+        assert_eq!(qs.pop_active(a), Some("now"));
+        assert_eq!(qs.pop_active(a), None);
+        assert_eq!(qs.next_timer_ms(), Some(2000));
+        assert_eq!(qs.promote(1999), 0);
+        assert_eq!(qs.promote(2000), 1);
+        assert_eq!(qs.take_woken(), vec![a]);
+        assert_eq!(qs.pop_active(a), Some("sooner"));
+        assert_eq!(qs.next_timer_ms(), Some(3000));
+        assert_eq!(qs.promote(10_000), 2);
+        let mut woken = qs.take_woken();
+        woken.sort();
+        assert_eq!(woken, vec![a, b]);
+        assert_eq!(qs.totals(), (2, 0));
+        assert_eq!(qs.next_timer_ms(), None);
+    }
+
+    #[test]
+    fn equal_due_times_keep_arrival_order_and_unpop_goes_first() {
+        let mut qs: Queues<u32> = Queues::default();
+        let q = qs.queue_id(0, "d");
+        for i in 0..5 {
+            qs.push(q, i, 50, 0);
+        }
+        qs.promote(50);
+        assert_eq!(qs.pop_active(q), Some(0));
+        qs.unpop(q, 0);
+        let got: Vec<u32> = std::iter::from_fn(|| qs.pop_active(q)).collect();
+        assert_eq!(got, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn many_delayed_parts_cost_one_timer_per_queue() {
+        let mut qs: Queues<u32> = Queues::default();
+        let q = qs.queue_id(0, "d");
+        for i in 0..10_000u32 {
+            qs.push(q, i, 1_000_000 - u64::from(i), 0);
+        }
+        // Arming happens only for a new earliest time, which here is every push (descending
+        // times); the stale entries are skipped when they fire.
+        assert_eq!(qs.promote(990_001), 1);
+        assert_eq!(qs.get(q).delayed_len(), 9_999);
+        let mut later: Queues<u32> = Queues::default();
+        let q = later.queue_id(0, "d");
+        for i in 0..10_000u32 {
+            later.push(q, i, 1000 + u64::from(i), 0);
+        }
+        assert_eq!(later.timers.len(), 1);
+        assert_eq!(later.promote(u64::MAX), 10_000);
+    }
+}
