@@ -50,3 +50,19 @@ pub fn load(
     diags.sort_by_key(|d| (d.span.file, d.span.start));
     Ok((tree, diags))
 }
+
+/// Compiles one configuration text with no includes: for tests and embedded configurations.
+/// Errors come back rendered (`FILE:LINE:COL: error: ...` with the caret).
+pub fn snapshot_from_str(name: &str, text: &str) -> Result<Snapshot, String> {
+    let source = MemSource::new().with(name, text);
+    let opts = LoadOptions {
+        node: "localhost".into(),
+        search_path: Some(String::new()),
+    };
+    let (tree, diags) = load(&source, Path::new(name), &opts).map_err(|e| e.to_string())?;
+    let errors: Vec<Diagnostic> = diags.into_iter().filter(|d| d.is_error()).collect();
+    if !errors.is_empty() {
+        return Err(diag::render_all(&errors, &tree.sources));
+    }
+    Ok(Snapshot::compile(tree, 1))
+}

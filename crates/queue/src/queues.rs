@@ -119,7 +119,10 @@ impl<T> Queues<T> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (QueueId, &Queue<T>)> {
-        self.queues.iter().enumerate().map(|(i, q)| (i as QueueId, q))
+        self.queues
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (i as QueueId, q))
     }
 
     fn wake(&mut self, q: QueueId) {
@@ -146,7 +149,9 @@ impl<T> Queues<T> {
         } else {
             self.seq += 1;
             let seq = self.seq;
-            self.queues[q as usize].delayed.push(Delayed { due_ms, seq, item });
+            self.queues[q as usize]
+                .delayed
+                .push(Delayed { due_ms, seq, item });
             self.arm(q, due_ms);
         }
     }
@@ -222,7 +227,11 @@ impl<T> Queues<T> {
     pub fn drain(&mut self, q: QueueId) -> Vec<T> {
         let queue = &mut self.queues[q as usize];
         let mut all: Vec<T> = queue.active.drain(..).collect();
-        all.extend(std::mem::take(&mut queue.delayed).into_iter().map(|d| d.item));
+        all.extend(
+            std::mem::take(&mut queue.delayed)
+                .into_iter()
+                .map(|d| d.item),
+        );
         queue.armed_ms = None;
         all
     }

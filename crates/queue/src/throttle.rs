@@ -127,10 +127,7 @@ mod tests {
         assert!(t.acquire(K, r, 0).is_ok());
         assert!(t.acquire(K, r, 0).is_ok());
         assert_eq!(t.acquire(K, r, 0), Err(30_000));
-        let other = ThrottleKey {
-            scope: 8,
-            ..K
-        };
+        let other = ThrottleKey { scope: 8, ..K };
         assert!(t.acquire(other, r, 0).is_ok());
         assert!(t.acquire(K, r, 30_000).is_ok());
     }

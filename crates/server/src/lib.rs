@@ -14,7 +14,7 @@
 
 mod connection;
 mod listener;
-pub mod mainlog;
+pub use bindery_delivery::mainlog;
 mod reception;
 pub mod settings;
 mod stream;

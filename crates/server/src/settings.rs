@@ -7,7 +7,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bindery_config::inbound::{self, ListenSite};
-use bindery_config::schema::{OptionId, ScopeKind, option_by_name};
+use bindery_config::schema::{OptionId, ScopeKind};
 use bindery_config::snapshot::{BindingId, Snapshot, default_value};
 use bindery_config::value::{ListenAddr, Value};
 use bindery_smtp::SessionConfig;
@@ -20,10 +20,7 @@ use crate::tls::TlsCache;
 /// The connection cap when `Concurrency` is 0 (unset).
 pub const DEFAULT_CONCURRENCY: usize = 10_000;
 
-fn opt(name: &str) -> OptionId {
-    // The names below are all in the schema; a typo is a programming error caught by tests.
-    option_by_name(name).unwrap_or_else(|| panic!("option {name} missing from the schema"))
-}
+use bindery_config::schema::option_id as opt;
 
 /// The options read for every connection, looked up by name once per process instead of once
 /// per connection.
@@ -53,7 +50,7 @@ static INBOUND: LazyLock<InboundOptions> = LazyLock::new(|| InboundOptions {
     session_timeout: opt("session_timeout"),
 });
 
-fn global(snap: &Snapshot, name: &str) -> Option<Value> {
+fn global(snap: &Snapshot, name: &'static str) -> Option<Value> {
     let o = opt(name);
     snap.global(o).cloned().or_else(|| default_value(o))
 }

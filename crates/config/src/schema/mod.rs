@@ -20,6 +20,13 @@ pub fn option_by_name(name: &str) -> Option<OptionId> {
         .map(|i| OptionId(i as u16))
 }
 
+/// The id of an option the code names by a constant. Panics on a name missing from the
+/// schema: that is a programming error, caught by the first test that resolves it (callers
+/// keep these ids in a `LazyLock`).
+pub fn option_id(name: &'static str) -> OptionId {
+    option_by_name(name).unwrap_or_else(|| panic!("option {name} missing from the schema"))
+}
+
 /// Finds a scope kind by its keyword, ignoring case.
 pub fn scope_by_keyword(word: &str) -> Option<&'static ScopeDef> {
     SCOPES.iter().find(|s| s.keyword.eq_ignore_ascii_case(word))

@@ -211,6 +211,9 @@ mod tests {
         assert_eq!(r.next_response(), Err(ResponseError::TooLong));
         let mut r = ResponseReader::default();
         r.push(b"220\n");
-        assert_eq!(r.next_response().unwrap().unwrap().lines, vec![String::new()]);
+        assert_eq!(
+            r.next_response().unwrap().unwrap().lines,
+            vec![String::new()]
+        );
     }
 }

@@ -1,0 +1,271 @@
+//! The delivery options of one (binding, domain), resolved once through the fallback chain
+//! (`G::B::D > B::D > G::D > B > G > D > global > default`) and kept as plain values.
+
+use std::net::IpAddr;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use bindery_config::schema::{OptionId, option_id};
+use bindery_config::snapshot::{BindingId, Chain, DomainKey, Origin, Snapshot};
+use bindery_config::value::{BindAddress, Value};
+use bindery_queue::throttle::ThrottleKind;
+use bindery_queue::{MaxRetries, Rate, RetryPolicy, ThrottleKey};
+use bindery_smtp::client::TlsWish;
+
+/// How much of the original message a bounce carries (`bounces_inline_original`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InlineOriginal {
+    None,
+    Headers,
+    All,
+}
+
+/// What to greet with (`ehlo_hostname`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EhloName {
+    /// `__hostname__`: the configured `hostname`.
+    Hostname,
+    /// `__message__`: the domain of the envelope sender.
+    Message,
+    Literal(String),
+}
+
+/// The SMTP timeouts, each for its phase of the dialogue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub ehlo: Duration,
+    pub mailfrom: Duration,
+    pub rcptto: Duration,
+    pub body: Duration,
+    pub rset: Duration,
+    pub idle: Duration,
+}
+
+/// Everything delivery needs to know about mail on one binding to one domain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryOptions {
+    pub retry: RetryPolicy,
+    pub never_attempt_expired: bool,
+    pub suspend: bool,
+    pub generate_bounces: bool,
+    /// `None` for unlimited (a negative value).
+    pub max_connections: Option<u32>,
+    pub max_recipients_per_batch: usize,
+    /// 0: unlimited.
+    pub max_deliveries_per_connection: u32,
+    pub throttle_messages: Option<(ThrottleKey, Rate)>,
+    pub throttle_connections: Option<(ThrottleKey, Rate)>,
+    pub timeouts: Timeouts,
+    pub tls: TlsWish,
+    pub tls_fallback: bool,
+    pub ehlo: EhloName,
+    /// The source address; `None` lets the kernel choose.
+    pub bind_address: Option<IpAddr>,
+    pub gateway: Option<String>,
+    pub routes: Option<Vec<String>>,
+    pub port: u16,
+    /// `From:` of bounces; `None` means `mailer-daemon@<hostname>`.
+    pub mailerdaemon: Option<String>,
+    pub inline_original: InlineOriginal,
+}
+
+struct Ids {
+    retry_interval: OptionId,
+    max_retry_interval: OptionId,
+    max_retries: OptionId,
+    message_expiration: OptionId,
+    never_retry: OptionId,
+    never_attempt_expired: OptionId,
+    suspend: OptionId,
+    generate_bounces: OptionId,
+    max_connections: OptionId,
+    batch: OptionId,
+    max_deliveries: OptionId,
+    throttle_messages: OptionId,
+    throttle_connections: OptionId,
+    connect_timeout: OptionId,
+    ehlo_timeout: OptionId,
+    mailfrom_timeout: OptionId,
+    rcptto_timeout: OptionId,
+    body_timeout: OptionId,
+    rset_timeout: OptionId,
+    idle_timeout: OptionId,
+    tls: OptionId,
+    tls_fallback: OptionId,
+    ehlo: OptionId,
+    bind_address: OptionId,
+    gateway: OptionId,
+    routes: OptionId,
+    port: OptionId,
+    mailerdaemon: OptionId,
+    inline_original: OptionId,
+}
+
+static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
+    retry_interval: option_id("Retry_Interval"),
+    max_retry_interval: option_id("Max_Retry_Interval"),
+    max_retries: option_id("Max_Retries"),
+    message_expiration: option_id("Message_Expiration"),
+    never_retry: option_id("Never_Retry"),
+    never_attempt_expired: option_id("Never_Attempt_Expired_Messages"),
+    suspend: option_id("Suspend_Delivery"),
+    generate_bounces: option_id("Generate_Bounces"),
+    max_connections: option_id("Max_Outbound_Connections"),
+    batch: option_id("Max_Recipients_Per_Batch"),
+    max_deliveries: option_id("Max_Deliveries_Per_Connection"),
+    throttle_messages: option_id("Outbound_Throttle_Messages"),
+    throttle_connections: option_id("Outbound_Throttle_Connections"),
+    connect_timeout: option_id("Connect_Timeout"),
+    ehlo_timeout: option_id("EHLO_Timeout"),
+    mailfrom_timeout: option_id("MailFrom_Timeout"),
+    rcptto_timeout: option_id("RcptTo_Timeout"),
+    body_timeout: option_id("Body_Timeout"),
+    rset_timeout: option_id("Rset_Timeout"),
+    idle_timeout: option_id("Idle_Timeout"),
+    tls: option_id("TLS"),
+    tls_fallback: option_id("TLS_IfAvailable_Fallback"),
+    ehlo: option_id("EHLO_Hostname"),
+    bind_address: option_id("Bind_Address"),
+    gateway: option_id("Gateway"),
+    routes: option_id("Routes"),
+    port: option_id("Remote_SMTP_Port"),
+    mailerdaemon: option_id("MailerDaemon"),
+    inline_original: option_id("Bounces_Inline_Original"),
+});
+
+struct Reader<'s, 'k>(Chain<'s, 'k>);
+
+impl Reader<'_, '_> {
+    fn value(&self, o: OptionId) -> Option<&Value> {
+        self.0.get(o).map(|r| r.value)
+    }
+
+    fn secs(&self, o: OptionId, fallback: u64) -> u64 {
+        match self.value(o) {
+            Some(Value::Seconds(s)) => *s,
+            Some(Value::Int(i)) => (*i).max(0) as u64,
+            _ => fallback,
+        }
+    }
+
+    fn duration(&self, o: OptionId, fallback: u64) -> Duration {
+        Duration::from_secs(self.secs(o, fallback))
+    }
+
+    fn int(&self, o: OptionId, fallback: i64) -> i64 {
+        match self.value(o) {
+            Some(Value::Int(i)) => *i,
+            _ => fallback,
+        }
+    }
+
+    fn bool(&self, o: OptionId, fallback: bool) -> bool {
+        match self.value(o) {
+            Some(Value::Bool(b)) => *b,
+            _ => fallback,
+        }
+    }
+
+    fn word(&self, o: OptionId) -> Option<&'static str> {
+        match self.value(o) {
+            Some(Value::Word(w)) => Some(w),
+            _ => None,
+        }
+    }
+
+    fn string(&self, o: OptionId) -> Option<String> {
+        match self.value(o) {
+            Some(Value::Str(s) | Value::HostPort(s) | Value::Path(s)) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    /// A throttle and the identity of its bucket: the scope that set it.
+    fn throttle(&self, o: OptionId, kind: ThrottleKind) -> Option<(ThrottleKey, Rate)> {
+        let r = self.0.get(o)?;
+        let (Value::Throttle(t), Origin::Scope(scope)) = (r.value, r.origin) else {
+            return None;
+        };
+        Some((
+            ThrottleKey {
+                scope: scope.0,
+                kind,
+            },
+            Rate {
+                count: t.count,
+                seconds: t.seconds,
+            },
+        ))
+    }
+}
+
+impl DeliveryOptions {
+    /// Resolves every delivery option for mail on `binding` to `domain`.
+    pub fn resolve(snap: &Snapshot, binding: BindingId, domain: &DomainKey) -> DeliveryOptions {
+        let ids = &*IDS;
+        let r = Reader(snap.chain(Some(binding), None, Some(domain)));
+        let max_retries = match r.value(ids.max_retries) {
+            Some(Value::Int(n)) => MaxRetries::Count((*n).max(0) as u32),
+            Some(Value::Word("none")) => MaxRetries::None,
+            _ => MaxRetries::Auto,
+        };
+        let max_connections = r.int(ids.max_connections, 32);
+        let ehlo = match r.string(ids.ehlo).as_deref() {
+            None | Some("__hostname__") => EhloName::Hostname,
+            Some("__message__") => EhloName::Message,
+            Some(s) => EhloName::Literal(s.to_string()),
+        };
+        let bind_address = match r.value(ids.bind_address) {
+            Some(Value::Bind(BindAddress::Ip(ip))) => Some(*ip),
+            Some(Value::Bind(BindAddress::Host(h))) => h.parse().ok(),
+            _ => None,
+        };
+        DeliveryOptions {
+            retry: RetryPolicy {
+                retry_interval: r.secs(ids.retry_interval, 1200),
+                max_retry_interval: r.secs(ids.max_retry_interval, 43200),
+                max_retries,
+                message_expiration: r.secs(ids.message_expiration, 86400),
+                never_retry: r.bool(ids.never_retry, false),
+            },
+            never_attempt_expired: r.bool(ids.never_attempt_expired, false),
+            suspend: r.bool(ids.suspend, false),
+            generate_bounces: r.bool(ids.generate_bounces, true),
+            max_connections: u32::try_from(max_connections).ok(),
+            max_recipients_per_batch: r.int(ids.batch, 100).max(1) as usize,
+            max_deliveries_per_connection: r.int(ids.max_deliveries, 0).max(0) as u32,
+            throttle_messages: r.throttle(ids.throttle_messages, ThrottleKind::Messages),
+            throttle_connections: r.throttle(ids.throttle_connections, ThrottleKind::Connections),
+            timeouts: Timeouts {
+                connect: r.duration(ids.connect_timeout, 300),
+                ehlo: r.duration(ids.ehlo_timeout, 300),
+                mailfrom: r.duration(ids.mailfrom_timeout, 300),
+                rcptto: r.duration(ids.rcptto_timeout, 300),
+                body: r.duration(ids.body_timeout, 600),
+                rset: r.duration(ids.rset_timeout, 30),
+                idle: r.duration(ids.idle_timeout, 5),
+            },
+            tls: match r.word(ids.tls) {
+                Some("ifavailable") => TlsWish::IfAvailable,
+                Some("required") => TlsWish::Required,
+                _ => TlsWish::No,
+            },
+            tls_fallback: r.bool(ids.tls_fallback, true),
+            ehlo,
+            bind_address,
+            gateway: r.string(ids.gateway),
+            routes: match r.value(ids.routes) {
+                Some(Value::List(l)) => Some(l.clone()),
+                _ => None,
+            },
+            port: r.int(ids.port, 25).clamp(1, 65535) as u16,
+            mailerdaemon: r.string(ids.mailerdaemon),
+            inline_original: match r.word(ids.inline_original) {
+                Some("none") => InlineOriginal::None,
+                Some("all") => InlineOriginal::All,
+                _ => InlineOriginal::Headers,
+            },
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! DNS as delivery needs it: MX records and host addresses, behind a small seam.
+//!
+//! [`HickoryResolver`] asks real name servers (those of `resolv_conf`, or the system's);
+//! [`MemResolver`] answers from a table for tests; [`CachingResolver`] keeps any resolver's
+//! answers for their TTL, so a busy domain costs one lookup per TTL, not one per connection.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use bindery_queue::Clock;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One MX record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mx {
+    pub preference: u16,
+    /// The exchange, lower case, without the trailing dot.
+    pub host: String,
+}
+
+/// Why a lookup gave no usable answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DnsError {
+    /// The name does not exist (NXDOMAIN): a permanent failure for mail to it.
+    #[error("{0}: no such domain")]
+    NxDomain(String),
+    /// The name exists but has no record of the asked type.
+    #[error("{0}: no records of that type")]
+    NoRecords(String),
+    /// Anything else (timeout, SERVFAIL, refused): try again later.
+    #[error("DNS lookup of {name} failed: {why}")]
+    Failed { name: String, why: String },
+}
+
+/// An answer and how long it may be kept, in seconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer<T> {
+    pub value: T,
+    pub ttl: u32,
+}
+
+/// The resolver seam.
+pub trait Resolver: Send + Sync + 'static {
+    /// MX records of `domain`, in no particular order.
+    fn mx<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Result<Answer<Vec<Mx>>, DnsError>>;
+    /// IPv4 and IPv6 addresses of `host`.
+    fn ips<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<Answer<Vec<IpAddr>>, DnsError>>;
+}
+
+/// hickory-resolver over the name servers of a resolv.conf (or the system's).
+pub struct HickoryResolver {
+    inner: hickory_resolver::TokioResolver,
+}
+
+impl HickoryResolver {
+    /// A resolver that asks exactly these servers (UDP, then TCP for truncated answers).
+    pub fn with_servers(servers: &[SocketAddr]) -> Result<HickoryResolver, DnsError> {
+        use hickory_resolver::config::{
+            ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts,
+        };
+        let ns = servers
+            .iter()
+            .map(|s| {
+                let mut udp = ConnectionConfig::udp();
+                udp.port = s.port();
+                let mut tcp = ConnectionConfig::tcp();
+                tcp.port = s.port();
+                NameServerConfig::new(s.ip(), true, vec![udp, tcp])
+            })
+            .collect();
+        let cfg = ResolverConfig::from_name_servers(ns);
+        let mut opts = ResolverOpts::default();
+        // Names we are given are complete; never append a search domain.
+        opts.ndots = 0;
+        Self::build(cfg, opts)
+    }
+
+    /// The system's resolver configuration (/etc/resolv.conf).
+    pub fn system() -> Result<HickoryResolver, DnsError> {
+        let (cfg, opts) =
+            hickory_resolver::system_conf::read_system_conf().map_err(|e| DnsError::Failed {
+                name: "/etc/resolv.conf".into(),
+                why: e.to_string(),
+            })?;
+        Self::build(cfg, opts)
+    }
+
+    fn build(
+        cfg: hickory_resolver::config::ResolverConfig,
+        opts: hickory_resolver::config::ResolverOpts,
+    ) -> Result<HickoryResolver, DnsError> {
+        use hickory_resolver::net::runtime::TokioRuntimeProvider;
+        let inner = hickory_resolver::TokioResolver::builder_with_config(
+            cfg,
+            TokioRuntimeProvider::default(),
+        )
+        .with_options(opts)
+        .build()
+        .map_err(|e| DnsError::Failed {
+            name: "resolver".into(),
+            why: e.to_string(),
+        })?;
+        Ok(HickoryResolver { inner })
+    }
+}
+
+fn fqdn(name: &str) -> String {
+    if name.ends_with('.') {
+        name.to_string()
+    } else {
+        format!("{name}.")
+    }
+}
+
+fn classify(name: &str, e: hickory_resolver::net::NetError) -> DnsError {
+    if e.is_nx_domain() {
+        DnsError::NxDomain(name.to_string())
+    } else if e.is_no_records_found() {
+        DnsError::NoRecords(name.to_string())
+    } else {
+        DnsError::Failed {
+            name: name.to_string(),
+            why: e.to_string(),
+        }
+    }
+}
+
+fn host_name(n: &hickory_resolver::proto::rr::Name) -> String {
+    n.to_ascii().trim_end_matches('.').to_ascii_lowercase()
+}
+
+impl Resolver for HickoryResolver {
+    fn mx<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Result<Answer<Vec<Mx>>, DnsError>> {
+        Box::pin(async move {
+            use hickory_resolver::proto::rr::RData;
+            let lookup = self
+                .inner
+                .mx_lookup(fqdn(domain).as_str())
+                .await
+                .map_err(|e| classify(domain, e))?;
+            let mut ttl = u32::MAX;
+            let mut value = Vec::new();
+            for r in lookup.answers() {
+                if let RData::MX(mx) = &r.data {
+                    ttl = ttl.min(r.ttl);
+                    value.push(Mx {
+                        preference: mx.preference,
+                        host: host_name(&mx.exchange),
+                    });
+                }
+            }
+            if value.is_empty() {
+                return Err(DnsError::NoRecords(domain.to_string()));
+            }
+            Ok(Answer { value, ttl })
+        })
+    }
+
+    fn ips<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<Answer<Vec<IpAddr>>, DnsError>> {
+        Box::pin(async move {
+            let lookup = self
+                .inner
+                .lookup_ip(fqdn(host).as_str())
+                .await
+                .map_err(|e| classify(host, e))?;
+            let ttl = lookup
+                .as_lookup()
+                .answers()
+                .iter()
+                .map(|r| r.ttl)
+                .min()
+                .unwrap_or(0);
+            let value: Vec<IpAddr> = lookup.iter().collect();
+            if value.is_empty() {
+                return Err(DnsError::NoRecords(host.to_string()));
+            }
+            Ok(Answer { value, ttl })
+        })
+    }
+}
+
+/// Answers from a table: for tests and for fixed routing.
+#[derive(Default)]
+pub struct MemResolver {
+    mx: Mutex<HashMap<String, Result<Vec<Mx>, DnsError>>>,
+    ips: Mutex<HashMap<String, Vec<IpAddr>>>,
+    /// How many questions were asked, to test caching.
+    pub asked: std::sync::atomic::AtomicUsize,
+}
+
+impl MemResolver {
+    pub fn add_mx(&self, domain: &str, preference: u16, host: &str) {
+        let mut m = self.mx.lock().unwrap_or_else(|p| p.into_inner());
+        let e = m
+            .entry(domain.to_string())
+            .or_insert_with(|| Ok(Vec::new()));
+        if let Ok(list) = e {
+            list.push(Mx {
+                preference,
+                host: host.to_string(),
+            });
+        }
+    }
+
+    pub fn fail_mx(&self, domain: &str, err: DnsError) {
+        let mut m = self.mx.lock().unwrap_or_else(|p| p.into_inner());
+        m.insert(domain.to_string(), Err(err));
+    }
+
+    pub fn add_ip(&self, host: &str, ip: IpAddr) {
+        let mut m = self.ips.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(host.to_string()).or_default().push(ip);
+    }
+}
+
+impl Resolver for MemResolver {
+    fn mx<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Result<Answer<Vec<Mx>>, DnsError>> {
+        self.asked
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let r = match self
+            .mx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(domain)
+        {
+            Some(Ok(v)) => Ok(Answer {
+                value: v.clone(),
+                ttl: 300,
+            }),
+            Some(Err(e)) => Err(e.clone()),
+            None if self
+                .ips
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(domain) =>
+            {
+                Err(DnsError::NoRecords(domain.to_string()))
+            }
+            None => Err(DnsError::NxDomain(domain.to_string())),
+        };
+        Box::pin(std::future::ready(r))
+    }
+
+    fn ips<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<Answer<Vec<IpAddr>>, DnsError>> {
+        self.asked
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let r = match self.ips.lock().unwrap_or_else(|p| p.into_inner()).get(host) {
+            Some(v) => Ok(Answer {
+                value: v.clone(),
+                ttl: 300,
+            }),
+            None => Err(DnsError::NxDomain(host.to_string())),
+        };
+        Box::pin(std::future::ready(r))
+    }
+}
+
+type Cached<T> = HashMap<String, (u64, Result<Answer<T>, DnsError>)>;
+
+/// Keeps answers (and definite negative answers) for their TTL. Temporary failures are not
+/// kept: the next connection asks again.
+pub struct CachingResolver {
+    inner: Arc<dyn Resolver>,
+    clock: Arc<dyn Clock>,
+    mx: Mutex<Cached<Vec<Mx>>>,
+    ips: Mutex<Cached<Vec<IpAddr>>>,
+    /// How long a negative answer is kept, in seconds.
+    negative_ttl: u32,
+}
+
+impl CachingResolver {
+    pub fn new(inner: Arc<dyn Resolver>, clock: Arc<dyn Clock>) -> CachingResolver {
+        CachingResolver {
+            inner,
+            clock,
+            mx: Mutex::new(HashMap::new()),
+            ips: Mutex::new(HashMap::new()),
+            negative_ttl: 60,
+        }
+    }
+
+    /// Forgets everything (the console's `refresh domain` will call this).
+    pub fn flush(&self) {
+        self.mx.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.ips.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    fn get<T: Clone>(
+        &self,
+        map: &Mutex<Cached<T>>,
+        name: &str,
+    ) -> Option<Result<Answer<T>, DnsError>> {
+        let now = self.clock.now_ms();
+        let m = map.lock().unwrap_or_else(|p| p.into_inner());
+        let (until, r) = m.get(name)?;
+        if now >= *until {
+            return None;
+        }
+        // The TTL left, so a consumer caching further never outlives the record.
+        Some(match r {
+            Ok(a) => Ok(Answer {
+                value: a.value.clone(),
+                ttl: ((until - now) / 1000) as u32,
+            }),
+            Err(e) => Err(e.clone()),
+        })
+    }
+
+    fn put<T>(&self, map: &Mutex<Cached<T>>, name: &str, r: &Result<Answer<T>, DnsError>)
+    where
+        T: Clone,
+    {
+        let ttl = match r {
+            Ok(a) => a.ttl,
+            Err(DnsError::NxDomain(_) | DnsError::NoRecords(_)) => self.negative_ttl,
+            Err(DnsError::Failed { .. }) => return,
+        };
+        if ttl == 0 {
+            return;
+        }
+        let until = self.clock.now_ms() + u64::from(ttl) * 1000;
+        let mut m = map.lock().unwrap_or_else(|p| p.into_inner());
+        m.insert(name.to_string(), (until, r.clone()));
+    }
+}
+
+impl Resolver for CachingResolver {
+    fn mx<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Result<Answer<Vec<Mx>>, DnsError>> {
+        Box::pin(async move {
+            if let Some(r) = self.get(&self.mx, domain) {
+                return r;
+            }
+            let r = self.inner.mx(domain).await;
+            self.put(&self.mx, domain, &r);
+            r
+        })
+    }
+
+    fn ips<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<Answer<Vec<IpAddr>>, DnsError>> {
+        Box::pin(async move {
+            if let Some(r) = self.get(&self.ips, host) {
+                return r;
+            }
+            let r = self.inner.ips(host).await;
+            self.put(&self.ips, host, &r);
+            r
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bindery_queue::ManualClock;
+    use std::sync::atomic::Ordering;
+
+    #[tokio::test]
+    async fn answers_are_kept_for_their_ttl() {
+        let mem = Arc::new(MemResolver::default());
+        mem.add_mx("a.test", 10, "mx.a.test");
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let c = CachingResolver::new(mem.clone(), clock.clone());
+        let first = c.mx("a.test").await.unwrap();
+        assert_eq!(first.value[0].host, "mx.a.test");
+        c.mx("a.test").await.unwrap();
+        assert_eq!(mem.asked.load(Ordering::Relaxed), 1);
+        clock.advance_ms(299_000);
+        assert_eq!(c.mx("a.test").await.unwrap().ttl, 1);
+        clock.advance_ms(1_000);
+        c.mx("a.test").await.unwrap();
+        assert_eq!(mem.asked.load(Ordering::Relaxed), 2);
+        // Negative answers are kept too, temporary failures are not.
+        assert!(matches!(
+            c.mx("none.test").await,
+            Err(DnsError::NxDomain(_))
+        ));
+        c.mx("none.test").await.unwrap_err();
+        assert_eq!(mem.asked.load(Ordering::Relaxed), 3);
+        mem.fail_mx(
+            "flaky.test",
+            DnsError::Failed {
+                name: "flaky.test".into(),
+                why: "timeout".into(),
+            },
+        );
+        c.mx("flaky.test").await.unwrap_err();
+        c.mx("flaky.test").await.unwrap_err();
+        assert_eq!(mem.asked.load(Ordering::Relaxed), 5);
+    }
+}

@@ -1,0 +1,324 @@
+//! Where mail for a domain goes: `gateway`, else `routes`, else MX records, else the domain's
+//! own address (the implicit MX of RFC 5321 §5.1). The result is an ordered list of
+//! addresses to try; a connection failure moves on to the next.
+
+use std::net::{IpAddr, SocketAddr};
+
+use bindery_smtp::client::Response;
+use ipnet::IpNet;
+
+use crate::options::DeliveryOptions;
+use crate::resolver::{DnsError, Resolver};
+
+/// One address to try.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The host name it came from (the MX exchange, gateway or route host), for the log.
+    pub host: String,
+    pub addr: SocketAddr,
+    pub preference: u32,
+}
+
+/// Why there is nowhere to send: permanent (bounce) or transient (retry later). Carries the
+/// reply logged and put in a bounce.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteError {
+    Permanent(Response),
+    Transient(Response),
+}
+
+impl RouteError {
+    pub fn response(&self) -> &Response {
+        match self {
+            RouteError::Permanent(r) | RouteError::Transient(r) => r,
+        }
+    }
+}
+
+/// Splits `host`, `host:port`, `[ipv6]` and `[ipv6]:port`.
+fn host_port(s: &str, default_port: u16) -> Option<(String, u16)> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (h, after) = rest.split_once(']')?;
+        let h = h.strip_prefix("IPv6:").unwrap_or(h);
+        let port = match after {
+            "" => default_port,
+            p => p.strip_prefix(':')?.parse().ok()?,
+        };
+        return Some((h.to_string(), port));
+    }
+    if s.parse::<IpAddr>().is_ok() {
+        return Some((s.to_string(), default_port));
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
+        None => Some((s.to_string(), default_port)),
+    }
+}
+
+/// A `routes` entry: `__mx__`, a host, or `smtp://host[:port][?pref=P&port=O...]`.
+#[derive(Debug, PartialEq, Eq)]
+enum RouteEntry {
+    Mx,
+    Host {
+        host: String,
+        port: u16,
+        pref: Option<u32>,
+    },
+}
+
+fn parse_route(s: &str, default_port: u16) -> Option<RouteEntry> {
+    if s.eq_ignore_ascii_case("__mx__") {
+        return Some(RouteEntry::Mx);
+    }
+    let rest = s.strip_prefix("smtp://").unwrap_or(s);
+    let (hostport, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (host, mut port) = host_port(hostport.trim_end_matches('/'), default_port)?;
+    let mut pref = None;
+    for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+        match kv.split_once('=') {
+            Some(("pref", v)) => pref = Some(v.parse().ok()?),
+            Some(("port", v)) => port = v.parse().ok()?,
+            _ => {} // ttl=, type=: accepted, not used
+        }
+    }
+    Some(RouteEntry::Host { host, port, pref })
+}
+
+fn transient(text: String) -> RouteError {
+    RouteError::Transient(Response::local(451, text))
+}
+
+fn dns_error(e: DnsError, what: &str) -> RouteError {
+    match e {
+        DnsError::NxDomain(n) => RouteError::Permanent(Response::local(
+            550,
+            format!("5.1.2 {what} {n} does not exist (NXDOMAIN)"),
+        )),
+        DnsError::NoRecords(n) => RouteError::Permanent(Response::local(
+            550,
+            format!("5.1.2 {what} {n} has no address"),
+        )),
+        e @ DnsError::Failed { .. } => transient(format!("4.4.3 {e}")),
+    }
+}
+
+/// Adds the addresses of `host` as targets (a literal IP needs no lookup).
+async fn add_host(
+    resolver: &dyn Resolver,
+    host: &str,
+    port: u16,
+    preference: u32,
+    out: &mut Vec<Target>,
+) -> Result<(), RouteError> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        out.push(Target {
+            host: host.to_string(),
+            addr: SocketAddr::new(ip, port),
+            preference,
+        });
+        return Ok(());
+    }
+    let ips = resolver.ips(host).await.map_err(|e| dns_error(e, "host"))?;
+    for ip in ips.value {
+        out.push(Target {
+            host: host.to_string(),
+            addr: SocketAddr::new(ip, port),
+            preference,
+        });
+    }
+    Ok(())
+}
+
+/// Adds the domain's MX hosts, or its own address when it has no MX.
+async fn add_mx(
+    resolver: &dyn Resolver,
+    domain: &str,
+    port: u16,
+    base: u32,
+    out: &mut Vec<Target>,
+) -> Result<(), RouteError> {
+    match resolver.mx(domain).await {
+        Ok(answer) => {
+            let mut mxs = answer.value;
+            // RFC 7505 null MX: the domain accepts no mail.
+            if mxs.len() == 1 && (mxs[0].host.is_empty() || mxs[0].host == ".") {
+                return Err(RouteError::Permanent(Response::local(
+                    556,
+                    format!("5.1.10 {domain} does not accept mail (null MX)"),
+                )));
+            }
+            mxs.sort_by_key(|m| m.preference);
+            let mut last_err = None;
+            let before = out.len();
+            for mx in mxs {
+                if let Err(e) = add_host(
+                    resolver,
+                    &mx.host,
+                    port,
+                    base + u32::from(mx.preference),
+                    out,
+                )
+                .await
+                {
+                    last_err = Some(e);
+                }
+            }
+            match last_err {
+                Some(e) if out.len() == before => Err(e),
+                _ => Ok(()),
+            }
+        }
+        Err(DnsError::NoRecords(_)) => add_host(resolver, domain, port, base, out).await,
+        Err(e) => Err(dns_error(e, "domain")),
+    }
+}
+
+/// Every address to try for `domain`, best first, without prohibited ones. Equal preferences
+/// are rotated by `spread` so connections spread evenly over them.
+pub async fn route(
+    resolver: &dyn Resolver,
+    domain: &str,
+    opts: &DeliveryOptions,
+    prohibited: &[IpNet],
+    spread: usize,
+) -> Result<Vec<Target>, RouteError> {
+    let mut out = Vec::new();
+    if let Some(literal) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
+        let ip = literal.strip_prefix("IPv6:").unwrap_or(literal);
+        add_host(resolver, ip, opts.port, 0, &mut out).await?;
+    } else if let Some(gw) = &opts.gateway {
+        let (host, port) = host_port(gw, opts.port)
+            .ok_or_else(|| transient(format!("4.4.0 bad gateway {gw:?}")))?;
+        add_host(resolver, &host, port, 0, &mut out).await?;
+    } else if let Some(routes) = &opts.routes {
+        let mut last_err = None;
+        for (i, r) in routes.iter().enumerate() {
+            // Without `pref`, list order is the preference.
+            let step = (i as u32) * 100_000;
+            let added = match parse_route(r, opts.port) {
+                Some(RouteEntry::Mx) => add_mx(resolver, domain, opts.port, step, &mut out).await,
+                Some(RouteEntry::Host { host, port, pref }) => {
+                    add_host(resolver, &host, port, pref.unwrap_or(step), &mut out).await
+                }
+                None => Err(transient(format!("4.4.0 bad route {r:?}"))),
+            };
+            if let Err(e) = added {
+                last_err = Some(e);
+            }
+        }
+        if out.is_empty() {
+            return Err(last_err.unwrap_or_else(|| transient("4.4.0 empty routes".into())));
+        }
+    } else {
+        add_mx(resolver, domain, opts.port, 0, &mut out).await?;
+    }
+    let before = out.len();
+    out.retain(|t| !prohibited.iter().any(|n| n.contains(&t.addr.ip())));
+    if out.is_empty() {
+        let text = if before > 0 {
+            format!("5.4.4 every host for {domain} is in prohibited_hosts")
+        } else {
+            format!("5.4.4 no host for {domain}")
+        };
+        return Err(RouteError::Permanent(Response::local(554, text)));
+    }
+    out.sort_by_key(|t| t.preference);
+    // Rotate each run of equal preference.
+    let mut start = 0;
+    while start < out.len() {
+        let end = out[start..]
+            .iter()
+            .position(|t| t.preference != out[start].preference)
+            .map_or(out.len(), |n| start + n);
+        let len = end - start;
+        if len > 1 {
+            out[start..end].rotate_left(spread % len);
+        }
+        start = end;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resolver::MemResolver;
+
+    fn opts(extra: &str) -> DeliveryOptions {
+        let snap = bindery_config::snapshot_from_str("t.conf", extra).unwrap();
+        let key = snap.domain_key("a.test");
+        let b = snap.binding_id("default").unwrap();
+        DeliveryOptions::resolve(&snap, b, &key)
+    }
+
+    fn zone() -> MemResolver {
+        let z = MemResolver::default();
+        z.add_mx("a.test", 20, "mx2.a.test");
+        z.add_mx("a.test", 10, "mx1.a.test");
+        z.add_ip("mx1.a.test", "127.0.0.21".parse().unwrap());
+        z.add_ip("mx1.a.test", "127.0.0.22".parse().unwrap());
+        z.add_ip("mx2.a.test", "127.0.0.23".parse().unwrap());
+        z.add_ip("nomx.test", "127.0.0.24".parse().unwrap());
+        z
+    }
+
+    fn addrs(t: &[Target]) -> Vec<String> {
+        t.iter().map(|t| t.addr.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn mx_order_rotation_and_implicit_mx() {
+        let z = zone();
+        let o = opts("");
+        let t = route(&z, "a.test", &o, &[], 0).await.unwrap();
+        assert_eq!(
+            addrs(&t),
+            ["127.0.0.21:25", "127.0.0.22:25", "127.0.0.23:25"]
+        );
+        let t = route(&z, "a.test", &o, &[], 1).await.unwrap();
+        assert_eq!(
+            addrs(&t),
+            ["127.0.0.22:25", "127.0.0.21:25", "127.0.0.23:25"]
+        );
+        let t = route(&z, "nomx.test", &o, &[], 0).await.unwrap();
+        assert_eq!(addrs(&t), ["127.0.0.24:25"]);
+        let e = route(&z, "nowhere.test", &o, &[], 0).await.unwrap_err();
+        assert!(matches!(e, RouteError::Permanent(_)), "{e:?}");
+        let prohibited: Vec<IpNet> = vec![
+            "127.0.0.20/31".parse().unwrap(),
+            "127.0.0.22/32".parse().unwrap(),
+        ];
+        let t = route(&z, "a.test", &o, &prohibited, 0).await.unwrap();
+        assert_eq!(addrs(&t), ["127.0.0.23:25"]);
+        let all: Vec<IpNet> = vec!["127.0.0.0/8".parse().unwrap()];
+        let e = route(&z, "a.test", &o, &all, 0).await.unwrap_err();
+        assert_eq!(e.response().code, 554);
+    }
+
+    #[tokio::test]
+    async fn gateway_routes_and_port() {
+        let z = zone();
+        let o = opts("remote_smtp_port = 2525\ngateway = \"127.0.0.9\"");
+        let t = route(&z, "a.test", &o, &[], 0).await.unwrap();
+        assert_eq!(addrs(&t), ["127.0.0.9:2525"]);
+        let o = opts("routes = (\"smtp://127.0.0.30:26\", \"__mx__\", \"[::1]:27\")");
+        let t = route(&z, "a.test", &o, &[], 0).await.unwrap();
+        assert_eq!(
+            addrs(&t),
+            [
+                "127.0.0.30:26",
+                "127.0.0.21:25",
+                "127.0.0.22:25",
+                "127.0.0.23:25",
+                "[::1]:27"
+            ]
+        );
+        let o = opts(
+            "routes = (\"smtp://127.0.0.31?pref=5&port=28\", \"smtp://127.0.0.32:29?pref=1\")",
+        );
+        let t = route(&z, "a.test", &o, &[], 0).await.unwrap();
+        assert_eq!(addrs(&t), ["127.0.0.32:29", "127.0.0.31:28"]);
+        let t = route(&z, "[127.0.0.40]", &opts(""), &[], 0).await.unwrap();
+        assert_eq!(addrs(&t), ["127.0.0.40:25"]);
+    }
+}
