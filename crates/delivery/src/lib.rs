@@ -11,6 +11,9 @@
 pub mod dsn;
 pub mod mainlog;
 pub mod options;
+pub mod outbound;
 pub mod resolv_conf;
 pub mod resolver;
 pub mod route;
+pub mod stream;
+pub mod tls;

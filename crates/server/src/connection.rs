@@ -14,7 +14,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::Shared;
 use crate::reception::receive;
 use crate::settings::{Inbound, ListenerPlan};
-use crate::stream::Stream;
+use bindery_delivery::stream::Stream;
 
 /// How long a message already in DATA may take to finish once shutdown began.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -84,7 +84,7 @@ pub async fn serve(
                 let accepted = timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(cfg).accept(tcp)).await;
                 match accepted {
                     Ok(Ok(tls)) => {
-                        stream = Stream::Tls(Box::new(tls));
+                        stream = Stream::Tls(Box::new(tokio_rustls::TlsStream::Server(tls)));
                         session.tls_started();
                     }
                     Ok(Err(e)) => {

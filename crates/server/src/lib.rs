@@ -7,7 +7,6 @@
 //! - `reception`: id, Received header, binding, durable store, log record, reply.
 //! - [`mainlog`]: the JSON-lines log writer.
 //! - [`tls`]: rustls configurations for STARTTLS.
-//! - `stream`: a socket before or after STARTTLS.
 //!
 //! **Architecture Invariant:** the SMTP dialogue lives in `bindery-smtp`; this crate only moves
 //! bytes and acts on the session's steps.
@@ -17,7 +16,6 @@ mod listener;
 pub use bindery_delivery::mainlog;
 mod reception;
 pub mod settings;
-mod stream;
 pub mod tls;
 
 use std::net::SocketAddr;

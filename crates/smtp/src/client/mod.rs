@@ -109,6 +109,14 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// A transaction of `n` recipients that ended before any reply counted.
+    pub fn cut_short(n: usize, reason: Response) -> Outcome {
+        Outcome {
+            cut: Some(reason),
+            ..Outcome::new(n)
+        }
+    }
+
     fn new(n: usize) -> Outcome {
         Outcome {
             mail: None,

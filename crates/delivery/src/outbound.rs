@@ -1,0 +1,265 @@
+//! One outbound SMTP connection: the only code that reads and writes a remote server's socket.
+//! It connects from the binding's source address, drives the sans-IO [`Client`], upgrades
+//! to TLS on STARTTLS, and applies the timeout of each phase.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bindery_smtp::client::{
+    Client, ClientConfig, ClientStep, Outcome, Outgoing, Phase, Response, TlsWish,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+use crate::options::Timeouts;
+use crate::route::Target;
+use crate::stream::Stream;
+
+/// Why a connection could not be used, with the reply that stands for it in logs and DSNs.
+#[derive(Clone, Debug)]
+pub struct ConnectFailure {
+    pub response: Response,
+    /// The TLS handshake failed (so a plaintext retry may help under `ifavailable`).
+    pub tls_failed: bool,
+}
+
+/// A connected, greeted session, ready for transactions.
+pub struct Outbound {
+    stream: Stream,
+    client: Client,
+    timeouts: Timeouts,
+    pub target: Target,
+    /// Our end of the connection: the source address the remote saw.
+    pub local: SocketAddr,
+    pub tls: bool,
+    buf: Vec<u8>,
+    broken: bool,
+}
+
+fn local_failure(code: u16, text: String) -> ConnectFailure {
+    ConnectFailure {
+        response: Response::local(code, text),
+        tls_failed: false,
+    }
+}
+
+/// Opens a TCP connection to `to` from `source` (any port), within `timeout`.
+async fn connect_from(
+    source: Option<IpAddr>,
+    to: SocketAddr,
+    timeout: Duration,
+) -> std::io::Result<TcpStream> {
+    let socket = if to.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if let Some(ip) = source {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    match tokio::time::timeout(timeout, socket.connect(to)).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connect timed out",
+        )),
+    }
+}
+
+impl Outbound {
+    /// Connects and runs the handshake (greeting, EHLO, STARTTLS if wanted and offered).
+    pub async fn open(
+        target: &Target,
+        source: Option<IpAddr>,
+        ehlo: &str,
+        tls: TlsWish,
+        tls_config: &Arc<rustls::ClientConfig>,
+        timeouts: Timeouts,
+    ) -> Result<Outbound, ConnectFailure> {
+        if let Some(ip) = source
+            && ip.is_ipv4() != target.addr.is_ipv4()
+        {
+            return Err(local_failure(
+                451,
+                format!("4.4.1 source {ip} cannot reach {}", target.addr),
+            ));
+        }
+        let tcp = connect_from(source, target.addr, timeouts.connect)
+            .await
+            .map_err(|e| {
+                local_failure(
+                    451,
+                    format!("4.4.1 connection to {} [{}] failed: {e}", target.host, target.addr),
+                )
+            })?;
+        let _ = tcp.set_nodelay(true);
+        let local = tcp
+            .local_addr()
+            .map_err(|e| local_failure(451, format!("4.4.1 {e}")))?;
+        let mut ob = Outbound {
+            stream: Stream::Plain(tcp),
+            client: Client::new(ClientConfig {
+                ehlo: ehlo.to_string(),
+                tls,
+            }),
+            timeouts,
+            target: target.clone(),
+            local,
+            tls: false,
+            buf: vec![0; 16 * 1024],
+            broken: false,
+        };
+        loop {
+            match ob.next_step().await {
+                ClientStep::Ready => return Ok(ob),
+                ClientStep::StartTls => {
+                    if let Err(e) = ob.start_tls(tls_config).await {
+                        return Err(ConnectFailure {
+                            response: Response::local(
+                                451,
+                                format!("4.7.5 TLS handshake with {} failed: {e}", target.addr),
+                            ),
+                            tls_failed: true,
+                        });
+                    }
+                    ob.client.tls_started();
+                }
+                ClientStep::Failed(f) => {
+                    return Err(ConnectFailure {
+                        response: f.response,
+                        tls_failed: false,
+                    });
+                }
+                ClientStep::Done(_) | ClientStep::Closed | ClientStep::NeedInput => {
+                    return Err(local_failure(451, "4.4.2 connection closed during greeting".into()));
+                }
+            }
+        }
+    }
+
+    async fn start_tls(&mut self, cfg: &Arc<rustls::ClientConfig>) -> std::io::Result<()> {
+        let name = match self.target.host.parse::<IpAddr>() {
+            Ok(ip) => rustls::pki_types::ServerName::IpAddress(ip.into()),
+            Err(_) => rustls::pki_types::ServerName::try_from(self.target.host.clone())
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
+        };
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Closed) else {
+            return Err(std::io::Error::other("not a plaintext stream"));
+        };
+        let connector = tokio_rustls::TlsConnector::from(Arc::clone(cfg));
+        let tls = tokio::time::timeout(self.timeouts.ehlo, connector.connect(name, tcp))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+        self.stream = Stream::Tls(Box::new(tokio_rustls::TlsStream::Client(tls)));
+        self.tls = true;
+        Ok(())
+    }
+
+    fn phase_timeout(&self) -> Duration {
+        let t = &self.timeouts;
+        match self.client.phase() {
+            Phase::Greeting | Phase::Ehlo | Phase::StartTls => t.ehlo,
+            Phase::MailFrom => t.mailfrom,
+            Phase::RcptTo | Phase::Data => t.rcptto,
+            Phase::Body => t.body,
+            Phase::Rset | Phase::Quit => t.rset,
+            Phase::Ready | Phase::Closed => t.idle,
+        }
+    }
+
+    /// Writes what the client has to say, then reads until it has something to report.
+    async fn next_step(&mut self) -> ClientStep {
+        loop {
+            let out = self.client.output();
+            if !out.is_empty() {
+                let to = self.phase_timeout();
+                let w = tokio::time::timeout(to, self.stream.write_all(out)).await;
+                self.client.clear_output();
+                if !matches!(w, Ok(Ok(()))) {
+                    return self.cut("4.4.2 connection lost while sending");
+                }
+            }
+            match self.client.step() {
+                ClientStep::NeedInput => {}
+                step => return step,
+            }
+            // Output produced by the step goes out before we wait for more input.
+            if !self.client.output().is_empty() {
+                continue;
+            }
+            let to = self.phase_timeout();
+            match tokio::time::timeout(to, self.stream.read(&mut self.buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return self.cut("4.4.2 connection dropped by remote"),
+                Ok(Ok(n)) => {
+                    let (client, buf) = (&mut self.client, &self.buf);
+                    client.input(&buf[..n]);
+                }
+                Err(_) => {
+                    let phase = self.client.phase();
+                    return self.cut(&format!("4.4.2 timeout waiting for reply ({phase:?})"));
+                }
+            }
+        }
+    }
+
+    /// The connection is gone: report the transaction in flight (if any) cut short.
+    fn cut(&mut self, text: &str) -> ClientStep {
+        self.broken = true;
+        let reason = Response::local(451, text.to_string());
+        match self.client.abort(reason.clone()) {
+            Some(o) => ClientStep::Done(Box::new(o)),
+            None => ClientStep::Failed(bindery_smtp::client::Failure {
+                phase: Phase::Closed,
+                response: reason,
+            }),
+        }
+    }
+
+    /// Whether the session can take another transaction.
+    pub fn usable(&self) -> bool {
+        !self.broken && self.client.phase() != Phase::Closed
+    }
+
+    /// Runs one transaction. Always returns its outcome; after a failure mid-way
+    /// (`usable()` false) every unfinished recipient carries the reason.
+    pub async fn send(&mut self, msg: Outgoing) -> Outcome {
+        let n = msg.recipients.len();
+        self.client.send(msg);
+        let mut outcome = None;
+        loop {
+            match self.next_step().await {
+                ClientStep::Done(o) => {
+                    outcome = Some(*o);
+                    if !self.usable() {
+                        break;
+                    }
+                }
+                ClientStep::Ready => break,
+                ClientStep::Failed(f) => {
+                    self.broken = true;
+                    if outcome.is_none() {
+                        outcome = Some(Outcome::cut_short(n, f.response));
+                    }
+                    break;
+                }
+                ClientStep::StartTls | ClientStep::Closed | ClientStep::NeedInput => {
+                    self.broken = true;
+                    break;
+                }
+            }
+        }
+        outcome.unwrap_or_else(|| {
+            Outcome::cut_short(n, Response::local(451, "4.4.2 connection lost"))
+        })
+    }
+
+    /// Says QUIT and closes, waiting at most `rset_timeout` for the answer.
+    pub async fn quit(mut self) {
+        if self.usable() {
+            self.client.quit();
+            let _ = tokio::time::timeout(self.timeouts.rset, self.next_step()).await;
+        }
+        let _ = self.stream.shutdown().await;
+    }
+}
