@@ -14,7 +14,9 @@ use mail_builder::mime::MimePart;
 
 use crate::options::InlineOriginal;
 
-/// Failure (bounce) or success report.
+/// Failure (bounce) or success report. A success report says `Action: relayed`: we handed
+/// the message to a server that does not offer DSN, so the report comes from us (RFC 3461
+/// §6.2.1); a server that offers DSN gets NOTIFY passed on and reports itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReportKind {
     Failure,
@@ -78,7 +80,7 @@ pub fn delivery_status(r: &Report<'_>) -> String {
     let _ = write!(s, "Arrival-Date: {}\r\n", rfc5322_date(r.arrival));
     let action = match r.kind {
         ReportKind::Failure => "failed",
-        ReportKind::Success => "delivered",
+        ReportKind::Success => "relayed",
     };
     for rc in &r.recipients {
         s.push_str("\r\n");

@@ -5,10 +5,12 @@
 //! - [`resolver`]: the DNS seam (hickory, in-memory, TTL cache); [`resolv_conf`] reads
 //!   `resolv_conf` files.
 //! - [`route`]: gateway, routes, MX and implicit MX into an ordered list of addresses.
+//! - [`engine`]: queues, the dispatcher, connection tasks and outcomes.
 //! - [`dsn`]: RFC 3464 bounces and success reports.
 //! - [`mainlog`]: the JSON-lines log.
 
 pub mod dsn;
+pub mod engine;
 pub mod mainlog;
 pub mod options;
 pub mod outbound;

@@ -216,6 +216,11 @@ impl Outbound {
         }
     }
 
+    /// What the server offered in its latest EHLO.
+    pub fn extensions(&self) -> &bindery_smtp::client::Extensions {
+        self.client.extensions()
+    }
+
     /// Whether the session can take another transaction.
     pub fn usable(&self) -> bool {
         !self.broken && self.client.phase() != Phase::Closed

@@ -23,6 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bindery_config::Snapshot;
+use bindery_delivery::engine::{Engine, EngineConfig};
+use bindery_delivery::resolver::{CachingResolver, HickoryResolver, Resolver};
+use bindery_queue::{SystemClock, TokenBuckets};
 use bindery_spool::{DiskSpool, IdGenerator, Spool, SpoolError};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -67,9 +70,11 @@ pub struct Shared {
     pub snapshot: Arc<Snapshot>,
     pub globals: Globals,
     pub spool: Arc<dyn Spool>,
-    pub ids: IdGenerator,
-    pub mainlog: Option<MainLog>,
+    pub ids: Arc<IdGenerator>,
+    pub mainlog: Option<Arc<MainLog>>,
     pub tls: TlsCache,
+    /// Delivery: every spooled message is handed to it.
+    pub engine: Engine,
 }
 
 /// A started daemon.
@@ -104,19 +109,26 @@ pub async fn start(snapshot: Arc<Snapshot>) -> Result<Running, ServerError> {
         "spool recovered"
     );
     let mainlog = match &globals.mainlog {
-        Some(p) => Some(MainLog::open(p).map_err(|e| ServerError::Io {
+        Some(p) => Some(Arc::new(MainLog::open(p).map_err(|e| ServerError::Io {
             what: format!("cannot open mainlog {}", p.display()),
             source: e,
-        })?),
+        })?)),
         None => None,
     };
+    let spool = Arc::clone(&disk) as Arc<dyn Spool>;
+    let ids = Arc::new(IdGenerator::new());
+    let engine = start_engine(&snapshot, &globals, &spool, &ids, &mainlog)?;
+    for env in recovered.messages {
+        engine.enqueue(env);
+    }
     let shared = Arc::new(Shared {
         snapshot,
         globals,
-        spool: Arc::clone(&disk) as Arc<dyn Spool>,
-        ids: IdGenerator::new(),
+        spool,
+        ids,
         mainlog,
         tls: TlsCache::default(),
+        engine,
     });
     // Fail at start, not at the first client, when a certificate cannot be loaded.
     for plan in &plans {
@@ -179,6 +191,52 @@ pub async fn start(snapshot: Arc<Snapshot>) -> Result<Running, ServerError> {
     })
 }
 
+/// The resolver delivery uses: the servers of `resolv_conf`, else the system's, behind a
+/// TTL cache.
+fn resolver(globals: &Globals) -> Result<Arc<dyn Resolver>, ServerError> {
+    let dns = |e: bindery_delivery::resolver::DnsError| ServerError::Config(e.to_string());
+    let inner = match &globals.resolv_conf {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| ServerError::Io {
+                what: format!("cannot read resolv_conf {}", path.display()),
+                source: e,
+            })?;
+            let servers = bindery_delivery::resolv_conf::parse(&path.display().to_string(), &text)
+                .map_err(|e| ServerError::Config(e.to_string()))?;
+            HickoryResolver::with_servers(&servers).map_err(dns)?
+        }
+        None => HickoryResolver::system().map_err(dns)?,
+    };
+    Ok(Arc::new(CachingResolver::new(
+        Arc::new(inner),
+        Arc::new(SystemClock),
+    )))
+}
+
+fn start_engine(
+    snapshot: &Arc<Snapshot>,
+    globals: &Globals,
+    spool: &Arc<dyn Spool>,
+    ids: &Arc<IdGenerator>,
+    mainlog: &Option<Arc<MainLog>>,
+) -> Result<Engine, ServerError> {
+    let tls = bindery_delivery::tls::opportunistic().map_err(|e| ServerError::Tls(e.to_string()))?;
+    Ok(Engine::start(EngineConfig {
+        snapshot: Arc::clone(snapshot),
+        hostname: globals.hostname.clone(),
+        spool: Arc::clone(spool),
+        resolver: resolver(globals)?,
+        clock: Arc::new(SystemClock),
+        throttles: Arc::new(TokenBuckets::default()),
+        mainlog: mainlog.clone(),
+        ids: Arc::clone(ids),
+        prohibited: globals.prohibited_hosts.clone(),
+        tls,
+        report_binding: (globals.binding.clone(), globals.binding_group.clone()),
+        suspend_default: globals.default_binding == settings::DefaultBinding::Suspended,
+    }))
+}
+
 impl Running {
     /// Graceful stop: no new connections; idle sessions get 421; messages in DATA may finish
     /// (within a grace period) and get their reply; then the spool and log are closed.
@@ -193,6 +251,7 @@ impl Running {
         if drained.is_err() {
             tracing::warn!("connections still open after 60 s; stopping anyway");
         }
+        self.shared.engine.shutdown(Duration::from_secs(30)).await;
         let disk = Arc::clone(&self.disk);
         let _ = tokio::task::spawn_blocking(move || disk.close()).await;
         if let Some(log) = &self.shared.mainlog {

@@ -57,7 +57,7 @@ pub async fn receive(shared: &Shared, t: Box<Transaction>, listener: &str) -> Re
     body.extend_from_slice(&t.body);
     let size = body.len() as u64;
     let sender = t.sender.as_ref().map(|m| m.to_string()).unwrap_or_default();
-    let env = Envelope {
+    let mut env = Envelope {
         id: id.clone(),
         received: time,
         peer: t.peer.to_string(),
@@ -86,6 +86,8 @@ pub async fn receive(shared: &Shared, t: Box<Transaction>, listener: &str) -> Re
         ..Envelope::default()
     };
     let (tx, rx) = oneshot::channel();
+    env.seal(&body);
+    let queued = env.clone();
     shared.spool.store(
         env,
         body,
@@ -111,6 +113,7 @@ pub async fn receive(shared: &Shared, t: Box<Transaction>, listener: &str) -> Re
                 });
             }
             tracing::debug!(%id, size, "message spooled");
+            shared.engine.enqueue(queued);
             Reply::new(250, "2.0.0", format!("OK queued as {id}"))
         }
         Ok(Err(e)) => {

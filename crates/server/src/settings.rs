@@ -76,6 +76,10 @@ pub struct Globals {
     pub binding: String,
     pub binding_group: String,
     pub relay_domains: DomainSet,
+    /// `resolv_conf`: the name servers delivery asks; `None` for the system's.
+    pub resolv_conf: Option<PathBuf>,
+    /// `prohibited_hosts`: addresses delivery never connects to.
+    pub prohibited_hosts: Vec<ipnet::IpNet>,
 }
 
 impl Globals {
@@ -111,8 +115,18 @@ impl Globals {
             Some(Value::Domains(d)) => DomainSet::new(d),
             _ => DomainSet::default(),
         };
+        let resolv_conf = match global(snap, "resolv_conf") {
+            Some(Value::Path(p)) => Some(PathBuf::from(p)),
+            _ => None,
+        };
+        let prohibited_hosts = match global(snap, "prohibited_hosts") {
+            Some(Value::Cidrs(c)) => c,
+            _ => Vec::new(),
+        };
         let b = BindingId::DEFAULT;
         Globals {
+            resolv_conf,
+            prohibited_hosts,
             hostname,
             spoolbase,
             spool_mode,

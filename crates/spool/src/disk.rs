@@ -175,8 +175,7 @@ impl Drop for DiskSpool {
 
 impl Spool for DiskSpool {
     fn store(&self, mut env: Envelope, body: Vec<u8>, done: Completion) {
-        env.body_len = body.len() as u64;
-        env.body_crc = crc32fast::hash(&body);
+        env.seal(&body);
         let job = Job {
             id: env.id.clone(),
             env: env.encode(),

@@ -77,6 +77,14 @@ pub struct Envelope {
 
 impl Envelope {
     /// The file's bytes: JSON, newline, `crc32 XXXXXXXX`, newline.
+    /// Records the body's length and CRC, which recovery checks. `Spool::store` does this;
+    /// a caller that keeps a copy of the envelope (to queue it) seals before copying, so a
+    /// later `update` writes the same values.
+    pub fn seal(&mut self, body: &[u8]) {
+        self.body_len = body.len() as u64;
+        self.body_crc = crc32fast::hash(body);
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = serde_json::to_vec(self).unwrap_or_default();
         let crc = crc32fast::hash(&out);

@@ -47,8 +47,7 @@ impl Spool for MemSpool {
             self.failures.fetch_add(1, Ordering::Relaxed);
             return done(Err(SpoolError::Injected));
         }
-        env.body_len = body.len() as u64;
-        env.body_crc = crc32fast::hash(&body);
+        env.seal(&body);
         self.lock().insert(env.id.clone(), (env, body));
         self.failures.store(0, Ordering::Relaxed);
         done(Ok(()))

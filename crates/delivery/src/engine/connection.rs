@@ -1,0 +1,261 @@
+//! One outbound connection's life for a (binding, domain) queue: route, connect (failing
+//! over to the next address), send parts until the queue is empty or a limit is reached,
+//! wait `idle_timeout` for more, then QUIT.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bindery_queue::QueueId;
+use bindery_smtp::client::{OutRecipient, Outgoing, Response, TlsWish};
+
+use super::outcome::{self, Via};
+use super::{Inner, Part};
+use crate::options::{DeliveryOptions, EhloName};
+use crate::outbound::{ConnectFailure, Outbound};
+use crate::route::{RouteError, route};
+
+/// Releases the connection slot however the task ends.
+struct Slot {
+    inner: Arc<Inner>,
+    q: QueueId,
+    opening: bool,
+}
+
+impl Slot {
+    fn ready(&mut self) {
+        if self.opening {
+            self.opening = false;
+            let mut st = self.inner.lock();
+            let c = Inner::conns(&mut st, self.q);
+            c.opening = c.opening.saturating_sub(1);
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.ready();
+        {
+            let mut st = self.inner.lock();
+            let q = st.queues.get_mut(self.q);
+            q.connections = q.connections.saturating_sub(1);
+            if q.active_len() > 0 {
+                st.waiting.push(self.q);
+            }
+        }
+        self.inner
+            .counters
+            .open_connections
+            .fetch_sub(1, Ordering::SeqCst);
+        self.inner.wake.notify_one();
+    }
+}
+
+/// Takes the next part of the queue, waiting up to `idle` for one to arrive.
+async fn next_part(inner: &Inner, q: QueueId, idle: Duration) -> Option<Part> {
+    let notify = {
+        let mut st = inner.lock();
+        if let Some(p) = st.queues.pop_active(q) {
+            return Some(p);
+        }
+        if inner.stopping.load(Ordering::SeqCst) || idle.is_zero() {
+            return None;
+        }
+        let c = Inner::conns(&mut st, q);
+        c.idle += 1;
+        Arc::clone(&c.notify)
+    };
+    let _ = tokio::time::timeout(idle, notify.notified()).await;
+    let mut st = inner.lock();
+    let c = Inner::conns(&mut st, q);
+    c.idle = c.idle.saturating_sub(1);
+    if inner.stopping.load(Ordering::SeqCst) {
+        return None;
+    }
+    st.queues.pop_active(q)
+}
+
+fn ehlo_name(inner: &Inner, opts: &DeliveryOptions, part: &Part) -> String {
+    match &opts.ehlo {
+        EhloName::Hostname => inner.cfg.hostname.clone(),
+        EhloName::Literal(s) => s.clone(),
+        EhloName::Message => {
+            let env = part.msg.env.lock().unwrap_or_else(|p| p.into_inner());
+            match env.sender.rsplit_once('@') {
+                Some((_, d)) if !d.is_empty() => d.to_string(),
+                _ => inner.cfg.hostname.clone(),
+            }
+        }
+    }
+}
+
+/// Connects to the first address that answers and greets, with the TLS fallback.
+async fn connect(
+    inner: &Inner,
+    opts: &DeliveryOptions,
+    targets: &[crate::route::Target],
+    ehlo: &str,
+) -> Result<Outbound, ConnectFailure> {
+    let mut last = None;
+    for t in targets {
+        let r = Outbound::open(t, opts.bind_address, ehlo, opts.tls, &inner.cfg.tls, opts.timeouts)
+            .await;
+        match r {
+            Ok(c) => return Ok(c),
+            Err(f) if f.tls_failed && opts.tls == TlsWish::IfAvailable && opts.tls_fallback => {
+                tracing::debug!(host = %t.host, "TLS failed; retrying in plaintext");
+                match Outbound::open(t, opts.bind_address, ehlo, TlsWish::No, &inner.cfg.tls, opts.timeouts).await {
+                    Ok(c) => return Ok(c),
+                    Err(f) => last = Some(f),
+                }
+            }
+            Err(f) => {
+                tracing::debug!(host = %t.host, addr = %t.addr, reply = %f.response, "connection failed; next host");
+                last = Some(f);
+            }
+        }
+    }
+    Err(last.unwrap_or(ConnectFailure {
+        response: Response::local(451, "4.4.0 no host to try"),
+        tls_failed: false,
+    }))
+}
+
+/// Every part still active in the queue (plus `first`): they share the fate of a failed
+/// route or connection, so one dead destination is one retry per part, not a storm.
+fn take_all(inner: &Inner, q: QueueId, first: Part) -> Vec<Part> {
+    let mut st = inner.lock();
+    let mut all = vec![first];
+    while let Some(p) = st.queues.pop_active(q) {
+        all.push(p);
+    }
+    all
+}
+
+pub(super) async fn run(inner: Arc<Inner>, q: QueueId) {
+    let mut slot = Slot {
+        inner: Arc::clone(&inner),
+        q,
+        opening: true,
+    };
+    let (opts, domain) = {
+        let mut st = inner.lock();
+        let o = inner.options(&mut st, q);
+        (o, st.queues.get(q).domain.to_string())
+    };
+    let Some(first) = next_part(&inner, q, Duration::ZERO).await else {
+        return;
+    };
+    let spread = inner.spread.fetch_add(1, Ordering::Relaxed) as usize;
+    let targets = match route(
+        inner.cfg.resolver.as_ref(),
+        &domain,
+        &opts,
+        &inner.cfg.prohibited,
+        spread,
+    )
+    .await
+    {
+        Ok(t) => t,
+        Err(e) => {
+            let permanent = matches!(e, RouteError::Permanent(_));
+            for p in take_all(&inner, q, first) {
+                outcome::no_connection(&inner, q, &opts, p, e.response(), permanent).await;
+            }
+            return;
+        }
+    };
+    let ehlo = ehlo_name(&inner, &opts, &first);
+    let mut conn = match connect(&inner, &opts, &targets, &ehlo).await {
+        Ok(c) => c,
+        Err(f) => {
+            // A 5xx greeting or EHLO from every host is a refusal, not an outage.
+            let permanent = f.response.is_permanent();
+            for p in take_all(&inner, q, first) {
+                outcome::no_connection(&inner, q, &opts, p, &f.response, permanent).await;
+            }
+            // Give the destination a moment before the next connection is tried.
+            let mut st = inner.lock();
+            let now = inner.now_ms();
+            Inner::conns(&mut st, q).not_before_ms = now + 1000;
+            return;
+        }
+    };
+    slot.ready();
+    let mut part = Some(first);
+    let mut deliveries = 0u32;
+    loop {
+        let p = match part.take() {
+            Some(p) => p,
+            None => match next_part(&inner, q, opts.timeouts.idle).await {
+                Some(p) => p,
+                None => break,
+            },
+        };
+        if let Some((key, rate)) = opts.throttle_messages {
+            while let Err(wait) = inner.cfg.throttles.acquire(key, rate, inner.now_ms()) {
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+            }
+        }
+        let Some(msg) = outgoing(&inner, &p).await else {
+            // The body is unreadable: counted as a transient failure for the part.
+            let r = Response::local(451, "4.3.0 message body unreadable in the spool");
+            outcome::no_connection(&inner, q, &opts, p, &r, false).await;
+            continue;
+        };
+        let result = conn.send(msg).await;
+        let via = Via {
+            source: Some(conn.local.ip()),
+            host: Some(conn.target.host.clone()),
+            addr: Some(conn.target.addr.ip()),
+            tls: conn.tls,
+            dsn: conn.extensions().dsn,
+        };
+        outcome::apply(&inner, q, &opts, p, &result, &via).await;
+        deliveries += 1;
+        let limit = opts.max_deliveries_per_connection;
+        if !conn.usable()
+            || (limit > 0 && deliveries >= limit)
+            || inner.stopping.load(Ordering::SeqCst)
+        {
+            break;
+        }
+    }
+    conn.quit().await;
+}
+
+/// The part as the client sends it; the body is read from the spool now, not before.
+async fn outgoing(inner: &Inner, p: &Part) -> Option<Outgoing> {
+    let (id, mut msg) = {
+        let env = p.msg.env.lock().unwrap_or_else(|e| e.into_inner());
+        let recipients = p
+            .rcpts
+            .iter()
+            .filter_map(|&i| env.recipients.get(i as usize))
+            .map(|r| OutRecipient {
+                address: r.address.clone(),
+                notify: r.notify.clone(),
+                orcpt: r.orcpt.clone(),
+            })
+            .collect();
+        (
+            env.id.clone(),
+            Outgoing {
+                sender: env.sender.clone(),
+                recipients,
+                body: Arc::from(&[][..]),
+                ret: env.ret.clone(),
+                envid: env.envid.clone(),
+                smtputf8: env.smtputf8,
+            },
+        )
+    };
+    let spool = Arc::clone(&inner.cfg.spool);
+    let body = tokio::task::spawn_blocking(move || spool.body(&id))
+        .await
+        .ok()?
+        .ok()?;
+    msg.body = Arc::from(body);
+    Some(msg)
+}

@@ -1,0 +1,371 @@
+//! The delivery engine: queues every message part per (binding, domain), opens connections
+//! as the limits allow, and turns each reply into delivered, retried or bounced.
+//!
+//! - `mod.rs` (this file): shared state, [`Engine::enqueue`], the dispatcher task.
+//! - `connection.rs`: one connection's life: route, connect, send parts, idle, QUIT.
+//! - `outcome.rs`: what a reply means for each recipient; retries, expiry, persistence,
+//!   reports (bounces and success DSNs).
+//! - `records.rs`: the log records.
+//!
+//! Memory: a queued part holds an `Arc` of its message's envelope (sender, recipients and
+//! their state) and the indexes of its recipients; the body stays in the spool until a
+//! connection is ready to send it.
+//!
+//! Locking: one `std::sync::Mutex` guards the queues and per-queue connection counts. It is
+//! never held across an `.await` or a spool call.
+
+mod connection;
+mod outcome;
+pub mod records;
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bindery_config::Snapshot;
+use bindery_config::snapshot::BindingId;
+use bindery_queue::{Clock, QueueId, Queues, ThrottleStore};
+use bindery_spool::{Envelope, IdGenerator, RcptState, Spool};
+use ipnet::IpNet;
+use tokio::sync::Notify;
+
+use crate::mainlog::MainLog;
+use crate::options::DeliveryOptions;
+use crate::resolver::Resolver;
+
+/// What the engine is built from.
+pub struct EngineConfig {
+    pub snapshot: Arc<Snapshot>,
+    /// Our host name: `__hostname__` EHLO, Reporting-MTA, mailer-daemon address.
+    pub hostname: String,
+    pub spool: Arc<dyn Spool>,
+    pub resolver: Arc<dyn Resolver>,
+    pub clock: Arc<dyn Clock>,
+    pub throttles: Arc<dyn ThrottleStore>,
+    pub mainlog: Option<Arc<MainLog>>,
+    pub ids: Arc<IdGenerator>,
+    /// `prohibited_hosts`: never connect to these.
+    pub prohibited: Vec<IpNet>,
+    pub tls: Arc<rustls::ClientConfig>,
+    /// Where generated reports go: the default binding and its group.
+    pub report_binding: (String, String),
+    /// `default_binding = suspended`: hold the default binding's mail.
+    pub suspend_default: bool,
+}
+
+/// A message in the queues: its envelope, shared by its parts.
+pub(crate) struct Message {
+    pub env: Mutex<Envelope>,
+    /// Parts still queued or in flight; the message leaves the spool when this reaches 0.
+    pub parts: AtomicU32,
+    /// Removed from the spool: no further envelope write may happen.
+    pub removed: AtomicBool,
+}
+
+/// A message's recipients for one domain: the unit that queues, retries and is sent.
+pub(crate) struct Part {
+    pub msg: Arc<Message>,
+    pub rcpts: Box<[u32]>,
+    /// Attempts made so far for these recipients.
+    pub attempts: u32,
+}
+
+/// Connection bookkeeping of one queue.
+#[derive(Default)]
+pub(crate) struct Conns {
+    /// Connections waiting for work (they hold the connection open for `idle_timeout`).
+    pub idle: u32,
+    /// Connections started that have not yet taken their first part.
+    pub opening: u32,
+    pub notify: Arc<Notify>,
+    /// No new connection before this time (a connection throttle or an unreachable
+    /// destination said wait), in ms.
+    pub not_before_ms: u64,
+}
+
+pub(crate) struct State {
+    pub queues: Queues<Part>,
+    pub conns: Vec<Conns>,
+    /// Options per queue, resolved on first use for the current snapshot.
+    pub opts: Vec<Option<Arc<DeliveryOptions>>>,
+    /// Queues with active parts that could not get a connection yet.
+    pub waiting: Vec<QueueId>,
+}
+
+/// Counters for the console and tests.
+#[derive(Default)]
+pub struct Counters {
+    pub delivered: AtomicU64,
+    pub transient: AtomicU64,
+    pub failed: AtomicU64,
+    pub reports: AtomicU64,
+    pub connections: AtomicU64,
+    pub open_connections: AtomicU64,
+}
+
+pub(crate) struct Inner {
+    pub cfg: EngineConfig,
+    pub state: Mutex<State>,
+    /// Wakes the dispatcher: new work, a connection ended, shutdown.
+    pub wake: Notify,
+    pub stopping: AtomicBool,
+    pub counters: Counters,
+    pub spread: AtomicU32,
+}
+
+impl Inner {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.cfg.clock.now_ms()
+    }
+
+    pub fn log(&self, rec: &impl serde::Serialize) {
+        if let Some(l) = &self.cfg.mainlog {
+            l.record(rec);
+        }
+    }
+
+    fn binding_of(&self, name: &str) -> BindingId {
+        let snap = &self.cfg.snapshot;
+        snap.binding_id(name)
+            .unwrap_or(BindingId::DEFAULT)
+    }
+
+    /// The options of a queue, resolved once per queue.
+    pub fn options(&self, st: &mut State, q: QueueId) -> Arc<DeliveryOptions> {
+        let i = q as usize;
+        if st.opts.len() <= i {
+            st.opts.resize(i + 1, None);
+        }
+        if let Some(o) = &st.opts[i] {
+            return Arc::clone(o);
+        }
+        let queue = st.queues.get(q);
+        let snap = &self.cfg.snapshot;
+        let key = snap.domain_key(&queue.domain);
+        let binding = BindingId(queue.binding);
+        let mut o = DeliveryOptions::resolve(snap, binding, &key);
+        if self.cfg.suspend_default && binding == BindingId::DEFAULT {
+            o.suspend = true;
+        }
+        let o = Arc::new(o);
+        st.opts[i] = Some(Arc::clone(&o));
+        o
+    }
+
+    pub fn conns(st: &mut State, q: QueueId) -> &mut Conns {
+        let i = q as usize;
+        if st.conns.len() <= i {
+            st.conns.resize_with(i + 1, Conns::default);
+        }
+        &mut st.conns[i]
+    }
+
+    /// Queues a message's pending recipients, one part per domain (and per
+    /// `max_recipients_per_batch`).
+    pub fn enqueue(&self, env: Envelope) {
+        let due_ms = env.next_attempt.saturating_mul(1000);
+        let binding = self.binding_of(&env.binding);
+        let attempts = env.attempts;
+        // Group pending recipients by domain, keeping their order.
+        let mut groups: Vec<(String, Vec<u32>)> = Vec::new();
+        for (i, r) in env.recipients.iter().enumerate() {
+            if r.state != RcptState::Pending {
+                continue;
+            }
+            let domain = domain_of(&r.address);
+            match groups.iter_mut().find(|(d, _)| *d == domain) {
+                Some((_, v)) => v.push(i as u32),
+                None => groups.push((domain, vec![i as u32])),
+            }
+        }
+        if groups.is_empty() {
+            // Nothing left to do (recovered after every recipient was final).
+            let spool = Arc::clone(&self.cfg.spool);
+            let id = env.id.clone();
+            tokio::task::spawn_blocking(move || spool.remove(&id));
+            return;
+        }
+        let msg = Arc::new(Message {
+            env: Mutex::new(env),
+            parts: AtomicU32::new(0),
+            removed: AtomicBool::new(false),
+        });
+        let now = self.now_ms();
+        let mut st = self.lock();
+        for (domain, rcpts) in groups {
+            let q = st.queues.queue_id(binding.0, &domain);
+            let batch = self.options(&mut st, q).max_recipients_per_batch;
+            for chunk in rcpts.chunks(batch) {
+                msg.parts.fetch_add(1, Ordering::Relaxed);
+                let part = Part {
+                    msg: Arc::clone(&msg),
+                    rcpts: chunk.into(),
+                    attempts,
+                };
+                st.queues.push(q, part, due_ms, now);
+            }
+        }
+        drop(st);
+        self.wake.notify_one();
+    }
+}
+
+/// The domain of an address, lower case; an address literal keeps its brackets.
+pub fn domain_of(address: &str) -> String {
+    match address.rsplit_once('@') {
+        Some((_, d)) => d.to_ascii_lowercase(),
+        None => String::new(),
+    }
+}
+
+/// The running engine.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// Queue sizes, for the console and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueTotals {
+    pub active: usize,
+    pub delayed: usize,
+    pub connections: u64,
+}
+
+impl Engine {
+    /// Starts the dispatcher. Call from inside a tokio runtime.
+    pub fn start(cfg: EngineConfig) -> Engine {
+        let inner = Arc::new(Inner {
+            cfg,
+            state: Mutex::new(State {
+                queues: Queues::default(),
+                conns: Vec::new(),
+                opts: Vec::new(),
+                waiting: Vec::new(),
+            }),
+            wake: Notify::new(),
+            stopping: AtomicBool::new(false),
+            counters: Counters::default(),
+            spread: AtomicU32::new(0),
+        });
+        tokio::spawn(dispatch(Arc::clone(&inner)));
+        Engine { inner }
+    }
+
+    /// Hands a spooled message to the queues.
+    pub fn enqueue(&self, env: Envelope) {
+        self.inner.enqueue(env);
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.inner.counters
+    }
+
+    pub fn totals(&self) -> QueueTotals {
+        let st = self.inner.lock();
+        let (active, delayed) = st.queues.totals();
+        QueueTotals {
+            active,
+            delayed,
+            connections: self.inner.counters.open_connections.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops taking parts; connections finish the transaction in flight and say QUIT.
+    /// Waits for them up to `grace`.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.stopping.store(true, Ordering::SeqCst);
+        self.inner.wake.notify_one();
+        {
+            let st = self.inner.lock();
+            for c in &st.conns {
+                c.notify.notify_waiters();
+            }
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.inner.counters.open_connections.load(Ordering::SeqCst) > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// The dispatcher: promotes due parts, hands new work to idle connections, opens connections
+/// up to the limits, and sleeps until the next timer or wake-up.
+async fn dispatch(inner: Arc<Inner>) {
+    loop {
+        if inner.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let now = inner.now_ms();
+        let mut to_open: Vec<QueueId> = Vec::new();
+        let next_ms;
+        {
+            let mut st = inner.lock();
+            st.queues.promote(now);
+            let mut candidates = st.queues.take_woken();
+            candidates.append(&mut st.waiting);
+            candidates.sort_unstable();
+            candidates.dedup();
+            let mut earliest: Option<u64> = None;
+            for q in candidates {
+                let opts = inner.options(&mut st, q);
+                let active = st.queues.get(q).active_len() as u32;
+                if active == 0 || opts.suspend {
+                    continue;
+                }
+                let open = st.queues.get(q).connections;
+                let c = Inner::conns(&mut st, q);
+                // Idle connections take new work first.
+                for _ in 0..c.idle.min(active) {
+                    c.notify.notify_one();
+                }
+                let absorbed = c.idle + c.opening;
+                if c.not_before_ms > now {
+                    earliest = Some(earliest.map_or(c.not_before_ms, |e: u64| e.min(c.not_before_ms)));
+                    st.waiting.push(q);
+                    continue;
+                }
+                let max = opts.max_connections.unwrap_or(u32::MAX);
+                let mut want = active.saturating_sub(absorbed).min(max.saturating_sub(open));
+                while want > 0 {
+                    if let Some((key, rate)) = opts.throttle_connections
+                        && let Err(wait) = inner.cfg.throttles.acquire(key, rate, now)
+                    {
+                        let c = Inner::conns(&mut st, q);
+                        c.not_before_ms = now + wait;
+                        earliest = Some(earliest.map_or(now + wait, |e| e.min(now + wait)));
+                        st.waiting.push(q);
+                        break;
+                    }
+                    st.queues.get_mut(q).connections += 1;
+                    Inner::conns(&mut st, q).opening += 1;
+                    to_open.push(q);
+                    want -= 1;
+                }
+            }
+            next_ms = match (st.queues.next_timer_ms(), earliest) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        for q in to_open {
+            inner.counters.connections.fetch_add(1, Ordering::Relaxed);
+            inner.counters.open_connections.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(connection::run(Arc::clone(&inner), q));
+        }
+        let sleep = match next_ms {
+            Some(t) => Duration::from_millis(t.saturating_sub(inner.now_ms()).max(1)),
+            None => Duration::from_secs(3600),
+        };
+        tokio::select! {
+            _ = inner.wake.notified() => {}
+            _ = tokio::time::sleep(sleep) => {}
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! What a transaction's replies mean for each recipient of a part: delivered, retried later,
+//! or failed (and reported to the sender). Also the persistence of those states and the
+//! generation of reports.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bindery_queue::retry::Next;
+use bindery_queue::{QueueId, RetryPolicy};
+use bindery_smtp::client::{Outcome, Response};
+use bindery_spool::{Envelope, RcptState, Recipient};
+use tokio::sync::oneshot;
+
+use super::records::{Attempt, ReportMade};
+use super::{Inner, Message, Part};
+use crate::dsn::{self, Report, ReportKind, ReportRecipient};
+use crate::options::{DeliveryOptions, InlineOriginal};
+
+/// The connection a reply came over.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Via {
+    pub source: Option<IpAddr>,
+    pub host: Option<String>,
+    pub addr: Option<IpAddr>,
+    pub tls: bool,
+    /// The server offered DSN, so NOTIFY went on and success reports are its job.
+    pub dsn: bool,
+}
+
+/// Parses a reply we write ourselves (`554 5.4.7 ...`).
+fn internal(text: &str) -> Response {
+    let (code, rest) = text.split_once(' ').unwrap_or((text, ""));
+    Response::local(code.parse().unwrap_or(554), rest)
+}
+
+fn notify_has(r: &Recipient, word: &str) -> bool {
+    r.notify
+        .as_deref()
+        .is_some_and(|n| n.split(',').any(|w| w.trim().eq_ignore_ascii_case(word)))
+}
+
+/// Whether a failure of `r` should be reported: NOTIFY absent (the default is FAILURE,DELAY)
+/// or containing FAILURE; never for NOTIFY=NEVER.
+fn wants_failure_report(r: &Recipient) -> bool {
+    r.notify.is_none() || notify_has(r, "FAILURE")
+}
+
+/// A part that never reached a transaction: every recipient gets `reply`.
+pub(super) async fn no_connection(
+    inner: &Arc<Inner>,
+    q: QueueId,
+    opts: &DeliveryOptions,
+    part: Part,
+    reply: &Response,
+    permanent: bool,
+) {
+    let r = if permanent && !reply.is_permanent() {
+        Response::local(554, reply.lines.join(" "))
+    } else {
+        reply.clone()
+    };
+    settle(inner, q, opts, part, |_| &r, &Via::default()).await;
+}
+
+/// A transaction's outcome.
+pub(super) async fn apply(
+    inner: &Arc<Inner>,
+    q: QueueId,
+    opts: &DeliveryOptions,
+    part: Part,
+    outcome: &Outcome,
+    via: &Via,
+) {
+    settle(inner, q, opts, part, |k| outcome.for_recipient(k), via).await;
+}
+
+struct Settled {
+    delivered: Vec<(u32, Response)>,
+    failed: Vec<(u32, Response)>,
+    retry: Vec<u32>,
+    retry_at: Option<u64>,
+    transient_reply: Option<Response>,
+}
+
+fn decide<'r>(
+    env: &mut Envelope,
+    part: &Part,
+    retry: &RetryPolicy,
+    reply: impl Fn(usize) -> &'r Response,
+    now: u64,
+) -> Settled {
+    let mut s = Settled {
+        delivered: Vec::new(),
+        failed: Vec::new(),
+        retry: Vec::new(),
+        retry_at: None,
+        transient_reply: None,
+    };
+    for (k, &i) in part.rcpts.iter().enumerate() {
+        let r = reply(k);
+        let Some(rc) = env.recipients.get_mut(i as usize) else {
+            continue;
+        };
+        if r.is_positive_completion() {
+            rc.state = RcptState::Delivered;
+            s.delivered.push((i, r.clone()));
+        } else if r.is_permanent() {
+            rc.state = RcptState::Failed;
+            s.failed.push((i, r.clone()));
+        } else {
+            s.retry.push(i);
+            s.transient_reply.get_or_insert_with(|| r.clone());
+        }
+    }
+    if !s.retry.is_empty() {
+        match retry.after_transient(part.attempts, env.received, now) {
+            Next::RetryAt(t) => {
+                s.retry_at = Some(t);
+                env.next_attempt = t;
+            }
+            Next::Fail(text) => {
+                let r = internal(text);
+                for i in std::mem::take(&mut s.retry) {
+                    if let Some(rc) = env.recipients.get_mut(i as usize) {
+                        rc.state = RcptState::Failed;
+                    }
+                    s.failed.push((i, r.clone()));
+                }
+            }
+        }
+    }
+    env.attempts = env.attempts.max(part.attempts);
+    s
+}
+
+async fn settle<'r>(
+    inner: &Arc<Inner>,
+    q: QueueId,
+    opts: &DeliveryOptions,
+    mut part: Part,
+    reply: impl Fn(usize) -> &'r Response,
+    via: &Via,
+) {
+    let now = inner.now_ms() / 1000;
+    part.attempts += 1;
+    let msg = Arc::clone(&part.msg);
+    let (settled, env_view) = {
+        let mut env = msg.env.lock().unwrap_or_else(|p| p.into_inner());
+        let s = decide(&mut env, &part, &opts.retry, reply, now);
+        // What the log and reports need, copied out so no lock is held while writing them.
+        let view = EnvView {
+            id: env.id.clone(),
+            sender: env.sender.clone(),
+            received: env.received,
+            binding: env.binding.clone(),
+            binding_group: env.binding_group.clone(),
+            envid: env.envid.clone(),
+            ret: env.ret.clone(),
+            recipients: env.recipients.clone(),
+        };
+        (s, view)
+    };
+    log_attempts(inner, &env_view, &settled, via, part.attempts);
+    let c = &inner.counters;
+    c.delivered.fetch_add(settled.delivered.len() as u64, Ordering::Relaxed);
+    c.failed.fetch_add(settled.failed.len() as u64, Ordering::Relaxed);
+    if settled.retry_at.is_some() {
+        c.transient.fetch_add(settled.retry.len() as u64, Ordering::Relaxed);
+    }
+
+    // Reports to the sender.
+    if !env_view.sender.is_empty() {
+        let failures: Vec<&(u32, Response)> = settled
+            .failed
+            .iter()
+            .filter(|(i, _)| wants_failure_report(&env_view.recipients[*i as usize]))
+            .collect();
+        if opts.generate_bounces && !failures.is_empty() {
+            report(inner, opts, &env_view, ReportKind::Failure, &failures, via).await;
+        }
+        if !via.dsn {
+            let successes: Vec<&(u32, Response)> = settled
+                .delivered
+                .iter()
+                .filter(|(i, _)| notify_has(&env_view.recipients[*i as usize], "SUCCESS"))
+                .collect();
+            if !successes.is_empty() {
+                report(inner, opts, &env_view, ReportKind::Success, &successes, via).await;
+            }
+        }
+    }
+
+    // Requeue what is left, or count the part done.
+    match settled.retry_at {
+        Some(t) => {
+            part.rcpts = settled.retry.into();
+            let mut st = inner.lock();
+            let now_ms = inner.now_ms();
+            st.queues.push(q, part, t.saturating_mul(1000), now_ms);
+            drop(st);
+            inner.wake.notify_one();
+        }
+        None => {
+            drop(part);
+            msg.parts.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+    persist(inner, msg).await;
+}
+
+/// Writes the message's current state: removes it when no part is left, else rewrites its
+/// envelope. Reads the state under the lock at write time, so concurrent parts of one message
+/// can only ever write a newer state, and nothing is written after the removal.
+async fn persist(inner: &Arc<Inner>, msg: Arc<Message>) {
+    let spool = Arc::clone(&inner.cfg.spool);
+    let r = tokio::task::spawn_blocking(move || {
+        let env = msg.env.lock().unwrap_or_else(|p| p.into_inner());
+        if msg.removed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if msg.parts.load(Ordering::Acquire) == 0 {
+            msg.removed.store(true, Ordering::Release);
+            spool.remove(&env.id)
+        } else {
+            spool.update(&env)
+        }
+    })
+    .await;
+    match r {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "spool write after delivery failed"),
+        Err(e) => tracing::warn!(error = %e, "spool task failed"),
+    }
+}
+
+/// The envelope fields the log and reports use.
+struct EnvView {
+    id: String,
+    sender: String,
+    received: u64,
+    binding: String,
+    binding_group: String,
+    envid: Option<String>,
+    ret: Option<String>,
+    recipients: Vec<Recipient>,
+}
+
+fn log_attempts(inner: &Inner, env: &EnvView, s: &Settled, via: &Via, attempt: u32) {
+    if inner.cfg.mainlog.is_none() {
+        return;
+    }
+    let time = inner.now_ms() / 1000;
+    let rec = |kind: &'static str, i: u32, reply: String, next: Option<u64>| Attempt {
+        kind,
+        id: &env.id,
+        time,
+        sender: &env.sender,
+        rcpt: env
+            .recipients
+            .get(i as usize)
+            .map_or("", |r| r.address.as_str()),
+        binding_group: &env.binding_group,
+        binding: &env.binding,
+        source_ip: via.source.map(|ip| ip.to_string()),
+        remote_host: via.host.as_deref(),
+        remote_ip: via.addr.map(|ip| ip.to_string()),
+        reply,
+        attempt,
+        next_attempt: next,
+        tls: via.tls,
+    };
+    for (i, r) in &s.delivered {
+        inner.log(&rec("delivery", *i, r.one_line(), None));
+    }
+    for (i, r) in &s.failed {
+        inner.log(&rec("permanent", *i, r.one_line(), None));
+    }
+    if let (Some(t), Some(r)) = (s.retry_at, &s.transient_reply) {
+        for i in &s.retry {
+            inner.log(&rec("transient", *i, r.one_line(), Some(t)));
+        }
+    }
+}
+
+/// Builds a report for `rcpts`, spools it as a new message from the null sender to the
+/// original sender, and queues it on the report binding.
+async fn report(
+    inner: &Arc<Inner>,
+    opts: &DeliveryOptions,
+    env: &EnvView,
+    kind: ReportKind,
+    rcpts: &[&(u32, Response)],
+    via: &Via,
+) {
+    let now = inner.now_ms() / 1000;
+    let hostname = &inner.cfg.hostname;
+    let inline = match (opts.inline_original, env.ret.as_deref()) {
+        (InlineOriginal::None, _) => InlineOriginal::None,
+        (_, Some(r)) if r.eq_ignore_ascii_case("HDRS") => InlineOriginal::Headers,
+        (_, Some(r)) if r.eq_ignore_ascii_case("FULL") => InlineOriginal::All,
+        (o, _) => o,
+    };
+    let original = if inline == InlineOriginal::None {
+        Vec::new()
+    } else {
+        let spool = Arc::clone(&inner.cfg.spool);
+        let id = env.id.clone();
+        match tokio::task::spawn_blocking(move || spool.body(&id)).await {
+            Ok(Ok(b)) => b,
+            _ => Vec::new(),
+        }
+    };
+    let from = opts
+        .mailerdaemon
+        .clone()
+        .unwrap_or_else(|| format!("mailer-daemon@{hostname}"));
+    let id = inner.cfg.ids.next(now);
+    let body = dsn::build(&Report {
+        kind,
+        hostname,
+        from: &from,
+        to: &env.sender,
+        id: &id,
+        original_id: &env.id,
+        envid: env.envid.as_deref(),
+        arrival: env.received,
+        now,
+        recipients: rcpts
+            .iter()
+            .map(|(i, r)| {
+                let rc = &env.recipients[*i as usize];
+                ReportRecipient {
+                    address: rc.address.clone(),
+                    orcpt: rc.orcpt.clone(),
+                    status: r.status(),
+                    remote_mta: via.host.clone(),
+                    diagnostic: r.one_line(),
+                }
+            })
+            .collect(),
+        original: &original,
+        inline,
+    });
+    let (binding, group) = &inner.cfg.report_binding;
+    let mut new = Envelope {
+        id: id.clone(),
+        received: now,
+        peer: "internal".into(),
+        helo: hostname.clone(),
+        sender: String::new(),
+        recipients: vec![Recipient::pending(env.sender.clone())],
+        binding_group: group.clone(),
+        binding: binding.clone(),
+        next_attempt: now,
+        ..Envelope::default()
+    };
+    new.seal(&body);
+    let (tx, rx) = oneshot::channel();
+    inner.cfg.spool.store(
+        new.clone(),
+        body,
+        Box::new(move |r| {
+            let _ = tx.send(r);
+        }),
+    );
+    match rx.await {
+        Ok(Ok(())) => {
+            inner.counters.reports.fetch_add(1, Ordering::Relaxed);
+            inner.log(&ReportMade {
+                kind: match kind {
+                    ReportKind::Failure => "bounce",
+                    ReportKind::Success => "success_dsn",
+                },
+                id: &id,
+                original_id: &env.id,
+                time: now,
+                to: &env.sender,
+                rcpts: rcpts
+                    .iter()
+                    .map(|(i, _)| env.recipients[*i as usize].address.as_str())
+                    .collect(),
+                binding_group: group,
+                binding,
+            });
+            inner.enqueue(new);
+        }
+        _ => tracing::warn!(original = %env.id, "could not spool a delivery report"),
+    }
+}

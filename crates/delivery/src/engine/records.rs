@@ -1,0 +1,50 @@
+//! The delivery side's records in the JSON-lines log: one per recipient and outcome, and one
+//! per generated report. Every record names the binding and the source address used, because
+//! that is what operators grep when a provider complains about an IP.
+
+use serde::Serialize;
+
+/// `delivery`, `transient` or `permanent`: what happened to one recipient in one attempt.
+#[derive(Serialize)]
+pub struct Attempt<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: &'a str,
+    /// Seconds since the Unix epoch.
+    pub time: u64,
+    pub sender: &'a str,
+    pub rcpt: &'a str,
+    pub binding_group: &'a str,
+    pub binding: &'a str,
+    /// The source address of the connection (absent when none was made).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_host: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_ip: Option<String>,
+    /// The reply that decided it, as one line.
+    pub reply: String,
+    /// Which attempt this was (1 for the first).
+    pub attempt: u32,
+    /// For `transient`: when the next attempt is due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt: Option<u64>,
+    pub tls: bool,
+}
+
+/// `bounce` (failure report) or `success_dsn`: a report was generated and queued.
+#[derive(Serialize)]
+pub struct ReportMade<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The report's own message id.
+    pub id: &'a str,
+    pub original_id: &'a str,
+    pub time: u64,
+    /// The original sender, who receives the report.
+    pub to: &'a str,
+    pub rcpts: Vec<&'a str>,
+    pub binding_group: &'a str,
+    pub binding: &'a str,
+}
