@@ -1,19 +1,29 @@
-//! Runs the real-client tests (`tests/peers/*.py`: Python smtplib, raw sockets, swaks, a
-//! kill -9 crash test, a full-disk test) against this build's binary. `.ci/run` installs
-//! what they need (python3, swaks, openssl).
+//! Runs the real-peer tests against this build's binary: `tests/peers/receive.py` (Python
+//! smtplib, raw sockets, swaks, a kill -9 crash test, a full-disk test) and
+//! `tests/peers/deliver.py` (dnsmasq, aiosmtpd sinks, Python `email` and Sisimai reading our
+//! bounces). `.ci/run` installs what they need.
 
 use std::path::Path;
 use std::process::Command;
 
-#[test]
-fn reception_against_real_clients() {
+fn run_peer_script(script: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = Command::new("python3")
-        .arg(root.join("tests/peers/receive.py"))
+        .arg(root.join("tests/peers").join(script))
         .env("BINDERY_BIN", env!("CARGO_BIN_EXE_bindery"))
         .output()
         .expect("python3 must be installed");
     let text = String::from_utf8_lossy(&out.stderr);
     eprintln!("{text}");
-    assert!(out.status.success(), "peer tests failed");
+    assert!(out.status.success(), "peer tests in {script} failed");
+}
+
+#[test]
+fn reception_against_real_clients() {
+    run_peer_script("receive.py");
+}
+
+#[test]
+fn delivery_against_real_servers() {
+    run_peer_script("deliver.py");
 }

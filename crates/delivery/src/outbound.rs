@@ -90,7 +90,10 @@ impl Outbound {
             .map_err(|e| {
                 local_failure(
                     451,
-                    format!("4.4.1 connection to {} [{}] failed: {e}", target.host, target.addr),
+                    format!(
+                        "4.4.1 connection to {} [{}] failed: {e}",
+                        target.host, target.addr
+                    ),
                 )
             })?;
         let _ = tcp.set_nodelay(true);
@@ -132,7 +135,10 @@ impl Outbound {
                     });
                 }
                 ClientStep::Done(_) | ClientStep::Closed | ClientStep::NeedInput => {
-                    return Err(local_failure(451, "4.4.2 connection closed during greeting".into()));
+                    return Err(local_failure(
+                        451,
+                        "4.4.2 connection closed during greeting".into(),
+                    ));
                 }
             }
         }
@@ -150,7 +156,9 @@ impl Outbound {
         let connector = tokio_rustls::TlsConnector::from(Arc::clone(cfg));
         let tls = tokio::time::timeout(self.timeouts.ehlo, connector.connect(name, tcp))
             .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
+            })??;
         self.stream = Stream::Tls(Box::new(tokio_rustls::TlsStream::Client(tls)));
         self.tls = true;
         Ok(())
@@ -254,9 +262,8 @@ impl Outbound {
                 }
             }
         }
-        outcome.unwrap_or_else(|| {
-            Outcome::cut_short(n, Response::local(451, "4.4.2 connection lost"))
-        })
+        outcome
+            .unwrap_or_else(|| Outcome::cut_short(n, Response::local(451, "4.4.2 connection lost")))
     }
 
     /// Says QUIT and closes, waiting at most `rset_timeout` for the answer.

@@ -220,7 +220,8 @@ fn start_engine(
     ids: &Arc<IdGenerator>,
     mainlog: &Option<Arc<MainLog>>,
 ) -> Result<Engine, ServerError> {
-    let tls = bindery_delivery::tls::opportunistic().map_err(|e| ServerError::Tls(e.to_string()))?;
+    let tls =
+        bindery_delivery::tls::opportunistic().map_err(|e| ServerError::Tls(e.to_string()))?;
     Ok(Engine::start(EngineConfig {
         snapshot: Arc::clone(snapshot),
         hostname: globals.hostname.clone(),
@@ -251,7 +252,9 @@ impl Running {
         if drained.is_err() {
             tracing::warn!("connections still open after 60 s; stopping anyway");
         }
-        self.shared.engine.shutdown(Duration::from_secs(30)).await;
+        // Connections finish the transaction in flight; a message cut short is still in the
+        // spool and goes again after the restart.
+        self.shared.engine.shutdown(Duration::from_secs(5)).await;
         let disk = Arc::clone(&self.disk);
         let _ = tokio::task::spawn_blocking(move || disk.close()).await;
         if let Some(log) = &self.shared.mainlog {

@@ -99,13 +99,29 @@ async fn connect(
 ) -> Result<Outbound, ConnectFailure> {
     let mut last = None;
     for t in targets {
-        let r = Outbound::open(t, opts.bind_address, ehlo, opts.tls, &inner.cfg.tls, opts.timeouts)
-            .await;
+        let r = Outbound::open(
+            t,
+            opts.bind_address,
+            ehlo,
+            opts.tls,
+            &inner.cfg.tls,
+            opts.timeouts,
+        )
+        .await;
         match r {
             Ok(c) => return Ok(c),
             Err(f) if f.tls_failed && opts.tls == TlsWish::IfAvailable && opts.tls_fallback => {
                 tracing::debug!(host = %t.host, "TLS failed; retrying in plaintext");
-                match Outbound::open(t, opts.bind_address, ehlo, TlsWish::No, &inner.cfg.tls, opts.timeouts).await {
+                match Outbound::open(
+                    t,
+                    opts.bind_address,
+                    ehlo,
+                    TlsWish::No,
+                    &inner.cfg.tls,
+                    opts.timeouts,
+                )
+                .await
+                {
                     Ok(c) => return Ok(c),
                     Err(f) => last = Some(f),
                 }

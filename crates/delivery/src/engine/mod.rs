@@ -130,8 +130,7 @@ impl Inner {
 
     fn binding_of(&self, name: &str) -> BindingId {
         let snap = &self.cfg.snapshot;
-        snap.binding_id(name)
-            .unwrap_or(BindingId::DEFAULT)
+        snap.binding_id(name).unwrap_or(BindingId::DEFAULT)
     }
 
     /// The options of a queue, resolved once per queue.
@@ -327,12 +326,15 @@ async fn dispatch(inner: Arc<Inner>) {
                 }
                 let absorbed = c.idle + c.opening;
                 if c.not_before_ms > now {
-                    earliest = Some(earliest.map_or(c.not_before_ms, |e: u64| e.min(c.not_before_ms)));
+                    earliest =
+                        Some(earliest.map_or(c.not_before_ms, |e: u64| e.min(c.not_before_ms)));
                     st.waiting.push(q);
                     continue;
                 }
                 let max = opts.max_connections.unwrap_or(u32::MAX);
-                let mut want = active.saturating_sub(absorbed).min(max.saturating_sub(open));
+                let mut want = active
+                    .saturating_sub(absorbed)
+                    .min(max.saturating_sub(open));
                 while want > 0 {
                     if let Some((key, rate)) = opts.throttle_connections
                         && let Err(wait) = inner.cfg.throttles.acquire(key, rate, now)
@@ -356,7 +358,10 @@ async fn dispatch(inner: Arc<Inner>) {
         }
         for q in to_open {
             inner.counters.connections.fetch_add(1, Ordering::Relaxed);
-            inner.counters.open_connections.fetch_add(1, Ordering::SeqCst);
+            inner
+                .counters
+                .open_connections
+                .fetch_add(1, Ordering::SeqCst);
             tokio::spawn(connection::run(Arc::clone(&inner), q));
         }
         let sleep = match next_ms {

@@ -163,10 +163,13 @@ async fn settle<'r>(
     };
     log_attempts(inner, &env_view, &settled, via, part.attempts);
     let c = &inner.counters;
-    c.delivered.fetch_add(settled.delivered.len() as u64, Ordering::Relaxed);
-    c.failed.fetch_add(settled.failed.len() as u64, Ordering::Relaxed);
+    c.delivered
+        .fetch_add(settled.delivered.len() as u64, Ordering::Relaxed);
+    c.failed
+        .fetch_add(settled.failed.len() as u64, Ordering::Relaxed);
     if settled.retry_at.is_some() {
-        c.transient.fetch_add(settled.retry.len() as u64, Ordering::Relaxed);
+        c.transient
+            .fetch_add(settled.retry.len() as u64, Ordering::Relaxed);
     }
 
     // Reports to the sender.
@@ -191,6 +194,10 @@ async fn settle<'r>(
         }
     }
 
+    // A pure transient failure changes no recipient's state: the envelope is not rewritten.
+    // (After a crash the message is retried at once with its last written attempt count;
+    // an fsync per deferral would make a dead destination cost one disk flush per message.)
+    let changed = !settled.delivered.is_empty() || !settled.failed.is_empty();
     // Requeue what is left, or count the part done.
     match settled.retry_at {
         Some(t) => {
@@ -206,7 +213,9 @@ async fn settle<'r>(
             msg.parts.fetch_sub(1, Ordering::AcqRel);
         }
     }
-    persist(inner, msg).await;
+    if changed {
+        persist(inner, msg).await;
+    }
 }
 
 /// Writes the message's current state: removes it when no part is left, else rewrites its

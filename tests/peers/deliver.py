@@ -1,0 +1,393 @@
+#!/usr/bin/env python3
+"""Delivery against real peers: dnsmasq serving MX and A records on loopback, aiosmtpd sinks
+on 127.0.0.20-23, Python's `email` and Sisimai reading our bounces.
+
+Run by `cargo test` (crates/bindery/tests/peers.rs) with BINDERY_BIN set. The sinks bind
+port 0 on their own loopback address; each destination domain's `remote_smtp_port` points at
+its sink. dnsmasq cannot report a port it chose, so it gets one that was free a moment before.
+
+The zone:
+  one.test    MX 10 mx.one.test     -> 127.0.0.20  (sink "main")
+  mx.test     MX 10 mx1.mx.test     -> 127.0.0.21  (nothing listens: connection refused)
+              MX 20 mx2.mx.test     -> 127.0.0.22  (sink "backup")
+  nomx.test   no MX, A              -> 127.0.0.20  (implicit MX)
+  origin.test MX 10 mx.origin.test  -> 127.0.0.23  (sink "origin": where bounces arrive)
+
+The sinks act on the recipient's local part: `reject*` gets 550 5.1.1, `soft*` gets 451 the
+first two times, `always*` always 451, `drop*` makes the sink answer 421 and hang up at the
+first DATA; anything else is accepted.
+"""
+
+import asyncio
+import email
+import email.policy
+import os
+import shutil
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+from collections import defaultdict
+
+from aiosmtpd.smtp import SMTP
+
+from common import Daemon
+
+MSG = ("From: sender@origin.test\r\nTo: someone@one.test\r\nSubject: delivery test\r\n"
+       "Message-ID: <t1@origin.test>\r\n\r\nHello.\r\n.leading dot\r\n")
+
+
+class Handler:
+    def __init__(self, sink):
+        self.sink = sink
+        self.seen = defaultdict(int)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        local = address.split("@")[0]
+        self.seen[address] += 1
+        if local.startswith("reject"):
+            return f"550 5.1.1 <{address}>: no such user"
+        if local.startswith("soft") and self.seen[address] <= 2:
+            return "451 4.2.0 mailbox busy, try later"
+        if local.startswith("always"):
+            return "451 4.2.0 mailbox busy, try later"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if any(r.split("@")[0].startswith("drop") for r in envelope.rcpt_tos):
+            key = tuple(envelope.rcpt_tos)
+            self.seen[key] += 1
+            if self.seen[key] == 1:
+                return "421 4.3.2 shutting down"
+        self.sink.got.append({
+            "peer": session.peer[0],
+            "ehlo": session.host_name,
+            "from": envelope.mail_from,
+            "rcpts": list(envelope.rcpt_tos),
+            "data": envelope.original_content,
+        })
+        return "250 2.0.0 OK queued"
+
+
+class Sink:
+    """An aiosmtpd server on `ip`, port 0, in a thread with its own event loop."""
+
+    def __init__(self, ip):
+        self.ip = ip
+        self.got = []
+        self.loop = asyncio.new_event_loop()
+        handler = Handler(self)
+        ready = threading.Event()
+
+        def run():
+            asyncio.set_event_loop(self.loop)
+            server = self.loop.run_until_complete(self.loop.create_server(
+                lambda: SMTP(handler, hostname=f"sink-{ip}", enable_SMTPUTF8=True), ip, 0))
+            self.port = server.sockets[0].getsockname()[1]
+            ready.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        ready.wait(10)
+
+    def wait(self, count, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline and len(self.got) < count:
+            time.sleep(0.05)
+        return self.got
+
+    def stop(self):
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def free_port():
+    """A port free for both UDP and TCP on 127.0.0.1 a moment ago (for dnsmasq)."""
+    for _ in range(50):
+        t = socket.socket()
+        t.bind(("127.0.0.1", 0))
+        port = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            u.close()
+            t.close()
+    raise RuntimeError("no free port")
+
+
+class Dns:
+    def __init__(self, workdir):
+        self.port = free_port()
+        args = ["dnsmasq", "-k", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+                "--listen-address=127.0.0.1", "--bind-interfaces", f"--port={self.port}",
+                "--user=root", "--pid-file=", "--local=/test/", "--log-facility=-",
+                "--mx-host=one.test,mx.one.test,10", "--host-record=mx.one.test,127.0.0.20",
+                "--mx-host=mx.test,mx1.mx.test,10", "--mx-host=mx.test,mx2.mx.test,20",
+                "--host-record=mx1.mx.test,127.0.0.21", "--host-record=mx2.mx.test,127.0.0.22",
+                "--host-record=nomx.test,127.0.0.20",
+                "--mx-host=origin.test,mx.origin.test,10",
+                "--host-record=mx.origin.test,127.0.0.23"]
+        self.log = open(os.path.join(workdir, "dnsmasq.log"), "wb")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        self.resolv = os.path.join(workdir, "resolv.conf")
+        with open(self.resolv, "w") as f:
+            f.write(f"# dnsmasq for the delivery tests\nnameserver 127.0.0.1:{self.port}\n")
+        # Wait until it answers.
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            q = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03one\x04test\x00\x00\x0f\x00\x01"
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.settimeout(0.2)
+            try:
+                s.sendto(q, ("127.0.0.1", self.port))
+                if s.recv(512)[:2] == b"\x12\x34":
+                    return
+            except OSError:
+                time.sleep(0.1)
+            finally:
+                s.close()
+        raise RuntimeError("dnsmasq did not answer")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()
+
+
+def config(dns, sinks, identity, extra=""):
+    main, backup, origin = sinks
+    return f"""
+Resolv_Conf = "{dns.resolv}"
+Relay_Hosts = ( 127.0.0.1 )
+Bind_Address = {identity[0]}
+EHLO_Hostname = "{identity[1]}"
+Retry_Interval = 1
+Max_Retry_Interval = 4
+Idle_Timeout = 1
+{extra}
+domain "one.test" {{ Remote_SMTP_Port = {main.port} }}
+domain "nomx.test" {{ Remote_SMTP_Port = {main.port} }}
+domain "mx.test" {{ Remote_SMTP_Port = {backup.port} }}
+domain "origin.test" {{ Remote_SMTP_Port = {origin.port} }}
+domain "expire.test" {{ Gateway = "127.0.0.20:{main.port}"  Message_Expiration = 3 }}
+ESMTP_Listener {{
+  Listen "127.0.0.1:0" {{ }}
+}}
+"""
+
+
+def inject(d, rcpts, sender="sender@origin.test", msg=MSG, rcpt_options=()):
+    with smtplib.SMTP("127.0.0.1", d.port, timeout=10) as s:
+        s.ehlo("client.test")
+        code, _ = s.mail(sender)
+        assert code == 250
+        for r in rcpts:
+            code, text = s.rcpt(r, list(rcpt_options))
+            assert code == 250, (r, code, text)
+        code, text = s.data(msg)
+        assert code == 250, (code, text)
+
+
+def sisimai(raw):
+    """Sisimai's verdict on a bounce: (reason, status, recipient)."""
+    with tempfile.NamedTemporaryFile("wb", suffix=".mbox", delete=False) as f:
+        f.write(b"From MAILER-DAEMON Wed Nov 25 00:00:00 2026\n")
+        f.write(raw.replace(b"\r\n", b"\n"))
+        path = f.name
+    script = ('use Sisimai; my $v = Sisimai->make($ARGV[0]) || []; '
+              'print join("|", $_->reason, $_->deliverystatus, $_->recipient->address), "\\n" '
+              'for @$v;')
+    out = subprocess.run(["perl", "-e", script, path], capture_output=True, text=True)
+    os.unlink(path)
+    assert out.returncode == 0, out.stderr
+    return [tuple(line.split("|")) for line in out.stdout.splitlines()]
+
+
+class Delivery(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="bindery-deliver-")
+        cls.dns = Dns(cls.tmp)
+        cls.main = Sink("127.0.0.20")
+        cls.backup = Sink("127.0.0.22")
+        cls.origin = Sink("127.0.0.23")
+        cls.sinks = (cls.main, cls.backup, cls.origin)
+        cls.d = Daemon(cls.tmp, config=config(cls.dns, cls.sinks, ("127.0.0.2", "one.bindery.test")))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+        for s in cls.sinks:
+            s.stop()
+        cls.dns.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def got(self, sink, rcpt, count=1, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            hits = [m for m in sink.got if rcpt in m["rcpts"]]
+            if len(hits) >= count:
+                return hits
+            time.sleep(0.05)
+        self.fail(f"{rcpt}: {len([m for m in sink.got if rcpt in m['rcpts']])} of {count} "
+                  f"arrived\n{self.d.records()}\n{self.d.stderr_text()[-2000:]}")
+
+    def records_for(self, rcpt, kind=None):
+        return [r for r in self.d.records(kind) if r.get("rcpt") == rcpt]
+
+    def test_identity_mx_and_log(self):
+        inject(self.d, ["plain@one.test"])
+        m = self.got(self.main, "plain@one.test")[0]
+        self.assertEqual(m["peer"], "127.0.0.2", "source address of the binding")
+        self.assertEqual(m["ehlo"], "one.bindery.test")
+        self.assertEqual(m["from"], "sender@origin.test")
+        self.assertIn(b"\r\n.leading dot\r\n", m["data"].replace(b"\n", b"\r\n").replace(b"\r\r", b"\r"))
+        rec = self.records_for("plain@one.test", "delivery")
+        self.assertEqual(len(rec), 1)
+        r = rec[0]
+        self.assertEqual((r["binding_group"], r["binding"]), ("default", "default"))
+        self.assertEqual((r["source_ip"], r["remote_host"], r["remote_ip"]),
+                         ("127.0.0.2", "mx.one.test", "127.0.0.20"))
+        self.assertTrue(r["reply"].startswith("250 2.0.0"), r)
+
+    def test_mx_failover_and_implicit_mx(self):
+        inject(self.d, ["fail@mx.test"])
+        inject(self.d, ["implicit@nomx.test"])
+        self.got(self.backup, "fail@mx.test")
+        self.got(self.main, "implicit@nomx.test")
+        r = self.records_for("fail@mx.test", "delivery")[0]
+        self.assertEqual((r["remote_host"], r["remote_ip"]), ("mx2.mx.test", "127.0.0.22"))
+        r = self.records_for("implicit@nomx.test", "delivery")[0]
+        self.assertEqual((r["remote_host"], r["remote_ip"]), ("nomx.test", "127.0.0.20"))
+
+    def test_retry_schedule(self):
+        inject(self.d, ["soft@one.test"])
+        self.got(self.main, "soft@one.test", timeout=30)
+        transient = self.records_for("soft@one.test", "transient")
+        delivered = self.records_for("soft@one.test", "delivery")
+        self.assertEqual(len(transient), 2, transient)
+        self.assertEqual(len(delivered), 1)
+        self.assertEqual([t["attempt"] for t in transient] + [delivered[0]["attempt"]], [1, 2, 3])
+        # retry_interval = 1 s, doubled for the second retry.
+        gaps = [t["next_attempt"] - t["time"] for t in transient]
+        self.assertEqual(gaps, [1, 2], transient)
+        self.assertTrue(transient[0]["reply"].startswith("451 4.2.0"), transient[0])
+        self.assertGreaterEqual(delivered[0]["time"], transient[1]["next_attempt"])
+        print(f"\nretry schedule: attempts at +0, +{transient[1]['time'] - transient[0]['time']}, "
+              f"+{delivered[0]['time'] - transient[0]['time']} s", file=sys.stderr)
+
+    def test_bounce_read_by_email_and_sisimai(self):
+        inject(self.d, ["reject@one.test"])
+        perm = self.d.wait_records("permanent", 1)
+        perm = [p for p in perm if p["rcpt"] == "reject@one.test"]
+        self.assertTrue(perm[0]["reply"].startswith("550 5.1.1"), perm)
+        bounce = self.got(self.origin, "sender@origin.test")
+        bounce = [b for b in bounce if b"reject@one.test" in b["data"]][0]
+        self.assertEqual(bounce["from"], "<>", "bounces have a null reverse path")
+        msg = email.message_from_bytes(bounce["data"], policy=email.policy.default)
+        self.assertEqual(msg.get_content_type(), "multipart/report")
+        self.assertEqual(msg.get_param("report-type"), "delivery-status")
+        self.assertEqual(msg["From"].addresses[0].addr_spec, "mailer-daemon@mx.bindery.test")
+        self.assertEqual(msg["To"].addresses[0].addr_spec, "sender@origin.test")
+        parts = [p for p in msg.iter_parts()]
+        self.assertEqual([p.get_content_type() for p in parts],
+                         ["text/plain", "message/delivery-status", "text/rfc822-headers"])
+        status = parts[1].get_payload()
+        per_message, per_rcpt = status[0], status[1]
+        self.assertEqual(per_message["Reporting-MTA"], "dns; mx.bindery.test")
+        self.assertEqual(per_rcpt["Final-Recipient"], "rfc822; reject@one.test")
+        self.assertEqual(per_rcpt["Action"], "failed")
+        self.assertEqual(per_rcpt["Status"], "5.1.1")
+        self.assertIn("550 5.1.1", per_rcpt["Diagnostic-Code"])
+        self.assertIn(b"Subject: delivery test", parts[2].get_payload(decode=True) or
+                      parts[2].as_bytes())
+        verdict = sisimai(bounce["data"])
+        self.assertEqual(verdict, [("userunknown", "5.1.1", "reject@one.test")], verdict)
+        b = [r for r in self.d.records("bounce") if r["rcpts"] == ["reject@one.test"]]
+        self.assertEqual(len(b), 1, self.d.records("bounce"))
+
+    def test_notify_never_and_null_sender_get_no_bounce(self):
+        inject(self.d, ["reject-never@one.test"], rcpt_options=["NOTIFY=NEVER"])
+        inject(self.d, ["reject-null@one.test"], sender="")
+        inject(self.d, ["marker@one.test"])
+        self.got(self.main, "marker@one.test")
+        self.d.wait_records("permanent", 2)
+        time.sleep(1)
+        bounced = [r for r in self.d.records("bounce")
+                   if set(r["rcpts"]) & {"reject-never@one.test", "reject-null@one.test"}]
+        self.assertEqual(bounced, [])
+
+    def test_notify_success_gets_a_success_report(self):
+        inject(self.d, ["success@one.test"], rcpt_options=["NOTIFY=SUCCESS"])
+        self.got(self.main, "success@one.test")
+        reports = self.got(self.origin, "sender@origin.test")
+        mine = [r for r in reports if b"success@one.test" in r["data"]]
+        self.assertEqual(len(mine), 1)
+        msg = email.message_from_bytes(mine[0]["data"], policy=email.policy.default)
+        per_rcpt = list(msg.iter_parts())[1].get_payload()[1]
+        self.assertEqual(per_rcpt["Action"], "relayed")
+        self.assertEqual(per_rcpt["Status"], "2.0.0")
+
+    def test_expiry_fails_with_internal_reply(self):
+        inject(self.d, ["always@expire.test"])
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            perm = self.records_for("always@expire.test", "permanent")
+            if perm:
+                break
+            time.sleep(0.1)
+        self.assertEqual(perm[0]["reply"],
+                         "554 5.4.7 [internal] exceeded max time without delivery")
+        self.assertGreaterEqual(len(self.records_for("always@expire.test", "transient")), 1)
+
+    def test_421_mid_transaction_loses_and_duplicates_nothing(self):
+        inject(self.d, ["drop-a@one.test", "drop-b@one.test"])
+        hits = self.got(self.main, "drop-a@one.test")
+        time.sleep(2)
+        hits = [m for m in self.main.got if "drop-a@one.test" in m["rcpts"]]
+        self.assertEqual(len(hits), 1, "delivered exactly once after the 421")
+        self.assertEqual(sorted(hits[0]["rcpts"]), ["drop-a@one.test", "drop-b@one.test"])
+        self.assertEqual(len(self.records_for("drop-a@one.test", "transient")), 1)
+
+    def test_partial_success_retries_only_the_rest(self):
+        inject(self.d, ["ok-part@one.test", "soft-part@one.test"])
+        self.got(self.main, "soft-part@one.test", timeout=30)
+        ok = [m for m in self.main.got if "ok-part@one.test" in m["rcpts"]]
+        self.assertEqual(len(ok), 1, "the accepted recipient is not sent again")
+        self.assertEqual(len(self.records_for("ok-part@one.test", "delivery")), 1)
+        self.assertEqual(len(self.records_for("soft-part@one.test", "delivery")), 1)
+
+
+class SecondIdentity(unittest.TestCase):
+    """Another binding identity (source 127.0.0.3, its own EHLO name) is what the sink sees.
+    Assigning messages to several bindings in one daemon needs the policy (issue 5); the
+    engine's own tests cover two bindings at once."""
+
+    def test_source_and_ehlo(self):
+        tmp = tempfile.mkdtemp(prefix="bindery-deliver2-")
+        dns = Dns(tmp)
+        sinks = (Sink("127.0.0.20"), Sink("127.0.0.22"), Sink("127.0.0.23"))
+        try:
+            d = Daemon(tmp, config=config(dns, sinks, ("127.0.0.3", "two.bindery.test")))
+            inject(d, ["plain@one.test"])
+            m = sinks[0].wait(1)
+            self.assertEqual((m[0]["peer"], m[0]["ehlo"]), ("127.0.0.3", "two.bindery.test"))
+            self.assertEqual(d.stop(), 0)
+        finally:
+            for s in sinks:
+                s.stop()
+            dns.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
