@@ -1,0 +1,265 @@
+//! The engine with several bindings at once, its connection limit, shared throttles and
+//! suspension, against a minimal in-process SMTP sink (the real-peer proof of delivery is
+//! `tests/peers/deliver.py`; assigning messages to several bindings over the wire needs the
+//! policy, so these tests hand envelopes to the engine directly).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bindery_delivery::engine::{Engine, EngineConfig};
+use bindery_delivery::resolver::MemResolver;
+use bindery_queue::{Clock, ManualClock, SystemClock, TokenBuckets};
+use bindery_spool::{Envelope, IdGenerator, MemSpool, Recipient, Spool};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+/// What the sink saw of one message.
+#[derive(Clone, Debug)]
+struct Seen {
+    peer: String,
+    ehlo: String,
+    rcpts: Vec<String>,
+}
+
+#[derive(Default)]
+struct SinkState {
+    seen: Mutex<Vec<Seen>>,
+    open: AtomicUsize,
+    max_open: AtomicUsize,
+}
+
+/// Accepts everything, after `delay` per message; counts concurrent connections.
+async fn sink(delay: Duration) -> (SocketAddr, Arc<SinkState>) {
+    let listener = TcpListener::bind("127.0.0.20:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = Arc::new(SinkState::default());
+    let st = Arc::clone(&state);
+    tokio::spawn(async move {
+        while let Ok((sock, peer)) = listener.accept().await {
+            let st = Arc::clone(&st);
+            tokio::spawn(async move {
+                let n = st.open.fetch_add(1, Ordering::SeqCst) + 1;
+                st.max_open.fetch_max(n, Ordering::SeqCst);
+                let (r, mut w) = sock.into_split();
+                let mut lines = BufReader::new(r).lines();
+                let _ = w.write_all(b"220 sink\r\n").await;
+                let (mut ehlo, mut rcpts) = (String::new(), Vec::new());
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO ") {
+                        ehlo = line[5..].to_string();
+                        b"250-sink\r\n250 PIPELINING\r\n"
+                    } else if upper.starts_with("RCPT TO:") {
+                        rcpts.push(line[8..].trim_matches(['<', '>']).to_string());
+                        b"250 ok\r\n"
+                    } else if upper == "DATA" {
+                        let _ = w.write_all(b"354 go\r\n").await;
+                        while let Ok(Some(l)) = lines.next_line().await {
+                            if l == "." {
+                                break;
+                            }
+                        }
+                        tokio::time::sleep(delay).await;
+                        st.seen.lock().unwrap().push(Seen {
+                            peer: peer.ip().to_string(),
+                            ehlo: ehlo.clone(),
+                            rcpts: std::mem::take(&mut rcpts),
+                        });
+                        b"250 2.0.0 queued\r\n"
+                    } else if upper == "QUIT" {
+                        let _ = w.write_all(b"221 bye\r\n").await;
+                        break;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    if w.write_all(reply).await.is_err() {
+                        break;
+                    }
+                }
+                st.open.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (addr, state)
+}
+
+fn start(config: &str, clock: Arc<dyn Clock>) -> (Engine, Arc<MemSpool>) {
+    let snapshot = Arc::new(bindery_config::snapshot_from_str("t.conf", config).unwrap());
+    let spool = Arc::new(MemSpool::new());
+    let engine = Engine::start(EngineConfig {
+        snapshot,
+        hostname: "mta.test".into(),
+        spool: Arc::clone(&spool) as Arc<dyn Spool>,
+        resolver: Arc::new(MemResolver::default()),
+        clock,
+        throttles: Arc::new(TokenBuckets::default()),
+        mainlog: None,
+        ids: Arc::new(IdGenerator::new()),
+        prohibited: Vec::new(),
+        tls: bindery_delivery::tls::opportunistic().unwrap(),
+        report_binding: ("default".into(), "default".into()),
+        suspend_default: false,
+    });
+    (engine, spool)
+}
+
+/// Spools a message on `binding` to `rcpt`, then queues it.
+async fn inject(engine: &Engine, spool: &MemSpool, n: usize, binding: &str, rcpt: &str) {
+    let body = b"Subject: t\r\n\r\nhello\r\n".to_vec();
+    let mut env = Envelope {
+        id: format!("{binding}-{n:06}"),
+        sender: "s@origin.test".into(),
+        recipients: vec![Recipient::pending(rcpt)],
+        binding: binding.into(),
+        binding_group: "g".into(),
+        ..Envelope::default()
+    };
+    env.seal(&body);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    spool.store(
+        env.clone(),
+        body,
+        Box::new(move |r| {
+            let _ = tx.send(r);
+        }),
+    );
+    rx.await.unwrap().unwrap();
+    engine.enqueue(env);
+}
+
+async fn wait_for(state: &SinkState, count: usize) -> Vec<Seen> {
+    for _ in 0..400 {
+        if state.seen.lock().unwrap().len() >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    state.seen.lock().unwrap().clone()
+}
+
+fn bindings(gateway: SocketAddr, extra: &str) -> String {
+    format!(
+        r#"
+Gateway = "{gateway}"
+Idle_Timeout = 1
+{extra}
+binding_group "g" {{
+  binding "b1" {{ Bind_Address = 127.0.0.2  EHLO_Hostname = "b1.test" }}
+  binding "b2" {{ Bind_Address = 127.0.0.3  EHLO_Hostname = "b2.test" }}
+}}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_binding_sends_as_itself() {
+    let (addr, sink) = sink(Duration::ZERO).await;
+    let (engine, spool) = start(&bindings(addr, ""), Arc::new(SystemClock));
+    for i in 0..5 {
+        inject(&engine, &spool, i, "b1", "x@one.test").await;
+        inject(&engine, &spool, i, "b2", "y@one.test").await;
+    }
+    let seen = wait_for(&sink, 10).await;
+    assert_eq!(seen.len(), 10);
+    for s in &seen {
+        let want = match s.rcpts[0].as_str() {
+            "x@one.test" => ("127.0.0.2", "b1.test"),
+            _ => ("127.0.0.3", "b2.test"),
+        };
+        assert_eq!((s.peer.as_str(), s.ehlo.as_str()), want, "{s:?}");
+    }
+    for _ in 0..100 {
+        if spool.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(spool.is_empty(), "delivered messages leave the spool");
+    assert_eq!(engine.counters().delivered.load(Ordering::Relaxed), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_outbound_connections_caps_each_binding_and_domain() {
+    let (addr, sink) = sink(Duration::from_millis(30)).await;
+    let extra = r#"domain "one.test" { Max_Outbound_Connections = 2 }"#;
+    let (engine, spool) = start(&bindings(addr, extra), Arc::new(SystemClock));
+    for i in 0..20 {
+        inject(&engine, &spool, i, "b1", "x@one.test").await;
+    }
+    assert_eq!(wait_for(&sink, 20).await.len(), 20);
+    assert_eq!(
+        sink.max_open.load(Ordering::SeqCst),
+        2,
+        "two connections, used for all"
+    );
+    assert!(engine.counters().connections.load(Ordering::Relaxed) <= 3);
+}
+
+/// With the clock stopped, a bucket never refills: what gets through is its burst. A
+/// throttle set on the group is one bucket for both bindings; redeclared on each binding it
+/// is one bucket each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttles_are_shared_by_the_scope_that_defines_them() {
+    for (placement, expect) in [("group", 4usize), ("bindings", 8)] {
+        let (addr, sink) = sink(Duration::ZERO).await;
+        let config = match placement {
+            "group" => format!(
+                r#"
+Gateway = "{addr}"
+binding_group "g" {{
+  Outbound_Throttle_Messages = "4/60"
+  binding "b1" {{ Bind_Address = 127.0.0.2 }}
+  binding "b2" {{ Bind_Address = 127.0.0.3 }}
+}}"#
+            ),
+            _ => format!(
+                r#"
+Gateway = "{addr}"
+binding_group "g" {{
+  binding "b1" {{ Bind_Address = 127.0.0.2  Outbound_Throttle_Messages = "4/60" }}
+  binding "b2" {{ Bind_Address = 127.0.0.3  Outbound_Throttle_Messages = "4/60" }}
+}}"#
+            ),
+        };
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let (engine, spool) = start(&config, clock);
+        for i in 0..6 {
+            inject(&engine, &spool, i, "b1", "x@one.test").await;
+            inject(&engine, &spool, i, "b2", "y@one.test").await;
+        }
+        wait_for(&sink, expect).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let got = sink.seen.lock().unwrap().len();
+        assert_eq!(got, expect, "throttle on the {placement}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspend_delivery_holds_one_binding() {
+    let (addr, sink) = sink(Duration::ZERO).await;
+    let config = format!(
+        r#"
+Gateway = "{addr}"
+binding "b1" {{ Bind_Address = 127.0.0.2 }}
+binding "b2" {{ Bind_Address = 127.0.0.3  Suspend_Delivery = true }}
+"#
+    );
+    let (engine, spool) = start(&config, Arc::new(SystemClock));
+    for i in 0..3 {
+        inject(&engine, &spool, i, "b2", "y@one.test").await;
+        inject(&engine, &spool, i, "b1", "x@one.test").await;
+    }
+    wait_for(&sink, 3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = sink.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3);
+    assert!(seen.iter().all(|s| s.peer == "127.0.0.2"));
+    assert_eq!(
+        engine.totals().active,
+        3,
+        "b2's messages wait in its active queue"
+    );
+    assert_eq!(spool.len(), 3);
+}
