@@ -72,6 +72,8 @@ start_bindery() {
   cat > "$OUT/bindery.conf" <<CF
 Spoolbase = "$SPOOL_DIR/spool"
 Spool_Sync = $SPOOL_SYNC
+# Reception only: accepted mail stays in the spool, like Postfix with defer_transports.
+Suspend_Delivery = true
 Relay_Hosts = ( 127.0.0.0/8 )
 ESMTP_Listener { Listen "127.0.0.1:0" { } }
 CF

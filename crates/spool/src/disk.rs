@@ -48,6 +48,9 @@ pub enum SyncMethod {
 pub struct Stats {
     pub batches: AtomicU64,
     pub messages: AtomicU64,
+    /// `remove_later` requests whose unlink failed (the message stays, and is delivered
+    /// again after a restart).
+    pub remove_failures: AtomicU64,
 }
 
 struct Job {
@@ -72,6 +75,9 @@ pub struct DiskSpool {
     inner: Arc<Inner>,
     tx: Mutex<Option<SyncSender<Job>>>,
     committer: Mutex<Option<JoinHandle<()>>>,
+    /// `remove_later` ids go to the reaper thread, which unlinks them in batches.
+    reap: Mutex<Option<mpsc::Sender<String>>>,
+    reaper: Mutex<Option<JoinHandle<()>>>,
 }
 
 fn io_err(op: &'static str, path: &Path, source: io::Error) -> SpoolError {
@@ -114,10 +120,24 @@ impl DiskSpool {
             .name("spool-commit".into())
             .spawn(move || committer(worker, rx))
             .map_err(|e| io_err("start committer", base, e))?;
+        let (reap, ids) = mpsc::channel::<String>();
+        let worker = Arc::clone(&inner);
+        let reaper = std::thread::Builder::new()
+            .name("spool-reap".into())
+            .spawn(move || {
+                while let Ok(id) = ids.recv() {
+                    if worker.remove(&id).is_err() {
+                        worker.stats.remove_failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+            .map_err(|e| io_err("start reaper", base, e))?;
         Ok(DiskSpool {
             inner,
             tx: Mutex::new(Some(tx)),
             committer: Mutex::new(Some(committer)),
+            reap: Mutex::new(Some(reap)),
+            reaper: Mutex::new(Some(reaper)),
         })
     }
 
@@ -131,16 +151,15 @@ impl DiskSpool {
         scan(&base.join("queue"), None)
     }
 
-    /// Stops the committer after it has answered every request already made.
+    /// Stops the committer after it has answered every request already made, and the
+    /// reaper after every removal already asked for.
     pub fn close(&self) {
         self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(h) = self
-            .committer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            let _ = h.join();
+        self.reap.lock().unwrap_or_else(|e| e.into_inner()).take();
+        for thread in [&self.committer, &self.reaper] {
+            if let Some(h) = thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                let _ = h.join();
+            }
         }
     }
 
@@ -211,12 +230,16 @@ impl Spool for DiskSpool {
     }
 
     fn remove(&self, id: &str) -> Result<(), SpoolError> {
-        let MessagePaths { env, msg, .. } = self.paths(id)?;
-        // Envelope first: without it the body is never picked up again.
-        fs::remove_file(&env).map_err(|e| io_err("remove", &env, e))?;
-        match fs::remove_file(&msg) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove", &msg, e)),
-            _ => Ok(()),
+        self.inner.remove(id)
+    }
+
+    fn remove_later(&self, id: &str) {
+        let sent = match self.reap.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some(tx) => tx.send(id.to_string()).is_ok(),
+            None => false,
+        };
+        if !sent {
+            let _ = self.inner.remove(id);
         }
     }
 
@@ -300,6 +323,16 @@ fn committer(inner: Arc<Inner>, rx: Receiver<Job>) {
 }
 
 impl Inner {
+    fn remove(&self, id: &str) -> Result<(), SpoolError> {
+        let MessagePaths { env, msg, .. } = MessagePaths::of(&self.queue, id)?;
+        // Envelope first: without it the body is never picked up again.
+        fs::remove_file(&env).map_err(|e| io_err("remove", &env, e))?;
+        match fs::remove_file(&msg) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove", &msg, e)),
+            _ => Ok(()),
+        }
+    }
+
     fn write(&self, job: Job) -> Written {
         let mut w = Written {
             folder: PathBuf::new(),

@@ -219,21 +219,25 @@ async fn settle<'r>(
 }
 
 /// Writes the message's current state: removes it when no part is left, else rewrites its
-/// envelope. Reads the state under the lock at write time, so concurrent parts of one message
-/// can only ever write a newer state, and nothing is written after the removal.
+/// envelope. Reads the state under the message's lock at write time (and an envelope rewrite
+/// holds that lock while it writes), so concurrent parts of one message can only ever write a
+/// newer state, and nothing is written after the removal is asked for. The removal itself
+/// goes to the spool's reaper: the connection does not wait for two unlinks.
 async fn persist(inner: &Arc<Inner>, msg: Arc<Message>) {
     let spool = Arc::clone(&inner.cfg.spool);
+    if msg.parts.load(Ordering::Acquire) == 0 {
+        let env = msg.env.lock().unwrap_or_else(|p| p.into_inner());
+        if !msg.removed.swap(true, Ordering::AcqRel) {
+            spool.remove_later(&env.id);
+        }
+        return;
+    }
     let r = tokio::task::spawn_blocking(move || {
         let env = msg.env.lock().unwrap_or_else(|p| p.into_inner());
         if msg.removed.load(Ordering::Acquire) {
             return Ok(());
         }
-        if msg.parts.load(Ordering::Acquire) == 0 {
-            msg.removed.store(true, Ordering::Release);
-            spool.remove(&env.id)
-        } else {
-            spool.update(&env)
-        }
+        spool.update(&env)
     })
     .await;
     match r {
