@@ -77,10 +77,13 @@ Suspend_Delivery = true
 Relay_Hosts = ( 127.0.0.0/8 )
 ESMTP_Listener { Listen "127.0.0.1:0" { } }
 CF
+  # Remove the old log first: the loop below must not read the previous run's port before
+  # the new process has truncated the file.
+  rm -f "$OUT/bindery.log"
   "$BIN" run -c "$OUT/bindery.conf" 2> "$OUT/bindery.log" &
   BINDERY_PID=$!
   for _ in $(seq 100); do
-    B_PORT=$(grep -o 'addr=127.0.0.1:[0-9]*' "$OUT/bindery.log" | head -1 | cut -d: -f2 || true)
+    B_PORT=$(grep -o 'addr=127.0.0.1:[0-9]*' "$OUT/bindery.log" 2>/dev/null | head -1 | cut -d: -f2 || true)
     [ -n "$B_PORT" ] && return 0; sleep 0.1
   done
   echo "bindery did not start"; cat "$OUT/bindery.log"; exit 1
