@@ -267,11 +267,6 @@ async fn outgoing(inner: &Inner, p: &Part) -> Option<Outgoing> {
             },
         )
     };
-    let spool = Arc::clone(&inner.cfg.spool);
-    let body = tokio::task::spawn_blocking(move || spool.body(&id))
-        .await
-        .ok()?
-        .ok()?;
-    msg.body = Arc::from(body);
+    msg.body = Arc::from(inner.body(&id).await?);
     Some(msg)
 }

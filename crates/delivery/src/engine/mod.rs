@@ -122,6 +122,16 @@ impl Inner {
         self.cfg.clock.now_ms()
     }
 
+    /// A message's body from the spool, read off the async workers; `None` if unreadable.
+    pub async fn body(&self, id: &str) -> Option<Vec<u8>> {
+        let spool = Arc::clone(&self.cfg.spool);
+        let id = id.to_string();
+        tokio::task::spawn_blocking(move || spool.body(&id))
+            .await
+            .ok()?
+            .ok()
+    }
+
     pub fn log(&self, rec: &impl serde::Serialize) {
         if let Some(l) = &self.cfg.mainlog {
             l.record(rec);
@@ -294,6 +304,10 @@ impl Engine {
     }
 }
 
+fn sooner(a: Option<u64>, b: u64) -> Option<u64> {
+    Some(a.map_or(b, |a| a.min(b)))
+}
+
 /// The dispatcher: promotes due parts, hands new work to idle connections, opens connections
 /// up to the limits, and sleeps until the next timer or wake-up.
 async fn dispatch(inner: Arc<Inner>) {
@@ -311,7 +325,9 @@ async fn dispatch(inner: Arc<Inner>) {
             candidates.append(&mut st.waiting);
             candidates.sort_unstable();
             candidates.dedup();
-            let mut earliest: Option<u64> = None;
+            // When to look again: the next timer, or when a queue held back by a wait may
+            // get its connection.
+            let mut earliest = st.queues.next_timer_ms();
             for q in candidates {
                 let opts = inner.options(&mut st, q);
                 let active = st.queues.get(q).active_len() as u32;
@@ -326,8 +342,7 @@ async fn dispatch(inner: Arc<Inner>) {
                 }
                 let absorbed = c.idle + c.opening;
                 if c.not_before_ms > now {
-                    earliest =
-                        Some(earliest.map_or(c.not_before_ms, |e: u64| e.min(c.not_before_ms)));
+                    earliest = sooner(earliest, c.not_before_ms);
                     st.waiting.push(q);
                     continue;
                 }
@@ -341,7 +356,7 @@ async fn dispatch(inner: Arc<Inner>) {
                     {
                         let c = Inner::conns(&mut st, q);
                         c.not_before_ms = now + wait;
-                        earliest = Some(earliest.map_or(now + wait, |e| e.min(now + wait)));
+                        earliest = sooner(earliest, now + wait);
                         st.waiting.push(q);
                         break;
                     }
@@ -351,10 +366,7 @@ async fn dispatch(inner: Arc<Inner>) {
                     want -= 1;
                 }
             }
-            next_ms = match (st.queues.next_timer_ms(), earliest) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            next_ms = earliest;
         }
         for q in to_open {
             inner.counters.connections.fetch_add(1, Ordering::Relaxed);

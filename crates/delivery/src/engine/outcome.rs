@@ -148,18 +148,8 @@ async fn settle<'r>(
     let (settled, env_view) = {
         let mut env = msg.env.lock().unwrap_or_else(|p| p.into_inner());
         let s = decide(&mut env, &part, &opts.retry, reply, now);
-        // What the log and reports need, copied out so no lock is held while writing them.
-        let view = EnvView {
-            id: env.id.clone(),
-            sender: env.sender.clone(),
-            received: env.received,
-            binding: env.binding.clone(),
-            binding_group: env.binding_group.clone(),
-            envid: env.envid.clone(),
-            ret: env.ret.clone(),
-            recipients: env.recipients.clone(),
-        };
-        (s, view)
+        // Copied out so no lock is held while the log and reports are written.
+        (s, env.clone())
     };
     log_attempts(inner, &env_view, &settled, via, part.attempts);
     let c = &inner.counters;
@@ -247,19 +237,7 @@ async fn persist(inner: &Arc<Inner>, msg: Arc<Message>) {
     }
 }
 
-/// The envelope fields the log and reports use.
-struct EnvView {
-    id: String,
-    sender: String,
-    received: u64,
-    binding: String,
-    binding_group: String,
-    envid: Option<String>,
-    ret: Option<String>,
-    recipients: Vec<Recipient>,
-}
-
-fn log_attempts(inner: &Inner, env: &EnvView, s: &Settled, via: &Via, attempt: u32) {
+fn log_attempts(inner: &Inner, env: &Envelope, s: &Settled, via: &Via, attempt: u32) {
     if inner.cfg.mainlog.is_none() {
         return;
     }
@@ -301,7 +279,7 @@ fn log_attempts(inner: &Inner, env: &EnvView, s: &Settled, via: &Via, attempt: u
 async fn report(
     inner: &Arc<Inner>,
     opts: &DeliveryOptions,
-    env: &EnvView,
+    env: &Envelope,
     kind: ReportKind,
     rcpts: &[&(u32, Response)],
     via: &Via,
@@ -317,12 +295,7 @@ async fn report(
     let original = if inline == InlineOriginal::None {
         Vec::new()
     } else {
-        let spool = Arc::clone(&inner.cfg.spool);
-        let id = env.id.clone();
-        match tokio::task::spawn_blocking(move || spool.body(&id)).await {
-            Ok(Ok(b)) => b,
-            _ => Vec::new(),
-        }
+        inner.body(&env.id).await.unwrap_or_default()
     };
     let from = opts
         .mailerdaemon
