@@ -14,42 +14,19 @@ set -euo pipefail
 N=${N:-100000}; SIZE=${SIZE:-2048}; SESSIONS=${SESSIONS:-20}; SPOOL_SYNC=${SPOOL_SYNC:-syncfs}
 SPOOL_DIR=${SPOOL_DIR:-/var/tmp/bindery-delayed}
 OUT=${OUT:-/tmp/delayed-memory-$(date +%Y%m%d-%H%M%S)}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=$ROOT/target/release/bindery
-mkdir -p "$OUT"
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
-
-[ -x "$BIN" ] || (cd "$ROOT" && cargo build --release -p bindery)
-BINDERY_PID=""; SINK_PID=""
-cleanup() {
-  [ -n "$BINDERY_PID" ] && kill "$BINDERY_PID" 2>/dev/null && wait "$BINDERY_PID" 2>/dev/null || true
-  [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null || true
-  rm -rf "$SPOOL_DIR"
-}
-trap cleanup EXIT
 
 SINK_PORT=$(free_port)
 smtp-sink -u nobody -r RCPT "127.0.0.1:$SINK_PORT" 1000 > "$OUT/sink.out" 2>&1 &
 SINK_PID=$!
 
-rm -rf "$SPOOL_DIR"; mkdir -p "$SPOOL_DIR"
-cat > "$OUT/bindery.conf" <<CF
-Spoolbase = "$SPOOL_DIR/spool"
-Spool_Sync = $SPOOL_SYNC
-Mainlog = "$OUT/mainlog.jsonl"
+start_bindery "Spool_Sync = $SPOOL_SYNC
+Mainlog = \"$OUT/mainlog.jsonl\"
 Relay_Hosts = ( 127.0.0.0/8 )
-Gateway = "127.0.0.1:$SINK_PORT"
-Retry_Interval = 1200
-ESMTP_Listener { Listen "127.0.0.1:0" { } }
-CF
-"$BIN" run -c "$OUT/bindery.conf" 2> "$OUT/bindery.log" &
-BINDERY_PID=$!
-for _ in $(seq 100); do
-  B_PORT=$(grep -o 'addr=127.0.0.1:[0-9]*' "$OUT/bindery.log" | head -1 | cut -d: -f2 || true)
-  [ -n "$B_PORT" ] && break; sleep 0.1
-done
+Gateway = \"127.0.0.1:$SINK_PORT\"
+Retry_Interval = 1200"
 sleep 1
 base=$(rss_kb "$BINDERY_PID")
 log "baseline RSS ${base} kB; injecting $N messages"

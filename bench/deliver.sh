@@ -18,24 +18,8 @@ N=${N:-20000}; SIZE=${SIZE:-2048}; SESSIONS=${SESSIONS:-20}; CONNS=${CONNS:-20};
 SPOOL_SYNC=${SPOOL_SYNC:-fsync}
 SPOOL_DIR=${SPOOL_DIR:-/var/tmp/bindery-bench}
 OUT=${OUT:-/tmp/deliver-$(date +%Y%m%d-%H%M%S)}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=$ROOT/target/release/bindery
-mkdir -p "$OUT"
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-now() { date +%s.%N; }
-
-[ -x "$BIN" ] || (cd "$ROOT" && cargo build --release -p bindery)
-command -v smtp-source >/dev/null || { echo "smtp-source not found (apt-get install postfix)"; exit 2; }
-
-BINDERY_PID=""; SINK_PID=""; STARTED_POSTFIX=0
-cleanup() {
-  [ -n "$BINDERY_PID" ] && kill "$BINDERY_PID" 2>/dev/null && wait "$BINDERY_PID" 2>/dev/null || true
-  [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null || true
-  [ $STARTED_POSTFIX = 1 ] && postfix stop >/dev/null 2>&1 || true
-  rm -rf "$SPOOL_DIR"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # ---- the sink: one per measurement, so its counter starts at 0 ----
 SINK_PORT=$(free_port)
@@ -54,36 +38,10 @@ sink_count() {
 
 # ---- Postfix: accept, fsync, relay to the sink ----
 PF_PORT=$(free_port)
-postfix stop >/dev/null 2>&1 || true
-[ -f /etc/postfix/master.cf.pre-bench ] || cp -p /etc/postfix/master.cf /etc/postfix/master.cf.pre-bench
-cp -p /etc/postfix/master.cf.pre-bench /etc/postfix/master.cf
-cat > /etc/postfix/main.cf <<CF
-# bindery bench/deliver.sh: Postfix relays everything from loopback to the sink
-compatibility_level = 3.6
-myhostname = deliver-bench.localdomain
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mydestination =
-local_recipient_maps =
-relay_domains =
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-smtpd_peername_lookup = no
-smtp_dns_support_level = disabled
-relayhost = [127.0.0.1]:$SINK_PORT
+start_postfix "$PF_PORT" deliver "relayhost = [127.0.0.1]:$SINK_PORT
 default_destination_concurrency_limit = $CONNS
-default_process_limit = 100
-smtpd_tls_security_level = none
-smtp_tls_security_level = none
-biff = no
-maillog_file = /var/log/postfix-deliver-bench.log
-CF
-postconf -M# smtp/inet
-postconf -M "127.0.0.1:${PF_PORT}/inet = 127.0.0.1:${PF_PORT} inet n - n - - smtpd"
-postconf -F '*/*/chroot = n'
-postsuper -d ALL >/dev/null 2>&1 || true
-postfix start >/dev/null; STARTED_POSTFIX=1
-sleep 1
+smtp_tls_security_level = none"
+
 # Postfix is many processes sharing pages: their VmHWM would count libraries ~100 times, so
 # its figure is the sum of proportional set sizes (Pss) right after the run.
 postfix_pss_kb() {
@@ -95,29 +53,13 @@ postfix_pss_kb() {
   echo "$total"
 }
 
-# ---- bindery ----
-start_bindery() {
-  rm -rf "$SPOOL_DIR"; mkdir -p "$SPOOL_DIR"
-  cat > "$OUT/bindery.conf" <<CF
-Spoolbase = "$SPOOL_DIR/spool"
-Spool_Sync = $SPOOL_SYNC
+# ---- bindery: accept, fsync, relay to the sink ----
+start_relay_bindery() {
+  start_bindery "Spool_Sync = $SPOOL_SYNC
 Relay_Hosts = ( 127.0.0.0/8 )
-Gateway = "127.0.0.1:$SINK_PORT"
-Max_Outbound_Connections = $CONNS
-ESMTP_Listener { Listen "127.0.0.1:0" { } }
-CF
-  # Remove the old log first: the loop below must not read the previous run's port before
-  # the new process has truncated the file.
-  rm -f "$OUT/bindery.log"
-  "$BIN" run -c "$OUT/bindery.conf" 2> "$OUT/bindery.log" &
-  BINDERY_PID=$!
-  for _ in $(seq 100); do
-    B_PORT=$(grep -o 'addr=127.0.0.1:[0-9]*' "$OUT/bindery.log" 2>/dev/null | head -1 | cut -d: -f2 || true)
-    [ -n "$B_PORT" ] && return 0; sleep 0.1
-  done
-  echo "bindery did not start"; cat "$OUT/bindery.log"; exit 1
+Gateway = \"127.0.0.1:$SINK_PORT\"
+Max_Outbound_Connections = $CONNS"
 }
-stop_bindery() { kill "$BINDERY_PID"; wait "$BINDERY_PID" || true; BINDERY_PID=""; }
 
 # measure NAME PORT -> "msg/s" on stdout, once the sink has counted N
 measure() {
@@ -136,7 +78,7 @@ measure() {
 }
 
 log "warm-up (1000 each)"
-start_sink warm-b; start_bindery
+start_sink warm-b; start_relay_bindery
 N=1000 measure warm-b "$B_PORT" >/dev/null
 stop_bindery; stop_sink
 start_sink warm-p
@@ -145,7 +87,7 @@ stop_sink; postsuper -d ALL >/dev/null 2>&1 || true
 
 printf 'run\tbindery_msg_s\tpostfix_msg_s\tbindery_hwm_kb\tpostfix_pss_kb\n' > "$OUT/results.tsv"
 for r in $(seq "$RUNS"); do
-  start_sink "b$r"; start_bindery
+  start_sink "b$r"; start_relay_bindery
   b=$(measure "b$r" "$B_PORT")
   b_hwm=$(awk '/VmHWM/ {print $2}' "/proc/$BINDERY_PID/status")
   stop_bindery; stop_sink
