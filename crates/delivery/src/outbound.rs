@@ -32,14 +32,14 @@ pub struct Outbound {
     pub target: Target,
     /// Our end of the connection: the source address the remote saw.
     pub local: SocketAddr,
-    pub tls: bool,
     buf: Vec<u8>,
     broken: bool,
 }
 
-fn local_failure(code: u16, text: String) -> ConnectFailure {
+/// A failure we describe ourselves: always transient (`451`).
+fn local_failure(text: String) -> ConnectFailure {
     ConnectFailure {
-        response: Response::local(code, text),
+        response: Response::local(451, text),
         tls_failed: false,
     }
 }
@@ -80,26 +80,23 @@ impl Outbound {
         if let Some(ip) = source
             && ip.is_ipv4() != target.addr.is_ipv4()
         {
-            return Err(local_failure(
-                451,
-                format!("4.4.1 source {ip} cannot reach {}", target.addr),
-            ));
+            return Err(local_failure(format!(
+                "4.4.1 source {ip} cannot reach {}",
+                target.addr
+            )));
         }
         let tcp = connect_from(source, target.addr, timeouts.connect)
             .await
             .map_err(|e| {
-                local_failure(
-                    451,
-                    format!(
-                        "4.4.1 connection to {} [{}] failed: {e}",
-                        target.host, target.addr
-                    ),
-                )
+                local_failure(format!(
+                    "4.4.1 connection to {} [{}] failed: {e}",
+                    target.host, target.addr
+                ))
             })?;
         let _ = tcp.set_nodelay(true);
         let local = tcp
             .local_addr()
-            .map_err(|e| local_failure(451, format!("4.4.1 {e}")))?;
+            .map_err(|e| local_failure(format!("4.4.1 {e}")))?;
         let mut ob = Outbound {
             stream: Stream::Plain(tcp),
             client: Client::new(ClientConfig {
@@ -109,7 +106,6 @@ impl Outbound {
             timeouts,
             target: target.clone(),
             local,
-            tls: false,
             buf: vec![0; 16 * 1024],
             broken: false,
         };
@@ -136,7 +132,6 @@ impl Outbound {
                 }
                 ClientStep::Done(_) | ClientStep::Closed | ClientStep::NeedInput => {
                     return Err(local_failure(
-                        451,
                         "4.4.2 connection closed during greeting".into(),
                     ));
                 }
@@ -160,7 +155,6 @@ impl Outbound {
                 std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
             })??;
         self.stream = Stream::Tls(Box::new(tokio_rustls::TlsStream::Client(tls)));
-        self.tls = true;
         Ok(())
     }
 
@@ -222,6 +216,11 @@ impl Outbound {
                 response: reason,
             }),
         }
+    }
+
+    /// The session runs over TLS.
+    pub fn tls(&self) -> bool {
+        self.client.tls_active()
     }
 
     /// What the server offered in its latest EHLO.

@@ -13,7 +13,7 @@ use super::outcome::{self, Via};
 use super::{Inner, Part};
 use crate::options::{DeliveryOptions, EhloName};
 use crate::outbound::{ConnectFailure, Outbound};
-use crate::route::{RouteError, route};
+use crate::route::route;
 
 /// Releases the connection slot however the task ends.
 struct Slot {
@@ -138,15 +138,27 @@ async fn connect(
     }))
 }
 
-/// Every part still active in the queue (plus `first`): they share the fate of a failed
-/// route or connection, so one dead destination is one retry per part, not a storm.
-fn take_all(inner: &Inner, q: QueueId, first: Part) -> Vec<Part> {
-    let mut st = inner.lock();
+/// Settles `first` and every part still active in the queue with `reply`: they share the
+/// fate of a failed route or connection, so one dead destination is one retry per part, not
+/// a storm. A permanent route error or a 5xx from every host fails them; anything else
+/// defers them.
+async fn settle_all(
+    inner: &Arc<Inner>,
+    q: QueueId,
+    opts: &DeliveryOptions,
+    first: Part,
+    reply: &Response,
+) {
     let mut all = vec![first];
-    while let Some(p) = st.queues.pop_active(q) {
-        all.push(p);
+    {
+        let mut st = inner.lock();
+        while let Some(p) = st.queues.pop_active(q) {
+            all.push(p);
+        }
     }
-    all
+    for p in all {
+        outcome::no_connection(inner, q, opts, p, reply).await;
+    }
 }
 
 pub(super) async fn run(inner: Arc<Inner>, q: QueueId) {
@@ -175,10 +187,7 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId) {
     {
         Ok(t) => t,
         Err(e) => {
-            let permanent = matches!(e, RouteError::Permanent(_));
-            for p in take_all(&inner, q, first) {
-                outcome::no_connection(&inner, q, &opts, p, e.response(), permanent).await;
-            }
+            settle_all(&inner, q, &opts, first, e.response()).await;
             return;
         }
     };
@@ -187,10 +196,7 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId) {
         Ok(c) => c,
         Err(f) => {
             // A 5xx greeting or EHLO from every host is a refusal, not an outage.
-            let permanent = f.response.is_permanent();
-            for p in take_all(&inner, q, first) {
-                outcome::no_connection(&inner, q, &opts, p, &f.response, permanent).await;
-            }
+            settle_all(&inner, q, &opts, first, &f.response).await;
             // Give the destination a moment before the next connection is tried.
             let mut st = inner.lock();
             let now = inner.now_ms();
@@ -217,7 +223,7 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId) {
         let Some(msg) = outgoing(&inner, &p).await else {
             // The body is unreadable: counted as a transient failure for the part.
             let r = Response::local(451, "4.3.0 message body unreadable in the spool");
-            outcome::no_connection(&inner, q, &opts, p, &r, false).await;
+            outcome::no_connection(&inner, q, &opts, p, &r).await;
             continue;
         };
         let result = conn.send(msg).await;
@@ -225,7 +231,7 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId) {
             source: Some(conn.local.ip()),
             host: Some(conn.target.host.clone()),
             addr: Some(conn.target.addr.ip()),
-            tls: conn.tls,
+            tls: conn.tls(),
             dsn: conn.extensions().dsn,
         };
         outcome::apply(&inner, q, &opts, p, &result, &via).await;

@@ -46,21 +46,16 @@ fn wants_failure_report(r: &Recipient) -> bool {
     r.notify.is_none() || notify_has(r, "FAILURE")
 }
 
-/// A part that never reached a transaction: every recipient gets `reply`.
+/// A part that never reached a transaction: every recipient gets `reply`, whose class
+/// (4xx or 5xx) decides between a retry and a failure.
 pub(super) async fn no_connection(
     inner: &Arc<Inner>,
     q: QueueId,
     opts: &DeliveryOptions,
     part: Part,
     reply: &Response,
-    permanent: bool,
 ) {
-    let r = if permanent && !reply.is_permanent() {
-        Response::local(554, reply.lines.join(" "))
-    } else {
-        reply.clone()
-    };
-    settle(inner, q, opts, part, |_| &r, &Via::default()).await;
+    settle(inner, q, opts, part, |_| reply, &Via::default()).await;
 }
 
 /// A transaction's outcome.
