@@ -134,6 +134,10 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     inline_original: option_id("Bounces_Inline_Original"),
 });
 
+/// Reads typed values along a chain. Every option read here has a default in the schema
+/// (`schema/options.rs`, the one place defaults live), which the chain returns when nothing
+/// is set; the zero a reader falls back to is only for a value of the wrong type, which the
+/// schema check makes impossible.
 struct Reader<'s, 'k>(Chain<'s, 'k>);
 
 impl Reader<'_, '_> {
@@ -141,29 +145,29 @@ impl Reader<'_, '_> {
         self.0.get(o).map(|r| r.value)
     }
 
-    fn secs(&self, o: OptionId, fallback: u64) -> u64 {
+    fn secs(&self, o: OptionId) -> u64 {
         match self.value(o) {
             Some(Value::Seconds(s)) => *s,
             Some(Value::Int(i)) => (*i).max(0) as u64,
-            _ => fallback,
+            _ => 0,
         }
     }
 
-    fn duration(&self, o: OptionId, fallback: u64) -> Duration {
-        Duration::from_secs(self.secs(o, fallback))
+    fn duration(&self, o: OptionId) -> Duration {
+        Duration::from_secs(self.secs(o))
     }
 
-    fn int(&self, o: OptionId, fallback: i64) -> i64 {
+    fn int(&self, o: OptionId) -> i64 {
         match self.value(o) {
             Some(Value::Int(i)) => *i,
-            _ => fallback,
+            _ => 0,
         }
     }
 
-    fn bool(&self, o: OptionId, fallback: bool) -> bool {
+    fn bool(&self, o: OptionId) -> bool {
         match self.value(o) {
             Some(Value::Bool(b)) => *b,
-            _ => fallback,
+            _ => false,
         }
     }
 
@@ -210,7 +214,7 @@ impl DeliveryOptions {
             Some(Value::Word("none")) => MaxRetries::None,
             _ => MaxRetries::Auto,
         };
-        let max_connections = r.int(ids.max_connections, 32);
+        let max_connections = r.int(ids.max_connections);
         let ehlo = match r.string(ids.ehlo).as_deref() {
             None | Some("__hostname__") => EhloName::Hostname,
             Some("__message__") => EhloName::Message,
@@ -223,35 +227,35 @@ impl DeliveryOptions {
         };
         DeliveryOptions {
             retry: RetryPolicy {
-                retry_interval: r.secs(ids.retry_interval, 1200),
-                max_retry_interval: r.secs(ids.max_retry_interval, 43200),
+                retry_interval: r.secs(ids.retry_interval),
+                max_retry_interval: r.secs(ids.max_retry_interval),
                 max_retries,
-                message_expiration: r.secs(ids.message_expiration, 86400),
-                never_retry: r.bool(ids.never_retry, false),
+                message_expiration: r.secs(ids.message_expiration),
+                never_retry: r.bool(ids.never_retry),
             },
-            never_attempt_expired: r.bool(ids.never_attempt_expired, false),
-            suspend: r.bool(ids.suspend, false),
-            generate_bounces: r.bool(ids.generate_bounces, true),
+            never_attempt_expired: r.bool(ids.never_attempt_expired),
+            suspend: r.bool(ids.suspend),
+            generate_bounces: r.bool(ids.generate_bounces),
             max_connections: u32::try_from(max_connections).ok(),
-            max_recipients_per_batch: r.int(ids.batch, 100).max(1) as usize,
-            max_deliveries_per_connection: r.int(ids.max_deliveries, 0).max(0) as u32,
+            max_recipients_per_batch: r.int(ids.batch).max(1) as usize,
+            max_deliveries_per_connection: r.int(ids.max_deliveries).max(0) as u32,
             throttle_messages: r.throttle(ids.throttle_messages, ThrottleKind::Messages),
             throttle_connections: r.throttle(ids.throttle_connections, ThrottleKind::Connections),
             timeouts: Timeouts {
-                connect: r.duration(ids.connect_timeout, 300),
-                ehlo: r.duration(ids.ehlo_timeout, 300),
-                mailfrom: r.duration(ids.mailfrom_timeout, 300),
-                rcptto: r.duration(ids.rcptto_timeout, 300),
-                body: r.duration(ids.body_timeout, 600),
-                rset: r.duration(ids.rset_timeout, 30),
-                idle: r.duration(ids.idle_timeout, 5),
+                connect: r.duration(ids.connect_timeout),
+                ehlo: r.duration(ids.ehlo_timeout),
+                mailfrom: r.duration(ids.mailfrom_timeout),
+                rcptto: r.duration(ids.rcptto_timeout),
+                body: r.duration(ids.body_timeout),
+                rset: r.duration(ids.rset_timeout),
+                idle: r.duration(ids.idle_timeout),
             },
             tls: match r.word(ids.tls) {
                 Some("ifavailable") => TlsWish::IfAvailable,
                 Some("required") => TlsWish::Required,
                 _ => TlsWish::No,
             },
-            tls_fallback: r.bool(ids.tls_fallback, true),
+            tls_fallback: r.bool(ids.tls_fallback),
             ehlo,
             bind_address,
             gateway: r.string(ids.gateway),
@@ -259,7 +263,7 @@ impl DeliveryOptions {
                 Some(Value::List(l)) => Some(l.clone()),
                 _ => None,
             },
-            port: r.int(ids.port, 25).clamp(1, 65535) as u16,
+            port: r.int(ids.port).clamp(1, 65535) as u16,
             mailerdaemon: r.string(ids.mailerdaemon),
             inline_original: match r.word(ids.inline_original) {
                 Some("none") => InlineOriginal::None,
@@ -267,5 +271,67 @@ impl DeliveryOptions {
                 _ => InlineOriginal::Headers,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(text: &str, domain: &str) -> DeliveryOptions {
+        let snap = bindery_config::snapshot_from_str("t.conf", text).unwrap();
+        let key = snap.domain_key(domain);
+        DeliveryOptions::resolve(&snap, BindingId::DEFAULT, &key)
+    }
+
+    /// With nothing set, every value is the schema's default (Momentum's documented ones).
+    #[test]
+    fn empty_configuration_gives_the_schema_defaults() {
+        let o = resolve("", "a.test");
+        assert_eq!(
+            o.retry,
+            RetryPolicy {
+                retry_interval: 1200,
+                max_retry_interval: 43200,
+                max_retries: MaxRetries::Auto,
+                message_expiration: 86400,
+                never_retry: false,
+            }
+        );
+        let s = Duration::from_secs;
+        assert_eq!(
+            o.timeouts,
+            Timeouts {
+                connect: s(300),
+                ehlo: s(300),
+                mailfrom: s(300),
+                rcptto: s(300),
+                body: s(600),
+                rset: s(30),
+                idle: s(5),
+            }
+        );
+        assert_eq!(o.max_connections, Some(32));
+        assert_eq!(
+            (o.max_recipients_per_batch, o.max_deliveries_per_connection),
+            (100, 0)
+        );
+        assert_eq!((o.port, o.tls, o.tls_fallback), (25, TlsWish::No, true));
+        assert!(o.generate_bounces && !o.suspend && !o.never_attempt_expired);
+        assert_eq!(o.ehlo, EhloName::Hostname);
+        assert_eq!(o.inline_original, InlineOriginal::Headers);
+        assert_eq!((o.bind_address, o.gateway, o.routes), (None, None, None));
+        assert_eq!((o.throttle_messages, o.throttle_connections), (None, None));
+    }
+
+    #[test]
+    fn domain_values_override_and_unlimited_connections() {
+        let o = resolve(
+            "domain \"a.test\" { Max_Outbound_Connections = -1  Max_Retries = 3  TLS = required }",
+            "a.test",
+        );
+        assert_eq!(o.max_connections, None);
+        assert_eq!(o.retry.max_retries, MaxRetries::Count(3));
+        assert_eq!(o.tls, TlsWish::Required);
     }
 }

@@ -88,13 +88,15 @@ impl Globals {
             Some(Value::Str(h)) => h,
             _ => gethostname::gethostname().to_string_lossy().into_owned(),
         };
+        // Both have schema defaults, which `global` returns when they are unset; the other
+        // arms only satisfy the match.
         let spoolbase = match global(snap, "spoolbase") {
             Some(Value::Path(p)) => PathBuf::from(p),
-            _ => PathBuf::from("/var/spool/ecelerity"),
+            _ => PathBuf::new(),
         };
         let spool_mode = match global(snap, "spool_mode") {
             Some(Value::Mode(m)) => m,
-            _ => 0o640,
+            _ => 0,
         };
         let spool_sync = match global(snap, "spool_sync") {
             Some(Value::Word(w)) if w.eq_ignore_ascii_case("syncfs") => SyncMethod::Syncfs,
@@ -250,4 +252,25 @@ pub fn inbound(
         lifetime: Duration::from_secs(int(o.session_timeout).max(1)),
         tls: tls_config,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Unset globals take the schema's defaults (Momentum's).
+    #[test]
+    fn globals_default_from_the_schema() {
+        let snap = bindery_config::snapshot_from_str("t.conf", "").unwrap();
+        let g = Globals::from_snapshot(&snap);
+        assert_eq!(g.spoolbase, PathBuf::from("/var/spool/ecelerity"));
+        assert_eq!(g.spool_mode, 0o640);
+        assert_eq!(g.spool_sync, SyncMethod::Fsync);
+        assert_eq!(g.default_binding, DefaultBinding::Normal);
+        assert_eq!(
+            (g.binding.as_str(), g.binding_group.as_str()),
+            ("default", "default")
+        );
+        assert!(g.resolv_conf.is_none() && g.prohibited_hosts.is_empty());
+    }
 }
