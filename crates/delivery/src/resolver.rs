@@ -283,12 +283,6 @@ impl CachingResolver {
         }
     }
 
-    /// Forgets everything (the console's `refresh domain` will call this).
-    pub fn flush(&self) {
-        self.mx.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        self.ips.lock().unwrap_or_else(|p| p.into_inner()).clear();
-    }
-
     fn get<T: Clone>(
         &self,
         map: &Mutex<Cached<T>>,

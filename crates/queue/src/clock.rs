@@ -6,10 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// day of retries in microseconds.
 pub trait Clock: Send + Sync + 'static {
     fn now_ms(&self) -> u64;
-
-    fn now_secs(&self) -> u64 {
-        self.now_ms() / 1000
-    }
 }
 
 /// The system's wall clock.

@@ -55,11 +55,6 @@ impl<T> Queue<T> {
     pub fn delayed_len(&self) -> usize {
         self.delayed.len()
     }
-
-    /// When the earliest delayed part is due.
-    pub fn next_due_ms(&self) -> Option<u64> {
-        self.delayed.peek().map(|d| d.due_ms)
-    }
 }
 
 /// Every queue, and the timer heap.
@@ -106,23 +101,12 @@ impl<T> Queues<T> {
         q
     }
 
-    pub fn find(&self, binding: u32, domain: &str) -> Option<QueueId> {
-        self.index.get(&(binding, Box::from(domain))).copied()
-    }
-
     pub fn get(&self, q: QueueId) -> &Queue<T> {
         &self.queues[q as usize]
     }
 
     pub fn get_mut(&mut self, q: QueueId) -> &mut Queue<T> {
         &mut self.queues[q as usize]
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (QueueId, &Queue<T>)> {
-        self.queues
-            .iter()
-            .enumerate()
-            .map(|(i, q)| (i as QueueId, q))
     }
 
     fn wake(&mut self, q: QueueId) {
@@ -154,13 +138,6 @@ impl<T> Queues<T> {
                 .push(Delayed { due_ms, seq, item });
             self.arm(q, due_ms);
         }
-    }
-
-    /// Puts back a part that was taken but not attempted (a throttle said wait, the
-    /// connection failed before it was sent): first in line again.
-    pub fn unpop(&mut self, q: QueueId, item: T) {
-        self.queues[q as usize].active.push_front(item);
-        self.wake(q);
     }
 
     /// The next part to attempt on queue `q`.
@@ -221,20 +198,6 @@ impl<T> Queues<T> {
             (a + q.active.len(), d + q.delayed.len())
         })
     }
-
-    /// Takes every part of queue `q`, active and delayed (for `fail domain`, or to move
-    /// mail when a binding goes away).
-    pub fn drain(&mut self, q: QueueId) -> Vec<T> {
-        let queue = &mut self.queues[q as usize];
-        let mut all: Vec<T> = queue.active.drain(..).collect();
-        all.extend(
-            std::mem::take(&mut queue.delayed)
-                .into_iter()
-                .map(|d| d.item),
-        );
-        queue.armed_ms = None;
-        all
-    }
 }
 
 #[cfg(test)]
@@ -270,15 +233,13 @@ mod tests {
     }
 
     #[test]
-    fn equal_due_times_keep_arrival_order_and_unpop_goes_first() {
+    fn equal_due_times_keep_arrival_order() {
         let mut qs: Queues<u32> = Queues::default();
         let q = qs.queue_id(0, "d");
         for i in 0..5 {
             qs.push(q, i, 50, 0);
         }
         qs.promote(50);
-        assert_eq!(qs.pop_active(q), Some(0));
-        qs.unpop(q, 0);
         let got: Vec<u32> = std::iter::from_fn(|| qs.pop_active(q)).collect();
         assert_eq!(got, vec![0, 1, 2, 3, 4]);
     }
