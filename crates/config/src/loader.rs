@@ -118,6 +118,8 @@ pub const DEFAULT_SEARCH_PATH: &str = "conf/global:conf/{NODENAME}:conf/default"
 /// The main file and its includes, spliced into one item list.
 pub struct Loaded {
     pub sources: SourceMap,
+    /// The search path's folders, in order: where includes and policy modules are looked up.
+    pub search: Vec<PathBuf>,
     pub items: Vec<Item>,
     pub diags: Vec<Diagnostic>,
 }
@@ -147,6 +149,7 @@ pub fn load(source: &dyn Source, main: &Path, opts: &LoadOptions) -> Result<Load
     let id = l.sources.add(main.to_path_buf(), text);
     let items = l.file(id);
     Ok(Loaded {
+        search: l.search.clone(),
         sources: l.sources,
         items,
         diags: l.diags,

@@ -67,6 +67,8 @@ impl Scope {
 #[derive(Debug)]
 pub struct ConfigTree {
     pub sources: SourceMap,
+    /// The search path's folders (see [`crate::loader::Loaded::search`]).
+    pub search: Vec<std::path::PathBuf>,
     scopes: Vec<Scope>,
     index: HashMap<(ScopeId, ScopeKind, String), ScopeId>,
 }
@@ -76,6 +78,7 @@ impl ConfigTree {
     pub fn empty(sources: SourceMap) -> ConfigTree {
         ConfigTree {
             sources,
+            search: Vec::new(),
             scopes: vec![Scope {
                 kind: ScopeKind::Global,
                 name: None,
@@ -93,7 +96,10 @@ impl ConfigTree {
     /// Builds the tree from loaded items, checking everything against the schema.
     pub fn build(loaded: Loaded) -> (ConfigTree, Vec<Diagnostic>) {
         let mut b = Builder {
-            tree: ConfigTree::empty(loaded.sources),
+            tree: ConfigTree {
+                search: loaded.search,
+                ..ConfigTree::empty(loaded.sources)
+            },
             diags: loaded.diags,
         };
         b.items(ROOT, loaded.items, &[]);

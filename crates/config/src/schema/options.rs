@@ -360,4 +360,16 @@ options! {
     "Info": List, None, DBG;
     "Debug": List, None, DBG;
     "Debug_Level": Enum(DEBUG_LEVELS), Some("ERROR"), G;
+
+    // ---- Lua policy (Momentum's scriptlet module) ----
+    // A script's file: a path (absolute, or relative to the file that says it) with or
+    // without `.lua`, or a dotted module name looked up along the config search path.
+    "Source": Str, None, SCRIPT;
+    // Bindery's own: how much one callout may run before it is stopped, in Lua VM
+    // instructions and in seconds of wall-clock time.
+    "Instruction_Limit": Int, Some("10000000"), SCRIPTLET, restart;
+    "Time_Limit": Seconds, Some("1"), SCRIPTLET, restart;
+    // Bindery's own: let scripts use Lua's `io`, `os` and file-loading functions. Off by
+    // default: a policy script decides about mail, it does not touch the machine.
+    "Allow_Unsafe_Libraries": Bool, Some("false"), SCRIPTLET, restart;
 }

@@ -19,6 +19,10 @@ pub enum ScopeKind {
     ThreadPool,
     Security,
     DebugFlags,
+    /// `scriptlet "name" { }`: Momentum's Lua module instance.
+    Scriptlet,
+    /// `script "name" { source = ... }` inside a scriptlet: one policy script.
+    Script,
 }
 
 impl ScopeKind {
@@ -79,6 +83,8 @@ pub const PWG: u32 = ScopeKind::PathwayGroup.bit();
 pub const TP: u32 = ScopeKind::ThreadPool.bit();
 pub const SEC: u32 = ScopeKind::Security.bit();
 pub const DBG: u32 = ScopeKind::DebugFlags.bit();
+pub const SCRIPTLET: u32 = ScopeKind::Scriptlet.bit();
+pub const SCRIPT: u32 = ScopeKind::Script.bit();
 
 /// What the schema knows about one scope kind.
 #[derive(Debug)]
@@ -93,7 +99,7 @@ pub struct ScopeDef {
 }
 
 /// Indexed by `ScopeKind as usize`.
-pub static SCOPES: [ScopeDef; 15] = [
+pub static SCOPES: [ScopeDef; 17] = [
     ScopeDef {
         kind: ScopeKind::Global,
         keyword: "global",
@@ -183,5 +189,17 @@ pub static SCOPES: [ScopeDef; 15] = [
         keyword: "Debug_Flags",
         named: false,
         parents: ScopeSet(G),
+    },
+    ScopeDef {
+        kind: ScopeKind::Scriptlet,
+        keyword: "scriptlet",
+        named: true,
+        parents: ScopeSet(G),
+    },
+    ScopeDef {
+        kind: ScopeKind::Script,
+        keyword: "script",
+        named: true,
+        parents: ScopeSet(SCRIPTLET),
     },
 ];

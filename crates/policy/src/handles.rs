@@ -1,0 +1,254 @@
+//! The objects callouts receive: `msg`, `accept` and `vctx`.
+//!
+//! Each Lua state creates them once. They share one [`Call`] that is filled before a
+//! callout and emptied after it, so a call costs moves, not allocations. They always speak
+//! of the callout running now: a script that keeps `msg` in a global and uses it later sees
+//! the later message. Outside callouts (a script's top level, `init`) they refuse to work.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bindery_config::Snapshot;
+use mlua::{Error as LuaError, UserData, UserDataMethods, Value};
+
+use crate::choose::Bindings;
+use crate::headers::header_values;
+use crate::{CTX_CONN, CTX_MESS, Callout, Code, Conn, Context, Message};
+
+/// The state of the callout running now.
+pub struct Call {
+    pub active: bool,
+    pub phase: Callout,
+    pub conn: Conn,
+    pub msg: Message,
+    /// The recipient `validate_rcptto` is asked about.
+    pub rcpt: Option<String>,
+    pub code: Option<Code>,
+}
+
+impl Call {
+    pub fn idle() -> Call {
+        Call {
+            active: false,
+            phase: Callout::Connect,
+            conn: Conn::default(),
+            msg: Message::default(),
+            rcpt: None,
+            code: None,
+        }
+    }
+}
+
+/// What does not change between calls of one state.
+pub struct World {
+    pub snapshot: Arc<Snapshot>,
+    pub bindings: Arc<Bindings>,
+}
+
+#[derive(Clone)]
+pub struct Shared {
+    pub call: Rc<RefCell<Call>>,
+    pub world: Rc<World>,
+}
+
+impl Shared {
+    fn with<R>(&self, f: impl FnOnce(&mut Call) -> Result<R, LuaError>) -> Result<R, LuaError> {
+        let mut call = self.call.borrow_mut();
+        if !call.active {
+            return Err(LuaError::runtime(
+                "this object belongs to a callout that has returned",
+            ));
+        }
+        f(&mut call)
+    }
+
+    fn context(call: &mut Call, kind: i64) -> Result<&mut Context, LuaError> {
+        match kind {
+            CTX_MESS => Ok(&mut call.msg.context),
+            CTX_CONN => Ok(&mut call.conn.context),
+            other => Err(LuaError::runtime(format!(
+                "unknown context type {other}: use msys.core.ECMESS_CTX_MESS or ECMESS_CTX_CONN"
+            ))),
+        }
+    }
+}
+
+/// Turns `(code, text)` from a script into a reply; the text gets an enhanced status code
+/// when it has none.
+pub fn make_code(code: i64, text: Option<String>) -> Result<Code, LuaError> {
+    if !(200..=599).contains(&code) {
+        return Err(LuaError::runtime(format!(
+            "SMTP code {code} is not between 200 and 599"
+        )));
+    }
+    let code = code as u16;
+    let text = text.unwrap_or_default();
+    let has_status = text.split(' ').next().is_some_and(|w| {
+        w.split('.').count() == 3 && w.split('.').all(|p| p.parse::<u16>().is_ok())
+    });
+    let text = if has_status {
+        text
+    } else {
+        let status = match code / 100 {
+            2 | 3 => "2.0.0".to_string(),
+            c => format!("{c}.7.1"),
+        };
+        let body = if text.is_empty() {
+            "Rejected by policy"
+        } else {
+            &text
+        };
+        format!("{status} {body}")
+    };
+    Ok(Code { code, text })
+}
+
+fn context_methods<M: UserDataMethods<T>, T: AsRef<Shared>>(m: &mut M, get: &str, set: &str) {
+    m.add_method(get, |_, this, (kind, key): (i64, String)| {
+        this.as_ref()
+            .with(|c| Ok(Shared::context(c, kind)?.get(&key).cloned()))
+    });
+    m.add_method(
+        set,
+        |lua, this, (kind, key, value): (i64, String, Value)| {
+            let value = match value {
+                Value::Nil => None,
+                v => Some(
+                    lua.coerce_string(v)?
+                        .ok_or_else(|| LuaError::runtime("context values are strings or numbers"))?
+                        .to_str()?
+                        .to_string(),
+                ),
+            };
+            this.as_ref().with(|c| {
+                let ctx = Shared::context(c, kind)?;
+                match value {
+                    Some(v) => ctx.insert(key, v),
+                    None => ctx.remove(&key),
+                };
+                Ok(())
+            })
+        },
+    );
+}
+
+fn set_code(c: &mut Call, code: i64, text: Option<String>) -> Result<(), LuaError> {
+    if c.phase == Callout::SetBinding {
+        return Err(LuaError::runtime(
+            "a code cannot be set in validate_set_binding (Momentum forbids it)",
+        ));
+    }
+    c.code = Some(make_code(code, text)?);
+    Ok(())
+}
+
+/// `msg`: the message being received.
+pub struct Msg(pub Shared);
+/// `accept`: the connection.
+pub struct Accept(pub Shared);
+/// `vctx`: the validation context.
+pub struct Vctx(pub Shared);
+
+impl AsRef<Shared> for Msg {
+    fn as_ref(&self) -> &Shared {
+        &self.0
+    }
+}
+impl AsRef<Shared> for Vctx {
+    fn as_ref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl UserData for Msg {
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_method("binding", |_, this, name: Option<String>| {
+            let snap = &this.0.world.snapshot;
+            this.0.with(|c| {
+                let Some(name) = name else {
+                    return Ok(c.msg.binding.map(|b| snap.binding_name(b).to_string()));
+                };
+                Ok(snap.binding_id(&name).map(|b| {
+                    c.msg.binding = Some(b);
+                    name
+                }))
+            })
+        });
+        m.add_method("binding_group", |_, this, name: Option<String>| {
+            let world = &this.0.world;
+            let snap = &world.snapshot;
+            this.0.with(|c| {
+                let Some(name) = name else {
+                    return Ok(c
+                        .msg
+                        .binding
+                        .map(|b| snap.group_name(snap.group_of(b)).to_string()));
+                };
+                let Some(g) = snap.group_id(&name) else {
+                    return Ok(None);
+                };
+                c.msg.binding = world.bindings.pick(g, |n| fastrand::usize(..n));
+                Ok(Some(name))
+            })
+        });
+        m.add_method("header", |lua, this, name: String| {
+            let values = this.0.with(|c| Ok(header_values(&c.msg.body, &name)))?;
+            lua.create_sequence_from(values)
+        });
+        m.add_method("mailfrom", |_, this, ()| {
+            this.0.with(|c| Ok(c.msg.sender.clone()))
+        });
+        m.add_method("rcptto", |_, this, ()| {
+            this.0
+                .with(|c| Ok(c.rcpt.clone().or_else(|| c.msg.recipients.first().cloned())))
+        });
+        m.add_method("code", |_, this, (code, text): (i64, Option<String>)| {
+            this.0.with(|c| set_code(c, code, text))
+        });
+        context_methods(m, "context_get", "context_set");
+    }
+}
+
+impl UserData for Vctx {
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        context_methods(m, "get", "set");
+        m.add_method(
+            "set_code",
+            |_, this, (code, text): (i64, Option<String>)| this.0.with(|c| set_code(c, code, text)),
+        );
+    }
+}
+
+impl UserData for Accept {
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_method("peer", |_, this, ()| {
+            this.0.with(|c| Ok(c.conn.peer.map(|p| p.to_string())))
+        });
+        m.add_method("listener", |_, this, ()| {
+            this.0.with(|c| Ok(c.conn.listener.clone()))
+        });
+        m.add_method("ehlo", |_, this, ()| {
+            this.0.with(|c| Ok(c.conn.ehlo.clone()))
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_get_an_enhanced_status() {
+        let c = make_code(550, Some("no thanks".into())).unwrap();
+        assert_eq!(c.text, "5.7.1 no thanks");
+        let c = make_code(451, Some("4.4.5 busy".into())).unwrap();
+        assert_eq!(c.text, "4.4.5 busy");
+        assert_eq!(
+            make_code(554, None).unwrap().text,
+            "5.7.1 Rejected by policy"
+        );
+        assert!(make_code(99, None).is_err());
+        assert!(make_code(600, None).is_err());
+    }
+}

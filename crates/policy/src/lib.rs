@@ -1,0 +1,344 @@
+//! Lua policy: Momentum's validate callouts, run from bindery's SMTP path.
+//!
+//! A configuration names scripts in `scriptlet "x" { script "name" { source = "..." } }`. Each
+//! script registers a module with `msys.registerModule(name, mod)`; a module implements some
+//! of the callouts in [`Callout`]. [`Policy::load`] finds, compiles and initialises every
+//! script once to prove it loads; after that each worker thread keeps its own Lua state for
+//! the policy (see `pool`), so no lock is ever held while Lua runs.
+//!
+//! The SMTP layer asks the policy at each phase: [`Policy::connect`], [`Policy::ehlo`],
+//! [`Policy::mailfrom`], [`Policy::rcptto`], and at the end of DATA [`Policy::message`]
+//! (`validate_data`, `validate_data_spool`, then `validate_set_binding`). An answer of
+//! `Some(Code)` is the reply a script chose; `None` lets the command go on.
+//!
+//! Layout: `find` (scripts named by the config, on disk), `sandbox` (a Lua state with the
+//! `msys` API and the run budget), `handles` (the `msg`, `accept` and `vctx` objects),
+//! `headers` (reading header fields from a message), `pool` (one state per thread),
+//! `choose` (binding and binding-group assignment).
+
+mod choose;
+mod error;
+mod find;
+mod handles;
+mod headers;
+mod pool;
+mod sandbox;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bindery_config::Snapshot;
+use bindery_config::snapshot::BindingId;
+
+pub use error::LoadError;
+pub use find::Script;
+pub use headers::header_values;
+
+use choose::Bindings;
+
+/// The validate callouts bindery runs, in Momentum's order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Callout {
+    Connect,
+    Ehlo,
+    MailFrom,
+    RcptTo,
+    Data,
+    DataSpool,
+    SetBinding,
+}
+
+impl Callout {
+    pub const ALL: [Callout; 7] = [
+        Callout::Connect,
+        Callout::Ehlo,
+        Callout::MailFrom,
+        Callout::RcptTo,
+        Callout::Data,
+        Callout::DataSpool,
+        Callout::SetBinding,
+    ];
+
+    /// The method name a module defines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Callout::Connect => "validate_connect",
+            Callout::Ehlo => "validate_ehlo",
+            Callout::MailFrom => "validate_mailfrom",
+            Callout::RcptTo => "validate_rcptto",
+            Callout::Data => "validate_data",
+            Callout::DataSpool => "validate_data_spool",
+            Callout::SetBinding => "validate_set_binding",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// `msys.core.VALIDATE_CONT`: go on with the next module.
+pub const VALIDATE_CONT: i64 = 0;
+/// `msys.core.VALIDATE_DONE`: no more modules in this phase.
+pub const VALIDATE_DONE: i64 = 1;
+/// `msys.core.VALIDATE_AGAIN`: Momentum's "call me again"; bindery treats it as CONT.
+pub const VALIDATE_AGAIN: i64 = 2;
+/// `msys.core.ECMESS_CTX_MESS` / `VCTX_MESS`: the message's context dictionary.
+pub const CTX_MESS: i64 = 0;
+/// `msys.core.ECMESS_CTX_CONN` / `VCTX_CONN`: the connection's context dictionary.
+pub const CTX_CONN: i64 = 1;
+
+/// A validation context: string keys and values, as Momentum's are.
+pub type Context = HashMap<String, String>;
+
+/// The reply a script chose with `msg:code` or `vctx:set_code`. `text` starts with the
+/// enhanced status code (one is supplied when the script gave none).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Code {
+    pub code: u16,
+    pub text: String,
+}
+
+/// What the callouts see of the connection. The connection context is seeded with
+/// `peer_ip`, `listener` and (after EHLO) `ehlo`, plus the listener's `context` option.
+#[derive(Clone, Debug, Default)]
+pub struct Conn {
+    pub peer: Option<IpAddr>,
+    pub listener: String,
+    pub ehlo: Option<String>,
+    pub context: Context,
+}
+
+impl Conn {
+    pub fn new(peer: IpAddr, listener: &str, context: &[(String, String)]) -> Conn {
+        let mut ctx: Context = context.iter().cloned().collect();
+        ctx.insert("peer_ip".into(), peer.to_string());
+        ctx.insert("listener".into(), listener.into());
+        Conn {
+            peer: Some(peer),
+            listener: listener.into(),
+            ehlo: None,
+            context: ctx,
+        }
+    }
+}
+
+/// What the callouts see of the message being received.
+#[derive(Clone, Debug, Default)]
+pub struct Message {
+    pub sender: String,
+    pub recipients: Vec<String>,
+    /// The message as received (header and body, CRLF line ends); empty before DATA ends.
+    pub body: Vec<u8>,
+    pub context: Context,
+    /// The binding a script assigned; `None` means the default binding.
+    pub binding: Option<BindingId>,
+}
+
+/// The end-of-DATA verdict: a refusal, or acceptance on a binding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Refuse(Code),
+    /// Accepted; `binding` is the script's choice, `None` for the default binding.
+    Accept {
+        binding: Option<BindingId>,
+    },
+}
+
+/// Counters for the metrics endpoint and the console.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Callouts run, by [`Callout`] index.
+    pub calls: [AtomicU64; 7],
+    /// Callouts that raised an error or ran past their budget, by [`Callout`] index.
+    pub errors: [AtomicU64; 7],
+}
+
+/// How long one callout may run.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub instructions: u64,
+    pub time: Duration,
+    /// `Allow_Unsafe_Libraries`: `io`, all of `os`, `require` of files.
+    pub unsafe_libraries: bool,
+}
+
+/// One configuration generation's policy. Cheap to clone.
+#[derive(Clone)]
+pub struct Policy {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Tells this policy's thread-local states from those of other generations.
+    id: u64,
+    /// Thread-local states hold a weak reference: when it dies they can go.
+    alive: Arc<()>,
+    scripts: Vec<Script>,
+    callouts: u8,
+    limits: Limits,
+    bindings: Arc<Bindings>,
+    snapshot: Arc<Snapshot>,
+    stats: Stats,
+}
+
+impl Policy {
+    /// Finds, compiles and initialises every script the configuration names. Errors point at
+    /// the `source` setting or at the script's own line.
+    pub fn load(snapshot: Arc<Snapshot>) -> Result<Policy, LoadError> {
+        let (scripts, limits) = find::scripts(&snapshot.tree)?;
+        let bindings = Arc::new(Bindings::new(&snapshot));
+        let mut inner = Inner {
+            id: pool::next_id(),
+            alive: Arc::new(()),
+            scripts,
+            callouts: 0,
+            limits,
+            bindings,
+            snapshot,
+            stats: Stats::default(),
+        };
+        // A trial state proves every script compiles and initialises, and says which
+        // callouts exist; the SMTP path then skips the ones nobody implements.
+        let state = sandbox::State::build(&inner).map_err(LoadError::Script)?;
+        inner.callouts = state.callouts();
+        Ok(Policy {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// A policy with no scripts: every callout is absent.
+    pub fn empty(snapshot: Arc<Snapshot>) -> Policy {
+        Policy {
+            inner: Arc::new(Inner {
+                id: pool::next_id(),
+                alive: Arc::new(()),
+                scripts: Vec::new(),
+                callouts: 0,
+                limits: find::limits(&snapshot.tree),
+                bindings: Arc::new(Bindings::new(&snapshot)),
+                snapshot,
+                stats: Stats::default(),
+            }),
+        }
+    }
+
+    /// Whether any module implements `c`.
+    pub fn has(&self, c: Callout) -> bool {
+        self.inner.callouts & c.bit() != 0
+    }
+
+    pub fn scripts(&self) -> &[Script] {
+        &self.inner.scripts
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+
+    /// Errors in all callouts so far.
+    pub fn errors(&self) -> u64 {
+        self.inner
+            .stats
+            .errors
+            .iter()
+            .map(|e| e.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// `validate_connect`, before the greeting.
+    pub fn connect(&self, conn: &mut Conn) -> Option<Code> {
+        let mut msg = Message::default();
+        self.phase(Callout::Connect, conn, &mut msg, None)
+    }
+
+    /// `validate_ehlo` with the name the client gave.
+    pub fn ehlo(&self, conn: &mut Conn, name: &str) -> Option<Code> {
+        conn.ehlo = Some(name.to_string());
+        conn.context.insert("ehlo".into(), name.to_string());
+        let mut msg = Message::default();
+        self.phase(Callout::Ehlo, conn, &mut msg, Some(name))
+    }
+
+    /// `validate_mailfrom`; `msg.sender` is already set.
+    pub fn mailfrom(&self, conn: &mut Conn, msg: &mut Message) -> Option<Code> {
+        let sender = msg.sender.clone();
+        self.phase(Callout::MailFrom, conn, msg, Some(&sender))
+    }
+
+    /// `validate_rcptto` for one recipient, before it joins `msg.recipients`.
+    pub fn rcptto(&self, conn: &mut Conn, msg: &mut Message, rcpt: &str) -> Option<Code> {
+        self.phase(Callout::RcptTo, conn, msg, Some(rcpt))
+    }
+
+    /// The end of DATA: `validate_data`, `validate_data_spool`, then `validate_set_binding`.
+    /// An error in set_binding keeps the binding chosen so far; an error before it refuses
+    /// the message with a 451.
+    pub fn message(&self, conn: &mut Conn, msg: &mut Message) -> Verdict {
+        for c in [Callout::Data, Callout::DataSpool] {
+            if let Some(code) = self.phase(c, conn, msg, None) {
+                return Verdict::Refuse(code);
+            }
+        }
+        if self.has(Callout::SetBinding) {
+            // set_binding cannot refuse: a code set there is ignored (Momentum forbids it).
+            let _ = self.phase(Callout::SetBinding, conn, msg, None);
+        }
+        Verdict::Accept {
+            binding: msg.binding,
+        }
+    }
+
+    /// Runs one phase in this thread's state. A script error becomes the phase's failure
+    /// code; the error is logged with its location and counted.
+    fn phase(
+        &self,
+        c: Callout,
+        conn: &mut Conn,
+        msg: &mut Message,
+        arg: Option<&str>,
+    ) -> Option<Code> {
+        if !self.has(c) {
+            return None;
+        }
+        let inner = &self.inner;
+        inner.stats.calls[c as usize].fetch_add(1, Ordering::Relaxed);
+        let result = pool::with_state(inner, |state| state.run(c, conn, msg, arg));
+        match result {
+            Ok(code) => code,
+            Err(e) => {
+                inner.stats.errors[c as usize].fetch_add(1, Ordering::Relaxed);
+                tracing::error!(callout = c.name(), error = %e, "policy script failed");
+                match c {
+                    Callout::SetBinding => None,
+                    Callout::Connect => Some(Code {
+                        code: 421,
+                        text: "4.3.0 Error: policy failure, try again later".into(),
+                    }),
+                    _ => Some(Code {
+                        code: 451,
+                        text: "4.3.0 Error: policy failure, try again later".into(),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+/// Checks the scripts a configuration names without keeping them: for `config check`.
+/// Returns the diagnostics (empty when everything loads) and the scripts' files.
+pub fn check(snapshot: Arc<Snapshot>) -> Result<Vec<PathBuf>, LoadError> {
+    Policy::load(snapshot).map(|p| p.scripts().iter().map(|s| s.path.clone()).collect())
+}
+
+/// Errors for a configuration: kept here so callers do not need the config crate's types.
+pub fn render(e: &LoadError, snapshot: &Snapshot) -> String {
+    match e {
+        LoadError::Config(diags) => bindery_config::diag::render_all(diags, &snapshot.tree.sources),
+        LoadError::Script(s) => s.render(),
+    }
+}

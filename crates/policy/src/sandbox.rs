@@ -1,0 +1,382 @@
+//! One Lua state for one policy: the sandbox, the `msys` API, the scripts loaded and
+//! initialised, and the run budget every callout gets.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Instant;
+
+use bindery_config::query;
+use mlua::{
+    AnyUserData, Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, Variadic, VmState,
+};
+
+use crate::error::ScriptError;
+use crate::handles::{Accept, Call, Msg, Shared, Vctx, World};
+use crate::{
+    CTX_CONN, CTX_MESS, Callout, Code, Conn, Inner, Limits, Message, VALIDATE_AGAIN, VALIDATE_CONT,
+    VALIDATE_DONE,
+};
+
+/// The budget is checked every this many VM instructions.
+const STRIDE: u32 = 1000;
+/// The most memory one state may hold.
+const MEMORY_LIMIT: usize = 64 << 20;
+/// Where `msys.registerModule` keeps modules, in registration order.
+const MODULES: &str = "bindery.modules";
+
+struct Budget {
+    used: Cell<u64>,
+    started: Cell<Instant>,
+    limits: Limits,
+}
+
+impl Budget {
+    fn start(&self) {
+        self.used.set(0);
+        self.started.set(Instant::now());
+    }
+}
+
+pub struct State {
+    /// Dropped last: every handle below points into it.
+    lua: Lua,
+    budget: Rc<Budget>,
+    shared: Shared,
+    msg: AnyUserData,
+    accept: AnyUserData,
+    vctx: AnyUserData,
+    /// By callout: the modules implementing it (module table, function), in order.
+    hooks: [Vec<(Table, Function)>; 7],
+}
+
+fn sandbox(lua: &Lua, unsafe_libraries: bool) -> mlua::Result<()> {
+    let g = lua.globals();
+    if !unsafe_libraries {
+        for name in ["dofile", "loadfile", "load"] {
+            g.raw_set(name, Value::Nil)?;
+        }
+        // Time is harmless; the rest of `os` (execute, remove, exit, getenv) is not.
+        let os: Table = g.get("os")?;
+        let safe = lua.create_table()?;
+        for name in ["time", "clock", "date", "difftime"] {
+            safe.set(name, os.get::<Value>(name)?)?;
+        }
+        g.set("os", safe)?;
+    }
+    // `print` goes to the log, not to the daemon's stdout.
+    g.set(
+        "print",
+        lua.create_function(|lua, args: Variadic<Value>| {
+            let mut line = Vec::new();
+            for a in args {
+                line.push(match lua.coerce_string(a.clone())? {
+                    Some(s) => s.to_string_lossy(),
+                    None => format!("{a:?}"),
+                });
+            }
+            tracing::info!(target: "policy", "{}", line.join("\t"));
+            Ok(())
+        })?,
+    )?;
+    Ok(())
+}
+
+fn msys(lua: &Lua, world: &Rc<World>) -> mlua::Result<()> {
+    let msys = lua.create_table()?;
+    let core = lua.create_table()?;
+    for (k, v) in [
+        ("VALIDATE_CONT", VALIDATE_CONT),
+        ("VALIDATE_DONE", VALIDATE_DONE),
+        ("VALIDATE_AGAIN", VALIDATE_AGAIN),
+        ("ECMESS_CTX_MESS", CTX_MESS),
+        ("ECMESS_CTX_CONN", CTX_CONN),
+        ("VCTX_MESS", CTX_MESS),
+        ("VCTX_CONN", CTX_CONN),
+    ] {
+        core.set(k, v)?;
+    }
+    let snap = world.snapshot.clone();
+    core.set(
+        "config_get_binding_id_from_name",
+        lua.create_function(move |_, name: String| {
+            Ok(snap.binding_id(&name).map_or(-1, |b| i64::from(b.0)))
+        })?,
+    )?;
+    let snap = world.snapshot.clone();
+    let bindings = world.bindings.clone();
+    core.set(
+        "config_get_binding_group_size",
+        lua.create_function(move |_, name: String| {
+            Ok(snap
+                .group_id(&name)
+                .map_or(-1, |g| bindings.group_size(g) as i64))
+        })?,
+    )?;
+    msys.set("core", core)?;
+    lua.set_named_registry_value(MODULES, lua.create_table()?)?;
+    msys.set(
+        "registerModule",
+        lua.create_function(|lua, (name, module): (String, Table)| {
+            let list: Table = lua.named_registry_value(MODULES)?;
+            // Registering a name again replaces the module, in place.
+            for pair in list.sequence_values::<Table>() {
+                let pair = pair?;
+                if pair.get::<String>(1)? == name {
+                    pair.set(2, module)?;
+                    return Ok(());
+                }
+            }
+            list.push(lua.create_sequence_from([
+                Value::String(lua.create_string(&name)?),
+                Value::Table(module),
+            ])?)?;
+            Ok(())
+        })?,
+    )?;
+    let snap = world.snapshot.clone();
+    msys.set(
+        "config",
+        lua.create_function(move |_, args: Variadic<String>| {
+            let Some((action, words)) = args.split_first() else {
+                return Err(mlua::Error::runtime(
+                    "msys.config needs \"get\" or \"eval\"",
+                ));
+            };
+            let q = match query::parse(words) {
+                Ok(q) => q,
+                Err(e) => return Ok((None, e)),
+            };
+            Ok(match action.as_str() {
+                "get" => match query::get(&snap.tree, &q) {
+                    Some(s) => (
+                        Some(s.value.to_string()),
+                        query::format_value(q.option, &s.value),
+                    ),
+                    None => (None, query::not_set_message(&q)),
+                },
+                "eval" => match query::evaluate(&snap, &q) {
+                    Ok(ev) => match ev.value {
+                        Some(v) => (Some(v.to_string()), query::format_value(q.option, &v)),
+                        None => (None, query::not_set_message(&q)),
+                    },
+                    Err(e) => (None, e),
+                },
+                other => {
+                    return Err(mlua::Error::runtime(format!(
+                        "msys.config: unknown action `{other}`; use \"get\" or \"eval\""
+                    )));
+                }
+            })
+        })?,
+    )?;
+    lua.globals().set("msys", msys)?;
+    // `require("msys...")` gives the API whatever the sandbox; other names need
+    // Allow_Unsafe_Libraries (the real `require`) or fail with a clear message.
+    lua.load(
+        r#"
+        local real = require
+        local api = msys
+        require = function(name)
+          if name == "msys" or string.sub(name, 1, 5) == "msys." then return api end
+          if real then return real(name) end
+          error("module '" .. tostring(name) .. "' not found: policy scripts may require " ..
+                "msys.* only (Allow_Unsafe_Libraries = true lifts this)", 2)
+        end
+        "#,
+    )
+    .set_name("=bindery")
+    .exec()
+}
+
+impl State {
+    pub fn build(inner: &Inner) -> Result<State, ScriptError> {
+        let bare = |msg: String| ScriptError {
+            path: "<bindery>".into(),
+            line: None,
+            col: None,
+            message: msg,
+            line_text: None,
+        };
+        let libs = if inner.limits.unsafe_libraries {
+            StdLib::ALL_SAFE
+        } else {
+            StdLib::COROUTINE
+                | StdLib::TABLE
+                | StdLib::STRING
+                | StdLib::UTF8
+                | StdLib::MATH
+                | StdLib::OS
+        };
+        let lua = Lua::new_with(libs, LuaOptions::default()).map_err(|e| bare(e.to_string()))?;
+        let _ = lua.set_memory_limit(MEMORY_LIMIT);
+        let world = Rc::new(World {
+            snapshot: inner.snapshot.clone(),
+            bindings: inner.bindings.clone(),
+        });
+        sandbox(&lua, inner.limits.unsafe_libraries).map_err(|e| bare(e.to_string()))?;
+        msys(&lua, &world).map_err(|e| bare(e.to_string()))?;
+
+        let budget = Rc::new(Budget {
+            used: Cell::new(0),
+            started: Cell::new(Instant::now()),
+            limits: inner.limits,
+        });
+        let b = budget.clone();
+        lua.set_hook(
+            HookTriggers::new().every_nth_instruction(STRIDE),
+            move |_, debug| {
+                let used = b.used.get() + u64::from(STRIDE);
+                b.used.set(used);
+                let over_count = used > b.limits.instructions;
+                if over_count || b.started.get().elapsed() > b.limits.time {
+                    let src = debug.source();
+                    let file = src.short_src.as_deref().unwrap_or("?").to_string();
+                    let line = debug.current_line().unwrap_or(0);
+                    let what = if over_count {
+                        format!("{} instructions", b.limits.instructions)
+                    } else {
+                        format!("{:?}", b.limits.time)
+                    };
+                    return Err(mlua::Error::runtime(format!(
+                        "{file}:{line}: script stopped: it ran past its budget of {what}"
+                    )));
+                }
+                Ok(VmState::Continue)
+            },
+        )
+        .map_err(|e| bare(e.to_string()))?;
+
+        // Load each script; modules registered meanwhile belong to it (for init errors).
+        let mut owner = Vec::new();
+        for (i, script) in inner.scripts.iter().enumerate() {
+            budget.start();
+            let fail =
+                |e: mlua::Error| ScriptError::from_lua(&script.path, &script.text, &e.to_string());
+            lua.load(script.text.as_str())
+                .set_name(format!("@{}", script.path.display()))
+                .exec()
+                .map_err(fail)?;
+            let list: Table = lua.named_registry_value(MODULES).map_err(fail)?;
+            owner.resize(list.raw_len(), i);
+        }
+        let list: Table = lua
+            .named_registry_value(MODULES)
+            .map_err(|e| bare(e.to_string()))?;
+        let mut modules = Vec::new();
+        for pair in list.sequence_values::<Table>() {
+            let pair = pair.map_err(|e| bare(e.to_string()))?;
+            let name: String = pair.get(1).map_err(|e| bare(e.to_string()))?;
+            let module: Table = pair.get(2).map_err(|e| bare(e.to_string()))?;
+            modules.push((name, module));
+        }
+        // Momentum's init(): must return true.
+        for (i, (name, module)) in modules.iter().enumerate() {
+            let script = &inner.scripts[owner.get(i).copied().unwrap_or(0)];
+            let fail = |m: String| ScriptError::from_lua(&script.path, &script.text, &m);
+            if let Ok(Value::Function(init)) = module.get::<Value>("init") {
+                budget.start();
+                match init.call::<Value>(module.clone()) {
+                    Ok(Value::Boolean(true)) => {}
+                    Ok(other) => {
+                        return Err(fail(format!(
+                            "module '{name}' initialization failed: init() returned {} instead of true",
+                            other.type_name()
+                        )));
+                    }
+                    Err(e) => {
+                        return Err(fail(format!("module '{name}' initialization failed: {e}")));
+                    }
+                }
+            }
+        }
+        let mut hooks: [Vec<(Table, Function)>; 7] = Default::default();
+        for c in Callout::ALL {
+            for (_, module) in &modules {
+                if let Ok(Value::Function(f)) = module.get::<Value>(c.name()) {
+                    hooks[c as usize].push((module.clone(), f));
+                }
+            }
+        }
+        let shared = Shared {
+            call: Rc::new(RefCell::new(Call::idle())),
+            world,
+        };
+        let err = |e: mlua::Error| bare(e.to_string());
+        let msg = lua.create_userdata(Msg(shared.clone())).map_err(err)?;
+        let accept = lua.create_userdata(Accept(shared.clone())).map_err(err)?;
+        let vctx = lua.create_userdata(Vctx(shared.clone())).map_err(err)?;
+        Ok(State {
+            lua,
+            budget,
+            shared,
+            msg,
+            accept,
+            vctx,
+            hooks,
+        })
+    }
+
+    /// Which callouts some module implements, as a bit set.
+    pub fn callouts(&self) -> u8 {
+        Callout::ALL
+            .iter()
+            .filter(|c| !self.hooks[**c as usize].is_empty())
+            .fold(0, |acc, c| acc | (1 << (*c as u8)))
+    }
+
+    /// Runs callout `c` in every module that has it. The connection and message move into
+    /// the shared call and back out, whatever happens.
+    pub fn run(
+        &self,
+        c: Callout,
+        conn: &mut Conn,
+        msg: &mut Message,
+        arg: Option<&str>,
+    ) -> mlua::Result<Option<Code>> {
+        {
+            let mut call = self.shared.call.borrow_mut();
+            call.active = true;
+            call.phase = c;
+            call.conn = std::mem::take(conn);
+            call.msg = std::mem::take(msg);
+            call.rcpt = (c == Callout::RcptTo).then(|| arg.unwrap_or_default().to_string());
+            call.code = None;
+        }
+        let result = self.call_modules(c, arg);
+        let mut call = self.shared.call.borrow_mut();
+        call.active = false;
+        *conn = std::mem::take(&mut call.conn);
+        *msg = std::mem::take(&mut call.msg);
+        let code = call.code.take();
+        result?;
+        // A 2xx or 3xx "code" accepts: there is nothing to refuse.
+        Ok(code.filter(|c| c.code >= 400))
+    }
+
+    fn call_modules(&self, c: Callout, arg: Option<&str>) -> mlua::Result<()> {
+        let _ = &self.lua;
+        for (module, f) in &self.hooks[c as usize] {
+            self.budget.start();
+            let m = module.clone();
+            let ret: Value = match c {
+                Callout::Connect => f.call((m, &self.accept, &self.vctx))?,
+                Callout::Ehlo | Callout::MailFrom => f.call((m, arg, &self.accept, &self.vctx))?,
+                Callout::RcptTo => f.call((m, &self.msg, arg, &self.accept, &self.vctx))?,
+                Callout::Data | Callout::DataSpool => {
+                    f.call((m, &self.msg, &self.accept, &self.vctx))?
+                }
+                Callout::SetBinding => f.call((m, &self.msg))?,
+            };
+            let done = match ret {
+                Value::Integer(n) => n == VALIDATE_DONE,
+                Value::Number(n) => n == VALIDATE_DONE as f64,
+                _ => false,
+            };
+            // A code ends the phase: the command is refused, later modules need not vote.
+            if done || self.shared.call.borrow().code.is_some() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,561 @@
+//! The Lua API, call by call, against real scripts loaded from a real configuration.
+
+use std::sync::Arc;
+
+use bindery_config::{LoadOptions, Snapshot};
+use bindery_policy::{Callout, Code, Conn, Message, Policy, Verdict};
+
+const BINDINGS: &str = r#"
+binding_group "g" {
+  binding "b1" { }
+  binding "b2" { suspend_delivery = true }
+}
+binding "solo" { }
+binding_group "down" {
+  binding "d1" { suspend_delivery = true }
+  binding "d2" { suspend_delivery = true }
+}
+binding_group "empty" { }
+"#;
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    snapshot: Arc<Snapshot>,
+}
+
+/// A config directory with `bindery.conf` (BINDINGS, `extra`, and one script stanza per
+/// file) and the given script files.
+fn setup(files: &[(&str, &str)], sources: &[&str], extra: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let mut conf = format!("{BINDINGS}\n{extra}\nscriptlet \"scriptlet\" {{\n");
+    for (i, s) in sources.iter().enumerate() {
+        conf.push_str(&format!("  script \"s{i}\" {{ source = \"{s}\" }}\n"));
+    }
+    conf.push_str("}\n");
+    let main = dir.path().join("bindery.conf");
+    std::fs::write(&main, conf).unwrap();
+    let opts = LoadOptions {
+        node: "n".into(),
+        search_path: Some("conf/global".into()),
+    };
+    let (tree, diags) = bindery_config::load(&bindery_config::FsSource, &main, &opts).unwrap();
+    let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    Setup {
+        _dir: dir,
+        snapshot: Arc::new(Snapshot::compile(tree, 1)),
+    }
+}
+
+fn load(script: &str) -> (Setup, Policy) {
+    let s = setup(&[("t.lua", script)], &["t"], "");
+    let p = Policy::load(s.snapshot.clone()).unwrap_or_else(|e| panic!("{e}"));
+    (s, p)
+}
+
+fn conn() -> Conn {
+    Conn::new(
+        "192.0.2.9".parse().unwrap(),
+        "esmtp",
+        &[("tier".into(), "gold".into())],
+    )
+}
+
+fn message(body: &str) -> Message {
+    Message {
+        sender: "alice@sender.test".into(),
+        recipients: vec!["bob@rcpt.test".into()],
+        body: body.replace('\n', "\r\n").into_bytes(),
+        ..Message::default()
+    }
+}
+
+fn binding_of(s: &Setup, v: &Verdict) -> Option<String> {
+    match v {
+        Verdict::Accept { binding } => binding.map(|b| s.snapshot.binding_name(b).to_string()),
+        Verdict::Refuse(c) => panic!("refused: {c:?}"),
+    }
+}
+
+/// The seed's pattern: a general binding first, specific ones by header, sender domain
+/// and recipient domain.
+const SEED: &str = r#"
+require("msys.core")
+require("msys.extended.message")
+local mod = {}
+function mod:validate_set_binding(msg)
+  local binding = "solo"
+  local hdr = msg:header("X-Binding")
+  if #hdr > 0 then
+    binding = hdr[1]
+  elseif string.find(msg:mailfrom(), "@news%.test$") then
+    binding = "b1"
+  elseif string.find(msg:rcptto(), "@group%.test$") then
+    msg:binding_group("g")
+    return msys.core.VALIDATE_DONE
+  end
+  msg:binding(binding)
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("seed", mod)
+"#;
+
+#[test]
+fn seed_pattern_assigns_by_header_sender_and_recipient() {
+    let (s, p) = load(SEED);
+    assert!(p.has(Callout::SetBinding));
+    assert!(!p.has(Callout::RcptTo));
+    let mut c = conn();
+    let mut m = message("X-Binding: b2\nSubject: x\n\nbody\n");
+    assert_eq!(
+        binding_of(&s, &p.message(&mut c, &mut m)).as_deref(),
+        Some("b2")
+    );
+    let mut m = message("Subject: x\n\nbody\n");
+    m.sender = "list@news.test".into();
+    assert_eq!(
+        binding_of(&s, &p.message(&mut c, &mut m)).as_deref(),
+        Some("b1")
+    );
+    // The group's b2 is suspended: the choice is always b1.
+    for _ in 0..20 {
+        let mut m = message("Subject: x\n\n");
+        m.recipients = vec!["x@group.test".into()];
+        assert_eq!(
+            binding_of(&s, &p.message(&mut c, &mut m)).as_deref(),
+            Some("b1")
+        );
+    }
+    let mut m = message("Subject: x\n\n");
+    assert_eq!(
+        binding_of(&s, &p.message(&mut c, &mut m)).as_deref(),
+        Some("solo")
+    );
+    // An unknown name: msg:binding returns nil and the assignment is unchanged (none yet).
+    let mut m = message("X-Binding: nosuch\n\n");
+    assert_eq!(binding_of(&s, &p.message(&mut c, &mut m)), None);
+}
+
+#[test]
+fn binding_calls_report_and_refuse_unknown_names() {
+    let (s, p) = load(
+        r#"
+local mod = {}
+function mod:validate_set_binding(msg)
+  local r = {}
+  r[#r+1] = tostring(msg:binding())
+  r[#r+1] = tostring(msg:binding("solo"))
+  r[#r+1] = tostring(msg:binding("nosuch"))
+  r[#r+1] = tostring(msg:binding())
+  r[#r+1] = tostring(msg:binding_group())
+  r[#r+1] = tostring(msg:binding_group("nosuch"))
+  r[#r+1] = tostring(msg:binding())
+  r[#r+1] = tostring(msg:binding_group("down"))
+  r[#r+1] = tostring(msg:binding_group())
+  r[#r+1] = tostring(msys.core.config_get_binding_id_from_name("solo") >= 0)
+  r[#r+1] = tostring(msys.core.config_get_binding_id_from_name("nosuch"))
+  r[#r+1] = tostring(msys.core.config_get_binding_group_size("g"))
+  r[#r+1] = tostring(msys.core.config_get_binding_group_size("empty"))
+  r[#r+1] = tostring(msys.core.config_get_binding_group_size("nosuch"))
+  msg:context_set(msys.core.ECMESS_CTX_MESS, "trace", table.concat(r, ","))
+end
+msys.registerModule("calls", mod)
+"#,
+    );
+    let mut c = conn();
+    let mut m = message("\n");
+    let v = p.message(&mut c, &mut m);
+    // A group whose bindings are all suspended still yields one of them.
+    let b = binding_of(&s, &v).unwrap();
+    assert!(b == "d1" || b == "d2", "{b}");
+    assert_eq!(
+        m.context["trace"],
+        "nil,solo,nil,solo,default,nil,solo,down,down,true,-1,2,0,-1"
+    );
+}
+
+#[test]
+fn callouts_see_the_connection_and_share_context() {
+    let (_s, p) = load(
+        r#"
+local mod = {}
+function mod:validate_connect(accept, vctx)
+  vctx:set(msys.core.VCTX_CONN, "seen", accept:peer() .. "/" .. accept:listener())
+  return msys.core.VALIDATE_CONT
+end
+function mod:validate_ehlo(name, accept, vctx)
+  if name == "bad.example" then vctx:set_code(550, "go away") end
+  return msys.core.VALIDATE_CONT
+end
+function mod:validate_mailfrom(from, accept, vctx)
+  vctx:set(msys.core.VCTX_MESS, "from", from)
+  if from == "spam@x.test" then vctx:set_code(553, "5.7.1 sender refused") end
+end
+function mod:validate_rcptto(msg, rcpt, accept, vctx)
+  if rcpt == "later@rcpt.test" then msg:code(451, "4.2.1 try later") end
+  msg:context_set(msys.core.ECMESS_CTX_MESS, "last", msg:rcptto())
+end
+function mod:validate_data(msg, accept, vctx)
+  local t = msg:context_get(msys.core.ECMESS_CTX_CONN, "tier")
+  if #msg:header("X-Spam") > 0 then msg:code(554, "spam") end
+  msg:context_set(msys.core.ECMESS_CTX_MESS, "data",
+    table.concat({t, msg:context_get(msys.core.ECMESS_CTX_MESS, "from"),
+      vctx:get(msys.core.VCTX_CONN, "seen"), vctx:get(msys.core.VCTX_CONN, "ehlo"),
+      accept:ehlo()}, " "))
+end
+msys.registerModule("phases", mod)
+"#,
+    );
+    for c in Callout::ALL {
+        assert_eq!(
+            p.has(c),
+            !matches!(c, Callout::DataSpool | Callout::SetBinding),
+            "{c:?}"
+        );
+    }
+    let mut c = conn();
+    assert_eq!(p.connect(&mut c), None);
+    assert_eq!(c.context["seen"], "192.0.2.9/esmtp");
+    assert_eq!(
+        p.ehlo(&mut c, "bad.example"),
+        Some(Code {
+            code: 550,
+            text: "5.7.1 go away".into()
+        })
+    );
+    assert_eq!(p.ehlo(&mut c, "client.example"), None);
+    let mut m = Message {
+        sender: "spam@x.test".into(),
+        ..Message::default()
+    };
+    assert_eq!(
+        p.mailfrom(&mut c, &mut m),
+        Some(Code {
+            code: 553,
+            text: "5.7.1 sender refused".into()
+        })
+    );
+    let mut m = Message {
+        sender: "ok@x.test".into(),
+        ..Message::default()
+    };
+    assert_eq!(p.mailfrom(&mut c, &mut m), None);
+    assert_eq!(p.rcptto(&mut c, &mut m, "a@rcpt.test"), None);
+    assert_eq!(m.context["last"], "a@rcpt.test");
+    assert_eq!(
+        p.rcptto(&mut c, &mut m, "later@rcpt.test"),
+        Some(Code {
+            code: 451,
+            text: "4.2.1 try later".into()
+        })
+    );
+    m.recipients.push("a@rcpt.test".into());
+    m.body = b"Subject: hi\r\n\r\nbody\r\n".to_vec();
+    assert_eq!(p.message(&mut c, &mut m), Verdict::Accept { binding: None });
+    assert_eq!(
+        m.context["data"],
+        "gold ok@x.test 192.0.2.9/esmtp client.example client.example"
+    );
+    m.body = b"X-Spam: yes\r\n\r\nbody\r\n".to_vec();
+    assert_eq!(
+        p.message(&mut c, &mut m),
+        Verdict::Refuse(Code {
+            code: 554,
+            text: "5.7.1 spam".into()
+        })
+    );
+}
+
+#[test]
+fn validate_done_stops_later_modules_and_order_is_registration_order() {
+    let s = setup(
+        &[
+            (
+                "a.lua",
+                "local m = {} function m:validate_set_binding(msg) msg:binding('solo') return msys.core.VALIDATE_DONE end msys.registerModule('a', m)",
+            ),
+            (
+                "b.lua",
+                "local m = {} function m:validate_set_binding(msg) msg:binding('b1') end msys.registerModule('b', m)",
+            ),
+            (
+                "c.lua",
+                "local m = {} function m:validate_set_binding(msg) msg:binding('b1') end msys.registerModule('c', m)",
+            ),
+        ],
+        &["c", "a", "b"],
+        "",
+    );
+    let p = Policy::load(s.snapshot.clone()).unwrap();
+    let v = p.message(&mut conn(), &mut message("\n"));
+    // c runs first (b1), then a (solo) says DONE, so b never runs.
+    assert_eq!(binding_of(&s, &v).as_deref(), Some("solo"));
+}
+
+#[test]
+fn a_raising_script_keeps_the_binding_in_set_binding_and_refuses_elsewhere() {
+    let (s, p) = load(
+        r#"
+local mod = {}
+function mod:validate_rcptto(msg, rcpt)
+  error("boom in rcpt")
+end
+function mod:validate_set_binding(msg)
+  msg:binding("solo")
+  local x = nil
+  return x.field
+end
+msys.registerModule("raise", mod)
+"#,
+    );
+    let mut c = conn();
+    let mut m = message("\n");
+    let code = p.rcptto(&mut c, &mut m, "a@b.test").unwrap();
+    assert_eq!(code.code, 451);
+    let v = p.message(&mut c, &mut m);
+    // The binding set before the error stands; the message is accepted.
+    assert_eq!(binding_of(&s, &v).as_deref(), Some("solo"));
+    assert_eq!(
+        p.stats().errors[Callout::RcptTo as usize].load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    assert_eq!(p.errors(), 2);
+    assert_eq!(
+        m.recipients,
+        ["bob@rcpt.test"],
+        "the message survives the error"
+    );
+}
+
+#[test]
+fn a_script_that_loops_forever_is_stopped() {
+    let s = setup(
+        &[(
+            "t.lua",
+            "local m = {}\nfunction m:validate_set_binding(msg)\n  msg:binding('solo')\n  while true do end\nend\nfunction m:validate_data(msg)\n  local t = {}\n  while true do t[#t % 10 + 1] = 1 end\nend\nmsys.registerModule('loop', m)\n",
+        )],
+        &["t"],
+        "scriptlet \"scriptlet\" { instruction_limit = 100000 }",
+    );
+    let p = Policy::load(s.snapshot.clone()).unwrap();
+    let mut c = conn();
+    let mut m = message("\n");
+    let started = std::time::Instant::now();
+    let v = p.message(&mut c, &mut m);
+    assert_eq!(
+        v,
+        Verdict::Refuse(Code {
+            code: 451,
+            text: "4.3.0 Error: policy failure, try again later".into()
+        })
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert_eq!(p.errors(), 1);
+}
+
+#[test]
+fn the_time_limit_stops_a_loop_too() {
+    let s = setup(
+        &[(
+            "t.lua",
+            "local m = {}\nfunction m:validate_set_binding(msg)\n  msg:binding('solo')\n  while true do end\nend\nmsys.registerModule('loop', m)\n",
+        )],
+        &["t"],
+        "scriptlet \"scriptlet\" { instruction_limit = 0 time_limit = 1 }",
+    );
+    let p = Policy::load(s.snapshot.clone()).unwrap();
+    let started = std::time::Instant::now();
+    let v = p.message(&mut conn(), &mut message("\n"));
+    assert_eq!(binding_of(&s, &v).as_deref(), Some("solo"));
+    let took = started.elapsed();
+    assert!(
+        took >= std::time::Duration::from_secs(1) && took < std::time::Duration::from_secs(5),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn scripts_cannot_touch_files_or_processes_unless_allowed() {
+    let probe = r#"
+local m = {}
+function m:validate_set_binding(msg)
+  local r = {type(io), type(os.execute), type(os.remove), type(os.getenv), type(dofile),
+             type(loadfile), type(load), type(os.time), tostring(pcall(require, "io"))}
+  msg:context_set(msys.core.ECMESS_CTX_MESS, "r", table.concat(r, ","))
+end
+msys.registerModule("probe", m)
+"#;
+    let (_s, p) = load(probe);
+    let mut m = message("\n");
+    p.message(&mut conn(), &mut m);
+    assert_eq!(m.context["r"], "nil,nil,nil,nil,nil,nil,nil,function,false");
+    let s = setup(
+        &[("t.lua", probe)],
+        &["t"],
+        "scriptlet \"scriptlet\" { allow_unsafe_libraries = true }",
+    );
+    let p = Policy::load(s.snapshot.clone()).unwrap();
+    let mut m = message("\n");
+    p.message(&mut conn(), &mut m);
+    assert_eq!(
+        m.context["r"],
+        "table,function,function,function,function,function,function,function,true"
+    );
+}
+
+#[test]
+fn msys_config_reads_the_configuration() {
+    let (_s, p) = load(
+        r#"
+local m = {}
+function m:validate_set_binding(msg)
+  local v1, t1 = msys.config("eval", "binding", "b2", "suspend_delivery")
+  local v2, t2 = msys.config("get", "binding", "b1", "suspend_delivery")
+  local v3, t3 = msys.config("eval", "binding", "b1", "max_outbound_connections")
+  local v4, t4 = msys.config("get", "bindng", "b1", "max_outbound_connections")
+  msg:context_set(msys.core.ECMESS_CTX_MESS, "r",
+    table.concat({tostring(v1), t1, tostring(v2), t2, tostring(v3), t3, tostring(v4), t4}, "|"))
+end
+msys.registerModule("cfg", m)
+"#,
+    );
+    let mut m = message("\n");
+    p.message(&mut conn(), &mut m);
+    assert_eq!(
+        m.context["r"],
+        "true|Suspend_Delivery = true|nil|Option 'Suspend_Delivery' is not set in scope 'Binding:b1:'.|32|Max_Outbound_Connections = 32|nil|unknown scope `bindng`; did you mean `binding`?"
+    );
+}
+
+#[test]
+fn msg_code_is_refused_in_set_binding() {
+    let (s, p) = load(
+        "local m = {} function m:validate_set_binding(msg) msg:binding('b1') msg:code(550, 'no') end msys.registerModule('x', m)",
+    );
+    let v = p.message(&mut conn(), &mut message("\n"));
+    assert_eq!(binding_of(&s, &v).as_deref(), Some("b1"));
+    assert_eq!(p.errors(), 1);
+}
+
+fn load_err(files: &[(&str, &str)], sources: &[&str]) -> String {
+    let s = setup(files, sources, "");
+    match Policy::load(s.snapshot.clone()) {
+        Ok(_) => panic!("loaded"),
+        Err(e) => {
+            let text = bindery_policy::render(&e, &s.snapshot);
+            // Paths are in a temporary folder: show them relative to it.
+            let dir = s
+                .snapshot
+                .tree
+                .sources
+                .get(bindery_config::span::FileId(0))
+                .path
+                .parent()
+                .unwrap()
+                .display()
+                .to_string();
+            text.replace(&format!("{dir}/"), "")
+        }
+    }
+}
+
+#[test]
+fn syntax_errors_point_at_the_script_line() {
+    let text = load_err(
+        &[(
+            "t.lua",
+            "local m = {}\nfunction m:validate_set_binding(msg)\n  if x == 1 msg:binding('a') end\nend\n",
+        )],
+        &["t"],
+    );
+    assert_eq!(
+        text,
+        "t.lua:3:13: error: 'then' expected near 'msg'\n     3 |   if x == 1 msg:binding('a') end\n       |             ^\n"
+    );
+}
+
+#[test]
+fn a_missing_source_says_where_it_looked_and_suggests() {
+    let text = load_err(&[("assign.lua", "")], &["asign"]);
+    assert!(text.starts_with("bindery.conf:"), "{text}");
+    assert!(text.contains("error: no script `asign` found"), "{text}");
+    assert!(text.contains("did you mean `assign`?"), "{text}");
+}
+
+#[test]
+fn dotted_module_names_are_found_along_the_search_path() {
+    let s = setup(
+        &[(
+            "conf/global/policy/assign.lua",
+            "local m = {} function m:validate_set_binding(msg) msg:binding('b1') end msys.registerModule('a', m)",
+        )],
+        &["policy.assign"],
+        "",
+    );
+    let p = Policy::load(s.snapshot.clone()).unwrap();
+    assert!(
+        p.scripts()[0]
+            .path
+            .ends_with("conf/global/policy/assign.lua")
+    );
+    let v = p.message(&mut conn(), &mut message("\n"));
+    assert_eq!(binding_of(&s, &v).as_deref(), Some("b1"));
+}
+
+#[test]
+fn init_must_return_true_and_runtime_errors_at_load_are_located() {
+    let text = load_err(
+        &[(
+            "t.lua",
+            "local m = {}\nfunction m:init() return false end\nmsys.registerModule('x', m)\n",
+        )],
+        &["t"],
+    );
+    assert!(
+        text.contains("module 'x' initialization failed: init() returned boolean"),
+        "{text}"
+    );
+    let text = load_err(&[("t.lua", "local m = {}\n\nnosuch.call()\n")], &["t"]);
+    assert!(
+        text.starts_with("t.lua:3:1: error: attempt to index a nil value (global 'nosuch')"),
+        "{text}"
+    );
+    let text = load_err(&[("t.lua", "require('socket')\n")], &["t"]);
+    assert!(text.contains("module 'socket' not found"), "{text}");
+}
+
+#[test]
+fn no_scripts_means_no_callouts() {
+    let s = setup(&[], &[], "");
+    let p = Policy::load(s.snapshot.clone()).unwrap();
+    assert!(Callout::ALL.iter().all(|c| !p.has(*c)));
+    assert_eq!(
+        p.message(&mut conn(), &mut message("\n")),
+        Verdict::Accept { binding: None }
+    );
+}
+
+#[test]
+fn states_are_per_thread_and_each_thread_gets_the_same_answers() {
+    let (s, p) = load(SEED);
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                let mut m = message("X-Binding: b1\n\n");
+                match p.message(&mut conn(), &mut m) {
+                    Verdict::Accept { binding } => binding,
+                    _ => None,
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), s.snapshot.binding_id("b1"));
+    }
+}
