@@ -1,10 +1,16 @@
 //! One inbound connection: the only code that reads and writes a client socket. It feeds the
-//! sans-IO session and does what the session's steps ask (write, spool, TLS, close).
+//! sans-IO session and does what the session's steps ask (write, policy check, spool, TLS,
+//! close).
+//!
+//! Policy callouts run right here, synchronously, on this worker thread's own Lua state:
+//! nothing is awaited and no lock is held while Lua runs (see `bindery-policy`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bindery_smtp::{Session, Step};
+use bindery_policy::{Code, Conn, Message, Policy};
+use bindery_smtp::session::Check;
+use bindery_smtp::{Reply, Session, Step};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -40,6 +46,9 @@ pub async fn serve(
     let _ = tcp.set_nodelay(true);
     let mut stream = Stream::Plain(tcp);
     let mut session = Session::new(Arc::clone(&inbound.session), peer);
+    let mut conn = Conn::new(peer, &plan.name, &inbound.context);
+    // The transaction as the policy sees it; a new one starts at every MAIL check.
+    let mut msg = Message::default();
     let deadline = Instant::now() + inbound.lifetime;
     let mut grace: Option<Instant> = None;
     let mut buf = vec![0u8; 16 * 1024];
@@ -69,8 +78,13 @@ pub async fn serve(
                     Err(_) => session.timeout(),
                 }
             }
+            Step::Check(check) => {
+                let code = ask(&shared.policy, &mut conn, &mut msg, check);
+                session.verdict(code.map(code_reply));
+            }
             Step::Message(t) => {
-                let reply = receive(&shared, t, &plan.name).await;
+                let reply = receive(&shared, t, &plan.name, &mut conn, &mut msg).await;
+                msg = Message::default();
                 session.message_done(reply);
                 if grace.is_some() && !session.in_data() {
                     session.shutdown();
@@ -99,4 +113,36 @@ pub async fn serve(
     }
     let _ = stream.shutdown().await;
     Ok(())
+}
+
+/// Runs the callout for one session check.
+fn ask(policy: &Policy, conn: &mut Conn, msg: &mut Message, check: Check) -> Option<Code> {
+    match check {
+        Check::Connect => policy.connect(conn),
+        Check::Hello(name) => policy.ehlo(conn, &name),
+        Check::Mail(from) => {
+            *msg = Message {
+                sender: from.map(|m| m.to_string()).unwrap_or_default(),
+                ..Message::default()
+            };
+            policy.mailfrom(conn, msg)
+        }
+        Check::Rcpt(to) => {
+            let to = to.to_string();
+            let code = policy.rcptto(conn, msg, &to);
+            if code.is_none() {
+                msg.recipients.push(to);
+            }
+            code
+        }
+    }
+}
+
+/// A policy's code as an SMTP reply (its text already starts with the enhanced status).
+pub fn code_reply(code: Code) -> Reply {
+    Reply {
+        code: code.code,
+        status: "",
+        lines: vec![code.text],
+    }
 }

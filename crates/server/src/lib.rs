@@ -4,7 +4,8 @@
 //! - [`settings`]: the snapshot's options as typed values (globals, listeners, per-client).
 //! - `listener`: accept loops with the connection cap and the spool-health gate.
 //! - `connection`: the one place that reads and writes client sockets; drives the session.
-//! - `reception`: id, Received header, binding, durable store, log record, reply.
+//! - `reception`: the end-of-DATA policy (validate_data .. validate_set_binding), id,
+//!   Received header, binding, durable store, log record, reply.
 //! - [`mainlog`]: the JSON-lines log writer.
 //! - [`tls`]: rustls configurations for STARTTLS.
 //!
@@ -25,6 +26,7 @@ use std::time::Duration;
 use bindery_config::Snapshot;
 use bindery_delivery::engine::{Engine, EngineConfig};
 use bindery_delivery::resolver::{CachingResolver, HickoryResolver, Resolver};
+use bindery_policy::Policy;
 use bindery_queue::{SystemClock, TokenBuckets};
 use bindery_spool::{DiskSpool, IdGenerator, Spool, SpoolError};
 use tokio::net::TcpListener;
@@ -75,6 +77,8 @@ pub struct Shared {
     pub tls: TlsCache,
     /// Delivery: every spooled message is handed to it.
     pub engine: Engine,
+    /// The Lua policy of this configuration generation.
+    pub policy: Policy,
 }
 
 /// A started daemon.
@@ -88,6 +92,12 @@ pub struct Running {
 /// Opens the spool, recovers it, binds every listener and starts serving.
 pub async fn start(snapshot: Arc<Snapshot>) -> Result<Running, ServerError> {
     let globals = Globals::from_snapshot(&snapshot);
+    // Scripts load before anything opens: a broken policy must not half-start a daemon.
+    let policy = Policy::load(Arc::clone(&snapshot))
+        .map_err(|e| ServerError::Config(bindery_policy::render(&e, &snapshot)))?;
+    if !policy.scripts().is_empty() {
+        tracing::info!(scripts = policy.scripts().len(), "policy loaded");
+    }
     let plans = esmtp_listeners(&snapshot)?;
     let base = globals.spoolbase.clone();
     let (mode, method) = (globals.spool_mode, globals.spool_sync);
@@ -129,6 +139,7 @@ pub async fn start(snapshot: Arc<Snapshot>) -> Result<Running, ServerError> {
         mainlog,
         tls: TlsCache::default(),
         engine,
+        policy,
     });
     // Fail at start, not at the first client, when a certificate cannot be loaded.
     for plan in &plans {
@@ -139,6 +150,7 @@ pub async fn start(snapshot: Arc<Snapshot>) -> Result<Running, ServerError> {
             plan,
             unspecified,
             &shared.tls,
+            &shared.policy,
         )?;
     }
     let (shutdown, shutdown_rx) = watch::channel(false);

@@ -61,6 +61,7 @@ pub async fn accept_loop(
             &plan,
             peer.ip(),
             &shared.tls,
+            &shared.policy,
         ) {
             Ok(s) => s,
             Err(e) => {

@@ -1,5 +1,6 @@
-//! A complete message becomes a spooled one: id, Received header, binding, durable write,
-//! log record, and the reply that says so.
+//! A complete message becomes a spooled one: end-of-DATA policy (which may refuse it or
+//! assign its binding), id, Received header, durable write, log record, and the reply that
+//! says so.
 
 use bindery_smtp::Reply;
 use bindery_smtp::Transaction;
@@ -7,6 +8,9 @@ use bindery_smtp::received::{Trace, received};
 use bindery_spool::{Envelope, RcptState, Recipient};
 use tokio::sync::oneshot;
 
+use bindery_policy::{Conn, Message, Verdict};
+
+use crate::connection::code_reply;
 use crate::mainlog::Reception;
 use crate::settings::DefaultBinding;
 use crate::{Shared, unix_now};
@@ -28,21 +32,43 @@ fn notify_text(n: &bindery_smtp::command::Notify) -> String {
         .join(",")
 }
 
-/// Spools `t` and returns the reply for the end of DATA. Never answers 250 before the spool
-/// said the message is durable.
-pub async fn receive(shared: &Shared, t: Box<Transaction>, listener: &str) -> Reply {
+/// Runs the end-of-DATA callouts, spools `t` and returns the reply for the end of DATA.
+/// Never answers 250 before the spool said the message is durable.
+pub async fn receive(
+    shared: &Shared,
+    mut t: Box<Transaction>,
+    listener: &str,
+    conn: &mut Conn,
+    msg: &mut Message,
+) -> Reply {
     let g = &shared.globals;
-    // Every message goes to the default binding until the policy issue assigns others.
-    if g.default_binding == DefaultBinding::None {
-        return Reply::new(
-            451,
-            "4.4.4",
-            "Error: no binding assigned to message (default_binding = none)",
-        );
-    }
+    let rcpt_strings: Vec<String> = t.recipients.iter().map(|r| r.mailbox.to_string()).collect();
+    // The session's envelope is the truth; the policy's copy may have missed a MAIL check.
+    msg.sender = t.sender.as_ref().map(|m| m.to_string()).unwrap_or_default();
+    msg.recipients.clone_from(&rcpt_strings);
+    msg.body = std::mem::take(&mut t.body);
+    let verdict = shared.policy.message(conn, msg);
+    t.body = std::mem::take(&mut msg.body);
+    let snap = &shared.snapshot;
+    let (binding_group, binding) = match verdict {
+        Verdict::Refuse(code) => return code_reply(code),
+        Verdict::Accept { binding: Some(b) } => (
+            snap.group_name(snap.group_of(b)).to_string(),
+            snap.binding_name(b).to_string(),
+        ),
+        Verdict::Accept { binding: None } => {
+            if g.default_binding == DefaultBinding::None {
+                return Reply::new(
+                    451,
+                    "4.4.4",
+                    "Error: no binding assigned to message (default_binding = none)",
+                );
+            }
+            (g.binding_group.clone(), g.binding.clone())
+        }
+    };
     let time = unix_now();
     let id = shared.ids.next(time);
-    let rcpt_strings: Vec<String> = t.recipients.iter().map(|r| r.mailbox.to_string()).collect();
     let header = received(&Trace {
         helo: &t.helo,
         peer: t.peer,
@@ -74,8 +100,8 @@ pub async fn receive(shared: &Shared, t: Box<Transaction>, listener: &str) -> Re
                 state: RcptState::Pending,
             })
             .collect(),
-        binding_group: g.binding_group.clone(),
-        binding: g.binding.clone(),
+        binding_group: binding_group.clone(),
+        binding: binding.clone(),
         ret: t.params.ret.map(|r| match r {
             bindery_smtp::command::Ret::Full => "FULL".to_string(),
             bindery_smtp::command::Ret::Hdrs => "HDRS".to_string(),
@@ -107,8 +133,8 @@ pub async fn receive(shared: &Shared, t: Box<Transaction>, listener: &str) -> Re
                     sender: &sender,
                     recipients: rcpt_strings.iter().map(String::as_str).collect(),
                     size,
-                    binding_group: &g.binding_group,
-                    binding: &g.binding,
+                    binding_group: &binding_group,
+                    binding: &binding,
                     listener,
                 });
             }

@@ -10,8 +10,10 @@ use bindery_config::inbound::{self, ListenSite};
 use bindery_config::schema::{OptionId, ScopeKind};
 use bindery_config::snapshot::{BindingId, Snapshot, default_value};
 use bindery_config::value::{ListenAddr, Value};
+use bindery_policy::{Callout, Policy};
 use bindery_smtp::SessionConfig;
 use bindery_smtp::relay::DomainSet;
+use bindery_smtp::session::Checks;
 use bindery_spool::SyncMethod;
 
 use crate::ServerError;
@@ -35,6 +37,7 @@ struct InboundOptions {
     max_receptions_per_connection: OptionId,
     idle_time: OptionId,
     session_timeout: OptionId,
+    context: OptionId,
 }
 
 static INBOUND: LazyLock<InboundOptions> = LazyLock::new(|| InboundOptions {
@@ -48,6 +51,7 @@ static INBOUND: LazyLock<InboundOptions> = LazyLock::new(|| InboundOptions {
     max_receptions_per_connection: opt("max_receptions_per_connection"),
     idle_time: opt("idle_time"),
     session_timeout: opt("session_timeout"),
+    context: opt("context"),
 });
 
 fn global(snap: &Snapshot, name: &'static str) -> Option<Value> {
@@ -199,6 +203,8 @@ pub struct Inbound {
     /// The longest the whole connection may last (`Session_Timeout`).
     pub lifetime: Duration,
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The listener's `context = [ k = v ]`: seeds the policy's connection context.
+    pub context: Vec<(String, String)>,
 }
 
 /// Resolves the listener options for a client at `peer` (Listen::Peer > Listen >
@@ -209,6 +215,7 @@ pub fn inbound(
     plan: &ListenerPlan,
     peer: IpAddr,
     tls: &TlsCache,
+    policy: &Policy,
 ) -> Result<Inbound, ServerError> {
     let tree = &snap.tree;
     let chain = inbound::chain(tree, &plan.site, Some(peer));
@@ -244,13 +251,25 @@ pub fn inbound(
         relay_client,
         relay_domains: globals.relay_domains.clone(),
         starttls: tls_config.is_some(),
+        checks: Checks {
+            connect: policy.has(Callout::Connect),
+            ehlo: policy.has(Callout::Ehlo),
+            // A transaction's policy context starts at MAIL: rcptto needs it too.
+            mail: policy.has(Callout::MailFrom) || policy.has(Callout::RcptTo),
+            rcpt: policy.has(Callout::RcptTo),
+        },
         ..SessionConfig::default()
+    };
+    let context = match get(o.context) {
+        Some(Value::Dict(d)) => d,
+        _ => Vec::new(),
     };
     Ok(Inbound {
         session: Arc::new(session),
         idle: Duration::from_secs(int(o.idle_time).max(1)),
         lifetime: Duration::from_secs(int(o.session_timeout).max(1)),
         tls: tls_config,
+        context,
     })
 }
 

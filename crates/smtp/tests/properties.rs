@@ -3,19 +3,27 @@
 use std::sync::Arc;
 
 use bindery_smtp::relay::DomainSet;
+use bindery_smtp::session::{Check, Checks};
 use bindery_smtp::{Reply, Session, SessionConfig, Step};
 use proptest::prelude::*;
 
-/// Runs the session over `chunks`, answering every message with 250. Returns everything the
-/// server wrote and the bodies it handed over.
+/// Runs the session over `chunks`, answering every message with 250 and every policy check
+/// alternately yes and no. Returns everything the server wrote and the bodies it handed over.
 fn drive(chunks: &[Vec<u8>]) -> (Vec<u8>, Vec<Vec<u8>>) {
     let cfg = SessionConfig {
         hostname: "mx.test".into(),
         max_message_size: 200,
         max_recipients: 3,
         relay_domains: DomainSet::new(["ok.example"]),
+        checks: Checks {
+            connect: true,
+            ehlo: true,
+            mail: true,
+            rcpt: true,
+        },
         ..SessionConfig::default()
     };
+    let mut checks = 0u32;
     let mut s = Session::new(Arc::new(cfg), "192.0.2.1".parse().unwrap());
     let mut out = Vec::new();
     let mut bodies = Vec::new();
@@ -29,6 +37,11 @@ fn drive(chunks: &[Vec<u8>]) -> (Vec<u8>, Vec<Vec<u8>>) {
                 Step::NeedInput => break,
                 Step::Close => break 'outer,
                 Step::StartTls => s.tls_started(),
+                Step::Check(c) => {
+                    checks += 1;
+                    let refuse = checks.is_multiple_of(2) && c != Check::Connect;
+                    s.verdict(refuse.then(|| Reply::new(550, "5.7.1", "no")));
+                }
                 Step::Message(t) => {
                     bodies.push(t.body);
                     s.message_done(Reply::new(250, "2.0.0", "OK"));

@@ -9,8 +9,12 @@
 //!   CRLF but in the same write as the next client line (pipelining). `\r`, `\n`, `\0`, `\\`
 //!   and `\xNN` are escapes.
 //!
-//! Lines the test writes: `S: ` server output, `M: ` a message handed to the spool (envelope),
-//! `B: ` its body (escaped), `T: starttls`, `X: close`. Run with `BINDERY_BLESS=1` to rewrite
+//! - `@ checks = connect ehlo mail rcpt` (any of them) turns policy checks on. The fake
+//!   policy refuses a connection when `@ connect = refuse`, and a HELO name, sender or
+//!   recipient containing `reject` (550 5.7.1) or `defer` (451 4.7.1).
+//!
+//! Lines the test writes: `S: ` server output, `P: ` a policy check, `M: ` a message handed to
+//! the spool (envelope), `B: ` its body (escaped), `T: starttls`, `X: close`. Run with `BINDERY_BLESS=1` to rewrite
 //! the files from what the session does now; review the diff.
 
 mod common;
@@ -21,6 +25,7 @@ use std::sync::Arc;
 use common::{escape, unescape};
 
 use bindery_smtp::relay::DomainSet;
+use bindery_smtp::session::Check;
 use bindery_smtp::{Reply, Session, SessionConfig, Step};
 
 fn set(cfg: &mut SessionConfig, key: &str, value: &str) {
@@ -33,6 +38,17 @@ fn set(cfg: &mut SessionConfig, key: &str, value: &str) {
         "relay_client" => cfg.relay_client = value.parse().unwrap(),
         "starttls" => cfg.starttls = value.parse().unwrap(),
         "relay_domains" => cfg.relay_domains = DomainSet::new(value.split_whitespace()),
+        "checks" => {
+            for w in value.split_whitespace() {
+                match w {
+                    "connect" => cfg.checks.connect = true,
+                    "ehlo" => cfg.checks.ehlo = true,
+                    "mail" => cfg.checks.mail = true,
+                    "rcpt" => cfg.checks.rcpt = true,
+                    other => panic!("unknown check {other}"),
+                }
+            }
+        }
         other => panic!("unknown setting {other}"),
     }
 }
@@ -42,6 +58,7 @@ struct Runner {
     session: Option<Session>,
     cfg: SessionConfig,
     spool: String,
+    connect: String,
     queued: u32,
     pending: Vec<u8>,
     closed: bool,
@@ -53,6 +70,8 @@ impl Runner {
             let s = Session::new(Arc::new(self.cfg.clone()), "192.0.2.7".parse().unwrap());
             self.session = Some(s);
             self.flush();
+            // Let a connect check run before the first client line.
+            self.send(Vec::new(), false);
         }
         self.session.as_mut().unwrap()
     }
@@ -87,6 +106,31 @@ impl Runner {
                 Step::StartTls => {
                     self.out.push_str("T: starttls\n");
                     self.session().tls_started();
+                }
+                Step::Check(c) => {
+                    let (what, word) = match &c {
+                        Check::Connect => ("connect".to_string(), self.connect.clone()),
+                        Check::Hello(n) => (format!("hello {n}"), n.clone()),
+                        Check::Mail(f) => {
+                            let f = f.as_ref().map(|m| m.to_string()).unwrap_or_default();
+                            (format!("mail <{f}>"), f)
+                        }
+                        Check::Rcpt(t) => (format!("rcpt <{t}>"), t.to_string()),
+                    };
+                    let verdict = if word.contains("reject") || word == "refuse" {
+                        Some(Reply::new(550, "5.7.1", "Refused by policy"))
+                    } else if word.contains("defer") {
+                        Some(Reply::new(451, "4.7.1", "Try again later"))
+                    } else {
+                        None
+                    };
+                    let _ = writeln!(
+                        self.out,
+                        "P: {what} -> {}",
+                        verdict.as_ref().map_or("ok".into(), |r| r.code.to_string())
+                    );
+                    self.session().verdict(verdict);
+                    self.flush();
                 }
                 Step::Message(t) => {
                     let rcpts: Vec<String> = t
@@ -139,6 +183,7 @@ fn run(text: &str) -> String {
             ..SessionConfig::default()
         },
         spool: "ok".into(),
+        connect: "accept".into(),
         queued: 0,
         pending: Vec::new(),
         closed: false,
@@ -171,6 +216,8 @@ fn run(text: &str) -> String {
             let (k, v) = (k.trim(), v.trim());
             if k == "spool" {
                 r.spool = v.to_string();
+            } else if k == "connect" {
+                r.connect = v.to_string();
             } else {
                 assert!(
                     r.session.is_none(),
@@ -182,7 +229,7 @@ fn run(text: &str) -> String {
             r.out.push_str(line);
             r.out.push('\n');
         }
-        // S:, M:, B:, T:, X: lines are output; they are regenerated.
+        // S:, P:, M:, B:, T:, X: lines are output; they are regenerated.
     }
     if r.session.is_none() {
         r.session();

@@ -1,13 +1,22 @@
 //! EHLO and HELO (RFC 5321 §4.1.1.1).
 
-use super::{Phase, Session};
+use super::{Pending, Phase, Session, Step};
 use crate::reply::Reply;
 
 impl Session {
-    pub(super) fn hello(&mut self, name: String, esmtp: bool) {
+    pub(super) fn hello(&mut self, name: String, esmtp: bool) -> Option<Step> {
         if matches!(self.phase, Phase::Closed) {
-            return;
+            return None;
         }
+        if self.cfg.checks.ehlo {
+            return Some(self.ask(Pending::Hello { name, esmtp }));
+        }
+        self.hello_accepted(name, esmtp);
+        None
+    }
+
+    /// EHLO or HELO passed every check.
+    pub(super) fn hello_accepted(&mut self, name: String, esmtp: bool) {
         // A new greeting resets any transaction (RFC 5321 §4.1.4).
         self.phase = Phase::Idle;
         self.reset_transaction();

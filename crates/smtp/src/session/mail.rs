@@ -1,18 +1,35 @@
 //! MAIL FROM (RFC 5321 §4.1.1.2) with SIZE, BODY, SMTPUTF8, RET and ENVID.
 
-use super::{Phase, Session};
+use super::{Pending, Phase, Session, Step};
 use crate::address::Mailbox;
 use crate::command::MailParams;
 use crate::reply::Reply;
 
 impl Session {
-    pub(super) fn mail(&mut self, from: Option<Mailbox>, params: MailParams) {
+    pub(super) fn mail(&mut self, from: Option<Mailbox>, params: MailParams) -> Option<Step> {
+        self.mail_checks(&params)?;
+        if self.cfg.checks.mail {
+            return Some(self.ask(Pending::Mail { from, params }));
+        }
+        self.mail_accepted(from, params);
+        None
+    }
+
+    /// The protocol's checks; `None` when one refused the command (the reply is out).
+    fn mail_checks(&mut self, params: &MailParams) -> Option<()> {
+        let refuse = |s: &mut Session, r: Reply| {
+            s.error(r);
+            None
+        };
         match self.phase {
             Phase::Fresh => {
-                return self.error(Reply::new(503, "5.5.1", "Error: send HELO/EHLO first"));
+                return refuse(
+                    self,
+                    Reply::new(503, "5.5.1", "Error: send HELO/EHLO first"),
+                );
             }
             Phase::Mail => {
-                return self.error(Reply::new(503, "5.5.1", "Error: nested MAIL command"));
+                return refuse(self, Reply::new(503, "5.5.1", "Error: nested MAIL command"));
             }
             _ => {}
         }
@@ -22,23 +39,29 @@ impl Session {
             || params.ret.is_some()
             || params.envid.is_some();
         if esmtp_params && !self.esmtp {
-            return self.error(Reply::new(555, "5.5.4", "Error: parameters need EHLO"));
+            return refuse(
+                self,
+                Reply::new(555, "5.5.4", "Error: parameters need EHLO"),
+            );
         }
         let limit = self.cfg.max_message_size;
         if limit > 0 && params.size.is_some_and(|s| s > limit) {
-            return self.error(Reply::new(
-                552,
-                "5.3.4",
-                "Error: message size exceeds fixed limit",
-            ));
+            return refuse(
+                self,
+                Reply::new(552, "5.3.4", "Error: message size exceeds fixed limit"),
+            );
         }
         if self.cfg.max_messages > 0 && self.messages >= self.cfg.max_messages {
-            return self.error(Reply::new(
-                451,
-                "4.7.0",
-                "Error: too many messages in this connection",
-            ));
+            return refuse(
+                self,
+                Reply::new(451, "4.7.0", "Error: too many messages in this connection"),
+            );
         }
+        Some(())
+    }
+
+    /// MAIL passed every check: the transaction starts.
+    pub(super) fn mail_accepted(&mut self, from: Option<Mailbox>, params: MailParams) {
         self.sender = from;
         self.params = params;
         self.phase = Phase::Mail;

@@ -7,9 +7,14 @@
 //! is read until the caller reports the spool's verdict with [`Session::message_done`]. That is
 //! what makes "250 only after the message is durable" a property of the protocol core.
 //!
+//! Policy checks work the same way: where [`SessionConfig::checks`] asks for one, `step`
+//! returns [`Step::Check`] and no further input is read until the caller answers with
+//! [`Session::verdict`] (see `check.rs`).
+//!
 //! One file per verb family: `hello.rs` (EHLO, HELO), `mail.rs`, `rcpt.rs`, `data.rs`,
-//! `other.rs` (RSET, NOOP, QUIT, VRFY, EXPN, HELP, STARTTLS).
+//! `other.rs` (RSET, NOOP, QUIT, VRFY, EXPN, HELP, STARTTLS), `check.rs` (policy checks).
 
+mod check;
 mod data;
 mod hello;
 mod mail;
@@ -24,6 +29,9 @@ use crate::command::{self, Command, CommandError, MailParams, RcptParams};
 use crate::data::DataReceiver;
 use crate::relay::DomainSet;
 use crate::reply::Reply;
+
+use check::Pending;
+pub use check::{Check, Checks};
 
 /// Longest command line, CRLF included (RFC 5321 §4.5.3.1.4).
 pub const MAX_LINE: usize = 1000;
@@ -48,6 +56,8 @@ pub struct SessionConfig {
     pub starttls: bool,
     /// Errors in a row before `421` and close.
     pub max_errors: u32,
+    /// Which commands wait for the caller's policy verdict.
+    pub checks: Checks,
 }
 
 impl Default for SessionConfig {
@@ -61,6 +71,7 @@ impl Default for SessionConfig {
             relay_domains: DomainSet::default(),
             starttls: false,
             max_errors: 10,
+            checks: Checks::default(),
         }
     }
 }
@@ -97,6 +108,8 @@ pub enum Step {
     StartTls,
     /// Write the output and close the connection.
     Close,
+    /// Ask the policy about this, then call [`Session::verdict`].
+    Check(Check),
 }
 
 #[derive(Debug)]
@@ -131,6 +144,8 @@ pub struct Session {
     errors: u32,
     /// Skipping the rest of an over-long line.
     discarding: bool,
+    /// A command waiting for its policy verdict; `true` once `step` announced it.
+    pending: Option<(Pending, bool)>,
     inbuf: Vec<u8>,
     out: Vec<u8>,
 }
@@ -151,13 +166,22 @@ impl Session {
             messages: 0,
             errors: 0,
             discarding: false,
+            pending: None,
             inbuf: Vec::with_capacity(4096),
             out: Vec::with_capacity(512),
             cfg,
         };
-        let greeting = format!("{} ESMTP Bindery", s.cfg.hostname);
-        s.reply(Reply::new(220, "", greeting));
+        if s.cfg.checks.connect {
+            s.pending = Some((Pending::Connect, false));
+        } else {
+            s.greet();
+        }
         s
+    }
+
+    fn greet(&mut self) {
+        let greeting = format!("{} ESMTP Bindery", self.cfg.hostname);
+        self.reply(Reply::new(220, "", greeting));
     }
 
     /// Appends bytes read from the client.
@@ -245,6 +269,13 @@ impl Session {
     /// Processes buffered input as far as it goes.
     pub fn step(&mut self) -> Step {
         loop {
+            if let Some((pending, announced)) = &mut self.pending {
+                if *announced || matches!(self.phase, Phase::Closed) {
+                    return Step::NeedInput;
+                }
+                *announced = true;
+                return Step::Check(pending.check());
+            }
             match &mut self.phase {
                 Phase::Closed => return Step::Close,
                 Phase::Spooling => return Step::NeedInput,
@@ -306,10 +337,10 @@ impl Session {
             }
         };
         match cmd {
-            Command::Ehlo(name) => self.hello(name, true),
-            Command::Helo(name) => self.hello(name, false),
-            Command::Mail(from, params) => self.mail(from, params),
-            Command::Rcpt(to, params) => self.rcpt(to, params),
+            Command::Ehlo(name) => return self.hello(name, true),
+            Command::Helo(name) => return self.hello(name, false),
+            Command::Mail(from, params) => return self.mail(from, params),
+            Command::Rcpt(to, params) => return self.rcpt(to, params),
             Command::Data => self.data(),
             Command::Rset => self.rset(),
             Command::Noop => self.ok(Reply::new(250, "2.0.0", "OK")),

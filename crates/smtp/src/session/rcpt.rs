@@ -1,37 +1,60 @@
 //! RCPT TO (RFC 5321 §4.1.1.3) with relay control and DSN parameters.
 
-use super::{Phase, Recipient, Session};
+use super::{Pending, Phase, Recipient, Session, Step};
 use crate::address::Mailbox;
 use crate::command::RcptParams;
 use crate::relay;
 use crate::reply::Reply;
 
 impl Session {
-    pub(super) fn rcpt(&mut self, to: Mailbox, params: RcptParams) {
+    pub(super) fn rcpt(&mut self, to: Mailbox, params: RcptParams) -> Option<Step> {
+        self.rcpt_checks(&to, &params)?;
+        if self.cfg.checks.rcpt {
+            return Some(self.ask(Pending::Rcpt { to, params }));
+        }
+        self.rcpt_accepted(to, params);
+        None
+    }
+
+    /// The protocol's checks; `None` when one refused the recipient (the reply is out).
+    fn rcpt_checks(&mut self, to: &Mailbox, params: &RcptParams) -> Option<()> {
+        let refuse = |s: &mut Session, r: Reply| {
+            s.refused += 1;
+            s.error(r);
+            None
+        };
         if !matches!(self.phase, Phase::Mail) {
-            return self.error(Reply::new(503, "5.5.1", "Error: need MAIL command"));
+            self.error(Reply::new(503, "5.5.1", "Error: need MAIL command"));
+            return None;
         }
         if (params.notify.is_some() || params.orcpt.is_some()) && !self.esmtp {
-            self.refused += 1;
-            return self.error(Reply::new(555, "5.5.4", "Error: parameters need EHLO"));
+            return refuse(
+                self,
+                Reply::new(555, "5.5.4", "Error: parameters need EHLO"),
+            );
         }
         if !self.cfg.relay_client
-            && let Err(why) = relay::check(&to, &self.cfg.relay_domains, &self.cfg.hostname)
+            && let Err(why) = relay::check(to, &self.cfg.relay_domains, &self.cfg.hostname)
         {
-            self.refused += 1;
             let text = match why {
                 relay::Denied::Routing => {
                     format!("<{to}>: Relay access denied (sender-specified routing)")
                 }
                 _ => format!("<{to}>: Relay access denied"),
             };
-            return self.error(Reply::new(550, "5.7.1", text));
+            return refuse(self, Reply::new(550, "5.7.1", text));
         }
         if self.cfg.max_recipients > 0 && self.recipients.len() >= self.cfg.max_recipients {
             self.refused += 1;
             // Not an error in the "too many errors" sense: the client did nothing wrong.
-            return self.reply(Reply::new(452, "4.5.3", "Error: too many recipients"));
+            self.reply(Reply::new(452, "4.5.3", "Error: too many recipients"));
+            return None;
         }
+        Some(())
+    }
+
+    /// RCPT passed every check: the recipient joins the transaction.
+    pub(super) fn rcpt_accepted(&mut self, to: Mailbox, params: RcptParams) {
         self.recipients.push(Recipient {
             mailbox: to,
             params,
