@@ -27,6 +27,9 @@ enum Command {
     /// Check, query and print configuration files.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
+    /// Run policy scripts without the daemon.
+    #[command(subcommand)]
+    Policy(cmd::policy::PolicyCommand),
     /// Look at the spool offline.
     #[command(subcommand)]
     Spool(cmd::spool::SpoolCommand),
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::run::run(&args),
         Command::Config(c) => cmd::config::run(c),
         Command::Spool(c) => cmd::spool::run(c),
+        Command::Policy(c) => cmd::policy::run(c),
     };
     match result {
         Ok(code) => code,

@@ -259,3 +259,123 @@ fn embedded_default_config_is_clean_and_says_what_the_readme_says() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("127.0.0.0/8"), "{text}");
 }
+
+/// `policy test` on the shipped example: each message lands on the binding the seed's
+/// pattern says, and the output names every phase.
+#[test]
+fn policy_test_runs_the_example() {
+    let conf = repo().join("examples/policy/bindery.conf");
+    let msgs = repo().join("examples/policy/messages");
+    let run = |from: &str, rcpt: &str, msg: &str| {
+        let out = bindery()
+            .args(["policy", "test", "-c"])
+            .arg(&conf)
+            .args(["--mail-from", from, "--rcpt", rcpt])
+            .arg(msgs.join(msg))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = run("news@list.example.com", "a@example.net", "newsletter.eml");
+    assert!(text.contains("binding_group: marketing\n"), "{text}");
+    assert!(
+        text.contains("binding: mkt1 (assigned)") || text.contains("binding: mkt2 (assigned)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rcptto <a@example.net>: continue (no script has this callout)"),
+        "{text}"
+    );
+    let text = run("orders@shop.example.com", "b@example.net", "receipt.eml");
+    assert!(text.contains("binding: transactional (assigned)"), "{text}");
+    let text = run(
+        "orders@shop.example.com",
+        "b@partner.example.net",
+        "receipt.eml",
+    );
+    assert!(text.contains("binding: partner (assigned)"), "{text}");
+    let text = run("app@example.com", "b@example.net", "named.eml");
+    assert!(text.contains("binding: partner (assigned)"), "{text}");
+    let text = run("plain@example.com", "b@example.net", "newsletter.eml");
+    assert!(
+        text.contains("binding_group: default\nbinding: general (assigned)\nresult: accepted"),
+        "{text}"
+    );
+}
+
+/// A script's syntax error fails `config check` with the script's file:line:col and a caret;
+/// a refusal at RCPT shows in `policy test` with its code and a failing exit status.
+#[test]
+fn policy_errors_and_refusals_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("b.conf");
+    std::fs::write(
+        &conf,
+        "scriptlet \"scriptlet\" { script \"p\" { source = \"p\" } }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("p.lua"),
+        "local m = {}\nfunction m:validate_rcptto(msg, rcpt)\n  if rcpt == 'no@x.test' msg:code(550, 'no such user') end\nend\nmsys.registerModule('p', m)\n",
+    )
+    .unwrap();
+    let out = bindery()
+        .args(["config", "check", "-c"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let p = dir.path().join("p.lua");
+    assert!(
+        text.starts_with(&format!(
+            "{}:3:26: error: 'then' expected near 'msg'\n",
+            p.display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("     3 |   if rcpt == 'no@x.test' msg:code(550, 'no such user') end\n       |                          ^\n"), "{text}");
+
+    std::fs::write(
+        dir.path().join("p.lua"),
+        "local m = {}\nfunction m:validate_rcptto(msg, rcpt)\n  if rcpt == 'no@x.test' then msg:code(550, 'no such user') end\nend\nmsys.registerModule('p', m)\n",
+    )
+    .unwrap();
+    let eml = dir.path().join("m.eml");
+    std::fs::write(&eml, "Subject: x\n\nbody\n").unwrap();
+    let out = bindery()
+        .args(["policy", "test", "-c"])
+        .arg(&conf)
+        .args(["--rcpt", "no@x.test", "--rcpt", "yes@x.test"])
+        .arg(&eml)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "rcptto <no@x.test>: 550 5.7.1 no such user\nrcptto <yes@x.test>: continue\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("binding: default (no assignment: default)"),
+        "{text}"
+    );
+    assert!(out.status.success());
+    let out = bindery()
+        .args(["policy", "test", "-c"])
+        .arg(&conf)
+        .args(["--rcpt", "no@x.test"])
+        .arg(&eml)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("result: refused, no recipient was accepted")
+    );
+}

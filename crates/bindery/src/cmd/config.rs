@@ -94,12 +94,23 @@ fn check(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         println!("{errors} error{} found", if errors == 1 { "" } else { "s" });
         return Ok(ExitCode::FAILURE);
     }
-    let snap = Snapshot::compile(tree, 1);
+    let snap = std::sync::Arc::new(Snapshot::compile(tree, 1));
+    // Scripts compile and initialise here too: a syntax error fails the check with its
+    // location, as it would fail the daemon's start.
+    let scripts = match bindery_policy::Policy::load(snap.clone()) {
+        Ok(p) => p.scripts().len(),
+        Err(e) => {
+            print!("{}", bindery_policy::render(&e, &snap));
+            println!("policy scripts do not load");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     println!(
-        "configuration OK: {} files, {} bindings in {} binding groups",
+        "configuration OK: {} files, {} bindings in {} binding groups, {} policy scripts",
         snap.tree.sources.files().count(),
         snap.bindings().count(),
-        snap.groups().count()
+        snap.groups().count(),
+        scripts
     );
     Ok(ExitCode::SUCCESS)
 }

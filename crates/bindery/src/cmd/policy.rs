@@ -1,0 +1,182 @@
+//! `bindery policy test`: runs a configuration's callouts on one message, no daemon.
+//!
+//! The phases go in the daemon's order (connect, EHLO, MAIL, each RCPT, then data,
+//! data_spool and set_binding) and each one's outcome is printed, so an operator can see
+//! which binding a message would get and which code a script would answer.
+
+use std::io::IsTerminal;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use bindery_config::Snapshot;
+use bindery_config::diag::render_all;
+use bindery_policy::{Callout, Code, Conn, Message, Policy, Verdict};
+
+use super::{ConfigArgs, load};
+
+#[derive(clap::Subcommand)]
+pub enum PolicyCommand {
+    /// Run the callouts on MESSAGE and print the binding group, binding and every code set.
+    Test(TestArgs),
+}
+
+#[derive(clap::Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The envelope sender (empty for the null sender).
+    #[arg(long = "mail-from", value_name = "ADDRESS", default_value = "")]
+    pub mail_from: String,
+    /// An envelope recipient; repeat for more.
+    #[arg(long = "rcpt", value_name = "ADDRESS", required = true)]
+    pub rcpt: Vec<String>,
+    /// The client's address.
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    pub peer: IpAddr,
+    /// The name the client gives in EHLO.
+    #[arg(long, value_name = "NAME", default_value = "client.invalid")]
+    pub ehlo: String,
+    /// The listener name the callouts see.
+    #[arg(long, value_name = "NAME", default_value = "policy-test")]
+    pub listener: String,
+    /// The message: headers and body, as a .eml file.
+    #[arg(value_name = "MESSAGE")]
+    pub message: PathBuf,
+}
+
+pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        PolicyCommand::Test(args) => test(&args),
+    }
+}
+
+fn outcome(policy: &Policy, callout: Callout, code: &Option<Code>) -> String {
+    match code {
+        None if !policy.has(callout) => "continue (no script has this callout)".into(),
+        None => "continue".into(),
+        Some(c) => format!("{} {}", c.code, c.text),
+    }
+}
+
+/// Reads a message file with CRLF line ends, as SMTP would have delivered it.
+fn read_message(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
+    let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 40);
+    let mut prev = 0u8;
+    for &b in &raw {
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        prev = b;
+    }
+    Ok(out)
+}
+
+fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
+    // Script errors are logged: show them on stderr with their location.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BINDERY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let (tree, diags) = load(&args.config)?;
+    eprint!("{}", render_all(&diags, &tree.sources));
+    if diags.iter().any(|d| d.is_error()) {
+        return Ok(ExitCode::FAILURE);
+    }
+    let snap = Arc::new(Snapshot::compile(tree, 1));
+    let policy = match Policy::load(snap.clone()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprint!("{}", bindery_policy::render(&e, &snap));
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let body = read_message(&args.message)?;
+    let refused = |phase: &str, code: &Code| {
+        println!(
+            "result: refused at {phase} with {} {}",
+            code.code, code.text
+        );
+        Ok(ExitCode::FAILURE)
+    };
+    let mut conn = Conn::new(args.peer, &args.listener, &[]);
+    let code = policy.connect(&mut conn);
+    println!(
+        "connect {}: {}",
+        args.peer,
+        outcome(&policy, Callout::Connect, &code)
+    );
+    if let Some(c) = &code {
+        return refused("connect", c);
+    }
+    let code = policy.ehlo(&mut conn, &args.ehlo);
+    println!(
+        "ehlo {}: {}",
+        args.ehlo,
+        outcome(&policy, Callout::Ehlo, &code)
+    );
+    if let Some(c) = &code {
+        return refused("ehlo", c);
+    }
+    let mut msg = Message {
+        sender: args.mail_from.clone(),
+        ..Message::default()
+    };
+    let code = policy.mailfrom(&mut conn, &mut msg);
+    println!(
+        "mailfrom <{}>: {}",
+        args.mail_from,
+        outcome(&policy, Callout::MailFrom, &code)
+    );
+    if let Some(c) = &code {
+        return refused("mailfrom", c);
+    }
+    for rcpt in &args.rcpt {
+        let code = policy.rcptto(&mut conn, &mut msg, rcpt);
+        println!(
+            "rcptto <{rcpt}>: {}",
+            outcome(&policy, Callout::RcptTo, &code)
+        );
+        if code.is_none() {
+            msg.recipients.push(rcpt.clone());
+        }
+    }
+    if msg.recipients.is_empty() {
+        println!("result: refused, no recipient was accepted");
+        return Ok(ExitCode::FAILURE);
+    }
+    msg.body = body;
+    let verdict = policy.message(&mut conn, &mut msg);
+    let errors = policy.errors();
+    if errors > 0 {
+        println!("script errors: {errors} (see the log above)");
+    }
+    match verdict {
+        Verdict::Refuse(c) => refused("data", &c),
+        Verdict::Accept { binding } => {
+            let b = binding.unwrap_or(bindery_config::snapshot::BindingId::DEFAULT);
+            let how = if binding.is_some() {
+                "assigned"
+            } else {
+                "no assignment: default"
+            };
+            println!("binding_group: {}", snap.group_name(snap.group_of(b)));
+            println!("binding: {} ({how})", snap.binding_name(b));
+            let mut ctx: Vec<_> = msg.context.iter().collect();
+            ctx.sort();
+            for (k, v) in ctx {
+                println!("context {k} = {v}");
+            }
+            println!("result: accepted");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
