@@ -1,7 +1,8 @@
 //! Runs the real-peer tests against this build's binary: `tests/peers/receive.py` (Python
 //! smtplib, raw sockets, swaks, a kill -9 crash test, a full-disk test) and
 //! `tests/peers/deliver.py` (dnsmasq, aiosmtpd sinks, Python `email` and Sisimai reading our
-//! bounces). `.ci/run` installs what they need.
+//! bounces) and `tests/peers/policy.py` (a Lua policy assigning bindings, the sink checking
+//! each message's source address). `.ci/run` installs what they need.
 
 use std::path::Path;
 use std::process::Command;
@@ -26,4 +27,9 @@ fn reception_against_real_clients() {
 #[test]
 fn delivery_against_real_servers() {
     run_peer_script("deliver.py");
+}
+
+#[test]
+fn policy_assigns_bindings_end_to_end() {
+    run_peer_script("policy.py");
 }

@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Lua policy end to end: one daemon, several bindings, a script assigning each message;
+an aiosmtpd sink on 127.0.0.20 sees which source address every message came from.
+
+Run by `cargo test` (crates/bindery/tests/peers.rs) with BINDERY_BIN set. Reuses the DNS
+(dnsmasq) and sink helpers of deliver.py.
+
+Bindings (source address, EHLO):
+  default        127.0.0.9  default.bindery.test   messages no rule matched
+  b2             127.0.0.2  two.bindery.test       X-Binding: b2
+  b3             127.0.0.3  three.bindery.test     sender domain three.test
+  pool: p4, p5   127.0.0.4, 127.0.0.5              sender domain bulk.test (binding group)
+  pool: p6       127.0.0.6  suspended              never chosen while p4/p5 are up
+"""
+
+import os
+import shutil
+import smtplib
+import tempfile
+import time
+import unittest
+
+from common import Daemon
+from deliver import Dns, Sink
+
+SCRIPT = r"""
+require("msys.core")
+require("msys.extended.message")
+
+local mod = {}
+
+local function domain_of(address)
+  return string.lower(string.match(address or "", "@([^@]+)$") or "")
+end
+
+function mod:validate_rcptto(msg, rcpt, accept, vctx)
+  local lp = string.match(rcpt, "^([^@]+)")
+  if lp == "blocked" then
+    vctx:set_code(550, "5.7.1 recipient blocked by policy")
+  elseif lp == "crash" then
+    error("deliberate failure for " .. rcpt)
+  elseif lp == "loop" then
+    while true do end
+  end
+  return msys.core.VALIDATE_CONT
+end
+
+function mod:validate_set_binding(msg)
+  -- The seed's pattern: the general binding first, specific ones in the if blocks.
+  local binding = "default"
+  local named = msg:header("X-Binding")
+  if #named > 0 then
+    binding = named[1]
+  elseif domain_of(msg:mailfrom()) == "three.test" then
+    binding = "b3"
+  elseif domain_of(msg:mailfrom()) == "bulk.test" then
+    msg:binding_group("pool")
+    return msys.core.VALIDATE_DONE
+  elseif domain_of(msg:mailfrom()) == "broken.test" then
+    msg:binding("b2")
+    local t = nil
+    return t.nothing
+  end
+  msg:binding(binding)
+  return msys.core.VALIDATE_CONT
+end
+
+msys.registerModule("assign", mod)
+"""
+
+
+def config(dns, sink, script):
+    return f"""
+Resolv_Conf = "{dns.resolv}"
+Relay_Hosts = ( 127.0.0.1 )
+Retry_Interval = 1
+Idle_Timeout = 1
+domain "one.test" {{ Remote_SMTP_Port = {sink.port} }}
+binding "default" {{ Bind_Address = 127.0.0.9 EHLO_Hostname = "default.bindery.test" }}
+binding "b2" {{ Bind_Address = 127.0.0.2 EHLO_Hostname = "two.bindery.test" }}
+binding "b3" {{ Bind_Address = 127.0.0.3 EHLO_Hostname = "three.bindery.test" }}
+binding_group "pool" {{
+  binding "p4" {{ Bind_Address = 127.0.0.4 EHLO_Hostname = "four.bindery.test" }}
+  binding "p5" {{ Bind_Address = 127.0.0.5 EHLO_Hostname = "five.bindery.test" }}
+  binding "p6" {{ Bind_Address = 127.0.0.6 Suspend_Delivery = true }}
+}}
+scriptlet "scriptlet" {{
+  Instruction_Limit = 200000
+  script "assign" {{ source = "{script}" }}
+}}
+ESMTP_Listener {{
+  Listen "127.0.0.1:0" {{ }}
+}}
+"""
+
+
+def message(sender, rcpt, extra=""):
+    return (f"From: {sender}\r\nTo: {rcpt}\r\nSubject: policy test\r\n{extra}\r\nHello.\r\n")
+
+
+class Policy(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="bindery-policy-")
+        cls.dns = Dns(cls.tmp)
+        cls.sink = Sink("127.0.0.20")
+        # `source` without `.lua`, relative to the configuration file.
+        with open(os.path.join(cls.tmp, "assign.lua"), "w") as f:
+            f.write(SCRIPT)
+        cls.d = Daemon(cls.tmp, config=config(cls.dns, cls.sink, "assign"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+        cls.sink.stop()
+        cls.dns.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def send(self, sender, rcpt, extra=""):
+        with smtplib.SMTP("127.0.0.1", self.d.port, timeout=10) as s:
+            s.ehlo("client.test")
+            s.mail(sender)
+            code, text = s.rcpt(rcpt)
+            self.assertEqual(code, 250, text)
+            code, text = s.data(message(sender, rcpt, extra))
+            self.assertEqual(code, 250, text)
+
+    def arrived(self, rcpt, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            hits = [m for m in self.sink.got if rcpt in m["rcpts"]]
+            if hits:
+                return hits[0]
+            time.sleep(0.05)
+        self.fail(f"{rcpt} never arrived\n{self.d.records()}\n{self.d.stderr_text()[-3000:]}")
+
+    def reception(self, rcpt):
+        recs = [r for r in self.d.records("reception") if rcpt in r["recipients"]]
+        self.assertEqual(len(recs), 1, recs)
+        return recs[0]
+
+    def test_header_sender_domain_and_default(self):
+        cases = [
+            ("app@origin.test", "hdr@one.test", "X-Binding: b2\r\n", "b2", "127.0.0.2", "two.bindery.test"),
+            ("news@three.test", "dom@one.test", "", "b3", "127.0.0.3", "three.bindery.test"),
+            ("plain@origin.test", "nomatch@one.test", "", "default", "127.0.0.9", "default.bindery.test"),
+            # An unknown name: msg:binding returns nil and the message stays on default.
+            ("app@origin.test", "unknown@one.test", "X-Binding: nosuch\r\n", "default", "127.0.0.9", "default.bindery.test"),
+        ]
+        for sender, rcpt, extra, *_ in cases:
+            self.send(sender, rcpt, extra)
+        for sender, rcpt, extra, binding, ip, ehlo in cases:
+            m = self.arrived(rcpt)
+            self.assertEqual((m["peer"], m["ehlo"]), (ip, ehlo), rcpt)
+            r = self.reception(rcpt)
+            self.assertEqual((r["binding_group"], r["binding"]), ("default", binding), rcpt)
+
+    def test_binding_group_prefers_unsuspended_bindings(self):
+        rcpts = [f"bulk{i}@one.test" for i in range(8)]
+        for r in rcpts:
+            self.send("promo@bulk.test", r)
+        for r in rcpts:
+            m = self.arrived(r)
+            self.assertIn(m["peer"], ("127.0.0.4", "127.0.0.5"), r)
+            rec = self.reception(r)
+            self.assertEqual(rec["binding_group"], "pool")
+            self.assertIn(rec["binding"], ("p4", "p5"), "p6 is suspended")
+
+    def test_rcpt_refusal_and_script_errors(self):
+        with smtplib.SMTP("127.0.0.1", self.d.port, timeout=10) as s:
+            s.ehlo("client.test")
+            s.mail("someone@origin.test")
+            code, text = s.rcpt("blocked@one.test")
+            self.assertEqual((code, text), (550, b"5.7.1 recipient blocked by policy"))
+            code, text = s.rcpt("crash@one.test")
+            self.assertEqual(code, 451, text)
+            code, text = s.rcpt("loop@one.test")
+            self.assertEqual(code, 451, text)
+            # The session lives on: a good recipient still goes through.
+            code, text = s.rcpt("fine@one.test")
+            self.assertEqual(code, 250, text)
+            code, text = s.data(message("someone@origin.test", "fine@one.test"))
+            self.assertEqual(code, 250, text)
+        self.assertEqual(self.arrived("fine@one.test")["peer"], "127.0.0.9")
+        log = self.d.stderr_text()
+        self.assertIn("assign.lua:16: deliberate failure for crash@one.test", log)
+        self.assertIn("script stopped: it ran past its budget of 200000 instructions", log)
+
+    def test_error_in_set_binding_keeps_the_binding_and_accepts(self):
+        self.send("x@broken.test", "broken@one.test")
+        m = self.arrived("broken@one.test")
+        # The script set b2 before failing: the message keeps it.
+        self.assertEqual(m["peer"], "127.0.0.2")
+        self.assertIn("attempt to index a nil value", self.d.stderr_text())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
