@@ -2,7 +2,8 @@
 #
 # Gives: log, free_port, now; BIN (the release binary, built if missing); start_bindery CONF
 # (writes $OUT/bindery.conf as Spoolbase + CONF, starts bindery, sets BINDERY_PID and B_PORT),
-# stop_bindery; start_postfix PORT NAME MAIN_CF_EXTRA (a loopback Postfix on PORT, its
+# stop_bindery; inject_rate NAME PORT (smtp-source N messages of SIZE bytes over SESSIONS
+# sessions into 127.0.0.1:PORT, msg/s on stdout); start_postfix PORT NAME MAIN_CF_EXTRA (a loopback Postfix on PORT, its
 # main.cf the common part plus MAIN_CF_EXTRA); and a cleanup on exit that stops bindery, the
 # sink in SINK_PID and Postfix, and removes SPOOL_DIR.
 
@@ -42,6 +43,17 @@ start_bindery() {
   echo "bindery did not start"; cat "$OUT/bindery.log"; exit 1
 }
 stop_bindery() { kill "$BINDERY_PID"; wait "$BINDERY_PID" || true; BINDERY_PID=""; }
+
+# inject_rate NAME PORT: how fast smtp-source hands N messages to 127.0.0.1:PORT (msg/s).
+inject_rate() {
+  local t0 t1 rc=0
+  t0=$(now)
+  smtp-source -4 -s "$SESSIONS" -l "$SIZE" -m "$N" -f a@example.com -t b@example.net "127.0.0.1:$2" \
+    > "$OUT/source-$1.out" 2>&1 || rc=$?
+  t1=$(now)
+  [ $rc = 0 ] || { log "smtp-source against $1 exited $rc: $(tail -n1 "$OUT/source-$1.out")"; exit 1; }
+  python3 -c "print(f'{$N/($t1-$t0):.0f}')"
+}
 
 # start_postfix PORT NAME EXTRA: Postfix accepting on 127.0.0.1:PORT from loopback, fsyncing
 # like bindery; EXTRA says what it does with the mail (hold it, relay it).

@@ -32,33 +32,23 @@ Suspend_Delivery = true
 Relay_Hosts = ( 127.0.0.0/8 )"
 }
 
-# measure NAME PORT -> msg/s on stdout
-measure() {
-  local t0 t1 rc=0
-  t0=$(now)
-  smtp-source -4 -s "$SESSIONS" -l "$SIZE" -m "$N" -f a@example.com -t b@example.net "127.0.0.1:$2" \
-    > "$OUT/source-$1.out" 2>&1 || rc=$?
-  t1=$(now)
-  [ $rc = 0 ] || { log "smtp-source against $1 exited $rc: $(tail -n1 "$OUT/source-$1.out")"; exit 1; }
-  python3 -c "print(f'{$N/($t1-$t0):.0f}')"
-}
 pf_held() { find /var/spool/postfix/deferred /var/spool/postfix/active /var/spool/postfix/incoming -type f | wc -l; }
 
 log "warm-up (1000 each)"
 start_inject_bindery
-N=1000 measure warm "$B_PORT" >/dev/null
+N=1000 inject_rate warm "$B_PORT" >/dev/null
 stop_bindery
-N=1000 measure warm "$PF_PORT" >/dev/null
+N=1000 inject_rate warm "$PF_PORT" >/dev/null
 postsuper -d ALL >/dev/null 2>&1 || true
 
 printf 'run\tbindery_msg_s\tpostfix_msg_s\n' > "$OUT/results.tsv"
 for r in $(seq "$RUNS"); do
   start_inject_bindery
-  b=$(measure bindery "$B_PORT")
+  b=$(inject_rate bindery "$B_PORT")
   stop_bindery
   kept=$("$BIN" spool list -c "$OUT/bindery.conf" 2>/dev/null | wc -l)
   [ "$kept" = "$N" ] || { log "bindery spool holds $kept of $N"; exit 1; }
-  p=$(measure postfix "$PF_PORT")
+  p=$(inject_rate postfix "$PF_PORT")
   sleep 2; held=$(pf_held); postsuper -d ALL >/dev/null 2>&1 || true
   log "run $r: bindery $b msg/s ($kept spooled), Postfix $p msg/s ($held held)"
   printf '%s\t%s\t%s\n' "$r" "$b" "$p" >> "$OUT/results.tsv"
