@@ -1,10 +1,12 @@
 //! Any bytes, cut into reads at any points: the session must not panic, every reply line must
 //! be well formed, and a kept body never exceeds the size limit or contains a bare CR or LF.
+//! Every policy check is on and answered alternately yes and no.
 #![no_main]
 
 use std::sync::Arc;
 
 use bindery_smtp::relay::DomainSet;
+use bindery_smtp::session::{Check, Checks};
 use bindery_smtp::{Reply, Session, SessionConfig, Step};
 use libfuzzer_sys::fuzz_target;
 
@@ -15,8 +17,15 @@ fuzz_target!(|data: &[u8]| {
         max_recipients: 5,
         relay_domains: DomainSet::new(["ok.example", "*.glob.example"]),
         starttls: true,
+        checks: Checks {
+            connect: true,
+            ehlo: true,
+            mail: true,
+            rcpt: true,
+        },
         ..SessionConfig::default()
     };
+    let mut checks = 0u32;
     let mut s = Session::new(Arc::new(cfg), "192.0.2.1".parse().unwrap());
     // The first byte picks the read size, so the fuzzer explores chunking too.
     let (size, rest) = match data.split_first() {
@@ -34,6 +43,11 @@ fuzz_target!(|data: &[u8]| {
                 Step::NeedInput => break,
                 Step::Close => break 'outer,
                 Step::StartTls => s.tls_started(),
+                Step::Check(c) => {
+                    checks += 1;
+                    let refuse = checks.is_multiple_of(2) && c != Check::Connect;
+                    s.verdict(refuse.then(|| Reply::new(550, "5.7.1", "no")));
+                }
                 Step::Message(t) => {
                     assert!(t.body.len() <= 4096);
                     assert!(!t.recipients.is_empty() && t.recipients.len() <= 5);
