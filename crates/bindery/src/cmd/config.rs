@@ -8,7 +8,7 @@ use bindery_config::query::{self, Evaluation};
 use bindery_config::show::show;
 use bindery_config::snapshot::{Origin, Snapshot};
 
-use super::{ConfigArgs, load};
+use super::{ConfigArgs, compiled, load};
 
 #[derive(clap::Subcommand)]
 pub enum ConfigCommand {
@@ -120,12 +120,10 @@ fn with_snapshot(
     args: &ConfigArgs,
     f: impl FnOnce(&Snapshot) -> anyhow::Result<ExitCode>,
 ) -> anyhow::Result<ExitCode> {
-    let (tree, diags) = load(args)?;
-    eprint!("{}", render_all(&diags, &tree.sources));
-    if diags.iter().any(|d| d.is_error()) {
-        return Ok(ExitCode::FAILURE);
+    match compiled(args)? {
+        Some(snap) => f(&snap),
+        None => Ok(ExitCode::FAILURE),
     }
-    f(&Snapshot::compile(tree, 1))
 }
 
 fn eval_line(query: &query::Query, ev: &Evaluation) -> String {

@@ -7,8 +7,11 @@ pub mod spool;
 
 use std::path::{Path, PathBuf};
 
+use std::io::IsTerminal;
+
 use anyhow::Context;
-use bindery_config::{ConfigTree, Diagnostic, FsSource, LoadOptions, MemSource};
+use bindery_config::diag::render_all;
+use bindery_config::{ConfigTree, Diagnostic, FsSource, LoadOptions, MemSource, Snapshot};
 
 /// The configuration `bindery run` uses when no `-c` is given.
 pub const DEFAULT_CONFIG: &str = include_str!("../default.conf");
@@ -46,4 +49,27 @@ pub fn load(args: &ConfigArgs) -> anyhow::Result<(ConfigTree, Vec<Diagnostic>)> 
             Ok(bindery_config::load(&source, path, &opts)?)
         }
     }
+}
+
+/// Loads and compiles the configuration, printing every diagnostic to stderr. `None` when
+/// one of them is an error.
+pub fn compiled(args: &ConfigArgs) -> anyhow::Result<Option<Snapshot>> {
+    let (tree, diags) = load(args)?;
+    eprint!("{}", render_all(&diags, &tree.sources));
+    if diags.iter().any(|d| d.is_error()) {
+        return Ok(None);
+    }
+    Ok(Some(Snapshot::compile(tree, 1)))
+}
+
+/// Logs to stderr, at `BINDERY_LOG` (default `info`); colour only on a terminal.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BINDERY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
 }

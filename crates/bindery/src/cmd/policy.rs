@@ -4,18 +4,15 @@
 //! data_spool and set_binding) and each one's outcome is printed, so an operator can see
 //! which binding a message would get and which code a script would answer.
 
-use std::io::IsTerminal;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use bindery_config::Snapshot;
-use bindery_config::diag::render_all;
 use bindery_policy::{Callout, Code, Conn, Message, Policy, Verdict};
 
-use super::{ConfigArgs, load};
+use super::{ConfigArgs, compiled, init_logging};
 
 #[derive(clap::Subcommand)]
 pub enum PolicyCommand {
@@ -78,20 +75,11 @@ fn read_message(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
 
 fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
     // Script errors are logged: show them on stderr with their location.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BINDERY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    let (tree, diags) = load(&args.config)?;
-    eprint!("{}", render_all(&diags, &tree.sources));
-    if diags.iter().any(|d| d.is_error()) {
+    init_logging();
+    let Some(snap) = compiled(&args.config)? else {
         return Ok(ExitCode::FAILURE);
-    }
-    let snap = Arc::new(Snapshot::compile(tree, 1));
+    };
+    let snap = Arc::new(snap);
     let policy = match Policy::load(snap.clone()) {
         Ok(p) => p,
         Err(e) => {

@@ -1,31 +1,19 @@
 //! `bindery run`: the daemon in the foreground.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use bindery_config::diag::render_all;
-use bindery_config::snapshot::Snapshot;
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::{ConfigArgs, load};
+use super::{ConfigArgs, compiled, init_logging};
 
 pub fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BINDERY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    let (tree, diags) = load(args)?;
-    eprint!("{}", render_all(&diags, &tree.sources));
-    if diags.iter().any(|d| d.is_error()) {
+    init_logging();
+    let Some(snap) = compiled(args)? else {
         eprintln!("bindery: configuration has errors; not starting");
         return Ok(ExitCode::FAILURE);
-    }
-    let snap = Arc::new(Snapshot::compile(tree, 1));
+    };
+    let snap = Arc::new(snap);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("bindery")
