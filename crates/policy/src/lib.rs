@@ -26,7 +26,6 @@ mod sandbox;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -76,7 +75,7 @@ impl Callout {
         }
     }
 
-    fn bit(self) -> u8 {
+    pub(crate) fn bit(self) -> u8 {
         1 << (self as u8)
     }
 }
@@ -232,6 +231,13 @@ impl Policy {
         self.inner.callouts & c.bit() != 0
     }
 
+    /// Whether [`Policy::message`] has anything to run.
+    pub fn has_message_callouts(&self) -> bool {
+        [Callout::Data, Callout::DataSpool, Callout::SetBinding]
+            .iter()
+            .any(|&c| self.has(c))
+    }
+
     pub fn scripts(&self) -> &[Script] {
         &self.inner.scripts
     }
@@ -284,10 +290,8 @@ impl Policy {
                 return Verdict::Refuse(code);
             }
         }
-        if self.has(Callout::SetBinding) {
-            // set_binding cannot refuse: a code set there is ignored (Momentum forbids it).
-            let _ = self.phase(Callout::SetBinding, conn, msg, None);
-        }
+        // set_binding cannot refuse: setting a code there is an error (Momentum forbids it).
+        let _ = self.phase(Callout::SetBinding, conn, msg, None);
         Verdict::Accept {
             binding: msg.binding,
         }
@@ -327,12 +331,6 @@ impl Policy {
             }
         }
     }
-}
-
-/// Checks the scripts a configuration names without keeping them: for `config check`.
-/// Returns the diagnostics (empty when everything loads) and the scripts' files.
-pub fn check(snapshot: Arc<Snapshot>) -> Result<Vec<PathBuf>, LoadError> {
-    Policy::load(snapshot).map(|p| p.scripts().iter().map(|s| s.path.clone()).collect())
 }
 
 /// Errors for a configuration: kept here so callers do not need the config crate's types.

@@ -38,8 +38,6 @@ impl Budget {
 }
 
 pub struct State {
-    /// Dropped last: every handle below points into it.
-    lua: Lua,
     budget: Rc<Budget>,
     shared: Shared,
     msg: AnyUserData,
@@ -47,6 +45,8 @@ pub struct State {
     vctx: AnyUserData,
     /// By callout: the modules implementing it (module table, function), in order.
     hooks: [Vec<(Table, Function)>; 7],
+    /// The state the handles above point into; declared last so it is dropped after them.
+    _lua: Lua,
 }
 
 fn sandbox(lua: &Lua, unsafe_libraries: bool) -> mlua::Result<()> {
@@ -306,7 +306,7 @@ impl State {
         let accept = lua.create_userdata(Accept(shared.clone())).map_err(err)?;
         let vctx = lua.create_userdata(Vctx(shared.clone())).map_err(err)?;
         Ok(State {
-            lua,
+            _lua: lua,
             budget,
             shared,
             msg,
@@ -321,7 +321,7 @@ impl State {
         Callout::ALL
             .iter()
             .filter(|c| !self.hooks[**c as usize].is_empty())
-            .fold(0, |acc, c| acc | (1 << (*c as u8)))
+            .fold(0, |acc, c| acc | c.bit())
     }
 
     /// Runs callout `c` in every module that has it. The connection and message move into
@@ -354,7 +354,6 @@ impl State {
     }
 
     fn call_modules(&self, c: Callout, arg: Option<&str>) -> mlua::Result<()> {
-        let _ = &self.lua;
         for (module, f) in &self.hooks[c as usize] {
             self.budget.start();
             let m = module.clone();

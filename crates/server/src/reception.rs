@@ -43,12 +43,17 @@ pub async fn receive(
 ) -> Reply {
     let g = &shared.globals;
     let rcpt_strings: Vec<String> = t.recipients.iter().map(|r| r.mailbox.to_string()).collect();
-    // The session's envelope is the truth; the policy's copy may have missed a MAIL check.
-    msg.sender = t.sender.as_ref().map(|m| m.to_string()).unwrap_or_default();
-    msg.recipients.clone_from(&rcpt_strings);
-    msg.body = std::mem::take(&mut t.body);
-    let verdict = shared.policy.message(conn, msg);
-    t.body = std::mem::take(&mut msg.body);
+    let verdict = if shared.policy.has_message_callouts() {
+        // The session's envelope is the truth; the policy's copy may have missed a MAIL check.
+        msg.sender = t.sender.as_ref().map(|m| m.to_string()).unwrap_or_default();
+        msg.recipients.clone_from(&rcpt_strings);
+        msg.body = std::mem::take(&mut t.body);
+        let v = shared.policy.message(conn, msg);
+        t.body = std::mem::take(&mut msg.body);
+        v
+    } else {
+        Verdict::Accept { binding: None }
+    };
     let snap = &shared.snapshot;
     let (binding_group, binding) = match verdict {
         Verdict::Refuse(code) => return code_reply(code),

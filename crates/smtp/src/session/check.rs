@@ -5,7 +5,7 @@
 //! then either completes it as if no check existed (`None`) or refuses it with the caller's
 //! reply. A refused connection gets that reply instead of the greeting and is closed.
 
-use super::{Phase, Session, Step};
+use super::{Session, Step};
 use crate::address::Mailbox;
 use crate::command::{MailParams, RcptParams};
 use crate::reply::Reply;
@@ -87,10 +87,5 @@ impl Session {
             }
             (_, Some(r)) => self.error(r),
         }
-    }
-
-    /// True while a check waits for its verdict.
-    pub fn checking(&self) -> bool {
-        self.pending.is_some() && !matches!(self.phase, Phase::Closed)
     }
 }
