@@ -10,7 +10,9 @@
 //! - [`snapshot`]: the compiled, immutable configuration with the fallback chains.
 //! - [`query`]: scope paths as the console writes them (`binding b domain d opt`).
 //! - [`show`]: prints a tree back as normalised configuration text.
+//! - [`change`]: run-time `config set` / `config unset` on a copy of the tree.
 
+pub mod change;
 pub mod diag;
 pub mod inbound;
 pub mod lexer;

@@ -29,7 +29,7 @@ impl Span {
 }
 
 /// One loaded file: its path as given, its text and where its lines start.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct SourceFile {
     pub path: PathBuf,
     pub text: String,
@@ -85,7 +85,7 @@ impl SourceFile {
 }
 
 /// All files of one configuration load.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct SourceMap {
     files: Vec<SourceFile>,
 }

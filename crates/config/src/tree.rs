@@ -41,7 +41,7 @@ pub struct Setting {
     pub span: Span,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Scope {
     pub kind: ScopeKind,
     /// The instance name as written (domains and hosts lower-cased unless a regex).
@@ -63,8 +63,10 @@ impl Scope {
     }
 }
 
-/// The whole configuration as a tree of scopes.
-#[derive(Debug)]
+/// The whole configuration as a tree of scopes. Cloned to make a run-time change: the
+/// running snapshot keeps its tree, the copy takes the change and compiles to the next
+/// generation.
+#[derive(Clone, Debug)]
 pub struct ConfigTree {
     pub sources: SourceMap,
     /// The search path's folders (see [`crate::loader::Loaded::search`]).
@@ -227,12 +229,80 @@ impl ConfigTree {
         id
     }
 
+    /// Merges configuration text typed at run time (`config set` builds it) into the tree,
+    /// with every check a file gets. The text is kept in the source map under `name`, so
+    /// diagnostics point into it. Includes are refused: a run-time change names no files.
+    pub fn apply(&mut self, name: &str, text: &str) -> Vec<Diagnostic> {
+        let file = self.sources.add(name.into(), text.to_string());
+        let (items, mut diags) = crate::parser::parse(file, text);
+        let mut includes = Vec::new();
+        find_includes(&items, &mut includes);
+        for span in includes {
+            diags.push(Diagnostic::error(span, "`include` is not allowed here"));
+        }
+        if diags.iter().any(Diagnostic::is_error) {
+            return diags;
+        }
+        let mut b = Builder {
+            tree: std::mem::replace(self, ConfigTree::empty(SourceMap::new())),
+            diags,
+        };
+        b.items(ROOT, items, &[]);
+        *self = b.tree;
+        b.diags
+    }
+
+    /// Removes one option from a scope, or with `None` every option in the scope and in
+    /// every scope under it (Momentum's `config unset SCOPE`). Returns whether anything was
+    /// set. The scopes themselves stay, empty: an empty stanza means its parent's values.
+    pub fn unset(&mut self, id: ScopeId, opt: Option<OptionId>) -> bool {
+        match opt {
+            Some(opt) => {
+                let settings = &mut self.scopes[id.0 as usize].settings;
+                let before = settings.len();
+                settings.retain(|s| s.option != opt);
+                settings.len() != before
+            }
+            None => {
+                let mut any = false;
+                let mut stack = vec![id];
+                while let Some(cur) = stack.pop() {
+                    let s = &mut self.scopes[cur.0 as usize];
+                    any |= !s.settings.is_empty();
+                    s.settings.clear();
+                    stack.extend(s.children.iter().copied());
+                }
+                // Bindings are children of the global scope; a group's members go too.
+                if self.scope(id).kind == ScopeKind::BindingGroup {
+                    let members: Vec<ScopeId> = self
+                        .scope_ids()
+                        .filter(|&b| self.group_of(b) == Some(id))
+                        .collect();
+                    for b in members {
+                        any |= self.unset(b, None);
+                    }
+                }
+                any
+            }
+        }
+    }
+
     /// Sets an option in a scope, replacing an earlier setting of the same option.
     pub fn set(&mut self, id: ScopeId, setting: Setting) {
         let settings = &mut self.scopes[id.0 as usize].settings;
         match settings.iter_mut().find(|s| s.option == setting.option) {
             Some(old) => *old = setting,
             None => settings.push(setting),
+        }
+    }
+}
+
+fn find_includes(items: &[Item], out: &mut Vec<Span>) {
+    for item in items {
+        match item {
+            Item::Include { path, .. } => out.push(path.span),
+            Item::Stanza { items, .. } => find_includes(items, out),
+            Item::Option { .. } => {}
         }
     }
 }

@@ -342,7 +342,17 @@ impl fmt::Display for Value {
             Value::Bind(BindAddress::Ip(ip)) => write!(f, "\"{ip}\""),
             Value::Bind(BindAddress::Host(h)) => write_quoted(f, h),
             Value::Mode(m) => write!(f, "0{m:o}"),
-            Value::Cidrs(nets) => write_list(f, nets.iter().map(|n| n.to_string())),
+            // A single address prints as written (`10.0.0.1`, not `10.0.0.1/32`).
+            Value::Cidrs(nets) => write_list(
+                f,
+                nets.iter().map(|n| {
+                    if n.prefix_len() == n.max_prefix_len() {
+                        n.addr().to_string()
+                    } else {
+                        n.to_string()
+                    }
+                }),
+            ),
             Value::Domains(items) | Value::List(items) => write_list(f, items.iter().cloned()),
             Value::Dict(entries) => {
                 f.write_str("[")?;
