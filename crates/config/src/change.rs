@@ -239,11 +239,17 @@ mod tests {
     #[test]
     fn set_goes_through_the_schema_and_creates_scopes() {
         let s = snap("binding \"b\" { bind_address = \"127.0.0.2\" }\n");
-        let c = set(&s, &words("binding b domain d.example max_outbound_connections 7"))
-            .expect("valid set");
+        let c = set(
+            &s,
+            &words("binding b domain d.example max_outbound_connections 7"),
+        )
+        .expect("valid set");
         assert_eq!(c.message, "Max_Outbound_Connections = 7");
         assert_eq!(
-            eval(c.tree, "binding b domain d.example max_outbound_connections"),
+            eval(
+                c.tree,
+                "binding b domain d.example max_outbound_connections"
+            ),
             "Max_Outbound_Connections = 7"
         );
         let c = set(&s, &words("binding new1 = bind_address 127.0.0.7"));
@@ -293,7 +299,10 @@ mod tests {
         let e = unset(&s, &words("domain e.net message_expiration")).map(|_| ());
         assert!(e.is_ok());
         let e = unset(&s, &words("domain other.net message_expiration")).err();
-        assert_eq!(e.as_deref(), Some("scope 'Domain:other.net:' is not defined"));
+        assert_eq!(
+            e.as_deref(),
+            Some("scope 'Domain:other.net:' is not defined")
+        );
         let c = unset(&s, &words("domain e.net")).expect("scope");
         assert_eq!(
             eval(c.tree, "domain e.net message_expiration"),

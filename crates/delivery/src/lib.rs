@@ -8,6 +8,7 @@
 //! - [`engine`]: queues, the dispatcher, connection tasks and outcomes.
 //! - [`dsn`]: RFC 3464 bounces and success reports.
 //! - [`mainlog`]: the JSON-lines log.
+//! - [`stats`]: counters per binding and global, for the console and metrics.
 
 pub mod dsn;
 pub mod engine;
@@ -17,5 +18,6 @@ pub mod outbound;
 pub mod resolv_conf;
 pub mod resolver;
 pub mod route;
+pub mod stats;
 pub mod stream;
 pub mod tls;

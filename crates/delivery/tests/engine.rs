@@ -90,6 +90,7 @@ fn start(config: &str, clock: Arc<dyn Clock>) -> (Engine, Arc<MemSpool>) {
     let spool = Arc::new(MemSpool::new());
     let engine = Engine::start(EngineConfig {
         snapshot,
+        stats: Arc::new(bindery_delivery::stats::Stats::new(0)),
         hostname: "mta.test".into(),
         spool: Arc::clone(&spool) as Arc<dyn Spool>,
         resolver: Arc::new(MemResolver::default()),
@@ -114,6 +115,11 @@ async fn inject(engine: &Engine, spool: &MemSpool, n: usize, binding: &str, rcpt
         recipients: vec![Recipient::pending(rcpt)],
         binding: binding.into(),
         binding_group: "g".into(),
+        // Now, so that no message has outlived message_expiration before its first try.
+        received: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
         ..Envelope::default()
     };
     env.seal(&body);
@@ -262,4 +268,136 @@ binding "b2" {{ Bind_Address = 127.0.0.3  Suspend_Delivery = true }}
         "b2's messages wait in its active queue"
     );
     assert_eq!(spool.len(), 3);
+}
+
+/// `config set ... suspend_delivery` reaches delivery as a new snapshot: clearing it
+/// releases the held mail at once, setting it again holds new mail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_generation_lifts_and_sets_suspend_delivery() {
+    let (addr, sink) = sink(Duration::ZERO).await;
+    let config = |suspended: bool| {
+        format!(
+            "Gateway = \"{addr}\"\nbinding \"b2\" {{ Bind_Address = 127.0.0.3  Suspend_Delivery = {suspended} }}\n"
+        )
+    };
+    let (engine, spool) = start(&config(true), Arc::new(SystemClock));
+    for i in 0..3 {
+        inject(&engine, &spool, i, "b2", "y@one.test").await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(sink.seen.lock().unwrap().is_empty());
+    let next = |text: &str, generation| {
+        let tree = bindery_config::snapshot_from_str("t.conf", text)
+            .unwrap()
+            .tree;
+        Arc::new(bindery_config::Snapshot::compile(
+            (*tree).clone(),
+            generation,
+        ))
+    };
+    engine.reconfigure(next(&config(false), 2));
+    assert_eq!(wait_for(&sink, 3).await.len(), 3);
+    engine.reconfigure(next(&config(true), 3));
+    inject(&engine, &spool, 9, "b2", "y@one.test").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.seen.lock().unwrap().len(), 3);
+    assert_eq!(engine.totals().active, 1);
+    let b2 = engine.stats().slot("b2");
+    let counts = engine.stats().binding(b2).unwrap().tally.read();
+    assert_eq!(counts.delivered, 3);
+}
+
+/// The console's queue operations on mail held by a dead destination: views, flush, a
+/// message failed with a bounce, a rebind to a live binding, and a quiet purge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_operations_view_flush_fail_and_rebind_queued_mail() {
+    use bindery_delivery::engine::console::Select;
+    let (addr, sink) = sink(Duration::ZERO).await;
+    // Port 9 on loopback refuses connections: every attempt defers.
+    let config = format!(
+        r#"
+Retry_Interval = 600
+binding "dead" {{ Bind_Address = 127.0.0.2  Gateway = "127.0.0.1:9" }}
+binding "live" {{ Bind_Address = 127.0.0.3  Gateway = "{addr}" }}
+"#
+    );
+    let (engine, spool) = start(&config, Arc::new(SystemClock));
+    for i in 0..4 {
+        inject(&engine, &spool, i, "dead", "x@one.test").await;
+    }
+    let mut views = Vec::new();
+    for _ in 0..200 {
+        views = engine.queue_views();
+        if views.first().is_some_and(|v| v.delayed == 4) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let v = &views[0];
+    assert_eq!(
+        (v.binding.as_str(), v.domain.as_str()),
+        ("dead", "one.test")
+    );
+    assert_eq!((v.active, v.delayed, v.transient), (0, 4, 4), "{v:?}");
+    let dead = Select {
+        binding: Some("dead"),
+        domain: Some("ONE.test"),
+        id: None,
+    };
+    let parts = engine.parts(dead, 2, 1);
+    assert_eq!(parts.len(), 2, "limit 2 after skipping 1");
+    assert!(parts.iter().all(|p| p.due.is_some() && p.attempts == 1));
+    let first = engine.parts(dead, 1, 0)[0].id.clone();
+    let m = engine.message(&first).expect("queued");
+    assert_eq!(m.recipients, vec![("x@one.test".to_string(), "pending")]);
+    assert_eq!(m.parts.len(), 1);
+
+    // Flush: all four are due now, tried again, and deferred again.
+    assert_eq!(engine.flush(dead), 4);
+    for _ in 0..200 {
+        if engine.parts(dead, 10, 0).iter().all(|p| p.attempts == 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(engine.parts(dead, 10, 0).iter().all(|p| p.attempts == 2));
+
+    // Rebind one message to the live binding: it goes out from 127.0.0.3.
+    let second = engine.parts(dead, 1, 1)[0].id.clone();
+    let one = Select {
+        id: Some(&second),
+        ..Select::default()
+    };
+    let moved = engine
+        .rebind(one, |_| Some(("default".into(), "live".into())))
+        .await;
+    assert_eq!(moved, 1);
+    let seen = wait_for(&sink, 1).await;
+    assert_eq!(seen[0].peer, "127.0.0.3");
+
+    // Fail the first with a bounce; purge the rest quietly.
+    let n = engine
+        .fail(
+            Select {
+                id: Some(&first),
+                ..Select::default()
+            },
+            "554 5.0.0 Message manually purged.",
+            false,
+        )
+        .await;
+    assert_eq!(n, 1);
+    assert_eq!(
+        engine
+            .fail(dead, "554 5.0.0 Message manually purged.", true)
+            .await,
+        2
+    );
+    assert!(engine.parts(dead, 10, 0).is_empty());
+    let stats = engine.stats();
+    let tally = |name: &str| stats.binding(stats.slot(name)).unwrap().tally.read();
+    assert_eq!((tally("dead").failed, tally("dead").bounced), (3, 1));
+    assert_eq!(tally("live").delivered, 1);
+    // The bounce was made (and, with no route to origin.test, failed in its turn).
+    assert_eq!(engine.counters().reports.load(Ordering::Relaxed), 1);
 }

@@ -192,6 +192,85 @@ impl<T> Queues<T> {
         list
     }
 
+    /// How many queues exist; ids run from 0 to this.
+    pub fn len(&self) -> usize {
+        self.queues.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queues.is_empty()
+    }
+
+    /// Takes every part out of queue `q`, active ones first (the console's `binding fail`).
+    pub fn drain(&mut self, q: QueueId) -> Vec<T> {
+        let queue = &mut self.queues[q as usize];
+        let mut out: Vec<T> = queue.active.drain(..).collect();
+        let mut delayed: Vec<Delayed<T>> = std::mem::take(&mut queue.delayed).into_vec();
+        delayed.sort_by_key(|d| (d.due_ms, d.seq));
+        out.extend(delayed.into_iter().map(|d| d.item));
+        queue.armed_ms = None; // a stale timer entry, if any, is skipped when it fires
+        out
+    }
+
+    /// Takes the parts of queue `q` that `pick` chooses, wherever they wait.
+    pub fn take_where(&mut self, q: QueueId, mut pick: impl FnMut(&T) -> bool) -> Vec<T> {
+        let queue = &mut self.queues[q as usize];
+        let mut out = Vec::new();
+        let mut keep = VecDeque::with_capacity(queue.active.len());
+        for item in queue.active.drain(..) {
+            if pick(&item) {
+                out.push(item);
+            } else {
+                keep.push_back(item);
+            }
+        }
+        queue.active = keep;
+        let mut kept = BinaryHeap::new();
+        for d in std::mem::take(&mut queue.delayed) {
+            if pick(&d.item) {
+                out.push(d.item);
+            } else {
+                kept.push(d);
+            }
+        }
+        queue.delayed = kept;
+        out
+    }
+
+    /// Makes every delayed part of queue `q` due now (`binding flush domain`). Returns how
+    /// many moved.
+    pub fn flush(&mut self, q: QueueId) -> usize {
+        let queue = &mut self.queues[q as usize];
+        let mut delayed: Vec<Delayed<T>> = std::mem::take(&mut queue.delayed).into_vec();
+        delayed.sort_by_key(|d| (d.due_ms, d.seq));
+        let n = delayed.len();
+        queue.active.extend(delayed.into_iter().map(|d| d.item));
+        queue.armed_ms = None;
+        if !queue.active.is_empty() {
+            self.wake(q);
+        }
+        n
+    }
+
+    /// Every part of queue `q` with where it waits: `None` for active, else its due time.
+    /// Active parts come first in sending order, then delayed ones by due time.
+    pub fn parts(&self, q: QueueId) -> Vec<(&T, Option<u64>)> {
+        let queue = &self.queues[q as usize];
+        let mut out: Vec<(&T, Option<u64>)> = queue.active.iter().map(|t| (t, None)).collect();
+        let mut delayed: Vec<&Delayed<T>> = queue.delayed.iter().collect();
+        delayed.sort_by_key(|d| (d.due_ms, d.seq));
+        out.extend(delayed.into_iter().map(|d| (&d.item, Some(d.due_ms))));
+        out
+    }
+
+    /// Marks queue `q` as having work, so the caller looks at it again (after its options
+    /// changed, say).
+    pub fn touch(&mut self, q: QueueId) {
+        if !self.queues[q as usize].active.is_empty() {
+            self.wake(q);
+        }
+    }
+
     /// Total parts in every active and every delayed queue.
     pub fn totals(&self) -> (usize, usize) {
         self.queues.iter().fold((0, 0), |(a, d), q| {
@@ -230,6 +309,31 @@ mod tests {
         assert_eq!(woken, vec![a, b]);
         assert_eq!(qs.totals(), (2, 0));
         assert_eq!(qs.next_timer_ms(), None);
+    }
+
+    #[test]
+    fn console_operations_drain_pick_and_flush() {
+        let mut qs: Queues<u32> = Queues::default();
+        let q = qs.queue_id(0, "d");
+        qs.push(q, 1, 0, 0);
+        qs.push(q, 2, 500, 0);
+        qs.push(q, 3, 100, 0);
+        qs.push(q, 4, 0, 0);
+        qs.take_woken();
+        let listed: Vec<(u32, Option<u64>)> =
+            qs.parts(q).into_iter().map(|(t, d)| (*t, d)).collect();
+        assert_eq!(
+            listed,
+            vec![(1, None), (4, None), (3, Some(100)), (2, Some(500))]
+        );
+        assert_eq!(qs.take_where(q, |&t| t == 3 || t == 4), vec![4, 3]);
+        assert_eq!(qs.flush(q), 1);
+        assert_eq!(qs.take_woken(), vec![q]);
+        assert_eq!(qs.get(q).active_len(), 2);
+        // The timer armed for 100 (now stale) fires without moving anything.
+        assert_eq!(qs.promote(1000), 0);
+        assert_eq!(qs.drain(q), vec![1, 2]);
+        assert_eq!(qs.totals(), (0, 0));
     }
 
     #[test]

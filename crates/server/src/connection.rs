@@ -6,6 +6,7 @@
 //! nothing is awaited and no lock is held while Lua runs (see `bindery-policy`).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bindery_policy::{Code, Conn, Message, Policy};
@@ -17,9 +18,9 @@ use tokio::sync::watch;
 use tokio::time::{Instant, timeout, timeout_at};
 use tokio_rustls::TlsAcceptor;
 
-use crate::Shared;
 use crate::reception::receive;
 use crate::settings::{Inbound, ListenerPlan};
+use crate::{Generation, Shared};
 use bindery_delivery::stream::Stream;
 
 /// How long a message already in DATA may take to finish once shutdown began.
@@ -37,6 +38,7 @@ async fn flush(stream: &mut Stream, session: &mut Session) -> std::io::Result<()
 
 pub async fn serve(
     shared: Arc<Shared>,
+    generation: Arc<Generation>,
     plan: Arc<ListenerPlan>,
     tcp: TcpStream,
     inbound: Inbound,
@@ -79,11 +81,17 @@ pub async fn serve(
                 }
             }
             Step::Check(check) => {
-                let code = ask(&shared.policy, &mut conn, &mut msg, check);
+                let code = ask(&generation.policy, &mut conn, &mut msg, check);
+                if code.as_ref().is_some_and(|c| c.code >= 400) {
+                    shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                }
                 session.verdict(code.map(code_reply));
             }
             Step::Message(t) => {
-                let reply = receive(&shared, t, &plan.name, &mut conn, &mut msg).await;
+                let reply = receive(&shared, &generation, t, &plan.name, &mut conn, &mut msg).await;
+                if reply.code >= 400 {
+                    shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                }
                 msg = Message::default();
                 session.message_done(reply);
                 if grace.is_some() && !session.in_data() {

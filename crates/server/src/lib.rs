@@ -15,6 +15,7 @@
 mod connection;
 mod listener;
 pub use bindery_delivery::mainlog;
+mod persist;
 mod reception;
 pub mod settings;
 pub mod tls;
@@ -23,9 +24,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bindery_config::Snapshot;
 use bindery_delivery::engine::{Engine, EngineConfig};
 use bindery_delivery::resolver::{CachingResolver, HickoryResolver, Resolver};
+use bindery_delivery::stats::Stats;
 use bindery_policy::Policy;
 use bindery_queue::{SystemClock, TokenBuckets};
 use bindery_spool::{DiskSpool, IdGenerator, Spool, SpoolError};
@@ -33,7 +36,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 use crate::mainlog::MainLog;
-use crate::settings::{Globals, esmtp_listeners};
+use crate::settings::{Globals, ListenerPlan, esmtp_listeners};
 use crate::tls::TlsCache;
 
 /// Seconds since the Unix epoch: the time base of envelopes and the mainlog.
@@ -67,18 +70,116 @@ pub enum ServerError {
     },
 }
 
-/// What every connection shares.
-pub struct Shared {
+/// One configuration generation as the daemon uses it: the snapshot, what was derived from
+/// it once, and the policy compiled for it. Replaced whole by `config set|unset|reload`.
+pub struct Generation {
     pub snapshot: Arc<Snapshot>,
     pub globals: Globals,
+    /// The Lua policy of this generation.
+    pub policy: Policy,
+    /// The enabled ESMTP listens, by name: a connection takes its listener's settings from
+    /// the generation current when it was accepted.
+    pub plans: Vec<Arc<ListenerPlan>>,
+}
+
+impl Generation {
+    /// Derives everything from a snapshot and checks what a start would check: the policy
+    /// loads, every listener's settings (TLS certificates included) resolve.
+    pub fn build(snapshot: Arc<Snapshot>, tls: &TlsCache) -> Result<Generation, ServerError> {
+        let globals = Globals::from_snapshot(&snapshot);
+        let policy = Policy::load(Arc::clone(&snapshot))
+            .map_err(|e| ServerError::Config(bindery_policy::render(&e, &snapshot)))?;
+        let plans: Vec<Arc<ListenerPlan>> = esmtp_listeners(&snapshot)?
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        for plan in &plans {
+            let unspecified = std::net::IpAddr::from([192, 0, 2, 0]);
+            settings::inbound(&snapshot, &globals, plan, unspecified, tls, &policy)?;
+        }
+        Ok(Generation {
+            snapshot,
+            globals,
+            policy,
+            plans,
+        })
+    }
+
+    pub fn plan(&self, name: &str) -> Option<&Arc<ListenerPlan>> {
+        self.plans.iter().find(|p| p.name == name)
+    }
+}
+
+/// Re-reads the configuration files for `config reload`. The binary supplies it: it knows
+/// the main file, the node name and the search path. Errors come back rendered.
+pub type Reload = Box<dyn Fn() -> Result<bindery_config::ConfigTree, String> + Send + Sync>;
+
+/// What every connection shares.
+pub struct Shared {
+    live: ArcSwap<Generation>,
     pub spool: Arc<dyn Spool>,
     pub ids: Arc<IdGenerator>,
     pub mainlog: Option<Arc<MainLog>>,
     pub tls: TlsCache,
     /// Delivery: every spooled message is handed to it.
     pub engine: Engine,
-    /// The Lua policy of this configuration generation.
-    pub policy: Policy,
+    pub stats: Arc<Stats>,
+    /// Where `stats.json` lives: the spool folder of the first generation.
+    pub spoolbase: std::path::PathBuf,
+    pub reload: Option<Reload>,
+    /// Serialises configuration changes, and keeps the text of every run-time `config set`
+    /// since the files were last read (for `config writeback`; a reload drops them).
+    pub changes: std::sync::Mutex<Vec<String>>,
+}
+
+impl Shared {
+    /// The generation in force now.
+    pub fn current(&self) -> Arc<Generation> {
+        self.live.load_full()
+    }
+
+    /// Makes `snapshot` the running configuration if it passes every check a start makes;
+    /// otherwise nothing changes and the error says why. On success, returns notes for the
+    /// operator (options that need a restart, listeners that cannot change live).
+    pub fn install(&self, snapshot: Snapshot) -> Result<Vec<String>, String> {
+        let old = self.current();
+        let snapshot = Arc::new(snapshot);
+        let next = Generation::build(Arc::clone(&snapshot), &self.tls).map_err(|e| match e {
+            ServerError::Config(text) => text,
+            other => other.to_string(),
+        })?;
+        let mut notes = Vec::new();
+        for opt in bindery_config::change::restart_only(&old.snapshot.tree, &snapshot.tree) {
+            notes.push(format!(
+                "{} changed; it takes effect after a restart",
+                opt.def().name
+            ));
+        }
+        for p in &next.plans {
+            if old.plan(&p.name).is_none() {
+                notes.push(format!(
+                    "listener {} is new; it opens after a restart",
+                    p.name
+                ));
+            }
+        }
+        for p in &old.plans {
+            if next.plan(&p.name).is_none() {
+                notes.push(format!(
+                    "listener {} was removed; it refuses connections until a restart closes it",
+                    p.name
+                ));
+            }
+        }
+        tracing::info!(
+            generation = snapshot.generation,
+            scripts = next.policy.scripts().len(),
+            "configuration installed"
+        );
+        self.live.store(Arc::new(next));
+        self.engine.reconfigure(snapshot);
+        Ok(notes)
+    }
 }
 
 /// A started daemon.
@@ -89,16 +190,20 @@ pub struct Running {
     disk: Arc<DiskSpool>,
 }
 
-/// Opens the spool, recovers it, binds every listener and starts serving.
-pub async fn start(snapshot: Arc<Snapshot>) -> Result<Running, ServerError> {
-    let globals = Globals::from_snapshot(&snapshot);
-    // Scripts load before anything opens: a broken policy must not half-start a daemon.
-    let policy = Policy::load(Arc::clone(&snapshot))
-        .map_err(|e| ServerError::Config(bindery_policy::render(&e, &snapshot)))?;
-    if !policy.scripts().is_empty() {
-        tracing::info!(scripts = policy.scripts().len(), "policy loaded");
+/// Opens the spool, recovers it, binds every listener and starts serving. `reload` re-reads
+/// the configuration files for `config reload` (none: reload is refused).
+pub async fn start(
+    snapshot: Arc<Snapshot>,
+    reload: Option<Reload>,
+) -> Result<Running, ServerError> {
+    let tls = TlsCache::default();
+    // Scripts load and listener settings resolve before anything opens: a broken
+    // configuration must not half-start a daemon.
+    let generation = Generation::build(Arc::clone(&snapshot), &tls)?;
+    if !generation.policy.scripts().is_empty() {
+        tracing::info!(scripts = generation.policy.scripts().len(), "policy loaded");
     }
-    let plans = esmtp_listeners(&snapshot)?;
+    let globals = &generation.globals;
     let base = globals.spoolbase.clone();
     let (mode, method) = (globals.spool_mode, globals.spool_sync);
     let disk = tokio::task::spawn_blocking(move || DiskSpool::open(&base, mode, method))
@@ -125,34 +230,27 @@ pub async fn start(snapshot: Arc<Snapshot>) -> Result<Running, ServerError> {
         })?)),
         None => None,
     };
+    let stats = Arc::new(Stats::new(unix_now()));
+    persist::restore(&stats, &globals.spoolbase);
     let spool = Arc::clone(&disk) as Arc<dyn Spool>;
     let ids = Arc::new(IdGenerator::new());
-    let engine = start_engine(&snapshot, &globals, &spool, &ids, &mainlog)?;
+    let engine = start_engine(&snapshot, globals, &spool, &ids, &mainlog, &stats)?;
     for env in recovered.messages {
         engine.enqueue(env);
     }
+    let plans = generation.plans.clone();
     let shared = Arc::new(Shared {
-        snapshot,
-        globals,
+        spoolbase: globals.spoolbase.clone(),
+        live: ArcSwap::new(Arc::new(generation)),
         spool,
         ids,
         mainlog,
-        tls: TlsCache::default(),
+        tls,
         engine,
-        policy,
+        stats,
+        reload,
+        changes: std::sync::Mutex::new(Vec::new()),
     });
-    // Fail at start, not at the first client, when a certificate cannot be loaded.
-    for plan in &plans {
-        let unspecified = std::net::IpAddr::from([192, 0, 2, 0]);
-        settings::inbound(
-            &shared.snapshot,
-            &shared.globals,
-            plan,
-            unspecified,
-            &shared.tls,
-            &shared.policy,
-        )?;
-    }
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (alive_tx, alive) = mpsc::channel::<()>(1);
     for plan in plans {
@@ -169,7 +267,7 @@ pub async fn start(snapshot: Arc<Snapshot>) -> Result<Running, ServerError> {
         tracing::info!(listen = %plan.name, addr = %local, "listening (ESMTP)");
         tokio::spawn(listener::accept_loop(
             Arc::clone(&shared),
-            Arc::new(plan),
+            plan.name.clone(),
             listener,
             shutdown_rx.clone(),
             alive_tx.clone(),
@@ -195,6 +293,7 @@ pub async fn start(snapshot: Arc<Snapshot>) -> Result<Running, ServerError> {
             }
         }
     });
+    tokio::spawn(persist::ticker(Arc::clone(&shared), shutdown_rx.clone()));
     Ok(Running {
         shutdown,
         alive,
@@ -231,11 +330,13 @@ fn start_engine(
     spool: &Arc<dyn Spool>,
     ids: &Arc<IdGenerator>,
     mainlog: &Option<Arc<MainLog>>,
+    stats: &Arc<Stats>,
 ) -> Result<Engine, ServerError> {
     let tls =
         bindery_delivery::tls::opportunistic().map_err(|e| ServerError::Tls(e.to_string()))?;
     Ok(Engine::start(EngineConfig {
         snapshot: Arc::clone(snapshot),
+        stats: Arc::clone(stats),
         hostname: globals.hostname.clone(),
         spool: Arc::clone(spool),
         resolver: resolver(globals)?,
@@ -272,6 +373,12 @@ impl Running {
         if let Some(log) = &self.shared.mainlog {
             log.close();
         }
+        persist::save(&self.shared.stats, &self.shared.spoolbase);
         tracing::info!("stopped");
+    }
+
+    /// What the console and the metrics endpoint work on.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 }

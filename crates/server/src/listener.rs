@@ -9,7 +9,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::Shared;
 use crate::connection::serve;
-use crate::settings::{ListenerPlan, inbound};
+use crate::settings::inbound;
 
 /// Sends a one-line refusal and closes, without starting a session.
 async fn refuse(mut tcp: TcpStream, line: String) {
@@ -17,14 +17,18 @@ async fn refuse(mut tcp: TcpStream, line: String) {
     let _ = tcp.shutdown().await;
 }
 
+/// Accepts on one listen address. Each connection takes the configuration generation current
+/// when it was accepted, and keeps it to the end.
 pub async fn accept_loop(
     shared: Arc<Shared>,
-    plan: Arc<ListenerPlan>,
+    name: String,
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
     alive: mpsc::Sender<()>,
 ) {
-    let slots = Arc::new(Semaphore::new(plan.concurrency));
+    // The connection cap is fixed when the socket opens (a change needs a restart).
+    let cap = shared.current().plan(&name).map_or(1, |p| p.concurrency);
+    let slots = Arc::new(Semaphore::new(cap));
     let mut backoff = Duration::from_millis(5);
     loop {
         let accepted = tokio::select! {
@@ -44,7 +48,13 @@ pub async fn accept_loop(
                 continue;
             }
         };
-        let host = &shared.globals.hostname;
+        let generation = shared.current();
+        let host = &generation.globals.hostname;
+        let Some(plan) = generation.plan(&name).cloned() else {
+            let line = format!("421 4.3.2 {host} Error: listener no longer configured\r\n");
+            tokio::spawn(refuse(tcp, line));
+            continue;
+        };
         if !shared.spool.healthy() {
             let line = format!("421 4.3.0 {host} Service unavailable: spool write errors\r\n");
             tokio::spawn(refuse(tcp, line));
@@ -56,12 +66,12 @@ pub async fn accept_loop(
             continue;
         };
         let settings = match inbound(
-            &shared.snapshot,
-            &shared.globals,
+            &generation.snapshot,
+            &generation.globals,
             &plan,
             peer.ip(),
             &shared.tls,
-            &shared.policy,
+            &generation.policy,
         ) {
             Ok(s) => s,
             Err(e) => {
@@ -71,14 +81,9 @@ pub async fn accept_loop(
                 continue;
             }
         };
-        let (shared, plan, rx, alive) = (
-            Arc::clone(&shared),
-            Arc::clone(&plan),
-            shutdown.clone(),
-            alive.clone(),
-        );
+        let (shared, rx, alive) = (Arc::clone(&shared), shutdown.clone(), alive.clone());
         tokio::spawn(async move {
-            if let Err(e) = serve(shared, plan, tcp, settings, rx).await {
+            if let Err(e) = serve(shared, generation, plan, tcp, settings, rx).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
             drop(permit);

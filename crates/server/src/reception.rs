@@ -13,7 +13,7 @@ use bindery_policy::{Conn, Message, Verdict};
 use crate::connection::code_reply;
 use crate::mainlog::Reception;
 use crate::settings::DefaultBinding;
-use crate::{Shared, unix_now};
+use crate::{Generation, Shared, unix_now};
 
 fn notify_text(n: &bindery_smtp::command::Notify) -> String {
     if n.never {
@@ -36,25 +36,26 @@ fn notify_text(n: &bindery_smtp::command::Notify) -> String {
 /// Never answers 250 before the spool said the message is durable.
 pub async fn receive(
     shared: &Shared,
+    generation: &Generation,
     mut t: Box<Transaction>,
     listener: &str,
     conn: &mut Conn,
     msg: &mut Message,
 ) -> Reply {
-    let g = &shared.globals;
+    let g = &generation.globals;
     let rcpt_strings: Vec<String> = t.recipients.iter().map(|r| r.mailbox.to_string()).collect();
-    let verdict = if shared.policy.has_message_callouts() {
+    let verdict = if generation.policy.has_message_callouts() {
         // The session's envelope is the truth; the policy's copy may have missed a MAIL check.
         msg.sender = t.sender.as_ref().map(|m| m.to_string()).unwrap_or_default();
         msg.recipients.clone_from(&rcpt_strings);
         msg.body = std::mem::take(&mut t.body);
-        let v = shared.policy.message(conn, msg);
+        let v = generation.policy.message(conn, msg);
         t.body = std::mem::take(&mut msg.body);
         v
     } else {
         Verdict::Accept { binding: None }
     };
-    let snap = &shared.snapshot;
+    let snap = &generation.snapshot;
     let (binding_group, binding) = match verdict {
         Verdict::Refuse(code) => return code_reply(code),
         Verdict::Accept { binding: Some(b) } => (
@@ -144,7 +145,7 @@ pub async fn receive(
                 });
             }
             tracing::debug!(%id, size, "message spooled");
-            shared.engine.enqueue(queued);
+            shared.engine.received(queued);
             Reply::new(250, "2.0.0", format!("OK queued as {id}"))
         }
         Ok(Err(e)) => {

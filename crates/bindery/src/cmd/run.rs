@@ -21,7 +21,9 @@ pub fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     rt.block_on(async move {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
-        let running = bindery_server::start(snap).await?;
+        let reader = args.clone();
+        let reload: bindery_server::Reload = Box::new(move || reread(&reader));
+        let running = bindery_server::start(snap, Some(reload)).await?;
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM: stopping"),
             _ = int.recv() => tracing::info!("SIGINT: stopping"),
@@ -30,4 +32,15 @@ pub fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `config reload`: the files again, with every diagnostic rendered on error.
+fn reread(args: &ConfigArgs) -> Result<bindery_config::ConfigTree, String> {
+    let (tree, diags) = super::load(args).map_err(|e| format!("{e:#}"))?;
+    let errors: Vec<_> = diags.into_iter().filter(|d| d.is_error()).collect();
+    if errors.is_empty() {
+        Ok(tree)
+    } else {
+        Err(bindery_config::diag::render_all(&errors, &tree.sources))
+    }
 }

@@ -52,11 +52,16 @@ impl Drop for Slot {
     }
 }
 
-/// Takes the next part of the queue, waiting up to `idle` for one to arrive.
+/// Takes the next part of the queue, waiting up to `idle` for one to arrive. Gives none once
+/// the queue's delivery is suspended (a console or policy change takes effect at the next
+/// attempt, not at the next connection).
 async fn next_part(inner: &Inner, q: QueueId, idle: Duration) -> Option<Part> {
     let notify = {
         let mut st = inner.lock();
-        if let Some(p) = st.queues.pop_active(q) {
+        if inner.options(&mut st, q).suspend {
+            return None;
+        }
+        if let Some(p) = take(&mut st, q) {
             return Some(p);
         }
         if inner.stopping.load(Ordering::SeqCst) || idle.is_zero() {
@@ -70,10 +75,17 @@ async fn next_part(inner: &Inner, q: QueueId, idle: Duration) -> Option<Part> {
     let mut st = inner.lock();
     let c = Inner::conns(&mut st, q);
     c.idle = c.idle.saturating_sub(1);
-    if inner.stopping.load(Ordering::SeqCst) {
+    if inner.stopping.load(Ordering::SeqCst) || inner.options(&mut st, q).suspend {
         return None;
     }
-    st.queues.pop_active(q)
+    take(&mut st, q)
+}
+
+/// Pops an active part and counts it in flight until `outcome` settles it.
+fn take(st: &mut super::State, q: QueueId) -> Option<Part> {
+    let p = st.queues.pop_active(q)?;
+    Inner::conns(st, q).inflight += 1;
+    Some(p)
 }
 
 fn ehlo_name(inner: &Inner, opts: &DeliveryOptions, part: &Part) -> String {
@@ -152,7 +164,7 @@ async fn settle_all(
     let mut all = vec![first];
     {
         let mut st = inner.lock();
-        while let Some(p) = st.queues.pop_active(q) {
+        while let Some(p) = take(&mut st, q) {
             all.push(p);
         }
     }

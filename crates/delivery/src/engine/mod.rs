@@ -6,6 +6,8 @@
 //! - `outcome.rs`: what a reply means for each recipient; retries, expiry, persistence,
 //!   reports (bounces and success DSNs).
 //! - `records.rs`: the log records.
+//! - `console.rs`: what the console and metrics read and do: queue views, fail, flush,
+//!   retry, rebind, reconfigure.
 //!
 //! Memory: a queued part holds an `Arc` of its message's envelope (sender, recipients and
 //! their state) and the indexes of its recipients; the body stays in the spool until a
@@ -15,6 +17,7 @@
 //! never held across an `.await` or a spool call.
 
 mod connection;
+pub mod console;
 mod outcome;
 pub mod records;
 
@@ -22,6 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bindery_config::Snapshot;
 use bindery_config::snapshot::BindingId;
 use bindery_queue::{Clock, QueueId, Queues, ThrottleStore};
@@ -32,10 +36,14 @@ use tokio::sync::Notify;
 use crate::mainlog::MainLog;
 use crate::options::DeliveryOptions;
 use crate::resolver::Resolver;
+use crate::stats::Stats;
 
 /// What the engine is built from.
 pub struct EngineConfig {
+    /// The first configuration generation; [`Engine::reconfigure`] replaces it.
     pub snapshot: Arc<Snapshot>,
+    /// Counters shared with reception and the console.
+    pub stats: Arc<Stats>,
     /// Our host name: `__hostname__` EHLO, Reporting-MTA, mailer-daemon address.
     pub hostname: String,
     pub spool: Arc<dyn Spool>,
@@ -81,9 +89,17 @@ pub(crate) struct Conns {
     /// No new connection before this time (a connection throttle or an unreachable
     /// destination said wait), in ms.
     pub not_before_ms: u64,
+    /// Parts taken by a connection and not yet settled (their bodies may be in memory).
+    pub inflight: u32,
+    /// Recipients delivered, failed and deferred on this queue since the process started
+    /// (the console's `S:` column and the per-domain metrics).
+    pub delivered: u64,
+    pub failed: u64,
+    pub transient: u64,
 }
 
 pub(crate) struct State {
+    /// Keyed by (binding slot in [`Stats`], domain): slots outlive configuration generations.
     pub queues: Queues<Part>,
     pub conns: Vec<Conns>,
     /// Options per queue, resolved on first use for the current snapshot.
@@ -105,6 +121,8 @@ pub struct Counters {
 
 pub(crate) struct Inner {
     pub cfg: EngineConfig,
+    /// The configuration generation in force; swapped whole by a reload.
+    pub snapshot: ArcSwap<Snapshot>,
     pub state: Mutex<State>,
     /// Wakes the dispatcher: new work, a connection ended, shutdown.
     pub wake: Notify,
@@ -138,12 +156,14 @@ impl Inner {
         }
     }
 
-    fn binding_of(&self, name: &str) -> BindingId {
-        let snap = &self.cfg.snapshot;
-        snap.binding_id(name).unwrap_or(BindingId::DEFAULT)
+    /// The queue key of a binding name: its statistics slot.
+    fn binding_of(&self, name: &str) -> u32 {
+        self.cfg.stats.slot(name)
     }
 
-    /// The options of a queue, resolved once per queue.
+    /// The options of a queue, resolved once per queue and configuration generation. A
+    /// binding that the configuration no longer has sends with the default binding's
+    /// options until its mail is rebound.
     pub fn options(&self, st: &mut State, q: QueueId) -> Arc<DeliveryOptions> {
         let i = q as usize;
         if st.opts.len() <= i {
@@ -153,10 +173,15 @@ impl Inner {
             return Arc::clone(o);
         }
         let queue = st.queues.get(q);
-        let snap = &self.cfg.snapshot;
+        let snap = self.snapshot.load();
         let key = snap.domain_key(&queue.domain);
-        let binding = BindingId(queue.binding);
-        let mut o = DeliveryOptions::resolve(snap, binding, &key);
+        let binding = self
+            .cfg
+            .stats
+            .binding(queue.binding)
+            .and_then(|b| snap.binding_id(&b.name))
+            .unwrap_or(BindingId::DEFAULT);
+        let mut o = DeliveryOptions::resolve(&snap, binding, &key);
         if self.cfg.suspend_default && binding == BindingId::DEFAULT {
             o.suspend = true;
         }
@@ -206,7 +231,7 @@ impl Inner {
         let now = self.now_ms();
         let mut st = self.lock();
         for (domain, rcpts) in groups {
-            let q = st.queues.queue_id(binding.0, &domain);
+            let q = st.queues.queue_id(binding, &domain);
             let batch = self.options(&mut st, q).max_recipients_per_batch;
             for chunk in rcpts.chunks(batch) {
                 msg.parts.fetch_add(1, Ordering::Relaxed);
@@ -249,6 +274,7 @@ impl Engine {
     /// Starts the dispatcher. Call from inside a tokio runtime.
     pub fn start(cfg: EngineConfig) -> Engine {
         let inner = Arc::new(Inner {
+            snapshot: ArcSwap::new(Arc::clone(&cfg.snapshot)),
             cfg,
             state: Mutex::new(State {
                 queues: Queues::default(),
@@ -268,6 +294,20 @@ impl Engine {
     /// Hands a spooled message to the queues.
     pub fn enqueue(&self, env: Envelope) {
         self.inner.enqueue(env);
+    }
+
+    /// Hands a message just accepted from a client to the queues, counting it as received
+    /// on its binding.
+    pub fn received(&self, env: Envelope) {
+        let slot = self.inner.binding_of(&env.binding);
+        self.inner.cfg.stats.count(slot, |t| {
+            t.received.fetch_add(1, Ordering::Relaxed);
+        });
+        self.inner.enqueue(env);
+    }
+
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.inner.cfg.stats
     }
 
     pub fn counters(&self) -> &Counters {

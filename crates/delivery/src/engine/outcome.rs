@@ -147,15 +147,30 @@ async fn settle<'r>(
         (s, env.clone())
     };
     log_attempts(inner, &env_view, &settled, via, part.attempts);
+    let (delivered, failed) = (settled.delivered.len() as u64, settled.failed.len() as u64);
+    let transient = if settled.retry_at.is_some() {
+        settled.retry.len() as u64
+    } else {
+        0
+    };
+    let slot = {
+        let mut st = inner.lock();
+        let c = Inner::conns(&mut st, q);
+        c.inflight = c.inflight.saturating_sub(1);
+        c.delivered += delivered;
+        c.failed += failed;
+        c.transient += transient;
+        st.queues.get(q).binding
+    };
     let c = &inner.counters;
-    c.delivered
-        .fetch_add(settled.delivered.len() as u64, Ordering::Relaxed);
-    c.failed
-        .fetch_add(settled.failed.len() as u64, Ordering::Relaxed);
-    if settled.retry_at.is_some() {
-        c.transient
-            .fetch_add(settled.retry.len() as u64, Ordering::Relaxed);
-    }
+    c.delivered.fetch_add(delivered, Ordering::Relaxed);
+    c.failed.fetch_add(failed, Ordering::Relaxed);
+    c.transient.fetch_add(transient, Ordering::Relaxed);
+    inner.cfg.stats.count(slot, |t| {
+        t.delivered.fetch_add(delivered, Ordering::Relaxed);
+        t.failed.fetch_add(failed, Ordering::Relaxed);
+        t.transient.fetch_add(transient, Ordering::Relaxed);
+    });
 
     // Reports to the sender.
     if !env_view.sender.is_empty() {
@@ -208,7 +223,7 @@ async fn settle<'r>(
 /// holds that lock while it writes), so concurrent parts of one message can only ever write a
 /// newer state, and nothing is written after the removal is asked for. The removal itself
 /// goes to the spool's reaper: the connection does not wait for two unlinks.
-async fn persist(inner: &Arc<Inner>, msg: Arc<Message>) {
+pub(super) async fn persist(inner: &Arc<Inner>, msg: Arc<Message>) {
     let spool = Arc::clone(&inner.cfg.spool);
     if msg.parts.load(Ordering::Acquire) == 0 {
         let env = msg.env.lock().unwrap_or_else(|p| p.into_inner());
@@ -348,6 +363,12 @@ async fn report(
     match rx.await {
         Ok(Ok(())) => {
             inner.counters.reports.fetch_add(1, Ordering::Relaxed);
+            if kind == ReportKind::Failure {
+                let slot = inner.binding_of(&env.binding);
+                inner.cfg.stats.count(slot, |t| {
+                    t.bounced.fetch_add(1, Ordering::Relaxed);
+                });
+            }
             inner.log(&ReportMade {
                 kind: match kind {
                     ReportKind::Failure => "bounce",

@@ -1,0 +1,372 @@
+//! Counters per binding and for the whole daemon, as `binding summary`, `summary` and
+//! `/metrics` read them.
+//!
+//! Every counter is absolute (monotonic since the counters were first created, across
+//! restarts), which is what Prometheus wants. The console shows figures "since start or
+//! since `summary reset`" as the absolute value minus a baseline taken at the reset, so a
+//! reset never makes a metric go backwards.
+//!
+//! Bindings are known by name, not by the configuration's `BindingId`: ids are per
+//! generation and a reload may renumber them, while a binding's statistics (and its queues)
+//! must outlive any number of reloads. A binding's slot is made on first use and never
+//! reused; its index is what the queues are keyed by.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+/// The counters of one binding, or of the whole daemon.
+#[derive(Default, Debug)]
+pub struct Tally {
+    /// Messages accepted from clients.
+    pub received: AtomicU64,
+    /// Recipients delivered (2xx after the data).
+    pub delivered: AtomicU64,
+    /// Recipients failed for good (5xx, expiry, purged).
+    pub failed: AtomicU64,
+    /// Recipient attempts deferred (4xx, no connection).
+    pub transient: AtomicU64,
+    /// Failure reports (bounces) generated.
+    pub bounced: AtomicU64,
+}
+
+/// A [`Tally`] read at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub received: u64,
+    pub delivered: u64,
+    pub failed: u64,
+    pub transient: u64,
+    pub bounced: u64,
+}
+
+impl Counts {
+    /// Field by field, never below zero (a baseline from an older file may exceed).
+    pub fn since(self, base: Counts) -> Counts {
+        Counts {
+            received: self.received.saturating_sub(base.received),
+            delivered: self.delivered.saturating_sub(base.delivered),
+            failed: self.failed.saturating_sub(base.failed),
+            transient: self.transient.saturating_sub(base.transient),
+            bounced: self.bounced.saturating_sub(base.bounced),
+        }
+    }
+
+    pub fn add(&mut self, o: Counts) {
+        self.received += o.received;
+        self.delivered += o.delivered;
+        self.failed += o.failed;
+        self.transient += o.transient;
+        self.bounced += o.bounced;
+    }
+}
+
+impl Tally {
+    pub fn read(&self) -> Counts {
+        Counts {
+            received: self.received.load(Ordering::Relaxed),
+            delivered: self.delivered.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            transient: self.transient.load(Ordering::Relaxed),
+            bounced: self.bounced.load(Ordering::Relaxed),
+        }
+    }
+
+    fn restore(&self, c: Counts) {
+        self.received.store(c.received, Ordering::Relaxed);
+        self.delivered.store(c.delivered, Ordering::Relaxed);
+        self.failed.store(c.failed, Ordering::Relaxed);
+        self.transient.store(c.transient, Ordering::Relaxed);
+        self.bounced.store(c.bounced, Ordering::Relaxed);
+    }
+}
+
+/// One binding's counters and the samples its rates come from.
+#[derive(Debug)]
+pub struct BindingSlot {
+    pub name: Box<str>,
+    pub tally: Tally,
+}
+
+/// How many one-second samples the rates look back over.
+const RATE_WINDOW: usize = 60;
+
+/// The samples behind a rate: (time in seconds, done = delivered + failed, received).
+#[derive(Default, Debug)]
+struct Samples {
+    ring: std::collections::VecDeque<(u64, u64, u64)>,
+}
+
+impl Samples {
+    fn push(&mut self, now: u64, c: Counts) {
+        if self.ring.back().is_some_and(|&(t, _, _)| t == now) {
+            self.ring.pop_back();
+        }
+        self.ring
+            .push_back((now, c.delivered + c.failed, c.received));
+        while self.ring.len() > RATE_WINDOW + 1 {
+            self.ring.pop_front();
+        }
+    }
+
+    /// (delivery rate, reception rate) in messages per second over the window.
+    fn rates(&self) -> (f64, f64) {
+        match (self.ring.front(), self.ring.back()) {
+            (Some(a), Some(b)) if b.0 > a.0 => {
+                let dt = (b.0 - a.0) as f64;
+                (
+                    b.1.saturating_sub(a.1) as f64 / dt,
+                    b.2.saturating_sub(a.2) as f64 / dt,
+                )
+            }
+            _ => (0.0, 0.0),
+        }
+    }
+}
+
+/// What survives a restart (`stats.json` in the spool folder).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Saved {
+    pub global: Counts,
+    pub global_base: Counts,
+    #[serde(default)]
+    pub rejected: u64,
+    #[serde(default)]
+    pub rejected_base: u64,
+    pub bindings: BTreeMap<String, Counts>,
+    pub bases: BTreeMap<String, Counts>,
+    /// When the console figures were last reset (seconds since the epoch).
+    pub reset_at: u64,
+}
+
+/// Every counter of the daemon.
+pub struct Stats {
+    /// When this process started (seconds since the epoch): the Uptime.
+    pub started: u64,
+    pub global: Tally,
+    /// Inbound messages or recipients refused.
+    pub rejected: AtomicU64,
+    slots: RwLock<Vec<Arc<BindingSlot>>>,
+    names: RwLock<FxHashMap<Box<str>, u32>>,
+    /// Baselines of the last `summary reset`: global, rejected, per binding name.
+    bases: Mutex<(Counts, u64, FxHashMap<Box<str>, Counts>)>,
+    reset_at: AtomicU64,
+    samples: Mutex<FxHashMap<Box<str>, Samples>>,
+    global_samples: Mutex<Samples>,
+}
+
+impl Stats {
+    pub fn new(started: u64) -> Stats {
+        Stats {
+            started,
+            global: Tally::default(),
+            rejected: AtomicU64::new(0),
+            slots: RwLock::new(Vec::new()),
+            names: RwLock::new(FxHashMap::default()),
+            bases: Mutex::new((Counts::default(), 0, FxHashMap::default())),
+            reset_at: AtomicU64::new(started),
+            samples: Mutex::new(FxHashMap::default()),
+            global_samples: Mutex::new(Samples::default()),
+        }
+    }
+
+    /// The slot of binding `name`, made on first use.
+    pub fn slot(&self, name: &str) -> u32 {
+        if let Some(&i) = self
+            .names
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            return i;
+        }
+        let mut names = self.names.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(&i) = names.get(name) {
+            return i;
+        }
+        let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
+        let i = slots.len() as u32;
+        slots.push(Arc::new(BindingSlot {
+            name: name.into(),
+            tally: Tally::default(),
+        }));
+        names.insert(name.into(), i);
+        i
+    }
+
+    pub fn binding(&self, slot: u32) -> Option<Arc<BindingSlot>> {
+        self.slots
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(slot as usize)
+            .cloned()
+    }
+
+    /// Every binding that has a slot, in slot order.
+    pub fn bindings(&self) -> Vec<Arc<BindingSlot>> {
+        self.slots.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Adds to a binding's tally and the global one.
+    pub fn count(&self, slot: u32, f: impl Fn(&Tally)) {
+        if let Some(b) = self.binding(slot) {
+            f(&b.tally);
+        }
+        f(&self.global);
+    }
+
+    /// The figures since the last reset: global, rejected, and per binding name.
+    pub fn since_reset(&self) -> (Counts, u64, FxHashMap<Box<str>, Counts>) {
+        let bases = self.bases.lock().unwrap_or_else(|p| p.into_inner());
+        let global = self.global.read().since(bases.0);
+        let rejected = self
+            .rejected
+            .load(Ordering::Relaxed)
+            .saturating_sub(bases.1);
+        let per = self
+            .bindings()
+            .iter()
+            .map(|b| {
+                let base = bases.2.get(&b.name).copied().unwrap_or_default();
+                (b.name.clone(), b.tally.read().since(base))
+            })
+            .collect();
+        (global, rejected, per)
+    }
+
+    pub fn reset_at(&self) -> u64 {
+        self.reset_at.load(Ordering::Relaxed)
+    }
+
+    /// `summary reset`: the console's figures start again from zero; metrics do not move.
+    pub fn reset(&self, now: u64) {
+        let mut bases = self.bases.lock().unwrap_or_else(|p| p.into_inner());
+        bases.0 = self.global.read();
+        bases.1 = self.rejected.load(Ordering::Relaxed);
+        bases.2 = self
+            .bindings()
+            .iter()
+            .map(|b| (b.name.clone(), b.tally.read()))
+            .collect();
+        self.reset_at.store(now, Ordering::Relaxed);
+    }
+
+    /// Takes a rate sample for every binding; call about once a second.
+    pub fn sample(&self, now: u64) {
+        let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        for b in self.bindings() {
+            samples
+                .entry(b.name.clone())
+                .or_default()
+                .push(now, b.tally.read());
+        }
+        drop(samples);
+        self.global_samples
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(now, self.global.read());
+    }
+
+    /// (delivery, reception) rate of a binding over the last minute.
+    pub fn rates(&self, name: &str) -> (f64, f64) {
+        self.samples
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .map_or((0.0, 0.0), Samples::rates)
+    }
+
+    pub fn global_rates(&self) -> (f64, f64) {
+        self.global_samples
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .rates()
+    }
+
+    pub fn save(&self) -> Saved {
+        let bases = self.bases.lock().unwrap_or_else(|p| p.into_inner());
+        Saved {
+            global: self.global.read(),
+            global_base: bases.0,
+            rejected: self.rejected.load(Ordering::Relaxed),
+            rejected_base: bases.1,
+            bindings: self
+                .bindings()
+                .iter()
+                .map(|b| (b.name.to_string(), b.tally.read()))
+                .collect(),
+            bases: bases.2.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            reset_at: self.reset_at(),
+        }
+    }
+
+    /// Puts back what [`Stats::save`] wrote before a restart. Call before any counting.
+    pub fn restore(&self, saved: &Saved) {
+        self.global.restore(saved.global);
+        self.rejected.store(saved.rejected, Ordering::Relaxed);
+        for (name, c) in &saved.bindings {
+            let slot = self.slot(name);
+            if let Some(b) = self.binding(slot) {
+                b.tally.restore(*c);
+            }
+        }
+        let mut bases = self.bases.lock().unwrap_or_else(|p| p.into_inner());
+        bases.0 = saved.global_base;
+        bases.1 = saved.rejected_base;
+        bases.2 = saved
+            .bases
+            .iter()
+            .map(|(k, v)| (Box::from(k.as_str()), *v))
+            .collect();
+        self.reset_at.store(saved.reset_at, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_moves_the_baseline_not_the_counters_and_both_survive_a_restart() {
+        let s = Stats::new(100);
+        let b = s.slot("b1");
+        assert_eq!(s.slot("b1"), b);
+        s.count(b, |t| {
+            t.delivered.fetch_add(3, Ordering::Relaxed);
+        });
+        s.reset(150);
+        s.count(b, |t| {
+            t.delivered.fetch_add(2, Ordering::Relaxed);
+        });
+        let (g, _, per) = s.since_reset();
+        assert_eq!(g.delivered, 2);
+        assert_eq!(per.get("b1").map(|c| c.delivered), Some(2));
+        assert_eq!(s.global.read().delivered, 5);
+        let saved = serde_json::to_string(&s.save()).expect("json");
+        let again = Stats::new(200);
+        again.slot("other");
+        again.restore(&serde_json::from_str(&saved).expect("parse"));
+        let (g, _, per) = again.since_reset();
+        assert_eq!((g.delivered, again.global.read().delivered), (2, 5));
+        assert_eq!(per.get("b1").map(|c| c.delivered), Some(2));
+        assert_eq!(again.reset_at(), 150);
+    }
+
+    #[test]
+    fn rates_are_over_the_last_minute() {
+        let s = Stats::new(0);
+        let b = s.slot("b");
+        for t in 0..=120u64 {
+            s.count(b, |x| {
+                x.delivered
+                    .fetch_add(if t > 60 { 10 } else { 1 }, Ordering::Relaxed);
+            });
+            s.sample(t);
+        }
+        assert_eq!(s.rates("b"), (10.0, 0.0));
+        assert_eq!(s.global_rates(), (10.0, 0.0));
+    }
+}
