@@ -119,13 +119,12 @@ pub fn set(snap: &Snapshot, words: &[String]) -> Result<Changed, String> {
 /// `config unset [SCOPE NAME]... [OPTION]`: one option, or with no option the whole scope.
 /// The message gives the value that now applies, as Momentum's console does.
 pub fn unset(snap: &Snapshot, words: &[String]) -> Result<Changed, String> {
-    let last = words.last().ok_or("expected [SCOPE NAME]... [OPTION]")?;
+    let Some(last) = words.last() else {
+        return Err("unsetting the global scope is refused".into());
+    };
     let whole_scope = option_by_name(last).is_none() || is_scope_path(words);
     let mut tree = (*snap.tree).clone();
     if whole_scope {
-        if words.is_empty() {
-            return Err("unsetting the global scope is refused".into());
-        }
         // Parse the path with a stand-in option so the scope words are checked the same way.
         let mut probe = words.to_vec();
         probe.push("Hostname".into());

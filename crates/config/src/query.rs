@@ -272,3 +272,15 @@ pub fn not_set_message(q: &Query) -> String {
         q.scope_path()
     )
 }
+
+/// `config eval`'s answer: the effective value, or Momentum's line for none.
+pub fn eval_line(q: &Query, ev: &Evaluation) -> String {
+    match &ev.value {
+        Some(v) => format_value(ev.option, v),
+        None => format!(
+            "Option '{}' has no value in scope '{}'.",
+            ev.option.def().name,
+            q.scope_path()
+        ),
+    }
+}

@@ -19,6 +19,24 @@ pub fn show(tree: &ConfigTree) -> String {
     out
 }
 
+/// One scope printed as its stanza, everything under it included; the global scope prints
+/// as [`show`] does.
+pub fn show_scope(tree: &ConfigTree, id: ScopeId) -> String {
+    if id == ROOT {
+        return show(tree);
+    }
+    let scope = tree.scope(id);
+    let mut out = scope.kind.def().keyword.to_string();
+    if let Some(name) = &scope.name {
+        out.push(' ');
+        let _ = write_quoted(&mut out, name);
+    }
+    out.push_str(" {\n");
+    body(tree, id, 1, &mut out);
+    out.push_str("}\n");
+    out
+}
+
 fn body(tree: &ConfigTree, id: ScopeId, depth: usize, out: &mut String) {
     let indent = "    ".repeat(depth);
     let scope = tree.scope(id);

@@ -147,8 +147,10 @@ pub struct Stats {
     /// When this process started (seconds since the epoch): the Uptime.
     pub started: u64,
     pub global: Tally,
-    /// Inbound messages or recipients refused.
+    /// Inbound commands or messages refused (policy or end of DATA).
     pub rejected: AtomicU64,
+    rejected4: AtomicU64,
+    rejected5: AtomicU64,
     slots: RwLock<Vec<Arc<BindingSlot>>>,
     names: RwLock<FxHashMap<Box<str>, u32>>,
     /// Baselines of the last `summary reset`: global, rejected, per binding name.
@@ -164,6 +166,8 @@ impl Stats {
             started,
             global: Tally::default(),
             rejected: AtomicU64::new(0),
+            rejected4: AtomicU64::new(0),
+            rejected5: AtomicU64::new(0),
             slots: RwLock::new(Vec::new()),
             names: RwLock::new(FxHashMap::default()),
             bases: Mutex::new((Counts::default(), 0, FxHashMap::default())),
@@ -216,6 +220,25 @@ impl Stats {
             f(&b.tally);
         }
         f(&self.global);
+    }
+
+    /// Counts an inbound refusal with reply `code`.
+    pub fn reject(&self, code: u16) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        let class = if code >= 500 {
+            &self.rejected5
+        } else {
+            &self.rejected4
+        };
+        class.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Inbound refusals since the process started: (4xx, 5xx).
+    pub fn rejected_by_class(&self) -> (u64, u64) {
+        (
+            self.rejected4.load(Ordering::Relaxed),
+            self.rejected5.load(Ordering::Relaxed),
+        )
     }
 
     /// The figures since the last reset: global, rejected, and per binding name.

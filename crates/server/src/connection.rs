@@ -6,7 +6,6 @@
 //! nothing is awaited and no lock is held while Lua runs (see `bindery-policy`).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bindery_policy::{Code, Conn, Message, Policy};
@@ -82,15 +81,15 @@ pub async fn serve(
             }
             Step::Check(check) => {
                 let code = ask(&generation.policy, &mut conn, &mut msg, check);
-                if code.as_ref().is_some_and(|c| c.code >= 400) {
-                    shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                if let Some(c) = code.as_ref().filter(|c| c.code >= 400) {
+                    shared.stats.reject(c.code);
                 }
                 session.verdict(code.map(code_reply));
             }
             Step::Message(t) => {
                 let reply = receive(&shared, &generation, t, &plan.name, &mut conn, &mut msg).await;
                 if reply.code >= 400 {
-                    shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                    shared.stats.reject(reply.code);
                 }
                 msg = Message::default();
                 session.message_done(reply);

@@ -48,7 +48,7 @@ pub fn run(cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
             };
             match query::evaluate(snap, &query) {
                 Ok(ev) => {
-                    println!("{}", eval_line(&query, &ev));
+                    println!("{}", query::eval_line(&query, &ev));
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => usage(&e),
@@ -126,17 +126,6 @@ fn with_snapshot(
     }
 }
 
-fn eval_line(query: &query::Query, ev: &Evaluation) -> String {
-    match &ev.value {
-        Some(v) => query::format_value(ev.option, v),
-        None => format!(
-            "Option '{}' has no value in scope '{}'.",
-            ev.option.def().name,
-            query.scope_path()
-        ),
-    }
-}
-
 fn explain(snap: &Snapshot, query: &query::Query, ev: &Evaluation) -> String {
     let tree = &snap.tree;
     let mut out = String::new();
@@ -179,6 +168,6 @@ fn explain(snap: &Snapshot, query: &query::Query, ev: &Evaluation) -> String {
         }
         _ => "the built-in default".into(),
     };
-    let _ = writeln!(out, "{}   ({from})", eval_line(query, ev));
+    let _ = writeln!(out, "{}   ({from})", query::eval_line(query, ev));
     out
 }

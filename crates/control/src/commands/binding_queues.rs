@@ -1,0 +1,77 @@
+//! `binding active|delayed NAME [THRESHOLD]`: a binding's queues per domain, Momentum's
+//! layout:
+//!
+//! ```text
+//! Domain:                  earthlink.com  C: 60  A:    315  D:   192  S:  1957
+//!                                 Total:  C: 616  A:  22965  D: 34427  S:1954767
+//! ```
+//!
+//! C = connections, A = active, D = delayed, S = sent (delivered) since start. A domain is
+//! listed when its active (or delayed) count reaches THRESHOLD (default 1); the Total row
+//! covers every domain of the binding.
+
+use std::fmt::Write;
+
+use serde_json::json;
+
+use super::{Output, number};
+use crate::daemon::Daemon;
+
+pub fn run<D: Daemon>(d: &D, which: &str, args: &[&str]) -> Output {
+    let (name, threshold) = match args {
+        [name] => (*name, 1),
+        [name, t] => match number(t, "THRESHOLD") {
+            Ok(t) => (*name, t),
+            Err(e) => return e,
+        },
+        _ => return Output::error(format!("usage: binding {which} NAME [THRESHOLD]")),
+    };
+    let snap = d.snapshot();
+    let queues: Vec<_> = d
+        .queues()
+        .into_iter()
+        .filter(|q| q.binding == name)
+        .collect();
+    if snap.binding_id(name).is_none() && queues.is_empty() {
+        return Output::error(format!("No such binding: {name}"));
+    }
+    let mut text = String::new();
+    let mut rows = Vec::new();
+    let (mut c, mut a, mut dl, mut s) = (0u64, 0u64, 0u64, 0u64);
+    for q in &queues {
+        c += u64::from(q.connections);
+        a += q.active as u64;
+        dl += q.delayed as u64;
+        s += q.delivered;
+        let count = if which == "active" {
+            q.active
+        } else {
+            q.delayed
+        };
+        if count >= threshold.max(1) {
+            let _ = writeln!(
+                text,
+                "Domain: {:>30}  C:{:>3}  A:{:>7}  D:{:>6}  S:{:>6}",
+                q.domain, q.connections, q.active, q.delayed, q.delivered
+            );
+            rows.push(json!({
+                "domain": q.domain,
+                "connections": q.connections,
+                "active": q.active,
+                "delayed": q.delayed,
+                "sent": q.delivered,
+            }));
+        }
+    }
+    let _ = writeln!(
+        text,
+        "{:>38}  C:{c:>4}  A:{a:>7}  D:{dl:>6}  S:{s:>6}",
+        "Total:"
+    );
+    let json = json!({
+        "binding": name,
+        "domains": rows,
+        "total": { "connections": c, "active": a, "delayed": dl, "sent": s },
+    });
+    Output::ok(text, json)
+}

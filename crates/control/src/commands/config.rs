@@ -1,0 +1,213 @@
+//! `config get|eval|set|unset|show|locate|reload`.
+//!
+//! Set, unset and reload make a new configuration generation and hand it to the daemon,
+//! which checks it as a start would (policy scripts compile, listener settings resolve) and
+//! swaps it in whole, or refuses it and keeps the running one. Changes are serialised by
+//! [`Daemon::with_changes`], which also keeps the text of every run-time set until the next
+//! reload drops them.
+
+use std::fmt::Write;
+
+use bindery_config::change::{self, Changed};
+use bindery_config::query;
+use bindery_config::schema::{SCOPES, ScopeKind, scope_by_keyword};
+use bindery_config::show::{show, show_scope};
+use bindery_config::{Snapshot, diag::did_you_mean};
+use serde_json::json;
+
+use super::Output;
+use crate::daemon::Daemon;
+
+pub fn run<D: Daemon>(d: &D, args: &[&str]) -> Output {
+    let words: Vec<String> = args.iter().skip(1).map(|s| s.to_string()).collect();
+    match args.first().copied() {
+        Some("get") => get(d, &words),
+        Some("eval") => eval(d, &words),
+        Some("set") => apply(d, |snap| change::set(snap, &words)),
+        Some("unset") => apply(d, |snap| change::unset(snap, &words)),
+        Some("show") => show_cmd(d, &words),
+        Some("locate") => locate(d, &words),
+        Some("reload") if words.is_empty() => reload(d),
+        Some("reload") => Output::error(
+            "config reload takes no path: it reads the files bindery was started with",
+        ),
+        Some(other) => {
+            let subs = ["get", "eval", "set", "unset", "show", "locate", "reload"];
+            let mut msg = format!("Unknown config subcommand `{other}`");
+            if let Some(best) = did_you_mean(other, subs.iter().copied()) {
+                msg.push_str(&format!("; did you mean `config {best}`?"));
+            }
+            Output::error(msg)
+        }
+        None => Output::error("usage: config get|eval|set|unset|show|locate|reload ..."),
+    }
+}
+
+fn get<D: Daemon>(d: &D, words: &[String]) -> Output {
+    let snap = d.snapshot();
+    let q = match query::parse(words) {
+        Ok(q) => q,
+        Err(e) => return Output::error(e),
+    };
+    match query::get(&snap.tree, &q) {
+        Some(s) => {
+            let line = query::format_value(q.option, &s.value);
+            Output::ok(
+                format!("\t{line}\n"),
+                json!({ "option": q.option.def().name, "value": s.value.to_string(), "scope": q.scope_path() }),
+            )
+        }
+        None => Output::ok(
+            format!("{}\n", query::not_set_message(&q)),
+            json!({ "option": q.option.def().name, "value": null, "scope": q.scope_path() }),
+        ),
+    }
+}
+
+fn eval<D: Daemon>(d: &D, words: &[String]) -> Output {
+    let snap = d.snapshot();
+    let q = match query::parse(words) {
+        Ok(q) => q,
+        Err(e) => return Output::error(e),
+    };
+    match query::evaluate(&snap, &q) {
+        Ok(ev) => {
+            let level = ev
+                .steps
+                .iter()
+                .find(|s| s.setting.is_some())
+                .map(|s| s.level);
+            Output::ok(
+                format!("{}\n", query::eval_line(&q, &ev)),
+                json!({
+                    "option": q.option.def().name,
+                    "value": ev.value.as_ref().map(ToString::to_string),
+                    "from": level.unwrap_or("default"),
+                }),
+            )
+        }
+        Err(e) => Output::error(e),
+    }
+}
+
+/// Runs a set or unset against the running snapshot and installs the result.
+fn apply<D: Daemon>(d: &D, make: impl FnOnce(&Snapshot) -> Result<Changed, String>) -> Output {
+    d.with_changes(|changes| {
+        let snap = d.snapshot();
+        let changed = match make(&snap) {
+            Ok(c) => c,
+            Err(e) => return Output::error(e),
+        };
+        let generation = snap.generation + 1;
+        let next = Snapshot::compile(changed.tree, generation);
+        match d.install(next) {
+            Ok(notes) => {
+                if let Some(t) = changed.text {
+                    changes.push(t);
+                }
+                let mut text = format!("{}\n", changed.message);
+                for n in &notes {
+                    let _ = writeln!(text, "Note: {n}");
+                }
+                Output::ok(
+                    text,
+                    json!({ "message": changed.message, "generation": generation, "notes": notes }),
+                )
+            }
+            Err(e) => Output::error(format!("Reconfigure failed\n{e}")),
+        }
+    })
+}
+
+fn reload<D: Daemon>(d: &D) -> Output {
+    d.with_changes(|changes| {
+        let tree = match d.reread() {
+            Ok(t) => t,
+            Err(e) => return Output::error(format!("Reconfigure failed\n{}", e.trim_end())),
+        };
+        let generation = d.snapshot().generation + 1;
+        match d.install(Snapshot::compile(tree, generation)) {
+            Ok(notes) => {
+                let dropped = changes.len();
+                changes.clear();
+                let mut text = format!("Reconfigured: generation {generation}.\n");
+                if dropped > 0 {
+                    let _ = writeln!(
+                        text,
+                        "Dropped {dropped} run-time change(s) that were not written back."
+                    );
+                }
+                for n in &notes {
+                    let _ = writeln!(text, "Note: {n}");
+                }
+                Output::ok(
+                    text,
+                    json!({ "generation": generation, "dropped_changes": dropped, "notes": notes }),
+                )
+            }
+            Err(e) => Output::error(format!("Reconfigure failed\n{}", e.trim_end())),
+        }
+    })
+}
+
+fn show_cmd<D: Daemon>(d: &D, words: &[String]) -> Output {
+    let snap = d.snapshot();
+    let text = if words.is_empty() {
+        show(&snap.tree)
+    } else {
+        // The scope words, checked as a query's are, with a stand-in option.
+        let mut probe = words.to_vec();
+        probe.push("Hostname".into());
+        let found = query::parse(&probe).and_then(|q| query::find_scope(&snap.tree, &q));
+        match found {
+            Ok(id) => show_scope(&snap.tree, id),
+            Err(e) => return Output::error(e),
+        }
+    };
+    Output::ok(
+        text.clone(),
+        json!({ "generation": snap.generation, "text": text }),
+    )
+}
+
+fn locate<D: Daemon>(d: &D, words: &[String]) -> Output {
+    let (kind, pattern) = match words {
+        [k] => (k, None),
+        [k, p] => (k, Some(p)),
+        _ => return Output::error("usage: config locate SCOPE [REGEX]"),
+    };
+    let Some(def) = scope_by_keyword(kind).filter(|d| d.kind != ScopeKind::Global) else {
+        let mut msg = format!("unknown scope `{kind}`");
+        if let Some(best) = did_you_mean(kind, SCOPES.iter().skip(1).map(|s| s.keyword)) {
+            msg.push_str(&format!("; did you mean `{}`?", best.to_ascii_lowercase()));
+        }
+        return Output::error(msg);
+    };
+    let re = match pattern.map(|p| regex::Regex::new(p)).transpose() {
+        Ok(r) => r,
+        Err(e) => return Output::error(format!("invalid regular expression: {e}")),
+    };
+    let snap = d.snapshot();
+    let tree = &snap.tree;
+    let mut text = String::new();
+    let mut found = Vec::new();
+    for id in tree.scope_ids() {
+        let s = tree.scope(id);
+        if s.kind != def.kind {
+            continue;
+        }
+        let name = s.name.clone().unwrap_or_default();
+        if re.as_ref().is_some_and(|r| !r.is_match(&name)) {
+            continue;
+        }
+        let label = if def.named {
+            format!("{} \"{name}\"", def.keyword)
+        } else {
+            def.keyword.to_string()
+        };
+        let path = tree.path(id);
+        let _ = writeln!(text, "{label:<21} is at {path}");
+        found.push(json!({ "scope": label, "path": path }));
+    }
+    Output::ok(text, serde_json::Value::Array(found))
+}

@@ -1,0 +1,67 @@
+//! What the console needs from the daemon: the [`Daemon`] trait.
+//!
+//! The commands are written against this trait, not against the server, so every command's
+//! output is tested with a fixed, in-memory daemon (`tests/golden.rs`) and the server
+//! implements it with the same engine and configuration calls the daemon itself uses.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bindery_config::{ConfigTree, Snapshot};
+use bindery_delivery::engine::console::{MessageView, PartView, QueueView, Select};
+use bindery_delivery::stats::Stats;
+
+/// The spool's state, for `summary` and the metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpoolHealth {
+    pub healthy: bool,
+    /// Stores waiting for the committer or in flight.
+    pub pending: u64,
+}
+
+/// Per policy callout: (name, calls, errors).
+pub type CalloutStats = Vec<(&'static str, u64, u64)>;
+
+/// One cached route entry of a domain, as `domain NAME` prints it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteLine {
+    pub preference: u16,
+    pub host: String,
+    pub ttl: u64,
+    pub addresses: Vec<String>,
+}
+
+/// The daemon as the console sees it.
+pub trait Daemon: Sync {
+    /// Seconds since the epoch.
+    fn now(&self) -> u64;
+    /// The configuration in force.
+    fn snapshot(&self) -> Arc<Snapshot>;
+    fn stats(&self) -> &Stats;
+    fn queues(&self) -> Vec<QueueView>;
+    fn parts(&self, sel: Select<'_>, limit: usize, offset: usize) -> Vec<PartView>;
+    fn message(&self, id: &str) -> Option<MessageView>;
+    /// Open inbound SMTP sessions.
+    fn inbound_sessions(&self) -> u64;
+    fn spool_health(&self) -> SpoolHealth;
+    fn callouts(&self) -> CalloutStats;
+    /// What the route cache holds for a domain.
+    fn routes(&self, domain: &str) -> Vec<RouteLine>;
+
+    /// Fails the selected mail; returns how many parts failed.
+    fn fail(&self, sel: Select<'_>, reply: &str, quiet: bool)
+    -> impl Future<Output = usize> + Send;
+    /// Makes the selected delayed mail due now; returns how many parts moved.
+    fn flush(&self, sel: Select<'_>) -> usize;
+    /// Re-runs binding assignment for the selected mail; returns how many parts moved.
+    fn rebind(&self, sel: Select<'_>) -> impl Future<Output = usize> + Send;
+
+    /// Makes `snapshot` the running configuration, or says why not (nothing changes then).
+    /// Returns notes for the operator.
+    fn install(&self, snapshot: Snapshot) -> Result<Vec<String>, String>;
+    /// Reads the configuration files again. Errors are rendered diagnostics.
+    fn reread(&self) -> Result<ConfigTree, String>;
+    /// The run-time changes (`config set` texts) since the files were last read; the
+    /// callback may add to them or clear them while configuration changes are serialised.
+    fn with_changes<R>(&self, f: impl FnOnce(&mut Vec<String>) -> R) -> R;
+}

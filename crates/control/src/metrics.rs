@@ -1,0 +1,399 @@
+//! `/metrics`: Prometheus text (format 0.0.4), gathered fresh at every scrape.
+//!
+//! Label sets are bounded by construction: bindings and binding groups come from the
+//! configuration; domains are the first [`MAX_DOMAINS`] distinct domains the queues have
+//! seen (queues are never forgotten, so the set only grows and each series stays monotonic),
+//! and every later domain is counted under `domain="_other"`. No label carries a message,
+//! an address or a reply text.
+
+use std::collections::BTreeMap;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
+use crate::commands::figures::bindings;
+use crate::daemon::Daemon;
+
+/// Distinct domains that get their own series.
+pub const MAX_DOMAINS: usize = 500;
+
+pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+type Labels = Vec<(&'static str, String)>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Gauge,
+}
+
+/// One metric family: name, help, kind and its series.
+#[derive(Debug)]
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    kind: Kind,
+    series: Vec<(Labels, f64)>,
+}
+
+/// Every family of one scrape, gathered before encoding.
+#[derive(Debug, Default)]
+struct Gathered {
+    families: Vec<Family>,
+}
+
+impl Gathered {
+    fn add(&mut self, name: &'static str, help: &'static str, kind: Kind, labels: Labels, v: f64) {
+        match self.families.iter_mut().find(|f| f.name == name) {
+            Some(f) => f.series.push((labels, v)),
+            None => self.families.push(Family {
+                name,
+                help,
+                kind,
+                series: vec![(labels, v)],
+            }),
+        }
+    }
+}
+
+impl Collector for Gathered {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for f in &self.families {
+            match f.kind {
+                Kind::Counter => {
+                    let t = ConstCounter::new(0u64).metric_type();
+                    let mut m = encoder.encode_descriptor(f.name, f.help, None, t)?;
+                    for (labels, v) in &f.series {
+                        ConstCounter::new(*v as u64).encode(m.encode_family(labels)?)?;
+                    }
+                }
+                Kind::Gauge => {
+                    let t = ConstGauge::new(0i64).metric_type();
+                    let mut m = encoder.encode_descriptor(f.name, f.help, None, t)?;
+                    for (labels, v) in &f.series {
+                        ConstGauge::new(*v).encode(m.encode_family(labels)?)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The metrics text for one scrape.
+pub fn render<D: Daemon>(d: &D) -> String {
+    use Kind::{Counter, Gauge};
+    let mut g = Gathered::default();
+    let queues = d.queues();
+    let figures = bindings(d, &queues);
+    let snap = d.snapshot();
+    let stats = d.stats();
+
+    // Per binding.
+    let mut groups: BTreeMap<String, (u64, u64, u64, u64, u64, u64)> = BTreeMap::new();
+    for f in &figures {
+        let l = || -> Labels {
+            vec![
+                ("binding", f.name.clone()),
+                ("binding_group", f.group.clone()),
+            ]
+        };
+        let t = f.total;
+        g.add(
+            "bindery_binding_received",
+            "Messages received and assigned to the binding.",
+            Counter,
+            l(),
+            t.received as f64,
+        );
+        g.add(
+            "bindery_binding_delivered",
+            "Recipients delivered (2xx after the data).",
+            Counter,
+            l(),
+            t.delivered as f64,
+        );
+        g.add(
+            "bindery_binding_transient_failures",
+            "Recipient attempts deferred (4xx or no connection).",
+            Counter,
+            l(),
+            t.transient as f64,
+        );
+        g.add(
+            "bindery_binding_failed",
+            "Recipients failed for good (5xx, expiry, purged).",
+            Counter,
+            l(),
+            t.failed as f64,
+        );
+        g.add(
+            "bindery_binding_bounced",
+            "Failure reports generated for the binding's mail.",
+            Counter,
+            l(),
+            t.bounced as f64,
+        );
+        g.add(
+            "bindery_binding_queue_active",
+            "Message parts due for an attempt.",
+            Gauge,
+            l(),
+            f.active as f64,
+        );
+        g.add(
+            "bindery_binding_queue_delayed",
+            "Message parts waiting for a retry.",
+            Gauge,
+            l(),
+            f.delayed as f64,
+        );
+        g.add(
+            "bindery_binding_outbound_connections",
+            "Open outbound connections.",
+            Gauge,
+            l(),
+            f.open_connections as f64,
+        );
+        let e = groups.entry(f.group.clone()).or_default();
+        e.0 += t.received;
+        e.1 += t.delivered;
+        e.2 += t.failed;
+        e.3 += f.active;
+        e.4 += f.delayed;
+        e.5 += f.open_connections;
+    }
+    for (group, (rx, dl, fl, act, del, conns)) in &groups {
+        let l = || -> Labels { vec![("binding_group", group.clone())] };
+        g.add(
+            "bindery_binding_group_received",
+            "Messages received, all bindings of the group.",
+            Counter,
+            l(),
+            *rx as f64,
+        );
+        g.add(
+            "bindery_binding_group_delivered",
+            "Recipients delivered, all bindings of the group.",
+            Counter,
+            l(),
+            *dl as f64,
+        );
+        g.add(
+            "bindery_binding_group_failed",
+            "Recipients failed, all bindings of the group.",
+            Counter,
+            l(),
+            *fl as f64,
+        );
+        g.add(
+            "bindery_binding_group_queue_active",
+            "Parts due, all bindings of the group.",
+            Gauge,
+            l(),
+            *act as f64,
+        );
+        g.add(
+            "bindery_binding_group_queue_delayed",
+            "Parts waiting, all bindings of the group.",
+            Gauge,
+            l(),
+            *del as f64,
+        );
+        g.add(
+            "bindery_binding_group_outbound_connections",
+            "Open outbound connections of the group.",
+            Gauge,
+            l(),
+            *conns as f64,
+        );
+    }
+
+    // Per domain, bounded.
+    let mut domains: Vec<(String, [u64; 6])> = Vec::new();
+    for q in &queues {
+        let name = match domains.iter().position(|(d, _)| *d == q.domain) {
+            Some(_) => q.domain.clone(),
+            None if domains.len() < MAX_DOMAINS => q.domain.clone(),
+            None => "_other".to_string(),
+        };
+        let i = match domains.iter().position(|(d, _)| *d == name) {
+            Some(i) => i,
+            None => {
+                domains.push((name, [0; 6]));
+                domains.len() - 1
+            }
+        };
+        let v = &mut domains[i].1;
+        v[0] += q.delivered;
+        v[1] += q.transient;
+        v[2] += q.failed;
+        v[3] += q.active as u64;
+        v[4] += q.delayed as u64;
+        v[5] += u64::from(q.connections);
+    }
+    for (domain, v) in &domains {
+        let l = || -> Labels { vec![("domain", domain.clone())] };
+        g.add(
+            "bindery_domain_delivered",
+            "Recipients delivered to the domain since start.",
+            Counter,
+            l(),
+            v[0] as f64,
+        );
+        g.add(
+            "bindery_domain_transient_failures",
+            "Recipient attempts to the domain deferred since start.",
+            Counter,
+            l(),
+            v[1] as f64,
+        );
+        g.add(
+            "bindery_domain_failed",
+            "Recipients to the domain failed since start.",
+            Counter,
+            l(),
+            v[2] as f64,
+        );
+        g.add(
+            "bindery_domain_queue_active",
+            "Parts to the domain due for an attempt.",
+            Gauge,
+            l(),
+            v[3] as f64,
+        );
+        g.add(
+            "bindery_domain_queue_delayed",
+            "Parts to the domain waiting for a retry.",
+            Gauge,
+            l(),
+            v[4] as f64,
+        );
+        g.add(
+            "bindery_domain_outbound_connections",
+            "Open connections to the domain.",
+            Gauge,
+            l(),
+            v[5] as f64,
+        );
+    }
+
+    // Reply classes: outbound per recipient, inbound per refused command or message.
+    let c = stats.global.read();
+    let out =
+        |class: &str| -> Labels { vec![("direction", "outbound".into()), ("class", class.into())] };
+    let help = "SMTP replies by class: outbound per recipient, inbound per refusal or message.";
+    g.add(
+        "bindery_smtp_replies",
+        help,
+        Counter,
+        out("2xx"),
+        c.delivered as f64,
+    );
+    g.add(
+        "bindery_smtp_replies",
+        help,
+        Counter,
+        out("4xx"),
+        c.transient as f64,
+    );
+    g.add(
+        "bindery_smtp_replies",
+        help,
+        Counter,
+        out("5xx"),
+        c.failed as f64,
+    );
+    let inbound =
+        |class: &str| -> Labels { vec![("direction", "inbound".into()), ("class", class.into())] };
+    let (r4, r5) = stats.rejected_by_class();
+    g.add(
+        "bindery_smtp_replies",
+        help,
+        Counter,
+        inbound("2xx"),
+        c.received as f64,
+    );
+    g.add(
+        "bindery_smtp_replies",
+        help,
+        Counter,
+        inbound("4xx"),
+        r4 as f64,
+    );
+    g.add(
+        "bindery_smtp_replies",
+        help,
+        Counter,
+        inbound("5xx"),
+        r5 as f64,
+    );
+
+    // Policy.
+    for (callout, calls, errors) in d.callouts() {
+        let l = || -> Labels { vec![("callout", callout.to_string())] };
+        g.add(
+            "bindery_policy_calls",
+            "Lua policy callouts run.",
+            Counter,
+            l(),
+            calls as f64,
+        );
+        g.add(
+            "bindery_policy_errors",
+            "Lua policy callouts that raised an error or ran past a limit.",
+            Counter,
+            l(),
+            errors as f64,
+        );
+    }
+
+    // Spool and process.
+    let spool = d.spool_health();
+    g.add(
+        "bindery_spool_healthy",
+        "1 while spool writes succeed, 0 while they fail (the listener answers 421).",
+        Gauge,
+        vec![],
+        if spool.healthy { 1.0 } else { 0.0 },
+    );
+    g.add(
+        "bindery_spool_pending_stores",
+        "Stores waiting for the group commit.",
+        Gauge,
+        vec![],
+        spool.pending as f64,
+    );
+    g.add(
+        "bindery_inbound_sessions",
+        "Open inbound SMTP sessions.",
+        Gauge,
+        vec![],
+        d.inbound_sessions() as f64,
+    );
+    g.add(
+        "bindery_config_generation",
+        "The configuration generation in force.",
+        Gauge,
+        vec![],
+        snap.generation as f64,
+    );
+    g.add(
+        "bindery_uptime_seconds",
+        "Seconds since the daemon started.",
+        Gauge,
+        vec![],
+        d.now().saturating_sub(stats.started) as f64,
+    );
+
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(g));
+    let mut text = String::new();
+    if prometheus_client::encoding::prometheus_text::encode(&mut text, &registry).is_err() {
+        text.clear();
+    }
+    text
+}

@@ -1,0 +1,208 @@
+//! One console connection, without I/O: greeting, login where required, then command lines
+//! in and [`Action`]s out. The server's `control` module feeds it bytes, runs the commands it
+//! asks for, and writes the frames.
+//!
+//! A listener that requires authentication greets with `auth REALM NONCE`; until the client
+//! answers with `auth USER RESPONSE` (see [`crate::auth`]) no command runs, whatever it is.
+//! A wrong answer gets a fresh challenge; the third closes the connection.
+
+use std::sync::Arc;
+
+use crate::auth::{Passwords, nonce};
+use crate::frame::{Frame, FrameError, LineDecoder, Status};
+use crate::words::split;
+
+/// Wrong answers before the connection is closed.
+pub const MAX_FAILURES: u32 = 3;
+
+/// Who may log in on a listener that requires it.
+#[derive(Clone, Debug)]
+pub struct Login {
+    pub realm: String,
+    pub passwords: Arc<Passwords>,
+}
+
+/// What the server should do next.
+#[derive(Debug, PartialEq)]
+pub enum Action {
+    /// Write this frame and read on.
+    Send(Frame),
+    /// Run the command and write its output; `json` asks for the JSON form.
+    Run { words: Vec<String>, json: bool },
+    /// Write this frame and close.
+    Close(Frame),
+}
+
+pub struct Session {
+    login: Option<Login>,
+    /// The open challenge while the client has not logged in.
+    challenge: Option<String>,
+    failures: u32,
+    lines: LineDecoder,
+    /// The logged-in user, for the log.
+    pub user: Option<String>,
+}
+
+impl Session {
+    /// `login` is `Some` where the listener requires authentication.
+    pub fn new(login: Option<Login>) -> Session {
+        let challenge = login.as_ref().map(|_| nonce());
+        Session {
+            login,
+            challenge,
+            failures: 0,
+            lines: LineDecoder::default(),
+            user: None,
+        }
+    }
+
+    pub fn greeting(&self) -> Frame {
+        match (&self.login, &self.challenge) {
+            (Some(l), Some(n)) => Frame::new(Status::Auth, format!("{} {n}", l.realm)),
+            _ => Frame::new(
+                Status::Ok,
+                format!("bindery {} console", env!("CARGO_PKG_VERSION")),
+            ),
+        }
+    }
+
+    pub fn input(&mut self, bytes: &[u8]) {
+        self.lines.feed(bytes);
+    }
+
+    /// The next thing to do, or `None` until more input arrives.
+    pub fn next_action(&mut self) -> Option<Action> {
+        let line = match self.lines.next_line() {
+            Ok(Some(l)) => l,
+            Ok(None) => return None,
+            Err(FrameError::LineTooLong) | Err(_) => {
+                return Some(Action::Close(Frame::new(
+                    Status::Bye,
+                    "request line too long",
+                )));
+            }
+        };
+        let mut words = split(&line);
+        if let Some(challenge) = self.challenge.clone() {
+            return Some(self.login_line(&words, &challenge));
+        }
+        match words.first().map(String::as_str) {
+            None => Some(Action::Send(Frame::new(Status::Ok, ""))),
+            Some("quit" | "exit") => Some(Action::Close(Frame::new(Status::Bye, "bye"))),
+            Some("json") => {
+                words.remove(0);
+                Some(Action::Run { words, json: true })
+            }
+            Some(_) => Some(Action::Run { words, json: false }),
+        }
+    }
+
+    fn login_line(&mut self, words: &[String], challenge: &str) -> Action {
+        let Some(login) = self.login.clone() else {
+            return Action::Close(Frame::new(Status::Bye, "internal error"));
+        };
+        let ok = match words {
+            [cmd, user, response] if cmd == "auth" => {
+                let ok = login.passwords.verify(user, challenge, response);
+                if ok {
+                    self.user = Some(user.clone());
+                }
+                ok
+            }
+            [cmd, ..] if cmd == "quit" || cmd == "exit" => {
+                return Action::Close(Frame::new(Status::Bye, "bye"));
+            }
+            _ => false,
+        };
+        if ok {
+            self.challenge = None;
+            return Action::Send(Frame::new(Status::Ok, "authenticated"));
+        }
+        self.failures += 1;
+        if self.failures >= MAX_FAILURES {
+            return Action::Close(Frame::new(Status::Bye, "authentication failed; closing"));
+        }
+        let fresh = nonce();
+        self.challenge = Some(fresh.clone());
+        Action::Send(Frame::new(Status::Auth, format!("{} {fresh}", login.realm)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{ha1, passwd_line, respond};
+
+    fn login() -> Login {
+        let file = passwd_line("admin", "bindery", "secret");
+        Login {
+            realm: "bindery".into(),
+            passwords: Arc::new(Passwords::parse(&file, "bindery").expect("valid")),
+        }
+    }
+
+    fn challenge(f: &Frame) -> String {
+        assert_eq!(f.status, Status::Auth, "{f:?}");
+        f.body.split(' ').nth(1).expect("nonce").to_string()
+    }
+
+    #[test]
+    fn no_command_runs_before_login_and_three_failures_close() {
+        let mut s = Session::new(Some(login()));
+        challenge(&s.greeting());
+        s.input(b"binding summary\n");
+        let nonce = match s.next_action() {
+            Some(Action::Send(f)) => challenge(&f),
+            other => panic!("a command before login must not run: {other:?}"),
+        };
+        let wrong = respond(&ha1("admin", "bindery", "guess"), &nonce);
+        s.input(format!("auth admin {wrong}\n").as_bytes());
+        let nonce = match s.next_action() {
+            Some(Action::Send(f)) => challenge(&f),
+            other => panic!("a wrong answer gets a new challenge: {other:?}"),
+        };
+        // The right password against a stale challenge is still wrong.
+        let stale = respond(&ha1("admin", "bindery", "secret"), &format!("{nonce}x"));
+        s.input(format!("auth admin {stale}\n").as_bytes());
+        let Some(Action::Close(f)) = s.next_action() else {
+            panic!("the third failure closes");
+        };
+        assert_eq!(f.status, Status::Bye);
+    }
+
+    #[test]
+    fn a_right_answer_opens_the_console() {
+        let mut s = Session::new(Some(login()));
+        let nonce = challenge(&s.greeting());
+        let good = respond(&ha1("admin", "bindery", "secret"), &nonce);
+        s.input(format!("auth admin {good}\njson summary\nquit\n").as_bytes());
+        assert_eq!(
+            s.next_action(),
+            Some(Action::Send(Frame::new(Status::Ok, "authenticated")))
+        );
+        assert_eq!(
+            s.next_action(),
+            Some(Action::Run {
+                words: vec!["summary".into()],
+                json: true
+            })
+        );
+        assert!(matches!(s.next_action(), Some(Action::Close(_))));
+        assert_eq!(s.user.as_deref(), Some("admin"));
+    }
+
+    #[test]
+    fn unix_sockets_need_no_login() {
+        let mut s = Session::new(None);
+        assert_eq!(s.greeting().status, Status::Ok);
+        s.input(b"binding summary default\n");
+        assert_eq!(
+            s.next_action(),
+            Some(Action::Run {
+                words: vec!["binding".into(), "summary".into(), "default".into()],
+                json: false
+            })
+        );
+        assert_eq!(s.next_action(), None);
+    }
+}
