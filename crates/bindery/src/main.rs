@@ -33,6 +33,10 @@ enum Command {
     /// Look at the spool offline.
     #[command(subcommand)]
     Spool(cmd::spool::SpoolCommand),
+    /// Talk to a running daemon: Momentum's console commands (interactive without COMMAND).
+    Console(cmd::console::ConsoleArgs),
+    /// Print a console password file line for USER; the password is read from stdin.
+    Passwd(cmd::console::PasswdArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +46,8 @@ fn main() -> ExitCode {
         Command::Config(c) => cmd::config::run(c),
         Command::Spool(c) => cmd::spool::run(c),
         Command::Policy(c) => cmd::policy::run(c),
+        Command::Console(a) => cmd::console::run(&a),
+        Command::Passwd(a) => cmd::console::passwd(&a),
     };
     match result {
         Ok(code) => code,

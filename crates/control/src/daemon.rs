@@ -15,8 +15,10 @@ use bindery_delivery::stats::Stats;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SpoolHealth {
     pub healthy: bool,
-    /// Stores waiting for the committer or in flight.
-    pub pending: u64,
+    /// Messages stored since start.
+    pub stored: u64,
+    /// Removals that failed (those messages are delivered again after a restart).
+    pub remove_failures: u64,
 }
 
 /// Per policy callout: (name, calls, errors).

@@ -8,6 +8,7 @@
 //! - [`daemon`]: the [`daemon::Daemon`] trait the commands run against.
 //! - [`commands`]: one file per command family; Momentum's output formats and JSON.
 //! - [`metrics`]: the Prometheus text for `/metrics`.
+//! - [`complete`]: completion candidates for the interactive client.
 //!
 //! **Architecture Invariant:** this crate opens no socket and reads no file; the server's
 //! `control` and `http` modules move the bytes, and every change goes through the same
@@ -15,6 +16,7 @@
 
 pub mod auth;
 pub mod commands;
+pub mod complete;
 pub mod daemon;
 pub mod frame;
 pub mod metrics;

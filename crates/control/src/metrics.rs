@@ -361,11 +361,18 @@ pub fn render<D: Daemon>(d: &D) -> String {
         if spool.healthy { 1.0 } else { 0.0 },
     );
     g.add(
-        "bindery_spool_pending_stores",
-        "Stores waiting for the group commit.",
-        Gauge,
+        "bindery_spool_stored",
+        "Messages stored in the spool since start.",
+        Counter,
         vec![],
-        spool.pending as f64,
+        spool.stored as f64,
+    );
+    g.add(
+        "bindery_spool_remove_failures",
+        "Spool removals that failed (those messages are delivered again after a restart).",
+        Counter,
+        vec![],
+        spool.remove_failures as f64,
     );
     g.add(
         "bindery_inbound_sessions",

@@ -167,7 +167,8 @@ impl Daemon for Fake {
     fn spool_health(&self) -> SpoolHealth {
         SpoolHealth {
             healthy: true,
-            pending: 0,
+            stored: 379,
+            remove_failures: 0,
         }
     }
     fn callouts(&self) -> CalloutStats {

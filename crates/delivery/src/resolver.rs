@@ -283,6 +283,26 @@ impl CachingResolver {
         }
     }
 
+    /// What the cache holds for a domain, without asking anyone: each MX with the seconds
+    /// its record has left and the cached addresses of its host (`domain NAME`).
+    pub fn cached_routes(&self, domain: &str) -> Vec<(Mx, u32, Vec<IpAddr>)> {
+        let Some(Ok(mx)) = self.get(&self.mx, domain) else {
+            return Vec::new();
+        };
+        let mut hosts = mx.value;
+        hosts.sort_by(|a, b| (a.preference, &a.host).cmp(&(b.preference, &b.host)));
+        hosts
+            .into_iter()
+            .map(|m| {
+                let ips = match self.get(&self.ips, &m.host) {
+                    Some(Ok(a)) => a.value,
+                    _ => Vec::new(),
+                };
+                (m, mx.ttl, ips)
+            })
+            .collect()
+    }
+
     fn get<T: Clone>(
         &self,
         map: &Mutex<Cached<T>>,

@@ -297,6 +297,14 @@ impl Policy {
         }
     }
 
+    /// Only `validate_set_binding`, for a message already accepted (the console's `rebind`):
+    /// the binding the script chooses now, `None` for the default binding. The acceptance
+    /// callouts are not run again: the message is in the spool and cannot be refused.
+    pub fn rebind(&self, conn: &mut Conn, msg: &mut Message) -> Option<BindingId> {
+        let _ = self.phase(Callout::SetBinding, conn, msg, None);
+        msg.binding
+    }
+
     /// Runs one phase in this thread's state. A script error becomes the phase's failure
     /// code; the error is logged with its location and counted.
     fn phase(

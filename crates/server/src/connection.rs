@@ -45,6 +45,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let peer = tcp.peer_addr()?.ip();
     let _ = tcp.set_nodelay(true);
+    shared
+        .inbound
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let _open = OpenSession(&shared);
     let mut stream = Stream::Plain(tcp);
     let mut session = Session::new(Arc::clone(&inbound.session), peer);
     let mut conn = Conn::new(peer, &plan.name, &inbound.context);
@@ -120,6 +124,17 @@ pub async fn serve(
     }
     let _ = stream.shutdown().await;
     Ok(())
+}
+
+/// Counts an inbound session open for as long as it lives.
+struct OpenSession<'a>(&'a Shared);
+
+impl Drop for OpenSession<'_> {
+    fn drop(&mut self) {
+        self.0
+            .inbound
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Runs the callout for one session check.

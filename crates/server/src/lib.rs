@@ -13,6 +13,9 @@
 //! bytes and acts on the session's steps.
 
 mod connection;
+mod console;
+pub mod control;
+pub mod http;
 mod listener;
 pub use bindery_delivery::mainlog;
 mod persist;
@@ -130,6 +133,11 @@ pub struct Shared {
     /// Serialises configuration changes, and keeps the text of every run-time `config set`
     /// since the files were last read (for `config writeback`; a reload drops them).
     pub changes: std::sync::Mutex<Vec<String>>,
+    /// Delivery's DNS cache, for the console's `domain NAME`.
+    pub resolver: Arc<CachingResolver>,
+    pub disk: Arc<DiskSpool>,
+    /// Open inbound SMTP sessions.
+    pub inbound: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -234,7 +242,10 @@ pub async fn start(
     persist::restore(&stats, &globals.spoolbase);
     let spool = Arc::clone(&disk) as Arc<dyn Spool>;
     let ids = Arc::new(IdGenerator::new());
-    let engine = start_engine(&snapshot, globals, &spool, &ids, &mainlog, &stats)?;
+    let resolver = resolver(globals)?;
+    let engine = start_engine(
+        &snapshot, globals, &spool, &ids, &mainlog, &stats, &resolver,
+    )?;
     for env in recovered.messages {
         engine.enqueue(env);
     }
@@ -250,6 +261,9 @@ pub async fn start(
         stats,
         reload,
         changes: std::sync::Mutex::new(Vec::new()),
+        resolver,
+        disk: Arc::clone(&disk),
+        inbound: std::sync::atomic::AtomicU64::new(0),
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (alive_tx, alive) = mpsc::channel::<()>(1);
@@ -293,6 +307,14 @@ pub async fn start(
             }
         }
     });
+    // The console and metrics open after the ESMTP listeners, so the first address in the
+    // log is still the SMTP one.
+    for plan in control::control_listeners(&shared.current().snapshot)? {
+        control::start(Arc::clone(&shared), plan, shutdown_rx.clone()).await?;
+    }
+    for addr in http::http_listeners(&shared.current().snapshot)? {
+        http::start(Arc::clone(&shared), addr, shutdown_rx.clone()).await?;
+    }
     tokio::spawn(persist::ticker(Arc::clone(&shared), shutdown_rx.clone()));
     Ok(Running {
         shutdown,
@@ -304,7 +326,7 @@ pub async fn start(
 
 /// The resolver delivery uses: the servers of `resolv_conf`, else the system's, behind a
 /// TTL cache.
-fn resolver(globals: &Globals) -> Result<Arc<dyn Resolver>, ServerError> {
+fn resolver(globals: &Globals) -> Result<Arc<CachingResolver>, ServerError> {
     let dns = |e: bindery_delivery::resolver::DnsError| ServerError::Config(e.to_string());
     let inner = match &globals.resolv_conf {
         Some(path) => {
@@ -331,6 +353,7 @@ fn start_engine(
     ids: &Arc<IdGenerator>,
     mainlog: &Option<Arc<MainLog>>,
     stats: &Arc<Stats>,
+    resolver: &Arc<CachingResolver>,
 ) -> Result<Engine, ServerError> {
     let tls =
         bindery_delivery::tls::opportunistic().map_err(|e| ServerError::Tls(e.to_string()))?;
@@ -339,7 +362,7 @@ fn start_engine(
         stats: Arc::clone(stats),
         hostname: globals.hostname.clone(),
         spool: Arc::clone(spool),
-        resolver: resolver(globals)?,
+        resolver: Arc::clone(resolver) as Arc<dyn Resolver>,
         clock: Arc::new(SystemClock),
         throttles: Arc::new(TokenBuckets::default()),
         mainlog: mainlog.clone(),

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod config;
+pub mod console;
 pub mod policy;
 pub mod run;
 pub mod spool;

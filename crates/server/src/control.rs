@@ -1,0 +1,268 @@
+//! The control listeners: `Control_Listener { Listen "/path" { } Listen "127.0.0.1:2025" { } }`.
+//! The only code that reads and writes console sockets; the protocol and the commands are in
+//! `bindery-control`.
+//!
+//! - A Unix socket is created with `File_Mode` (default 0600), replacing a stale socket file
+//!   left by an earlier run. Whoever can open it is trusted, as with Momentum's console.
+//! - A TCP listen must have `Enable_Authentication = true` and a password file
+//!   (`AuthDigestMD5Parameters = [ uri = "digest:///path" ]`, or `file = "/path"`); without
+//!   both the daemon refuses to start, so a console port is never open to anyone who can
+//!   reach it. The password file is read at every connection, so editing it needs no reload.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bindery_config::inbound;
+use bindery_config::schema::{ScopeKind, option_id as opt};
+use bindery_config::snapshot::Snapshot;
+use bindery_config::value::{ListenAddr, Value};
+use bindery_control::auth::{DEFAULT_REALM, Passwords};
+use bindery_control::frame::{Frame, Status};
+use bindery_control::session::{Action, Login, Session};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
+
+use crate::{ServerError, Shared};
+
+/// Where and how one console listens.
+#[derive(Clone, Debug)]
+pub struct ControlPlan {
+    pub name: String,
+    pub addr: ListenAddr,
+    pub mode: u32,
+    /// `Some` where clients must log in: (realm, password file).
+    pub login: Option<(String, PathBuf)>,
+    /// `Control_Client_Timeout`: an idle console connection is closed after this.
+    pub timeout: Duration,
+}
+
+/// Every enabled `Control_Listener` `Listen`.
+pub fn control_listeners(snap: &Snapshot) -> Result<Vec<ControlPlan>, ServerError> {
+    let tree = &snap.tree;
+    let timeout = match snap.global(opt("control_client_timeout")) {
+        Some(Value::Seconds(s)) => Duration::from_secs((*s).max(1)),
+        _ => Duration::from_secs(60),
+    };
+    let mut out = Vec::new();
+    for site in inbound::listens(tree, ScopeKind::ControlListener) {
+        let chain = inbound::chain(tree, &site, None);
+        let get = |name: &'static str| inbound::resolve(tree, &chain, opt(name));
+        let name = tree.scope(site.listen).name.clone().unwrap_or_default();
+        if matches!(get("enable"), Some(Value::Bool(false))) {
+            continue;
+        }
+        let Some(addr) = site.addr.clone() else {
+            return Err(ServerError::Config(format!(
+                "Control_Listener Listen \"{name}\" is neither a socket path nor an address"
+            )));
+        };
+        let mode = match get("file_mode") {
+            Some(Value::Mode(m)) => m,
+            _ => 0o600,
+        };
+        let auth = matches!(get("enable_authentication"), Some(Value::Bool(true)));
+        let file = match get("authdigestmd5parameters") {
+            Some(Value::Dict(entries)) => entries
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("uri") || k.eq_ignore_ascii_case("file"))
+                .map(|(_, v)| PathBuf::from(v.strip_prefix("digest://").unwrap_or(v)))
+                .map(|p| {
+                    let realm = entries
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("realm"))
+                        .map_or(DEFAULT_REALM.to_string(), |(_, v)| v.clone());
+                    (realm, p)
+                }),
+            _ => None,
+        };
+        let login = match (auth, file, &addr) {
+            (true, Some(f), _) => Some(f),
+            (true, None, _) => {
+                return Err(ServerError::Config(format!(
+                    "Control_Listener Listen \"{name}\": Enable_Authentication needs \
+                     AuthDigestMD5Parameters = [ uri = \"digest:///path/to/passwd\" ]"
+                )));
+            }
+            (false, _, ListenAddr::Tcp { .. }) => {
+                return Err(ServerError::Config(format!(
+                    "Control_Listener Listen \"{name}\": a TCP console must set \
+                     Enable_Authentication = true and a password file; use a Unix socket \
+                     for an unauthenticated local console"
+                )));
+            }
+            (false, _, ListenAddr::Unix(_)) => None,
+        };
+        out.push(ControlPlan {
+            name,
+            addr,
+            mode,
+            login,
+            timeout,
+        });
+    }
+    Ok(out)
+}
+
+/// Binds one console listener and serves it until shutdown. Returns the bound TCP address
+/// (or `None` for a Unix socket) once listening.
+pub async fn start(
+    shared: Arc<Shared>,
+    plan: ControlPlan,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Option<std::net::SocketAddr>, ServerError> {
+    let io = |what: String| move |source| ServerError::Io { what, source };
+    match plan.addr.clone() {
+        ListenAddr::Unix(path) => {
+            let path = PathBuf::from(path);
+            if let Ok(meta) = std::fs::symlink_metadata(&path) {
+                use std::os::unix::fs::FileTypeExt;
+                // A socket nobody answers on is left over from an earlier run; one that
+                // answers belongs to a running daemon and is not ours to take.
+                if meta.file_type().is_socket() {
+                    if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+                        return Err(ServerError::Config(format!(
+                            "console socket {} is in use by another daemon",
+                            path.display()
+                        )));
+                    }
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+            let listener = UnixListener::bind(&path)
+                .map_err(io(format!("cannot listen on {}", path.display())))?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(plan.mode))
+                .map_err(io(format!("cannot set the mode of {}", path.display())))?;
+            tracing::info!(listen = %plan.name, path = %path.display(), "listening (control)");
+            tokio::spawn(async move {
+                let mut stop = shutdown.clone();
+                loop {
+                    let accepted = tokio::select! {
+                        r = listener.accept() => r,
+                        _ = stop.changed() => break,
+                    };
+                    if let Ok((stream, _)) = accepted {
+                        tokio::spawn(serve(
+                            Arc::clone(&shared),
+                            stream,
+                            plan.clone(),
+                            shutdown.clone(),
+                        ));
+                    }
+                }
+                let _ = std::fs::remove_file(&path);
+            });
+            Ok(None)
+        }
+        ListenAddr::Tcp { ip, port } => {
+            let addr =
+                std::net::SocketAddr::new(ip.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])), port);
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            let local = listener
+                .local_addr()
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            tracing::info!(listen = %plan.name, addr = %local, "listening (control)");
+            tokio::spawn(async move {
+                let mut stop = shutdown.clone();
+                loop {
+                    let accepted = tokio::select! {
+                        r = listener.accept() => r,
+                        _ = stop.changed() => break,
+                    };
+                    if let Ok((stream, peer)) = accepted {
+                        tracing::debug!(%peer, "console connection");
+                        tokio::spawn(serve(
+                            Arc::clone(&shared),
+                            stream,
+                            plan.clone(),
+                            shutdown.clone(),
+                        ));
+                    }
+                }
+            });
+            Ok(Some(local))
+        }
+    }
+}
+
+/// Reads the password file for a login; a file that cannot be read or parsed lets nobody
+/// in, and says why in the log.
+fn login_for(plan: &ControlPlan) -> Option<Login> {
+    let (realm, path) = plan.login.as_ref()?;
+    let passwords = match std::fs::read_to_string(path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| Passwords::parse(&t, realm))
+    {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "console password file unusable; nobody can log in");
+            Passwords::default()
+        }
+    };
+    Some(Login {
+        realm: realm.clone(),
+        passwords: Arc::new(passwords),
+    })
+}
+
+async fn serve<S>(
+    shared: Arc<Shared>,
+    mut stream: S,
+    plan: ControlPlan,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut session = Session::new(login_for(&plan));
+    if stream
+        .write_all(&session.greeting().encode())
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut buf = vec![0u8; 8192];
+    loop {
+        while let Some(action) = session.next_action() {
+            let (frame, close) = match action {
+                Action::Send(f) => (f, false),
+                Action::Close(f) => (f, true),
+                Action::Run { words, json } => {
+                    tracing::info!(user = session.user.as_deref().unwrap_or("-"), command = %words.join(" "), "console command");
+                    let out = bindery_control::run(&*shared, &words).await;
+                    let status = if out.ok { Status::Ok } else { Status::Error };
+                    let body = if json {
+                        out.json.to_string()
+                    } else {
+                        out.display()
+                    };
+                    (Frame::new(status, body), false)
+                }
+            };
+            if stream.write_all(&frame.encode()).await.is_err() || close {
+                return;
+            }
+        }
+        let read = tokio::select! {
+            r = tokio::time::timeout(plan.timeout, stream.read(&mut buf)) => r,
+            _ = shutdown.changed() => {
+                let _ = stream.write_all(&Frame::new(Status::Bye, "shutting down").encode()).await;
+                return;
+            }
+        };
+        match read {
+            Ok(Ok(0)) | Ok(Err(_)) => return,
+            Ok(Ok(n)) => session.input(&buf[..n]),
+            Err(_) => {
+                let _ = stream
+                    .write_all(&Frame::new(Status::Bye, "idle timeout").encode())
+                    .await;
+                return;
+            }
+        }
+    }
+}
