@@ -2,7 +2,9 @@
 //! smtplib, raw sockets, swaks, a kill -9 crash test, a full-disk test) and
 //! `tests/peers/deliver.py` (dnsmasq, aiosmtpd sinks, Python `email` and Sisimai reading our
 //! bounces) and `tests/peers/policy.py` (a Lua policy assigning bindings, the sink checking
-//! each message's source address). `.ci/run` installs what they need.
+//! each message's source address) and `tests/peers/console.py` (the console and `/metrics`
+//! read back against a sink, promtool, a reload under load, the TCP login, statistics across
+//! a restart). `.ci/run` installs what they need.
 
 use std::path::Path;
 use std::process::Command;
@@ -32,4 +34,9 @@ fn delivery_against_real_servers() {
 #[test]
 fn policy_assigns_bindings_end_to_end() {
     run_peer_script("policy.py");
+}
+
+#[test]
+fn console_and_metrics_end_to_end() {
+    run_peer_script("console.py");
 }

@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""The console and the metrics end to end: one daemon with two bindings sending to an aiosmtpd
+sink through dnsmasq, read back with `bindery console` and `/metrics`.
+
+Run by `cargo test` (crates/bindery/tests/peers.rs) with BINDERY_BIN set. Shows:
+- `binding summary` and `/metrics` count what the sink received, per binding;
+- `promtool check metrics` accepts the metrics text;
+- `config set suspend_delivery` holds a binding's mail at its next attempt, clearing it
+  releases the mail;
+- mail flowing while `config reload` and `config set` run is delivered exactly once;
+- the TCP console refuses a missing and a wrong password, and runs nothing before a login;
+- statistics survive a restart.
+"""
+
+import json
+import os
+import re
+import shutil
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.request
+
+from common import BIN, Daemon
+from deliver import Dns, Sink
+
+SCRIPT = r"""
+require("msys.core")
+require("msys.extended.message")
+local mod = {}
+function mod:validate_set_binding(msg)
+  local named = msg:header("X-Binding")
+  if #named > 0 then msg:binding(named[1]) end
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("assign", mod)
+"""
+
+PASSWORD = "s3cret pass"
+
+
+def config(tmp, dns, sink):
+    return f"""
+Resolv_Conf = "{dns.resolv}"
+Relay_Hosts = ( 127.0.0.1 )
+Retry_Interval = 1
+Idle_Timeout = 1
+Permastore_Interval = 1
+domain "one.test" {{ Remote_SMTP_Port = {sink.port} }}
+binding "default" {{ Bind_Address = 127.0.0.9 }}
+binding_group "senders" {{
+  binding "b2" {{ Bind_Address = 127.0.0.2 EHLO_Hostname = "two.bindery.test" }}
+  binding "b3" {{ Bind_Address = 127.0.0.3 EHLO_Hostname = "three.bindery.test" }}
+}}
+scriptlet "scriptlet" {{ script "assign" {{ source = "assign" }} }}
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+Control_Listener {{
+  Listen "{tmp}/bindery.sock" {{ }}
+  Listen "127.0.0.1:0" {{
+    Enable_Authentication = true
+    AuthDigestMD5Parameters = [ uri = "digest://{tmp}/console_passwd" ]
+  }}
+}}
+HTTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+"""
+
+
+def message(i, binding, rcpt):
+    return (f"From: app@origin.test\r\nTo: {rcpt}\r\nSubject: console test {i}\r\n"
+            f"Message-ID: <{rcpt}>\r\nX-Binding: {binding}\r\n\r\nHello.\r\n")
+
+
+class Console(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="bindery-console-")
+        cls.dns = Dns(cls.tmp)
+        cls.sink = Sink("127.0.0.20")
+        with open(os.path.join(cls.tmp, "assign.lua"), "w") as f:
+            f.write(SCRIPT)
+        line = subprocess.run([BIN, "passwd", "admin"], input=PASSWORD + "\n", text=True,
+                              capture_output=True, check=True).stdout
+        with open(os.path.join(cls.tmp, "console_passwd"), "w") as f:
+            f.write(line)
+        cls.sock = os.path.join(cls.tmp, "bindery.sock")
+        cls.d = Daemon(cls.tmp, config=config(cls.tmp, cls.dns, cls.sink))
+        cls.find_ports()
+
+    @classmethod
+    def find_ports(cls):
+        log = cls.d.stderr_text()
+        cls.tcp = re.findall(r"listening \(control\).*?addr=(127\.0\.0\.1:\d+)", log)[-1]
+        cls.http = re.findall(r"listening \(HTTP\).*?addr=(127\.0\.0\.1:\d+)", log)[-1]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+        cls.sink.stop()
+        cls.dns.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def console(self, *words, target=None, env=None, check=True, json_out=False):
+        args = [BIN, "console", "-s", target or self.sock] + (["--json"] if json_out else [])
+        r = subprocess.run(args + list(words), capture_output=True, text=True, timeout=30,
+                           env=env or os.environ)
+        if check:
+            self.assertEqual(r.returncode, 0, r.stderr)
+        return r
+
+    def summary(self, binding):
+        return json.loads(self.console("binding", "summary", binding, json_out=True).stdout)
+
+    def metrics(self):
+        with urllib.request.urlopen(f"http://{self.http}/metrics", timeout=10) as r:
+            self.assertTrue(r.headers["Content-Type"].startswith("text/plain; version=0.0.4"))
+            return r.read().decode()
+
+    def send(self, msgs):
+        """msgs: (i, binding, rcpt); one connection."""
+        with smtplib.SMTP("127.0.0.1", self.d.port, timeout=20) as s:
+            for i, binding, rcpt in msgs:
+                s.sendmail("app@origin.test", [rcpt], message(i, binding, rcpt))
+
+    def arrived(self, rcpts, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            got = {r for m in self.sink.got for r in m["rcpts"]}
+            if set(rcpts) <= got:
+                return
+            time.sleep(0.05)
+        missing = set(rcpts) - {r for m in self.sink.got for r in m["rcpts"]}
+        self.fail(f"never arrived: {sorted(missing)[:10]}\n{self.d.stderr_text()[-2000:]}")
+
+    def test_1_two_bindings_read_back_by_summary_and_metrics(self):
+        before = {b: self.summary(b) for b in ("b2", "b3")}
+        self.send([(i, "b2", f"two{i}@one.test") for i in range(5)]
+                  + [(i, "b3", f"three{i}@one.test") for i in range(3)])
+        self.arrived([f"two{i}@one.test" for i in range(5)] + [f"three{i}@one.test" for i in range(3)])
+        peers = {m["rcpts"][0]: m["peer"] for m in self.sink.got}
+        self.assertEqual(peers["two0@one.test"], "127.0.0.2")
+        self.assertEqual(peers["three0@one.test"], "127.0.0.3")
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            after = {b: self.summary(b) for b in ("b2", "b3")}
+            if after["b3"]["delivered"] - before["b3"]["delivered"] == 3:
+                break
+            time.sleep(0.1)
+        for b, n in (("b2", 5), ("b3", 3)):
+            self.assertEqual(after[b]["delivered"] - before[b]["delivered"], n, after[b])
+            self.assertEqual(after[b]["received"] - before[b]["received"], n, after[b])
+            self.assertEqual(after[b]["group"], "senders")
+        text = self.console("binding", "summary", "b2").stdout
+        self.assertTrue(text.startswith("Summary Statistics For Binding b2\n"), text)
+        self.assertRegex(text, r"\tSuccessfully Delivered Messages: +\d+\n")
+        group = self.console("binding", "summary", "group:senders").stdout
+        self.assertIn("Summary Statistics For Binding b3 in Binding Group senders", group)
+        self.assertIn("\tIncore Messages:", group)
+        metrics = self.metrics()
+        m = re.search(r'bindery_binding_delivered_total\{binding="b2",binding_group="senders"\} (\d+)', metrics)
+        self.assertIsNotNone(m, metrics[:2000])
+        self.assertGreaterEqual(int(m.group(1)), 5)
+        self.assertRegex(metrics, r'bindery_domain_delivered_total\{domain="one.test"\} \d+')
+        self.assertRegex(metrics, r'bindery_policy_calls_total\{callout="validate_set_binding"\} \d+')
+        self.assertIn("bindery_spool_healthy 1", metrics)
+        path = os.path.join(self.tmp, "metrics.txt")
+        with open(path, "w") as f:
+            f.write(metrics)
+        with open(path) as f:
+            check = subprocess.run(["promtool", "check", "metrics"], stdin=f, capture_output=True, text=True)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+
+    def test_2_suspend_delivery_from_the_console(self):
+        self.console("config", "set", "binding", "b3", "suspend_delivery", "true")
+        self.send([(i, "b3", f"held{i}@one.test") for i in range(2)])
+        time.sleep(2)
+        got = {r for m in self.sink.got for r in m["rcpts"]}
+        self.assertFalse({"held0@one.test", "held1@one.test"} & got, "suspended binding sent")
+        active = self.console("binding", "active", "b3").stdout
+        self.assertRegex(active, r"Domain: +one\.test  C: *\d+  A: +2 ")
+        out = self.console("config", "set", "binding", "b3", "suspend_delivery", "false").stdout
+        self.assertEqual(out, "Suspend_Delivery = false\n")
+        self.arrived(["held0@one.test", "held1@one.test"])
+
+    def test_3_reload_under_load_delivers_each_message_once(self):
+        n, conns = 200, 4
+        rcpts = [f"load{i}@one.test" for i in range(n)]
+        errors = []
+
+        def sender(k):
+            try:
+                self.send([(i, "b2" if i % 2 else "b3", rcpts[i]) for i in range(k, n, conns)])
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=sender, args=(k,)) for k in range(conns)]
+        for t in threads:
+            t.start()
+        reloads = 0
+        while any(t.is_alive() for t in threads) or reloads < 3:
+            self.assertIn("Reconfigured: generation", self.console("config", "reload").stdout)
+            self.console("config", "set", "binding", "b2", "max_outbound_connections", str(2 + reloads % 3))
+            reloads += 1
+            if reloads > 200:
+                break
+        for t in threads:
+            t.join()
+        print(f"\n  {reloads} reloads and sets while {n} messages were sent", file=sys.stderr)
+        self.assertEqual(errors, [])
+        self.arrived(rcpts, timeout=60)
+        time.sleep(1.5)  # anything delivered twice would arrive by now
+        counts = {}
+        for m in self.sink.got:
+            for r in m["rcpts"]:
+                if r.startswith("load"):
+                    counts[r] = counts.get(r, 0) + 1
+        self.assertEqual(len(counts), n)
+        twice = {r: c for r, c in counts.items() if c != 1}
+        self.assertEqual(twice, {}, f"delivered more than once during {reloads} reloads")
+
+    def test_4_failed_reload_keeps_the_running_configuration(self):
+        conf = self.d.conf
+        with open(conf) as f:
+            good = f.read()
+        try:
+            with open(conf, "w") as f:
+                f.write(good.replace("Retry_Interval = 1", "Retry_Intervall = 1"))
+            r = self.console("config", "reload", check=False)
+            self.assertEqual(r.returncode, 1)
+            self.assertTrue(r.stderr.startswith("Reconfigure failed\n"), r.stderr)
+            self.assertIn("did you mean `Retry_Interval`", r.stderr)
+            self.assertEqual(self.console("config", "eval", "retry_interval").stdout, "Retry_Interval = 1\n")
+        finally:
+            with open(conf, "w") as f:
+                f.write(good)
+
+    def test_5_tcp_console_requires_the_password(self):
+        env = dict(os.environ)
+        env.pop("BINDERY_CONSOLE_PASSWORD", None)
+        r = self.console("summary", target=self.tcp, env=env, check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("requires a login", r.stderr)
+        r = self.console("summary", target=self.tcp, env={**env, "BINDERY_CONSOLE_PASSWORD": "wrong"}, check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("login refused", r.stderr)
+        r = self.console("summary", target=self.tcp, env={**env, "BINDERY_CONSOLE_PASSWORD": PASSWORD})
+        self.assertTrue(r.stdout.startswith("Summary Statistics\n"), r.stdout)
+        # A raw client that skips the login gets a challenge, never the command's output.
+        host, port = self.tcp.split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall(b"summary\nconfig set binding b2 suspend_delivery true\n")
+            time.sleep(0.5)
+            data = s.recv(65536).decode()
+        self.assertTrue(data.startswith("auth "), data)
+        self.assertNotIn("Summary", data)
+        self.assertEqual(self.console("config", "eval", "binding", "b2", "suspend_delivery").stdout,
+                         "Suspend_Delivery = false\n")
+        mode = os.stat(self.sock).st_mode & 0o777
+        self.assertEqual(mode, 0o600)
+
+    def test_6_statistics_survive_a_restart(self):
+        before = self.summary("b2")
+        self.assertGreater(before["delivered"], 0)
+        self.assertEqual(self.d.stop(), 0)
+        self.d.start()
+        type(self).find_ports()
+        after = self.summary("b2")
+        for k in ("delivered", "received", "failed"):
+            self.assertEqual(after[k], before[k], k)
+        self.assertLess(after["uptime"], before["uptime"] + 5)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
