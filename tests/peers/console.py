@@ -14,7 +14,9 @@ Run by `cargo test` (crates/bindery/tests/peers.rs) with BINDERY_BIN set. Shows:
 
 import json
 import os
+import pty
 import re
+import select
 import shutil
 import smtplib
 import socket
@@ -67,6 +69,8 @@ Control_Listener {{
   }}
 }}
 HTTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+# Found along the search path: conf/NODENAME before conf/default.
+include "node.conf"
 """
 
 
@@ -87,6 +91,9 @@ class Console(unittest.TestCase):
                               capture_output=True, check=True).stdout
         with open(os.path.join(cls.tmp, "console_passwd"), "w") as f:
             f.write(line)
+        os.makedirs(os.path.join(cls.tmp, "conf", "default"))
+        with open(os.path.join(cls.tmp, "conf", "default", "node.conf"), "w") as f:
+            f.write('domain "node.test" { Max_Outbound_Connections = 3 }\n')
         cls.sock = os.path.join(cls.tmp, "bindery.sock")
         cls.d = Daemon(cls.tmp, config=config(cls.tmp, cls.dns, cls.sink))
         cls.find_ports()
@@ -238,6 +245,21 @@ class Console(unittest.TestCase):
             with open(conf, "w") as f:
                 f.write(good)
 
+    def test_4b_reload_picks_up_node_specific_files(self):
+        q = ["config", "eval", "domain", "node.test", "max_outbound_connections"]
+        self.assertEqual(self.console(*q).stdout, "Max_Outbound_Connections = 3\n")
+        node = os.path.join(self.tmp, "conf", socket.gethostname())
+        os.makedirs(node, exist_ok=True)
+        with open(os.path.join(node, "node.conf"), "w") as f:
+            f.write('domain "node.test" { Max_Outbound_Connections = 7 }\n')
+        try:
+            self.console("config", "reload")
+            self.assertEqual(self.console(*q).stdout, "Max_Outbound_Connections = 7\n")
+        finally:
+            shutil.rmtree(node)
+            self.console("config", "reload")
+        self.assertEqual(self.console(*q).stdout, "Max_Outbound_Connections = 3\n")
+
     def test_5_tcp_console_requires_the_password(self):
         env = dict(os.environ)
         env.pop("BINDERY_CONSOLE_PASSWORD", None)
@@ -261,6 +283,40 @@ class Console(unittest.TestCase):
                          "Suspend_Delivery = false\n")
         mode = os.stat(self.sock).st_mode & 0o777
         self.assertEqual(mode, 0o600)
+
+    def test_5b_interactive_console_edits_completes_and_keeps_history(self):
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.environ["HOME"] = self.tmp
+            os.execv(BIN, [BIN, "console", "-s", self.sock])
+        out = b""
+
+        def until(text, timeout=10):
+            nonlocal out
+            deadline = time.time() + timeout
+            while text not in out and time.time() < deadline:
+                ready, _, _ = select.select([fd], [], [], 0.2)
+                if ready:
+                    try:
+                        out += os.read(fd, 65536)
+                    except OSError:
+                        break
+            self.assertIn(text, out, out.decode(errors="replace")[-2000:])
+
+        until(b"bindery(")
+        os.write(fd, b"binding summary b2\r")
+        until(b"Summary Statistics For Binding b2")
+        # Tab completes the command word, then the binding name.
+        os.write(fd, b"binding sum\tb3\r")
+        until(b"Summary Statistics For Binding b3")
+        os.write(fd, b"quit\r")
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+        with open(os.path.join(self.tmp, ".bindery_console_history")) as f:
+            history = f.read()
+        self.assertIn("binding summary b2", history)
+        self.assertIn("binding summary b3", history)
 
     def test_6_statistics_survive_a_restart(self):
         before = self.summary("b2")

@@ -187,28 +187,21 @@ fn check(diags: &[Diagnostic], tree: &ConfigTree) -> Result<(), String> {
 /// Options in the change that need a restart to take effect (Momentum's "non-dynamic").
 pub fn restart_only(before: &ConfigTree, after: &ConfigTree) -> Vec<OptionId> {
     let (a, b) = (before.shape(), after.shape());
+    let places: std::collections::BTreeSet<(&String, &&str)> = a
+        .iter()
+        .chain(b.iter())
+        .flat_map(|(scope, opts)| opts.keys().map(move |name| (scope, name)))
+        .collect();
     let mut out: Vec<OptionId> = Vec::new();
-    for (scope, opts) in b.iter() {
-        let old = a.get(scope);
-        for (name, raw) in opts {
-            if old.and_then(|o| o.get(name)) != Some(raw)
-                && let Some(opt) = option_by_name(name)
-                && !opt.def().dynamic
-                && !out.contains(&opt)
-            {
-                out.push(opt);
-            }
-        }
-    }
-    for (scope, opts) in a.iter() {
-        for name in opts.keys() {
-            if b.get(scope).and_then(|o| o.get(name)).is_none()
-                && let Some(opt) = option_by_name(name)
-                && !opt.def().dynamic
-                && !out.contains(&opt)
-            {
-                out.push(opt);
-            }
+    for (scope, name) in places {
+        let old = a.get(scope).and_then(|o| o.get(name));
+        let new = b.get(scope).and_then(|o| o.get(name));
+        if old != new
+            && let Some(opt) = option_by_name(name)
+            && !opt.def().dynamic
+            && !out.contains(&opt)
+        {
+            out.push(opt);
         }
     }
     out

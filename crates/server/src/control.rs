@@ -137,21 +137,7 @@ pub async fn start(
                 .map_err(io(format!("cannot set the mode of {}", path.display())))?;
             tracing::info!(listen = %plan.name, path = %path.display(), "listening (control)");
             tokio::spawn(async move {
-                let mut stop = shutdown.clone();
-                loop {
-                    let accepted = tokio::select! {
-                        r = listener.accept() => r,
-                        _ = stop.changed() => break,
-                    };
-                    if let Ok((stream, _)) = accepted {
-                        tokio::spawn(serve(
-                            Arc::clone(&shared),
-                            stream,
-                            plan.clone(),
-                            shutdown.clone(),
-                        ));
-                    }
-                }
+                accept_loop(listener, shared, plan, shutdown).await;
                 let _ = std::fs::remove_file(&path);
             });
             Ok(None)
@@ -159,32 +145,54 @@ pub async fn start(
         ListenAddr::Tcp { ip, port } => {
             let addr =
                 std::net::SocketAddr::new(ip.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])), port);
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| ServerError::Bind { addr, source })?;
-            let local = listener
-                .local_addr()
-                .map_err(|source| ServerError::Bind { addr, source })?;
+            let (listener, local) = crate::bind_tcp(addr).await?;
             tracing::info!(listen = %plan.name, addr = %local, "listening (control)");
-            tokio::spawn(async move {
-                let mut stop = shutdown.clone();
-                loop {
-                    let accepted = tokio::select! {
-                        r = listener.accept() => r,
-                        _ = stop.changed() => break,
-                    };
-                    if let Ok((stream, peer)) = accepted {
-                        tracing::debug!(%peer, "console connection");
-                        tokio::spawn(serve(
-                            Arc::clone(&shared),
-                            stream,
-                            plan.clone(),
-                            shutdown.clone(),
-                        ));
-                    }
-                }
-            });
+            tokio::spawn(accept_loop(listener, shared, plan, shutdown));
             Ok(Some(local))
+        }
+    }
+}
+
+/// A listening socket the console accepts on: Unix or TCP.
+trait Accept: Send + 'static {
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    fn accept_one(&self)
+    -> impl std::future::Future<Output = std::io::Result<Self::Stream>> + Send;
+}
+
+impl Accept for UnixListener {
+    type Stream = tokio::net::UnixStream;
+    async fn accept_one(&self) -> std::io::Result<Self::Stream> {
+        self.accept().await.map(|(s, _)| s)
+    }
+}
+
+impl Accept for TcpListener {
+    type Stream = tokio::net::TcpStream;
+    async fn accept_one(&self) -> std::io::Result<Self::Stream> {
+        self.accept().await.map(|(s, _)| s)
+    }
+}
+
+async fn accept_loop<L: Accept>(
+    listener: L,
+    shared: Arc<Shared>,
+    plan: ControlPlan,
+    shutdown: watch::Receiver<bool>,
+) {
+    let mut stop = shutdown.clone();
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept_one() => r,
+            _ = stop.changed() => break,
+        };
+        if let Ok(stream) = accepted {
+            tokio::spawn(serve(
+                Arc::clone(&shared),
+                stream,
+                plan.clone(),
+                shutdown.clone(),
+            ));
         }
     }
 }

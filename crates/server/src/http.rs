@@ -12,7 +12,6 @@ use bindery_config::inbound;
 use bindery_config::schema::{ScopeKind, option_id as opt};
 use bindery_config::snapshot::Snapshot;
 use bindery_config::value::{ListenAddr, Value};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::{ServerError, Shared};
@@ -59,12 +58,7 @@ pub async fn start(
     addr: std::net::SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<std::net::SocketAddr, ServerError> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServerError::Bind { addr, source })?;
-    let local = listener
-        .local_addr()
-        .map_err(|source| ServerError::Bind { addr, source })?;
+    let (listener, local) = crate::bind_tcp(addr).await?;
     tracing::info!(addr = %local, "listening (HTTP)");
     let app = Router::new()
         .route("/metrics", get(metrics))

@@ -268,16 +268,7 @@ pub async fn start(
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (alive_tx, alive) = mpsc::channel::<()>(1);
     for plan in plans {
-        let listener = TcpListener::bind(plan.addr)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: plan.addr,
-                source,
-            })?;
-        let local = listener.local_addr().map_err(|source| ServerError::Bind {
-            addr: plan.addr,
-            source,
-        })?;
+        let (listener, local) = bind_tcp(plan.addr).await?;
         tracing::info!(listen = %plan.name, addr = %local, "listening (ESMTP)");
         tokio::spawn(listener::accept_loop(
             Arc::clone(&shared),
@@ -322,6 +313,17 @@ pub async fn start(
         shared,
         disk,
     })
+}
+
+/// Binds a TCP listener; returns it with the address it got (the port, when asked for 0).
+pub(crate) async fn bind_tcp(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    Ok((listener, local))
 }
 
 /// The resolver delivery uses: the servers of `resolv_conf`, else the system's, behind a

@@ -167,15 +167,24 @@ struct Helper {
 }
 
 impl rustyline::completion::Completer for Helper {
-    type Candidate = String;
+    type Candidate = rustyline::completion::Pair;
 
+    /// Every candidate is a whole word, so choosing one also types the space after it.
     fn complete(
         &self,
         line: &str,
         pos: usize,
         _ctx: &rustyline::Context<'_>,
-    ) -> rustyline::Result<(usize, Vec<String>)> {
-        Ok(candidates(&line[..pos], &self.names))
+    ) -> rustyline::Result<(usize, Vec<Self::Candidate>)> {
+        let (start, words) = candidates(&line[..pos], &self.names);
+        let pairs = words
+            .into_iter()
+            .map(|w| rustyline::completion::Pair {
+                replacement: format!("{w} "),
+                display: w,
+            })
+            .collect();
+        Ok((start, pairs))
     }
 }
 
