@@ -38,6 +38,15 @@ local mod = {}
 function mod:validate_set_binding(msg)
   local named = msg:header("X-Binding")
   if #named > 0 then msg:binding(named[1]) end
+  -- X-Prefer: the named binding unless it is suspended, else any binding of the group.
+  local prefer = msg:header("X-Prefer")
+  if #prefer > 0 then
+    if msys.config("eval", "binding", prefer[1], "suspend_delivery") == "true" then
+      msg:binding_group("senders")
+    else
+      msg:binding(prefer[1])
+    end
+  end
   return msys.core.VALIDATE_CONT
 end
 msys.registerModule("assign", mod)
@@ -74,9 +83,9 @@ include "node.conf"
 """
 
 
-def message(i, binding, rcpt):
+def message(i, binding, rcpt, header="X-Binding"):
     return (f"From: app@origin.test\r\nTo: {rcpt}\r\nSubject: console test {i}\r\n"
-            f"Message-ID: <{rcpt}>\r\nX-Binding: {binding}\r\n\r\nHello.\r\n")
+            f"Message-ID: <{rcpt}>\r\n{header}: {binding}\r\n\r\nHello.\r\n")
 
 
 class Console(unittest.TestCase):
@@ -127,11 +136,11 @@ class Console(unittest.TestCase):
             self.assertTrue(r.headers["Content-Type"].startswith("text/plain; version=0.0.4"))
             return r.read().decode()
 
-    def send(self, msgs):
+    def send(self, msgs, header="X-Binding"):
         """msgs: (i, binding, rcpt); one connection."""
         with smtplib.SMTP("127.0.0.1", self.d.port, timeout=20) as s:
             for i, binding, rcpt in msgs:
-                s.sendmail("app@origin.test", [rcpt], message(i, binding, rcpt))
+                s.sendmail("app@origin.test", [rcpt], message(i, binding, rcpt, header))
 
     def arrived(self, rcpts, timeout=30):
         deadline = time.time() + timeout
@@ -328,6 +337,29 @@ class Console(unittest.TestCase):
         for k in ("delivered", "received", "failed"):
             self.assertEqual(after[k], before[k], k)
         self.assertLess(after["uptime"], before["uptime"] + 5)
+
+    def test_7_rebind_moves_held_mail_off_a_suspended_binding(self):
+        # b3 cannot deliver (its gateway refuses), so its mail waits; then it is suspended,
+        # and `rebind` runs the policy again, which now picks the group's other binding.
+        self.console("config", "set", "binding", "b3", "gateway", "127.0.0.1:9")
+        rcpts = [f"rebind{i}@one.test" for i in range(3)]
+        self.send([(i, "b3", r) for i, r in enumerate(rcpts)], header="X-Prefer")
+        self.console("config", "set", "binding", "b3", "suspend_delivery", "true")
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            total = json.loads(self.console("binding", "delayed", "b3", json_out=True).stdout)["total"]
+            if total["active"] + total["delayed"] == 3:
+                break
+            time.sleep(0.1)
+        self.assertEqual(total["active"] + total["delayed"], 3, total)
+        shown = self.console("showqueue", "binding", "b3", "one.test").stdout
+        self.assertEqual(shown.count("[delayed/b3]") + shown.count("[active/b3]"), 3, shown)
+        self.assertEqual(self.console("rebind", "b3").stdout, "Rebound 3 messages.\n")
+        self.arrived(rcpts)
+        peers = {m["rcpts"][0]: m["peer"] for m in self.sink.got if m["rcpts"][0] in rcpts}
+        self.assertEqual(set(peers.values()), {"127.0.0.2"}, peers)
+        self.console("config", "unset", "binding", "b3", "gateway")
+        self.console("config", "set", "binding", "b3", "suspend_delivery", "false")
 
 
 if __name__ == "__main__":
