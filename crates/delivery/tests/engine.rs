@@ -101,7 +101,6 @@ fn start(config: &str, clock: Arc<dyn Clock>) -> (Engine, Arc<MemSpool>) {
         prohibited: Vec::new(),
         tls: bindery_delivery::tls::opportunistic().unwrap(),
         report_binding: ("default".into(), "default".into()),
-        suspend_default: false,
     });
     (engine, spool)
 }

@@ -372,7 +372,6 @@ fn start_engine(
         prohibited: globals.prohibited_hosts.clone(),
         tls,
         report_binding: (globals.binding.clone(), globals.binding_group.clone()),
-        suspend_default: globals.default_binding == settings::DefaultBinding::Suspended,
     }))
 }
 

@@ -57,8 +57,6 @@ pub struct EngineConfig {
     pub tls: Arc<rustls::ClientConfig>,
     /// Where generated reports go: the default binding and its group.
     pub report_binding: (String, String),
-    /// `default_binding = suspended`: hold the default binding's mail.
-    pub suspend_default: bool,
 }
 
 /// A message in the queues: its envelope, shared by its parts.
@@ -182,7 +180,9 @@ impl Inner {
             .and_then(|b| snap.binding_id(&b.name))
             .unwrap_or(BindingId::DEFAULT);
         let mut o = DeliveryOptions::resolve(&snap, binding, &key);
-        if self.cfg.suspend_default && binding == BindingId::DEFAULT {
+        // `default_binding = suspended` holds the default binding's mail; read from the
+        // generation in force, so a run-time change applies at the next attempt.
+        if binding == BindingId::DEFAULT && default_suspended(&snap) {
             o.suspend = true;
         }
         let o = Arc::new(o);
@@ -246,6 +246,11 @@ impl Inner {
         drop(st);
         self.wake.notify_one();
     }
+}
+
+fn default_suspended(snap: &Snapshot) -> bool {
+    let opt = bindery_config::schema::option_id("default_binding");
+    matches!(snap.global(opt), Some(bindery_config::value::Value::Word(w)) if w.eq_ignore_ascii_case("suspended"))
 }
 
 /// The domain of an address, lower case; an address literal keeps its brackets.
