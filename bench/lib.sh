@@ -8,7 +8,8 @@
 # sink in SINK_PID and Postfix, and removes SPOOL_DIR.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN=$ROOT/target/release/bindery
+# BINDERY_BIN picks another build (an A/B run against an older commit, say).
+BIN=${BINDERY_BIN:-$ROOT/target/release/bindery}
 mkdir -p "$OUT"
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -182,13 +182,24 @@ struct Inner {
     limits: Limits,
     bindings: Arc<Bindings>,
     snapshot: Arc<Snapshot>,
-    stats: Stats,
+    /// Shared with the generations before and after (see [`Policy::continuing`]).
+    stats: Arc<Stats>,
 }
 
 impl Policy {
     /// Finds, compiles and initialises every script the configuration names. Errors point at
     /// the `source` setting or at the script's own line.
     pub fn load(snapshot: Arc<Snapshot>) -> Result<Policy, LoadError> {
+        Policy::load_counting(snapshot, Arc::default())
+    }
+
+    /// Loads the policy of a new configuration generation, counting calls and errors into
+    /// `previous`'s counters, so they run on across reloads (as a metric must).
+    pub fn continuing(snapshot: Arc<Snapshot>, previous: &Policy) -> Result<Policy, LoadError> {
+        Policy::load_counting(snapshot, Arc::clone(&previous.inner.stats))
+    }
+
+    fn load_counting(snapshot: Arc<Snapshot>, stats: Arc<Stats>) -> Result<Policy, LoadError> {
         let (scripts, limits) = find::scripts(&snapshot.tree)?;
         let bindings = Arc::new(Bindings::new(&snapshot));
         let mut inner = Inner {
@@ -199,7 +210,7 @@ impl Policy {
             limits,
             bindings,
             snapshot,
-            stats: Stats::default(),
+            stats,
         };
         // A trial state proves every script compiles and initialises, and says which
         // callouts exist; the SMTP path then skips the ones nobody implements.
@@ -221,7 +232,7 @@ impl Policy {
                 limits: find::limits(&snapshot.tree),
                 bindings: Arc::new(Bindings::new(&snapshot)),
                 snapshot,
-                stats: Stats::default(),
+                stats: Arc::default(),
             }),
         }
     }

@@ -325,6 +325,11 @@ msys.registerModule("raise", mod)
         1
     );
     assert_eq!(p.errors(), 2);
+    // The next configuration generation's policy counts on from these counters.
+    let next = Policy::continuing(s.snapshot.clone(), &p).unwrap_or_else(|e| panic!("{e}"));
+    assert!(next.rcptto(&mut c, &mut m, "a@b.test").is_some());
+    assert_eq!(next.errors(), 3);
+    assert_eq!(p.errors(), 3, "one set of counters");
     assert_eq!(
         m.recipients,
         ["bob@rcpt.test"],

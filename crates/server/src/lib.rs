@@ -88,10 +88,18 @@ pub struct Generation {
 impl Generation {
     /// Derives everything from a snapshot and checks what a start would check: the policy
     /// loads, every listener's settings (TLS certificates included) resolve.
-    pub fn build(snapshot: Arc<Snapshot>, tls: &TlsCache) -> Result<Generation, ServerError> {
+    /// `previous` is the generation it replaces, if any: the policy's counters carry on.
+    pub fn build(
+        snapshot: Arc<Snapshot>,
+        tls: &TlsCache,
+        previous: Option<&Generation>,
+    ) -> Result<Generation, ServerError> {
         let globals = Globals::from_snapshot(&snapshot);
-        let policy = Policy::load(Arc::clone(&snapshot))
-            .map_err(|e| ServerError::Config(bindery_policy::render(&e, &snapshot)))?;
+        let policy = match previous {
+            Some(p) => Policy::continuing(Arc::clone(&snapshot), &p.policy),
+            None => Policy::load(Arc::clone(&snapshot)),
+        }
+        .map_err(|e| ServerError::Config(bindery_policy::render(&e, &snapshot)))?;
         let plans: Vec<Arc<ListenerPlan>> = esmtp_listeners(&snapshot)?
             .into_iter()
             .map(Arc::new)
@@ -152,10 +160,12 @@ impl Shared {
     pub fn install(&self, snapshot: Snapshot) -> Result<Vec<String>, String> {
         let old = self.current();
         let snapshot = Arc::new(snapshot);
-        let next = Generation::build(Arc::clone(&snapshot), &self.tls).map_err(|e| match e {
-            ServerError::Config(text) => text,
-            other => other.to_string(),
-        })?;
+        let next = Generation::build(Arc::clone(&snapshot), &self.tls, Some(&old)).map_err(
+            |e| match e {
+                ServerError::Config(text) => text,
+                other => other.to_string(),
+            },
+        )?;
         let mut notes = Vec::new();
         for opt in bindery_config::change::restart_only(&old.snapshot.tree, &snapshot.tree) {
             notes.push(format!(
@@ -207,7 +217,7 @@ pub async fn start(
     let tls = TlsCache::default();
     // Scripts load and listener settings resolve before anything opens: a broken
     // configuration must not half-start a daemon.
-    let generation = Generation::build(Arc::clone(&snapshot), &tls)?;
+    let generation = Generation::build(Arc::clone(&snapshot), &tls, None)?;
     if !generation.policy.scripts().is_empty() {
         tracing::info!(scripts = generation.policy.scripts().len(), "policy loaded");
     }
