@@ -182,7 +182,7 @@ async fn each_binding_sends_as_itself() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(spool.is_empty(), "delivered messages leave the spool");
-    assert_eq!(engine.counters().delivered.load(Ordering::Relaxed), 10);
+    assert_eq!(engine.stats().global.read().delivered, 10);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -240,16 +240,29 @@ impl<T> Queues<T> {
     /// Makes every delayed part of queue `q` due now (`binding flush domain`). Returns how
     /// many moved.
     pub fn flush(&mut self, q: QueueId) -> usize {
+        self.flush_where(q, |_| true)
+    }
+
+    /// Makes the delayed parts of queue `q` that `pick` chooses due now, in due order
+    /// (`message retry`). Returns how many moved.
+    pub fn flush_where(&mut self, q: QueueId, mut pick: impl FnMut(&T) -> bool) -> usize {
         let queue = &mut self.queues[q as usize];
         let mut delayed: Vec<Delayed<T>> = std::mem::take(&mut queue.delayed).into_vec();
         delayed.sort_by_key(|d| (d.due_ms, d.seq));
-        let n = delayed.len();
-        queue.active.extend(delayed.into_iter().map(|d| d.item));
-        queue.armed_ms = None;
-        if !queue.active.is_empty() {
+        let mut moved = 0;
+        for d in delayed {
+            if pick(&d.item) {
+                queue.active.push_back(d.item);
+                moved += 1;
+            } else {
+                queue.delayed.push(d);
+            }
+        }
+        // A timer still armed for a moved part fires later and finds nothing due.
+        if moved > 0 {
             self.wake(q);
         }
-        n
+        moved
     }
 
     /// Every part of queue `q` with where it waits: `None` for active, else its due time.
@@ -327,6 +340,10 @@ mod tests {
             vec![(1, None), (4, None), (3, Some(100)), (2, Some(500))]
         );
         assert_eq!(qs.take_where(q, |&t| t == 3 || t == 4), vec![4, 3]);
+        qs.push(q, 5, 900, 0);
+        assert_eq!(qs.flush_where(q, |&t| t == 5), 1);
+        assert_eq!(qs.get(q).delayed_len(), 1, "2 stays delayed");
+        assert_eq!(qs.take_where(q, |&t| t == 5), vec![5]);
         assert_eq!(qs.flush(q), 1);
         assert_eq!(qs.take_woken(), vec![q]);
         assert_eq!(qs.get(q).active_len(), 2);

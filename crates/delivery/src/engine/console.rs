@@ -5,6 +5,7 @@
 //! settle them exactly as a delivery attempt would, through `outcome`, so a purged message
 //! is logged, bounced and removed from the spool by the same code as any other failure.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -96,6 +97,24 @@ impl Inner {
             .collect()
     }
 
+    /// Every queued part `sel` names, with its queue and where it waits (`None`: active),
+    /// queue by queue, active before delayed.
+    fn selected<'s>(
+        &self,
+        st: &'s super::State,
+        sel: &Select<'_>,
+    ) -> Vec<(QueueId, &'s Part, Option<u64>)> {
+        let mut out = Vec::new();
+        for q in self.queue_ids(st, sel) {
+            for (p, due) in st.queues.parts(q) {
+                if is_message(p, sel.id) {
+                    out.push((q, p, due));
+                }
+            }
+        }
+        out
+    }
+
     fn binding_name(&self, slot: u32) -> String {
         self.cfg
             .stats
@@ -122,6 +141,11 @@ impl Inner {
             attempts: p.attempts,
         }
     }
+}
+
+/// A message's identity while it is queued (its parts share one `Arc`).
+fn key(m: &Arc<Message>) -> usize {
+    Arc::as_ptr(m) as usize
 }
 
 fn is_message(p: &Part, id: Option<&str>) -> bool {
@@ -183,49 +207,44 @@ impl Engine {
     /// at most `limit`.
     pub fn parts(&self, sel: Select<'_>, limit: usize, offset: usize) -> Vec<PartView> {
         let st = self.inner.lock();
-        let mut out = Vec::new();
-        let mut skipped = 0;
-        for q in self.inner.queue_ids(&st, &sel) {
-            let queue = st.queues.get(q);
-            let name = self.inner.binding_name(queue.binding);
-            for (p, due) in st.queues.parts(q) {
-                if !is_message(p, sel.id) {
-                    continue;
-                }
-                if skipped < offset {
-                    skipped += 1;
-                    continue;
-                }
-                if out.len() >= limit {
-                    return out;
-                }
-                out.push(self.inner.part_view((&name, &queue.domain), p, due));
-            }
-        }
-        out
+        self.views(&st, &sel, limit, offset).0
+    }
+
+    /// The views of the selected parts, and the message of the first (for `message`).
+    fn views(
+        &self,
+        st: &super::State,
+        sel: &Select<'_>,
+        limit: usize,
+        offset: usize,
+    ) -> (Vec<PartView>, Option<Arc<Message>>) {
+        let selected = self.inner.selected(st, sel);
+        let first = selected.first().map(|(_, p, _)| Arc::clone(&p.msg));
+        let views = selected
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(q, p, due)| {
+                let queue = st.queues.get(q);
+                let name = self.inner.binding_name(queue.binding);
+                self.inner.part_view((&name, &queue.domain), p, due)
+            })
+            .collect();
+        (views, first)
     }
 
     /// One queued message: its envelope and where its parts wait. `None` when no part of
     /// it is queued (delivered, failed, in flight on a connection, or unknown).
     pub fn message(&self, id: &str) -> Option<MessageView> {
-        let parts = self.parts(
-            Select {
-                id: Some(id),
-                ..Select::default()
-            },
-            usize::MAX,
-            0,
-        );
-        let msg = {
-            let st = self.inner.lock();
-            (0..st.queues.len() as QueueId).find_map(|q| {
-                st.queues
-                    .parts(q)
-                    .into_iter()
-                    .find(|(p, _)| is_message(p, Some(id)))
-                    .map(|(p, _)| Arc::clone(&p.msg))
-            })?
+        let sel = Select {
+            id: Some(id),
+            ..Select::default()
         };
+        let (parts, msg) = {
+            let st = self.inner.lock();
+            self.views(&st, &sel, usize::MAX, 0)
+        };
+        let msg = msg?;
         let env = msg.env.lock().unwrap_or_else(|e| e.into_inner());
         Some(MessageView {
             id: env.id.clone(),
@@ -249,7 +268,7 @@ impl Engine {
                     (r.address.clone(), state)
                 })
                 .collect(),
-            parts: parts.clone(),
+            parts,
         })
     }
 
@@ -294,32 +313,14 @@ impl Engine {
     /// Makes the selected delayed mail due now (`binding flush domain`, `message retry`).
     /// Returns how many parts moved.
     pub fn flush(&self, sel: Select<'_>) -> usize {
-        let mut moved = 0;
-        {
+        let moved = {
             let mut st = self.inner.lock();
-            let now = self.inner.now_ms();
-            for q in self.inner.queue_ids(&st, &sel) {
-                moved += match sel.id {
-                    None => st.queues.flush(q),
-                    Some(_) => {
-                        // One message: take its delayed parts and push them back as due.
-                        let parts = st.queues.parts(q);
-                        let delayed = parts
-                            .iter()
-                            .filter(|(p, due)| due.is_some() && is_message(p, sel.id))
-                            .count();
-                        drop(parts);
-                        if delayed > 0 {
-                            let taken = st.queues.take_where(q, |p| is_message(p, sel.id));
-                            for p in taken {
-                                st.queues.push(q, p, now, now);
-                            }
-                        }
-                        delayed
-                    }
-                };
-            }
-        }
+            self.inner
+                .queue_ids(&st, &sel)
+                .into_iter()
+                .map(|q| st.queues.flush_where(q, |p| is_message(p, sel.id)))
+                .sum()
+        };
         self.inner.wake.notify_one();
         moved
     }
@@ -334,55 +335,55 @@ impl Engine {
         sel: Select<'_>,
         mut choose: impl FnMut(&Envelope) -> Option<(String, String)>,
     ) -> usize {
-        // 1. The messages concerned, copied out.
+        // 1. The messages concerned, each once.
         let msgs: Vec<Arc<Message>> = {
             let st = self.inner.lock();
-            let mut seen: Vec<Arc<Message>> = Vec::new();
-            for q in self.inner.queue_ids(&st, &sel) {
-                for (p, _) in st.queues.parts(q) {
-                    if is_message(p, sel.id) && !seen.iter().any(|m| Arc::ptr_eq(m, &p.msg)) {
-                        seen.push(Arc::clone(&p.msg));
-                    }
-                }
-            }
-            seen
+            let mut seen = std::collections::HashSet::new();
+            self.inner
+                .selected(&st, &sel)
+                .into_iter()
+                .filter(|(_, p, _)| seen.insert(key(&p.msg)))
+                .map(|(_, p, _)| Arc::clone(&p.msg))
+                .collect()
         };
-        // 2. The new choice per message, without locks.
-        let mut moves: Vec<(Arc<Message>, String, String)> = Vec::new();
+        // 2. The new choice per message, without locks; the envelope takes it at once.
+        let mut moves: HashMap<usize, (u32, Arc<Message>)> = HashMap::new();
         for m in msgs {
             let env = m.env.lock().unwrap_or_else(|e| e.into_inner()).clone();
             if let Some((group, binding)) = choose(&env)
                 && binding != env.binding
             {
-                moves.push((m, group, binding));
+                let slot = self.inner.binding_of(&binding);
+                {
+                    let mut env = m.env.lock().unwrap_or_else(|e| e.into_inner());
+                    env.binding = binding;
+                    env.binding_group = group;
+                }
+                moves.insert(key(&m), (slot, m));
             }
         }
-        // 3. Move the parts and rewrite each envelope.
+        // 3. One pass over the queues moves every part of those messages; on its new
+        //    binding a part is tried at once.
         let mut moved = 0;
-        for (m, group, binding) in moves {
-            let slot = self.inner.binding_of(&binding);
-            {
-                let mut env = m.env.lock().unwrap_or_else(|e| e.into_inner());
-                env.binding = binding.clone();
-                env.binding_group = group;
-            }
-            {
-                let mut st = self.inner.lock();
-                let now = self.inner.now_ms();
-                for q in self.inner.queue_ids(&st, &sel) {
-                    let domain = st.queues.get(q).domain.to_string();
-                    let taken = st.queues.take_where(q, |p| Arc::ptr_eq(&p.msg, &m));
-                    if taken.is_empty() {
-                        continue;
-                    }
-                    // On its new binding the part is tried at once.
+        {
+            let mut st = self.inner.lock();
+            let now = self.inner.now_ms();
+            for q in self.inner.queue_ids(&st, &sel) {
+                let taken = st
+                    .queues
+                    .take_where(q, |p| moves.contains_key(&key(&p.msg)));
+                let domain = st.queues.get(q).domain.to_string();
+                for p in taken {
+                    let slot = moves[&key(&p.msg)].0;
                     let to = st.queues.queue_id(slot, &domain);
-                    for p in taken {
-                        st.queues.push(to, p, now, now);
-                        moved += 1;
-                    }
+                    st.queues.push(to, p, now, now);
+                    moved += 1;
                 }
             }
+        }
+        // 4. The envelopes, rewritten with their new binding.
+        let rewrite: Vec<Arc<Message>> = moves.into_values().map(|(_, m)| m).collect();
+        for m in rewrite {
             outcome::persist(&self.inner, m).await;
         }
         self.inner.wake.notify_one();

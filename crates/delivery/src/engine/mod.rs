@@ -109,9 +109,8 @@ pub(crate) struct State {
 /// Counters for the console and tests.
 #[derive(Default)]
 pub struct Counters {
-    pub delivered: AtomicU64,
-    pub transient: AtomicU64,
-    pub failed: AtomicU64,
+    /// Reports (bounces and success DSNs) spooled. Recipient outcomes are counted in
+    /// [`Stats`], per binding and globally.
     pub reports: AtomicU64,
     pub connections: AtomicU64,
     pub open_connections: AtomicU64,

@@ -162,10 +162,6 @@ async fn settle<'r>(
         c.transient += transient;
         st.queues.get(q).binding
     };
-    let c = &inner.counters;
-    c.delivered.fetch_add(delivered, Ordering::Relaxed);
-    c.failed.fetch_add(failed, Ordering::Relaxed);
-    c.transient.fetch_add(transient, Ordering::Relaxed);
     inner.cfg.stats.count(slot, |t| {
         t.delivered.fetch_add(delivered, Ordering::Relaxed);
         t.failed.fetch_add(failed, Ordering::Relaxed);
