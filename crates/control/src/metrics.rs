@@ -6,7 +6,7 @@
 //! and every later domain is counted under `domain="_other"`. No label carries a message,
 //! an address or a reply text.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -214,19 +214,18 @@ pub fn render<D: Daemon>(d: &D) -> String {
 
     // Per domain, bounded.
     let mut domains: Vec<(String, [u64; 6])> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
     for q in &queues {
-        let name = match domains.iter().position(|(d, _)| *d == q.domain) {
-            Some(_) => q.domain.clone(),
-            None if domains.len() < MAX_DOMAINS => q.domain.clone(),
-            None => "_other".to_string(),
+        // The first MAX_DOMAINS domains get their own series; every later one is `_other`.
+        let name = if index.contains_key(&q.domain) || index.len() < MAX_DOMAINS {
+            q.domain.as_str()
+        } else {
+            "_other"
         };
-        let i = match domains.iter().position(|(d, _)| *d == name) {
-            Some(i) => i,
-            None => {
-                domains.push((name, [0; 6]));
-                domains.len() - 1
-            }
-        };
+        let i = *index.entry(name.to_string()).or_insert_with(|| {
+            domains.push((name.to_string(), [0; 6]));
+            domains.len() - 1
+        });
         let v = &mut domains[i].1;
         v[0] += q.delivered;
         v[1] += q.transient;

@@ -292,3 +292,25 @@ fn every_command_prints_its_golden_output() {
         run_transcript(&f);
     }
 }
+
+/// The metrics text for the same daemon: every family present, values as the figures say.
+#[test]
+fn metrics_carry_the_figures() {
+    let text = bindery_control::metrics::render(&Fake::new());
+    for line in [
+        "bindery_binding_delivered_total{binding=\"b1\",binding_group=\"g\"} 410",
+        "bindery_binding_queue_delayed{binding=\"b1\",binding_group=\"g\"} 197.0",
+        "bindery_binding_group_queue_delayed{binding_group=\"g\"} 200.0",
+        "bindery_domain_queue_active{domain=\"earthlink.com\"} 315.0",
+        "bindery_domain_delivered_total{domain=\"earthlink.com\"} 1957",
+        "bindery_smtp_replies_total{direction=\"inbound\",class=\"5xx\"} 1",
+        "bindery_policy_errors_total{callout=\"validate_set_binding\"} 2",
+        "bindery_spool_healthy 1.0",
+        "bindery_uptime_seconds 590.0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in\n{text}"
+        );
+    }
+}

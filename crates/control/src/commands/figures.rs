@@ -1,6 +1,8 @@
 //! The figures `binding summary`, `summary` and the metrics share: queue sizes and counters
 //! gathered per binding from the engine's queues and the statistics.
 
+use std::collections::HashMap;
+
 use bindery_delivery::engine::console::QueueView;
 use bindery_delivery::stats::Counts;
 
@@ -56,22 +58,29 @@ pub fn bindings<D: Daemon>(d: &D, queues: &[QueueView]) -> Vec<BindingFigures> {
             ..BindingFigures::default()
         })
         .collect();
+    // Bindings by name: a configuration may hold thousands, and a scrape visits every queue.
+    let mut index: HashMap<String, usize> = out
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.name.clone(), i))
+        .collect();
     for slot in stats.bindings() {
-        if !out.iter().any(|f| f.name == *slot.name) {
+        let i = *index.entry(slot.name.to_string()).or_insert_with(|| {
             out.push(BindingFigures {
                 name: slot.name.to_string(),
                 group: "-".into(),
                 ..BindingFigures::default()
             });
-        }
-        if let Some(f) = out.iter_mut().find(|f| f.name == *slot.name) {
-            f.total = slot.tally.read();
-            f.since_reset = since.get(&slot.name).copied().unwrap_or_default();
-            (f.delivery_rate, f.reception_rate) = stats.rates(&slot.name);
-        }
+            out.len() - 1
+        });
+        let f = &mut out[i];
+        f.total = slot.tally.read();
+        f.since_reset = since.get(&slot.name).copied().unwrap_or_default();
+        (f.delivery_rate, f.reception_rate) = stats.rates(&slot.name);
     }
     for q in queues {
-        if let Some(f) = out.iter_mut().find(|f| f.name == q.binding) {
+        if let Some(&i) = index.get(&q.binding) {
+            let f = &mut out[i];
             f.open_connections += u64::from(q.connections);
             f.active += q.active as u64;
             f.delayed += q.delayed as u64;
