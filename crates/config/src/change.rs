@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use crate::diag::{Diagnostic, render_all};
 use crate::query::{self, Query};
-use crate::schema::{OptionId, ScopeKind, option_by_name, scope_by_keyword};
+use crate::schema::{OptionId, option_by_name};
 use crate::snapshot::Snapshot;
 use crate::tree::ConfigTree;
 use crate::value::write_quoted;
@@ -30,15 +30,7 @@ pub struct Changed {
 /// Splits `[SCOPE NAME]... OPTION [=] VALUE...` at the option. Scope words are those the
 /// schema knows as stanza keywords; the first other word is the option.
 fn split_set(words: &[String]) -> Result<(Vec<String>, &[String]), String> {
-    let mut i = 0;
-    while i < words.len() {
-        let w = &words[i];
-        match scope_by_keyword(w).filter(|d| d.kind != ScopeKind::Global) {
-            Some(def) if def.named => i += 2,
-            Some(_) => i += 1,
-            None => break,
-        }
-    }
+    let i = query::scope_words_len(words);
     if i >= words.len() {
         return Err("expected [SCOPE NAME]... OPTION VALUE".into());
     }
@@ -122,18 +114,16 @@ pub fn unset(snap: &Snapshot, words: &[String]) -> Result<Changed, String> {
     let Some(last) = words.last() else {
         return Err("unsetting the global scope is refused".into());
     };
-    let whole_scope = option_by_name(last).is_none() || is_scope_path(words);
+    // Only scope words (`binding b`), or a last word that is no option: the whole scope.
+    let whole_scope =
+        option_by_name(last).is_none() || query::scope_words_len(words) == words.len();
     let mut tree = (*snap.tree).clone();
     if whole_scope {
-        // Parse the path with a stand-in option so the scope words are checked the same way.
-        let mut probe = words.to_vec();
-        probe.push("Hostname".into());
-        let q = query::parse(&probe)?;
-        let id = query::find_scope(&tree, &q)?;
+        let (id, path) = query::find_scope_words(&tree, words)?;
         tree.unset(id, None);
         return Ok(Changed {
             tree,
-            message: format!("Scope '{}' has been unset.", q.scope_path()),
+            message: format!("Scope '{path}' has been unset."),
             text: None,
         });
     }
@@ -160,19 +150,6 @@ pub fn unset(snap: &Snapshot, words: &[String]) -> Result<Changed, String> {
         message,
         text: None,
     })
-}
-
-/// True when the words are only scope keywords and names (`binding b`), no option.
-fn is_scope_path(words: &[String]) -> bool {
-    let mut i = 0;
-    while i < words.len() {
-        match scope_by_keyword(&words[i]).filter(|d| d.kind != ScopeKind::Global) {
-            Some(def) if def.named => i += 2,
-            Some(_) => i += 1,
-            None => return false,
-        }
-    }
-    i == words.len()
 }
 
 fn check(diags: &[Diagnostic], tree: &ConfigTree) -> Result<(), String> {

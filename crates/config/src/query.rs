@@ -20,11 +20,16 @@ pub struct Query {
 impl Query {
     /// The scope part in Momentum's internal form, for "not set in scope '...'" messages.
     pub fn scope_path(&self) -> String {
-        self.steps
-            .iter()
-            .map(|(k, n)| path_segment(*k, n.as_deref()))
-            .collect()
+        steps_path(&self.steps)
     }
+}
+
+/// Momentum's internal path of scope steps: `Binding:b:Domain:d:`.
+fn steps_path(steps: &[(ScopeKind, Option<String>)]) -> String {
+    steps
+        .iter()
+        .map(|(k, n)| path_segment(*k, n.as_deref()))
+        .collect()
 }
 
 /// Parses `[SCOPE NAME]... OPTION`.
@@ -32,6 +37,20 @@ pub fn parse(words: &[String]) -> Result<Query, String> {
     let Some((last, scopes)) = words.split_last() else {
         return Err("expected [SCOPE NAME]... OPTION".into());
     };
+    let steps = parse_steps(scopes)?;
+    let option = option_by_name(last).ok_or_else(|| {
+        let mut msg = format!("unknown option `{last}`");
+        if let Some(best) = did_you_mean(last, OPTIONS.iter().map(|o| o.name)) {
+            msg.push_str(&format!("; did you mean `{best}`?"));
+        }
+        msg
+    })?;
+    Ok(Query { steps, option })
+}
+
+/// Parses `[SCOPE NAME]...`: scope keywords, each named one followed by its name, each
+/// valid inside the one before.
+pub fn parse_steps(scopes: &[String]) -> Result<Vec<(ScopeKind, Option<String>)>, String> {
     let mut steps = Vec::new();
     let mut i = 0;
     while i < scopes.len() {
@@ -70,14 +89,21 @@ pub fn parse(words: &[String]) -> Result<Query, String> {
         steps.push((def.kind, name));
         i += 1;
     }
-    let option = option_by_name(last).ok_or_else(|| {
-        let mut msg = format!("unknown option `{last}`");
-        if let Some(best) = did_you_mean(last, OPTIONS.iter().map(|o| o.name)) {
-            msg.push_str(&format!("; did you mean `{best}`?"));
+    Ok(steps)
+}
+
+/// How many leading words are scope keywords and their names (`binding b domain d`). It may
+/// exceed `words.len()` when a named scope's name is missing.
+pub fn scope_words_len(words: &[String]) -> usize {
+    let mut i = 0;
+    while i < words.len() {
+        match scope_by_keyword(&words[i]).filter(|d| d.kind != ScopeKind::Global) {
+            Some(def) if def.named => i += 2,
+            Some(_) => i += 1,
+            None => break,
         }
-        msg
-    })?;
-    Ok(Query { steps, option })
+    }
+    i
 }
 
 /// One scope a lookup looked at.
@@ -236,16 +262,27 @@ fn level_name(kind: ScopeKind) -> &'static str {
 
 /// The scope a query names exactly, if it is defined.
 pub fn find_scope(tree: &ConfigTree, q: &Query) -> Result<ScopeId, String> {
+    find_steps(tree, &q.steps)
+}
+
+/// The scope `[SCOPE NAME]...` names exactly (no option), with its path for messages.
+pub fn find_scope_words(tree: &ConfigTree, words: &[String]) -> Result<(ScopeId, String), String> {
+    let steps = parse_steps(words)?;
+    Ok((find_steps(tree, &steps)?, steps_path(&steps)))
+}
+
+fn find_steps(tree: &ConfigTree, steps: &[(ScopeKind, Option<String>)]) -> Result<ScopeId, String> {
+    let undefined = || format!("scope '{}' is not defined", steps_path(steps));
     let mut cur = ROOT;
-    for (kind, name) in &q.steps {
+    for (kind, name) in steps {
         let next = tree
             .find(cur, *kind, name.as_deref())
-            .ok_or_else(|| format!("scope '{}' is not defined", q.scope_path()))?;
+            .ok_or_else(undefined)?;
         if *kind == ScopeKind::Binding
             && tree.scope(cur).kind == ScopeKind::BindingGroup
             && tree.group_of(next) != Some(cur)
         {
-            return Err(format!("scope '{}' is not defined", q.scope_path()));
+            return Err(undefined());
         }
         cur = next;
     }

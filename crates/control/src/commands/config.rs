@@ -11,7 +11,7 @@ use std::fmt::Write;
 use bindery_config::change::{self, Changed};
 use bindery_config::query;
 use bindery_config::schema::{SCOPES, ScopeKind, scope_by_keyword};
-use bindery_config::show::{show, show_scope};
+use bindery_config::show::show_scope;
 use bindery_config::{Snapshot, diag::did_you_mean};
 use serde_json::json;
 
@@ -152,17 +152,10 @@ fn reload<D: Daemon>(d: &D) -> Output {
 
 fn show_cmd<D: Daemon>(d: &D, words: &[String]) -> Output {
     let snap = d.snapshot();
-    let text = if words.is_empty() {
-        show(&snap.tree)
-    } else {
-        // The scope words, checked as a query's are, with a stand-in option.
-        let mut probe = words.to_vec();
-        probe.push("Hostname".into());
-        let found = query::parse(&probe).and_then(|q| query::find_scope(&snap.tree, &q));
-        match found {
-            Ok(id) => show_scope(&snap.tree, id),
-            Err(e) => return Output::error(e),
-        }
+    // No words name the global scope: the whole configuration.
+    let text = match query::find_scope_words(&snap.tree, words) {
+        Ok((id, _)) => show_scope(&snap.tree, id),
+        Err(e) => return Output::error(e),
     };
     Output::ok(
         text.clone(),
