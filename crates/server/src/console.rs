@@ -97,11 +97,11 @@ impl Daemon for Shared {
         let generation = self.current();
         let snap = Arc::clone(&generation.snapshot);
         let spool = Arc::clone(&self.spool);
+        let default = (
+            generation.globals.binding_group.clone(),
+            generation.globals.binding.clone(),
+        );
         let choose = |env: &Envelope| -> Option<(String, String)> {
-            let default = (
-                generation.globals.binding_group.clone(),
-                generation.globals.binding.clone(),
-            );
             let chosen = if generation.policy.has(Callout::SetBinding) {
                 let body = tokio::task::block_in_place(|| spool.body(&env.id)).ok()?;
                 let peer = env
@@ -126,7 +126,7 @@ impl Daemon for Shared {
                     snap.group_name(snap.group_of(b)).to_string(),
                     snap.binding_name(b).to_string(),
                 ),
-                None => default,
+                None => default.clone(),
             })
         };
         self.engine.rebind(sel, choose).await

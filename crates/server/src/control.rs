@@ -24,6 +24,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 
+use crate::settings::{EnabledListen, enabled_listens, socket_addr};
 use crate::{ServerError, Shared};
 
 /// Where and how one console listens.
@@ -46,13 +47,8 @@ pub fn control_listeners(snap: &Snapshot) -> Result<Vec<ControlPlan>, ServerErro
         _ => Duration::from_secs(60),
     };
     let mut out = Vec::new();
-    for site in inbound::listens(tree, ScopeKind::ControlListener) {
-        let chain = inbound::chain(tree, &site, None);
+    for EnabledListen { site, chain, name } in enabled_listens(snap, ScopeKind::ControlListener) {
         let get = |name: &'static str| inbound::resolve(tree, &chain, opt(name));
-        let name = tree.scope(site.listen).name.clone().unwrap_or_default();
-        if matches!(get("enable"), Some(Value::Bool(false))) {
-            continue;
-        }
         let Some(addr) = site.addr.clone() else {
             return Err(ServerError::Config(format!(
                 "Control_Listener Listen \"{name}\" is neither a socket path nor an address"
@@ -143,9 +139,7 @@ pub async fn start(
             Ok(None)
         }
         ListenAddr::Tcp { ip, port } => {
-            let addr =
-                std::net::SocketAddr::new(ip.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])), port);
-            let (listener, local) = crate::bind_tcp(addr).await?;
+            let (listener, local) = crate::bind_tcp(socket_addr(ip, port)).await?;
             tracing::info!(listen = %plan.name, addr = %local, "listening (control)");
             tokio::spawn(accept_loop(listener, shared, plan, shutdown));
             Ok(Some(local))

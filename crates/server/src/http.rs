@@ -8,40 +8,26 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use bindery_config::inbound;
-use bindery_config::schema::{ScopeKind, option_id as opt};
+use bindery_config::schema::ScopeKind;
 use bindery_config::snapshot::Snapshot;
-use bindery_config::value::{ListenAddr, Value};
 use tokio::sync::watch;
 
+use crate::settings::{enabled_listens, tcp_addr};
 use crate::{ServerError, Shared};
 
 /// Every enabled `HTTP_Listener` `Listen` address.
 pub fn http_listeners(snap: &Snapshot) -> Result<Vec<std::net::SocketAddr>, ServerError> {
-    let tree = &snap.tree;
-    let mut out = Vec::new();
-    for site in inbound::listens(tree, ScopeKind::HttpListener) {
-        let chain = inbound::chain(tree, &site, None);
-        if matches!(
-            inbound::resolve(tree, &chain, opt("enable")),
-            Some(Value::Bool(false))
-        ) {
-            continue;
-        }
-        match &site.addr {
-            Some(ListenAddr::Tcp { ip, port }) => out.push(std::net::SocketAddr::new(
-                ip.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
-                *port,
-            )),
-            _ => {
-                let name = tree.scope(site.listen).name.clone().unwrap_or_default();
-                return Err(ServerError::Config(format!(
-                    "HTTP_Listener Listen \"{name}\" is not a TCP address"
-                )));
-            }
-        }
-    }
-    Ok(out)
+    enabled_listens(snap, ScopeKind::HttpListener)
+        .into_iter()
+        .map(|l| {
+            l.site.addr.as_ref().and_then(tcp_addr).ok_or_else(|| {
+                ServerError::Config(format!(
+                    "HTTP_Listener Listen \"{}\" is not a TCP address",
+                    l.name
+                ))
+            })
+        })
+        .collect()
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {

@@ -156,30 +156,57 @@ pub struct ListenerPlan {
     pub concurrency: usize,
 }
 
+/// One `Listen` of a listener that is not disabled: where it is, the scopes its options
+/// fall back through (Listen > listener > global), and its name as written.
+pub struct EnabledListen {
+    pub site: ListenSite,
+    pub chain: Vec<bindery_config::tree::ScopeId>,
+    pub name: String,
+}
+
+/// Every `Listen` of the listeners of `kind` except those with `Enable = false` (logged).
+pub fn enabled_listens(snap: &Snapshot, kind: ScopeKind) -> Vec<EnabledListen> {
+    let tree = &snap.tree;
+    inbound::listens(tree, kind)
+        .into_iter()
+        .filter_map(|site| {
+            let chain = inbound::chain(tree, &site, None);
+            let name = tree.scope(site.listen).name.clone().unwrap_or_default();
+            if matches!(
+                inbound::resolve(tree, &chain, opt("enable")),
+                Some(Value::Bool(false))
+            ) {
+                tracing::info!(listen = %name, "listener disabled (enable = false)");
+                return None;
+            }
+            Some(EnabledListen { site, chain, name })
+        })
+        .collect()
+}
+
+/// A TCP listen address as a socket address (`:25` is every IPv4 address); `None` for a
+/// Unix socket path.
+pub fn tcp_addr(addr: &ListenAddr) -> Option<SocketAddr> {
+    match addr {
+        ListenAddr::Tcp { ip, port } => Some(socket_addr(*ip, *port)),
+        ListenAddr::Unix(_) => None,
+    }
+}
+
+/// A listen's IP and port; no IP is every IPv4 address.
+pub fn socket_addr(ip: Option<IpAddr>, port: u16) -> SocketAddr {
+    SocketAddr::new(ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), port)
+}
+
 /// Every enabled `ESMTP_Listener` `Listen` address.
 pub fn esmtp_listeners(snap: &Snapshot) -> Result<Vec<ListenerPlan>, ServerError> {
     let tree = &snap.tree;
     let mut out = Vec::new();
-    for site in inbound::listens(tree, ScopeKind::EsmtpListener) {
-        let chain = inbound::chain(tree, &site, None);
-        let enabled = !matches!(
-            inbound::resolve(tree, &chain, opt("enable")),
-            Some(Value::Bool(false))
-        );
-        let name = tree.scope(site.listen).name.clone().unwrap_or_default();
-        if !enabled {
-            tracing::info!(listen = %name, "listener disabled (enable = false)");
-            continue;
-        }
-        let addr = match &site.addr {
-            Some(ListenAddr::Tcp { ip, port }) => {
-                SocketAddr::new(ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), *port)
-            }
-            _ => {
-                return Err(ServerError::Config(format!(
-                    "ESMTP_Listener Listen \"{name}\" is not a TCP address"
-                )));
-            }
+    for EnabledListen { site, chain, name } in enabled_listens(snap, ScopeKind::EsmtpListener) {
+        let Some(addr) = site.addr.as_ref().and_then(tcp_addr) else {
+            return Err(ServerError::Config(format!(
+                "ESMTP_Listener Listen \"{name}\" is not a TCP address"
+            )));
         };
         let concurrency = match inbound::resolve(tree, &chain, opt("concurrency")) {
             Some(Value::Int(n)) if n > 0 => n as usize,
