@@ -2,9 +2,9 @@
 //!
 //! A change never edits the running tree. It is applied to a copy, with the same checks a
 //! file gets (the change is turned into stanza text and merged by the tree builder), and the
-//! copy compiles to the next generation. The text of every set is kept, so that a later
-//! `config writeback` can write exactly what was typed, and a `config reload` can say what
-//! it drops.
+//! copy compiles to the next generation. The console and Lua's `msys.config("set"|"unset")`
+//! both come here, through [`apply`]; `config writeback` later writes the difference between
+//! the files and the running tree (see [`crate::writeback`]), not the commands typed.
 
 use std::fmt::Write;
 
@@ -18,13 +18,46 @@ use crate::value::write_quoted;
 /// The file name run-time changes carry in diagnostics and in `config show`.
 pub const CONSOLE_FILE: &str = "<console>";
 
+/// `config set` or `config unset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Set,
+    Unset,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Set => "set",
+            Action::Unset => "unset",
+        }
+    }
+}
+
 /// A change that passed every check: the new tree and what to tell the operator.
 pub struct Changed {
     pub tree: ConfigTree,
     /// Momentum's answer, e.g. `EHLO_Hostname = "mx.example"`.
     pub message: String,
-    /// For a set: the stanza text, as `config writeback` will write it.
-    pub text: Option<String>,
+    /// The option's value now: for a set, the value set; for an unset, the value that
+    /// applies instead (`None` when nothing does, or when a whole scope was unset).
+    pub value: Option<String>,
+}
+
+impl Changed {
+    /// Whether the change leaves the configuration as it was (a set to the value already
+    /// there): the caller need not make a new generation.
+    pub fn is_noop(&self, before: &ConfigTree) -> bool {
+        self.tree.shape() == before.shape()
+    }
+}
+
+/// `config set` or `config unset` with the words after the subcommand.
+pub fn apply(snap: &Snapshot, action: Action, words: &[String]) -> Result<Changed, String> {
+    match action {
+        Action::Set => set(snap, words),
+        Action::Unset => unset(snap, words),
+    }
 }
 
 /// Splits `[SCOPE NAME]... OPTION [=] VALUE...` at the option. Scope words are those the
@@ -97,14 +130,14 @@ pub fn set(snap: &Snapshot, words: &[String]) -> Result<Changed, String> {
     let set = query::find_scope(&tree, &q)
         .ok()
         .and_then(|id| tree.scope(id).setting(opt).cloned());
-    let message = match set {
-        Some(s) => query::format_value(opt, &s.value),
-        None => format!("{} was not set", opt.def().name),
+    let (message, value) = match set {
+        Some(s) => (query::format_value(opt, &s.value), Some(s.value.plain())),
+        None => (format!("{} was not set", opt.def().name), None),
     };
     Ok(Changed {
         tree,
         message,
-        text: Some(text),
+        value,
     })
 }
 
@@ -124,7 +157,7 @@ pub fn unset(snap: &Snapshot, words: &[String]) -> Result<Changed, String> {
         return Ok(Changed {
             tree,
             message: format!("Scope '{path}' has been unset."),
-            text: None,
+            value: None,
         });
     }
     let q = query::parse(words)?;
@@ -137,9 +170,10 @@ pub fn unset(snap: &Snapshot, words: &[String]) -> Result<Changed, String> {
         "\"{}\" has been unset. Effective value is now:\n",
         q.option.def().name
     );
-    match query::evaluate(&next, &q).ok().and_then(|e| e.value) {
+    let value = query::evaluate(&next, &q).ok().and_then(|e| e.value);
+    match &value {
         Some(v) => {
-            let _ = write!(message, "\t{}", query::format_value(q.option, &v));
+            let _ = write!(message, "\t{}", query::format_value(q.option, v));
         }
         None => {
             let _ = write!(message, "\t{} is not set", q.option.def().name);
@@ -148,7 +182,7 @@ pub fn unset(snap: &Snapshot, words: &[String]) -> Result<Changed, String> {
     Ok(Changed {
         tree,
         message,
-        text: None,
+        value: value.map(|v| v.plain()),
     })
 }
 

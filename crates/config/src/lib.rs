@@ -11,6 +11,7 @@
 //! - [`query`]: scope paths as the console writes them (`binding b domain d opt`).
 //! - [`show`]: prints a tree back as normalised configuration text.
 //! - [`change`]: run-time `config set` / `config unset` on a copy of the tree.
+//! - [`writeback`]: the running tree's difference from the files, for `Local_Changes_File`.
 
 pub mod change;
 pub mod diag;
@@ -26,6 +27,7 @@ pub mod span;
 pub mod syntax;
 pub mod tree;
 pub mod value;
+pub mod writeback;
 
 pub use diag::{Diagnostic, Severity};
 pub use loader::{FsSource, LoadOptions, MemSource, Source};
@@ -33,7 +35,7 @@ pub use snapshot::Snapshot;
 pub use tree::ConfigTree;
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Loads a configuration file with its includes and checks it against the schema.
 ///
@@ -51,6 +53,41 @@ pub fn load(
     // before the schema error it may have caused on the same token).
     diags.sort_by_key(|d| (d.span.file, d.span.start));
     Ok((tree, diags))
+}
+
+/// Where `config writeback` writes and where the next start reads run-time changes: the
+/// global `Local_Changes_File` (Momentum's default path when unset). A relative path is taken
+/// from the daemon's working folder, as `Spoolbase` is.
+pub fn local_changes_path(tree: &ConfigTree) -> PathBuf {
+    let opt = schema::option_id("Local_Changes_File");
+    let value = tree
+        .scope(tree::ROOT)
+        .setting(opt)
+        .map(|s| s.value.clone())
+        .or_else(|| snapshot::default_value(opt));
+    match value {
+        Some(value::Value::Path(p) | value::Value::Str(p)) => PathBuf::from(p),
+        _ => PathBuf::from("local_changes.conf"),
+    }
+}
+
+/// Reads `Local_Changes_File`, if it exists, into `tree`: after every other file, so that
+/// what it says wins (Momentum loads it implicitly, last). Diagnostics point into it.
+pub fn load_local_changes(tree: &mut ConfigTree, source: &dyn Source) -> Vec<Diagnostic> {
+    let path = local_changes_path(tree);
+    if source.kind(&path) != Some(false) {
+        return Vec::new();
+    }
+    match source.read(&path) {
+        Ok(text) => tree.apply(&path.display().to_string(), &text),
+        Err(e) => {
+            let file = tree.sources.add(path.clone(), String::new());
+            vec![Diagnostic::error(
+                span::Span::new(file, 0, 0),
+                format!("cannot read local changes file {}: {e}", path.display()),
+            )]
+        }
+    }
 }
 
 /// Compiles one configuration text with no includes: for tests and embedded configurations.

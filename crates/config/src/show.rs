@@ -10,12 +10,39 @@ use std::fmt::Write;
 use crate::lexer::is_word_byte;
 use crate::schema::ScopeKind;
 use crate::syntax::RawValue;
-use crate::tree::{ConfigTree, ROOT, ScopeId};
+use crate::tree::{ConfigTree, ROOT, ScopeId, Setting};
 use crate::value::write_quoted;
 
 pub fn show(tree: &ConfigTree) -> String {
     let mut out = String::new();
-    body(tree, ROOT, 0, &mut out);
+    body(tree, ROOT, 0, &Everything, &mut out);
+    out
+}
+
+/// What a printout keeps: [`show`] keeps everything; `config writeback` keeps what the
+/// running configuration adds to the files.
+pub trait Keep {
+    /// Whether scope `id` is printed at all (its stanza, even when nothing in it is kept).
+    fn scope(&self, id: ScopeId) -> bool;
+    /// Whether this setting of scope `id` is printed.
+    fn setting(&self, id: ScopeId, s: &Setting) -> bool;
+}
+
+struct Everything;
+
+impl Keep for Everything {
+    fn scope(&self, _: ScopeId) -> bool {
+        true
+    }
+    fn setting(&self, _: ScopeId, _: &Setting) -> bool {
+        true
+    }
+}
+
+/// The tree printed as [`show`] does, with only what `keep` keeps.
+pub fn show_kept(tree: &ConfigTree, keep: &dyn Keep) -> String {
+    let mut out = String::new();
+    body(tree, ROOT, 0, keep, &mut out);
     out
 }
 
@@ -32,15 +59,15 @@ pub fn show_scope(tree: &ConfigTree, id: ScopeId) -> String {
         let _ = write_quoted(&mut out, name);
     }
     out.push_str(" {\n");
-    body(tree, id, 1, &mut out);
+    body(tree, id, 1, &Everything, &mut out);
     out.push_str("}\n");
     out
 }
 
-fn body(tree: &ConfigTree, id: ScopeId, depth: usize, out: &mut String) {
+fn body(tree: &ConfigTree, id: ScopeId, depth: usize, keep: &dyn Keep, out: &mut String) {
     let indent = "    ".repeat(depth);
     let scope = tree.scope(id);
-    for s in &scope.settings {
+    for s in scope.settings.iter().filter(|s| keep.setting(id, s)) {
         let _ = write!(out, "{indent}{} = ", s.option.def().name);
         raw(&s.raw, out);
         out.push('\n');
@@ -50,6 +77,7 @@ fn body(tree: &ConfigTree, id: ScopeId, depth: usize, out: &mut String) {
         .iter()
         .copied()
         .filter(|&c| !(tree.scope(c).kind == ScopeKind::Binding && tree.group_of(c).is_some()))
+        .filter(|&c| keep.scope(c))
         .collect();
     if scope.kind == ScopeKind::BindingGroup {
         // Bindings live at the top of the tree; print the group's members inside it.
@@ -58,7 +86,7 @@ fn body(tree: &ConfigTree, id: ScopeId, depth: usize, out: &mut String) {
             .children
             .iter()
             .copied()
-            .filter(|&c| tree.group_of(c) == Some(id));
+            .filter(|&c| tree.group_of(c) == Some(id) && keep.scope(c));
         children.splice(0..0, members);
     }
     for c in children {
@@ -69,7 +97,7 @@ fn body(tree: &ConfigTree, id: ScopeId, depth: usize, out: &mut String) {
             let _ = write_quoted(out, name);
         }
         out.push_str(" {\n");
-        body(tree, c, depth + 1, out);
+        body(tree, c, depth + 1, keep, out);
         let _ = writeln!(out, "{indent}}}");
     }
 }

@@ -325,6 +325,22 @@ pub fn write_quoted(f: &mut impl fmt::Write, s: &str) -> fmt::Result {
     f.write_char('"')
 }
 
+impl Value {
+    /// The value as a script wants it (`msys.config`'s first result): a scalar without
+    /// quotes (`mx.example`, `127.0.0.2`, `10/60`); lists and dictionaries in console form.
+    pub fn plain(&self) -> String {
+        match self {
+            Value::Str(s) | Value::Path(s) | Value::HostPort(s) | Value::Regex(s) => s.clone(),
+            Value::Bind(BindAddress::Host(h)) => h.clone(),
+            Value::Bind(BindAddress::Ip(ip)) => ip.to_string(),
+            Value::Bind(BindAddress::Any) => "*".into(),
+            Value::Throttle(t) if t.seconds == 1 => t.count.to_string(),
+            Value::Throttle(t) => format!("{}/{}", t.count, t.seconds),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// Console form: strings in double quotes, numbers and words bare, lists one item a line.
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -5,6 +5,7 @@
 //! implements it with the same engine and configuration calls the daemon itself uses.
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 
 use bindery_config::{ConfigTree, Snapshot};
@@ -61,9 +62,17 @@ pub trait Daemon: Sync {
     /// Makes `snapshot` the running configuration, or says why not (nothing changes then).
     /// Returns notes for the operator.
     fn install(&self, snapshot: Snapshot) -> Result<Vec<String>, String>;
-    /// Reads the configuration files again. Errors are rendered diagnostics.
+    /// Reads the configuration files again, `Local_Changes_File` last. Errors are rendered
+    /// diagnostics.
     fn reread(&self) -> Result<ConfigTree, String>;
-    /// The run-time changes (`config set` texts) since the files were last read; the
-    /// callback may add to them or clear them while configuration changes are serialised.
+    /// The configuration the files give without `Local_Changes_File`, settled as a start
+    /// settles it (what the policy's `init` sets included): what `config writeback`
+    /// compares the running configuration with.
+    fn files_alone(&self) -> Result<ConfigTree, String>;
+    /// Replaces the file at `path` with `text`, durably.
+    fn write_file(&self, path: &Path, text: &str) -> Result<(), String>;
+    /// The run-time changes (`set ...`, `unset ...`) made since the files were last read or
+    /// written back; the callback may add to them or clear them while configuration changes
+    /// are serialised.
     fn with_changes<R>(&self, f: impl FnOnce(&mut Vec<String>) -> R) -> R;
 }

@@ -6,6 +6,7 @@
 //! - [`auth`]: the challenge-response login of TCP listeners, and htdigest password files.
 //! - [`session`]: one console connection's state machine (greeting, login, commands).
 //! - [`daemon`]: the [`daemon::Daemon`] trait the commands run against.
+//! - [`change`]: the one road for run-time `set`/`unset`, the console's and Lua's.
 //! - [`commands`]: one file per command family; Momentum's output formats and JSON.
 //! - [`metrics`]: the Prometheus text for `/metrics`.
 //! - [`complete`]: completion candidates for the interactive client.
@@ -15,6 +16,7 @@
 //! calls the daemon uses (`Daemon::install`, the engine's operations).
 
 pub mod auth;
+pub mod change;
 pub mod commands;
 pub mod complete;
 pub mod daemon;

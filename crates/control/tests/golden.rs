@@ -15,6 +15,7 @@ use std::sync::atomic::Ordering;
 
 const CONFIG: &str = r#"
 Permastore_Interval = 60
+Local_Changes_File = "local_changes.conf"
 binding "default" { EHLO_Hostname = "mta.example" }
 binding_group "g" {
   binding "b1" { Bind_Address = 127.0.0.2 }
@@ -33,6 +34,8 @@ struct Fake {
     queues: Vec<QueueView>,
     parts: Vec<PartView>,
     changes: Mutex<Vec<String>>,
+    /// Files `config writeback` wrote, by path.
+    written: Mutex<std::collections::BTreeMap<std::path::PathBuf, String>>,
 }
 
 fn compile(text: &str, generation: u64) -> Result<Snapshot, String> {
@@ -108,6 +111,7 @@ impl Fake {
                 part("0000000A00000003", "b1", "hotmail.com", Some(1_700_000_900)),
             ],
             changes: Mutex::new(Vec::new()),
+            written: Mutex::default(),
         }
     }
 
@@ -211,8 +215,29 @@ impl Daemon for Fake {
         Ok(notes)
     }
     fn reread(&self) -> Result<ConfigTree, String> {
+        let mut tree = self.files_alone()?;
+        let path = bindery_config::local_changes_path(&tree);
+        if let Some(text) = self.written.lock().unwrap().get(&path) {
+            let diags = tree.apply(&path.display().to_string(), text);
+            if diags.iter().any(|d| d.is_error()) {
+                return Err(bindery_config::diag::render_all(&diags, &tree.sources));
+            }
+        }
+        Ok(tree)
+    }
+    fn files_alone(&self) -> Result<ConfigTree, String> {
         let text = self.files.lock().unwrap().clone();
         compile(&text, 0).map(|s| (*s.tree).clone())
+    }
+    fn write_file(&self, path: &std::path::Path, text: &str) -> Result<(), String> {
+        if path.starts_with("/proc") {
+            return Err("Permission denied".into());
+        }
+        self.written
+            .lock()
+            .unwrap()
+            .insert(path.to_path_buf(), text.to_string());
+        Ok(())
     }
     fn with_changes<R>(&self, f: impl FnOnce(&mut Vec<String>) -> R) -> R {
         f(&mut self.changes.lock().unwrap())
@@ -231,6 +256,17 @@ fn run_transcript(path: &std::path::Path) {
                 let mut files = fake.files.lock().unwrap();
                 *files = files.replace(from, &to.replace("\\n", "\n"));
                 out.push_str(&format!("> {cmd}\n"));
+                continue;
+            }
+            if let Some(file) = cmd.strip_prefix("#cat ") {
+                // A directive: the file a writeback wrote.
+                out.push_str(&format!("> {cmd}\n"));
+                let written = fake.written.lock().unwrap();
+                out.push_str(
+                    written
+                        .get(std::path::Path::new(file))
+                        .map_or("(none)\n", String::as_str),
+                );
                 continue;
             }
             let mut words = bindery_control::words::split(cmd);

@@ -7,14 +7,12 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::Arc;
 
-use bindery_config::Snapshot;
 use mlua::{Error as LuaError, UserData, UserDataMethods, Value};
 
-use crate::choose::Bindings;
+use crate::config::World;
 use crate::headers::header_values;
-use crate::{CTX_CONN, CTX_MESS, Callout, Code, Conn, Context, Message};
+use crate::{Assigned, CTX_CONN, CTX_MESS, Callout, Code, Conn, Context, Message};
 
 /// The state of the callout running now.
 pub struct Call {
@@ -38,12 +36,6 @@ impl Call {
             code: None,
         }
     }
-}
-
-/// What does not change between calls of one state.
-pub struct World {
-    pub snapshot: Arc<Snapshot>,
-    pub bindings: Arc<Bindings>,
 }
 
 #[derive(Clone)]
@@ -164,31 +156,30 @@ impl AsRef<Shared> for Vctx {
 impl UserData for Msg {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_method("binding", |_, this, name: Option<String>| {
-            let snap = &this.0.world.snapshot;
             this.0.with(|c| {
                 let Some(name) = name else {
-                    return Ok(c.msg.binding.map(|b| snap.binding_name(b).to_string()));
+                    return Ok(c.msg.binding.as_ref().map(|a| a.binding.clone()));
                 };
+                let snap = this.0.world.view().snapshot;
                 Ok(snap.binding_id(&name).map(|b| {
-                    c.msg.binding = Some(b);
+                    c.msg.binding = Some(Assigned::of(&snap, b));
                     name
                 }))
             })
         });
         m.add_method("binding_group", |_, this, name: Option<String>| {
-            let world = &this.0.world;
-            let snap = &world.snapshot;
             this.0.with(|c| {
                 let Some(name) = name else {
-                    return Ok(c
-                        .msg
-                        .binding
-                        .map(|b| snap.group_name(snap.group_of(b)).to_string()));
+                    return Ok(c.msg.binding.as_ref().map(|a| a.group.clone()));
                 };
-                let Some(g) = snap.group_id(&name) else {
+                let view = this.0.world.view();
+                let Some(g) = view.snapshot.group_id(&name) else {
                     return Ok(None);
                 };
-                c.msg.binding = world.bindings.pick(g, |n| fastrand::usize(..n));
+                c.msg.binding = view
+                    .bindings
+                    .pick(g, |n| fastrand::usize(..n))
+                    .map(|b| Assigned::of(&view.snapshot, b));
                 Ok(Some(name))
             })
         });

@@ -14,9 +14,11 @@
 //! Layout: `find` (scripts named by the config, on disk), `sandbox` (a Lua state with the
 //! `msys` API and the run budget), `handles` (the `msg`, `accept` and `vctx` objects),
 //! `headers` (reading header fields from a message), `pool` (one state per thread),
-//! `choose` (binding and binding-group assignment).
+//! `choose` (binding and binding-group assignment), `config` (`msys.config`, which can
+//! change the configuration through a [`ConfigHost`]).
 
 mod choose;
+mod config;
 mod error;
 mod find;
 mod handles;
@@ -33,11 +35,12 @@ use std::time::Duration;
 use bindery_config::Snapshot;
 use bindery_config::snapshot::BindingId;
 
+pub use config::{ConfigHost, HostChange};
 pub use error::LoadError;
 pub use find::Script;
 pub use headers::header_values;
 
-use choose::Bindings;
+use config::View;
 
 /// The validate callouts bindery runs, in Momentum's order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -126,6 +129,23 @@ impl Conn {
     }
 }
 
+/// A binding a script assigned, by name: the script may have created it a moment ago with
+/// `msys.config("set", ...)`, in a configuration generation newer than the session's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assigned {
+    pub group: String,
+    pub binding: String,
+}
+
+impl Assigned {
+    pub fn of(snap: &Snapshot, b: BindingId) -> Assigned {
+        Assigned {
+            group: snap.group_name(snap.group_of(b)).to_string(),
+            binding: snap.binding_name(b).to_string(),
+        }
+    }
+}
+
 /// What the callouts see of the message being received.
 #[derive(Clone, Debug, Default)]
 pub struct Message {
@@ -135,7 +155,7 @@ pub struct Message {
     pub body: Vec<u8>,
     pub context: Context,
     /// The binding a script assigned; `None` means the default binding.
-    pub binding: Option<BindingId>,
+    pub binding: Option<Assigned>,
 }
 
 /// The end-of-DATA verdict: a refusal, or acceptance on a binding.
@@ -144,7 +164,7 @@ pub enum Verdict {
     Refuse(Code),
     /// Accepted; `binding` is the script's choice, `None` for the default binding.
     Accept {
-        binding: Option<BindingId>,
+        binding: Option<Assigned>,
     },
 }
 
@@ -180,8 +200,10 @@ struct Inner {
     scripts: Vec<Script>,
     callouts: u8,
     limits: Limits,
-    bindings: Arc<Bindings>,
-    snapshot: Arc<Snapshot>,
+    /// The configuration, with any change the scripts' `init` made to it.
+    view: View,
+    /// Where run-time `msys.config("set")` goes; shared with later generations.
+    host: Option<Arc<dyn ConfigHost>>,
     /// Shared with the generations before and after (see [`Policy::continuing`]).
     stats: Arc<Stats>,
 }
@@ -190,35 +212,58 @@ impl Policy {
     /// Finds, compiles and initialises every script the configuration names. Errors point at
     /// the `source` setting or at the script's own line.
     pub fn load(snapshot: Arc<Snapshot>) -> Result<Policy, LoadError> {
-        Policy::load_counting(snapshot, Arc::default())
+        Policy::load_with(snapshot, None, Arc::default())
+    }
+
+    /// [`Policy::load`] for a running daemon: run-time `msys.config("set"|"unset")` goes to
+    /// `host`.
+    pub fn load_hosted(
+        snapshot: Arc<Snapshot>,
+        host: Arc<dyn ConfigHost>,
+    ) -> Result<Policy, LoadError> {
+        Policy::load_with(snapshot, Some(host), Arc::default())
     }
 
     /// Loads the policy of a new configuration generation, counting calls and errors into
-    /// `previous`'s counters, so they run on across reloads (as a metric must).
+    /// `previous`'s counters, so they run on across reloads (as a metric must), with
+    /// `previous`'s host.
     pub fn continuing(snapshot: Arc<Snapshot>, previous: &Policy) -> Result<Policy, LoadError> {
-        Policy::load_counting(snapshot, Arc::clone(&previous.inner.stats))
+        let host = previous.inner.host.clone();
+        Policy::load_with(snapshot, host, Arc::clone(&previous.inner.stats))
     }
 
-    fn load_counting(snapshot: Arc<Snapshot>, stats: Arc<Stats>) -> Result<Policy, LoadError> {
+    fn load_with(
+        snapshot: Arc<Snapshot>,
+        host: Option<Arc<dyn ConfigHost>>,
+        stats: Arc<Stats>,
+    ) -> Result<Policy, LoadError> {
         let (scripts, limits) = find::scripts(&snapshot.tree)?;
-        let bindings = Arc::new(Bindings::new(&snapshot));
         let mut inner = Inner {
             id: pool::next_id(),
             alive: Arc::new(()),
             scripts,
             callouts: 0,
             limits,
-            bindings,
-            snapshot,
+            view: View::new(snapshot),
+            host,
             stats,
         };
         // A trial state proves every script compiles and initialises, and says which
-        // callouts exist; the SMTP path then skips the ones nobody implements.
+        // callouts exist; the SMTP path then skips the ones nobody implements. What its
+        // `init` set is this generation's configuration: every state built later starts
+        // from it (their `init` sets the same values again, which changes nothing).
         let state = sandbox::State::build(&inner).map_err(LoadError::Script)?;
         inner.callouts = state.callouts();
+        inner.view = state.view();
         Ok(Policy {
             inner: Arc::new(inner),
         })
+    }
+
+    /// The configuration this policy was built for, with what the scripts' `init` changed:
+    /// the generation's configuration.
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.inner.view.snapshot
     }
 
     /// A policy with no scripts: every callout is absent.
@@ -230,8 +275,8 @@ impl Policy {
                 scripts: Vec::new(),
                 callouts: 0,
                 limits: find::limits(&snapshot.tree),
-                bindings: Arc::new(Bindings::new(&snapshot)),
-                snapshot,
+                view: View::new(snapshot),
+                host: None,
                 stats: Arc::default(),
             }),
         }
@@ -304,16 +349,16 @@ impl Policy {
         // set_binding cannot refuse: setting a code there is an error (Momentum forbids it).
         let _ = self.phase(Callout::SetBinding, conn, msg, None);
         Verdict::Accept {
-            binding: msg.binding,
+            binding: msg.binding.clone(),
         }
     }
 
     /// Only `validate_set_binding`, for a message already accepted (the console's `rebind`):
     /// the binding the script chooses now, `None` for the default binding. The acceptance
     /// callouts are not run again: the message is in the spool and cannot be refused.
-    pub fn rebind(&self, conn: &mut Conn, msg: &mut Message) -> Option<BindingId> {
+    pub fn rebind(&self, conn: &mut Conn, msg: &mut Message) -> Option<Assigned> {
         let _ = self.phase(Callout::SetBinding, conn, msg, None);
-        msg.binding
+        msg.binding.take()
     }
 
     /// Runs one phase in this thread's state. A script error becomes the phase's failure

@@ -5,13 +5,13 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Instant;
 
-use bindery_config::query;
 use mlua::{
     AnyUserData, Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, Variadic, VmState,
 };
 
+use crate::config::{View, World};
 use crate::error::ScriptError;
-use crate::handles::{Accept, Call, Msg, Shared, Vctx, World};
+use crate::handles::{Accept, Call, Msg, Shared, Vctx};
 use crate::{
     CTX_CONN, CTX_MESS, Callout, Code, Conn, Inner, Limits, Message, VALIDATE_AGAIN, VALIDATE_CONT,
     VALIDATE_DONE,
@@ -95,21 +95,25 @@ fn msys(lua: &Lua, world: &Rc<World>) -> mlua::Result<()> {
     ] {
         core.set(k, v)?;
     }
-    let snap = world.snapshot.clone();
+    let w = Rc::clone(world);
     core.set(
         "config_get_binding_id_from_name",
         lua.create_function(move |_, name: String| {
-            Ok(snap.binding_id(&name).map_or(-1, |b| i64::from(b.0)))
+            Ok(w.view()
+                .snapshot
+                .binding_id(&name)
+                .map_or(-1, |b| i64::from(b.0)))
         })?,
     )?;
-    let snap = world.snapshot.clone();
-    let bindings = world.bindings.clone();
+    let w = Rc::clone(world);
     core.set(
         "config_get_binding_group_size",
         lua.create_function(move |_, name: String| {
-            Ok(snap
+            let view = w.view();
+            Ok(view
+                .snapshot
                 .group_id(&name)
-                .map_or(-1, |g| bindings.group_size(g) as i64))
+                .map_or(-1, |g| view.bindings.group_size(g) as i64))
         })?,
     )?;
     msys.set("core", core)?;
@@ -133,40 +137,16 @@ fn msys(lua: &Lua, world: &Rc<World>) -> mlua::Result<()> {
             Ok(())
         })?,
     )?;
-    let snap = world.snapshot.clone();
+    let w = Rc::clone(world);
     msys.set(
         "config",
         lua.create_function(move |_, args: Variadic<String>| {
             let Some((action, words)) = args.split_first() else {
                 return Err(mlua::Error::runtime(
-                    "msys.config needs \"get\" or \"eval\"",
+                    "msys.config needs an action: \"get\", \"eval\", \"set\" or \"unset\"",
                 ));
             };
-            let q = match query::parse(words) {
-                Ok(q) => q,
-                Err(e) => return Ok((None, e)),
-            };
-            Ok(match action.as_str() {
-                "get" => match query::get(&snap.tree, &q) {
-                    Some(s) => (
-                        Some(s.value.to_string()),
-                        query::format_value(q.option, &s.value),
-                    ),
-                    None => (None, query::not_set_message(&q)),
-                },
-                "eval" => match query::evaluate(&snap, &q) {
-                    Ok(ev) => match ev.value {
-                        Some(v) => (Some(v.to_string()), query::format_value(q.option, &v)),
-                        None => (None, query::not_set_message(&q)),
-                    },
-                    Err(e) => (None, e),
-                },
-                other => {
-                    return Err(mlua::Error::runtime(format!(
-                        "msys.config: unknown action `{other}`; use \"get\" or \"eval\""
-                    )));
-                }
-            })
+            w.config(action, words).map_err(mlua::Error::runtime)
         })?,
     )?;
     lua.globals().set("msys", msys)?;
@@ -209,10 +189,7 @@ impl State {
         };
         let lua = Lua::new_with(libs, LuaOptions::default()).map_err(|e| bare(e.to_string()))?;
         let _ = lua.set_memory_limit(MEMORY_LIMIT);
-        let world = Rc::new(World {
-            snapshot: inner.snapshot.clone(),
-            bindings: inner.bindings.clone(),
-        });
+        let world = Rc::new(World::new(inner.view.clone(), inner.host.clone()));
         sandbox(&lua, inner.limits.unsafe_libraries).map_err(|e| bare(e.to_string()))?;
         msys(&lua, &world).map_err(|e| bare(e.to_string()))?;
 
@@ -289,6 +266,7 @@ impl State {
                 }
             }
         }
+        world.loaded();
         let mut hooks: [Vec<(Table, Function)>; 7] = Default::default();
         for c in Callout::ALL {
             for (_, module) in &modules {
@@ -314,6 +292,12 @@ impl State {
             vctx,
             hooks,
         })
+    }
+
+    /// The configuration this state sees now: its policy's, or a later one after a change
+    /// made from a script (during `init`, the policy adopts it).
+    pub fn view(&self) -> View {
+        self.shared.world.view()
     }
 
     /// Which callouts some module implements, as a bit set.

@@ -14,6 +14,36 @@ use bindery_spool::Envelope;
 
 use crate::{Shared, unix_now};
 
+impl Shared {
+    fn read_files(&self, with_local_changes: bool) -> Result<ConfigTree, String> {
+        match &self.reload {
+            Some(r) => r(with_local_changes),
+            None => Err("this daemon was started without configuration files to reread".into()),
+        }
+    }
+}
+
+/// Replaces `path` with `text` so that a crash leaves the old file or the new one, never a
+/// part: a temporary file beside it, fsync, rename, fsync of the folder.
+fn write_durably(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file")
+    })?;
+    let mut tmp_name = name.to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = dir.join(tmp_name);
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(&dir)?.sync_all()
+}
+
 impl Daemon for Shared {
     fn now(&self) -> u64 {
         unix_now()
@@ -122,10 +152,7 @@ impl Daemon for Shared {
                 None
             };
             Some(match chosen {
-                Some(b) => (
-                    snap.group_name(snap.group_of(b)).to_string(),
-                    snap.binding_name(b).to_string(),
-                ),
+                Some(a) => (a.group, a.binding),
                 None => default.clone(),
             })
         };
@@ -137,10 +164,22 @@ impl Daemon for Shared {
     }
 
     fn reread(&self) -> Result<ConfigTree, String> {
-        match &self.reload {
-            Some(r) => r(),
-            None => Err("this daemon was started without configuration files to reread".into()),
-        }
+        self.read_files(true)
+    }
+
+    /// The files without the local changes, with what the policy's `init` sets, as
+    /// [`crate::Generation::build`] settles a configuration. The trial policy has no host:
+    /// its `init` changes only the configuration it is given.
+    fn files_alone(&self) -> Result<ConfigTree, String> {
+        let tree = self.read_files(false)?;
+        let snap = Arc::new(Snapshot::compile(tree, 0));
+        let policy = bindery_policy::Policy::load(Arc::clone(&snap))
+            .map_err(|e| bindery_policy::render(&e, &snap))?;
+        Ok((*policy.snapshot().tree).clone())
+    }
+
+    fn write_file(&self, path: &std::path::Path, text: &str) -> Result<(), String> {
+        tokio::task::block_in_place(|| write_durably(path, text)).map_err(|e| e.to_string())
     }
 
     fn with_changes<R>(&self, f: impl FnOnce(&mut Vec<String>) -> R) -> R {

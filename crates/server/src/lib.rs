@@ -89,17 +89,21 @@ impl Generation {
     /// Derives everything from a snapshot and checks what a start would check: the policy
     /// loads, every listener's settings (TLS certificates included) resolve.
     /// `previous` is the generation it replaces, if any: the policy's counters carry on.
+    /// The policy loads first: what its `init` sets with `msys.config` is part of the
+    /// generation, so everything else is derived from the policy's snapshot.
     pub fn build(
         snapshot: Arc<Snapshot>,
         tls: &TlsCache,
         previous: Option<&Generation>,
+        host: &Arc<LiveConfig>,
     ) -> Result<Generation, ServerError> {
-        let globals = Globals::from_snapshot(&snapshot);
         let policy = match previous {
             Some(p) => Policy::continuing(Arc::clone(&snapshot), &p.policy),
-            None => Policy::load(Arc::clone(&snapshot)),
+            None => Policy::load_hosted(Arc::clone(&snapshot), Arc::clone(host) as _),
         }
         .map_err(|e| ServerError::Config(bindery_policy::render(&e, &snapshot)))?;
+        let snapshot = Arc::clone(policy.snapshot());
+        let globals = Globals::from_snapshot(&snapshot);
         let plans: Vec<Arc<ListenerPlan>> = esmtp_listeners(&snapshot)?
             .into_iter()
             .map(Arc::new)
@@ -121,9 +125,41 @@ impl Generation {
     }
 }
 
-/// Re-reads the configuration files for `config reload`. The binary supplies it: it knows
-/// the main file, the node name and the search path. Errors come back rendered.
-pub type Reload = Box<dyn Fn() -> Result<bindery_config::ConfigTree, String> + Send + Sync>;
+/// Re-reads the configuration files for `config reload` (`true`: `Local_Changes_File` too)
+/// and `config writeback` (`false`: the files alone). The binary supplies it: it knows the
+/// main file, the node name and the search path. Errors come back rendered.
+pub type Reload = Box<dyn Fn(bool) -> Result<bindery_config::ConfigTree, String> + Send + Sync>;
+
+/// Where the policy's run-time `msys.config("set"|"unset")` goes: the console's own road
+/// ([`bindery_control::change::apply`]) on the running daemon. It holds the daemon weakly
+/// (the daemon holds the policy that holds this), and is connected once the daemon exists.
+#[derive(Default)]
+pub struct LiveConfig {
+    daemon: std::sync::OnceLock<std::sync::Weak<Shared>>,
+}
+
+impl bindery_policy::ConfigHost for LiveConfig {
+    fn change(
+        &self,
+        action: bindery_config::change::Action,
+        words: &[String],
+    ) -> Result<bindery_policy::HostChange, String> {
+        let shared = self
+            .daemon
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .ok_or("the daemon is not running")?;
+        let applied = bindery_control::change::apply(&*shared, action, words)?;
+        for n in &applied.notes {
+            tracing::info!(note = %n, "configuration changed from a policy script");
+        }
+        Ok(bindery_policy::HostChange {
+            message: applied.message,
+            value: applied.value,
+            snapshot: applied.snapshot,
+        })
+    }
+}
 
 /// What every connection shares.
 pub struct Shared {
@@ -138,8 +174,10 @@ pub struct Shared {
     /// Where `stats.json` lives: the spool folder of the first generation.
     pub spoolbase: std::path::PathBuf,
     pub reload: Option<Reload>,
-    /// Serialises configuration changes, and keeps the text of every run-time `config set`
-    /// since the files were last read (for `config writeback`; a reload drops them).
+    /// The policy's road to run-time changes, kept for the generations to come.
+    pub host: Arc<LiveConfig>,
+    /// Serialises configuration changes, and lists the run-time changes made since the files
+    /// were last read or written back (a reload drops them and says how many).
     pub changes: std::sync::Mutex<Vec<String>>,
     /// Delivery's DNS cache, for the console's `domain NAME`.
     pub resolver: Arc<CachingResolver>,
@@ -159,13 +197,12 @@ impl Shared {
     /// operator (options that need a restart, listeners that cannot change live).
     pub fn install(&self, snapshot: Snapshot) -> Result<Vec<String>, String> {
         let old = self.current();
-        let snapshot = Arc::new(snapshot);
-        let next = Generation::build(Arc::clone(&snapshot), &self.tls, Some(&old)).map_err(
-            |e| match e {
+        let next = Generation::build(Arc::new(snapshot), &self.tls, Some(&old), &self.host)
+            .map_err(|e| match e {
                 ServerError::Config(text) => text,
                 other => other.to_string(),
-            },
-        )?;
+            })?;
+        let snapshot = Arc::clone(&next.snapshot);
         let mut notes = Vec::new();
         for opt in bindery_config::change::restart_only(&old.snapshot.tree, &snapshot.tree) {
             notes.push(format!(
@@ -215,9 +252,11 @@ pub async fn start(
     reload: Option<Reload>,
 ) -> Result<Running, ServerError> {
     let tls = TlsCache::default();
+    let host = Arc::new(LiveConfig::default());
     // Scripts load and listener settings resolve before anything opens: a broken
     // configuration must not half-start a daemon.
-    let generation = Generation::build(Arc::clone(&snapshot), &tls, None)?;
+    let generation = Generation::build(snapshot, &tls, None, &host)?;
+    let snapshot = Arc::clone(&generation.snapshot);
     if !generation.policy.scripts().is_empty() {
         tracing::info!(scripts = generation.policy.scripts().len(), "policy loaded");
     }
@@ -270,11 +309,13 @@ pub async fn start(
         engine,
         stats,
         reload,
+        host: Arc::clone(&host),
         changes: std::sync::Mutex::new(Vec::new()),
         resolver,
         disk: Arc::clone(&disk),
         inbound: std::sync::atomic::AtomicU64::new(0),
     });
+    let _ = host.daemon.set(Arc::downgrade(&shared));
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (alive_tx, alive) = mpsc::channel::<()>(1);
     for plan in plans {

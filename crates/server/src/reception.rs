@@ -55,13 +55,9 @@ pub async fn receive(
     } else {
         Verdict::Accept { binding: None }
     };
-    let snap = &generation.snapshot;
     let (binding_group, binding) = match verdict {
         Verdict::Refuse(code) => return code_reply(code),
-        Verdict::Accept { binding: Some(b) } => (
-            snap.group_name(snap.group_of(b)).to_string(),
-            snap.binding_name(b).to_string(),
-        ),
+        Verdict::Accept { binding: Some(a) } => (a.group, a.binding),
         Verdict::Accept { binding: None } => {
             if g.default_binding == DefaultBinding::None {
                 return Reply::new(

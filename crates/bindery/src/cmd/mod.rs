@@ -32,8 +32,27 @@ pub struct ConfigArgs {
 /// `EC_CONF_SEARCH_PATH`).
 pub const SEARCH_PATH_ENV: &str = "BINDERY_CONF_SEARCH_PATH";
 
-/// Loads the configuration the arguments name. Diagnostics come back unrendered.
+/// Loads the configuration the arguments name, `Local_Changes_File` last (Momentum reads it
+/// implicitly after every other file). Diagnostics come back unrendered.
 pub fn load(args: &ConfigArgs) -> anyhow::Result<(ConfigTree, Vec<Diagnostic>)> {
+    load_files(args, true)
+}
+
+/// [`load`], with or without `Local_Changes_File` (`config writeback` compares the running
+/// configuration with the files alone). The local changes file is read from disk even for
+/// the embedded configuration.
+pub fn load_files(
+    args: &ConfigArgs,
+    with_local_changes: bool,
+) -> anyhow::Result<(ConfigTree, Vec<Diagnostic>)> {
+    let (mut tree, mut diags) = load_main(args)?;
+    if with_local_changes {
+        diags.extend(bindery_config::load_local_changes(&mut tree, &FsSource));
+    }
+    Ok((tree, diags))
+}
+
+fn load_main(args: &ConfigArgs) -> anyhow::Result<(ConfigTree, Vec<Diagnostic>)> {
     let opts = LoadOptions {
         node: args
             .node

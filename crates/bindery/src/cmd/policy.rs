@@ -150,14 +150,16 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
     match verdict {
         Verdict::Refuse(c) => refused("data", &c),
         Verdict::Accept { binding } => {
-            let b = binding.unwrap_or(bindery_config::snapshot::BindingId::DEFAULT);
             let how = if binding.is_some() {
                 "assigned"
             } else {
                 "no assignment: default"
             };
-            println!("binding_group: {}", snap.group_name(snap.group_of(b)));
-            println!("binding: {} ({how})", snap.binding_name(b));
+            let a = binding.unwrap_or_else(|| {
+                bindery_policy::Assigned::of(&snap, bindery_config::snapshot::BindingId::DEFAULT)
+            });
+            println!("binding_group: {}", a.group);
+            println!("binding: {} ({how})", a.binding);
             let mut ctx: Vec<_> = msg.context.iter().collect();
             ctx.sort();
             for (k, v) in ctx {

@@ -22,7 +22,7 @@ pub fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
         let reader = args.clone();
-        let reload: bindery_server::Reload = Box::new(move || reread(&reader));
+        let reload: bindery_server::Reload = Box::new(move |local| reread(&reader, local));
         let running = bindery_server::start(snap, Some(reload)).await?;
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM: stopping"),
@@ -34,9 +34,10 @@ pub fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `config reload`: the files again, with every diagnostic rendered on error.
-fn reread(args: &ConfigArgs) -> Result<bindery_config::ConfigTree, String> {
-    let (tree, diags) = super::load(args).map_err(|e| format!("{e:#}"))?;
+/// `config reload` (and, without the local changes, `config writeback`): the files again,
+/// with every diagnostic rendered on error.
+fn reread(args: &ConfigArgs, local: bool) -> Result<bindery_config::ConfigTree, String> {
+    let (tree, diags) = super::load_files(args, local).map_err(|e| format!("{e:#}"))?;
     let errors: Vec<_> = diags.into_iter().filter(|d| d.is_error()).collect();
     if errors.is_empty() {
         Ok(tree)

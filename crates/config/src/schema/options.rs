@@ -175,7 +175,9 @@ const DEBUG_LEVELS: &[&str] = &["DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "
 
 options! {
     // ---- Sending identity and outbound connection limits (binding / domain chain) ----
-    "Bind_Address": BindAddress, Some("*"), G | BG | B, restart;
+    // Momentum marks it non-dynamic; bindery reads it for every new outbound connection, so
+    // a run-time change (a binding created from Lua, say) applies at the next connection.
+    "Bind_Address": BindAddress, Some("*"), G | BG | B;
     "EHLO_Hostname": Str, Some("__hostname__"), DELIV;
     "Generate_Bounces": Bool, Some("true"), DELIV;
     "Max_Outbound_Connections": Int, Some("32"), DELIV | H, host_unlimited;

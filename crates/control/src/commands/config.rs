@@ -1,4 +1,4 @@
-//! `config get|eval|set|unset|show|locate|reload`.
+//! `config get|eval|set|unset|show|locate|reload|writeback`.
 //!
 //! Set, unset and reload make a new configuration generation and hand it to the daemon,
 //! which checks it as a start would (policy scripts compile, listener settings resolve) and
@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use bindery_config::change::{self, Changed};
+use bindery_config::change::Action;
 use bindery_config::query;
 use bindery_config::schema::{SCOPES, ScopeKind, scope_by_keyword};
 use bindery_config::show::show_scope;
@@ -16,6 +16,7 @@ use bindery_config::{Snapshot, diag::did_you_mean};
 use serde_json::json;
 
 use super::Output;
+use crate::change;
 use crate::daemon::Daemon;
 
 pub fn run<D: Daemon>(d: &D, args: &[&str]) -> Output {
@@ -23,23 +24,33 @@ pub fn run<D: Daemon>(d: &D, args: &[&str]) -> Output {
     match args.first().copied() {
         Some("get") => get(d, &words),
         Some("eval") => eval(d, &words),
-        Some("set") => apply(d, |snap| change::set(snap, &words)),
-        Some("unset") => apply(d, |snap| change::unset(snap, &words)),
+        Some("set") => apply(d, Action::Set, &words),
+        Some("unset") => apply(d, Action::Unset, &words),
         Some("show") => show_cmd(d, &words),
         Some("locate") => locate(d, &words),
+        Some("writeback") => super::writeback::run(d, &words),
         Some("reload") if words.is_empty() => reload(d),
         Some("reload") => Output::error(
             "config reload takes no path: it reads the files bindery was started with",
         ),
         Some(other) => {
-            let subs = ["get", "eval", "set", "unset", "show", "locate", "reload"];
+            let subs = [
+                "get",
+                "eval",
+                "set",
+                "unset",
+                "show",
+                "locate",
+                "reload",
+                "writeback",
+            ];
             let mut msg = format!("Unknown config subcommand `{other}`");
             if let Some(best) = did_you_mean(other, subs.iter().copied()) {
                 msg.push_str(&format!("; did you mean `config {best}`?"));
             }
             Output::error(msg)
         }
-        None => Output::error("usage: config get|eval|set|unset|show|locate|reload ..."),
+        None => Output::error("usage: config get|eval|set|unset|show|locate|reload|writeback ..."),
     }
 }
 
@@ -91,32 +102,20 @@ fn eval<D: Daemon>(d: &D, words: &[String]) -> Output {
 }
 
 /// Runs a set or unset against the running snapshot and installs the result.
-fn apply<D: Daemon>(d: &D, make: impl FnOnce(&Snapshot) -> Result<Changed, String>) -> Output {
-    d.with_changes(|changes| {
-        let snap = d.snapshot();
-        let changed = match make(&snap) {
-            Ok(c) => c,
-            Err(e) => return Output::error(e),
-        };
-        let generation = snap.generation + 1;
-        let next = Snapshot::compile(changed.tree, generation);
-        match d.install(next) {
-            Ok(notes) => {
-                if let Some(t) = changed.text {
-                    changes.push(t);
-                }
-                let mut text = format!("{}\n", changed.message);
-                for n in &notes {
-                    let _ = writeln!(text, "Note: {n}");
-                }
-                Output::ok(
-                    text,
-                    json!({ "message": changed.message, "generation": generation, "notes": notes }),
-                )
+fn apply<D: Daemon>(d: &D, action: Action, words: &[String]) -> Output {
+    match change::apply(d, action, words) {
+        Ok(a) => {
+            let mut text = format!("{}\n", a.message);
+            for n in &a.notes {
+                let _ = writeln!(text, "Note: {n}");
             }
-            Err(e) => Output::error(format!("Reconfigure failed\n{e}")),
+            Output::ok(
+                text,
+                json!({ "message": a.message, "value": a.value, "generation": a.snapshot.generation, "notes": a.notes }),
+            )
         }
-    })
+        Err(e) => Output::error(e),
+    }
 }
 
 fn reload<D: Daemon>(d: &D) -> Output {

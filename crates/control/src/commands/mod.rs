@@ -12,6 +12,7 @@ mod message;
 mod rebind;
 mod showqueue;
 mod summary;
+mod writeback;
 
 use serde_json::{Value, json};
 
@@ -146,7 +147,12 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     (
         "config reload",
         "",
-        "read the files again and swap atomically",
+        "read the files again and swap atomically (drops unwritten changes)",
+    ),
+    (
+        "config writeback",
+        "[PATH]",
+        "keep run-time changes: write them to Local_Changes_File",
     ),
     ("help", "", "this list"),
     ("quit", "", "leave the console"),

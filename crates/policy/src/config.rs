@@ -1,0 +1,146 @@
+//! `msys.config`: Momentum's `config` console command from Lua.
+//!
+//! `get` and `eval` read the configuration this state sees. `set` and `unset` change it, the
+//! way the console does and with the same checks ([`bindery_config::change`]):
+//! - while the scripts load and `init` runs, a change goes into the configuration the policy
+//!   is being built for, so it is part of that generation from its first message (and of
+//!   every later generation, whose policy runs `init` again);
+//! - in a callout, it goes to the daemon's [`ConfigHost`], which makes and installs a new
+//!   generation exactly as `config set` on the console does. The state then sees the new
+//!   configuration at once, so a binding just created can be assigned in the same callout.
+//!
+//! Without a host (the `bindery policy` test command, unit tests) a callout's change stays
+//! in this state, as during `init`.
+//!
+//! Every action returns `value, text`: the value (nil when there is none) and the console's
+//! text. A refused change returns nil and the error, and changes nothing.
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+
+use bindery_config::Snapshot;
+use bindery_config::change::{self, Action};
+use bindery_config::query;
+
+use crate::choose::Bindings;
+
+/// Where run-time `msys.config("set"|"unset")` goes: the daemon, which turns it into a new
+/// configuration generation by the same road as the console's `config set`.
+pub trait ConfigHost: Send + Sync {
+    /// Applies the change to the running configuration. `words` are those after the action.
+    fn change(&self, action: Action, words: &[String]) -> Result<HostChange, String>;
+}
+
+/// A change the host made.
+pub struct HostChange {
+    /// The console's text (`EHLO_Hostname = "mx.example"`).
+    pub message: String,
+    /// The option's value now, as `msys.config("get")` gives it.
+    pub value: Option<String>,
+    /// The configuration in force after the change.
+    pub snapshot: Arc<Snapshot>,
+}
+
+/// The configuration one state sees, with what assignment derives from it.
+#[derive(Clone)]
+pub struct View {
+    pub snapshot: Arc<Snapshot>,
+    pub bindings: Arc<Bindings>,
+}
+
+impl View {
+    pub fn new(snapshot: Arc<Snapshot>) -> View {
+        let bindings = Arc::new(Bindings::new(&snapshot));
+        View { snapshot, bindings }
+    }
+}
+
+/// What the `msys` functions of one state share.
+pub struct World {
+    view: RefCell<View>,
+    host: Option<Arc<dyn ConfigHost>>,
+    /// True while the scripts load and `init` runs: changes stay in this state.
+    loading: Cell<bool>,
+}
+
+impl World {
+    pub fn new(view: View, host: Option<Arc<dyn ConfigHost>>) -> World {
+        World {
+            view: RefCell::new(view),
+            host,
+            loading: Cell::new(true),
+        }
+    }
+
+    pub fn view(&self) -> View {
+        self.view.borrow().clone()
+    }
+
+    /// The scripts are loaded and initialised: from now on changes go to the host.
+    pub fn loaded(&self) {
+        self.loading.set(false);
+    }
+
+    /// `msys.config(action, words...)`: `(value, text)`, or `(nil, error)`.
+    pub fn config(
+        &self,
+        action: &str,
+        words: &[String],
+    ) -> Result<(Option<String>, String), String> {
+        let snap = self.view().snapshot;
+        let action = match action {
+            "get" | "eval" => return Ok(read(&snap, action == "get", words)),
+            "set" => Action::Set,
+            "unset" => Action::Unset,
+            other => {
+                return Err(format!(
+                    "msys.config: unknown action `{other}`; use \"get\", \"eval\", \"set\" or \"unset\""
+                ));
+            }
+        };
+        let host = self.host.as_ref().filter(|_| !self.loading.get());
+        let done = match host {
+            Some(host) => host
+                .change(action, words)
+                .map(|c| (c.value, c.message, c.snapshot)),
+            None => change::apply(&snap, action, words).map(|c| {
+                let next = if c.is_noop(&snap.tree) {
+                    Arc::clone(&snap)
+                } else {
+                    // The same generation: the policy's own loading, not a new one.
+                    Arc::new(Snapshot::compile(c.tree, snap.generation))
+                };
+                (c.value, c.message, next)
+            }),
+        };
+        Ok(match done {
+            Ok((value, message, next)) => {
+                if !Arc::ptr_eq(&next, &snap) {
+                    *self.view.borrow_mut() = View::new(next);
+                }
+                (value, message)
+            }
+            Err(e) => (None, e),
+        })
+    }
+}
+
+/// `get` (the scope named, exactly) or `eval` (the fallback chain).
+fn read(snap: &Snapshot, exact: bool, words: &[String]) -> (Option<String>, String) {
+    let q = match query::parse(words) {
+        Ok(q) => q,
+        Err(e) => return (None, e),
+    };
+    let value = if exact {
+        query::get(&snap.tree, &q).map(|s| s.value.clone())
+    } else {
+        match query::evaluate(snap, &q) {
+            Ok(ev) => ev.value,
+            Err(e) => return (None, e),
+        }
+    };
+    match value {
+        Some(v) => (Some(v.plain()), query::format_value(q.option, &v)),
+        None => (None, query::not_set_message(&q)),
+    }
+}
