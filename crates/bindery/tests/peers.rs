@@ -4,7 +4,9 @@
 //! bounces) and `tests/peers/policy.py` (a Lua policy assigning bindings, the sink checking
 //! each message's source address) and `tests/peers/console.py` (the console and `/metrics`
 //! read back against a sink, promtool, a reload under load, the TCP login, statistics across
-//! a restart). `.ci/run` installs what they need.
+//! a restart) and `tests/peers/lua_config.py` (`msys.config("set")` from `init` and callouts,
+//! a binding created and assigned by a script, `config writeback` across a restart).
+//! `.ci/run` installs what they need.
 
 use std::path::Path;
 use std::process::Command;
@@ -39,4 +41,9 @@ fn policy_assigns_bindings_end_to_end() {
 #[test]
 fn console_and_metrics_end_to_end() {
     run_peer_script("console.py");
+}
+
+#[test]
+fn lua_changes_the_running_configuration() {
+    run_peer_script("lua_config.py");
 }

@@ -29,6 +29,8 @@ use crate::choose::Bindings;
 pub trait ConfigHost: Send + Sync {
     /// Applies the change to the running configuration. `words` are those after the action.
     fn change(&self, action: Action, words: &[String]) -> Result<HostChange, String>;
+    /// The configuration in force now (`None` before the daemon runs).
+    fn current(&self) -> Option<Arc<Snapshot>>;
 }
 
 /// A change the host made.
@@ -74,6 +76,20 @@ impl World {
 
     pub fn view(&self) -> View {
         self.view.borrow().clone()
+    }
+
+    /// After a name was not found: the configuration in force now, if it is newer than this
+    /// state's. A binding another thread's script created a moment ago is then found, in
+    /// a session that began before it existed. `None` when there is nothing newer.
+    pub fn newer(&self) -> Option<View> {
+        let host = self.host.as_ref().filter(|_| !self.loading.get())?;
+        let now = host.current()?;
+        if now.generation <= self.view.borrow().snapshot.generation {
+            return None;
+        }
+        let view = View::new(now);
+        *self.view.borrow_mut() = view.clone();
+        Some(view)
     }
 
     /// The scripts are loaded and initialised: from now on changes go to the host.

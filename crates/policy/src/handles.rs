@@ -160,7 +160,13 @@ impl UserData for Msg {
                 let Some(name) = name else {
                     return Ok(c.msg.binding.as_ref().map(|a| a.binding.clone()));
                 };
-                let snap = this.0.world.view().snapshot;
+                let world = &this.0.world;
+                let mut snap = world.view().snapshot;
+                if snap.binding_id(&name).is_none()
+                    && let Some(newer) = world.newer()
+                {
+                    snap = newer.snapshot;
+                }
                 Ok(snap.binding_id(&name).map(|b| {
                     c.msg.binding = Some(Assigned::of(&snap, b));
                     name
@@ -172,7 +178,13 @@ impl UserData for Msg {
                 let Some(name) = name else {
                     return Ok(c.msg.binding.as_ref().map(|a| a.group.clone()));
                 };
-                let view = this.0.world.view();
+                let world = &this.0.world;
+                let mut view = world.view();
+                if view.snapshot.group_id(&name).is_none()
+                    && let Some(newer) = world.newer()
+                {
+                    view = newer;
+                }
                 let Some(g) = view.snapshot.group_id(&name) else {
                     return Ok(None);
                 };

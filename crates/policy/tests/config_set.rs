@@ -216,6 +216,10 @@ impl ConfigHost for Host {
             snapshot: next,
         })
     }
+
+    fn current(&self) -> Option<Arc<Snapshot>> {
+        Some(self.snap.lock().unwrap().clone())
+    }
 }
 
 #[test]
@@ -250,4 +254,40 @@ msys.registerModule("i", m2)"#,
     let snap = host.snap.lock().unwrap().clone();
     assert_eq!(snap.generation, 2);
     assert!(snap.binding_id("new1").is_some());
+}
+
+#[test]
+fn a_state_older_than_the_binding_finds_it_in_the_configuration_in_force() {
+    let base = bindery_config::snapshot_from_str("h.conf", CONFIG).unwrap();
+    let host = Arc::new(Host {
+        snap: Mutex::new(Arc::new(base)),
+        calls: Mutex::default(),
+    });
+    let script = r#"
+local m = {}
+function m:validate_set_binding(msg)
+  msg:context_set(msys.core.ECMESS_CTX_MESS, "r1", tostring(msg:binding("late")))
+end
+msys.registerModule("late", m)
+"#;
+    let (_d, p) = policy_with(script, Some(host.clone() as Arc<dyn ConfigHost>));
+    let (v, r) = run(&p, "none");
+    assert_eq!(
+        (v, r),
+        (Verdict::Accept { binding: None }, vec!["nil".to_string()])
+    );
+    // Someone else (the console, another thread's script) creates the binding.
+    host.change(
+        Action::Set,
+        &[
+            "binding".into(),
+            "late".into(),
+            "bind_address".into(),
+            "127.0.0.8".into(),
+        ],
+    )
+    .unwrap();
+    let (v, r) = run(&p, "none");
+    assert_eq!(r, ["late"]);
+    assert!(matches!(v, Verdict::Accept { binding: Some(ref a) } if a.binding == "late"));
 }

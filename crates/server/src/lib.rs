@@ -159,6 +159,11 @@ impl bindery_policy::ConfigHost for LiveConfig {
             snapshot: applied.snapshot,
         })
     }
+
+    fn current(&self) -> Option<Arc<Snapshot>> {
+        let shared = self.daemon.get()?.upgrade()?;
+        Some(Arc::clone(&shared.current().snapshot))
+    }
 }
 
 /// What every connection shares.
