@@ -14,11 +14,14 @@ name. Shows:
 - a refused change returns nil and the reason to the script, and changes nothing;
 - `config writeback` writes the run-time changes (not init's) to Local_Changes_File; after a
   restart they are in force; a later change, from the console or from Lua, is dropped by
-  `config reload`, which says so.
+  `config reload`, which says so;
+- scripts on four connections and the console changing the configuration at once neither
+  deadlock nor lose or duplicate mail.
 """
 
 import os
 import shutil
+import threading
 import smtplib
 import subprocess
 import tempfile
@@ -222,6 +225,43 @@ class LuaConfig(unittest.TestCase):
                          "Suspend_Delivery = false")
         self.assertEqual(self.eval("binding", "default", "ehlo_hostname"),
                          'EHLO_Hostname = "lua-init.bindery.test"')
+
+    def test_6_concurrent_changes_from_scripts_and_the_console(self):
+        rcpts = [[f"race{t}-{i}@one.test" for i in range(10)] for t in range(4)]
+        errors = []
+
+        def client(mine):
+            try:
+                with smtplib.SMTP("127.0.0.1", self.d.port, timeout=30) as s:
+                    for i, r in enumerate(mine):
+                        switch = "b2 stop" if i % 2 == 0 else "b2 go"
+                        msg = (f"From: app@origin.test\r\nTo: {r}\r\nSubject: race\r\n"
+                               f"X-Switch: {switch}\r\n\r\nHello.\r\n")
+                        s.sendmail("app@origin.test", [r], msg)
+            except Exception as e:  # reported below, in the test's thread
+                errors.append(e)
+
+        threads = [threading.Thread(target=client, args=(m,)) for m in rcpts]
+        for t in threads:
+            t.start()
+        for i in range(10):
+            self.console("config", "set", "binding", "b3", "max_outbound_connections", str(5 + i))
+        for t in threads:
+            t.join(60)
+        self.assertEqual(errors, [])
+        self.assertEqual(self.eval("binding", "b3", "max_outbound_connections"),
+                         "Max_Outbound_Connections = 14")
+        for mine in rcpts:
+            for r in mine:
+                self.arrival(r)
+        time.sleep(1)
+        counts = {}
+        for m in self.sink.got:
+            for r in m["rcpts"]:
+                counts[r] = counts.get(r, 0) + 1
+        self.assertEqual([r for mine in rcpts for r in mine if counts.get(r) != 1], [])
+        # Every message's own change is in force at the end: the last in each client is "go".
+        self.assertEqual(self.eval("binding", "b2", "suspend_delivery"), "Suspend_Delivery = false")
 
 
 if __name__ == "__main__":

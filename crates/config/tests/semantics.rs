@@ -171,3 +171,53 @@ fn default_binding_and_group_always_exist() {
     // Unset everywhere, no default: nothing.
     assert!(snap.lookup(d, &key, opt("gateway")).is_none());
 }
+
+#[test]
+fn the_local_changes_file_is_read_last_and_its_errors_point_into_it() {
+    let main = r#"
+Local_Changes_File = "/etc/bindery/local_changes.conf"
+binding "b1" { EHLO_Hostname = "files.example" }
+"#;
+    let local = "Binding \"b1\" {\n    EHLO_Hostname = local.example\n}\nBinding \"new1\" { Bind_Address = 127.0.0.4 }\n";
+    let source = MemSource::new()
+        .with("/etc/bindery/bindery.conf", main)
+        .with("/etc/bindery/local_changes.conf", local);
+    let (mut tree, diags) = load(&source, "/etc/bindery/bindery.conf", "n");
+    assert!(diags.is_empty(), "{diags:?}");
+    assert_eq!(
+        bindery_config::local_changes_path(&tree),
+        std::path::Path::new("/etc/bindery/local_changes.conf")
+    );
+    let diags = bindery_config::load_local_changes(&mut tree, &source);
+    assert!(diags.is_empty(), "{diags:?}");
+    let snap = Snapshot::compile(tree, 1);
+    let b1 = snap.binding_id("b1").expect("b1");
+    let got = snap.chain(Some(b1), None, None).get(opt("EHLO_Hostname"));
+    assert_eq!(
+        got.map(|r| r.value.plain()).as_deref(),
+        Some("local.example"),
+        "the local changes file wins"
+    );
+    assert!(snap.binding_id("new1").is_some());
+
+    // A broken local changes file: the error names it, with line, column and caret.
+    let source = MemSource::new()
+        .with("/etc/bindery/bindery.conf", main)
+        .with(
+            "/etc/bindery/local_changes.conf",
+            "Binding \"b1\" {\n    EHLO_Hostnme = x\n}\n",
+        );
+    let (mut tree, _) = load(&source, "/etc/bindery/bindery.conf", "n");
+    let diags = bindery_config::load_local_changes(&mut tree, &source);
+    let text = bindery_config::diag::render_all(&diags, &tree.sources);
+    assert!(
+        text.starts_with("/etc/bindery/local_changes.conf:2:5: error: unknown option"),
+        "{text}"
+    );
+    assert!(text.contains("did you mean `EHLO_Hostname`"), "{text}");
+
+    // No such file: nothing to read, nothing to say.
+    let source = MemSource::new().with("/etc/bindery/bindery.conf", main);
+    let (mut tree, _) = load(&source, "/etc/bindery/bindery.conf", "n");
+    assert!(bindery_config::load_local_changes(&mut tree, &source).is_empty());
+}
