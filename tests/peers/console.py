@@ -22,14 +22,13 @@ import smtplib
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 import urllib.request
 
-from common import BIN, Daemon
-from deliver import Dns, Sink
+from common import BIN
+from deliver import SinkSuite, relay_to_sink
 
 SCRIPT = r"""
 require("msys.core")
@@ -56,13 +55,8 @@ PASSWORD = "s3cret pass"
 
 
 def config(tmp, dns, sink):
-    return f"""
-Resolv_Conf = "{dns.resolv}"
-Relay_Hosts = ( 127.0.0.1 )
-Retry_Interval = 1
-Idle_Timeout = 1
+    return relay_to_sink(dns, sink) + f"""
 Permastore_Interval = 1
-domain "one.test" {{ Remote_SMTP_Port = {sink.port} }}
 binding "default" {{ Bind_Address = 127.0.0.9 }}
 binding_group "senders" {{
   binding "b2" {{ Bind_Address = 127.0.0.2 EHLO_Hostname = "two.bindery.test" }}
@@ -88,14 +82,12 @@ def message(i, binding, rcpt, header="X-Binding"):
             f"Message-ID: <{rcpt}>\r\n{header}: {binding}\r\n\r\nHello.\r\n")
 
 
-class Console(unittest.TestCase):
+class Console(SinkSuite):
+    NAME = "console"
+    SCRIPT = SCRIPT
+
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="bindery-console-")
-        cls.dns = Dns(cls.tmp)
-        cls.sink = Sink("127.0.0.20")
-        with open(os.path.join(cls.tmp, "assign.lua"), "w") as f:
-            f.write(SCRIPT)
+    def prepare(cls):
         line = subprocess.run([BIN, "passwd", "admin"], input=PASSWORD + "\n", text=True,
                               capture_output=True, check=True).stdout
         with open(os.path.join(cls.tmp, "console_passwd"), "w") as f:
@@ -104,7 +96,14 @@ class Console(unittest.TestCase):
         with open(os.path.join(cls.tmp, "conf", "default", "node.conf"), "w") as f:
             f.write('domain "node.test" { Max_Outbound_Connections = 3 }\n')
         cls.sock = os.path.join(cls.tmp, "bindery.sock")
-        cls.d = Daemon(cls.tmp, config=config(cls.tmp, cls.dns, cls.sink))
+
+    @classmethod
+    def daemon_config(cls):
+        return config(cls.tmp, cls.dns, cls.sink)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
         cls.find_ports()
 
     @classmethod
@@ -112,13 +111,6 @@ class Console(unittest.TestCase):
         log = cls.d.stderr_text()
         cls.tcp = re.findall(r"listening \(control\).*?addr=(127\.0\.0\.1:\d+)", log)[-1]
         cls.http = re.findall(r"listening \(HTTP\).*?addr=(127\.0\.0\.1:\d+)", log)[-1]
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.stop()
-        cls.sink.stop()
-        cls.dns.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def console(self, *words, target=None, env=None, check=True, json_out=False):
         args = [BIN, "console", "-s", target or self.sock] + (["--json"] if json_out else [])

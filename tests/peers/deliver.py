@@ -124,6 +124,54 @@ def free_port():
     raise RuntimeError("no free port")
 
 
+def relay_to_sink(dns, sink):
+    """The settings every suite that relays to one sink starts with: our dnsmasq, relaying for
+    the test client, quick retries and idle closes, and one.test's MX on the sink's port."""
+    return f"""
+Resolv_Conf = "{dns.resolv}"
+Relay_Hosts = ( 127.0.0.1 )
+Retry_Interval = 1
+Idle_Timeout = 1
+domain "one.test" {{ Remote_SMTP_Port = {sink.port} }}
+"""
+
+
+class SinkSuite(unittest.TestCase):
+    """A suite around one daemon relaying to an aiosmtpd sink on 127.0.0.20 through dnsmasq, in
+    a temporary folder holding its policy script. Subclasses set NAME and SCRIPT, define
+    `daemon_config(cls)` (they start from `relay_to_sink(cls.dns, cls.sink)`), and may add
+    files in `prepare(cls)` before the daemon starts."""
+
+    NAME = "suite"
+    SCRIPT = ""
+    SCRIPT_FILE = "assign.lua"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix=f"bindery-{cls.NAME}-")
+        cls.dns = Dns(cls.tmp)
+        cls.sink = Sink("127.0.0.20")
+        with open(os.path.join(cls.tmp, cls.SCRIPT_FILE), "w") as f:
+            f.write(cls.SCRIPT)
+        cls.prepare()
+        cls.d = Daemon(cls.tmp, config=cls.daemon_config())
+
+    @classmethod
+    def prepare(cls):
+        pass
+
+    @classmethod
+    def daemon_config(cls):
+        raise NotImplementedError
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+        cls.sink.stop()
+        cls.dns.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+
 class Dns:
     def __init__(self, workdir):
         self.port = free_port()

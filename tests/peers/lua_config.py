@@ -20,16 +20,14 @@ name. Shows:
 """
 
 import os
-import shutil
 import threading
 import smtplib
 import subprocess
-import tempfile
 import time
 import unittest
 
-from common import BIN, Daemon
-from deliver import Dns, Sink
+from common import BIN
+from deliver import SinkSuite, relay_to_sink
 
 SCRIPT = r"""
 require("msys.core")
@@ -80,13 +78,8 @@ msys.registerModule("runtime", mod)
 
 
 def config(tmp, dns, sink):
-    return f"""
-Resolv_Conf = "{dns.resolv}"
-Relay_Hosts = ( 127.0.0.1 )
-Retry_Interval = 1
-Idle_Timeout = 1
+    return relay_to_sink(dns, sink) + f"""
 Local_Changes_File = "{tmp}/local_changes.conf"
-domain "one.test" {{ Remote_SMTP_Port = {sink.port} }}
 binding "default" {{ Bind_Address = 127.0.0.9 }}
 binding_group "senders" {{
   binding "b2" {{ Bind_Address = 127.0.0.2 EHLO_Hostname = "two.bindery.test" }}
@@ -98,23 +91,15 @@ Control_Listener {{ Listen "{tmp}/bindery.sock" {{ }} }}
 """
 
 
-class LuaConfig(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="bindery-luaconf-")
-        cls.dns = Dns(cls.tmp)
-        cls.sink = Sink("127.0.0.20")
-        with open(os.path.join(cls.tmp, "runtime.lua"), "w") as f:
-            f.write(SCRIPT)
-        cls.sock = os.path.join(cls.tmp, "bindery.sock")
-        cls.d = Daemon(cls.tmp, config=config(cls.tmp, cls.dns, cls.sink))
+class LuaConfig(SinkSuite):
+    NAME = "luaconf"
+    SCRIPT = SCRIPT
+    SCRIPT_FILE = "runtime.lua"
 
     @classmethod
-    def tearDownClass(cls):
-        cls.d.stop()
-        cls.sink.stop()
-        cls.dns.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+    def daemon_config(cls):
+        cls.sock = os.path.join(cls.tmp, "bindery.sock")
+        return config(cls.tmp, cls.dns, cls.sink)
 
     def console(self, *words, check=True):
         r = subprocess.run([BIN, "console", "-s", self.sock] + list(words), capture_output=True,

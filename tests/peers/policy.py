@@ -13,15 +13,11 @@ Bindings (source address, EHLO):
   pool: p6       127.0.0.6  suspended              never chosen while p4/p5 are up
 """
 
-import os
-import shutil
 import smtplib
-import tempfile
 import time
 import unittest
 
-from common import Daemon
-from deliver import Dns, Sink
+from deliver import SinkSuite, relay_to_sink
 
 SCRIPT = r"""
 require("msys.core")
@@ -70,12 +66,7 @@ msys.registerModule("assign", mod)
 
 
 def config(dns, sink, script):
-    return f"""
-Resolv_Conf = "{dns.resolv}"
-Relay_Hosts = ( 127.0.0.1 )
-Retry_Interval = 1
-Idle_Timeout = 1
-domain "one.test" {{ Remote_SMTP_Port = {sink.port} }}
+    return relay_to_sink(dns, sink) + f"""
 binding "default" {{ Bind_Address = 127.0.0.9 EHLO_Hostname = "default.bindery.test" }}
 binding "b2" {{ Bind_Address = 127.0.0.2 EHLO_Hostname = "two.bindery.test" }}
 binding "b3" {{ Bind_Address = 127.0.0.3 EHLO_Hostname = "three.bindery.test" }}
@@ -98,23 +89,13 @@ def message(sender, rcpt, extra=""):
     return (f"From: {sender}\r\nTo: {rcpt}\r\nSubject: policy test\r\n{extra}\r\nHello.\r\n")
 
 
-class Policy(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="bindery-policy-")
-        cls.dns = Dns(cls.tmp)
-        cls.sink = Sink("127.0.0.20")
-        # `source` without `.lua`, relative to the configuration file.
-        with open(os.path.join(cls.tmp, "assign.lua"), "w") as f:
-            f.write(SCRIPT)
-        cls.d = Daemon(cls.tmp, config=config(cls.dns, cls.sink, "assign"))
+class Policy(SinkSuite):
+    NAME = "policy"
+    SCRIPT = SCRIPT  # `source = "assign"`: no `.lua`, relative to the configuration file
 
     @classmethod
-    def tearDownClass(cls):
-        cls.d.stop()
-        cls.sink.stop()
-        cls.dns.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+    def daemon_config(cls):
+        return config(cls.dns, cls.sink, "assign")
 
     def send(self, sender, rcpt, extra=""):
         with smtplib.SMTP("127.0.0.1", self.d.port, timeout=10) as s:

@@ -203,6 +203,16 @@ struct Host {
     calls: Mutex<Vec<String>>,
 }
 
+impl Host {
+    fn new() -> Arc<Host> {
+        let base = bindery_config::snapshot_from_str("h.conf", CONFIG).unwrap();
+        Arc::new(Host {
+            snap: Mutex::new(Arc::new(base)),
+            calls: Mutex::default(),
+        })
+    }
+}
+
 impl ConfigHost for Host {
     fn change(&self, action: Action, words: &[String]) -> Result<HostChange, String> {
         let mut snap = self.snap.lock().unwrap();
@@ -224,11 +234,7 @@ impl ConfigHost for Host {
 
 #[test]
 fn with_a_daemon_callouts_change_it_and_init_does_not() {
-    let base = bindery_config::snapshot_from_str("h.conf", CONFIG).unwrap();
-    let host = Arc::new(Host {
-        snap: Mutex::new(Arc::new(base)),
-        calls: Mutex::default(),
-    });
+    let host = Host::new();
     let script = format!(
         "{}\n{}",
         r#"local m2 = {}
@@ -258,11 +264,7 @@ msys.registerModule("i", m2)"#,
 
 #[test]
 fn a_state_older_than_the_binding_finds_it_in_the_configuration_in_force() {
-    let base = bindery_config::snapshot_from_str("h.conf", CONFIG).unwrap();
-    let host = Arc::new(Host {
-        snap: Mutex::new(Arc::new(base)),
-        calls: Mutex::default(),
-    });
+    let host = Host::new();
     let script = r#"
 local m = {}
 function m:validate_set_binding(msg)
