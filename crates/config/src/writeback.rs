@@ -13,6 +13,7 @@
 //! (Momentum does, with `Local_Changes_Only = false`); see ARCHITECTURE.md.
 
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 use crate::show::{Keep, show_kept};
 use crate::tree::{ConfigTree, ROOT, ScopeId, Setting};
@@ -124,6 +125,32 @@ pub fn local_changes(base: &ConfigTree, live: &ConfigTree) -> LocalChanges {
     }
 }
 
+/// Configuration files whose text on disk (`base`, read now) is not the text the running
+/// configuration (`live`) was read from: added, edited or removed since the last start or
+/// reload. Writing back then would write the old text's values over the new, so the console
+/// refuses. Run-time changes (`<console>`) and the local changes file itself do not count.
+pub fn files_changed(base: &ConfigTree, live: &ConfigTree, local: &Path) -> Vec<PathBuf> {
+    let ours = |p: &Path| p == local || p == Path::new(crate::change::CONSOLE_FILE);
+    let text_in = |tree: &ConfigTree, path: &Path| {
+        tree.sources
+            .files()
+            .find(|(_, f)| f.path == path)
+            .map(|(_, f)| f.text.clone())
+    };
+    let mut out: Vec<PathBuf> = Vec::new();
+    for (_, f) in base.sources.files().filter(|(_, f)| !ours(&f.path)) {
+        if text_in(live, &f.path).as_deref() != Some(f.text.as_str()) {
+            out.push(f.path.clone());
+        }
+    }
+    for (_, f) in live.sources.files().filter(|(_, f)| !ours(&f.path)) {
+        if text_in(base, &f.path).is_none() && !out.contains(&f.path) {
+            out.push(f.path.clone());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +208,19 @@ mod tests {
         let diags = restarted.apply("local_changes.conf", &out.text);
         assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
         assert_eq!(restarted.shape(), live.tree.shape());
+    }
+
+    #[test]
+    fn edited_files_are_found() {
+        let base = snap(BASE);
+        let live = change(&base, Action::Set, "binding b1 ehlo_hostname x.example");
+        let local = Path::new("local.conf");
+        assert!(files_changed(&base.tree, &live.tree, local).is_empty());
+        let edited = snap(&BASE.replace("= 5", "= 6"));
+        assert_eq!(
+            files_changed(&edited.tree, &live.tree, local),
+            [PathBuf::from("main.conf")]
+        );
     }
 
     #[test]

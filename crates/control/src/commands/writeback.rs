@@ -9,7 +9,7 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 
-use bindery_config::writeback::local_changes;
+use bindery_config::writeback::{files_changed, local_changes};
 use serde_json::json;
 
 use super::Output;
@@ -32,8 +32,19 @@ pub fn run<D: Daemon>(d: &D, words: &[String]) -> Output {
             Err(e) => return Output::error(format!("Writeback failed\n{}", e.trim_end())),
         };
         let live = d.snapshot();
-        let diff = local_changes(&base, &live.tree);
         let local = bindery_config::local_changes_path(&base);
+        // Files edited since they were read would be overridden by their old values.
+        let edited = files_changed(&base, &live.tree, &local);
+        if !edited.is_empty() && alternate.is_none() {
+            let names: Vec<String> = edited.iter().map(|p| p.display().to_string()).collect();
+            return Output::error(format!(
+                "Writeback refused: {} changed since the configuration was read; writing back \
+                 now would undo those edits at the next start. `config reload` reads them (and \
+                 drops unwritten run-time changes); `config writeback PATH` writes elsewhere.",
+                names.join(", ")
+            ));
+        }
+        let diff = local_changes(&base, &live.tree);
         let path = alternate.clone().unwrap_or_else(|| local.clone());
         let text = format!("{HEADER}{}", diff.text);
         if let Err(e) = d.write_file(&path, &text) {
@@ -54,6 +65,13 @@ pub fn run<D: Daemon>(d: &D, words: &[String]) -> Output {
         }
         for n in &diff.not_written {
             let _ = writeln!(out, "Not written: {n}");
+        }
+        for p in &edited {
+            let _ = writeln!(
+                out,
+                "Note: {} changed since it was read; this text holds the running values, not its edits.",
+                p.display()
+            );
         }
         Output::ok(
             out,
