@@ -52,8 +52,22 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("bindery: {e:#}");
+            eprintln!("bindery: {}", report(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line. Some of our errors already print their cause (so a
+/// log line is whole on its own); a cause whose text is already there is not said twice.
+fn report(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }
