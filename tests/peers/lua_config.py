@@ -197,13 +197,24 @@ class LuaConfig(SinkSuite):
         m = self.arrival("after-restart-b3@one.test")
         self.assertEqual((m["peer"], m["ehlo"]), ("127.0.0.3", "kept.bindery.test"))
 
-        # Not written back: one change from the console, one from Lua.
+        # An operator's change to what init set stands: the generations it makes replay init
+        # without making its changes again.
+        self.console("config", "set", "binding", "default", "ehlo_hostname",
+                     "operator.bindery.test")
+        self.console("config", "set", "binding", "b2", "max_outbound_connections", "7")
+        self.assertEqual(self.eval("binding", "default", "ehlo_hostname"),
+                         'EHLO_Hostname = "operator.bindery.test"')
+        self.send("operator@one.test")
+        m = self.arrival("operator@one.test")
+        self.assertEqual((m["peer"], m["ehlo"]), ("127.0.0.9", "operator.bindery.test"))
+
+        # Not written back: those two, one more from the console, one from Lua.
         self.console("config", "set", "binding", "b3", "ehlo_hostname", "dropped.bindery.test")
         self.send("lua-stop@one.test", X_Switch="b3 stop")
         self.arrival("lua-stop@one.test")
         self.assertEqual(self.eval("binding", "b3", "suspend_delivery"), "Suspend_Delivery = true")
         out = self.console("config", "reload")
-        self.assertIn("Dropped 2 run-time change(s) that were not written back.", out)
+        self.assertIn("Dropped 4 run-time change(s) that were not written back.", out)
         self.assertEqual(self.eval("binding", "b3", "ehlo_hostname"),
                          'EHLO_Hostname = "kept.bindery.test"')
         self.assertEqual(self.eval("binding", "b3", "suspend_delivery"),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bindery_config::Snapshot;
 use bindery_config::change::{self, Action};
 
-use crate::daemon::Daemon;
+use crate::daemon::{Daemon, Install};
 
 /// A change that is in force.
 pub struct Applied {
@@ -43,7 +43,7 @@ pub fn apply<D: Daemon + ?Sized>(
         }
         let next = Snapshot::compile(changed.tree, snap.generation + 1);
         let notes = d
-            .install(next)
+            .install(next, Install::Change)
             .map_err(|e| format!("Reconfigure failed\n{}", e.trim_end()))?;
         changes.push(format!("{} {}", action.name(), words.join(" ")));
         Ok(Applied {

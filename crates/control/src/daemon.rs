@@ -34,6 +34,17 @@ pub struct RouteLine {
     pub addresses: Vec<String>,
 }
 
+/// Why a configuration is installed. It decides what the policy's `init` does: a configuration
+/// read from the files gets `init`'s `msys.config` changes made again, one changed at run time
+/// already has them (and must not have the change undone by them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Install {
+    /// `config set|unset`, from the console or from Lua.
+    Change,
+    /// `config reload`: the files again.
+    Reload,
+}
+
 /// The daemon as the console sees it.
 pub trait Daemon: Sync {
     /// Seconds since the epoch.
@@ -61,7 +72,7 @@ pub trait Daemon: Sync {
 
     /// Makes `snapshot` the running configuration, or says why not (nothing changes then).
     /// Returns notes for the operator.
-    fn install(&self, snapshot: Snapshot) -> Result<Vec<String>, String>;
+    fn install(&self, snapshot: Snapshot, why: Install) -> Result<Vec<String>, String>;
     /// Reads the configuration files again, `Local_Changes_File` last. Errors are rendered
     /// diagnostics.
     fn reread(&self) -> Result<ConfigTree, String>;

@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use bindery_config::{ConfigTree, Snapshot};
-use bindery_control::daemon::{CalloutStats, Daemon, RouteLine, SpoolHealth};
+use bindery_control::daemon::{CalloutStats, Daemon, Install, RouteLine, SpoolHealth};
 use bindery_delivery::engine::console::{MessageView, PartView, QueueView, Select};
 use bindery_delivery::stats::Stats;
 use std::sync::atomic::Ordering;
@@ -202,7 +202,7 @@ impl Daemon for Fake {
     async fn rebind(&self, sel: Select<'_>) -> usize {
         self.matching(&sel).len()
     }
-    fn install(&self, snapshot: Snapshot) -> Result<Vec<String>, String> {
+    fn install(&self, snapshot: Snapshot, _: Install) -> Result<Vec<String>, String> {
         let mut notes = Vec::new();
         let old = self.snapshot();
         for opt in bindery_config::change::restart_only(&old.tree, &snapshot.tree) {

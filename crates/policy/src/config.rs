@@ -2,12 +2,17 @@
 //!
 //! `get` and `eval` read the configuration this state sees. `set` and `unset` change it, the
 //! way the console does and with the same checks ([`bindery_config::change`]):
-//! - while the scripts load and `init` runs, a change goes into the configuration the policy
-//!   is being built for, so it is part of that generation from its first message (and of
-//!   every later generation, whose policy runs `init` again);
-//! - in a callout, it goes to the daemon's [`ConfigHost`], which makes and installs a new
-//!   generation exactly as `config set` on the console does. The state then sees the new
-//!   configuration at once, so a binding just created can be assigned in the same callout.
+//! - when the policy is loaded from the files (start, `config reload`), a change made while
+//!   the scripts load and `init` runs goes into the configuration being built, so it is part
+//!   of that generation from its first message ([`Phase::Apply`]);
+//! - every other time `init` runs (each worker thread's own state; the policy of a generation
+//!   made by a run-time change), its changes are already in the configuration: they are
+//!   checked and answered but not made again ([`Phase::Replay`]). So `init` never undoes an
+//!   operator's later `config set`, and an `unset` in `init` does not fail the second time;
+//! - in a callout, a change goes to the daemon's [`ConfigHost`], which makes and installs a
+//!   new generation exactly as `config set` on the console does ([`Phase::Live`]). The state
+//!   then sees the new configuration at once, so a binding just created can be assigned in
+//!   the same callout.
 //!
 //! Without a host (the `bindery policy` test command, unit tests) a callout's change stays
 //! in this state, as during `init`.
@@ -57,20 +62,32 @@ impl View {
     }
 }
 
+/// What a `set` or `unset` does, by when it is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Loading from the files: the change goes into this state's configuration, which the
+    /// policy adopts as its generation's.
+    Apply,
+    /// Loading again what was loaded before: the change is checked and answered, not made.
+    Replay,
+    /// In a callout: the change goes to the host (or, without one, into this state).
+    Live,
+}
+
 /// What the `msys` functions of one state share.
 pub struct World {
     view: RefCell<View>,
     host: Option<Arc<dyn ConfigHost>>,
-    /// True while the scripts load and `init` runs: changes stay in this state.
-    loading: Cell<bool>,
+    phase: Cell<Phase>,
 }
 
 impl World {
-    pub fn new(view: View, host: Option<Arc<dyn ConfigHost>>) -> World {
+    /// A state's world while its scripts load, in phase `loading` (Apply or Replay).
+    pub fn new(view: View, host: Option<Arc<dyn ConfigHost>>, loading: Phase) -> World {
         World {
             view: RefCell::new(view),
             host,
-            loading: Cell::new(true),
+            phase: Cell::new(loading),
         }
     }
 
@@ -82,7 +99,10 @@ impl World {
     /// state's. A binding another thread's script created a moment ago is then found, in
     /// a session that began before it existed. `None` when there is nothing newer.
     pub fn newer(&self) -> Option<View> {
-        let host = self.host.as_ref().filter(|_| !self.loading.get())?;
+        let host = self
+            .host
+            .as_ref()
+            .filter(|_| self.phase.get() == Phase::Live)?;
         let now = host.current()?;
         if now.generation <= self.view.borrow().snapshot.generation {
             return None;
@@ -94,7 +114,7 @@ impl World {
 
     /// The scripts are loaded and initialised: from now on changes go to the host.
     pub fn loaded(&self) {
-        self.loading.set(false);
+        self.phase.set(Phase::Live);
     }
 
     /// `msys.config(action, words...)`: `(value, text)`, or `(nil, error)`.
@@ -114,7 +134,11 @@ impl World {
                 ));
             }
         };
-        let host = self.host.as_ref().filter(|_| !self.loading.get());
+        let phase = self.phase.get();
+        if phase == Phase::Replay {
+            return Ok(replay(&snap, action, words));
+        }
+        let host = self.host.as_ref().filter(|_| phase == Phase::Live);
         let done = match host {
             Some(host) => host
                 .change(action, words)
@@ -138,6 +162,20 @@ impl World {
             }
             Err(e) => (None, e),
         })
+    }
+}
+
+/// A change `init` made when the policy was loaded from the files, met again: a set is
+/// checked and answered as before; an unset answers with the value in force (the option may
+/// be unset already). Nothing changes.
+fn replay(snap: &Snapshot, action: Action, words: &[String]) -> (Option<String>, String) {
+    match (action, change::apply(snap, action, words)) {
+        (_, Ok(c)) => (c.value, c.message),
+        (Action::Unset, Err(e)) => match query::parse(words) {
+            Ok(_) => read(snap, false, words),
+            Err(_) => (None, e),
+        },
+        (Action::Set, Err(e)) => (None, e),
     }
 }
 

@@ -40,7 +40,7 @@ pub use error::LoadError;
 pub use find::Script;
 pub use headers::header_values;
 
-use config::View;
+use config::{Phase, View};
 
 /// The validate callouts bindery runs, in Momentum's order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -212,7 +212,7 @@ impl Policy {
     /// Finds, compiles and initialises every script the configuration names. Errors point at
     /// the `source` setting or at the script's own line.
     pub fn load(snapshot: Arc<Snapshot>) -> Result<Policy, LoadError> {
-        Policy::load_with(snapshot, None, Arc::default())
+        Policy::load_with(snapshot, None, Arc::default(), Phase::Apply)
     }
 
     /// [`Policy::load`] for a running daemon: run-time `msys.config("set"|"unset")` goes to
@@ -221,21 +221,40 @@ impl Policy {
         snapshot: Arc<Snapshot>,
         host: Arc<dyn ConfigHost>,
     ) -> Result<Policy, LoadError> {
-        Policy::load_with(snapshot, Some(host), Arc::default())
+        Policy::load_with(snapshot, Some(host), Arc::default(), Phase::Apply)
     }
 
-    /// Loads the policy of a new configuration generation, counting calls and errors into
-    /// `previous`'s counters, so they run on across reloads (as a metric must), with
-    /// `previous`'s host.
+    /// The policy for a configuration read again from the files (`config reload`): loaded as
+    /// at a start (`init`'s changes are made), counting into `previous`'s counters so they
+    /// run on (as a metric must), with `previous`'s host.
+    pub fn reloaded(snapshot: Arc<Snapshot>, previous: &Policy) -> Result<Policy, LoadError> {
+        let host = previous.inner.host.clone();
+        Policy::load_with(
+            snapshot,
+            host,
+            Arc::clone(&previous.inner.stats),
+            Phase::Apply,
+        )
+    }
+
+    /// The policy for a generation made by a run-time change to `previous`'s configuration:
+    /// `init`'s changes are in it already and are not made again, so `init` cannot undo the
+    /// change. Counters and host carry on.
     pub fn continuing(snapshot: Arc<Snapshot>, previous: &Policy) -> Result<Policy, LoadError> {
         let host = previous.inner.host.clone();
-        Policy::load_with(snapshot, host, Arc::clone(&previous.inner.stats))
+        Policy::load_with(
+            snapshot,
+            host,
+            Arc::clone(&previous.inner.stats),
+            Phase::Replay,
+        )
     }
 
     fn load_with(
         snapshot: Arc<Snapshot>,
         host: Option<Arc<dyn ConfigHost>>,
         stats: Arc<Stats>,
+        init: Phase,
     ) -> Result<Policy, LoadError> {
         let (scripts, limits) = find::scripts(&snapshot.tree)?;
         let mut inner = Inner {
@@ -249,10 +268,10 @@ impl Policy {
             stats,
         };
         // A trial state proves every script compiles and initialises, and says which
-        // callouts exist; the SMTP path then skips the ones nobody implements. What its
-        // `init` set is this generation's configuration: every state built later starts
-        // from it (their `init` sets the same values again, which changes nothing).
-        let state = sandbox::State::build(&inner).map_err(LoadError::Script)?;
+        // callouts exist; the SMTP path then skips the ones nobody implements. Loaded from
+        // the files, what its `init` set is this generation's configuration; every state
+        // built later replays `init` against it without changing it.
+        let state = sandbox::State::build(&inner, init).map_err(LoadError::Script)?;
         inner.callouts = state.callouts();
         inner.view = state.view();
         Ok(Policy {

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use crate::Inner;
+use crate::config::Phase;
 use crate::sandbox::State;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -52,7 +53,9 @@ pub fn with_state<R>(inner: &Inner, f: impl FnOnce(&State) -> mlua::Result<R>) -
         };
         let state = match taken {
             Some(s) => s,
-            None => State::build(inner).map_err(|e| mlua::Error::runtime(e.render()))?,
+            None => {
+                State::build(inner, Phase::Replay).map_err(|e| mlua::Error::runtime(e.render()))?
+            }
         };
         let out = f(&state);
         let mut states = cell.borrow_mut();

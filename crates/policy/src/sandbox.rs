@@ -9,7 +9,7 @@ use mlua::{
     AnyUserData, Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, Variadic, VmState,
 };
 
-use crate::config::{View, World};
+use crate::config::{Phase, View, World};
 use crate::error::ScriptError;
 use crate::handles::{Accept, Call, Msg, Shared, Vctx};
 use crate::{
@@ -169,7 +169,10 @@ fn msys(lua: &Lua, world: &Rc<World>) -> mlua::Result<()> {
 }
 
 impl State {
-    pub fn build(inner: &Inner) -> Result<State, ScriptError> {
+    /// Builds a state for `inner`'s policy. `loading` says what `init`'s configuration
+    /// changes do: [`Phase::Apply`] only for the trial state of a policy loaded from the
+    /// files, [`Phase::Replay`] for every other.
+    pub fn build(inner: &Inner, loading: Phase) -> Result<State, ScriptError> {
         let bare = |msg: String| ScriptError {
             path: "<bindery>".into(),
             line: None,
@@ -189,7 +192,7 @@ impl State {
         };
         let lua = Lua::new_with(libs, LuaOptions::default()).map_err(|e| bare(e.to_string()))?;
         let _ = lua.set_memory_limit(MEMORY_LIMIT);
-        let world = Rc::new(World::new(inner.view.clone(), inner.host.clone()));
+        let world = Rc::new(World::new(inner.view.clone(), inner.host.clone(), loading));
         sandbox(&lua, inner.limits.unsafe_libraries).map_err(|e| bare(e.to_string()))?;
         msys(&lua, &world).map_err(|e| bare(e.to_string()))?;
 

@@ -19,25 +19,30 @@ domain "d.example" { max_outbound_connections = 5 }
 fn policy_with(script: &str, host: Option<Arc<dyn ConfigHost>>) -> (tempfile::TempDir, Policy) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("t.lua"), script).unwrap();
-    let main = dir.path().join("bindery.conf");
     std::fs::write(
-        &main,
+        dir.path().join("bindery.conf"),
         format!("{CONFIG}\nscriptlet \"scriptlet\" {{ script \"t\" {{ source = \"t\" }} }}\n"),
     )
     .unwrap();
-    let opts = bindery_config::LoadOptions {
-        node: "n".into(),
-        search_path: Some(String::new()),
-    };
-    let (tree, diags) = bindery_config::load(&bindery_config::FsSource, &main, &opts).unwrap();
-    assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
-    let snap = Arc::new(Snapshot::compile(tree, 1));
+    let snap = files(&dir);
     let p = match host {
         Some(h) => Policy::load_hosted(snap, h),
         None => Policy::load(snap),
     }
     .unwrap_or_else(|e| panic!("{e}"));
     (dir, p)
+}
+
+/// The configuration the folder's files give (what a start or a reload reads).
+fn files(dir: &tempfile::TempDir) -> Arc<Snapshot> {
+    let opts = bindery_config::LoadOptions {
+        node: "n".into(),
+        search_path: Some(String::new()),
+    };
+    let main = dir.path().join("bindery.conf");
+    let (tree, diags) = bindery_config::load(&bindery_config::FsSource, &main, &opts).unwrap();
+    assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+    Arc::new(Snapshot::compile(tree, 1))
 }
 
 fn eval(snap: &Snapshot, words: &str) -> Option<String> {
@@ -292,4 +297,113 @@ msys.registerModule("late", m)
     let (v, r) = run(&p, "none");
     assert_eq!(r, ["late"]);
     assert!(matches!(v, Verdict::Accept { binding: Some(ref a) } if a.binding == "late"));
+}
+
+#[test]
+fn every_callout_and_unset_in_init_can_change_the_configuration() {
+    let host = Host::new();
+    let script = r#"
+local m = {}
+function m:init()
+  local v, t = msys.config("unset", "domain", "d.example", "max_outbound_connections")
+  assert(v == "32", tostring(v) .. " " .. t)
+  return true
+end
+function m:validate_connect(accept, vctx)
+  msys.config("set", "domain", "connect.example", "max_outbound_connections", "2")
+end
+function m:validate_ehlo(name, accept, vctx)
+  msys.config("set", "domain", "ehlo.example", "max_outbound_connections", "3")
+end
+function m:validate_mailfrom(from, accept, vctx)
+  msys.config("set", "domain", "mailfrom.example", "max_outbound_connections", "4")
+end
+function m:validate_rcptto(msg, rcpt, accept, vctx)
+  msys.config("set", "domain", "rcptto.example", "max_outbound_connections", "5")
+end
+function m:validate_data(msg, accept, vctx)
+  msys.config("set", "domain", "data.example", "max_outbound_connections", "6")
+end
+function m:validate_data_spool(msg, accept, vctx)
+  msys.config("set", "domain", "spool.example", "max_outbound_connections", "7")
+end
+msys.registerModule("all", m)
+"#;
+    let (_d, p) = policy_with(script, Some(host.clone() as Arc<dyn ConfigHost>));
+    assert_eq!(
+        eval(p.snapshot(), "domain d.example max_outbound_connections").as_deref(),
+        Some("32"),
+        "init's unset is the generation's"
+    );
+    let mut c = conn();
+    let mut m = message();
+    assert_eq!(p.connect(&mut c), None);
+    assert!(p.ehlo(&mut c, "client.example").is_none());
+    assert!(p.mailfrom(&mut c, &mut m).is_none());
+    assert!(p.rcptto(&mut c, &mut m, "b@r.test").is_none());
+    assert!(matches!(p.message(&mut c, &mut m), Verdict::Accept { .. }));
+    assert_eq!(p.errors(), 0);
+    let calls = host.calls.lock().unwrap().clone();
+    let domains: Vec<&str> = calls
+        .iter()
+        .map(|c| c.split(' ').nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        domains,
+        [
+            "connect.example",
+            "ehlo.example",
+            "mailfrom.example",
+            "rcptto.example",
+            "data.example",
+            "spool.example"
+        ]
+    );
+    let snap = host.snap.lock().unwrap().clone();
+    assert_eq!(
+        eval(&snap, "domain spool.example max_outbound_connections").as_deref(),
+        Some("7")
+    );
+}
+
+#[test]
+fn init_never_undoes_a_later_change_but_a_reload_makes_its_changes_again() {
+    let (dir, p) = policy_with(
+        r#"
+local m = {}
+function m:init()
+  msys.config("set", "binding", "default", "ehlo_hostname", "init.example")
+  local v, t = msys.config("unset", "domain", "d.example", "max_outbound_connections")
+  assert(v == "32", tostring(v) .. " " .. t)
+  return true
+end
+msys.registerModule("i", m)
+"#,
+        None,
+    );
+    // The operator changes what init set: the next generation keeps the operator's value.
+    let w: Vec<String> = "binding default ehlo_hostname operator.example"
+        .split(' ')
+        .map(String::from)
+        .collect();
+    let c = change::apply(p.snapshot(), Action::Set, &w).unwrap();
+    let changed = Arc::new(Snapshot::compile(c.tree, 2));
+    let next = Policy::continuing(changed, &p).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        eval(next.snapshot(), "binding default ehlo_hostname").as_deref(),
+        Some("operator.example")
+    );
+    // Another thread's state replays init (the unset finds nothing to unset) and works.
+    let n2 = next.clone();
+    let ok = std::thread::spawn(move || {
+        let mut m = message();
+        matches!(n2.message(&mut conn(), &mut m), Verdict::Accept { .. }) && n2.errors() == 0
+    });
+    assert!(ok.join().unwrap());
+    // Reading the files again makes init's changes again.
+    let reloaded = Policy::reloaded(files(&dir), &next).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        eval(reloaded.snapshot(), "binding default ehlo_hostname").as_deref(),
+        Some("init.example")
+    );
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bindery_config::{ConfigTree, Snapshot};
-use bindery_control::daemon::{CalloutStats, Daemon, RouteLine, SpoolHealth};
+use bindery_control::daemon::{CalloutStats, Daemon, Install, RouteLine, SpoolHealth};
 use bindery_delivery::engine::console::{MessageView, PartView, QueueView, Select};
 use bindery_delivery::stats::Stats;
 use bindery_policy::{Callout, Conn, Message};
@@ -159,8 +159,8 @@ impl Daemon for Shared {
         self.engine.rebind(sel, choose).await
     }
 
-    fn install(&self, snapshot: Snapshot) -> Result<Vec<String>, String> {
-        Shared::install(self, snapshot)
+    fn install(&self, snapshot: Snapshot, why: Install) -> Result<Vec<String>, String> {
+        Shared::install(self, snapshot, why)
     }
 
     fn reread(&self) -> Result<ConfigTree, String> {

@@ -88,18 +88,22 @@ pub struct Generation {
 impl Generation {
     /// Derives everything from a snapshot and checks what a start would check: the policy
     /// loads, every listener's settings (TLS certificates included) resolve.
-    /// `previous` is the generation it replaces, if any: the policy's counters carry on.
+    /// `previous` is the generation it replaces, if any, and why: the policy's counters carry
+    /// on, and `init` makes its configuration changes again only on a reload.
     /// The policy loads first: what its `init` sets with `msys.config` is part of the
     /// generation, so everything else is derived from the policy's snapshot.
     pub fn build(
         snapshot: Arc<Snapshot>,
         tls: &TlsCache,
-        previous: Option<&Generation>,
+        previous: Option<(&Generation, bindery_control::daemon::Install)>,
         host: &Arc<LiveConfig>,
     ) -> Result<Generation, ServerError> {
+        use bindery_control::daemon::Install;
+        let snap = Arc::clone(&snapshot);
         let policy = match previous {
-            Some(p) => Policy::continuing(Arc::clone(&snapshot), &p.policy),
-            None => Policy::load_hosted(Arc::clone(&snapshot), Arc::clone(host) as _),
+            Some((p, Install::Change)) => Policy::continuing(snap, &p.policy),
+            Some((p, Install::Reload)) => Policy::reloaded(snap, &p.policy),
+            None => Policy::load_hosted(snap, Arc::clone(host) as _),
         }
         .map_err(|e| ServerError::Config(bindery_policy::render(&e, &snapshot)))?;
         let snapshot = Arc::clone(policy.snapshot());
@@ -200,9 +204,13 @@ impl Shared {
     /// Makes `snapshot` the running configuration if it passes every check a start makes;
     /// otherwise nothing changes and the error says why. On success, returns notes for the
     /// operator (options that need a restart, listeners that cannot change live).
-    pub fn install(&self, snapshot: Snapshot) -> Result<Vec<String>, String> {
+    pub fn install(
+        &self,
+        snapshot: Snapshot,
+        why: bindery_control::daemon::Install,
+    ) -> Result<Vec<String>, String> {
         let old = self.current();
-        let next = Generation::build(Arc::new(snapshot), &self.tls, Some(&old), &self.host)
+        let next = Generation::build(Arc::new(snapshot), &self.tls, Some((&old, why)), &self.host)
             .map_err(|e| match e {
                 ServerError::Config(text) => text,
                 other => other.to_string(),

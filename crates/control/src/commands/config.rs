@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::Output;
 use crate::change;
-use crate::daemon::Daemon;
+use crate::daemon::{Daemon, Install};
 
 pub fn run<D: Daemon>(d: &D, args: &[&str]) -> Output {
     let words: Vec<String> = args.iter().skip(1).map(|s| s.to_string()).collect();
@@ -125,7 +125,7 @@ fn reload<D: Daemon>(d: &D) -> Output {
             Err(e) => return Output::error(format!("Reconfigure failed\n{}", e.trim_end())),
         };
         let generation = d.snapshot().generation + 1;
-        match d.install(Snapshot::compile(tree, generation)) {
+        match d.install(Snapshot::compile(tree, generation), Install::Reload) {
             Ok(notes) => {
                 let dropped = changes.len();
                 changes.clear();
