@@ -228,26 +228,20 @@ impl Policy {
     /// at a start (`init`'s changes are made), counting into `previous`'s counters so they
     /// run on (as a metric must), with `previous`'s host.
     pub fn reloaded(snapshot: Arc<Snapshot>, previous: &Policy) -> Result<Policy, LoadError> {
-        let host = previous.inner.host.clone();
-        Policy::load_with(
-            snapshot,
-            host,
-            Arc::clone(&previous.inner.stats),
-            Phase::Apply,
-        )
+        Policy::after(snapshot, previous, Phase::Apply)
     }
 
     /// The policy for a generation made by a run-time change to `previous`'s configuration:
     /// `init`'s changes are in it already and are not made again, so `init` cannot undo the
     /// change. Counters and host carry on.
     pub fn continuing(snapshot: Arc<Snapshot>, previous: &Policy) -> Result<Policy, LoadError> {
+        Policy::after(snapshot, previous, Phase::Replay)
+    }
+
+    /// A policy following `previous`: its host and counters carry on.
+    fn after(snapshot: Arc<Snapshot>, previous: &Policy, init: Phase) -> Result<Policy, LoadError> {
         let host = previous.inner.host.clone();
-        Policy::load_with(
-            snapshot,
-            host,
-            Arc::clone(&previous.inner.stats),
-            Phase::Replay,
-        )
+        Policy::load_with(snapshot, host, Arc::clone(&previous.inner.stats), init)
     }
 
     fn load_with(
