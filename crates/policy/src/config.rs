@@ -95,10 +95,21 @@ impl World {
         self.view.borrow().clone()
     }
 
+    /// Looks a name up with `look` in this state's configuration and, on a miss, once more
+    /// in the configuration in force (see [`World::newer`]). Returns the view it was found in.
+    pub fn find<T>(&self, look: impl Fn(&Snapshot) -> Option<T>) -> Option<(View, T)> {
+        let view = self.view();
+        if let Some(t) = look(&view.snapshot) {
+            return Some((view, t));
+        }
+        let newer = self.newer()?;
+        look(&newer.snapshot).map(|t| (newer, t))
+    }
+
     /// After a name was not found: the configuration in force now, if it is newer than this
     /// state's. A binding another thread's script created a moment ago is then found, in
     /// a session that began before it existed. `None` when there is nothing newer.
-    pub fn newer(&self) -> Option<View> {
+    fn newer(&self) -> Option<View> {
         let host = self
             .host
             .as_ref()

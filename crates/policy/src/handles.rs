@@ -160,15 +160,9 @@ impl UserData for Msg {
                 let Some(name) = name else {
                     return Ok(c.msg.binding.as_ref().map(|a| a.binding.clone()));
                 };
-                let world = &this.0.world;
-                let mut snap = world.view().snapshot;
-                if snap.binding_id(&name).is_none()
-                    && let Some(newer) = world.newer()
-                {
-                    snap = newer.snapshot;
-                }
-                Ok(snap.binding_id(&name).map(|b| {
-                    c.msg.binding = Some(Assigned::of(&snap, b));
+                let found = this.0.world.find(|s| s.binding_id(&name));
+                Ok(found.map(|(view, b)| {
+                    c.msg.binding = Some(Assigned::of(&view.snapshot, b));
                     name
                 }))
             })
@@ -178,14 +172,7 @@ impl UserData for Msg {
                 let Some(name) = name else {
                     return Ok(c.msg.binding.as_ref().map(|a| a.group.clone()));
                 };
-                let world = &this.0.world;
-                let mut view = world.view();
-                if view.snapshot.group_id(&name).is_none()
-                    && let Some(newer) = world.newer()
-                {
-                    view = newer;
-                }
-                let Some(g) = view.snapshot.group_id(&name) else {
+                let Some((view, g)) = this.0.world.find(|s| s.group_id(&name)) else {
                     return Ok(None);
                 };
                 c.msg.binding = view

@@ -23,27 +23,6 @@ impl Shared {
     }
 }
 
-/// Replaces `path` with `text` so that a crash leaves the old file or the new one, never a
-/// part: a temporary file beside it, fsync, rename, fsync of the folder.
-fn write_durably(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path.file_name().ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file")
-    })?;
-    let mut tmp_name = name.to_os_string();
-    tmp_name.push(".tmp");
-    let tmp = dir.join(tmp_name);
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(&dir)?.sync_all()
-}
-
 impl Daemon for Shared {
     fn now(&self) -> u64 {
         unix_now()
@@ -179,7 +158,8 @@ impl Daemon for Shared {
     }
 
     fn write_file(&self, path: &std::path::Path, text: &str) -> Result<(), String> {
-        tokio::task::block_in_place(|| write_durably(path, text)).map_err(|e| e.to_string())
+        tokio::task::block_in_place(|| crate::write_durably(path, text.as_bytes()))
+            .map_err(|e| e.to_string())
     }
 
     fn with_changes<R>(&self, f: impl FnOnce(&mut Vec<String>) -> R) -> R {

@@ -50,6 +50,28 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Replaces `path` with `bytes` so that a crash leaves the old file or the new one, never a
+/// part: a temporary file beside it, fsync, rename, fsync of the folder. For `config
+/// writeback` and `stats.json`.
+pub(crate) fn write_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file")
+    })?;
+    let mut tmp_name = name.to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = dir.join(tmp_name);
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(&dir)?.sync_all()
+}
+
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -88,22 +110,19 @@ pub struct Generation {
 impl Generation {
     /// Derives everything from a snapshot and checks what a start would check: the policy
     /// loads, every listener's settings (TLS certificates included) resolve.
-    /// `previous` is the generation it replaces, if any, and why: the policy's counters carry
-    /// on, and `init` makes its configuration changes again only on a reload.
     /// The policy loads first: what its `init` sets with `msys.config` is part of the
     /// generation, so everything else is derived from the policy's snapshot.
     pub fn build(
         snapshot: Arc<Snapshot>,
         tls: &TlsCache,
-        previous: Option<(&Generation, bindery_control::daemon::Install)>,
-        host: &Arc<LiveConfig>,
+        origin: Origin<'_>,
     ) -> Result<Generation, ServerError> {
         use bindery_control::daemon::Install;
         let snap = Arc::clone(&snapshot);
-        let policy = match previous {
-            Some((p, Install::Change)) => Policy::continuing(snap, &p.policy),
-            Some((p, Install::Reload)) => Policy::reloaded(snap, &p.policy),
-            None => Policy::load_hosted(snap, Arc::clone(host) as _),
+        let policy = match origin {
+            Origin::Start(host) => Policy::load_hosted(snap, host),
+            Origin::After(p, Install::Change) => Policy::continuing(snap, &p.policy),
+            Origin::After(p, Install::Reload) => Policy::reloaded(snap, &p.policy),
         }
         .map_err(|e| ServerError::Config(bindery_policy::render(&e, &snapshot)))?;
         let snapshot = Arc::clone(policy.snapshot());
@@ -127,6 +146,16 @@ impl Generation {
     pub fn plan(&self, name: &str) -> Option<&Arc<ListenerPlan>> {
         self.plans.iter().find(|p| p.name == name)
     }
+}
+
+/// Where a generation comes from.
+pub enum Origin<'a> {
+    /// The first: its policy sends run-time changes to this host, and every later
+    /// generation's policy inherits it.
+    Start(Arc<LiveConfig>),
+    /// After the generation in force, and why: the policy's counters and host carry on, and
+    /// `init` makes its configuration changes again only on a reload.
+    After(&'a Generation, bindery_control::daemon::Install),
 }
 
 /// Re-reads the configuration files for `config reload` (`true`: `Local_Changes_File` too)
@@ -183,8 +212,6 @@ pub struct Shared {
     /// Where `stats.json` lives: the spool folder of the first generation.
     pub spoolbase: std::path::PathBuf,
     pub reload: Option<Reload>,
-    /// The policy's road to run-time changes, kept for the generations to come.
-    pub host: Arc<LiveConfig>,
     /// Serialises configuration changes, and lists the run-time changes made since the files
     /// were last read or written back (a reload drops them and says how many).
     pub changes: std::sync::Mutex<Vec<String>>,
@@ -210,7 +237,7 @@ impl Shared {
         why: bindery_control::daemon::Install,
     ) -> Result<Vec<String>, String> {
         let old = self.current();
-        let next = Generation::build(Arc::new(snapshot), &self.tls, Some((&old, why)), &self.host)
+        let next = Generation::build(Arc::new(snapshot), &self.tls, Origin::After(&old, why))
             .map_err(|e| match e {
                 ServerError::Config(text) => text,
                 other => other.to_string(),
@@ -268,7 +295,7 @@ pub async fn start(
     let host = Arc::new(LiveConfig::default());
     // Scripts load and listener settings resolve before anything opens: a broken
     // configuration must not half-start a daemon.
-    let generation = Generation::build(snapshot, &tls, None, &host)?;
+    let generation = Generation::build(snapshot, &tls, Origin::Start(Arc::clone(&host)))?;
     let snapshot = Arc::clone(&generation.snapshot);
     if !generation.policy.scripts().is_empty() {
         tracing::info!(scripts = generation.policy.scripts().len(), "policy loaded");
@@ -322,7 +349,6 @@ pub async fn start(
         engine,
         stats,
         reload,
-        host: Arc::clone(&host),
         changes: std::sync::Mutex::new(Vec::new()),
         resolver,
         disk: Arc::clone(&disk),

@@ -31,15 +31,13 @@ pub fn restore(stats: &Stats, spoolbase: &Path) {
     }
 }
 
-/// Writes the counters: a temporary file, then a rename, so a crash leaves the old or the
-/// new file, never half of one.
+/// Writes the counters with [`crate::write_durably`], so a crash leaves the old or the new
+/// file, never half of one.
 pub fn save(stats: &Stats, spoolbase: &Path) {
     let path = spoolbase.join(FILE);
-    let tmp = spoolbase.join(format!("{FILE}.tmp"));
     let write = || -> std::io::Result<()> {
         let bytes = serde_json::to_vec(&stats.save()).map_err(std::io::Error::other)?;
-        std::fs::write(&tmp, bytes)?;
-        std::fs::rename(&tmp, &path)
+        crate::write_durably(&path, &bytes)
     };
     if let Err(e) = write() {
         tracing::warn!(path = %path.display(), error = %e, "cannot write statistics file");
