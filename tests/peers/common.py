@@ -72,6 +72,7 @@ Mainlog = "{self.log}"
     def start(self):
         self.stderr = open(os.path.join(self.dir, "stderr.log"), "ab")
         offset = self.stderr.tell()
+        self.offset = offset
         self.proc = subprocess.Popen([BIN, "run", "-c", self.conf], stderr=self.stderr,
                                      cwd=self.dir)
         deadline = time.time() + 20
@@ -86,6 +87,20 @@ Mainlog = "{self.log}"
                 break
             time.sleep(0.05)
         raise RuntimeError("daemon did not start: " + self.stderr_text())
+
+    def wait_log(self, pattern, timeout=10):
+        """The first match of `pattern` in what this start of the daemon has logged, waiting
+        for it (listeners after the first are logged a moment after the daemon answers)."""
+        deadline = time.time() + timeout
+        while True:
+            with open(os.path.join(self.dir, "stderr.log"), "rb") as f:
+                f.seek(self.offset)
+                m = re.search(pattern.encode(), f.read())
+            if m:
+                return m.group(1).decode()
+            if time.time() > deadline:
+                raise AssertionError(f"{pattern!r} not logged: {self.stderr_text()[-3000:]}")
+            time.sleep(0.05)
 
     def stderr_text(self):
         with open(os.path.join(self.dir, "stderr.log"), "rb") as f:

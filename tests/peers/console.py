@@ -102,15 +102,13 @@ class Console(SinkSuite):
         return config(cls.tmp, cls.dns, cls.sink)
 
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
+    def started(cls):
         cls.find_ports()
 
     @classmethod
     def find_ports(cls):
-        log = cls.d.stderr_text()
-        cls.tcp = re.findall(r"listening \(control\).*?addr=(127\.0\.0\.1:\d+)", log)[-1]
-        cls.http = re.findall(r"listening \(HTTP\).*?addr=(127\.0\.0\.1:\d+)", log)[-1]
+        cls.tcp = cls.d.wait_log(r"listening \(control\).*?addr=(127\.0\.0\.1:\d+)")
+        cls.http = cls.d.wait_log(r"listening \(HTTP\).*?addr=(127\.0\.0\.1:\d+)")
 
     def console(self, *words, target=None, env=None, check=True, json_out=False):
         args = [BIN, "console", "-s", target or self.sock] + (["--json"] if json_out else [])

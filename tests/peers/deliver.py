@@ -139,8 +139,9 @@ domain "one.test" {{ Remote_SMTP_Port = {sink.port} }}
 class SinkSuite(unittest.TestCase):
     """A suite around one daemon relaying to an aiosmtpd sink on 127.0.0.20 through dnsmasq, in
     a temporary folder holding its policy script. Subclasses set NAME and SCRIPT, define
-    `daemon_config(cls)` (they start from `relay_to_sink(cls.dns, cls.sink)`), and may add
-    files in `prepare(cls)` before the daemon starts."""
+    `daemon_config(cls)` (they start from `relay_to_sink(cls.dns, cls.sink)`), may add files
+    in `prepare(cls)` before the daemon starts and look at it in `started(cls)` after. A
+    failure there stops the daemon: one left running would hold the test runner's pipe."""
 
     NAME = "suite"
     SCRIPT = ""
@@ -155,9 +156,18 @@ class SinkSuite(unittest.TestCase):
             f.write(cls.SCRIPT)
         cls.prepare()
         cls.d = Daemon(cls.tmp, config=cls.daemon_config())
+        try:
+            cls.started()
+        except BaseException:
+            cls.tearDownClass()
+            raise
 
     @classmethod
     def prepare(cls):
+        pass
+
+    @classmethod
+    def started(cls):
         pass
 
     @classmethod
