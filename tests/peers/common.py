@@ -117,11 +117,25 @@ Mainlog = "{self.log}"
                              capture_output=True, check=True, text=True).stdout
         return [json.loads(line) for line in out.splitlines() if line.strip()]
 
-    def body(self, msg_id):
+    def spooled(self, msg_id):
+        """The message's envelope (a dict) and body, read from its spool file the way
+        crates/spool/src/file.rs lays it out: head line, envelope, body; an `.env` beside it
+        stands instead of the envelope inside."""
         paths = glob.glob(os.path.join(self.spoolbase, "queue", "*", msg_id + ".msg"))
         assert len(paths) == 1, paths
         with open(paths[0], "rb") as f:
-            return f.read()
+            data = f.read()
+        head, _, rest = data.partition(b"\n")
+        assert head.startswith(b"bindery-spool 2 "), head[:40]
+        n = int(head.split()[-1])
+        envelope, body = rest[:n], rest[n:]
+        if os.path.exists(paths[0][:-len(".msg")] + ".env"):
+            with open(paths[0][:-len(".msg")] + ".env", "rb") as f:
+                envelope = f.read()
+        return json.loads(envelope.splitlines()[0]), body
+
+    def body(self, msg_id):
+        return self.spooled(msg_id)[1]
 
     def smtp(self, source=None, **kw):
         return smtplib.SMTP("127.0.0.1", self.port, source_address=source, timeout=10, **kw)

@@ -6,7 +6,6 @@ daemon listens on 127.0.0.1 port 0; the port is read back from its log. Each tes
 its own daemon in a fresh temporary folder.
 """
 
-import glob
 import json
 import os
 import re
@@ -65,8 +64,7 @@ class Reception(unittest.TestCase):
             s.rcpt("b@rcpt.example", ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;b@rcpt.example"])
             code, text = s.data(MSG)
             msg_id = queued_id(text)
-        paths = glob.glob(os.path.join(self.d.spoolbase, "queue", "*", msg_id + ".env"))
-        env = json.loads(open(paths[0]).read().splitlines()[0])
+        env = self.d.spooled(msg_id)[0]
         self.assertEqual(env["ret"], "HDRS")
         self.assertEqual(env["envid"], "E1")
         self.assertEqual(env["recipients"][0]["notify"], "SUCCESS,FAILURE")

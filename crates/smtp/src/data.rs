@@ -69,15 +69,23 @@ impl DataReceiver {
     pub fn feed(&mut self, input: &[u8]) -> (usize, bool) {
         let mut i = 0;
         while i < input.len() {
-            // Fast path: copy a run of ordinary bytes inside a line at once.
+            // Fast path: inside a line, copy everything up to the next CR or LF at once, and
+            // go on across a CRLF whose next line does not start with a dot (after a CRLF, a
+            // line start differs from mid-line only for a dot). One copy per run, not per line.
             if self.state == State::Mid {
-                let run = input[i..]
-                    .iter()
-                    .position(|&c| c == b'\r' || c == b'\n')
-                    .unwrap_or(input.len() - i);
-                if run > 0 {
-                    self.emit(&input[i..i + run]);
-                    i += run;
+                let start = i;
+                i = loop {
+                    let Some(k) = memchr::memchr2(b'\r', b'\n', &input[i..]) else {
+                        break input.len();
+                    };
+                    let at = i + k;
+                    match input.get(at..at + 3) {
+                        Some([b'\r', b'\n', next]) if *next != b'.' => i = at + 2,
+                        _ => break at,
+                    }
+                };
+                if i > start {
+                    self.emit(&input[start..i]);
                     continue;
                 }
             }

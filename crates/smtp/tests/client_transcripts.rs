@@ -90,7 +90,7 @@ impl Runner {
                             orcpt: None,
                         })
                         .collect(),
-                    body: Arc::from(BODY),
+                    body: Arc::new(BODY.to_vec()),
                     ret: None,
                     envid: None,
                     smtputf8: false,

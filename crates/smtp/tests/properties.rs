@@ -135,7 +135,7 @@ fn drive_client(chunks: &[Vec<u8>]) -> usize {
                 orcpt: None,
             },
         ],
-        body: Arc::from(&b"x\r\n"[..]),
+        body: Arc::new(b"x\r\n".to_vec()),
         ret: None,
         envid: None,
         smtputf8: false,
@@ -183,5 +183,63 @@ proptest! {
         0..6,
     )) {
         drive_client(&chunks);
+    }
+}
+
+/// Bytes that exercise every DATA state: dots, CR, LF and CRLF, mixed with text.
+fn data_bytes() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(
+        prop_oneof![
+            Just(b"\r\n".to_vec()),
+            Just(b".".to_vec()),
+            Just(b"\r".to_vec()),
+            Just(b"\n".to_vec()),
+            Just(b"\r\n.\r\n".to_vec()),
+            "[a-z .]{0,12}".prop_map(String::into_bytes),
+        ],
+        0..40,
+    )
+    .prop_map(|v| v.concat())
+}
+
+/// Feeds `chunks` until the end-of-data mark; returns the bytes used, whether the mark was
+/// seen, the body and whether a bare line end was.
+fn receive(chunks: &[&[u8]]) -> (usize, bool, Vec<u8>, bool) {
+    let mut r = bindery_smtp::data::DataReceiver::new(0, 0);
+    let mut used = 0;
+    for c in chunks {
+        let (n, done) = r.feed(c);
+        used += n;
+        if done {
+            let bare = r.bare_line_end;
+            return (used, true, r.into_body(), bare);
+        }
+    }
+    let bare = r.bare_line_end;
+    (used, false, r.into_body(), bare)
+}
+
+proptest! {
+    /// The run-copying fast path gives what the byte-at-a-time state machine gives, however
+    /// the input is cut.
+    #[test]
+    fn data_receiver_ignores_chunking(input in data_bytes(), cut in any::<usize>()) {
+        let bytewise: Vec<&[u8]> = input.chunks(1).collect();
+        let cut = if input.is_empty() { 0 } else { cut % input.len() };
+        let halves = [&input[..cut], &input[cut..]];
+        let whole = receive(&[&input]);
+        prop_assert_eq!(&whole, &receive(&bytewise));
+        prop_assert_eq!(&whole, &receive(&halves));
+    }
+
+    /// What the client stuffs, the server un-stuffs: the body comes back byte for byte.
+    #[test]
+    fn dot_stuffing_round_trips(lines in proptest::collection::vec("[a-z. ]{0,10}", 0..20)) {
+        let body: Vec<u8> = lines.iter().flat_map(|l| format!("{l}\r\n").into_bytes()).collect();
+        let mut wire = Vec::new();
+        bindery_smtp::client::dot_stuff_into(&body, &mut wire);
+        let (used, done, got, bare) = receive(&[&wire]);
+        prop_assert_eq!((used, done, bare), (wire.len(), true, false));
+        prop_assert_eq!(got, body);
     }
 }

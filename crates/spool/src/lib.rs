@@ -1,7 +1,8 @@
 //! The spool: where accepted messages live until they are delivered or bounced.
 //!
 //! # Layout
-//! - [`envelope`]: the envelope file format (JSON + CRC line), recipients and their state.
+//! - [`envelope`]: the envelope format (JSON + CRC line), recipients and their state.
+//! - [`file`]: the message file (head line, envelope at acceptance, body).
 //! - [`id`]: message ids and the folder each lives in.
 //! - [`disk`]: the real spool, files in hashed folders with group commit.
 //! - [`memory`]: an in-memory spool for tests, with injectable failures.
@@ -11,6 +12,7 @@
 
 pub mod disk;
 pub mod envelope;
+pub mod file;
 pub mod id;
 pub mod memory;
 
@@ -58,8 +60,10 @@ pub struct Recovered {
     /// Every usable message, oldest first.
     pub messages: Vec<Envelope>,
     pub quarantined: Vec<Quarantined>,
-    /// Unfinished envelope rewrites removed (their previous envelope stands).
-    pub removed_tmp: usize,
+    /// Leftovers of interrupted work, removed: envelope rewrites that did not finish (the
+    /// previous envelope stands) and envelopes whose message file a removal had already
+    /// unlinked.
+    pub removed_unfinished: usize,
 }
 
 /// The seam between the daemon and message storage.

@@ -112,52 +112,84 @@ fn recovery_quarantines_what_it_cannot_use() {
     let dir = tempfile::tempdir().unwrap();
     let spool = DiskSpool::open(dir.path(), 0o600, SyncMethod::Fsync).unwrap();
     let ids = IdGenerator::new();
-    let good = ids.next(1);
-    store(&spool, envelope(&good), b"good\r\n").unwrap();
-    // Every way a file can be wrong.
-    let torn_body = ids.next(1);
-    store(&spool, envelope(&torn_body), b"0123456789\r\n").unwrap();
-    let bad_crc = ids.next(1);
-    store(&spool, envelope(&bad_crc), b"x\r\n").unwrap();
-    let no_env = ids.next(1);
-    store(&spool, envelope(&no_env), b"x\r\n").unwrap();
-    let no_body = ids.next(1);
-    store(&spool, envelope(&no_body), b"x\r\n").unwrap();
-    let rewrite = ids.next(1);
-    store(&spool, envelope(&rewrite), b"x\r\n").unwrap();
-    drop(spool);
+    let next = |body: &[u8]| {
+        let id = ids.next(1);
+        let mut env = envelope(&id);
+        env.seal(body);
+        store(&spool, env.clone(), body).unwrap();
+        env
+    };
+    let good = next(b"good\r\n");
+    let torn_body = next(b"0123456789\r\n");
+    let bad_crc = next(b"x\r\n");
+    let bad_crc_update = next(b"x\r\n");
+    spool.update(&bad_crc_update).unwrap();
+    let removed = next(b"x\r\n");
+    spool.update(&removed).unwrap();
+    let rewrite = next(b"x\r\n");
+    let torn_head = next(b"x\r\n");
     let path = |id: &str, ext: &str| {
         dir.path()
             .join("queue")
             .join(bindery_spool::id::folder_of(id).unwrap())
             .join(format!("{id}.{ext}"))
     };
-    fs::write(path(&torn_body, "msg"), b"0123").unwrap();
-    let mut env = fs::read(path(&bad_crc, "env")).unwrap();
-    env[10] ^= 1;
-    fs::write(path(&bad_crc, "env"), env).unwrap();
-    fs::remove_file(path(&no_env, "env")).unwrap();
-    fs::remove_file(path(&no_body, "msg")).unwrap();
-    fs::write(path(&rewrite, "env.tmp"), b"half").unwrap();
+    // A spool of the format before one file per message: body alone in .msg, plus .env.
+    let old = envelope(&ids.next(1));
+    let mut old_env = old.clone();
+    old_env.seal(b"old\r\n");
+    fs::write(path(&old.id, "msg"), b"old\r\n").unwrap();
+    fs::write(path(&old.id, "env"), old_env.encode()).unwrap();
+    let no_env = ids.next(1);
+    drop(spool);
+
+    // Every way a file can be wrong.
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .open(path(&torn_body.id, "msg"))
+        .unwrap();
+    f.set_len(f.metadata().unwrap().len() - 8).unwrap();
+    let flip = |p: &Path, at: usize| {
+        let mut bytes = fs::read(p).unwrap();
+        bytes[at] ^= 1;
+        fs::write(p, bytes).unwrap();
+    };
+    flip(&path(&bad_crc.id, "msg"), 30);
+    flip(&path(&bad_crc_update.id, "env"), 10);
+    fs::remove_file(path(&removed.id, "msg")).unwrap();
+    fs::write(path(&rewrite.id, "env.tmp"), b"half").unwrap();
+    fs::write(path(&torn_head.id, "msg"), b"bindery-spool 2 99\n{}").unwrap();
+    fs::write(path(&no_env, "msg"), b"Received: x\r\n").unwrap();
     fs::write(dir.path().join("queue/00/junk"), b"?").unwrap();
 
     // Read-only scan first: reports, moves nothing.
     let ro = DiskSpool::scan_readonly(dir.path()).unwrap();
-    assert_eq!(ro.messages.len(), 2);
+    assert_eq!(ro.messages.len(), 3);
     assert_eq!(ro.quarantined.len(), 7);
-    assert!(path(&torn_body, "msg").exists());
+    assert!(path(&torn_body.id, "msg").exists());
+    assert!(path(&removed.id, "env").exists());
 
     let spool = DiskSpool::open(dir.path(), 0o600, SyncMethod::Fsync).unwrap();
     let rec = spool.recover().unwrap();
     let ids: Vec<&str> = rec.messages.iter().map(|m| m.id.as_str()).collect();
-    assert_eq!(ids, vec![good.as_str(), rewrite.as_str()]);
-    assert_eq!(rec.removed_tmp, 1);
+    assert_eq!(
+        ids,
+        vec![good.id.as_str(), rewrite.id.as_str(), old.id.as_str()]
+    );
+    assert_eq!(rec.messages[0], good);
+    assert_eq!(
+        rec.removed_unfinished, 2,
+        "the .env.tmp and the removed message's .env"
+    );
+    assert!(!path(&removed.id, "env").exists());
+    assert_eq!(spool.body(&good.id).unwrap(), b"good\r\n");
+    assert_eq!(spool.body(&old.id).unwrap(), b"old\r\n");
     let reasons: Vec<String> = rec.quarantined.iter().map(|q| q.reason.clone()).collect();
     for want in [
         "torn body: 4 bytes on disk, 12 expected",
         "checksum mismatch",
         "body without envelope",
-        "envelope without body",
+        "torn envelope: the file ends at 21, the envelope at 118",
         "not a spool file",
     ] {
         assert!(
@@ -165,11 +197,12 @@ fn recovery_quarantines_what_it_cannot_use() {
             "no {want:?} in {reasons:?}"
         );
     }
-    // Moved aside, not deleted: 2 (torn) + 2 (crc) + 1 + 1 + 1 junk.
+    // Moved aside, not deleted: torn, two bad checksums (one with its .env), no envelope,
+    // torn head, junk.
     assert_eq!(files_in(&dir.path().join("quarantine")), 7);
     // A second recovery finds a clean spool.
     let again = spool.recover().unwrap();
-    assert_eq!(again.messages.len(), 2);
+    assert_eq!(again.messages.len(), 3);
     assert!(again.quarantined.is_empty());
 }
 
@@ -219,4 +252,25 @@ fn full_disk_fails_cleanly_and_recovers() {
     assert!(spool.healthy());
     store(&spool, envelope(&ids.next(1)), &big).unwrap();
     assert_eq!(spool.recover().unwrap().messages.len(), 1);
+}
+
+/// The queue folder carries the ext4 `T` flag (`chattr +T`) so its folders, and the message
+/// files in them, spread over the disk's block groups. Skipped where the file system has no
+/// such flags.
+#[test]
+fn the_queue_folder_spreads_its_folders() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let _spool = DiskSpool::open(dir.path(), 0o600, SyncMethod::Fsync).unwrap();
+    let out = Command::new("lsattr")
+        .arg("-d")
+        .arg(dir.path().join("queue"))
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            let flags = text.split_whitespace().next().unwrap_or("");
+            assert!(flags.contains('T'), "lsattr says {text}");
+        }
+        _ => eprintln!("skipped: lsattr cannot read flags here"),
+    }
 }

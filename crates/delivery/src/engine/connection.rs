@@ -278,13 +278,13 @@ async fn outgoing(inner: &Inner, p: &Part) -> Option<Outgoing> {
             Outgoing {
                 sender: env.sender.clone(),
                 recipients,
-                body: Arc::from(&[][..]),
+                body: Arc::default(),
                 ret: env.ret.clone(),
                 envid: env.envid.clone(),
                 smtputf8: env.smtputf8,
             },
         )
     };
-    msg.body = Arc::from(inner.body(&id).await?);
+    msg.body = Arc::new(inner.body(&id).await?);
     Some(msg)
 }

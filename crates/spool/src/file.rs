@@ -1,0 +1,163 @@
+//! The message file, `ID.msg`: one file per accepted message, so accepting, delivering and
+//! forgetting a message creates, flushes and unlinks one inode, not two.
+//!
+//! ```text
+//! bindery-spool 2 LEN\n     the head line: format and the envelope's length in bytes
+//! ENVELOPE                  LEN bytes, as Envelope::encode wrote them at acceptance
+//! BODY                      the message (Received header first), to the end of the file
+//! ```
+//! The envelope in the file is the one at acceptance. A later change (an attempt, a
+//! recipient's new state) goes to `ID.env`, which then stands instead of it: a retry rewrites a
+//! few hundred bytes, never the body.
+//!
+//! Spools written before this format have a `.msg` holding only the body and always an
+//! `.env`; [`Head::read`] tells them apart by the head line, so they are still delivered.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
+/// The head line's start. A body of the old format starts with a header field (our own
+/// `Received:` or a report's fields), never with this.
+const MAGIC: &[u8] = b"bindery-spool 2 ";
+/// The head line is at most this long (magic, 20 digits, newline).
+const HEAD_MAX: usize = 40;
+
+/// The head line and envelope to write before the body.
+pub fn head(envelope: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEAD_MAX + envelope.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(envelope.len().to_string().as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(envelope);
+    out
+}
+
+/// Where the parts of one message file are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    /// The envelope written at acceptance: (offset, length). `None` in an old-format file.
+    pub envelope: Option<(u64, u64)>,
+    /// Where the body starts.
+    pub body_start: u64,
+    /// The file's length.
+    pub file_len: u64,
+}
+
+impl Head {
+    /// Reads the head line of an open message file. `Err` with `InvalidData` when the head
+    /// line promises an envelope longer than the file (a torn write).
+    pub fn read(file: &File) -> io::Result<Head> {
+        let file_len = file.metadata()?.len();
+        let mut buf = [0u8; HEAD_MAX];
+        let n = read_at_most(file, &mut buf, 0)?;
+        let Some(rest) = buf[..n].strip_prefix(MAGIC) else {
+            return Ok(Head {
+                envelope: None,
+                body_start: 0,
+                file_len,
+            });
+        };
+        let torn = || io::Error::new(io::ErrorKind::InvalidData, "torn head line");
+        let digits = rest.iter().position(|&b| b == b'\n').ok_or_else(torn)?;
+        let env_len: u64 = std::str::from_utf8(&rest[..digits])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(torn)?;
+        let env_start = (MAGIC.len() + digits + 1) as u64;
+        let body_start = env_start.checked_add(env_len).ok_or_else(torn)?;
+        if body_start > file_len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("torn envelope: the file ends at {file_len}, the envelope at {body_start}"),
+            ));
+        }
+        Ok(Head {
+            envelope: Some((env_start, env_len)),
+            body_start,
+            file_len,
+        })
+    }
+
+    /// The envelope written at acceptance, if the file has one.
+    pub fn envelope(&self, file: &File) -> io::Result<Option<Vec<u8>>> {
+        let Some((start, len)) = self.envelope else {
+            return Ok(None);
+        };
+        let mut buf = vec![0; usize::try_from(len).map_err(io::Error::other)?];
+        file.read_exact_at(&mut buf, start)?;
+        Ok(Some(buf))
+    }
+
+    pub fn body_len(&self) -> u64 {
+        self.file_len - self.body_start
+    }
+
+    /// The body, read in one call into a buffer of its exact size.
+    pub fn body(&self, file: &File) -> io::Result<Vec<u8>> {
+        let mut buf = vec![0; usize::try_from(self.body_len()).map_err(io::Error::other)?];
+        file.read_exact_at(&mut buf, self.body_start)?;
+        Ok(buf)
+    }
+}
+
+/// Reads up to `buf.len()` bytes at `offset`; fewer only at the end of the file.
+fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read_at(&mut buf[n..], offset + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file_with(bytes: &[u8]) -> (tempfile::TempDir, File) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m");
+        File::create(&path).unwrap().write_all(bytes).unwrap();
+        let f = File::open(&path).unwrap();
+        (dir, f)
+    }
+
+    #[test]
+    fn head_envelope_and_body_round_trip() {
+        let mut bytes = head(b"{\"id\":1}\ncrc32 0\n");
+        bytes.extend_from_slice(b"Received: x\r\n\r\nbody\r\n");
+        let (_d, f) = file_with(&bytes);
+        let h = Head::read(&f).unwrap();
+        assert_eq!(h.envelope, Some((19, 17)));
+        assert_eq!(h.envelope(&f).unwrap().unwrap(), b"{\"id\":1}\ncrc32 0\n");
+        assert_eq!(h.body(&f).unwrap(), b"Received: x\r\n\r\nbody\r\n");
+    }
+
+    #[test]
+    fn an_old_format_file_is_all_body() {
+        let (_d, f) = file_with(b"Received: x\r\n\r\nbody\r\n");
+        let h = Head::read(&f).unwrap();
+        assert_eq!((h.envelope, h.body_start, h.body_len()), (None, 0, 21));
+    }
+
+    #[test]
+    fn torn_heads_are_errors_not_panics() {
+        for bytes in [
+            &b"bindery-spool 2 "[..],
+            b"bindery-spool 2 12",
+            b"bindery-spool 2 x\n",
+            b"bindery-spool 2 99\n{}",
+            b"bindery-spool 2 99999999999999999999999\n",
+        ] {
+            let (_d, f) = file_with(bytes);
+            let e = Head::read(&f).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{bytes:?}");
+        }
+    }
+}
