@@ -67,6 +67,7 @@ class Handler:
         self.sink.got.append({
             "peer": session.peer[0],
             "ehlo": session.host_name,
+            "tls": session.ssl is not None,
             "from": envelope.mail_from,
             "rcpts": list(envelope.rcpt_tos),
             "data": envelope.original_content,
@@ -75,9 +76,10 @@ class Handler:
 
 
 class Sink:
-    """An aiosmtpd server on `ip`, port 0, in a thread with its own event loop."""
+    """An aiosmtpd server on `ip`, port 0, in a thread with its own event loop; with
+    `tls_context`, it offers STARTTLS with that context's certificate."""
 
-    def __init__(self, ip):
+    def __init__(self, ip, tls_context=None):
         self.ip = ip
         self.got = []
         self.loop = asyncio.new_event_loop()
@@ -87,7 +89,8 @@ class Sink:
         def run():
             asyncio.set_event_loop(self.loop)
             server = self.loop.run_until_complete(self.loop.create_server(
-                lambda: SMTP(handler, hostname=f"sink-{ip}", enable_SMTPUTF8=True), ip, 0))
+                lambda: SMTP(handler, hostname=f"sink-{ip}", enable_SMTPUTF8=True,
+                             tls_context=tls_context), ip, 0))
             self.port = server.sockets[0].getsockname()[1]
             ready.set()
             self.loop.run_forever()
@@ -183,7 +186,9 @@ class SinkSuite(unittest.TestCase):
 
 
 class Dns:
-    def __init__(self, workdir):
+    """dnsmasq with the zone above, plus `extra` records (dnsmasq arguments)."""
+
+    def __init__(self, workdir, extra=()):
         self.port = free_port()
         args = ["dnsmasq", "-k", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
                 "--listen-address=127.0.0.1", "--bind-interfaces", f"--port={self.port}",
@@ -193,7 +198,7 @@ class Dns:
                 "--host-record=mx1.mx.test,127.0.0.21", "--host-record=mx2.mx.test,127.0.0.22",
                 "--host-record=nomx.test,127.0.0.20",
                 "--mx-host=origin.test,mx.origin.test,10",
-                "--host-record=mx.origin.test,127.0.0.23"]
+                "--host-record=mx.origin.test,127.0.0.23", *extra]
         self.log = open(os.path.join(workdir, "dnsmasq.log"), "wb")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
         self.resolv = os.path.join(workdir, "resolv.conf")

@@ -5,7 +5,9 @@
 //! each message's source address) and `tests/peers/console.py` (the console and `/metrics`
 //! read back against a sink, promtool, a reload under load, the TCP login, statistics across
 //! a restart) and `tests/peers/lua_config.py` (`msys.config("set")` from `init` and callouts,
-//! a binding created and assigned by a script, `config writeback` across a restart).
+//! a binding created and assigned by a script, `config writeback` across a restart) and
+//! `tests/peers/outbound_tls.py` (STARTTLS to aiosmtpd sinks under certificates openssl makes:
+//! `tls_verify` no/ca/host/optional, `tls_ca`, the plaintext fallback).
 //! `.ci/run` installs what they need.
 
 use std::path::Path;
@@ -46,4 +48,9 @@ fn console_and_metrics_end_to_end() {
 #[test]
 fn lua_changes_the_running_configuration() {
     run_peer_script("lua_config.py");
+}
+
+#[test]
+fn outbound_tls_verifies_certificates() {
+    run_peer_script("outbound_tls.py");
 }

@@ -2,6 +2,7 @@
 //! (`G::B::D > B::D > G::D > B > G > D > global > default`) and kept as plain values.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -11,6 +12,8 @@ use bindery_config::value::{BindAddress, Value};
 use bindery_queue::throttle::ThrottleKind;
 use bindery_queue::{MaxRetries, Rate, RetryPolicy, ThrottleKey};
 use bindery_smtp::client::TlsWish;
+
+use crate::tls::TlsVerify;
 
 /// How much of the original message a bounce carries (`bounces_inline_original`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +62,9 @@ pub struct DeliveryOptions {
     pub timeouts: Timeouts,
     pub tls: TlsWish,
     pub tls_fallback: bool,
+    pub tls_verify: TlsVerify,
+    /// `tls_ca`: the PEM file of trusted CAs; `None` for the system's bundle.
+    pub tls_ca: Option<PathBuf>,
     pub ehlo: EhloName,
     /// The source address; `None` lets the kernel choose.
     pub bind_address: Option<IpAddr>,
@@ -93,6 +99,8 @@ struct Ids {
     idle_timeout: OptionId,
     tls: OptionId,
     tls_fallback: OptionId,
+    tls_verify: OptionId,
+    tls_ca: OptionId,
     ehlo: OptionId,
     bind_address: OptionId,
     gateway: OptionId,
@@ -125,6 +133,8 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     idle_timeout: option_id("Idle_Timeout"),
     tls: option_id("TLS"),
     tls_fallback: option_id("TLS_IfAvailable_Fallback"),
+    tls_verify: option_id("TLS_Verify"),
+    tls_ca: option_id("TLS_CA"),
     ehlo: option_id("EHLO_Hostname"),
     bind_address: option_id("Bind_Address"),
     gateway: option_id("Gateway"),
@@ -256,6 +266,8 @@ impl DeliveryOptions {
                 _ => TlsWish::No,
             },
             tls_fallback: r.bool(ids.tls_fallback),
+            tls_verify: TlsVerify::parse(r.word(ids.tls_verify)),
+            tls_ca: r.string(ids.tls_ca).map(PathBuf::from),
             ehlo,
             bind_address,
             gateway: r.string(ids.gateway),
@@ -333,5 +345,23 @@ mod tests {
         assert_eq!(o.max_connections, None);
         assert_eq!(o.retry.max_retries, MaxRetries::Count(3));
         assert_eq!(o.tls, TlsWish::Required);
+    }
+
+    #[test]
+    fn tls_verify_and_tls_ca_resolve_per_domain() {
+        let text = "TLS_CA = \"/etc/bindery/ca.pem\"\n\
+                    domain \"a.test\" { TLS_Verify = host }\n\
+                    domain \"b.test\" { TLS_Verify = optional  TLS_CA = \"b.pem\" }";
+        let a = resolve(text, "a.test");
+        assert_eq!(
+            (a.tls_verify, a.tls_ca),
+            (TlsVerify::Host, Some(PathBuf::from("/etc/bindery/ca.pem")))
+        );
+        let b = resolve(text, "b.test");
+        assert_eq!(
+            (b.tls_verify, b.tls_ca),
+            (TlsVerify::Optional, Some(PathBuf::from("b.pem")))
+        );
+        assert_eq!(resolve(text, "c.test").tls_verify, TlsVerify::No);
     }
 }

@@ -74,7 +74,7 @@ impl Outbound {
         source: Option<IpAddr>,
         ehlo: &str,
         tls: TlsWish,
-        tls_config: &Arc<rustls::ClientConfig>,
+        tls_config: Option<&Arc<rustls::ClientConfig>>,
         timeouts: Timeouts,
     ) -> Result<Outbound, ConnectFailure> {
         if let Some(ip) = source
@@ -113,7 +113,11 @@ impl Outbound {
             match ob.next_step().await {
                 ClientStep::Ready => return Ok(ob),
                 ClientStep::StartTls => {
-                    if let Err(e) = ob.start_tls(tls_config).await {
+                    let r = match tls_config {
+                        Some(cfg) => ob.start_tls(cfg).await,
+                        None => Err(std::io::Error::other("no TLS configuration")),
+                    };
+                    if let Err(e) = r {
                         return Err(ConnectFailure {
                             response: Response::local(
                                 451,

@@ -99,7 +99,7 @@ fn start(config: &str, clock: Arc<dyn Clock>) -> (Engine, Arc<MemSpool>) {
         mainlog: None,
         ids: Arc::new(IdGenerator::new()),
         prohibited: Vec::new(),
-        tls: bindery_delivery::tls::opportunistic().unwrap(),
+        tls: Arc::new(bindery_delivery::tls::ClientConfigs::new().unwrap()),
         report_binding: ("default".into(), "default".into()),
     });
     (engine, spool)

@@ -447,8 +447,9 @@ fn start_engine(
     stats: &Arc<Stats>,
     resolver: &Arc<CachingResolver>,
 ) -> Result<Engine, ServerError> {
-    let tls =
-        bindery_delivery::tls::opportunistic().map_err(|e| ServerError::Tls(e.to_string()))?;
+    let tls = Arc::new(
+        bindery_delivery::tls::ClientConfigs::new().map_err(|e| ServerError::Tls(e.to_string()))?,
+    );
     Ok(Engine::start(EngineConfig {
         snapshot: Arc::clone(snapshot),
         stats: Arc::clone(stats),

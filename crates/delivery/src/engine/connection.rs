@@ -109,31 +109,43 @@ async fn connect(
     targets: &[crate::route::Target],
     ehlo: &str,
 ) -> Result<Outbound, ConnectFailure> {
+    // The TLS configuration for this (tls_verify, tls_ca); one that cannot be built (an
+    // unreadable tls_ca) fails like a handshake, so the fallback rules apply to it.
+    let tls_config = match opts.tls {
+        TlsWish::No => None,
+        _ => Some(inner.cfg.tls.get(opts.tls_verify, opts.tls_ca.as_deref())),
+    };
+    let open = |t, wish| {
+        let cfg = tls_config.clone();
+        async move {
+            let cfg = match (wish, cfg) {
+                (TlsWish::No, _) | (_, None) => None,
+                (_, Some(Ok(c))) => Some(c),
+                (_, Some(Err(e))) => {
+                    return Err(ConnectFailure {
+                        response: Response::local(451, format!("4.7.5 {e}")),
+                        tls_failed: true,
+                    });
+                }
+            };
+            Outbound::open(
+                t,
+                opts.bind_address,
+                ehlo,
+                wish,
+                cfg.as_ref(),
+                opts.timeouts,
+            )
+            .await
+        }
+    };
     let mut last = None;
     for t in targets {
-        let r = Outbound::open(
-            t,
-            opts.bind_address,
-            ehlo,
-            opts.tls,
-            &inner.cfg.tls,
-            opts.timeouts,
-        )
-        .await;
-        match r {
+        match open(t, opts.tls).await {
             Ok(c) => return Ok(c),
             Err(f) if f.tls_failed && opts.tls == TlsWish::IfAvailable && opts.tls_fallback => {
-                tracing::debug!(host = %t.host, "TLS failed; retrying in plaintext");
-                match Outbound::open(
-                    t,
-                    opts.bind_address,
-                    ehlo,
-                    TlsWish::No,
-                    &inner.cfg.tls,
-                    opts.timeouts,
-                )
-                .await
-                {
+                tracing::debug!(host = %t.host, reply = %f.response, "TLS failed; retrying in plaintext");
+                match open(t, TlsWish::No).await {
                     Ok(c) => return Ok(c),
                     Err(f) => last = Some(f),
                 }

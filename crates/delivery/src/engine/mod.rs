@@ -54,7 +54,8 @@ pub struct EngineConfig {
     pub ids: Arc<IdGenerator>,
     /// `prohibited_hosts`: never connect to these.
     pub prohibited: Vec<IpNet>,
-    pub tls: Arc<rustls::ClientConfig>,
+    /// The outbound TLS configurations, per (`tls_verify`, `tls_ca`).
+    pub tls: Arc<crate::tls::ClientConfigs>,
     /// Where generated reports go: the default binding and its group.
     pub report_binding: (String, String),
 }
