@@ -45,6 +45,7 @@ class Handler:
     def __init__(self, sink):
         self.sink = sink
         self.seen = defaultdict(int)
+        self.in_data = 0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@")[0]
@@ -59,6 +60,16 @@ class Handler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        self.in_data += 1
+        self.sink.most_in_data = max(self.sink.most_in_data, self.in_data)
+        try:
+            if self.sink.delay:
+                await asyncio.sleep(self.sink.delay)
+            return self.data(session, envelope)
+        finally:
+            self.in_data -= 1
+
+    def data(self, session, envelope):
         if any(r.split("@")[0].startswith("drop") for r in envelope.rcpt_tos):
             key = tuple(envelope.rcpt_tos)
             self.seen[key] += 1
@@ -76,12 +87,15 @@ class Handler:
 
 
 class Sink:
-    """An aiosmtpd server on `ip`, port 0, in a thread with its own event loop; with
-    `tls_context`, it offers STARTTLS with that context's certificate."""
+    """An aiosmtpd server on `ip` and `port` (0: any), in a thread with its own event loop;
+    with `tls_context`, it offers STARTTLS with that context's certificate. It answers DATA
+    after `delay` seconds and counts the most transactions it had at once."""
 
-    def __init__(self, ip, tls_context=None):
+    def __init__(self, ip, tls_context=None, port=0, delay=0):
         self.ip = ip
         self.got = []
+        self.delay = delay
+        self.most_in_data = 0
         self.loop = asyncio.new_event_loop()
         handler = Handler(self)
         ready = threading.Event()
@@ -90,7 +104,7 @@ class Sink:
             asyncio.set_event_loop(self.loop)
             server = self.loop.run_until_complete(self.loop.create_server(
                 lambda: SMTP(handler, hostname=f"sink-{ip}", enable_SMTPUTF8=True,
-                             tls_context=tls_context), ip, 0))
+                             tls_context=tls_context), ip, port))
             self.port = server.sockets[0].getsockname()[1]
             ready.set()
             self.loop.run_forever()
@@ -149,11 +163,12 @@ class SinkSuite(unittest.TestCase):
     NAME = "suite"
     SCRIPT = ""
     SCRIPT_FILE = "assign.lua"
+    DNS_EXTRA = ()
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix=f"bindery-{cls.NAME}-")
-        cls.dns = Dns(cls.tmp)
+        cls.dns = Dns(cls.tmp, extra=cls.DNS_EXTRA)
         cls.sink = Sink("127.0.0.20")
         with open(os.path.join(cls.tmp, cls.SCRIPT_FILE), "w") as f:
             f.write(cls.SCRIPT)
@@ -428,6 +443,49 @@ class Delivery(unittest.TestCase):
         self.assertEqual(len(ok), 1, "the accepted recipient is not sent again")
         self.assertEqual(len(self.records_for("ok-part@one.test", "delivery")), 1)
         self.assertEqual(len(self.records_for("soft-part@one.test", "delivery")), 1)
+
+
+class HostScope(SinkSuite):
+    """`host` stanzas: a connection limit on the preferred MX makes the rest of the mail spill
+    to the next MX, and nothing counts as a failure. spill.test has both sinks as MXs, on one
+    port: mx.one.test (127.0.0.20, preference 10) and mx2.mx.test (127.0.0.22, 20). Each sink
+    takes 0.3 s per message."""
+
+    NAME = "hosts"
+    DNS_EXTRA = ("--mx-host=spill.test,mx.one.test,10", "--mx-host=spill.test,mx2.mx.test,20")
+
+    @classmethod
+    def prepare(cls):
+        cls.sink.delay = 0.3
+        cls.backup = Sink("127.0.0.22", port=cls.sink.port, delay=0.3)
+
+    @classmethod
+    def daemon_config(cls):
+        return relay_to_sink(cls.dns, cls.sink) + f"""
+domain "spill.test" {{ Remote_SMTP_Port = {cls.sink.port} }}
+host "mx.one.test" {{ Max_Outbound_Connections = 1 }}
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+"""
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.backup.stop()
+
+    def test_a_host_at_its_limit_spills_to_the_next_mx(self):
+        rcpts = [f"r{i}@spill.test" for i in range(8)]
+        for r in rcpts:
+            inject(self.d, [r])
+        deadline = time.time() + 20
+        while time.time() < deadline and len(self.sink.got) + len(self.backup.got) < 8:
+            time.sleep(0.05)
+        got = sorted(r for s in (self.sink, self.backup) for m in s.got for r in m["rcpts"])
+        self.assertEqual(got, sorted(rcpts), "each message once")
+        self.assertEqual(self.sink.most_in_data, 1, "one connection to mx.one.test at a time")
+        self.assertGreater(len(self.backup.got), 0, "the rest went to mx2.mx.test")
+        hosts = {r["remote_host"] for r in self.d.records("delivery")}
+        self.assertEqual(hosts, {"mx.one.test", "mx2.mx.test"})
+        self.assertEqual(self.d.records("transient"), [], "waiting for a host is no failure")
 
 
 class SecondIdentity(unittest.TestCase):

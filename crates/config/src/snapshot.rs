@@ -84,6 +84,10 @@ struct NameTable {
 }
 
 impl NameTable {
+    fn is_empty(&self) -> bool {
+        self.exact.is_empty() && self.regex.is_empty()
+    }
+
     #[inline]
     fn find(&self, key: &DomainKey) -> Option<&CScope> {
         if let Some(s) = key.id.and_then(|id| self.exact.get(&id)) {
@@ -290,6 +294,8 @@ pub struct Snapshot {
     group_ids: FxHashMap<String, GroupId>,
     names: FxHashMap<String, u32>,
     regexes: Vec<Regex>,
+    /// Some `host` stanza exists (see [`Snapshot::has_hosts`]).
+    any_hosts: bool,
 }
 
 /// Top-level bindings or binding groups with `default` first: the defined one, or `None`
@@ -347,6 +353,7 @@ impl Snapshot {
             group_ids: FxHashMap::default(),
             names: FxHashMap::default(),
             regexes: Vec::new(),
+            any_hosts: false,
         };
         snap.global = snap.compile_scope(&tree, ROOT);
         snap.global_domains = snap.name_table(&tree, ROOT, ScopeKind::Domain);
@@ -400,7 +407,23 @@ impl Snapshot {
             snap.binding_ids.insert(binding.name.clone(), id);
             snap.bindings.push(binding);
         }
+        snap.any_hosts = !snap.global_hosts.is_empty()
+            || snap.groups.iter().any(|g| !g.hosts.is_empty())
+            || snap.bindings.iter().any(|b| !b.hosts.is_empty());
         snap
+    }
+
+    /// Whether any `host` stanza exists, at any level: delivery skips host-scope lookups
+    /// for every connection when none does.
+    pub fn has_hosts(&self) -> bool {
+        self.any_hosts
+    }
+
+    /// Whether a host stanza at some level of the host chain matches `host`.
+    pub fn host_matches(&self, binding: BindingId, host: &DomainKey) -> bool {
+        self.host_chain(Some(binding), None, host)
+            .links()
+            .any(|(_, scope)| scope.is_some())
     }
 
     fn compile_scope(&self, tree: &ConfigTree, id: ScopeId) -> CScope {

@@ -148,7 +148,7 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
 /// (`schema/options.rs`, the one place defaults live), which the chain returns when nothing
 /// is set; the zero a reader falls back to is only for a value of the wrong type, which the
 /// schema check makes impossible.
-struct Reader<'s, 'k>(Chain<'s, 'k>);
+pub(crate) struct Reader<'s, 'k>(pub Chain<'s, 'k>);
 
 impl Reader<'_, '_> {
     fn value(&self, o: OptionId) -> Option<&Value> {
@@ -167,7 +167,7 @@ impl Reader<'_, '_> {
         Duration::from_secs(self.secs(o))
     }
 
-    fn int(&self, o: OptionId) -> i64 {
+    pub fn int(&self, o: OptionId) -> i64 {
         match self.value(o) {
             Some(Value::Int(i)) => *i,
             _ => 0,
@@ -196,7 +196,7 @@ impl Reader<'_, '_> {
     }
 
     /// A throttle and the identity of its bucket: the scope that set it.
-    fn throttle(&self, o: OptionId, kind: ThrottleKind) -> Option<(ThrottleKey, Rate)> {
+    pub fn throttle(&self, o: OptionId, kind: ThrottleKind) -> Option<(ThrottleKey, Rate)> {
         let r = self.0.get(o)?;
         let (Value::Throttle(t), Origin::Scope(scope)) = (r.value, r.origin) else {
             return None;

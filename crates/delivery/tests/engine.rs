@@ -3,6 +3,7 @@
 //! `tests/peers/deliver.py`; assigning messages to several bindings over the wire needs the
 //! policy, so these tests hand envelopes to the engine directly).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,11 +29,24 @@ struct SinkState {
     seen: Mutex<Vec<Seen>>,
     open: AtomicUsize,
     max_open: AtomicUsize,
+    /// Open connections and their peak, per source address.
+    by_peer: Mutex<HashMap<String, (usize, usize)>>,
+}
+
+impl SinkState {
+    fn max_from(&self, peer: &str) -> usize {
+        self.by_peer.lock().unwrap().get(peer).map_or(0, |p| p.1)
+    }
 }
 
 /// Accepts everything, after `delay` per message; counts concurrent connections.
 async fn sink(delay: Duration) -> (SocketAddr, Arc<SinkState>) {
-    let listener = TcpListener::bind("127.0.0.20:0").await.unwrap();
+    sink_at("127.0.0.20:0", delay).await
+}
+
+/// [`sink`] on a given address.
+async fn sink_at(addr: &str, delay: Duration) -> (SocketAddr, Arc<SinkState>) {
+    let listener = TcpListener::bind(addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let state = Arc::new(SinkState::default());
     let st = Arc::clone(&state);
@@ -42,6 +56,12 @@ async fn sink(delay: Duration) -> (SocketAddr, Arc<SinkState>) {
             tokio::spawn(async move {
                 let n = st.open.fetch_add(1, Ordering::SeqCst) + 1;
                 st.max_open.fetch_max(n, Ordering::SeqCst);
+                {
+                    let mut by = st.by_peer.lock().unwrap();
+                    let e = by.entry(peer.ip().to_string()).or_default();
+                    e.0 += 1;
+                    e.1 = e.1.max(e.0);
+                }
                 let (r, mut w) = sock.into_split();
                 let mut lines = BufReader::new(r).lines();
                 let _ = w.write_all(b"220 sink\r\n").await;
@@ -79,6 +99,9 @@ async fn sink(delay: Duration) -> (SocketAddr, Arc<SinkState>) {
                     }
                 }
                 st.open.fetch_sub(1, Ordering::SeqCst);
+                if let Some(e) = st.by_peer.lock().unwrap().get_mut(&peer.ip().to_string()) {
+                    e.0 -= 1;
+                }
             });
         }
     });
@@ -86,6 +109,14 @@ async fn sink(delay: Duration) -> (SocketAddr, Arc<SinkState>) {
 }
 
 fn start(config: &str, clock: Arc<dyn Clock>) -> (Engine, Arc<MemSpool>) {
+    start_with(config, clock, MemResolver::default())
+}
+
+fn start_with(
+    config: &str,
+    clock: Arc<dyn Clock>,
+    resolver: MemResolver,
+) -> (Engine, Arc<MemSpool>) {
     let snapshot = Arc::new(bindery_config::snapshot_from_str("t.conf", config).unwrap());
     let spool = Arc::new(MemSpool::new());
     let engine = Engine::start(EngineConfig {
@@ -93,7 +124,7 @@ fn start(config: &str, clock: Arc<dyn Clock>) -> (Engine, Arc<MemSpool>) {
         stats: Arc::new(bindery_delivery::stats::Stats::new(0)),
         hostname: "mta.test".into(),
         spool: Arc::clone(&spool) as Arc<dyn Spool>,
-        resolver: Arc::new(MemResolver::default()),
+        resolver: Arc::new(resolver),
         clock,
         throttles: Arc::new(TokenBuckets::default()),
         mainlog: None,
@@ -408,4 +439,100 @@ binding "live" {{ Bind_Address = 127.0.0.3  Gateway = "{addr}" }}
     assert_eq!(tally("live").delivered, 1);
     // The bounce was made (and, with no route to origin.test, failed in its turn).
     assert_eq!(engine.counters().reports.load(Ordering::Relaxed), 1);
+}
+
+/// Host scope limits connections to a host (per binding: `B::H` limits one binding, a
+/// global `H` each), on top of the domain's limit; mail that finds the host at its limit
+/// waits in the active queue, unattempted, and still all arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_max_outbound_connections_caps_connections_to_that_host() {
+    let (addr, sink) = sink(Duration::from_millis(30)).await;
+    let config = format!(
+        r#"
+Gateway = "{addr}"
+Idle_Timeout = 1
+host "127.0.0.20" {{ Max_Outbound_Connections = 2 }}
+binding_group "g" {{
+  binding "b1" {{ Bind_Address = 127.0.0.2  host "127.0.0.20" {{ Max_Outbound_Connections = 1 }} }}
+  binding "b2" {{ Bind_Address = 127.0.0.3 }}
+}}"#
+    );
+    let (engine, spool) = start(&config, Arc::new(SystemClock));
+    for i in 0..12 {
+        inject(&engine, &spool, i, "b1", "x@one.test").await;
+        inject(&engine, &spool, i, "b2", "y@one.test").await;
+    }
+    assert_eq!(wait_for(&sink, 24).await.len(), 24);
+    assert_eq!(sink.max_from("127.0.0.2"), 1, "b1::host");
+    assert_eq!(sink.max_from("127.0.0.3"), 2, "the global host stanza");
+    let g = engine.stats().global.read();
+    assert_eq!(
+        (g.delivered, g.transient),
+        (24, 0),
+        "waiting is not a failure"
+    );
+}
+
+/// A host at its limit is skipped in MX selection: the next preference takes the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_at_its_limit_spills_to_the_next_mx() {
+    let (first, mx1) = sink_at("127.0.0.21:0", Duration::from_millis(40)).await;
+    // The second MX on the same port (the domain has one remote_smtp_port).
+    let (_, mx2) = sink_at(
+        &format!("127.0.0.22:{}", first.port()),
+        Duration::from_millis(40),
+    )
+    .await;
+    let resolver = MemResolver::default();
+    resolver.add_mx("one.test", 10, "mx1.one.test");
+    resolver.add_mx("one.test", 20, "mx2.one.test");
+    resolver.add_ip("mx1.one.test", "127.0.0.21".parse().unwrap());
+    resolver.add_ip("mx2.one.test", "127.0.0.22".parse().unwrap());
+    let config = format!(
+        r#"
+Idle_Timeout = 1
+Remote_SMTP_Port = {}
+host "mx1.one.test" {{ Max_Outbound_Connections = 1 }}
+binding_group "g" {{ binding "b1" {{ Bind_Address = 127.0.0.2 }} }}"#,
+        first.port()
+    );
+    let (engine, spool) = start_with(&config, Arc::new(SystemClock), resolver);
+    for i in 0..10 {
+        inject(&engine, &spool, i, "b1", "x@one.test").await;
+    }
+    for _ in 0..400 {
+        if mx1.seen.lock().unwrap().len() + mx2.seen.lock().unwrap().len() >= 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (n1, n2) = (
+        mx1.seen.lock().unwrap().len(),
+        mx2.seen.lock().unwrap().len(),
+    );
+    assert_eq!(n1 + n2, 10);
+    assert_eq!(mx1.max_open.load(Ordering::SeqCst), 1);
+    assert!(n1 >= 1 && n2 >= 1, "both MXs used: {n1} + {n2}");
+    assert_eq!(engine.stats().global.read().transient, 0);
+}
+
+/// A host throttle adds to the domain's: with the clock stopped, the host's burst of 3 is
+/// all that goes, though the domain would allow 5.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_throttles_add_to_the_domain_throttle() {
+    let (addr, sink) = sink(Duration::ZERO).await;
+    let config = format!(
+        r#"
+Gateway = "{addr}"
+Outbound_Throttle_Messages = "5/60"
+host "127.0.0.20" {{ Outbound_Throttle_Messages = "3/60" }}
+binding_group "g" {{ binding "b1" {{ Bind_Address = 127.0.0.2 }} }}"#
+    );
+    let (engine, spool) = start(&config, Arc::new(ManualClock::new(1_000_000)));
+    for i in 0..8 {
+        inject(&engine, &spool, i, "b1", "x@one.test").await;
+    }
+    wait_for(&sink, 3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sink.seen.lock().unwrap().len(), 3);
 }

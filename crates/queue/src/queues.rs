@@ -145,6 +145,12 @@ impl<T> Queues<T> {
         self.queues[q as usize].active.pop_front()
     }
 
+    /// Puts a part taken with [`Queues::pop_active`] back at the head of the active queue,
+    /// unattempted (every host it could go to was at its limit).
+    pub fn unpop_active(&mut self, q: QueueId, item: T) {
+        self.queues[q as usize].active.push_front(item);
+    }
+
     /// Moves every part due at `now_ms` from delayed to active. Costs one heap pop per due
     /// part and per fired timer; queues with nothing due are not touched.
     pub fn promote(&mut self, now_ms: u64) -> usize {

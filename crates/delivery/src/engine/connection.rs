@@ -9,6 +9,7 @@ use std::time::Duration;
 use bindery_queue::QueueId;
 use bindery_smtp::client::{OutRecipient, Outgoing, Response, TlsWish};
 
+use super::hosts::{self, HostClaim, HostOptions};
 use super::outcome::{self, Via};
 use super::{Inner, Part};
 use crate::options::{DeliveryOptions, EhloName};
@@ -102,13 +103,25 @@ fn ehlo_name(inner: &Inner, opts: &DeliveryOptions, part: &Part) -> String {
     }
 }
 
-/// Connects to the first address that answers and greets, with the TLS fallback.
+/// Why no connection was made.
+enum Unconnected {
+    /// Every address tried failed (or refused us): the reply of the last one.
+    Failed(ConnectFailure),
+    /// No address failed, but the ones left were at their host-scope limits: try again in
+    /// this many ms, without counting an attempt.
+    Busy(u64),
+}
+
+/// Connects to the first address that answers and greets, with the TLS fallback, skipping
+/// hosts at their host-scope limits. Returns the connection with its place under its host's
+/// limits.
 async fn connect(
-    inner: &Inner,
+    inner: &Arc<Inner>,
+    q: QueueId,
     opts: &DeliveryOptions,
     targets: &[crate::route::Target],
     ehlo: &str,
-) -> Result<Outbound, ConnectFailure> {
+) -> Result<(Outbound, Option<HostClaim>), Unconnected> {
     // The TLS configuration for this (tls_verify, tls_ca); one that cannot be built (an
     // unreadable tls_ca) fails like a handshake, so the fallback rules apply to it.
     let tls_config = match opts.tls {
@@ -139,14 +152,29 @@ async fn connect(
             .await
         }
     };
+    let snap = inner.snapshot.load_full();
+    let slot = inner.lock().queues.get(q).binding;
+    let binding = inner.binding_id(&snap, slot);
     let mut last = None;
+    let mut busy: Option<u64> = None;
     for t in targets {
+        let claim = match HostOptions::resolve(&snap, binding, t) {
+            None => None,
+            Some(h) => match hosts::claim(inner, slot, h, inner.now_ms()) {
+                Ok(c) => Some(c),
+                Err(wait) => {
+                    tracing::debug!(host = %t.host, wait, "host at its limit; next host");
+                    busy = Some(busy.map_or(wait, |b| b.min(wait)));
+                    continue;
+                }
+            },
+        };
         match open(t, opts.tls).await {
-            Ok(c) => return Ok(c),
+            Ok(c) => return Ok((c, claim)),
             Err(f) if f.tls_failed && opts.tls == TlsWish::IfAvailable && opts.tls_fallback => {
                 tracing::debug!(host = %t.host, reply = %f.response, "TLS failed; retrying in plaintext");
                 match open(t, TlsWish::No).await {
-                    Ok(c) => return Ok(c),
+                    Ok(c) => return Ok((c, claim)),
                     Err(f) => last = Some(f),
                 }
             }
@@ -156,10 +184,14 @@ async fn connect(
             }
         }
     }
-    Err(last.unwrap_or(ConnectFailure {
+    // A host that is only busy is not a failure of the destination: the part waits for it.
+    if let Some(wait) = busy {
+        return Err(Unconnected::Busy(wait));
+    }
+    Err(Unconnected::Failed(last.unwrap_or(ConnectFailure {
         response: Response::local(451, "4.4.0 no host to try"),
         tls_failed: false,
-    }))
+    })))
 }
 
 /// Settles `first` and every part still active in the queue with `reply`: they share the
@@ -216,9 +248,20 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId) {
         }
     };
     let ehlo = ehlo_name(&inner, &opts, &first);
-    let mut conn = match connect(&inner, &opts, &targets, &ehlo).await {
+    let (mut conn, host) = match connect(&inner, q, &opts, &targets, &ehlo).await {
         Ok(c) => c,
-        Err(f) => {
+        Err(Unconnected::Busy(wait)) => {
+            // Back to the head of the queue, unattempted; the slot's drop puts the queue on
+            // the dispatcher's waiting list.
+            let mut st = inner.lock();
+            st.queues.unpop_active(q, first);
+            let now = inner.now_ms();
+            let c = Inner::conns(&mut st, q);
+            c.inflight = c.inflight.saturating_sub(1);
+            c.not_before_ms = now + wait;
+            return;
+        }
+        Err(Unconnected::Failed(f)) => {
             // A 5xx greeting or EHLO from every host is a refusal, not an outage.
             settle_all(&inner, q, &opts, first, &f.response).await;
             // Give the destination a moment before the next connection is tried.
@@ -239,7 +282,12 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId) {
                 None => break,
             },
         };
-        if let Some((key, rate)) = opts.throttle_messages {
+        // The domain's message throttle, then the host's: they add up.
+        let host_throttle = host.as_ref().and_then(|h| h.opts.throttle_messages);
+        for (key, rate) in [opts.throttle_messages, host_throttle]
+            .into_iter()
+            .flatten()
+        {
             while let Err(wait) = inner.cfg.throttles.acquire(key, rate, inner.now_ms()) {
                 tokio::time::sleep(Duration::from_millis(wait)).await;
             }

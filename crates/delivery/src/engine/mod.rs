@@ -3,6 +3,8 @@
 //!
 //! - `mod.rs` (this file): shared state, [`Engine::enqueue`], the dispatcher task.
 //! - `connection.rs`: one connection's life: route, connect, send parts, idle, QUIT.
+//! - `hosts.rs`: host scope: connection limits and throttles per MX host, and skipping a
+//!   host at its limit in MX selection.
 //! - `outcome.rs`: what a reply means for each recipient; retries, expiry, persistence,
 //!   reports (bounces and success DSNs).
 //! - `records.rs`: the log records.
@@ -18,6 +20,7 @@
 
 mod connection;
 pub mod console;
+mod hosts;
 mod outcome;
 pub mod records;
 
@@ -127,6 +130,8 @@ pub(crate) struct Inner {
     pub stopping: AtomicBool,
     pub counters: Counters,
     pub spread: AtomicU32,
+    /// Connections open per (binding, host), for host-scope limits.
+    pub hosts: hosts::HostConns,
 }
 
 impl Inner {
@@ -154,6 +159,16 @@ impl Inner {
         }
     }
 
+    /// The binding a queue's slot stands for in `snap`; the default binding when the
+    /// configuration no longer has it.
+    pub fn binding_id(&self, snap: &Snapshot, slot: u32) -> BindingId {
+        self.cfg
+            .stats
+            .binding(slot)
+            .and_then(|b| snap.binding_id(&b.name))
+            .unwrap_or(BindingId::DEFAULT)
+    }
+
     /// The queue key of a binding name: its statistics slot.
     fn binding_of(&self, name: &str) -> u32 {
         self.cfg.stats.slot(name)
@@ -173,12 +188,7 @@ impl Inner {
         let queue = st.queues.get(q);
         let snap = self.snapshot.load();
         let key = snap.domain_key(&queue.domain);
-        let binding = self
-            .cfg
-            .stats
-            .binding(queue.binding)
-            .and_then(|b| snap.binding_id(&b.name))
-            .unwrap_or(BindingId::DEFAULT);
+        let binding = self.binding_id(&snap, queue.binding);
         let mut o = DeliveryOptions::resolve(&snap, binding, &key);
         // `default_binding = suspended` holds the default binding's mail; read from the
         // generation in force, so a run-time change applies at the next attempt.
@@ -291,6 +301,7 @@ impl Engine {
             stopping: AtomicBool::new(false),
             counters: Counters::default(),
             spread: AtomicU32::new(0),
+            hosts: hosts::HostConns::default(),
         });
         tokio::spawn(dispatch(Arc::clone(&inner)));
         Engine { inner }
