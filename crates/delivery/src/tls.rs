@@ -49,76 +49,19 @@ impl TlsVerify {
     }
 }
 
-/// Accepts any certificate but still checks that the handshake signatures are valid for the
-/// certificate presented (so the session keys are bound to it).
+/// The certificate check for one `tls_verify`. With `No` (no webpki verifier) it accepts any
+/// certificate; otherwise webpki checks it against a root store and `ca` forgives a
+/// certificate for another name, `optional` forgives everything but logs it. Either way the
+/// handshake signatures must be valid for the certificate presented, so the session keys are
+/// bound to it.
 #[derive(Debug)]
-struct AcceptAnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// The client configuration for `tls_verify = no`.
-fn opportunistic() -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-        .with_no_client_auth();
-    Ok(Arc::new(cfg))
-}
-
-/// Checks the certificate with webpki against a root store, then applies `tls_verify`: `ca`
-/// forgives a certificate for another name, `optional` forgives everything but logs it.
-#[derive(Debug)]
-struct Checked {
-    webpki: Arc<WebPkiServerVerifier>,
+struct Verifier {
     mode: TlsVerify,
+    webpki: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for Checked {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -127,13 +70,11 @@ impl ServerCertVerifier for Checked {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let r = self.webpki.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        );
+        let Some(webpki) = &self.webpki else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        let r =
+            webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now);
         match (r, self.mode) {
             (Ok(v), _) => Ok(v),
             // webpki checks the name only after the chain, so this error means the chain
@@ -159,7 +100,12 @@ impl ServerCertVerifier for Checked {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -168,12 +114,29 @@ impl ServerCertVerifier for Checked {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.webpki.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
+}
+
+/// A client configuration around `verifier`.
+fn client_config(verifier: Verifier) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::clone(&verifier.provider))
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
 }
 
 /// Where the system keeps its CA bundle: `SSL_CERT_FILE`, else the first of the usual
@@ -227,9 +190,14 @@ pub struct ClientConfigs {
 
 impl ClientConfigs {
     pub fn new() -> Result<ClientConfigs, rustls::Error> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         Ok(ClientConfigs {
-            provider: Arc::new(rustls::crypto::ring::default_provider()),
-            opportunistic: opportunistic()?,
+            opportunistic: client_config(Verifier {
+                mode: TlsVerify::No,
+                webpki: None,
+                provider: Arc::clone(&provider),
+            })?,
+            provider,
             checked: Mutex::new(HashMap::new()),
         })
     }
@@ -258,16 +226,12 @@ impl ClientConfigs {
         )
         .build()
         .map_err(|e| e.to_string())?;
-        let cfg = rustls::ClientConfig::builder_with_provider(Arc::clone(&self.provider))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Checked {
-                webpki,
-                mode: verify,
-            }))
-            .with_no_client_auth();
-        let cfg = Arc::new(cfg);
+        let cfg = client_config(Verifier {
+            mode: verify,
+            webpki: Some(webpki),
+            provider: Arc::clone(&self.provider),
+        })
+        .map_err(|e| e.to_string())?;
         self.checked
             .lock()
             .unwrap_or_else(|e| e.into_inner())
