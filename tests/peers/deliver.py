@@ -509,6 +509,44 @@ class SecondIdentity(unittest.TestCase):
             dns.stop()
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def test_ipv6_source_and_the_senders_domain_as_ehlo(self):
+        """`bind_address = ::1` sends from ::1 (to a gateway on ::1), and `ehlo_hostname =
+        __message__` greets with the envelope sender's domain."""
+        try:
+            probe = socket.socket(socket.AF_INET6)
+            probe.bind(("::1", 0))
+            probe.close()
+        except OSError:
+            self.skipTest("no ::1 here")
+        tmp = tempfile.mkdtemp(prefix="bindery-deliver6-")
+        sink = Sink("::1")
+        d = None
+        try:
+            d = Daemon(tmp, config=f"""
+Relay_Hosts = ( 127.0.0.1 )
+Bind_Address = ::1
+EHLO_Hostname = "__message__"
+Gateway = "[::1]:{sink.port}"
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+""")
+            inject(d, ["v6@one.test"], sender="someone@sender6.example")
+            m = sink.wait(1)
+            self.assertEqual((m[0]["peer"], m[0]["ehlo"]), ("::1", "sender6.example"))
+            r = [r for r in d.records("delivery") if r.get("rcpt") == "v6@one.test"]
+            for _ in range(40):
+                if r:
+                    break
+                time.sleep(0.05)
+                r = [r for r in d.records("delivery") if r.get("rcpt") == "v6@one.test"]
+            self.assertEqual((r[0]["source_ip"], r[0]["remote_ip"]), ("::1", "::1"))
+            code, d = d.stop(), None
+            self.assertEqual(code, 0)
+        finally:
+            if d is not None:
+                d.stop()
+            sink.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
