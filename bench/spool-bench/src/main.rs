@@ -11,13 +11,13 @@ use bindery_spool::{DiskSpool, Envelope, IdGenerator, Recipient, Spool, SyncMeth
 
 fn envelope(id: String) -> Envelope {
     Envelope {
-        id,
+        id: id.into(),
         received: 0,
         next_attempt: 0,
         peer: "127.0.0.1".into(),
         helo: "bench".into(),
         sender: "a@example.com".into(),
-        recipients: vec![Recipient::pending("b@example.net")],
+        recipients: Box::new([Recipient::pending("b@example.net")]),
         binding_group: "default".into(),
         binding: "default".into(),
         ..Envelope::default()

@@ -140,9 +140,9 @@ fn start_with(
 async fn inject(engine: &Engine, spool: &MemSpool, n: usize, binding: &str, rcpt: &str) {
     let body = b"Subject: t\r\n\r\nhello\r\n".to_vec();
     let mut env = Envelope {
-        id: format!("{binding}-{n:06}"),
+        id: format!("{binding}-{n:06}").into(),
         sender: "s@origin.test".into(),
-        recipients: vec![Recipient::pending(rcpt)],
+        recipients: Box::new([Recipient::pending(rcpt)]),
         binding: binding.into(),
         binding_group: "g".into(),
         // Now, so that no message has outlived message_expiration before its first try.

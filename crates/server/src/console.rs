@@ -119,8 +119,12 @@ impl Daemon for Shared {
                     .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
                 let mut conn = Conn::new(peer, "rebind", &[]);
                 let mut msg = Message {
-                    sender: env.sender.clone(),
-                    recipients: env.recipients.iter().map(|r| r.address.clone()).collect(),
+                    sender: env.sender.to_string(),
+                    recipients: env
+                        .recipients
+                        .iter()
+                        .map(|r| r.address.to_string())
+                        .collect(),
                     body,
                     ..Message::default()
                 };

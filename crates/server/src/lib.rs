@@ -462,7 +462,10 @@ fn start_engine(
         ids: Arc::clone(ids),
         prohibited: globals.prohibited_hosts.clone(),
         tls,
-        report_binding: (globals.binding.clone(), globals.binding_group.clone()),
+        report_binding: (
+            globals.binding.as_str().into(),
+            globals.binding_group.as_str().into(),
+        ),
     }))
 }
 

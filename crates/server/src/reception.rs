@@ -5,7 +5,7 @@
 use bindery_smtp::Reply;
 use bindery_smtp::Transaction;
 use bindery_smtp::received::{Trace, received};
-use bindery_spool::{Envelope, RcptState, Recipient};
+use bindery_spool::{Envelope, RcptState, Recipient, Ret};
 use tokio::sync::oneshot;
 
 use bindery_policy::{Conn, Message, Verdict};
@@ -86,29 +86,29 @@ pub async fn receive(
     let size = body.len() as u64;
     let sender = t.sender.as_ref().map(|m| m.to_string()).unwrap_or_default();
     let mut env = Envelope {
-        id: id.clone(),
+        id: id.as_str().into(),
         received: time,
-        peer: t.peer.to_string(),
-        helo: t.helo.clone(),
-        sender: sender.clone(),
+        peer: t.peer.to_string().into(),
+        helo: t.helo.as_str().into(),
+        sender: sender.as_str().into(),
         recipients: t
             .recipients
             .iter()
             .zip(&rcpt_strings)
             .map(|(r, a)| Recipient {
-                address: a.clone(),
-                notify: r.params.notify.as_ref().map(notify_text),
-                orcpt: r.params.orcpt.clone(),
+                address: a.as_str().into(),
+                notify: r.params.notify.as_ref().map(|n| notify_text(n).into()),
+                orcpt: r.params.orcpt.as_deref().map(Box::from),
                 state: RcptState::Pending,
             })
             .collect(),
-        binding_group: binding_group.clone(),
-        binding: binding.clone(),
+        binding_group: binding_group.as_str().into(),
+        binding: binding.as_str().into(),
         ret: t.params.ret.map(|r| match r {
-            bindery_smtp::command::Ret::Full => "FULL".to_string(),
-            bindery_smtp::command::Ret::Hdrs => "HDRS".to_string(),
+            bindery_smtp::command::Ret::Full => Ret::Full,
+            bindery_smtp::command::Ret::Hdrs => Ret::Hdrs,
         }),
-        envid: t.params.envid.clone(),
+        envid: t.params.envid.as_deref().map(Box::from),
         smtputf8: t.params.smtputf8,
         next_attempt: time,
         ..Envelope::default()

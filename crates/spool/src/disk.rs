@@ -200,7 +200,7 @@ impl Spool for DiskSpool {
     fn store(&self, mut env: Envelope, body: Vec<u8>, done: Completion) {
         env.seal(&body);
         let job = Job {
-            id: env.id.clone(),
+            id: env.id.to_string(),
             head: file::head(&env.encode()),
             body,
             done,
@@ -604,7 +604,7 @@ fn check(id: &str, env_path: Option<&Path>, msg_path: &Path) -> Result<Envelope,
             .ok_or("body without envelope")?,
     };
     let env = Envelope::decode(&bytes)?;
-    if env.id != id {
+    if *env.id != *id {
         return Err(format!("envelope names message {}", env.id));
     }
     if head.body_len() != env.body_len {

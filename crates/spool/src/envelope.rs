@@ -4,6 +4,8 @@
 //! On disk it is one line of JSON followed by `crc32 XXXXXXXX` over that line, so a torn or
 //! hand-edited file is detected rather than half-believed.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// Where one recipient stands.
@@ -19,22 +21,44 @@ pub enum RcptState {
     Failed,
 }
 
+/// `RET=` (RFC 3461): how much of the message a failure report carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Ret {
+    #[serde(rename = "FULL")]
+    Full,
+    #[serde(rename = "HDRS")]
+    Hdrs,
+}
+
+impl Ret {
+    /// The parameter's value as written in `MAIL FROM`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ret::Full => "FULL",
+            Ret::Hdrs => "HDRS",
+        }
+    }
+}
+
 /// A recipient with its DSN parameters (RFC 3461), kept for the bounces of later stages.
+///
+/// Text is `Box<str>`, not `String`: a queued message lives in memory until it is delivered,
+/// and the spare capacity word of every field is paid once per recipient of every message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recipient {
-    pub address: String,
+    pub address: Box<str>,
     /// `NOTIFY=` as a comma-separated list (`NEVER` or any of `SUCCESS,FAILURE,DELAY`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notify: Option<String>,
+    pub notify: Option<Box<str>>,
     /// `ORCPT=` as received (`rfc822;...` in xtext).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub orcpt: Option<String>,
+    pub orcpt: Option<Box<str>>,
     pub state: RcptState,
 }
 
 impl Recipient {
     /// A recipient with no DSN parameters, not yet delivered.
-    pub fn pending(address: impl Into<String>) -> Recipient {
+    pub fn pending(address: impl Into<Box<str>>) -> Recipient {
         Recipient {
             address: address.into(),
             notify: None,
@@ -46,24 +70,29 @@ impl Recipient {
 
 /// The message's metadata. `Default` is a blank envelope to fill in: no attempts yet, and
 /// `body_len`/`body_crc` are set by [`crate::Spool::store`].
+///
+/// Delivery keeps one in memory for every queued message, so its shape is chosen for size:
+/// fixed text is `Box<str>` (no capacity word), the recipients a boxed slice, and the binding
+/// names `Arc<str>` so that the queues can share one copy of each name among all the
+/// messages on a binding (see `Envelope::share_names`). The file format is the same JSON.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
-    pub id: String,
+    pub id: Box<str>,
     /// Reception time, seconds since the Unix epoch.
     pub received: u64,
-    pub peer: String,
-    pub helo: String,
+    pub peer: Box<str>,
+    pub helo: Box<str>,
     /// The reverse path without brackets; empty for the null sender `<>`.
-    pub sender: String,
-    pub recipients: Vec<Recipient>,
-    pub binding_group: String,
-    pub binding: String,
+    pub sender: Box<str>,
+    pub recipients: Box<[Recipient]>,
+    pub binding_group: Arc<str>,
+    pub binding: Arc<str>,
     /// `RET=FULL|HDRS`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ret: Option<String>,
+    pub ret: Option<Ret>,
     /// `ENVID=` (xtext).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub envid: Option<String>,
+    pub envid: Option<Box<str>>,
     #[serde(default)]
     pub smtputf8: bool,
     /// Delivery attempts made so far.
@@ -124,15 +153,15 @@ pub(crate) mod tests {
             peer: "127.0.0.1".into(),
             helo: "c.example".into(),
             sender: "a@s.example".into(),
-            recipients: vec![Recipient {
+            recipients: Box::new([Recipient {
                 address: "b@r.example".into(),
                 notify: Some("SUCCESS,FAILURE".into()),
                 orcpt: Some("rfc822;b@r.example".into()),
                 state: RcptState::Pending,
-            }],
+            }]),
             binding_group: "default".into(),
             binding: "default".into(),
-            ret: Some("HDRS".into()),
+            ret: Some(Ret::Hdrs),
             envid: None,
             smtputf8: false,
             attempts: 0,
@@ -140,6 +169,16 @@ pub(crate) mod tests {
             body_len: 3,
             body_crc: 7,
         }
+    }
+
+    /// The in-memory shape changed (boxed text, shared names, `Ret`); the file did not. A
+    /// line as every earlier version wrote it still decodes, and encodes back the same.
+    #[test]
+    fn the_file_format_is_unchanged() {
+        let json = r#"{"id":"0000000100000002","received":1,"peer":"127.0.0.1","helo":"c.example","sender":"a@s.example","recipients":[{"address":"b@r.example","notify":"SUCCESS,FAILURE","orcpt":"rfc822;b@r.example","state":"pending"}],"binding_group":"default","binding":"default","ret":"HDRS","smtputf8":false,"attempts":0,"next_attempt":1,"body_len":3,"body_crc":7}"#;
+        let file = format!("{json}\ncrc32 {:08x}\n", crc32fast::hash(json.as_bytes()));
+        assert_eq!(Envelope::decode(file.as_bytes()).unwrap(), sample());
+        assert_eq!(sample().encode(), file.as_bytes());
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub mod memory;
 use std::path::PathBuf;
 
 pub use disk::{DiskSpool, SyncMethod};
-pub use envelope::{Envelope, RcptState, Recipient};
+pub use envelope::{Envelope, RcptState, Recipient, Ret};
 pub use id::IdGenerator;
 pub use memory::MemSpool;
 

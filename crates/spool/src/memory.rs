@@ -48,18 +48,18 @@ impl Spool for MemSpool {
             return done(Err(SpoolError::Injected));
         }
         env.seal(&body);
-        self.lock().insert(env.id.clone(), (env, body));
+        self.lock().insert(env.id.to_string(), (env, body));
         self.failures.store(0, Ordering::Relaxed);
         done(Ok(()))
     }
 
     fn update(&self, env: &Envelope) -> Result<(), SpoolError> {
-        match self.lock().get_mut(&env.id) {
+        match self.lock().get_mut(&*env.id) {
             Some(slot) => {
                 slot.0 = env.clone();
                 Ok(())
             }
-            None => Err(SpoolError::NotFound(env.id.clone())),
+            None => Err(SpoolError::NotFound(env.id.to_string())),
         }
     }
 
@@ -104,7 +104,7 @@ mod tests {
 
     fn store(s: &MemSpool, id: &str) -> Result<(), SpoolError> {
         let mut env = sample();
-        env.id = id.to_string();
+        env.id = id.into();
         let (tx, rx) = std::sync::mpsc::channel();
         s.store(env, b"body".to_vec(), Box::new(move |r| drop(tx.send(r))));
         rx.recv().expect("completion")

@@ -13,13 +13,13 @@ use bindery_spool::{
 
 fn envelope(id: &str) -> Envelope {
     Envelope {
-        id: id.to_string(),
+        id: id.into(),
         received: 100,
         next_attempt: 100,
         peer: "127.0.0.1".into(),
         helo: "c.example".into(),
         sender: "a@s.example".into(),
-        recipients: vec![Recipient::pending("b@r.example")],
+        recipients: Box::new([Recipient::pending("b@r.example")]),
         binding_group: "default".into(),
         binding: "default".into(),
         ..Envelope::default()
@@ -171,10 +171,10 @@ fn recovery_quarantines_what_it_cannot_use() {
 
     let spool = DiskSpool::open(dir.path(), 0o600, SyncMethod::Fsync).unwrap();
     let rec = spool.recover().unwrap();
-    let ids: Vec<&str> = rec.messages.iter().map(|m| m.id.as_str()).collect();
+    let ids: Vec<&str> = rec.messages.iter().map(|m| &*m.id).collect();
     assert_eq!(
         ids,
-        vec![good.id.as_str(), rewrite.id.as_str(), old.id.as_str()]
+        vec![good.id.as_ref(), rewrite.id.as_ref(), old.id.as_ref()]
     );
     assert_eq!(rec.messages[0], good);
     assert_eq!(

@@ -41,7 +41,7 @@ pub fn run(cmd: SpoolCommand) -> anyhow::Result<ExitCode> {
     let found = DiskSpool::scan_readonly(&globals.spoolbase)?;
     let now = bindery_server::unix_now();
     for m in &found.messages {
-        let rcpts: Vec<&str> = m.recipients.iter().map(|r| r.address.as_str()).collect();
+        let rcpts: Vec<&str> = m.recipients.iter().map(|r| r.address.as_ref()).collect();
         let age_s = now.saturating_sub(m.received);
         if json {
             let v = serde_json::json!({

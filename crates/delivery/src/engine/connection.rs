@@ -328,19 +328,19 @@ async fn outgoing(inner: &Inner, p: &Part) -> Option<Outgoing> {
             .iter()
             .filter_map(|&i| env.recipients.get(i as usize))
             .map(|r| OutRecipient {
-                address: r.address.clone(),
-                notify: r.notify.clone(),
-                orcpt: r.orcpt.clone(),
+                address: r.address.to_string(),
+                notify: r.notify.as_deref().map(str::to_string),
+                orcpt: r.orcpt.as_deref().map(str::to_string),
             })
             .collect();
         (
             env.id.clone(),
             Outgoing {
-                sender: env.sender.clone(),
+                sender: env.sender.to_string(),
                 recipients,
                 body: Arc::default(),
-                ret: env.ret.clone(),
-                envid: env.envid.clone(),
+                ret: env.ret.map(|r| r.as_str().to_string()),
+                envid: env.envid.as_deref().map(str::to_string),
                 smtputf8: env.smtputf8,
             },
         )

@@ -126,17 +126,17 @@ impl Inner {
     fn part_view(&self, queue: (&str, &str), p: &Part, due_ms: Option<u64>) -> PartView {
         let env = p.msg.env.lock().unwrap_or_else(|e| e.into_inner());
         PartView {
-            id: env.id.clone(),
+            id: env.id.to_string(),
             binding: queue.0.to_string(),
             domain: queue.1.to_string(),
             due: due_ms.map(|d| d / 1000),
             received: env.received,
-            sender: env.sender.clone(),
+            sender: env.sender.to_string(),
             recipients: p
                 .rcpts
                 .iter()
                 .filter_map(|&i| env.recipients.get(i as usize))
-                .map(|r| r.address.clone())
+                .map(|r| r.address.to_string())
                 .collect(),
             attempts: p.attempts,
         }
@@ -149,7 +149,15 @@ fn key(m: &Arc<Message>) -> usize {
 }
 
 fn is_message(p: &Part, id: Option<&str>) -> bool {
-    id.is_none_or(|id| p.msg.env.lock().unwrap_or_else(|e| e.into_inner()).id == id)
+    id.is_none_or(|id| {
+        p.msg
+            .env
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .id
+            .as_ref()
+            == id
+    })
 }
 
 impl Engine {
@@ -247,12 +255,12 @@ impl Engine {
         let msg = msg?;
         let env = msg.env.lock().unwrap_or_else(|e| e.into_inner());
         Some(MessageView {
-            id: env.id.clone(),
-            sender: env.sender.clone(),
+            id: env.id.to_string(),
+            sender: env.sender.to_string(),
             received: env.received,
-            peer: env.peer.clone(),
-            binding_group: env.binding_group.clone(),
-            binding: env.binding.clone(),
+            peer: env.peer.to_string(),
+            binding_group: env.binding_group.to_string(),
+            binding: env.binding.to_string(),
             attempts: env.attempts,
             next_attempt: env.next_attempt,
             size: env.body_len,
@@ -265,7 +273,7 @@ impl Engine {
                         RcptState::Delivered => "delivered",
                         RcptState::Failed => "failed",
                     };
-                    (r.address.clone(), state)
+                    (r.address.to_string(), state)
                 })
                 .collect(),
             parts,
@@ -351,13 +359,13 @@ impl Engine {
         for m in msgs {
             let env = m.env.lock().unwrap_or_else(|e| e.into_inner()).clone();
             if let Some((group, binding)) = choose(&env)
-                && binding != env.binding
+                && *binding != *env.binding
             {
                 let slot = self.inner.binding_of(&binding);
                 {
                     let mut env = m.env.lock().unwrap_or_else(|e| e.into_inner());
-                    env.binding = binding;
-                    env.binding_group = group;
+                    env.binding = self.inner.names.share(&binding.into());
+                    env.binding_group = self.inner.names.share(&group.into());
                 }
                 moves.insert(key(&m), (slot, m));
             }

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use bindery_queue::retry::Next;
 use bindery_queue::{QueueId, RetryPolicy};
 use bindery_smtp::client::{Outcome, Response};
-use bindery_spool::{Envelope, RcptState, Recipient};
+use bindery_spool::{Envelope, RcptState, Recipient, Ret};
 use tokio::sync::oneshot;
 
 use super::records::{Attempt, ReportMade};
@@ -197,7 +197,7 @@ async fn settle<'r>(
     // Requeue what is left, or count the part done.
     match settled.retry_at {
         Some(t) => {
-            part.rcpts = settled.retry.into();
+            part.rcpts = settled.retry.into_iter().collect();
             let mut st = inner.lock();
             let now_ms = inner.now_ms();
             st.queues.push(q, part, t.saturating_mul(1000), now_ms);
@@ -256,7 +256,7 @@ fn log_attempts(inner: &Inner, env: &Envelope, s: &Settled, via: &Via, attempt: 
         rcpt: env
             .recipients
             .get(i as usize)
-            .map_or("", |r| r.address.as_str()),
+            .map_or("", |r| r.address.as_ref()),
         binding_group: &env.binding_group,
         binding: &env.binding,
         source_ip: via.source.map(|ip| ip.to_string()),
@@ -292,11 +292,11 @@ async fn report(
 ) {
     let now = inner.now_ms() / 1000;
     let hostname = &inner.cfg.hostname;
-    let inline = match (opts.inline_original, env.ret.as_deref()) {
+    let inline = match (opts.inline_original, env.ret) {
         (InlineOriginal::None, _) => InlineOriginal::None,
-        (_, Some(r)) if r.eq_ignore_ascii_case("HDRS") => InlineOriginal::Headers,
-        (_, Some(r)) if r.eq_ignore_ascii_case("FULL") => InlineOriginal::All,
-        (o, _) => o,
+        (_, Some(Ret::Hdrs)) => InlineOriginal::Headers,
+        (_, Some(Ret::Full)) => InlineOriginal::All,
+        (o, None) => o,
     };
     let original = if inline == InlineOriginal::None {
         Vec::new()
@@ -323,8 +323,8 @@ async fn report(
             .map(|(i, r)| {
                 let rc = &env.recipients[*i as usize];
                 ReportRecipient {
-                    address: rc.address.clone(),
-                    orcpt: rc.orcpt.clone(),
+                    address: rc.address.to_string(),
+                    orcpt: rc.orcpt.as_deref().map(str::to_string),
                     status: r.status(),
                     remote_mta: via.host.clone(),
                     diagnostic: r.one_line(),
@@ -336,14 +336,14 @@ async fn report(
     });
     let (binding, group) = &inner.cfg.report_binding;
     let mut new = Envelope {
-        id: id.clone(),
+        id: id.as_str().into(),
         received: now,
         peer: "internal".into(),
-        helo: hostname.clone(),
-        sender: String::new(),
-        recipients: vec![Recipient::pending(env.sender.clone())],
-        binding_group: group.clone(),
-        binding: binding.clone(),
+        helo: hostname.as_str().into(),
+        sender: "".into(),
+        recipients: Box::new([Recipient::pending(env.sender.clone())]),
+        binding_group: Arc::clone(group),
+        binding: Arc::clone(binding),
         next_attempt: now,
         ..Envelope::default()
     };
@@ -376,7 +376,7 @@ async fn report(
                 to: &env.sender,
                 rcpts: rcpts
                     .iter()
-                    .map(|(i, _)| env.recipients[*i as usize].address.as_str())
+                    .map(|(i, _)| env.recipients[*i as usize].address.as_ref())
                     .collect(),
                 binding_group: group,
                 binding,
