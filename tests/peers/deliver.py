@@ -392,6 +392,12 @@ class Delivery(unittest.TestCase):
         self.assertEqual(verdict, [("userunknown", "5.1.1", "reject@one.test")], verdict)
         b = [r for r in self.d.records("bounce") if r["rcpts"] == ["reject@one.test"]]
         self.assertEqual(len(b), 1, self.d.records("bounce"))
+        # The record speaks of the attempt that failed, as the permanent record does.
+        self.assertEqual((b[0]["source_ip"], b[0]["remote_host"], b[0]["remote_ip"]),
+                         ("127.0.0.2", "mx.one.test", "127.0.0.20"))
+        self.assertEqual(len(b[0]["replies"]), 1)
+        self.assertTrue(b[0]["replies"][0].startswith("550 5.1.1"), b[0])
+        self.assertEqual(b[0]["original_id"], perm[0]["id"])
 
     def test_notify_never_and_null_sender_get_no_bounce(self):
         inject(self.d, ["reject-never@one.test"], rcpt_options=["NOTIFY=NEVER"])

@@ -167,6 +167,24 @@ class Policy(SinkSuite):
         self.assertIn("assign.lua:16: deliberate failure for crash@one.test", log)
         self.assertIn("script stopped: it ran past its budget of 200000 instructions", log)
 
+    def test_a_bounce_names_the_binding_and_address_that_failed(self):
+        """A 550 to mail on b2: the bounce record names b2 and its source address, while the
+        bounce itself is queued on the default binding."""
+        self.send("app@origin.test", "reject-b2@one.test", "X-Binding: b2\r\n")
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            b = [r for r in self.d.records("bounce") if r["rcpts"] == ["reject-b2@one.test"]]
+            if b:
+                break
+            time.sleep(0.05)
+        self.assertEqual(len(b), 1, self.d.records())
+        b = b[0]
+        self.assertEqual((b["binding_group"], b["binding"], b["report_binding"]),
+                         ("default", "b2", "default"))
+        self.assertEqual((b["source_ip"], b["remote_host"], b["remote_ip"]),
+                         ("127.0.0.2", "mx.one.test", "127.0.0.20"))
+        self.assertTrue(b["replies"][0].startswith("550 5.1.1"), b)
+
     def test_error_in_set_binding_keeps_the_binding_and_accepts(self):
         self.send("x@broken.test", "broken@one.test")
         m = self.arrived("broken@one.test")

@@ -378,8 +378,13 @@ async fn report(
                     .iter()
                     .map(|(i, _)| env.recipients[*i as usize].address.as_ref())
                     .collect(),
-                binding_group: group,
-                binding,
+                replies: rcpts.iter().map(|(_, r)| r.one_line()).collect(),
+                binding_group: &env.binding_group,
+                binding: &env.binding,
+                source_ip: via.source.map(|ip| ip.to_string()),
+                remote_host: via.host.as_deref(),
+                remote_ip: via.addr.map(|ip| ip.to_string()),
+                report_binding: binding,
             });
             inner.enqueue(new);
         }

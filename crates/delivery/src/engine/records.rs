@@ -34,6 +34,10 @@ pub struct Attempt<'a> {
 }
 
 /// `bounce` (failure report) or `success_dsn`: a report was generated and queued.
+///
+/// It speaks of the original message's attempt, like the `permanent` records it follows:
+/// the binding that sent it, the source address, the remote host and the replies. The report
+/// itself is queued on `report_binding` and gets records of its own under its `id`.
 #[derive(Serialize)]
 pub struct ReportMade<'a> {
     #[serde(rename = "type")]
@@ -45,6 +49,18 @@ pub struct ReportMade<'a> {
     /// The original sender, who receives the report.
     pub to: &'a str,
     pub rcpts: Vec<&'a str>,
+    /// The reply that decided each of `rcpts`, in the same order, as one line.
+    pub replies: Vec<String>,
     pub binding_group: &'a str,
     pub binding: &'a str,
+    /// The connection of the attempt that decided it (absent when none was made: expiry
+    /// before a connection, or a failure from the console).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_host: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_ip: Option<String>,
+    /// Where the report itself is queued.
+    pub report_binding: &'a str,
 }
