@@ -22,6 +22,8 @@ struct Seen {
     peer: String,
     ehlo: String,
     rcpts: Vec<String>,
+    /// Which connection carried it: the sink numbers them from 1 as it accepts them.
+    conn: usize,
 }
 
 #[derive(Default)]
@@ -29,6 +31,8 @@ struct SinkState {
     seen: Mutex<Vec<Seen>>,
     open: AtomicUsize,
     max_open: AtomicUsize,
+    /// Connections accepted so far.
+    accepted: AtomicUsize,
     /// Open connections and their peak, per source address.
     by_peer: Mutex<HashMap<String, (usize, usize)>>,
 }
@@ -53,6 +57,7 @@ async fn sink_at(addr: &str, delay: Duration) -> (SocketAddr, Arc<SinkState>) {
     tokio::spawn(async move {
         while let Ok((sock, peer)) = listener.accept().await {
             let st = Arc::clone(&st);
+            let conn = st.accepted.fetch_add(1, Ordering::SeqCst) + 1;
             tokio::spawn(async move {
                 let n = st.open.fetch_add(1, Ordering::SeqCst) + 1;
                 st.max_open.fetch_max(n, Ordering::SeqCst);
@@ -86,6 +91,7 @@ async fn sink_at(addr: &str, delay: Duration) -> (SocketAddr, Arc<SinkState>) {
                             peer: peer.ip().to_string(),
                             ehlo: ehlo.clone(),
                             rcpts: std::mem::take(&mut rcpts),
+                            conn,
                         });
                         b"250 2.0.0 queued\r\n"
                     } else if upper == "QUIT" {
@@ -138,11 +144,16 @@ fn start_with(
 
 /// Spools a message on `binding` to `rcpt`, then queues it.
 async fn inject(engine: &Engine, spool: &MemSpool, n: usize, binding: &str, rcpt: &str) {
+    inject_to(engine, spool, n, binding, &[rcpt]).await;
+}
+
+/// Spools a message on `binding` to every one of `rcpts`, then queues it.
+async fn inject_to(engine: &Engine, spool: &MemSpool, n: usize, binding: &str, rcpts: &[&str]) {
     let body = b"Subject: t\r\n\r\nhello\r\n".to_vec();
     let mut env = Envelope {
         id: format!("{binding}-{n:06}").into(),
         sender: "s@origin.test".into(),
-        recipients: Box::new([Recipient::pending(rcpt)]),
+        recipients: rcpts.iter().map(|&r| Recipient::pending(r)).collect(),
         binding: binding.into(),
         binding_group: "g".into(),
         // Now, so that no message has outlived message_expiration before its first try.
@@ -535,4 +546,101 @@ binding_group "g" {{ binding "b1" {{ Bind_Address = 127.0.0.2 }} }}"#
     wait_for(&sink, 3).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(sink.seen.lock().unwrap().len(), 3);
+}
+
+/// `max_recipients_per_batch` splits one message's recipients for a domain into
+/// transactions of at most that many; every recipient arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_recipients_per_batch_splits_a_message() {
+    let (addr, sink) = sink(Duration::ZERO).await;
+    let extra = r#"domain "one.test" { Max_Recipients_Per_Batch = 2 }"#;
+    let (engine, spool) = start(&bindings(addr, extra), Arc::new(SystemClock));
+    let rcpts = [
+        "a@one.test",
+        "b@one.test",
+        "c@one.test",
+        "d@one.test",
+        "e@one.test",
+    ];
+    inject_to(&engine, &spool, 0, "b1", &rcpts).await;
+    let seen = wait_for(&sink, 3).await;
+    let mut sizes: Vec<usize> = seen.iter().map(|s| s.rcpts.len()).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [1, 2, 2], "{seen:?}");
+    let mut all: Vec<&str> = seen
+        .iter()
+        .flat_map(|s| s.rcpts.iter().map(String::as_str))
+        .collect();
+    all.sort_unstable();
+    assert_eq!(all, rcpts);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sink.seen.lock().unwrap().len(), 3, "nothing sent twice");
+}
+
+/// `max_deliveries_per_connection` closes a connection after that many messages; the rest
+/// go on a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_deliveries_per_connection_opens_a_new_connection() {
+    let (addr, sink) = sink(Duration::from_millis(20)).await;
+    let extra = r#"domain "one.test" {
+  Max_Outbound_Connections = 1
+  Max_Deliveries_Per_Connection = 2
+}"#;
+    let (engine, spool) = start(&bindings(addr, extra), Arc::new(SystemClock));
+    for i in 0..5 {
+        inject(&engine, &spool, i, "b1", "x@one.test").await;
+    }
+    let seen = wait_for(&sink, 5).await;
+    assert_eq!(seen.len(), 5);
+    let mut per_conn: HashMap<usize, usize> = HashMap::new();
+    for s in &seen {
+        *per_conn.entry(s.conn).or_default() += 1;
+    }
+    assert!(per_conn.values().all(|&n| n <= 2), "{per_conn:?}");
+    assert_eq!(
+        per_conn.len(),
+        3,
+        "5 messages, 2 a connection: {per_conn:?}"
+    );
+}
+
+/// A connection that finished its work waits `idle_timeout` for more: a message queued
+/// meanwhile goes on it; after the timeout it is closed and the next message opens another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_reused_until_idle_timeout() {
+    let (addr, sink) = sink(Duration::ZERO).await;
+    let config = format!(
+        r#"
+Gateway = "{addr}"
+Idle_Timeout = 1
+binding_group "g" {{ binding "b1" {{ Bind_Address = 127.0.0.2 }} }}"#
+    );
+    let (engine, spool) = start(&config, Arc::new(SystemClock));
+    inject(&engine, &spool, 0, "b1", "x@one.test").await;
+    wait_for(&sink, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    inject(&engine, &spool, 1, "b1", "x@one.test").await;
+    let seen = wait_for(&sink, 2).await;
+    assert_eq!(
+        (seen[0].conn, seen[1].conn),
+        (1, 1),
+        "the idle connection took it"
+    );
+    assert_eq!(sink.open.load(Ordering::SeqCst), 1, "and is still open");
+    // Past idle_timeout the connection is closed (QUIT), and new mail opens another.
+    for _ in 0..100 {
+        if sink.open.load(Ordering::SeqCst) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        sink.open.load(Ordering::SeqCst),
+        0,
+        "closed after idle_timeout"
+    );
+    inject(&engine, &spool, 2, "b1", "x@one.test").await;
+    let seen = wait_for(&sink, 3).await;
+    assert_eq!(seen[2].conn, 2);
+    assert_eq!(sink.accepted.load(Ordering::SeqCst), 2);
 }
