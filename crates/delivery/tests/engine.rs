@@ -1,5 +1,5 @@
-//! The engine with several bindings at once, its connection limit, shared throttles and
-//! suspension, against a minimal in-process SMTP sink (the real-peer proof of delivery is
+//! The engine with several bindings at once, its connection limits, shared throttles,
+//! suspension, batching, connection reuse and timeouts, against a minimal in-process SMTP sink (the real-peer proof of delivery is
 //! `tests/peers/deliver.py`; assigning messages to several bindings over the wire needs the
 //! policy, so these tests hand envelopes to the engine directly).
 
@@ -643,4 +643,83 @@ binding_group "g" {{ binding "b1" {{ Bind_Address = 127.0.0.2 }} }}"#
     let seen = wait_for(&sink, 3).await;
     assert_eq!(seen[2].conn, 2);
     assert_eq!(sink.accepted.load(Ordering::SeqCst), 2);
+}
+
+/// Where a [`tarpit`] stops answering.
+#[derive(Clone, Copy)]
+enum Stall {
+    /// Accepts the connection and never greets.
+    Greeting,
+    /// Takes the whole transaction and never answers the final dot.
+    Body,
+}
+
+/// A server that goes silent at `stall` and holds the connection open; counts connections.
+async fn tarpit(stall: Stall) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.20:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let (r, mut w) = sock.into_split();
+                let mut lines = BufReader::new(r).lines();
+                if let Stall::Body = stall {
+                    let _ = w.write_all(b"220 tarpit\r\n").await;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let reply: &[u8] = match line.to_ascii_uppercase().as_str() {
+                            l if l.starts_with("EHLO") => b"250-tarpit\r\n250 PIPELINING\r\n",
+                            "DATA" => b"354 go\r\n",
+                            _ => b"250 ok\r\n",
+                        };
+                        let _ = w.write_all(reply).await;
+                        if reply.starts_with(b"354") {
+                            break; // the body follows, and gets no answer
+                        }
+                    }
+                }
+                // Silent from here on, until the client gives up.
+                while let Ok(Some(_)) = lines.next_line().await {}
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+/// The SMTP timeouts: a server that never greets is given up after `ehlo_timeout`, one that
+/// never answers the data after `body_timeout` (both 1 s here, 300 and 600 by default), and
+/// the message is deferred, not lost: it stays in the spool for its retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_times_out_and_the_message_is_deferred() {
+    for (stall, option) in [
+        (Stall::Greeting, "EHLO_Timeout"),
+        (Stall::Body, "Body_Timeout"),
+    ] {
+        let (addr, accepted) = tarpit(stall).await;
+        let config = format!(
+            r#"
+Gateway = "{addr}"
+{option} = 1
+Retry_Interval = 600
+binding_group "g" {{ binding "b1" {{ Bind_Address = 127.0.0.2 }} }}"#
+        );
+        let (engine, spool) = start(&config, Arc::new(SystemClock));
+        inject(&engine, &spool, 0, "b1", "x@one.test").await;
+        for _ in 0..200 {
+            if engine.stats().global.read().transient > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let g = engine.stats().global.read();
+        assert_eq!((g.transient, g.delivered, g.failed), (1, 0, 0), "{option}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "{option}");
+        assert!(
+            !spool.is_empty(),
+            "{option}: the message waits for its retry"
+        );
+        assert_eq!(engine.totals().delayed, 1, "{option}");
+    }
 }
