@@ -12,7 +12,7 @@ use bindery_smtp::client::{Outcome, Response};
 use bindery_spool::{Envelope, RcptState, Recipient, Ret};
 use tokio::sync::oneshot;
 
-use super::records::{Attempt, ReportMade};
+use super::records::{Attempt, Conn, ReportMade};
 use super::{Inner, Message, Part};
 use crate::dsn::{self, Report, ReportKind, ReportRecipient};
 use crate::options::{DeliveryOptions, InlineOriginal};
@@ -26,6 +26,17 @@ pub(crate) struct Via {
     pub tls: bool,
     /// The server offered DSN, so NOTIFY went on and success reports are its job.
     pub dsn: bool,
+}
+
+impl Via {
+    /// The connection as the mainlog records show it.
+    fn record(&self) -> Conn<'_> {
+        Conn {
+            source_ip: self.source.map(|ip| ip.to_string()),
+            remote_host: self.host.as_deref(),
+            remote_ip: self.addr.map(|ip| ip.to_string()),
+        }
+    }
 }
 
 /// Parses a reply we write ourselves (`554 5.4.7 ...`).
@@ -259,9 +270,7 @@ fn log_attempts(inner: &Inner, env: &Envelope, s: &Settled, via: &Via, attempt: 
             .map_or("", |r| r.address.as_ref()),
         binding_group: &env.binding_group,
         binding: &env.binding,
-        source_ip: via.source.map(|ip| ip.to_string()),
-        remote_host: via.host.as_deref(),
-        remote_ip: via.addr.map(|ip| ip.to_string()),
+        conn: via.record(),
         reply,
         attempt,
         next_attempt: next,
@@ -381,9 +390,7 @@ async fn report(
                 replies: rcpts.iter().map(|(_, r)| r.one_line()).collect(),
                 binding_group: &env.binding_group,
                 binding: &env.binding,
-                source_ip: via.source.map(|ip| ip.to_string()),
-                remote_host: via.host.as_deref(),
-                remote_ip: via.addr.map(|ip| ip.to_string()),
+                conn: via.record(),
                 report_binding: binding,
             });
             inner.enqueue(new);

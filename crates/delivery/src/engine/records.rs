@@ -4,6 +4,19 @@
 
 use serde::Serialize;
 
+/// The connection an attempt went over: `source_ip`, `remote_host`, `remote_ip` in the
+/// record, each absent when no connection got that far (expiry before a connection, a
+/// failure from the console, a refused route).
+#[derive(Serialize)]
+pub struct Conn<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_host: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_ip: Option<String>,
+}
+
 /// `delivery`, `transient` or `permanent`: what happened to one recipient in one attempt.
 #[derive(Serialize)]
 pub struct Attempt<'a> {
@@ -16,13 +29,8 @@ pub struct Attempt<'a> {
     pub rcpt: &'a str,
     pub binding_group: &'a str,
     pub binding: &'a str,
-    /// The source address of the connection (absent when none was made).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source_ip: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub remote_host: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub remote_ip: Option<String>,
+    #[serde(flatten)]
+    pub conn: Conn<'a>,
     /// The reply that decided it, as one line.
     pub reply: String,
     /// Which attempt this was (1 for the first).
@@ -53,14 +61,9 @@ pub struct ReportMade<'a> {
     pub replies: Vec<String>,
     pub binding_group: &'a str,
     pub binding: &'a str,
-    /// The connection of the attempt that decided it (absent when none was made: expiry
-    /// before a connection, or a failure from the console).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source_ip: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub remote_host: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub remote_ip: Option<String>,
+    /// The connection of the attempt that decided it.
+    #[serde(flatten)]
+    pub conn: Conn<'a>,
     /// Where the report itself is queued.
     pub report_binding: &'a str,
 }
