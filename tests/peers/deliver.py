@@ -494,6 +494,65 @@ ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
         self.assertEqual(self.d.records("transient"), [], "waiting for a host is no failure")
 
 
+class CrashDuringDelivery(SinkSuite):
+    """kill -9 while mail is on its way to the sink, then a restart on the same spool: every
+    accepted message arrives. Those in flight at the kill (at most one per connection) and
+    those delivered but not yet removed from the spool may arrive twice; none may be lost."""
+
+    NAME = "crash"
+
+    @classmethod
+    def prepare(cls):
+        cls.sink.delay = 0.03
+
+    @classmethod
+    def daemon_config(cls):
+        return relay_to_sink(cls.dns, cls.sink) + """
+domain "one.test" { Max_Outbound_Connections = 2 }
+ESMTP_Listener { Listen "127.0.0.1:0" { } }
+"""
+
+    def wait_until(self, done, timeout, what):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if done():
+                return
+            time.sleep(0.02)
+        self.fail(f"{what}\n{self.d.stderr_text()[-3000:]}")
+
+    def test_kill_9_mid_delivery_loses_nothing(self):
+        rcpts = [f"crash{i}@one.test" for i in range(150)]
+        with smtplib.SMTP("127.0.0.1", self.d.port, timeout=10) as s:
+            s.ehlo("client.test")
+            for r in rcpts:
+                code, _ = s.mail("sender@origin.test")
+                self.assertEqual(code, 250)
+                code, _ = s.rcpt(r)
+                self.assertEqual(code, 250)
+                code, text = s.data(MSG)
+                self.assertEqual(code, 250, text)
+        self.wait_until(lambda: len(self.sink.got) >= 30, 20, "delivery never started")
+        time.sleep(0.015)  # half the sink's delay: each connection is mid-transaction
+        self.d.proc.kill()  # SIGKILL, connections open, parts in flight
+        self.d.proc.wait(10)
+        self.d.stderr.close()
+        before = len(self.sink.got)
+        self.assertLess(before, len(rcpts), "the kill came after everything was delivered")
+        self.d.start()
+        arrived = lambda: {r for m in self.sink.got for r in m["rcpts"]}
+        self.wait_until(lambda: arrived() >= set(rcpts), 30,
+                        f"lost after kill -9: {sorted(set(rcpts) - arrived())[:10]}")
+        counts = defaultdict(int)
+        for m in self.sink.got:
+            for r in m["rcpts"]:
+                counts[r] += 1
+        twice = sorted(r for r, n in counts.items() if n > 1)
+        self.wait_until(lambda: self.d.spool_list() == [], 10, "the spool kept delivered mail")
+        print(f"\ncrash during delivery: {before} of {len(rcpts)} delivered before kill -9, "
+              f"all {len(rcpts)} after the restart, {len(twice)} twice", file=sys.stderr)
+        self.assertLessEqual(len(twice), 10, twice)
+
+
 class SecondIdentity(unittest.TestCase):
     """Another binding identity (source 127.0.0.3, its own EHLO name) is what the sink sees.
     Assigning messages to several bindings in one daemon needs the policy (issue 5); the
