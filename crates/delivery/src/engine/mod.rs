@@ -473,3 +473,19 @@ async fn dispatch(inner: Arc<Inner>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_shared_by_value() {
+        let names = Names::default();
+        let a = names.share(&Arc::from("b1"));
+        let b = names.share(&Arc::from("b1"));
+        let c = names.share(&Arc::from("b2"));
+        assert!(Arc::ptr_eq(&a, &b), "one copy per name");
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_eq!((&*a, &*c), ("b1", "b2"));
+    }
+}
