@@ -442,7 +442,12 @@ impl Inner {
                 }
             }
         }
-        let n = written.len() as u64;
+        // Counted before any completion runs, so a caller that saw its store complete also
+        // sees it counted (a test reading the figures once all stores returned raced this).
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .messages
+            .fetch_add(written.len() as u64, Ordering::Relaxed);
         for w in written {
             match w.error {
                 None => {
@@ -459,8 +464,6 @@ impl Inner {
                 }
             }
         }
-        self.stats.batches.fetch_add(1, Ordering::Relaxed);
-        self.stats.messages.fetch_add(n, Ordering::Relaxed);
     }
 }
 
