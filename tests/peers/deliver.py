@@ -192,6 +192,16 @@ class SinkSuite(unittest.TestCase):
     def daemon_config(cls):
         raise NotImplementedError
 
+    def wait_until(self, done, timeout, what):
+        """Polls `done` until it holds; after `timeout` seconds fails with `what` and the
+        daemon's log."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if done():
+                return
+            time.sleep(0.02)
+        self.fail(f"{what}\n{self.d.stderr_text()[-3000:]}")
+
     @classmethod
     def tearDownClass(cls):
         cls.d.stop()
@@ -511,14 +521,6 @@ class CrashDuringDelivery(SinkSuite):
 domain "one.test" { Max_Outbound_Connections = 2 }
 ESMTP_Listener { Listen "127.0.0.1:0" { } }
 """
-
-    def wait_until(self, done, timeout, what):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if done():
-                return
-            time.sleep(0.02)
-        self.fail(f"{what}\n{self.d.stderr_text()[-3000:]}")
 
     def test_kill_9_mid_delivery_loses_nothing(self):
         rcpts = [f"crash{i}@one.test" for i in range(150)]

@@ -171,12 +171,10 @@ class Policy(SinkSuite):
         """A 550 to mail on b2: the bounce record names b2 and its source address, while the
         bounce itself is queued on the default binding."""
         self.send("app@origin.test", "reject-b2@one.test", "X-Binding: b2\r\n")
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            b = [r for r in self.d.records("bounce") if r["rcpts"] == ["reject-b2@one.test"]]
-            if b:
-                break
-            time.sleep(0.05)
+        bounces = lambda: [r for r in self.d.records("bounce")
+                           if r["rcpts"] == ["reject-b2@one.test"]]
+        self.wait_until(bounces, 20, f"no bounce record: {self.d.records()}")
+        b = bounces()
         self.assertEqual(len(b), 1, self.d.records())
         b = b[0]
         self.assertEqual((b["binding_group"], b["binding"], b["report_binding"]),

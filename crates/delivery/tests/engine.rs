@@ -1,7 +1,8 @@
 //! The engine with several bindings at once, its connection limits, shared throttles,
-//! suspension, batching, connection reuse and timeouts, against a minimal in-process SMTP sink (the real-peer proof of delivery is
-//! `tests/peers/deliver.py`; assigning messages to several bindings over the wire needs the
-//! policy, so these tests hand envelopes to the engine directly).
+//! suspension, batching, connection reuse and timeouts, against a minimal in-process SMTP
+//! sink (the real-peer proof of delivery is `tests/peers/deliver.py`; assigning messages to
+//! several bindings over the wire needs the policy, so these tests hand envelopes to the
+//! engine directly).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -176,13 +177,20 @@ async fn inject_to(engine: &Engine, spool: &MemSpool, n: usize, binding: &str, r
     engine.enqueue(env);
 }
 
-async fn wait_for(state: &SinkState, count: usize) -> Vec<Seen> {
-    for _ in 0..400 {
-        if state.seen.lock().unwrap().len() >= count {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+/// Polls `done` every 20 ms until it holds or `within` has passed; the caller asserts what
+/// it needs afterwards, so a timeout shows as that assertion's failure.
+async fn eventually(within: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !done() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+async fn wait_for(state: &SinkState, count: usize) -> Vec<Seen> {
+    eventually(Duration::from_secs(10), || {
+        state.seen.lock().unwrap().len() >= count
+    })
+    .await;
     state.seen.lock().unwrap().clone()
 }
 
@@ -217,12 +225,7 @@ async fn each_binding_sends_as_itself() {
         };
         assert_eq!((s.peer.as_str(), s.ehlo.as_str()), want, "{s:?}");
     }
-    for _ in 0..100 {
-        if spool.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(Duration::from_secs(2), || spool.is_empty()).await;
     assert!(spool.is_empty(), "delivered messages leave the spool");
     assert_eq!(engine.stats().global.read().delivered, 10);
 }
@@ -367,13 +370,11 @@ binding "live" {{ Bind_Address = 127.0.0.3  Gateway = "{addr}" }}
         inject(&engine, &spool, i, "dead", "x@one.test").await;
     }
     let mut views = Vec::new();
-    for _ in 0..200 {
+    eventually(Duration::from_secs(4), || {
         views = engine.queue_views();
-        if views.first().is_some_and(|v| v.delayed == 4) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        views.first().is_some_and(|v| v.delayed == 4)
+    })
+    .await;
     let v = &views[0];
     assert_eq!(
         (v.binding.as_str(), v.domain.as_str()),
@@ -399,12 +400,10 @@ binding "live" {{ Bind_Address = 127.0.0.3  Gateway = "{addr}" }}
     let settled = |parts: &[bindery_delivery::engine::console::PartView]| {
         parts.len() == 4 && parts.iter().all(|p| p.attempts == 2 && p.due.is_some())
     };
-    for _ in 0..200 {
-        if settled(&engine.parts(dead, 10, 0)) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(Duration::from_secs(4), || {
+        settled(&engine.parts(dead, 10, 0))
+    })
+    .await;
     assert!(settled(&engine.parts(dead, 10, 0)));
 
     // Rebind one message to the live binding: it goes out from 127.0.0.3.
@@ -511,12 +510,10 @@ binding_group "g" {{ binding "b1" {{ Bind_Address = 127.0.0.2 }} }}"#,
     for i in 0..10 {
         inject(&engine, &spool, i, "b1", "x@one.test").await;
     }
-    for _ in 0..400 {
-        if mx1.seen.lock().unwrap().len() + mx2.seen.lock().unwrap().len() >= 10 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    eventually(Duration::from_secs(10), || {
+        mx1.seen.lock().unwrap().len() + mx2.seen.lock().unwrap().len() >= 10
+    })
+    .await;
     let (n1, n2) = (
         mx1.seen.lock().unwrap().len(),
         mx2.seen.lock().unwrap().len(),
@@ -628,12 +625,10 @@ binding_group "g" {{ binding "b1" {{ Bind_Address = 127.0.0.2 }} }}"#
     );
     assert_eq!(sink.open.load(Ordering::SeqCst), 1, "and is still open");
     // Past idle_timeout the connection is closed (QUIT), and new mail opens another.
-    for _ in 0..100 {
-        if sink.open.load(Ordering::SeqCst) == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    eventually(Duration::from_millis(2500), || {
+        sink.open.load(Ordering::SeqCst) == 0
+    })
+    .await;
     assert_eq!(
         sink.open.load(Ordering::SeqCst),
         0,
@@ -707,12 +702,10 @@ binding_group "g" {{ binding "b1" {{ Bind_Address = 127.0.0.2 }} }}"#
         );
         let (engine, spool) = start(&config, Arc::new(SystemClock));
         inject(&engine, &spool, 0, "b1", "x@one.test").await;
-        for _ in 0..200 {
-            if engine.stats().global.read().transient > 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        eventually(Duration::from_secs(5), || {
+            engine.stats().global.read().transient > 0
+        })
+        .await;
         let g = engine.stats().global.read();
         assert_eq!((g.transient, g.delivered, g.failed), (1, 0, 0), "{option}");
         assert_eq!(accepted.load(Ordering::SeqCst), 1, "{option}");

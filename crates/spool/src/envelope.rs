@@ -74,7 +74,8 @@ impl Recipient {
 /// Delivery keeps one in memory for every queued message, so its shape is chosen for size:
 /// fixed text is `Box<str>` (no capacity word), the recipients a boxed slice, and the binding
 /// names `Arc<str>` so that the queues can share one copy of each name among all the
-/// messages on a binding (see `Envelope::share_names`). The file format is the same JSON.
+/// messages on a binding (the delivery engine interns them as it queues a message). The
+/// file format is the same JSON.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
     pub id: Box<str>,
