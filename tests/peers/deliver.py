@@ -97,21 +97,45 @@ class Sink:
         self.delay = delay
         self.most_in_data = 0
         self.loop = asyncio.new_event_loop()
-        handler = Handler(self)
+        self.handler = Handler(self)
+        self.tls_context = tls_context
+        self.sessions = []
         ready = threading.Event()
 
         def run():
             asyncio.set_event_loop(self.loop)
-            server = self.loop.run_until_complete(self.loop.create_server(
-                lambda: SMTP(handler, hostname=f"sink-{ip}", enable_SMTPUTF8=True,
-                             tls_context=tls_context), ip, port))
-            self.port = server.sockets[0].getsockname()[1]
+            self.port = port
+            self.server = self.loop.run_until_complete(self._listen())
+            self.port = self.server.sockets[0].getsockname()[1]
             ready.set()
             self.loop.run_forever()
 
         self.thread = threading.Thread(target=run, daemon=True)
         self.thread.start()
         ready.wait(10)
+
+    def _session(self):
+        s = SMTP(self.handler, hostname=f"sink-{self.ip}", enable_SMTPUTF8=True,
+                 tls_context=self.tls_context)
+        self.sessions.append(s)
+        return s
+
+    async def _listen(self):
+        return await self.loop.create_server(self._session, self.ip, self.port,
+                                             reuse_address=True)
+
+    def restart(self):
+        """Closes the listener and every open session at once (what a restarted MX does to
+        the connections a client keeps cached), then listens on the same port again."""
+        async def bounce():
+            self.server.close()
+            for s in self.sessions:
+                if s.transport is not None:
+                    s.transport.close()
+            self.sessions.clear()
+            await self.server.wait_closed()
+            self.server = await self._listen()
+        asyncio.run_coroutine_threadsafe(bounce(), self.loop).result(10)
 
     def wait(self, count, timeout=20):
         deadline = time.time() + timeout

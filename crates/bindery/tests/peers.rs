@@ -7,7 +7,8 @@
 //! a restart) and `tests/peers/lua_config.py` (`msys.config("set")` from `init` and callouts,
 //! a binding created and assigned by a script, `config writeback` across a restart) and
 //! `tests/peers/outbound_tls.py` (STARTTLS to aiosmtpd sinks under certificates openssl makes:
-//! `tls_verify` no/ca/host/optional, `tls_ca`, the plaintext fallback).
+//! `tls_verify` no/ca/host/optional, `tls_ca`, the plaintext fallback) and
+//! `tests/peers/reliability.py` (issue 16's findings, each against the peer it came from).
 //! `.ci/run` installs what they need.
 
 use std::path::Path;
@@ -53,4 +54,9 @@ fn lua_changes_the_running_configuration() {
 #[test]
 fn outbound_tls_verifies_certificates() {
     run_peer_script("outbound_tls.py");
+}
+
+#[test]
+fn reliability_findings_against_real_peers() {
+    run_peer_script("reliability.py");
 }

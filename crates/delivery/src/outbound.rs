@@ -34,6 +34,8 @@ pub struct Outbound {
     pub local: SocketAddr,
     buf: Vec<u8>,
     broken: bool,
+    /// The remote closed or reset the connection (as opposed to a timeout or a reply).
+    dropped: bool,
 }
 
 /// A failure we describe ourselves: always transient (`451`).
@@ -108,6 +110,7 @@ impl Outbound {
             local,
             buf: vec![0; 16 * 1024],
             broken: false,
+            dropped: false,
         };
         loop {
             match ob.next_step().await {
@@ -182,8 +185,13 @@ impl Outbound {
                 let to = self.phase_timeout();
                 let w = tokio::time::timeout(to, self.stream.write_all(out)).await;
                 self.client.clear_output();
-                if !matches!(w, Ok(Ok(()))) {
-                    return self.cut("4.4.2 connection lost while sending");
+                match w {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => {
+                        self.dropped = true;
+                        return self.cut("4.4.2 connection lost while sending");
+                    }
+                    Err(_) => return self.cut("4.4.2 timeout while sending"),
                 }
             }
             match self.client.step() {
@@ -196,7 +204,10 @@ impl Outbound {
             }
             let to = self.phase_timeout();
             match tokio::time::timeout(to, self.stream.read(&mut self.buf)).await {
-                Ok(Ok(0)) | Ok(Err(_)) => return self.cut("4.4.2 connection dropped by remote"),
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    self.dropped = true;
+                    return self.cut("4.4.2 connection dropped by remote");
+                }
                 Ok(Ok(n)) => {
                     let (client, buf) = (&mut self.client, &self.buf);
                     client.input(&buf[..n]);
@@ -220,6 +231,36 @@ impl Outbound {
                 response: reason,
             }),
         }
+    }
+
+    /// Whether the remote has hung up on, or spoken unasked into, this idle connection: an
+    /// EOF, a reset, or bytes nobody asked for (Postfix's smtpd says `421 4.4.2 ... timeout
+    /// exceeded` before it closes an idle session). Such a connection cannot take a
+    /// transaction. Looks once at what is already there; never waits.
+    pub fn stale(&mut self) -> bool {
+        use std::task::{Context, Poll, Waker};
+        use tokio::io::{AsyncRead, ReadBuf};
+        if !self.usable() {
+            return true;
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut one = [0u8; 512];
+        let mut rb = ReadBuf::new(&mut one);
+        let stale = match std::pin::Pin::new(&mut self.stream).poll_read(&mut cx, &mut rb) {
+            Poll::Pending => false,
+            Poll::Ready(Ok(())) | Poll::Ready(Err(_)) => true,
+        };
+        if stale {
+            self.broken = true;
+            self.dropped = true;
+        }
+        stale
+    }
+
+    /// Whether the remote closed the connection before it answered this transaction's MAIL:
+    /// nothing of the message can have been accepted, so it is no delivery attempt.
+    pub fn dropped_before_mail(&self, outcome: &Outcome) -> bool {
+        self.dropped && outcome.mail.is_none()
     }
 
     /// The session runs over TLS.

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
@@ -57,8 +57,10 @@ pub struct HickoryResolver {
 }
 
 impl HickoryResolver {
-    /// A resolver that asks exactly these servers (UDP, then TCP for truncated answers).
-    pub fn with_servers(servers: &[SocketAddr]) -> Result<HickoryResolver, DnsError> {
+    /// A resolver that asks exactly the servers of a resolv.conf (UDP, then TCP for truncated
+    /// answers), with its `timeout` and `attempts`.
+    pub fn with_conf(conf: &crate::resolv_conf::ResolvConf) -> Result<HickoryResolver, DnsError> {
+        let servers = &conf.servers;
         use hickory_resolver::config::{
             ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts,
         };
@@ -76,6 +78,12 @@ impl HickoryResolver {
         let mut opts = ResolverOpts::default();
         // Names we are given are complete; never append a search domain.
         opts.ndots = 0;
+        if let Some(t) = conf.timeout {
+            opts.timeout = t;
+        }
+        if let Some(a) = conf.attempts {
+            opts.attempts = a;
+        }
         Self::build(cfg, opts)
     }
 
@@ -187,7 +195,7 @@ impl Resolver for HickoryResolver {
 #[derive(Default)]
 pub struct MemResolver {
     mx: Mutex<HashMap<String, Result<Vec<Mx>, DnsError>>>,
-    ips: Mutex<HashMap<String, Vec<IpAddr>>>,
+    ips: Mutex<HashMap<String, Result<Vec<IpAddr>, DnsError>>>,
     /// How many questions were asked, to test caching.
     pub asked: std::sync::atomic::AtomicUsize,
 }
@@ -213,7 +221,17 @@ impl MemResolver {
 
     pub fn add_ip(&self, host: &str, ip: IpAddr) {
         let mut m = self.ips.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry(host.to_string()).or_default().push(ip);
+        let e = m.entry(host.to_string()).or_insert_with(|| Ok(Vec::new()));
+        if let Ok(list) = e {
+            list.push(ip);
+        }
+    }
+
+    /// Makes every address lookup of `host` fail with `err` (a SERVFAIL or timeout is
+    /// `DnsError::Failed`).
+    pub fn fail_ip(&self, host: &str, err: DnsError) {
+        let mut m = self.ips.lock().unwrap_or_else(|p| p.into_inner());
+        m.insert(host.to_string(), Err(err));
     }
 }
 
@@ -249,10 +267,11 @@ impl Resolver for MemResolver {
         self.asked
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let r = match self.ips.lock().unwrap_or_else(|p| p.into_inner()).get(host) {
-            Some(v) => Ok(Answer {
+            Some(Ok(v)) => Ok(Answer {
                 value: v.clone(),
                 ttl: 300,
             }),
+            Some(Err(e)) => Err(e.clone()),
             None => Err(DnsError::NxDomain(host.to_string())),
         };
         Box::pin(std::future::ready(r))

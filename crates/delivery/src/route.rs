@@ -84,6 +84,27 @@ fn parse_route(s: &str, default_port: u16) -> Option<RouteEntry> {
     Some(RouteEntry::Host { host, port, pref })
 }
 
+/// What a destination's route failures add up to: it fails permanently only when every route
+/// failed permanently. One temporary failure (a timed-out lookup, a SERVFAIL) among them
+/// defers, since the route that could not be asked may be the one that works; the first
+/// temporary failure is kept as the reason, else the last permanent one.
+#[derive(Default)]
+struct Failures(Option<RouteError>);
+
+impl Failures {
+    fn add(&mut self, e: RouteError) {
+        if !matches!(self.0, Some(RouteError::Transient(_))) {
+            self.0 = Some(e);
+        }
+    }
+
+    fn transient(&self) -> Option<&RouteError> {
+        self.0
+            .as_ref()
+            .filter(|e| matches!(e, RouteError::Transient(_)))
+    }
+}
+
 fn transient(text: String) -> RouteError {
     RouteError::Transient(Response::local(451, text))
 }
@@ -129,13 +150,16 @@ async fn add_host(
     Ok(())
 }
 
-/// Adds the domain's MX hosts, or its own address when it has no MX.
+/// Adds the domain's MX hosts, or its own address when it has no MX. A host whose addresses
+/// cannot be had is recorded in `failed` and skipped; the call fails only when the domain
+/// itself gives no MX answer, or no host gave an address.
 async fn add_mx(
     resolver: &dyn Resolver,
     domain: &str,
     port: u16,
     base: u32,
     out: &mut Vec<Target>,
+    failed: &mut Failures,
 ) -> Result<(), RouteError> {
     match resolver.mx(domain).await {
         Ok(answer) => {
@@ -148,24 +172,21 @@ async fn add_mx(
                 )));
             }
             mxs.sort_by_key(|m| m.preference);
-            let mut last_err = None;
             let before = out.len();
+            let mut mine = Failures::default();
             for mx in mxs {
-                if let Err(e) = add_host(
-                    resolver,
-                    &mx.host,
-                    port,
-                    base + u32::from(mx.preference),
-                    out,
-                )
-                .await
-                {
-                    last_err = Some(e);
+                let pref = base + u32::from(mx.preference);
+                if let Err(e) = add_host(resolver, &mx.host, port, pref, out).await {
+                    mine.add(e);
                 }
             }
-            match last_err {
+            match mine.0 {
                 Some(e) if out.len() == before => Err(e),
-                _ => Ok(()),
+                Some(e) => {
+                    failed.add(e);
+                    Ok(())
+                }
+                None => Ok(()),
             }
         }
         Err(DnsError::NoRecords(_)) => add_host(resolver, domain, port, base, out).await,
@@ -183,6 +204,7 @@ pub async fn route(
     spread: usize,
 ) -> Result<Vec<Target>, RouteError> {
     let mut out = Vec::new();
+    let mut failed = Failures::default();
     if let Some(literal) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
         let ip = literal.strip_prefix("IPv6:").unwrap_or(literal);
         add_host(resolver, ip, opts.port, 0, &mut out).await?;
@@ -191,30 +213,37 @@ pub async fn route(
             .ok_or_else(|| transient(format!("4.4.0 bad gateway {gw:?}")))?;
         add_host(resolver, &host, port, 0, &mut out).await?;
     } else if let Some(routes) = &opts.routes {
-        let mut last_err = None;
         for (i, r) in routes.iter().enumerate() {
             // Without `pref`, list order is the preference.
             let step = (i as u32) * 100_000;
             let added = match parse_route(r, opts.port) {
-                Some(RouteEntry::Mx) => add_mx(resolver, domain, opts.port, step, &mut out).await,
+                Some(RouteEntry::Mx) => {
+                    add_mx(resolver, domain, opts.port, step, &mut out, &mut failed).await
+                }
                 Some(RouteEntry::Host { host, port, pref }) => {
                     add_host(resolver, &host, port, pref.unwrap_or(step), &mut out).await
                 }
                 None => Err(transient(format!("4.4.0 bad route {r:?}"))),
             };
             if let Err(e) = added {
-                last_err = Some(e);
+                failed.add(e);
             }
         }
         if out.is_empty() {
-            return Err(last_err.unwrap_or_else(|| transient("4.4.0 empty routes".into())));
+            return Err(failed
+                .0
+                .unwrap_or_else(|| transient("4.4.0 empty routes".into())));
         }
     } else {
-        add_mx(resolver, domain, opts.port, 0, &mut out).await?;
+        add_mx(resolver, domain, opts.port, 0, &mut out, &mut failed).await?;
     }
     let before = out.len();
     out.retain(|t| !prohibited.iter().any(|n| n.contains(&t.addr.ip())));
     if out.is_empty() {
+        // A host we could not look up may not be prohibited: defer rather than bounce.
+        if let Some(e) = failed.transient() {
+            return Err(e.clone());
+        }
         let text = if before > 0 {
             format!("5.4.4 every host for {domain} is in prohibited_hosts")
         } else {
@@ -293,6 +322,60 @@ mod tests {
         let all: Vec<IpNet> = vec!["127.0.0.0/8".parse().unwrap()];
         let e = route(&z, "a.test", &o, &all, 0).await.unwrap_err();
         assert_eq!(e.response().code, 554);
+    }
+
+    /// Issue 16, finding 1: a temporary failure of one MX host's lookup must defer, whatever
+    /// the order of the hosts and whatever the others answered.
+    #[tokio::test]
+    async fn a_temporary_failure_among_mx_hosts_defers_in_either_order() {
+        let servfail = |n: &str| DnsError::Failed {
+            name: n.into(),
+            why: "SERVFAIL".into(),
+        };
+        for (temp, gone) in [(10, 20), (20, 10)] {
+            let z = MemResolver::default();
+            z.add_mx("split.test", temp, "mx1.split.test");
+            z.add_mx("split.test", gone, "mx2.split.test");
+            z.fail_ip("mx1.split.test", servfail("mx1.split.test"));
+            // mx2.split.test is not in the table: NXDOMAIN.
+            let e = route(&z, "split.test", &opts(""), &[], 0)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&e, RouteError::Transient(r) if r.code == 451),
+                "MX {temp} timing out, MX {gone} NXDOMAIN: {e:?}"
+            );
+        }
+        // Every host permanently gone: the domain bounces.
+        let z = MemResolver::default();
+        z.add_mx("gone.test", 10, "mx1.gone.test");
+        z.add_mx("gone.test", 20, "mx2.gone.test");
+        let e = route(&z, "gone.test", &opts(""), &[], 0).await.unwrap_err();
+        assert!(matches!(e, RouteError::Permanent(_)), "{e:?}");
+        // A temporary failure and a working host: the working one is used.
+        let z = MemResolver::default();
+        z.add_mx("half.test", 10, "mx1.half.test");
+        z.add_mx("half.test", 20, "mx2.half.test");
+        z.fail_ip("mx1.half.test", servfail("mx1.half.test"));
+        z.add_ip("mx2.half.test", "127.0.0.25".parse().unwrap());
+        let t = route(&z, "half.test", &opts(""), &[], 0).await.unwrap();
+        assert_eq!(addrs(&t), ["127.0.0.25:25"]);
+        // ...unless the working one is prohibited: then the unknown one may still work.
+        let p: Vec<IpNet> = vec!["127.0.0.25/32".parse().unwrap()];
+        let e = route(&z, "half.test", &opts(""), &p, 0).await.unwrap_err();
+        assert!(matches!(e, RouteError::Transient(_)), "{e:?}");
+        // Routes: a permanent route failure and a temporary one defer too.
+        let z = MemResolver::default();
+        z.fail_ip("tmp.route.test", servfail("tmp.route.test"));
+        for routes in [
+            r#"routes = ("smtp://gone.route.test", "smtp://tmp.route.test")"#,
+            r#"routes = ("smtp://tmp.route.test", "smtp://gone.route.test")"#,
+        ] {
+            let e = route(&z, "a.test", &opts(routes), &[], 0)
+                .await
+                .unwrap_err();
+            assert!(matches!(e, RouteError::Transient(_)), "{routes}: {e:?}");
+        }
     }
 
     #[tokio::test]

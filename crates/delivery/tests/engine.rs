@@ -49,8 +49,31 @@ async fn sink(delay: Duration) -> (SocketAddr, Arc<SinkState>) {
     sink_at("127.0.0.20:0", delay).await
 }
 
+/// What a sink does to a connection besides answering it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hangup {
+    /// Keeps every connection open until the client quits.
+    Never,
+    /// Closes a connection 50 ms after each message's 250, as a remote MX closing an idle
+    /// session does; with `Some(text)` it first says it, as Postfix's smtpd says `421 4.4.2
+    /// ... timeout exceeded`.
+    AfterMessage(Option<&'static str>),
+    /// Reads a connection's second MAIL and closes without a reply: the remote's close
+    /// crossing our MAIL on the wire.
+    AtSecondMail,
+}
+
 /// [`sink`] on a given address.
 async fn sink_at(addr: &str, delay: Duration) -> (SocketAddr, Arc<SinkState>) {
+    sink_hanging_up(addr, delay, Hangup::Never).await
+}
+
+/// [`sink_at`] that hangs up on its clients as `hangup` says.
+async fn sink_hanging_up(
+    addr: &str,
+    delay: Duration,
+    hangup: Hangup,
+) -> (SocketAddr, Arc<SinkState>) {
     let listener = TcpListener::bind(addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let state = Arc::new(SinkState::default());
@@ -71,9 +94,15 @@ async fn sink_at(addr: &str, delay: Duration) -> (SocketAddr, Arc<SinkState>) {
                 let (r, mut w) = sock.into_split();
                 let mut lines = BufReader::new(r).lines();
                 let _ = w.write_all(b"220 sink\r\n").await;
-                let (mut ehlo, mut rcpts) = (String::new(), Vec::new());
+                let (mut ehlo, mut rcpts, mut mails) = (String::new(), Vec::new(), 0);
                 while let Ok(Some(line)) = lines.next_line().await {
                     let upper = line.to_ascii_uppercase();
+                    if upper.starts_with("MAIL FROM:") {
+                        mails += 1;
+                        if mails == 2 && hangup == Hangup::AtSecondMail {
+                            break;
+                        }
+                    }
                     let reply: &[u8] = if upper.starts_with("EHLO ") {
                         ehlo = line[5..].to_string();
                         b"250-sink\r\n250 PIPELINING\r\n"
@@ -94,6 +123,14 @@ async fn sink_at(addr: &str, delay: Duration) -> (SocketAddr, Arc<SinkState>) {
                             rcpts: std::mem::take(&mut rcpts),
                             conn,
                         });
+                        if let Hangup::AfterMessage(last) = hangup {
+                            let _ = w.write_all(b"250 2.0.0 queued\r\n").await;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            if let Some(text) = last {
+                                let _ = w.write_all(text.as_bytes()).await;
+                            }
+                            break;
+                        }
                         b"250 2.0.0 queued\r\n"
                     } else if upper == "QUIT" {
                         let _ = w.write_all(b"221 bye\r\n").await;
@@ -714,5 +751,35 @@ binding_group "g" {{ binding "b1" {{ Bind_Address = 127.0.0.2 }} }}"#
             "{option}: the message waits for its retry"
         );
         assert_eq!(engine.totals().delayed, 1, "{option}");
+    }
+}
+
+/// Issue 16, finding 2: a cached connection the remote closed while it sat idle (with or
+/// without a parting 421), or whose close crossed our MAIL, is no delivery attempt: the part
+/// goes out at once on a fresh connection, with no deferral counted (the default
+/// `retry_interval` of 20 minutes would otherwise hold it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_connection_the_remote_closed_is_no_attempt() {
+    let modes = [
+        Hangup::AfterMessage(None),
+        Hangup::AfterMessage(Some("421 4.4.2 sink Error: timeout exceeded\r\n")),
+        Hangup::AtSecondMail,
+    ];
+    for mode in modes {
+        let (addr, sink) = sink_hanging_up("127.0.0.20:0", Duration::ZERO, mode).await;
+        let config = format!("Gateway = \"{addr}\"\nIdle_Timeout = 30\n");
+        let (engine, spool) = start(&config, Arc::new(SystemClock));
+        inject(&engine, &spool, 1, "default", "x@one.test").await;
+        assert_eq!(wait_for(&sink, 1).await.len(), 1);
+        if mode != Hangup::AtSecondMail {
+            // Long enough for the sink's close (50 ms) to reach us; the connection is idle.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        inject(&engine, &spool, 2, "default", "y@one.test").await;
+        let seen = wait_for(&sink, 2).await;
+        assert_eq!(seen.len(), 2, "the second message went out at once");
+        assert_eq!(seen[1].conn, 2, "on a fresh connection");
+        let tally = engine.stats().global.read();
+        assert_eq!((tally.delivered, tally.transient), (2, 0), "no deferral");
     }
 }

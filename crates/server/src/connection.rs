@@ -26,12 +26,39 @@ use bindery_delivery::stream::Stream;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// The TLS handshake must finish within this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a reply being written may still take once shutdown began.
+const SHUTDOWN_WRITE_GRACE: Duration = Duration::from_secs(2);
 
-async fn flush(stream: &mut Stream, session: &mut Session) -> std::io::Result<()> {
-    if !session.output().is_empty() {
-        stream.write_all(session.output()).await?;
-        session.clear_output();
+/// Writes what the session has to say, by `until`. A client that pipelines commands and never
+/// reads the replies fills its receive window and blocks this write; without a deadline it
+/// would hold its slot (and stop a shutdown) for as long as it likes. Once shutdown began a
+/// write gets at most [`SHUTDOWN_WRITE_GRACE`].
+async fn flush(
+    stream: &mut Stream,
+    session: &mut Session,
+    until: Instant,
+    shutdown: &watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    if session.output().is_empty() {
+        return Ok(());
     }
+    // A clone, so that looking at the signal here leaves it unseen for the read loop's
+    // `changed()`.
+    let mut shutdown = shutdown.clone();
+    let stopping = async {
+        if shutdown.wait_for(|stop| *stop).await.is_err() {
+            // The daemon is going away without a signal: the deadline still holds.
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(SHUTDOWN_WRITE_GRACE).await;
+    };
+    let stuck = || std::io::Error::new(std::io::ErrorKind::TimedOut, "client does not read");
+    tokio::select! {
+        biased;
+        w = timeout_at(until, stream.write_all(session.output())) => w.map_err(|_| stuck())??,
+        _ = stopping => return Err(stuck()),
+    }
+    session.clear_output();
     Ok(())
 }
 
@@ -59,7 +86,8 @@ pub async fn serve(
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let step = session.step();
-        flush(&mut stream, &mut session).await?;
+        let write_by = deadline.min(Instant::now() + inbound.idle);
+        flush(&mut stream, &mut session, write_by, &shutdown).await?;
         match step {
             Step::NeedInput => {
                 let until = grace.map_or(deadline, |g| g.min(deadline));
@@ -122,7 +150,7 @@ pub async fn serve(
             Step::Close => break,
         }
     }
-    let _ = stream.shutdown().await;
+    let _ = timeout(SHUTDOWN_WRITE_GRACE, stream.shutdown()).await;
     Ok(())
 }
 

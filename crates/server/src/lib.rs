@@ -426,9 +426,9 @@ fn resolver(globals: &Globals) -> Result<Arc<CachingResolver>, ServerError> {
                 what: format!("cannot read resolv_conf {}", path.display()),
                 source: e,
             })?;
-            let servers = bindery_delivery::resolv_conf::parse(&path.display().to_string(), &text)
+            let conf = bindery_delivery::resolv_conf::parse(&path.display().to_string(), &text)
                 .map_err(|e| ServerError::Config(e.to_string()))?;
-            HickoryResolver::with_servers(&servers).map_err(dns)?
+            HickoryResolver::with_conf(&conf).map_err(dns)?
         }
         None => HickoryResolver::system().map_err(dns)?,
     };

@@ -11,10 +11,14 @@ use crate::Shared;
 use crate::connection::serve;
 use crate::settings::inbound;
 
-/// Sends a one-line refusal and closes, without starting a session.
+/// Sends a one-line refusal and closes, without starting a session; a client that does not
+/// read gets 10 seconds.
 async fn refuse(mut tcp: TcpStream, line: String) {
-    let _ = tcp.write_all(line.as_bytes()).await;
-    let _ = tcp.shutdown().await;
+    let bye = async {
+        tcp.write_all(line.as_bytes()).await?;
+        tcp.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(10), bye).await;
 }
 
 /// Accepts on one listen address. Each connection takes the configuration generation current

@@ -194,6 +194,19 @@ async fn connect(
     })))
 }
 
+/// Puts a part that was never attempted back at the head of its active queue, not to be
+/// taken again for `wait_ms`; no attempt is counted and nothing is logged.
+fn requeue(inner: &Inner, q: QueueId, p: Part, wait_ms: u64) {
+    let mut st = inner.lock();
+    st.queues.unpop_active(q, p);
+    let now = inner.now_ms();
+    let c = Inner::conns(&mut st, q);
+    c.inflight = c.inflight.saturating_sub(1);
+    if wait_ms > 0 {
+        c.not_before_ms = now + wait_ms;
+    }
+}
+
 /// Settles `first` and every part still active in the queue with `reply`: they share the
 /// fate of a failed route or connection, so one dead destination is one retry per part, not
 /// a storm. A permanent route error or a 5xx from every host fails them; anything else
@@ -251,14 +264,8 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId) {
     let (mut conn, host) = match connect(&inner, q, &opts, &targets, &ehlo).await {
         Ok(c) => c,
         Err(Unconnected::Busy(wait)) => {
-            // Back to the head of the queue, unattempted; the slot's drop puts the queue on
-            // the dispatcher's waiting list.
-            let mut st = inner.lock();
-            st.queues.unpop_active(q, first);
-            let now = inner.now_ms();
-            let c = Inner::conns(&mut st, q);
-            c.inflight = c.inflight.saturating_sub(1);
-            c.not_before_ms = now + wait;
+            // The slot's drop puts the queue on the dispatcher's waiting list.
+            requeue(&inner, q, first, wait);
             return;
         }
         Err(Unconnected::Failed(f)) => {
@@ -282,6 +289,14 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId) {
                 None => break,
             },
         };
+        // A connection that sat idle may have been closed by the remote meanwhile: that is
+        // no attempt. The part goes back to the head of the queue and a fresh connection
+        // (the slot's drop wakes the dispatcher) takes it at once.
+        if deliveries > 0 && conn.stale() {
+            tracing::debug!(host = %conn.target.host, "cached connection closed by the remote; part requeued");
+            requeue(&inner, q, p, 0);
+            break;
+        }
         // The domain's message throttle, then the host's: they add up.
         let host_throttle = host.as_ref().and_then(|h| h.opts.throttle_messages);
         for (key, rate) in [opts.throttle_messages, host_throttle]
@@ -299,6 +314,12 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId) {
             continue;
         };
         let result = conn.send(msg).await;
+        if deliveries > 0 && conn.dropped_before_mail(&result) {
+            // The remote's close crossed our MAIL on the wire.
+            tracing::debug!(host = %conn.target.host, "cached connection dropped before MAIL's reply; part requeued");
+            requeue(&inner, q, p, 0);
+            break;
+        }
         let via = Via {
             source: Some(conn.local.ip()),
             host: Some(conn.target.host.clone()),

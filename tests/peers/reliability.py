@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""The reliability findings of issue 16, each against the peer it came from: dnsmasq serving a
+split MX set, an aiosmtpd sink restarted under cached connections, raw sockets that never
+read, a NUL-stripping relay written here, and the console's TCP login.
+
+Run by `cargo test` (crates/bindery/tests/peers.rs) with BINDERY_BIN set. Every listener binds
+port 0 (dnsmasq a port free a moment before); all traffic stays on 127.0.0.0/8.
+"""
+
+import os
+import shutil
+import smtplib
+import socket
+import sys
+import tempfile
+import time
+import unittest
+
+from common import Daemon
+from deliver import Dns, MSG, Sink, free_port, inject, relay_to_sink
+
+
+class DnsSplit(unittest.TestCase):
+    """Finding 1: split.test has MX 10 mx1.split.test, whose address lookup times out (dnsmasq
+    forwards it to a port where nothing answers), and MX 20 mx2.split.test, which does not
+    exist; tmp.test has the same two the other way round. A temporary failure among the
+    routes defers the mail, whatever the order; only gone.test, where every MX is NXDOMAIN,
+    bounces."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="bindery-split-")
+        dead = free_port()
+        cls.dns = Dns(cls.tmp, extra=(
+            "--mx-host=split.test,mx1.split.test,10", "--mx-host=split.test,mx2.split.test,20",
+            "--mx-host=tmp.test,mx2.split.test,10", "--mx-host=tmp.test,mx1.split.test,20",
+            "--mx-host=gone.test,mx1.gone.test,10", "--mx-host=gone.test,mx2.gone.test,20",
+            f"--server=/mx1.split.test/127.0.0.1#{dead}"))
+        # One second per question, asked once: the timeout shows within the test's patience.
+        with open(cls.dns.resolv, "a") as f:
+            f.write("options timeout:1 attempts:1\n")
+        cls.d = Daemon(cls.tmp, config=f"""
+Resolv_Conf = "{cls.dns.resolv}"
+Relay_Hosts = ( 127.0.0.1 )
+Retry_Interval = 600
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+""")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+        cls.dns.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def outcome(self, rcpt):
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            recs = [r for r in self.d.records() if r.get("rcpt") == rcpt
+                    and r["type"] in ("transient", "permanent")]
+            if recs:
+                return recs[0]
+            time.sleep(0.1)
+        self.fail(f"no outcome for {rcpt}: {self.d.records()}\n{self.d.stderr_text()[-2000:]}")
+
+    def test_a_timed_out_mx_defers_in_either_order(self):
+        inject(self.d, ["a@split.test"])
+        inject(self.d, ["b@tmp.test"])
+        inject(self.d, ["c@gone.test"])
+        for rcpt in ("a@split.test", "b@tmp.test"):
+            r = self.outcome(rcpt)
+            self.assertEqual(r["type"], "transient", r)
+            self.assertTrue(r["reply"].startswith("451 4.4.3"), r)
+        r = self.outcome("c@gone.test")
+        self.assertEqual(r["type"], "permanent", r)
+        self.assertTrue(r["reply"].startswith("550 5.1.2"), r)
+        time.sleep(0.5)
+        bounced = [b for b in self.d.records("bounce") if set(b["rcpts"]) & {"a@split.test",
+                                                                             "b@tmp.test"}]
+        self.assertEqual(bounced, [], "nothing bounced for a temporary failure")
+
+
+class SinkRestart(unittest.TestCase):
+    """Finding 2: 200 messages to a sink, the sink restarted (every cached connection closed by
+    it), 200 more: all arrive at once, with no deferral (`Retry_Interval` is 10 minutes, so
+    one would hold a message past the test)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="bindery-restart-")
+        cls.sink = Sink("127.0.0.20")
+        cls.d = Daemon(cls.tmp, config=f"""
+Relay_Hosts = ( 127.0.0.1 )
+Gateway = "127.0.0.20:{cls.sink.port}"
+Retry_Interval = 600
+Idle_Timeout = 30
+Max_Outbound_Connections = 20
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+""")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+        cls.sink.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def relay(self, first, count):
+        with smtplib.SMTP("127.0.0.1", self.d.port, timeout=10) as s:
+            s.ehlo("client.test")
+            for i in range(first, first + count):
+                s.sendmail("sender@origin.test", [f"r{i}@one.test"], MSG)
+
+    def test_a_restarted_sink_costs_no_deferral(self):
+        self.relay(0, 200)
+        self.assertEqual(len(self.sink.wait(200)), 200)
+        self.sink.restart()
+        start = time.time()
+        self.relay(200, 200)
+        got = self.sink.wait(400, timeout=20)
+        took = time.time() - start
+        self.assertEqual(len(got), 400, f"{len(got)} of 400 arrived\n"
+                         f"{self.d.records('transient')[:3]}")
+        self.assertEqual(self.d.records("transient"), [])
+        print(f"\nsink restart: 200 more delivered in {took:.1f} s, no deferral",
+              file=sys.stderr)
+
+
+def stuffer(port, seconds=1.0):
+    """A client that pipelines NOOPs into a small receive window and never reads a reply:
+    sends for `seconds` or until its own send buffer is full. Returns the socket, open."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    s.connect(("127.0.0.1", port))
+    s.settimeout(0.2)
+    chunk = b"NOOP\r\n" * 2000
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            s.sendall(chunk)
+        except (socket.timeout, BlockingIOError):
+            break
+        except OSError:
+            break
+    return s
+
+
+def greeting(port, timeout=5):
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as c:
+        return c.recv(512)
+
+
+class ClientsThatDoNotRead(unittest.TestCase):
+    """Finding 3: clients that pipeline and never read block the reply write. Each write has
+    the command deadline (`Idle_Time`), so their slots come back, and SIGTERM closes them."""
+
+    def test_slots_come_back_and_shutdown_is_prompt(self):
+        tmp = tempfile.mkdtemp(prefix="bindery-stuck-")
+        d = Daemon(tmp, config="""
+Relay_Hosts = ( 127.0.0.1 )
+Suspend_Delivery = true
+ESMTP_Listener {
+  Concurrency = 3
+  Idle_Time = 2
+  Listen "127.0.0.1:0" { }
+}
+""")
+        try:
+            stuck = [stuffer(d.port) for _ in range(3)]
+            self.assertTrue(greeting(d.port).startswith(b"421 4.7.0"),
+                            "the three stuck clients hold every slot")
+            start = time.time()
+            got = b""
+            while time.time() - start < 10:
+                got = greeting(d.port)
+                if got.startswith(b"220"):
+                    break
+                time.sleep(0.2)
+            self.assertTrue(got.startswith(b"220"), f"no slot came back: {got!r}")
+            freed = time.time() - start
+            for s in stuck:
+                s.close()
+            # Stuck again, then SIGTERM: the daemon stops within the write grace.
+            stuck = [stuffer(d.port) for _ in range(3)]
+            start = time.time()
+            code = d.stop()
+            stopped = time.time() - start
+            for s in stuck:
+                s.close()
+            self.assertEqual(code, 0)
+            self.assertLess(stopped, 8, f"SIGTERM took {stopped:.1f} s")
+            print(f"\nclients that do not read: a slot back after {freed:.1f} s "
+                  f"(Idle_Time 2 s), SIGTERM finished in {stopped:.1f} s", file=sys.stderr)
+        finally:
+            if d.proc.poll() is None:
+                d.proc.kill()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
