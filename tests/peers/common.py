@@ -21,10 +21,13 @@ MSG = "From: a@sender.example\r\nTo: b@rcpt.example\r\nSubject: test\r\n\r\nHell
 class Daemon:
     """One `bindery run` in a temporary folder."""
 
-    def __init__(self, workdir, extra="", listener_extra="", spoolbase=None, config=None):
+    def __init__(self, workdir, extra="", listener_extra="", spoolbase=None, config=None,
+                 nofile=None):
         """`config` replaces the reception tests' default body (relay settings and the
-        listener); Hostname, Spoolbase and Mainlog are always set here."""
+        listener); Hostname, Spoolbase and Mainlog are always set here. `nofile` sets the
+        daemon's descriptor limit (soft and hard)."""
         self.dir = workdir
+        self.nofile = nofile
         self.spoolbase = spoolbase or os.path.join(workdir, "spool")
         self.conf = os.path.join(workdir, "bindery.conf")
         self.log = os.path.join(workdir, "mainlog.jsonl")
@@ -73,8 +76,13 @@ Mainlog = "{self.log}"
         self.stderr = open(os.path.join(self.dir, "stderr.log"), "ab")
         offset = self.stderr.tell()
         self.offset = offset
+        limit = None
+        if self.nofile:
+            import resource
+            n = self.nofile
+            limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
         self.proc = subprocess.Popen([BIN, "run", "-c", self.conf], stderr=self.stderr,
-                                     cwd=self.dir)
+                                     cwd=self.dir, preexec_fn=limit)
         deadline = time.time() + 20
         while time.time() < deadline:
             with open(os.path.join(self.dir, "stderr.log"), "rb") as f:

@@ -195,5 +195,150 @@ ESMTP_Listener {
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time of a process so far, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def scrape(addr, timeout=5):
+    host, port = addr.split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as c:
+        c.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        out = b""
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+
+
+def closed_within(sock, seconds):
+    """Whether the server closes `sock` (EOF or reset) within `seconds`."""
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+class SideListeners(unittest.TestCase):
+    """Finding 4: the HTTP listener closes idle connections after `Idle_Time` and takes at
+    most `Concurrency` at once; with the daemon out of descriptors, no accept loop spins, a
+    side listener leaves descriptors for SMTP, and everything works again once they return."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="bindery-side-")
+        cls.d = Daemon(cls.tmp, nofile=256, config=f"""
+Relay_Hosts = ( 127.0.0.1 )
+Suspend_Delivery = true
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+HTTP_Listener {{
+  Concurrency = 10
+  Idle_Time = 2
+  Listen "127.0.0.1:0" {{ }}
+}}
+Control_Listener {{ Listen "{cls.tmp}/bindery.sock" {{ }} }}
+""")
+        cls.http = cls.d.wait_log(r"listening \(HTTP\).*?addr=(127\.0\.0\.1:\d+)")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_http_idle_timeout_and_cap(self):
+        host, port = self.http.split(":")
+        idle = [socket.create_connection((host, int(port)), timeout=5) for _ in range(30)]
+        time.sleep(0.3)
+        over = [s for s in idle if closed_within(s, 0.05)]
+        self.assertEqual(len(over), 20, "past Concurrency = 10, new connections are closed")
+        kept = [s for s in idle if s not in over]
+        start = time.time()
+        self.assertTrue(all(closed_within(s, 5) for s in kept), "idle ones closed")
+        waited = time.time() - start
+        self.assertLess(waited, 4, "within Idle_Time (2 s)")
+        for s in idle:
+            s.close()
+        self.assertIn(b"bindery_", scrape(self.http))
+
+    def test_out_of_descriptors_nothing_spins_and_all_recovers(self):
+        hogs = []
+        try:
+            # SMTP sessions until the daemon's 256 descriptors are gone.
+            for _ in range(400):
+                try:
+                    hogs.append(socket.create_connection(("127.0.0.1", self.d.port),
+                                                         timeout=0.5))
+                except OSError:
+                    break  # the accept backlog is full: the daemon accepts no more
+            time.sleep(0.5)
+            # The console socket and the HTTP port are asked while accept fails.
+            cons = [socket.socket(socket.AF_UNIX) for _ in range(5)]
+            for c in cons:
+                c.settimeout(1)
+                try:
+                    c.connect(os.path.join(self.tmp, "bindery.sock"))
+                except OSError:
+                    pass
+            before = cpu_seconds(self.d.proc.pid)
+            time.sleep(2)
+            used = cpu_seconds(self.d.proc.pid) - before
+            for c in cons:
+                c.close()
+            self.assertLess(used, 0.6, f"{used:.2f} s of CPU in 2 s while out of descriptors")
+        finally:
+            for h in hogs:
+                h.close()
+        # Descriptors are back: SMTP and HTTP answer again.
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                if greeting(self.d.port).startswith(b"220") and b"bindery_" in scrape(self.http):
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.assertTrue(greeting(self.d.port).startswith(b"220"))
+        self.assertIn(b"bindery_", scrape(self.http))
+        print(f"\nout of descriptors: {used:.2f} s CPU in 2 s; recovered", file=sys.stderr)
+
+    def test_a_side_listener_leaves_descriptors_for_smtp(self):
+        """An HTTP listener allowed 1,000 connections under a limit of 256 descriptors stops
+        taking them at the reserve (128): an SMTP session can still open and spool."""
+        tmp = tempfile.mkdtemp(prefix="bindery-reserve-")
+        d = Daemon(tmp, nofile=256, config="""
+Relay_Hosts = ( 127.0.0.1 )
+Suspend_Delivery = true
+ESMTP_Listener { Listen "127.0.0.1:0" { } }
+HTTP_Listener { Concurrency = 1000  Listen "127.0.0.1:0" { } }
+""")
+        conns = []
+        try:
+            host, port = d.wait_log(r"listening \(HTTP\).*?addr=(127\.0\.0\.1:\d+)").split(":")
+            for _ in range(300):
+                try:
+                    conns.append(socket.create_connection((host, int(port)), timeout=0.5))
+                except OSError:
+                    break
+            time.sleep(0.5)
+            open_ = sum(1 for c in conns if not closed_within(c, 0.01))
+            self.assertLessEqual(open_, 256 - 128, "the reserve is kept")
+            with d.smtp() as s:
+                s.ehlo("client.test")
+                s.sendmail("a@sender.example", ["b@rcpt.example"], MSG)
+            print(f"\ndescriptor reserve: {open_} HTTP connections held, SMTP still spools",
+                  file=sys.stderr)
+        finally:
+            for c in conns:
+                c.close()
+            d.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -24,7 +24,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 
-use crate::settings::{EnabledListen, enabled_listens, socket_addr};
+use crate::guard::{Backoff, CONTROL_CONCURRENCY, Gate};
+use crate::settings::{EnabledListen, enabled_listens, side_limits, socket_addr};
 use crate::{ServerError, Shared};
 
 /// Where and how one console listens.
@@ -37,6 +38,8 @@ pub struct ControlPlan {
     pub login: Option<(String, PathBuf)>,
     /// `Control_Client_Timeout`: an idle console connection is closed after this.
     pub timeout: Duration,
+    /// `Concurrency` (0: 16): connections at once.
+    pub concurrency: usize,
 }
 
 /// Every enabled `Control_Listener` `Listen`.
@@ -90,12 +93,14 @@ pub fn control_listeners(snap: &Snapshot) -> Result<Vec<ControlPlan>, ServerErro
             }
             (false, _, ListenAddr::Unix(_)) => None,
         };
+        let (concurrency, _) = side_limits(snap, &chain, CONTROL_CONCURRENCY);
         out.push(ControlPlan {
             name,
             addr,
             mode,
             login,
             timeout,
+            concurrency,
         });
     }
     Ok(out)
@@ -168,6 +173,10 @@ impl Accept for TcpListener {
     }
 }
 
+/// Accepts console connections through the side listeners' [`Gate`]: at most
+/// `Concurrency` at once, none past the descriptor reserve, every write bounded (a read is
+/// bounded by `Control_Client_Timeout` in [`serve`], the gate's deadline a little later), and
+/// a failing accept (out of descriptors) backs off instead of spinning.
 async fn accept_loop<L: Accept>(
     listener: L,
     shared: Arc<Shared>,
@@ -175,18 +184,30 @@ async fn accept_loop<L: Accept>(
     shutdown: watch::Receiver<bool>,
 ) {
     let mut stop = shutdown.clone();
+    let gate = Gate::new(
+        "control",
+        plan.concurrency,
+        plan.timeout + Duration::from_secs(5),
+    );
+    let mut backoff = Backoff::new("control");
     loop {
         let accepted = tokio::select! {
             r = listener.accept_one() => r,
             _ = stop.changed() => break,
         };
-        if let Ok(stream) = accepted {
-            tokio::spawn(serve(
-                Arc::clone(&shared),
-                stream,
-                plan.clone(),
-                shutdown.clone(),
-            ));
+        match accepted {
+            Ok(stream) => {
+                backoff.succeeded();
+                if let Some(stream) = gate.admit(stream) {
+                    tokio::spawn(serve(
+                        Arc::clone(&shared),
+                        stream,
+                        plan.clone(),
+                        shutdown.clone(),
+                    ));
+                }
+            }
+            Err(e) => backoff.failed(&e).await,
         }
     }
 }

@@ -1,7 +1,10 @@
 //! `HTTP_Listener { Listen "127.0.0.1:8080" { } }`: `GET /metrics` in Prometheus text. The
-//! figures are gathered at each scrape by `bindery_control::metrics`.
+//! figures are gathered at each scrape by `bindery_control::metrics`. Connections go through
+//! the side listeners' [`Gate`](crate::guard::Gate): `Concurrency` (0: 64) at once, each
+//! closed after `Idle_Time` without progress either way, none past the descriptor reserve.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -12,22 +15,68 @@ use bindery_config::schema::ScopeKind;
 use bindery_config::snapshot::Snapshot;
 use tokio::sync::watch;
 
-use crate::settings::{enabled_listens, tcp_addr};
+use crate::guard::{Admitted, Backoff, Gate, HTTP_CONCURRENCY};
+use crate::settings::{enabled_listens, side_limits, tcp_addr};
 use crate::{ServerError, Shared};
 
-/// Every enabled `HTTP_Listener` `Listen` address.
-pub fn http_listeners(snap: &Snapshot) -> Result<Vec<std::net::SocketAddr>, ServerError> {
+/// Where and how one HTTP listener listens.
+#[derive(Clone, Debug)]
+pub struct HttpPlan {
+    pub addr: std::net::SocketAddr,
+    pub concurrency: usize,
+    /// `Idle_Time`: a connection making no progress either way is closed after this.
+    pub idle: Duration,
+}
+
+/// Every enabled `HTTP_Listener` `Listen`.
+pub fn http_listeners(snap: &Snapshot) -> Result<Vec<HttpPlan>, ServerError> {
     enabled_listens(snap, ScopeKind::HttpListener)
         .into_iter()
         .map(|l| {
-            l.site.addr.as_ref().and_then(tcp_addr).ok_or_else(|| {
+            let addr = l.site.addr.as_ref().and_then(tcp_addr).ok_or_else(|| {
                 ServerError::Config(format!(
                     "HTTP_Listener Listen \"{}\" is not a TCP address",
                     l.name
                 ))
+            })?;
+            let (concurrency, idle) = side_limits(snap, &l.chain, HTTP_CONCURRENCY);
+            Ok(HttpPlan {
+                addr,
+                concurrency,
+                idle,
             })
         })
         .collect()
+}
+
+/// The listener's accepted connections, gated.
+struct Gated {
+    tcp: tokio::net::TcpListener,
+    gate: Gate,
+    backoff: Backoff,
+}
+
+impl axum::serve::Listener for Gated {
+    type Io = Admitted<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.tcp.accept().await {
+                Ok((tcp, peer)) => {
+                    self.backoff.succeeded();
+                    if let Some(io) = self.gate.admit(tcp) {
+                        return (io, peer);
+                    }
+                }
+                Err(e) => self.backoff.failed(&e).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
@@ -41,11 +90,16 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
 /// Binds and serves until shutdown; returns the bound address.
 pub async fn start(
     shared: Arc<Shared>,
-    addr: std::net::SocketAddr,
+    plan: HttpPlan,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<std::net::SocketAddr, ServerError> {
-    let (listener, local) = crate::bind_tcp(addr).await?;
-    tracing::info!(addr = %local, "listening (HTTP)");
+    let (tcp, local) = crate::bind_tcp(plan.addr).await?;
+    tracing::info!(addr = %local, concurrency = plan.concurrency, "listening (HTTP)");
+    let listener = Gated {
+        tcp,
+        gate: Gate::new("http", plan.concurrency, plan.idle),
+        backoff: Backoff::new("http"),
+    };
     let app = Router::new()
         .route("/metrics", get(metrics))
         .with_state(shared);

@@ -15,6 +15,7 @@
 mod connection;
 mod console;
 pub mod control;
+pub mod guard;
 pub mod http;
 mod listener;
 pub use bindery_delivery::mainlog;
@@ -393,8 +394,8 @@ pub async fn start(
     for plan in control::control_listeners(&shared.current().snapshot)? {
         control::start(Arc::clone(&shared), plan, shutdown_rx.clone()).await?;
     }
-    for addr in http::http_listeners(&shared.current().snapshot)? {
-        http::start(Arc::clone(&shared), addr, shutdown_rx.clone()).await?;
+    for plan in http::http_listeners(&shared.current().snapshot)? {
+        http::start(Arc::clone(&shared), plan, shutdown_rx.clone()).await?;
     }
     tokio::spawn(persist::ticker(Arc::clone(&shared), shutdown_rx.clone()));
     Ok(Running {

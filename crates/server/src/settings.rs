@@ -198,6 +198,26 @@ pub fn socket_addr(ip: Option<IpAddr>, port: u16) -> SocketAddr {
     SocketAddr::new(ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), port)
 }
 
+/// A side listener's (HTTP, console) connection cap and idle time, from its `Listen` chain:
+/// `Concurrency` (0 or unset: `default_cap`) and `Idle_Time` (its schema default when unset).
+pub fn side_limits(
+    snap: &Snapshot,
+    chain: &[bindery_config::tree::ScopeId],
+    default_cap: usize,
+) -> (usize, Duration) {
+    let tree = &snap.tree;
+    let cap = match inbound::resolve(tree, chain, opt("concurrency")) {
+        Some(Value::Int(n)) if n > 0 => n as usize,
+        _ => default_cap,
+    };
+    let idle_time = opt("idle_time");
+    let idle = match inbound::resolve(tree, chain, idle_time).or_else(|| default_value(idle_time)) {
+        Some(Value::Seconds(s)) => s.max(1),
+        _ => 300,
+    };
+    (cap, Duration::from_secs(idle))
+}
+
 /// Every enabled `ESMTP_Listener` `Listen` address.
 pub fn esmtp_listeners(snap: &Snapshot) -> Result<Vec<ListenerPlan>, ServerError> {
     let tree = &snap.tree;

@@ -1,0 +1,292 @@
+//! What every side listener (HTTP, console) keeps to, so that no stranger who can reach it
+//! can take descriptors or CPU from SMTP and the spool:
+//!
+//! - a connection cap (`Concurrency`; 0 means [`HTTP_CONCURRENCY`] or [`CONTROL_CONCURRENCY`]),
+//!   past which a new connection is closed at once;
+//! - a deadline on every read and every write ([`Deadline`]): a connection that sends nothing,
+//!   or does not read what it is sent, for `Idle_Time` is closed;
+//! - a reserve of descriptors it never takes: past `nofile - RESERVE` open descriptors, a side
+//!   listener closes new connections, so SMTP sessions and spool files can still open;
+//! - back-off when `accept` fails (`EMFILE` above all), instead of a loop that spins.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
+
+/// Connections an HTTP listener takes at once when `Concurrency` is 0 (unset).
+pub const HTTP_CONCURRENCY: usize = 64;
+/// Connections a console listener takes at once when `Concurrency` is 0 (unset).
+pub const CONTROL_CONCURRENCY: usize = 16;
+/// Descriptors a side listener leaves free for SMTP sessions, outbound connections and the
+/// spool: 128, or a tenth of the limit when that is more.
+fn reserve(limit: u64) -> u64 {
+    (limit / 10).max(128)
+}
+
+/// A stream whose every read and write fails with `TimedOut` after waiting `limit` without
+/// progress. A read that waits is an idle client (an HTTP keep-alive with no next request, a
+/// slow request head); a write that waits is a client that does not read.
+pub struct Deadline<S> {
+    inner: S,
+    limit: Duration,
+    read: Option<Pin<Box<Sleep>>>,
+    write: Option<Pin<Box<Sleep>>>,
+}
+
+impl<S> Deadline<S> {
+    pub fn new(inner: S, limit: Duration) -> Deadline<S> {
+        Deadline {
+            inner,
+            limit,
+            read: None,
+            write: None,
+        }
+    }
+}
+
+/// Settles one poll against its timer: progress disarms it, waiting arms it (once), and a
+/// wait past the limit becomes `TimedOut`.
+fn against<T>(
+    r: Poll<io::Result<T>>,
+    timer: &mut Option<Pin<Box<Sleep>>>,
+    limit: Duration,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<T>> {
+    match r {
+        Poll::Ready(r) => {
+            *timer = None;
+            Poll::Ready(r)
+        }
+        Poll::Pending => {
+            let t = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+            if t.as_mut().poll(cx).is_ready() {
+                *timer = None;
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no progress within the listener's idle time",
+                )))
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Deadline<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        against(r, &mut this.read, this.limit, cx)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Deadline<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
+        against(r, &mut this.write, this.limit, cx)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_flush(cx);
+        against(r, &mut this.write, this.limit, cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_shutdown(cx);
+        against(r, &mut this.write, this.limit, cx)
+    }
+}
+
+/// A connection a side listener admitted: its stream under a [`Deadline`], holding its
+/// place under the cap until it is dropped.
+pub struct Admitted<S> {
+    stream: Deadline<S>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Admitted<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Admitted<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+/// The admission rules of one side listener.
+#[derive(Clone)]
+pub struct Gate {
+    what: &'static str,
+    slots: Arc<Semaphore>,
+    idle: Duration,
+}
+
+impl Gate {
+    pub fn new(what: &'static str, cap: usize, idle: Duration) -> Gate {
+        Gate {
+            what,
+            slots: Arc::new(Semaphore::new(cap)),
+            idle,
+        }
+    }
+
+    /// Admits a new connection, or refuses it (the caller drops it, which closes it) when
+    /// the cap is reached or the process is into its descriptor reserve.
+    pub fn admit<S>(&self, stream: S) -> Option<Admitted<S>> {
+        let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
+            tracing::debug!(
+                listener = self.what,
+                "connection cap reached; closing a new connection"
+            );
+            return None;
+        };
+        if let Some((open, limit)) = descriptors()
+            && open + reserve(limit) > limit
+        {
+            tracing::warn!(
+                listener = self.what,
+                open,
+                limit,
+                "descriptors low; closing a new connection to keep them for SMTP and the spool"
+            );
+            return None;
+        }
+        Some(Admitted {
+            stream: Deadline::new(stream, self.idle),
+            _slot: slot,
+        })
+    }
+}
+
+/// Open descriptors of this process and the soft `nofile` limit, where /proc tells.
+pub fn descriptors() -> Option<(u64, u64)> {
+    let limit = nofile()?.0;
+    let open = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
+    Some((open, limit))
+}
+
+/// The soft and hard `RLIMIT_NOFILE`.
+pub fn nofile() -> Option<(u64, u64)> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
+        return None;
+    }
+    Some((r.rlim_cur, r.rlim_max))
+}
+
+/// Paces an accept loop after failures: 5 ms doubling to 1 s, reset by a success; logs the
+/// first failure of a run and then at most one line every 10 s.
+pub struct Backoff {
+    what: &'static str,
+    wait: Duration,
+    logged: Option<Instant>,
+    failures: u64,
+}
+
+impl Backoff {
+    pub fn new(what: &'static str) -> Backoff {
+        Backoff {
+            what,
+            wait: Duration::from_millis(5),
+            logged: None,
+            failures: 0,
+        }
+    }
+
+    pub fn succeeded(&mut self) {
+        self.wait = Duration::from_millis(5);
+        self.failures = 0;
+    }
+
+    /// Waits before the next accept.
+    pub async fn failed(&mut self, e: &io::Error) {
+        self.failures += 1;
+        let now = Instant::now();
+        if self
+            .logged
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10))
+        {
+            self.logged = Some(now);
+            tracing::warn!(listener = self.what, error = %e, failures = self.failures, "accept failed; backing off");
+        }
+        tokio::time::sleep(self.wait).await;
+        self.wait = (self.wait * 2).min(Duration::from_secs(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test(start_paused = true)]
+    async fn a_read_or_write_without_progress_times_out() {
+        let (a, mut b) = tokio::io::duplex(64);
+        let mut a = Deadline::new(a, Duration::from_secs(5));
+        let mut buf = [0u8; 8];
+        b.write_all(b"hi").await.unwrap();
+        assert_eq!(a.read(&mut buf).await.unwrap(), 2, "progress is no timeout");
+        let e = a.read(&mut buf).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "nothing sent for 5 s");
+        // b never reads: the 64-byte pipe fills and the write waits.
+        let e = a.write_all(&[0u8; 1000]).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "nothing read for 5 s");
+    }
+
+    #[test]
+    fn the_gate_caps_connections() {
+        let gate = Gate::new("test", 2, Duration::from_secs(1));
+        let one = gate.admit(());
+        let two = gate.admit(());
+        assert!(one.is_some() && two.is_some());
+        assert!(gate.admit(()).is_none(), "over the cap");
+        drop(one);
+        assert!(gate.admit(()).is_some(), "a slot came back");
+    }
+
+    #[test]
+    fn the_reserve_is_a_tenth_or_128() {
+        assert_eq!(reserve(1024), 128);
+        assert_eq!(reserve(65536), 6553);
+    }
+}
