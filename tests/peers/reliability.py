@@ -340,5 +340,112 @@ HTTP_Listener { Concurrency = 1000  Listen "127.0.0.1:0" { } }
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+class NulStrippingRelay:
+    """A next hop that drops every NUL byte before it reads SMTP (as some MTAs do), then
+    counts the transactions it sees complete: (sender, recipients, data)."""
+
+    def __init__(self, ip="127.0.0.20"):
+        self.got = []
+        self.server = socket.socket()
+        self.server.bind((ip, 0))
+        self.server.listen(16)
+        self.port = self.server.getsockname()[1]
+        import threading
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                c, _ = self.server.accept()
+            except OSError:
+                return
+            import threading
+            threading.Thread(target=self.session, args=(c,), daemon=True).start()
+
+    def session(self, c):
+        c.settimeout(30)
+        c.sendall(b"220 nulstrip ESMTP\r\n")
+        buf, sender, rcpts, data = b"", None, [], None
+        while True:
+            try:
+                chunk = c.recv(65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf += chunk.replace(b"\0", b"")
+            while b"\r\n" in buf:
+                line, buf = buf.split(b"\r\n", 1)
+                if data is not None:
+                    if line == b".":
+                        self.got.append((sender, rcpts, b"\r\n".join(data)))
+                        sender, rcpts, data = None, [], None
+                        c.sendall(b"250 2.0.0 ok\r\n")
+                    else:
+                        data.append(line)
+                    continue
+                verb = line[:4].upper()
+                if verb in (b"EHLO", b"HELO"):
+                    c.sendall(b"250 nulstrip\r\n")
+                elif verb == b"MAIL":
+                    sender = line[10:].strip(b"<>")
+                    c.sendall(b"250 ok\r\n")
+                elif verb == b"RCPT":
+                    rcpts.append(line[8:].strip(b"<>"))
+                    c.sendall(b"250 ok\r\n")
+                elif verb == b"DATA":
+                    data = []
+                    c.sendall(b"354 go\r\n")
+                elif verb == b"QUIT":
+                    c.sendall(b"221 bye\r\n")
+                    c.close()
+                    return
+                else:
+                    c.sendall(b"250 ok\r\n")
+        c.close()
+
+    def stop(self):
+        self.server.close()
+
+
+class NulInData(unittest.TestCase):
+    """Finding 5: `\r\n\0.\r\n` and a second transaction after it, relayed to a next hop
+    that strips NULs, would be two messages there, the second one forged. The message is
+    refused (554 5.6.0) as one with a bare CR or LF is, and the next hop sees nothing; a clean
+    message on the same connection is relayed once."""
+
+    def test_a_nul_refuses_the_message(self):
+        tmp = tempfile.mkdtemp(prefix="bindery-nul-")
+        relay = NulStrippingRelay()
+        d = Daemon(tmp, config=f"""
+Relay_Hosts = ( 127.0.0.1 )
+Gateway = "127.0.0.20:{relay.port}"
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+""")
+        try:
+            with d.smtp() as s:
+                s.ehlo("client.test")
+                s.mail("a@origin.test")
+                s.rcpt("b@one.test")
+                code, _ = s.docmd("DATA")
+                self.assertEqual(code, 354)
+                s.send(b"Subject: one\r\n\r\nfirst\r\n\x00.\r\n"
+                       b"MAIL FROM:<evil@forged.test>\r\nRCPT TO:<victim@one.test>\r\n"
+                       b"DATA\r\nSubject: smuggled\r\n\r\nforged\r\n.\r\n")
+                code, text = s.getreply()
+                self.assertEqual((code, text[:5]), (554, b"5.6.0"), text)
+                s.sendmail("a@origin.test", ["clean@one.test"], "Subject: clean\r\n\r\nok\r\n")
+            deadline = time.time() + 10
+            while time.time() < deadline and not relay.got:
+                time.sleep(0.05)
+            time.sleep(0.5)
+            self.assertEqual([(g[0], g[1]) for g in relay.got],
+                             [(b"a@origin.test", [b"clean@one.test"])], relay.got)
+        finally:
+            d.stop()
+            relay.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

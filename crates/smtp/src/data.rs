@@ -4,6 +4,10 @@
 //! bare CR is remembered; the session then refuses the whole message. Together this closes
 //! every SMTP-smuggling variant (`\n.\n`, `\n.\r\n`, `\r.\r\n`, `\r\n.\r`, ...): a second
 //! message hidden behind a lone LF stays part of the first one, which is rejected.
+//!
+//! A NUL byte is remembered too, and refuses the message the same way: a next hop that strips
+//! NULs (several do) would turn `\r\n\0.\r\n` into an end-of-data mark and see a smuggled
+//! second message where we relayed one.
 
 /// Where the receiver is within the current line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +35,8 @@ pub struct DataReceiver {
     limit: u64,
     /// A CR or LF that was not part of a CRLF pair was seen.
     pub bare_line_end: bool,
+    /// A NUL byte was seen.
+    pub nul: bool,
 }
 
 impl DataReceiver {
@@ -42,6 +48,7 @@ impl DataReceiver {
             size: 0,
             limit: if limit == 0 { u64::MAX } else { limit },
             bare_line_end: false,
+            nul: false,
         }
     }
 
@@ -58,6 +65,9 @@ impl DataReceiver {
     }
 
     fn emit(&mut self, bytes: &[u8]) {
+        if !self.nul && memchr::memchr(0, bytes).is_some() {
+            self.nul = true;
+        }
         self.size += bytes.len() as u64;
         if self.size <= self.limit {
             self.body.extend_from_slice(bytes);
@@ -165,6 +175,7 @@ mod tests {
         }
         assert_eq!(done.then_some(used), end, "chunking changed the end");
         assert_eq!(whole.bare_line_end, bytewise.bare_line_end);
+        assert_eq!(whole.nul, bytewise.nul);
         let bare = whole.bare_line_end;
         let body = whole.into_body();
         assert_eq!(body, bytewise.into_body());
@@ -197,6 +208,22 @@ mod tests {
             assert_eq!(end, None, "{:?}", String::from_utf8_lossy(v));
             assert!(bare, "{:?}", String::from_utf8_lossy(v));
         }
+    }
+
+    #[test]
+    fn a_nul_anywhere_is_remembered() {
+        for v in [
+            &b"a\r\n\0.\r\nMAIL\r\n.\r\n"[..],
+            b"\0\r\n.\r\n",
+            b"ab\0c\r\n.\r\n",
+        ] {
+            let mut d = DataReceiver::new(0, 0);
+            let (_, done) = d.feed(v);
+            assert!(done && d.nul, "{v:?}");
+        }
+        let mut d = DataReceiver::new(0, 0);
+        d.feed(b"clean\r\n.\r\n");
+        assert!(!d.nul);
     }
 
     #[test]

@@ -30,6 +30,12 @@ impl Session {
                 "5.6.0",
                 "Error: bare CR or LF in message data (RFC 5321 section 2.3.8)",
             ))
+        } else if rx.nul {
+            Some(Reply::new(
+                554,
+                "5.6.0",
+                "Error: NUL character in message data",
+            ))
         } else if rx.over_limit() {
             Some(Reply::new(
                 552,
