@@ -137,10 +137,23 @@ Mainlog = "{self.log}"
         assert head.startswith(b"bindery-spool 2 "), head[:40]
         n = int(head.split()[-1])
         envelope, body = rest[:n], rest[n:]
-        if os.path.exists(paths[0][:-len(".msg")] + ".env"):
-            with open(paths[0][:-len(".msg")] + ".env", "rb") as f:
+        stem = paths[0][:-len(".msg")]
+        if os.path.exists(stem + ".env"):
+            with open(stem + ".env", "rb") as f:
                 envelope = f.read()
-        return json.loads(envelope.splitlines()[0]), body
+        env = json.loads(envelope.splitlines()[0])
+        # The recipient journal (crates/spool/src/journal.rs): `d|f INDEX...` lines, each
+        # ending in `crc32 XXXXXXXX`.
+        if os.path.exists(stem + ".jrn"):
+            with open(stem + ".jrn", "rb") as f:
+                for line in f.read().decode().splitlines():
+                    words, state = line.split()[:-2], None
+                    for w in words:
+                        if w in ("d", "f"):
+                            state = {"d": "delivered", "f": "failed"}[w]
+                        else:
+                            env["recipients"][int(w)]["state"] = state
+        return env, body
 
     def body(self, msg_id):
         return self.spooled(msg_id)[1]

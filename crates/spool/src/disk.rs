@@ -26,6 +26,7 @@ use std::thread::JoinHandle;
 use crate::envelope::Envelope;
 use crate::file::{self, Head};
 use crate::id::folder_of;
+use crate::journal;
 use crate::{Completion, Quarantined, Recovered, Spool, SpoolError};
 
 /// Most messages in one commit.
@@ -53,6 +54,8 @@ pub struct Stats {
     /// `remove_later` requests whose unlink failed (the message stays, and is delivered
     /// again after a restart).
     pub remove_failures: AtomicU64,
+    /// Bytes written after acceptance: envelope rewrites and journal lines.
+    pub envelope_bytes: AtomicU64,
 }
 
 struct Job {
@@ -172,11 +175,13 @@ impl DiskSpool {
     }
 }
 
-/// Where one message's files live: `queue/FOLDER/ID.env` and `ID.msg`.
+/// Where one message's files live: `queue/FOLDER/ID.msg`, and after changes `ID.env` and
+/// `ID.jrn`.
 struct MessagePaths {
     folder: PathBuf,
     env: PathBuf,
     msg: PathBuf,
+    jrn: PathBuf,
 }
 
 impl MessagePaths {
@@ -185,6 +190,7 @@ impl MessagePaths {
         Ok(MessagePaths {
             env: folder.join(format!("{id}.env")),
             msg: folder.join(format!("{id}.msg")),
+            jrn: folder.join(format!("{id}.jrn")),
             folder,
         })
     }
@@ -219,9 +225,10 @@ impl Spool for DiskSpool {
     fn update(&self, env: &Envelope) -> Result<(), SpoolError> {
         let paths = self.paths(&env.id)?;
         let (path, tmp) = (&paths.env, paths.env.with_extension("env.tmp"));
+        let bytes = env.encode();
         let r = (|| {
             let mut f = create(&tmp, self.inner.mode, false)?;
-            f.write_all(&env.encode())
+            f.write_all(&bytes)
                 .and_then(|_| f.sync_data())
                 .map_err(|e| io_err("write", &tmp, e))?;
             fs::rename(&tmp, path).map_err(|e| io_err("rename", &tmp, e))?;
@@ -229,8 +236,49 @@ impl Spool for DiskSpool {
         })();
         if r.is_err() {
             let _ = fs::remove_file(&tmp);
+            return r;
         }
+        self.inner
+            .stats
+            .envelope_bytes
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        // The new envelope holds every state the journal did. If this unlink is lost in a
+        // crash, replaying the journal onto it changes nothing.
+        let _ = fs::remove_file(&paths.jrn);
         r
+    }
+
+    /// Appends one [`journal`] line and flushes it; the first append also flushes the folder,
+    /// which now names the journal.
+    fn settle_recipients(&self, env: &Envelope, changed: &[u32]) -> Result<(), SpoolError> {
+        let paths = self.paths(&env.id)?;
+        let line = journal::line(env, changed);
+        let path = &paths.jrn;
+        let (file, created) = match OpenOptions::new().append(true).open(path) {
+            Ok(f) => (f, false),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let f = OpenOptions::new()
+                    .append(true)
+                    .create_new(true)
+                    .mode(self.inner.mode)
+                    .open(path)
+                    .map_err(|e| io_err("create", path, e))?;
+                (f, true)
+            }
+            Err(e) => return Err(io_err("open", path, e)),
+        };
+        (&file)
+            .write_all(&line)
+            .and_then(|_| file.sync_data())
+            .map_err(|e| io_err("write", path, e))?;
+        if created {
+            sync_dir(&paths.folder)?;
+        }
+        self.inner
+            .stats
+            .envelope_bytes
+            .fetch_add(line.len() as u64, Ordering::Relaxed);
+        Ok(())
     }
 
     fn remove(&self, id: &str) -> Result<(), SpoolError> {
@@ -353,15 +401,21 @@ fn committer(inner: Arc<Inner>, rx: Receiver<Job>) {
 
 impl Inner {
     fn remove(&self, id: &str) -> Result<(), SpoolError> {
-        let MessagePaths { env, msg, .. } = MessagePaths::of(&self.queue, id)?;
-        // The message file first: without it the message is gone, and an `.env` left behind
-        // by a crash here is cleared by recovery. (The other order could leave the envelope
-        // of acceptance standing, and the message would go again to recipients that had it.)
+        let MessagePaths { env, msg, jrn, .. } = MessagePaths::of(&self.queue, id)?;
+        // The message file first: without it the message is gone, and an `.env` or `.jrn`
+        // left behind by a crash here is cleared by recovery. (The other order could leave the
+        // envelope of acceptance standing, and the message would go again to recipients that
+        // had it.)
         fs::remove_file(&msg).map_err(|e| io_err("remove", &msg, e))?;
-        match fs::remove_file(&env) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove", &env, e)),
-            _ => Ok(()),
+        for path in [env, jrn] {
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(io_err("remove", &path, e));
+                }
+                _ => {}
+            }
         }
+        Ok(())
     }
 
     fn write(&self, job: Job) -> Written {
@@ -536,7 +590,7 @@ fn scan(queue: &Path, quarantine: Option<&Path>) -> Result<Recovered, SpoolError
         .collect();
     folders.sort();
     for folder in folders {
-        let mut by_id: BTreeMap<String, (Option<PathBuf>, Option<PathBuf>)> = BTreeMap::new();
+        let mut by_id: BTreeMap<String, Files> = BTreeMap::new();
         let entries = match fs::read_dir(&folder) {
             Ok(e) => e,
             Err(e) => {
@@ -559,32 +613,35 @@ fn scan(queue: &Path, quarantine: Option<&Path>) -> Result<Recovered, SpoolError
                 continue;
             }
             match name.rsplit_once('.') {
-                Some((id, "env")) => by_id.entry(id.to_string()).or_default().0 = Some(path),
-                Some((id, "msg")) => by_id.entry(id.to_string()).or_default().1 = Some(path),
+                Some((id, "env")) => by_id.entry(id.to_string()).or_default().env = Some(path),
+                Some((id, "msg")) => by_id.entry(id.to_string()).or_default().msg = Some(path),
+                Some((id, "jrn")) => by_id.entry(id.to_string()).or_default().jrn = Some(path),
                 _ => out
                     .quarantined
                     .push(set_aside(quarantine, &path, "not a spool file")),
             }
         }
         for (id, files) in by_id {
-            match files {
-                // An envelope rewrite whose message file is gone: a removal that a crash
-                // interrupted (the message file goes first).
-                (Some(env), None) => {
-                    if quarantine.is_some() {
-                        let _ = fs::remove_file(&env);
+            let Files { env, msg, jrn } = files;
+            match msg {
+                // An envelope rewrite or a journal whose message file is gone: a removal that
+                // a crash interrupted (the message file goes first).
+                None => {
+                    for p in [env, jrn].into_iter().flatten() {
+                        if quarantine.is_some() {
+                            let _ = fs::remove_file(&p);
+                        }
+                        out.removed_unfinished += 1;
                     }
-                    out.removed_unfinished += 1;
                 }
-                (env, Some(msg)) => match check(&id, env.as_deref(), &msg) {
+                Some(msg) => match check(&id, env.as_deref(), &msg, jrn.as_deref()) {
                     Ok(e) => out.messages.push(e),
                     Err(reason) => {
-                        for p in [env, Some(msg)].into_iter().flatten() {
+                        for p in [env, Some(msg), jrn].into_iter().flatten() {
                             out.quarantined.push(set_aside(quarantine, &p, &reason));
                         }
                     }
                 },
-                (None, None) => {}
             }
         }
     }
@@ -593,10 +650,24 @@ fn scan(queue: &Path, quarantine: Option<&Path>) -> Result<Recovered, SpoolError
     Ok(out)
 }
 
+/// One message's files as a scan finds them.
+#[derive(Default)]
+struct Files {
+    env: Option<PathBuf>,
+    msg: Option<PathBuf>,
+    jrn: Option<PathBuf>,
+}
+
 /// A usable message has an envelope that decodes and names itself (`ID.env` if there is one,
 /// else the one in the message file), and a body of the length that envelope recorded. (The
-/// body's CRC is checked when it is read for delivery.)
-fn check(id: &str, env_path: Option<&Path>, msg_path: &Path) -> Result<Envelope, String> {
+/// body's CRC is checked when it is read for delivery.) Its journal, if any, is replayed onto
+/// it.
+fn check(
+    id: &str,
+    env_path: Option<&Path>,
+    msg_path: &Path,
+    jrn_path: Option<&Path>,
+) -> Result<Envelope, String> {
     let msg = File::open(msg_path).map_err(|e| format!("cannot read message file: {e}"))?;
     let head = Head::read(&msg).map_err(|e| format!("cannot read message file: {e}"))?;
     let bytes = match env_path {
@@ -606,7 +677,11 @@ fn check(id: &str, env_path: Option<&Path>, msg_path: &Path) -> Result<Envelope,
             .map_err(|e| format!("cannot read message file: {e}"))?
             .ok_or("body without envelope")?,
     };
-    let env = Envelope::decode(&bytes)?;
+    let mut env = Envelope::decode(&bytes)?;
+    if let Some(p) = jrn_path {
+        let lines = fs::read(p).map_err(|e| format!("cannot read journal: {e}"))?;
+        journal::replay(&mut env, &lines);
+    }
     if *env.id != *id {
         return Err(format!("envelope names message {}", env.id));
     }

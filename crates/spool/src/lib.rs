@@ -4,6 +4,7 @@
 //! - [`envelope`]: the envelope format (JSON + CRC line), recipients and their state.
 //! - [`file`]: the message file (head line, envelope at acceptance, body).
 //! - [`id`]: message ids and the folder each lives in.
+//! - [`journal`]: recipients' changes of state, appended per batch (`ID.jrn`).
 //! - [`disk`]: the real spool, files in hashed folders with group commit.
 //! - [`memory`]: an in-memory spool for tests, with injectable failures.
 //!
@@ -14,6 +15,7 @@ pub mod disk;
 pub mod envelope;
 pub mod file;
 pub mod id;
+pub mod journal;
 pub mod memory;
 
 use std::path::PathBuf;
@@ -72,6 +74,14 @@ pub trait Spool: Send + Sync + 'static {
     fn store(&self, env: Envelope, body: Vec<u8>, done: Completion);
     /// Replaces the envelope atomically (a retry, a recipient's new state).
     fn update(&self, env: &Envelope) -> Result<(), SpoolError>;
+    /// Makes the new states of the recipients at `changed` durable, at a cost in proportion to
+    /// `changed`, not to the whole envelope: what delivery calls after each batch. Only the
+    /// recipients' states are promised; attempts and the next attempt time keep what the
+    /// last `update` wrote. The default rewrites the envelope.
+    fn settle_recipients(&self, env: &Envelope, changed: &[u32]) -> Result<(), SpoolError> {
+        let _ = changed;
+        self.update(env)
+    }
     /// Forgets the message.
     fn remove(&self, id: &str) -> Result<(), SpoolError>;
     /// Forgets the message soon, off the caller's thread, without reporting back: for the

@@ -63,6 +63,23 @@ impl Spool for MemSpool {
         }
     }
 
+    fn settle_recipients(&self, env: &Envelope, changed: &[u32]) -> Result<(), SpoolError> {
+        match self.lock().get_mut(&*env.id) {
+            Some(slot) => {
+                for &i in changed {
+                    if let (Some(to), Some(from)) = (
+                        slot.0.recipients.get_mut(i as usize),
+                        env.recipients.get(i as usize),
+                    ) {
+                        to.state = from.state;
+                    }
+                }
+                Ok(())
+            }
+            None => Err(SpoolError::NotFound(env.id.to_string())),
+        }
+    }
+
     fn remove(&self, id: &str) -> Result<(), SpoolError> {
         self.lock()
             .remove(id)

@@ -303,7 +303,10 @@ options! {
     "Relay_For_Sending_Domains": DomainList, None, INBOUND;
     "Open_Relay": Bool, Some("false"), INBOUND;
     "Max_Message_Size": Bytes, Some("0"), INBOUND;
-    "Max_Recipients_Per_Message": Int, Some("0"), INBOUND;
+    // Bindery's default: 1,000 (Postfix's smtpd_recipient_limit; KumoMTA: 1,024). RFC 5321
+    // asks for at least 100; unlimited let one message carry 100,000 recipients into memory
+    // and the spool. 0 still means no limit.
+    "Max_Recipients_Per_Message": Int, Some("1000"), INBOUND;
     "Max_Receptions_Per_Connection": Int, Some("0"), G | INBOUND;
     "Listener_Sessions": Int, Some("0"), INBOUND;
     "Service_Sessions": Int, Some("0"), INBOUND;

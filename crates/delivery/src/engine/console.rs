@@ -392,7 +392,7 @@ impl Engine {
         // 4. The envelopes, rewritten with their new binding.
         let rewrite: Vec<Arc<Message>> = moves.into_values().map(|(_, m)| m).collect();
         for m in rewrite {
-            outcome::persist(&self.inner, m).await;
+            outcome::persist(&self.inner, m, None).await;
         }
         self.inner.wake.notify_one();
         moved
