@@ -127,16 +127,21 @@ Mainlog = "{self.log}"
 
     def spooled(self, msg_id):
         """The message's envelope (a dict) and body, read from its spool file the way
-        crates/spool/src/file.rs lays it out: head line, envelope, body; an `.env` beside it
-        stands instead of the envelope inside."""
+        crates/spool/src/file.rs lays it out: head line, envelope, body (or, for a message
+        streamed as it arrived, head line, body, envelope); an `.env` beside it stands instead
+        of the envelope inside."""
         paths = glob.glob(os.path.join(self.spoolbase, "queue", "*", msg_id + ".msg"))
         assert len(paths) == 1, paths
         with open(paths[0], "rb") as f:
             data = f.read()
         head, _, rest = data.partition(b"\n")
-        assert head.startswith(b"bindery-spool 2 "), head[:40]
         n = int(head.split()[-1])
-        envelope, body = rest[:n], rest[n:]
+        if head.startswith(b"bindery-spool 3 "):
+            # Streamed while it arrived: the body first, the envelope after it.
+            body, envelope = rest[:n], rest[n:]
+        else:
+            assert head.startswith(b"bindery-spool 2 "), head[:40]
+            envelope, body = rest[:n], rest[n:]
         stem = paths[0][:-len(".msg")]
         if os.path.exists(stem + ".env"):
             with open(stem + ".env", "rb") as f:

@@ -16,7 +16,7 @@ import tempfile
 import time
 import unittest
 
-from common import Daemon
+from common import Daemon, queued_id
 from deliver import Dns, MSG, Sink, free_port, inject, relay_to_sink
 
 
@@ -444,6 +444,125 @@ ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
         finally:
             d.stop()
             relay.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def peak_rss_kb(pid):
+    """The process's peak resident set (VmHWM), in KB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def big_message(mb, tag):
+    """A message of about `mb` MB: 76-character lines, as base64 attachments have."""
+    line = (tag * 76)[:76].encode() + b"\r\n"
+    return (b"Subject: big " + tag.encode() + b"\r\n\r\n"
+            + line * (mb * 1024 * 1024 // len(line)))
+
+
+class LargeMessages(unittest.TestCase):
+    """Finding 7: a large message is written to the spool as it arrives, not held in memory;
+    the default size limit refuses an oversized declared SIZE at MAIL (552), and a SIZE the
+    spool cannot hold gets 452 4.3.1."""
+
+    def test_a_large_message_streams_to_the_spool(self):
+        tmp = tempfile.mkdtemp(prefix="bindery-large-")
+        d = Daemon(tmp, config="""
+Relay_Hosts = ( 127.0.0.1 )
+Suspend_Delivery = true
+ESMTP_Listener {
+  Max_Message_Size = 0
+  Listen "127.0.0.1:0" { }
+}
+""")
+        try:
+            with d.smtp() as s:  # warm up: the baseline includes a served session
+                s.sendmail("a@sender.example", ["b@rcpt.example"], MSG)
+            base = rss_kb(d.proc.pid)
+            msg = big_message(64, "a")
+            with d.smtp() as s:
+                s.ehlo("client.test")
+                code, text = s.mail("a@sender.example", [f"SIZE={len(msg)}"])
+                self.assertEqual(code, 250, text)
+                s.rcpt("b@rcpt.example")
+                code, text = s.data(msg)
+                self.assertEqual(code, 250, text)
+            one = peak_rss_kb(d.proc.pid) - base
+            env, body = d.spooled(queued_id(text))
+            self.assertTrue(body.startswith(b"Received: from client.test"), body[:80])
+            self.assertTrue(body[body.index(b"Subject: big"):] == msg, "the body intact")
+            # Eight 16 MB messages at once.
+            import threading
+            errors = []
+
+            def send(tag):
+                try:
+                    with d.smtp() as s:
+                        s.sendmail("a@sender.example", ["b@rcpt.example"], big_message(16, tag))
+                except Exception as e:  # noqa: BLE001 - reported below
+                    errors.append(e)
+            threads = [threading.Thread(target=send, args=(t,)) for t in "bcdefghi"]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120)
+            self.assertEqual(errors, [])
+            eight = peak_rss_kb(d.proc.pid) - base
+            print(f"\nlarge messages: peak RSS +{one // 1024} MB for one 64 MB message, "
+                  f"+{eight // 1024} MB after eight 16 MB at once", file=sys.stderr)
+            self.assertLess(one, 24 * 1024, "one 64 MB message")
+            self.assertLess(eight, 40 * 1024, "eight 16 MB messages")
+            self.assertEqual(len(d.spool_list()), 10)
+        finally:
+            d.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def test_declared_sizes_over_the_limit_or_the_free_space(self):
+        tmp = tempfile.mkdtemp(prefix="bindery-size-")
+        d = Daemon(tmp, config="""
+Relay_Hosts = ( 127.0.0.1 )
+Suspend_Delivery = true
+ESMTP_Listener { Listen "127.0.0.1:0" { } }
+""")
+        try:
+            with d.smtp() as s:
+                code, text = s.ehlo("client.test")
+                self.assertIn(b"SIZE 20971520", text, "the default limit is advertised")
+                code, text = s.mail("a@sender.example", ["SIZE=999999999999"])
+                self.assertEqual((code, text[:5]), (552, b"5.3.4"), text)
+                code, text = s.mail("a@sender.example", ["SIZE=1000"])
+                self.assertEqual(code, 250, text)
+        finally:
+            d.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+        # No limit, and a SIZE larger than the spool's file system: 452 4.3.1.
+        tmp = tempfile.mkdtemp(prefix="bindery-size-")
+        d = Daemon(tmp, config="""
+Relay_Hosts = ( 127.0.0.1 )
+Suspend_Delivery = true
+ESMTP_Listener { Max_Message_Size = 0  Listen "127.0.0.1:0" { } }
+""")
+        try:
+            free = shutil.disk_usage(tmp).free
+            with d.smtp() as s:
+                s.ehlo("client.test")
+                code, text = s.mail("a@sender.example", [f"SIZE={free * 2}"])
+                self.assertEqual((code, text[:5]), (452, b"4.3.1"), text)
+                code, text = s.mail("a@sender.example", ["SIZE=1000"])
+                self.assertEqual(code, 250, "the session goes on")
+        finally:
+            d.stop()
             shutil.rmtree(tmp, ignore_errors=True)
 
 

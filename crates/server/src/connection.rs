@@ -19,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::reception::receive;
 use crate::settings::{Inbound, ListenerPlan};
+use crate::spill::{SPILL_AT, Spill};
 use crate::{Generation, Shared};
 use bindery_delivery::stream::Stream;
 
@@ -84,12 +85,27 @@ pub async fn serve(
     let deadline = Instant::now() + inbound.lifetime;
     let mut grace: Option<Instant> = None;
     let mut buf = vec![0u8; 16 * 1024];
+    // What was written to the spool so far of a large message (see `spill.rs`).
+    let mut spill: Option<Spill> = None;
     loop {
         let step = session.step();
         let write_by = deadline.min(Instant::now() + inbound.idle);
         flush(&mut stream, &mut session, write_by, &shutdown).await?;
         match step {
             Step::NeedInput => {
+                if spill.as_ref().is_some_and(|s| !s.is_current(&session)) {
+                    // That message was refused at its end; what was written goes.
+                    spill = None;
+                }
+                if let Some(bytes) = session.take_data(SPILL_AT) {
+                    match &mut spill {
+                        Some(s) => s.write(bytes).await,
+                        None => {
+                            let s = Spill::start(&shared, &generation, &session, peer, bytes);
+                            spill = Some(s.await);
+                        }
+                    }
+                }
                 let until = grace.map_or(deadline, |g| g.min(deadline));
                 let read = tokio::select! {
                     r = timeout_at(until.min(Instant::now() + inbound.idle), stream.read(&mut buf)) => r,
@@ -119,7 +135,17 @@ pub async fn serve(
                 session.verdict(code.map(code_reply));
             }
             Step::Message(t) => {
-                let reply = receive(&shared, &generation, t, &plan.name, &mut conn, &mut msg).await;
+                let written = spill.take();
+                let reply = receive(
+                    &shared,
+                    &generation,
+                    t,
+                    written,
+                    &plan.name,
+                    &mut conn,
+                    &mut msg,
+                )
+                .await;
                 if reply.code >= 400 {
                     shared.stats.reject(reply.code);
                 }

@@ -22,6 +22,7 @@ pub use bindery_delivery::mainlog;
 mod persist;
 mod reception;
 pub mod settings;
+mod spill;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -134,7 +135,7 @@ impl Generation {
             .collect();
         for plan in &plans {
             let unspecified = std::net::IpAddr::from([192, 0, 2, 0]);
-            settings::inbound(&snapshot, &globals, plan, unspecified, tls, &policy)?;
+            settings::inbound(&snapshot, &globals, plan, unspecified, tls, &policy, None)?;
         }
         Ok(Generation {
             snapshot,
@@ -221,6 +222,9 @@ pub struct Shared {
     pub disk: Arc<DiskSpool>,
     /// Open inbound SMTP sessions.
     pub inbound: std::sync::atomic::AtomicU64,
+    /// Free bytes on the spool's file system, measured every second: a client's `SIZE=`
+    /// larger than this gets 452 4.3.1.
+    pub spool_free: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Shared {
@@ -352,6 +356,9 @@ pub async fn start(
         reload,
         changes: std::sync::Mutex::new(Vec::new()),
         resolver,
+        spool_free: Arc::new(std::sync::atomic::AtomicU64::new(
+            disk.free_bytes().unwrap_or(u64::MAX),
+        )),
         disk: Arc::clone(&disk),
         inbound: std::sync::atomic::AtomicU64::new(0),
     });

@@ -76,6 +76,7 @@ pub async fn accept_loop(
             peer.ip(),
             &shared.tls,
             &generation.policy,
+            Some(&shared.spool_free),
         ) {
             Ok(s) => s,
             Err(e) => {

@@ -44,7 +44,7 @@ pub fn save(stats: &Stats, spoolbase: &Path) {
     }
 }
 
-/// Samples rates every second and saves every `Permastore_Interval` (read from the current
+/// Samples rates and the spool's free space every second and saves every `Permastore_Interval` (read from the current
 /// generation each time, so a change applies at once).
 pub async fn ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut last_save = unix_now();
@@ -55,6 +55,11 @@ pub async fn ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         }
         let now = unix_now();
         shared.stats.sample(now);
+        if let Some(free) = shared.disk.free_bytes() {
+            shared
+                .spool_free
+                .store(free, std::sync::atomic::Ordering::Relaxed);
+        }
         let interval = option_by_name("Permastore_Interval")
             .and_then(|o| match shared.current().snapshot.global(o) {
                 Some(Value::Seconds(s)) => Some(*s),

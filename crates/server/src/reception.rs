@@ -13,6 +13,7 @@ use bindery_policy::{Conn, Message, Verdict};
 use crate::connection::code_reply;
 use crate::mainlog::Reception;
 use crate::settings::DefaultBinding;
+use crate::spill::Spill;
 use crate::{Generation, Shared, unix_now};
 
 fn notify_text(n: &bindery_smtp::command::Notify) -> String {
@@ -32,12 +33,22 @@ fn notify_text(n: &bindery_smtp::command::Notify) -> String {
         .join(",")
 }
 
+/// A message's body as it goes to the spool, with its id.
+enum Body {
+    /// Held in memory, trace header first.
+    Whole(String, Vec<u8>),
+    /// Written to the spool as it arrived.
+    Streamed(String, bindery_spool::Incoming),
+}
+
 /// Runs the end-of-DATA callouts, spools `t` and returns the reply for the end of DATA.
-/// Never answers 250 before the spool said the message is durable.
+/// Never answers 250 before the spool said the message is durable. `spill` is what was
+/// written to the spool already of a large message (`t.body` is then its last part).
 pub async fn receive(
     shared: &Shared,
     generation: &Generation,
     mut t: Box<Transaction>,
+    mut spill: Option<Spill>,
     listener: &str,
     conn: &mut Conn,
     msg: &mut Message,
@@ -48,9 +59,14 @@ pub async fn receive(
         // The session's envelope is the truth; the policy's copy may have missed a MAIL check.
         msg.sender = t.sender.as_ref().map(|m| m.to_string()).unwrap_or_default();
         msg.recipients.clone_from(&rcpt_strings);
-        msg.body = std::mem::take(&mut t.body);
+        // A spilled message shows the policy its header section (all a callout reads).
+        let seen = match &mut spill {
+            Some(s) => &mut s.head,
+            None => &mut t.body,
+        };
+        msg.body = std::mem::take(seen);
         let v = generation.policy.message(conn, msg);
-        t.body = std::mem::take(&mut msg.body);
+        *seen = std::mem::take(&mut msg.body);
         v
     } else {
         Verdict::Accept { binding: None }
@@ -70,20 +86,37 @@ pub async fn receive(
         }
     };
     let time = unix_now();
-    let id = shared.ids.next(time);
-    let header = received(&Trace {
-        helo: &t.helo,
-        peer: t.peer,
-        hostname: &g.hostname,
-        protocol: t.protocol,
-        id: &id,
-        single_rcpt: (rcpt_strings.len() == 1).then(|| rcpt_strings[0].as_str()),
-        time,
-    });
-    let mut body = Vec::with_capacity(header.len() + t.body.len());
-    body.extend_from_slice(header.as_bytes());
-    body.extend_from_slice(&t.body);
-    let size = body.len() as u64;
+    let body = match spill {
+        None => {
+            let id = shared.ids.next(time);
+            let header = received(&Trace {
+                helo: &t.helo,
+                peer: t.peer,
+                hostname: &g.hostname,
+                protocol: t.protocol,
+                id: &id,
+                single_rcpt: (rcpt_strings.len() == 1).then(|| rcpt_strings[0].as_str()),
+                time,
+            });
+            let mut body = Vec::with_capacity(header.len() + t.body.len());
+            body.extend_from_slice(header.as_bytes());
+            body.extend_from_slice(&t.body);
+            Body::Whole(id, body)
+        }
+        Some(mut s) => {
+            // Its id and trace header were made when it began to be written.
+            s.write(std::mem::take(&mut t.body)).await;
+            let id = s.id.clone();
+            match s.finish() {
+                Some(incoming) => Body::Streamed(id, incoming),
+                None => return Reply::new(451, "4.3.0", "Error: queue file write error"),
+            }
+        }
+    };
+    let (id, size) = match &body {
+        Body::Whole(id, b) => (id.clone(), b.len() as u64),
+        Body::Streamed(id, inc) => (id.clone(), inc.len()),
+    };
     let sender = t.sender.as_ref().map(|m| m.to_string()).unwrap_or_default();
     let mut env = Envelope {
         id: id.as_str().into(),
@@ -114,15 +147,23 @@ pub async fn receive(
         ..Envelope::default()
     };
     let (tx, rx) = oneshot::channel();
-    env.seal(&body);
-    let queued = env.clone();
-    shared.spool.store(
-        env,
-        body,
-        Box::new(move |r| {
-            let _ = tx.send(r);
-        }),
-    );
+    let done: bindery_spool::Completion = Box::new(move |r| {
+        let _ = tx.send(r);
+    });
+    let queued = match body {
+        Body::Whole(_, body) => {
+            env.seal(&body);
+            let queued = env.clone();
+            shared.spool.store(env, body, done);
+            queued
+        }
+        Body::Streamed(_, incoming) => {
+            (env.body_len, env.body_crc) = incoming.seal();
+            let queued = env.clone();
+            shared.spool.store_incoming(env, incoming, done);
+            queued
+        }
+    };
     match rx.await {
         Ok(Ok(())) => {
             if let Some(log) = &shared.mainlog {

@@ -263,6 +263,7 @@ pub fn inbound(
     peer: IpAddr,
     tls: &TlsCache,
     policy: &Policy,
+    spool_free: Option<&Arc<std::sync::atomic::AtomicU64>>,
 ) -> Result<Inbound, ServerError> {
     let tree = &snap.tree;
     let chain = inbound::chain(tree, &plan.site, Some(peer));
@@ -305,6 +306,7 @@ pub fn inbound(
             mail: policy.has(Callout::MailFrom) || policy.has(Callout::RcptTo),
             rcpt: policy.has(Callout::RcptTo),
         },
+        spool_free: spool_free.cloned(),
         ..SessionConfig::default()
     };
     let context = match get(o.context) {

@@ -64,6 +64,16 @@ impl DataReceiver {
         self.body
     }
 
+    /// The message kept so far, once it has reached `at_least` bytes; receiving goes on into
+    /// an empty buffer of the same capacity.
+    pub fn take_body(&mut self, at_least: usize) -> Option<Vec<u8>> {
+        if self.body.len() < at_least || self.body.is_empty() {
+            return None;
+        }
+        let cap = self.body.capacity();
+        Some(std::mem::replace(&mut self.body, Vec::with_capacity(cap)))
+    }
+
     fn emit(&mut self, bytes: &[u8]) {
         if !self.nul && memchr::memchr(0, bytes).is_some() {
             self.nul = true;

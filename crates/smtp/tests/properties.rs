@@ -232,6 +232,27 @@ proptest! {
         prop_assert_eq!(&whole, &receive(&halves));
     }
 
+    /// Taking the body out as it arrives (the server's spill to the spool) and joining what
+    /// was taken with what is left gives the body kept whole.
+    #[test]
+    fn taking_the_body_as_it_arrives_loses_nothing(input in data_bytes(), at in 1usize..16) {
+        let whole = receive(&[&input]);
+        let mut r = bindery_smtp::data::DataReceiver::new(0, 0);
+        let mut taken = Vec::new();
+        for c in input.chunks(3) {
+            let (_, done) = r.feed(c);
+            if let Some(b) = r.take_body(at) {
+                prop_assert!(b.len() >= at);
+                taken.extend(b);
+            }
+            if done {
+                break;
+            }
+        }
+        taken.extend(r.into_body());
+        prop_assert_eq!(taken, whole.2);
+    }
+
     /// What the client stuffs, the server un-stuffs: the body comes back byte for byte.
     #[test]
     fn dot_stuffing_round_trips(lines in proptest::collection::vec("[a-z. ]{0,10}", 0..20)) {

@@ -35,6 +35,11 @@ fn set(cfg: &mut SessionConfig, key: &str, value: &str) {
         "max_recipients" => cfg.max_recipients = value.parse().unwrap(),
         "max_messages" => cfg.max_messages = value.parse().unwrap(),
         "max_errors" => cfg.max_errors = value.parse().unwrap(),
+        "spool_free" => {
+            cfg.spool_free = Some(std::sync::Arc::new(std::sync::atomic::AtomicU64::new(
+                value.parse().unwrap(),
+            )))
+        }
         "relay_client" => cfg.relay_client = value.parse().unwrap(),
         "starttls" => cfg.starttls = value.parse().unwrap(),
         "relay_domains" => cfg.relay_domains = DomainSet::new(value.split_whitespace()),

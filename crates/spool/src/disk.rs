@@ -28,6 +28,7 @@ use crate::file::{self, Head};
 use crate::id::folder_of;
 use crate::journal;
 use crate::{Completion, Quarantined, Recovered, Spool, SpoolError};
+use crate::{Incoming, incoming};
 
 /// Most messages in one commit.
 const MAX_BATCH: usize = 256;
@@ -60,15 +61,29 @@ pub struct Stats {
 
 struct Job {
     id: String,
-    /// The head line and envelope ([`file::head`]), written before the body.
-    head: Vec<u8>,
-    body: Vec<u8>,
+    what: Content,
     done: Completion,
+}
+
+/// What a store writes.
+enum Content {
+    /// A message held in memory: the head line and envelope ([`file::head`]), then the body.
+    Whole { head: Vec<u8>, body: Vec<u8> },
+    /// A body already written to `incoming/` ([`crate::Incoming`]): its envelope goes after
+    /// it, its head line is rewritten with the body's length, and it moves into the queue.
+    Streamed {
+        file: File,
+        from: PathBuf,
+        body_len: u64,
+        envelope: Vec<u8>,
+    },
 }
 
 struct Inner {
     base: PathBuf,
     queue: PathBuf,
+    /// Bodies being received ([`crate::Incoming`]); emptied at open.
+    incoming: PathBuf,
     quarantine: PathBuf,
     mode: u32,
     method: SyncMethod,
@@ -99,8 +114,15 @@ impl DiskSpool {
     pub fn open(base: &Path, mode: u32, method: SyncMethod) -> Result<DiskSpool, SpoolError> {
         let queue = base.join("queue");
         let quarantine = base.join("quarantine");
-        for d in [base, &queue, &quarantine] {
+        let incoming = base.join("incoming");
+        for d in [base, &queue, &quarantine, &incoming] {
             fs::create_dir_all(d).map_err(|e| io_err("create folder", d, e))?;
+        }
+        // Bodies a crash cut off before their message was stored: never acknowledged.
+        if let Ok(entries) = fs::read_dir(&incoming) {
+            for e in entries.filter_map(Result::ok) {
+                let _ = fs::remove_file(e.path());
+            }
         }
         spread_subfolders(&queue);
         for i in 0..=255u8 {
@@ -112,6 +134,7 @@ impl DiskSpool {
         let inner = Arc::new(Inner {
             base: base.to_path_buf(),
             queue,
+            incoming,
             quarantine,
             mode,
             method,
@@ -152,6 +175,18 @@ impl DiskSpool {
         &self.inner.stats
     }
 
+    /// Bytes an unprivileged writer may still use on the spool's file system (`statvfs`).
+    pub fn free_bytes(&self) -> Option<u64> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::ffi::CString::new(self.inner.base.as_os_str().as_bytes()).ok()?;
+        // SAFETY: a zeroed statvfs is a valid out-parameter, and `path` is NUL-terminated.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+            return None;
+        }
+        Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+    }
+
     /// Reads the spool without changing it: what `bindery spool list` shows. Problems are
     /// reported as they would be quarantined, but nothing moves.
     pub fn scan_readonly(base: &Path) -> Result<Recovered, SpoolError> {
@@ -172,6 +207,19 @@ impl DiskSpool {
 
     fn paths(&self, id: &str) -> Result<MessagePaths, SpoolError> {
         MessagePaths::of(&self.inner.queue, id)
+    }
+
+    /// Hands a store to the committer.
+    fn submit(&self, job: Job) {
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match tx {
+            Some(tx) => {
+                if let Err(mpsc::SendError(job)) = tx.send(job) {
+                    job.fail(SpoolError::Closed);
+                }
+            }
+            None => job.fail(SpoolError::Closed),
+        }
     }
 }
 
@@ -205,21 +253,45 @@ impl Drop for DiskSpool {
 impl Spool for DiskSpool {
     fn store(&self, mut env: Envelope, body: Vec<u8>, done: Completion) {
         env.seal(&body);
-        let job = Job {
+        self.submit(Job {
             id: env.id.to_string(),
-            head: file::head(&env.encode()),
-            body,
+            what: Content::Whole {
+                head: file::head(&env.encode()),
+                body,
+            },
             done,
-        };
-        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        match tx {
-            Some(tx) => {
-                if let Err(mpsc::SendError(job)) = tx.send(job) {
-                    (job.done)(Err(SpoolError::Closed));
-                }
-            }
-            None => (job.done)(Err(SpoolError::Closed)),
+        });
+    }
+
+    /// `incoming/ID.msg`, opened exclusively, with a head line to be rewritten at commit.
+    fn incoming(&self, id: &str) -> Result<Incoming, SpoolError> {
+        folder_of(id).ok_or_else(|| SpoolError::NotFound(id.to_string()))?;
+        let path = self.inner.incoming.join(format!("{id}.msg"));
+        let mut file = create(&path, self.inner.mode, true)?;
+        if let Err(e) = file.write_all(&file::streamed_head(0)) {
+            let _ = fs::remove_file(&path);
+            return Err(io_err("write", &path, e));
         }
+        Ok(Incoming::new(id, incoming::Sink::Disk { file, path }))
+    }
+
+    fn store_incoming(&self, mut env: Envelope, mut body: Incoming, done: Completion) {
+        let (len, crc) = body.seal();
+        env.body_len = len;
+        env.body_crc = crc;
+        let incoming::Sink::Disk { file, path } = body.take() else {
+            return done(Err(SpoolError::Closed));
+        };
+        self.submit(Job {
+            id: env.id.to_string(),
+            what: Content::Streamed {
+                file,
+                from: path,
+                body_len: len,
+                envelope: env.encode(),
+            },
+            done,
+        });
     }
 
     fn update(&self, env: &Envelope) -> Result<(), SpoolError> {
@@ -370,11 +442,24 @@ fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
         .map_err(|e| io_err("sync folder", dir, e))
 }
 
+impl Job {
+    /// Completes the job with an error, leaving nothing of it behind.
+    fn fail(self, e: SpoolError) {
+        if let Content::Streamed { from, .. } = &self.what {
+            let _ = fs::remove_file(from);
+        }
+        (self.done)(Err(e));
+    }
+}
+
 /// A job whose files are written and waiting to be flushed.
 struct Written {
-    job: Job,
+    id: String,
+    done: Completion,
     folder: PathBuf,
     files: Vec<(PathBuf, Arc<File>)>,
+    /// A streamed message's move into the queue, made once it is flushed: (from, to).
+    rename: Option<(PathBuf, PathBuf)>,
     error: Option<SpoolError>,
 }
 
@@ -382,6 +467,23 @@ impl Written {
     fn fail(&mut self, e: SpoolError) {
         if self.error.is_none() {
             self.error = Some(e);
+        }
+    }
+
+    /// Moves a flushed streamed message into the queue; its folder is flushed after.
+    fn move_into_queue(&mut self) {
+        let Some((from, to)) = self.rename.take() else {
+            return;
+        };
+        match fs::rename(&from, &to) {
+            Ok(()) => {
+                for (path, _) in &mut self.files {
+                    if *path == from {
+                        path.clone_from(&to);
+                    }
+                }
+            }
+            Err(e) => self.fail(io_err("rename", &from, e)),
         }
     }
 }
@@ -419,31 +521,59 @@ impl Inner {
     }
 
     fn write(&self, job: Job) -> Written {
+        let Job { id, what, done } = job;
         let mut w = Written {
+            id,
+            done,
             folder: PathBuf::new(),
             files: Vec::with_capacity(1),
+            rename: None,
             error: None,
-            job,
         };
-        let paths = match MessagePaths::of(&self.queue, &w.job.id) {
+        let paths = match MessagePaths::of(&self.queue, &w.id) {
             Ok(p) => p,
             Err(e) => {
+                if let Content::Streamed { from, .. } = &what {
+                    let _ = fs::remove_file(from);
+                }
                 w.fail(e);
                 return w;
             }
         };
         w.folder = paths.folder;
         let path = paths.msg;
-        let r = create(&path, self.mode, true).and_then(|mut f| {
-            let r = f
-                .write_all(&w.job.head)
-                .and_then(|_| f.write_all(&w.job.body))
-                .map_err(|e| io_err("write", &path, e));
-            w.files.push((path.clone(), Arc::new(f)));
-            r
-        });
-        if let Err(e) = r {
-            w.error = Some(e);
+        match what {
+            Content::Whole { head, body } => {
+                let r = create(&path, self.mode, true).and_then(|mut f| {
+                    let r = f
+                        .write_all(&head)
+                        .and_then(|_| f.write_all(&body))
+                        .map_err(|e| io_err("write", &path, e));
+                    w.files.push((path.clone(), Arc::new(f)));
+                    r
+                });
+                if let Err(e) = r {
+                    w.error = Some(e);
+                }
+            }
+            Content::Streamed {
+                file,
+                from,
+                body_len,
+                envelope,
+            } => {
+                use std::os::unix::fs::FileExt;
+                let at = file::STREAMED_HEAD_LEN as u64 + body_len;
+                let r = file
+                    .write_all_at(&envelope, at)
+                    .and_then(|_| file.write_all_at(&file::streamed_head(body_len), 0))
+                    .map_err(|e| io_err("write", &from, e));
+                w.files.push((from.clone(), Arc::new(file)));
+                w.rename = Some((from, path));
+                if let Err(e) = r {
+                    w.error = Some(e);
+                }
+            }
         }
         w
     }
@@ -479,6 +609,9 @@ impl Inner {
                 }
             }
         }
+        for w in written.iter_mut().filter(|w| w.error.is_none()) {
+            w.move_into_queue();
+        }
         // Each folder once, however many messages landed in it.
         let folders: BTreeSet<PathBuf> = written
             .iter()
@@ -506,15 +639,18 @@ impl Inner {
             match w.error {
                 None => {
                     self.failures.store(0, Ordering::Relaxed);
-                    (w.job.done)(Ok(()));
+                    (w.done)(Ok(()));
                 }
                 Some(e) => {
                     // Nothing half-written stays behind.
                     for (path, _) in &w.files {
                         let _ = fs::remove_file(path);
                     }
+                    if let Some((from, _)) = &w.rename {
+                        let _ = fs::remove_file(from);
+                    }
                     self.failures.fetch_add(1, Ordering::Relaxed);
-                    (w.job.done)(Err(e));
+                    (w.done)(Err(e));
                 }
             }
         }

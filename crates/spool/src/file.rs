@@ -10,6 +10,15 @@
 //! recipient's new state) goes to `ID.env`, which then stands instead of it: a retry rewrites a
 //! few hundred bytes, never the body.
 //!
+//! A message too large to hold in memory is written as it arrives (see [`crate::Incoming`]),
+//! before its envelope exists, so its file puts the envelope after the body:
+//!
+//! ```text
+//! bindery-spool 3 BODYLEN\n  the head line: the body's length, 20 digits (rewritten at commit)
+//! BODY                      BODYLEN bytes
+//! ENVELOPE                  to the end of the file
+//! ```
+//!
 //! Spools written before this format have a `.msg` holding only the body and always an
 //! `.env`; [`Head::read`] tells them apart by the head line, so they are still delivered.
 
@@ -20,6 +29,10 @@ use std::os::unix::fs::FileExt;
 /// The head line's start. A body of the old format starts with a header field (our own
 /// `Received:` or a report's fields), never with this.
 const MAGIC: &[u8] = b"bindery-spool 2 ";
+/// The head line of a streamed message (envelope after the body).
+const MAGIC_STREAMED: &[u8] = b"bindery-spool 3 ";
+/// A streamed message's head line: magic, 20 digits, newline.
+pub const STREAMED_HEAD_LEN: usize = MAGIC_STREAMED.len() + 20 + 1;
 /// The head line is at most this long (magic, 20 digits, newline).
 const HEAD_MAX: usize = 40;
 
@@ -33,6 +46,14 @@ pub fn head(envelope: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The head line of a streamed message whose body is `body_len` bytes.
+pub fn streamed_head(body_len: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(STREAMED_HEAD_LEN);
+    out.extend_from_slice(MAGIC_STREAMED);
+    out.extend_from_slice(format!("{body_len:020}\n").as_bytes());
+    out
+}
+
 /// Where the parts of one message file are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Head {
@@ -40,6 +61,8 @@ pub struct Head {
     pub envelope: Option<(u64, u64)>,
     /// Where the body starts.
     pub body_start: u64,
+    /// The body's length.
+    body_len: u64,
     /// The file's length.
     pub file_len: u64,
 }
@@ -51,19 +74,41 @@ impl Head {
         let file_len = file.metadata()?.len();
         let mut buf = [0u8; HEAD_MAX];
         let n = read_at_most(file, &mut buf, 0)?;
+        let torn = || io::Error::new(io::ErrorKind::InvalidData, "torn head line");
+        let number = |rest: &[u8]| -> io::Result<(u64, usize)> {
+            let digits = rest.iter().position(|&b| b == b'\n').ok_or_else(torn)?;
+            let n = std::str::from_utf8(&rest[..digits])
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(torn)?;
+            Ok((n, digits))
+        };
+        if let Some(rest) = buf[..n].strip_prefix(MAGIC_STREAMED) {
+            let (body_len, digits) = number(rest)?;
+            let body_start = (MAGIC_STREAMED.len() + digits + 1) as u64;
+            let env_start = body_start.checked_add(body_len).ok_or_else(torn)?;
+            if env_start >= file_len {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("torn message: the file ends at {file_len}, the body at {env_start}"),
+                ));
+            }
+            return Ok(Head {
+                envelope: Some((env_start, file_len - env_start)),
+                body_start,
+                body_len,
+                file_len,
+            });
+        }
         let Some(rest) = buf[..n].strip_prefix(MAGIC) else {
             return Ok(Head {
                 envelope: None,
                 body_start: 0,
+                body_len: file_len,
                 file_len,
             });
         };
-        let torn = || io::Error::new(io::ErrorKind::InvalidData, "torn head line");
-        let digits = rest.iter().position(|&b| b == b'\n').ok_or_else(torn)?;
-        let env_len: u64 = std::str::from_utf8(&rest[..digits])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(torn)?;
+        let (env_len, digits) = number(rest)?;
         let env_start = (MAGIC.len() + digits + 1) as u64;
         let body_start = env_start.checked_add(env_len).ok_or_else(torn)?;
         if body_start > file_len {
@@ -75,6 +120,7 @@ impl Head {
         Ok(Head {
             envelope: Some((env_start, env_len)),
             body_start,
+            body_len: file_len - body_start,
             file_len,
         })
     }
@@ -90,7 +136,7 @@ impl Head {
     }
 
     pub fn body_len(&self) -> u64 {
-        self.file_len - self.body_start
+        self.body_len
     }
 
     /// The body, read in one call into a buffer of its exact size.
@@ -140,6 +186,25 @@ mod tests {
     }
 
     #[test]
+    fn a_streamed_file_has_its_envelope_after_the_body() {
+        let mut bytes = streamed_head(21);
+        assert_eq!(bytes.len(), STREAMED_HEAD_LEN);
+        bytes.extend_from_slice(b"Received: x\r\n\r\nbody\r\n");
+        bytes.extend_from_slice(b"{\"id\":1}\ncrc32 0\n");
+        let (_d, f) = file_with(&bytes);
+        let h = Head::read(&f).unwrap();
+        assert_eq!(h.body_len(), 21);
+        assert_eq!(h.body(&f).unwrap(), b"Received: x\r\n\r\nbody\r\n");
+        assert_eq!(h.envelope(&f).unwrap().unwrap(), b"{\"id\":1}\ncrc32 0\n");
+        // Cut before the envelope: torn.
+        let (_d, f) = file_with(&bytes[..STREAMED_HEAD_LEN + 21]);
+        assert_eq!(
+            Head::read(&f).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+    }
+
+    #[test]
     fn an_old_format_file_is_all_body() {
         let (_d, f) = file_with(b"Received: x\r\n\r\nbody\r\n");
         let h = Head::read(&f).unwrap();
@@ -154,6 +219,8 @@ mod tests {
             b"bindery-spool 2 x\n",
             b"bindery-spool 2 99\n{}",
             b"bindery-spool 2 99999999999999999999999\n",
+            b"bindery-spool 3 00000000000000000099\nshort",
+            b"bindery-spool 3 18446744073709551615\n",
         ] {
             let (_d, f) = file_with(bytes);
             let e = Head::read(&f).unwrap_err();

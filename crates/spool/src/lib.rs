@@ -4,6 +4,7 @@
 //! - [`envelope`]: the envelope format (JSON + CRC line), recipients and their state.
 //! - [`file`]: the message file (head line, envelope at acceptance, body).
 //! - [`id`]: message ids and the folder each lives in.
+//! - [`incoming`]: a body written as it arrives, for messages too large to hold in memory.
 //! - [`journal`]: recipients' changes of state, appended per batch (`ID.jrn`).
 //! - [`disk`]: the real spool, files in hashed folders with group commit.
 //! - [`memory`]: an in-memory spool for tests, with injectable failures.
@@ -15,6 +16,7 @@ pub mod disk;
 pub mod envelope;
 pub mod file;
 pub mod id;
+pub mod incoming;
 pub mod journal;
 pub mod memory;
 
@@ -23,6 +25,7 @@ use std::path::PathBuf;
 pub use disk::{DiskSpool, SyncMethod};
 pub use envelope::{Envelope, RcptState, Recipient, Ret};
 pub use id::IdGenerator;
+pub use incoming::Incoming;
 pub use memory::MemSpool;
 
 /// Called once, from the spool's own thread, when a store is durable (`Ok`) or has failed.
@@ -72,6 +75,21 @@ pub struct Recovered {
 pub trait Spool: Send + Sync + 'static {
     /// Makes the message durable, then calls `done`. Sets `body_len` and `body_crc`.
     fn store(&self, env: Envelope, body: Vec<u8>, done: Completion);
+    /// Starts a body written as it arrives, for message `id` (not yet in the queue).
+    fn incoming(&self, id: &str) -> Result<Incoming, SpoolError> {
+        Ok(Incoming::memory(id))
+    }
+    /// Like `store`, for a body written through [`Spool::incoming`]; sets `body_len` and
+    /// `body_crc` from it.
+    fn store_incoming(&self, mut env: Envelope, mut body: Incoming, done: Completion) {
+        let (len, crc) = body.seal();
+        env.body_len = len;
+        env.body_crc = crc;
+        match body.take() {
+            incoming::Sink::Memory(bytes) => self.store(env, bytes, done),
+            _ => done(Err(SpoolError::Closed)),
+        }
+    }
     /// Replaces the envelope atomically (a retry, a recipient's new state).
     fn update(&self, env: &Envelope) -> Result<(), SpoolError>;
     /// Makes the new states of the recipients at `changed` durable, at a cost in proportion to

@@ -302,7 +302,10 @@ options! {
     "Relay_Domains": DomainList, None, G | PW | PWG;
     "Relay_For_Sending_Domains": DomainList, None, INBOUND;
     "Open_Relay": Bool, Some("false"), INBOUND;
-    "Max_Message_Size": Bytes, Some("0"), INBOUND;
+    // Bindery's default: 20 MiB, KumoMTA's. Postfix takes 10 MB; the big mailbox providers
+    // take 20-25 MB, so a larger message could rarely be delivered anyway, and unlimited let
+    // one client fill the spool. 0 still means no limit.
+    "Max_Message_Size": Bytes, Some("20971520"), INBOUND;
     // Bindery's default: 1,000 (Postfix's smtpd_recipient_limit; KumoMTA: 1,024). RFC 5321
     // asks for at least 100; unlimited let one message carry 100,000 recipients into memory
     // and the spool. 0 still means no limit.

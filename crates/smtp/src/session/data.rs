@@ -17,6 +17,7 @@ impl Session {
             };
             return self.error(r);
         }
+        self.data_serial += 1;
         let hint = self.params.size.unwrap_or(0) as usize;
         self.phase = Phase::Data(Box::new(DataReceiver::new(self.cfg.max_message_size, hint)));
         self.ok(Reply::new(354, "", "End data with <CR><LF>.<CR><LF>"));

@@ -51,6 +51,17 @@ impl Session {
                 Reply::new(552, "5.3.4", "Error: message size exceeds fixed limit"),
             );
         }
+        if let (Some(size), Some(free)) = (params.size, self.spool_free())
+            && size > free
+        {
+            // Not the client's fault: no error counted (RFC 1870 §6.1).
+            self.reply(Reply::new(
+                452,
+                "4.3.1",
+                "Error: insufficient system storage",
+            ));
+            return None;
+        }
         if self.cfg.max_messages > 0 && self.messages >= self.cfg.max_messages {
             return refuse(
                 self,

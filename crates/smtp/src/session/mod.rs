@@ -23,6 +23,7 @@ mod rcpt;
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::address::Mailbox;
 use crate::command::{self, Command, CommandError, MailParams, RcptParams};
@@ -58,6 +59,9 @@ pub struct SessionConfig {
     pub max_errors: u32,
     /// Which commands wait for the caller's policy verdict.
     pub checks: Checks,
+    /// Free bytes where messages are stored, as the caller last measured them: a `SIZE=`
+    /// larger than this gets `452 4.3.1` (RFC 1870). `None`: not measured.
+    pub spool_free: Option<Arc<AtomicU64>>,
 }
 
 impl Default for SessionConfig {
@@ -72,6 +76,7 @@ impl Default for SessionConfig {
             starttls: false,
             max_errors: 10,
             checks: Checks::default(),
+            spool_free: None,
         }
     }
 }
@@ -141,6 +146,8 @@ pub struct Session {
     /// RCPT commands refused in this transaction (for the DATA reply).
     refused: usize,
     messages: u32,
+    /// DATA commands answered 354 so far: names the message being received.
+    data_serial: u64,
     errors: u32,
     /// Skipping the rest of an over-long line.
     discarding: bool,
@@ -164,6 +171,7 @@ impl Session {
             recipients: Vec::new(),
             refused: 0,
             messages: 0,
+            data_serial: 0,
             errors: 0,
             discarding: false,
             pending: None,
@@ -200,6 +208,44 @@ impl Session {
     /// The caller wrote the output.
     pub fn clear_output(&mut self) {
         self.out.clear();
+    }
+
+    /// Inside DATA, once the message kept so far has reached `at_least` bytes, hands those
+    /// bytes over and goes on receiving; `None` otherwise. The caller writes what it takes to
+    /// the spool as it arrives, so a large message is never held in memory whole; what it does
+    /// not take comes in the transaction's `body` as usual. The bytes are the message as
+    /// received (dots un-stuffed, no trace header), and a message refused at its end is
+    /// refused whatever was taken.
+    pub fn take_data(&mut self, at_least: usize) -> Option<Vec<u8>> {
+        match &mut self.phase {
+            Phase::Data(rx) => rx.take_body(at_least),
+            _ => None,
+        }
+    }
+
+    /// Which message is being received (a new number at every DATA): a caller that holds
+    /// what it took of one message with [`Session::take_data`] knows when that message is
+    /// over, refused or not, and another began.
+    pub fn data_serial(&self) -> u64 {
+        self.data_serial
+    }
+
+    /// What a trace header needs of the transaction in progress: the HELO name, the
+    /// protocol word, and the recipients so far.
+    pub fn trace(&self) -> (&str, &'static str, &[Recipient]) {
+        (
+            self.helo.as_deref().unwrap_or(""),
+            self.protocol(),
+            &self.recipients,
+        )
+    }
+
+    /// Free spool bytes as last measured, if the caller measures them.
+    fn spool_free(&self) -> Option<u64> {
+        self.cfg
+            .spool_free
+            .as_ref()
+            .map(|f| f.load(Ordering::Relaxed))
     }
 
     /// True while a message is being received: a graceful shutdown lets it finish.
