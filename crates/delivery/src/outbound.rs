@@ -36,6 +36,8 @@ pub struct Outbound {
     broken: bool,
     /// The remote closed or reset the connection (as opposed to a timeout or a reply).
     dropped: bool,
+    /// The reply awaited (phase, replies so far) and when waiting for it must end.
+    wait: Option<((Phase, u64), tokio::time::Instant)>,
 }
 
 /// A failure we describe ourselves: always transient (`451`).
@@ -111,6 +113,7 @@ impl Outbound {
             buf: vec![0; 16 * 1024],
             broken: false,
             dropped: false,
+            wait: None,
         };
         loop {
             match ob.next_step().await {
@@ -177,13 +180,31 @@ impl Outbound {
         }
     }
 
+    /// When waiting for the reply awaited now must end. Each reply gets its phase's timeout
+    /// once, from when we began to wait for it: a server that trickles a `220-` greeting a
+    /// byte at a time cannot hold the connection past `ehlo_timeout` (a timeout per read
+    /// let one hold it for as long as it kept sending).
+    fn deadline(&mut self) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        let mark = (self.client.phase(), self.client.replies());
+        match self.wait {
+            Some((m, at)) if m == mark => at,
+            _ => {
+                let at = now + self.phase_timeout();
+                self.wait = Some((mark, at));
+                at
+            }
+        }
+    }
+
     /// Writes what the client has to say, then reads until it has something to report.
     async fn next_step(&mut self) -> ClientStep {
         loop {
             let out = self.client.output();
             if !out.is_empty() {
-                let to = self.phase_timeout();
-                let w = tokio::time::timeout(to, self.stream.write_all(out)).await;
+                let until = self.deadline();
+                let out = self.client.output();
+                let w = tokio::time::timeout_at(until, self.stream.write_all(out)).await;
                 self.client.clear_output();
                 match w {
                     Ok(Ok(())) => {}
@@ -202,8 +223,8 @@ impl Outbound {
             if !self.client.output().is_empty() {
                 continue;
             }
-            let to = self.phase_timeout();
-            match tokio::time::timeout(to, self.stream.read(&mut self.buf)).await {
+            let until = self.deadline();
+            match tokio::time::timeout_at(until, self.stream.read(&mut self.buf)).await {
                 Ok(Ok(0)) | Ok(Err(_)) => {
                     self.dropped = true;
                     return self.cut("4.4.2 connection dropped by remote");

@@ -707,6 +707,24 @@ enum Stall {
     Greeting,
     /// Takes the whole transaction and never answers the final dot.
     Body,
+    /// Greets with `220-` lines that never end, a byte every 20 ms.
+    TrickleGreeting,
+    /// Takes the whole transaction and answers the final dot with `250-` lines that never
+    /// end, a byte every 20 ms.
+    TrickleBody,
+}
+
+/// Writes a multi-line reply that never ends, one byte at a time.
+async fn trickle(w: &mut tokio::net::tcp::OwnedWriteHalf, code: &str) {
+    let line = format!("{code}-still talking\r\n");
+    loop {
+        for b in line.bytes() {
+            if w.write_all(&[b]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// A server that goes silent at `stall` and holds the connection open; counts connections.
@@ -721,7 +739,10 @@ async fn tarpit(stall: Stall) -> (SocketAddr, Arc<AtomicUsize>) {
             tokio::spawn(async move {
                 let (r, mut w) = sock.into_split();
                 let mut lines = BufReader::new(r).lines();
-                if let Stall::Body = stall {
+                if let Stall::TrickleGreeting = stall {
+                    trickle(&mut w, "220").await;
+                }
+                if let Stall::Body | Stall::TrickleBody = stall {
                     let _ = w.write_all(b"220 tarpit\r\n").await;
                     while let Ok(Some(line)) = lines.next_line().await {
                         let reply: &[u8] = match line.to_ascii_uppercase().as_str() {
@@ -732,6 +753,13 @@ async fn tarpit(stall: Stall) -> (SocketAddr, Arc<AtomicUsize>) {
                         let _ = w.write_all(reply).await;
                         if reply.starts_with(b"354") {
                             break; // the body follows, and gets no answer
+                        }
+                    }
+                    if let Stall::TrickleBody = stall {
+                        while let Ok(Some(line)) = lines.next_line().await {
+                            if line == "." {
+                                trickle(&mut w, "250").await;
+                            }
                         }
                     }
                 }
@@ -745,12 +773,16 @@ async fn tarpit(stall: Stall) -> (SocketAddr, Arc<AtomicUsize>) {
 
 /// The SMTP timeouts: a server that never greets is given up after `ehlo_timeout`, one that
 /// never answers the data after `body_timeout` (both 1 s here, 300 and 600 by default), and
-/// the message is deferred, not lost: it stays in the spool for its retry.
+/// the message is deferred, not lost: it stays in the spool for its retry. Each timeout
+/// bounds its whole phase (issue 16, finding 8): a greeting or a final reply trickled a byte
+/// at a time is given up after the same second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_server_times_out_and_the_message_is_deferred() {
     for (stall, option) in [
         (Stall::Greeting, "EHLO_Timeout"),
         (Stall::Body, "Body_Timeout"),
+        (Stall::TrickleGreeting, "EHLO_Timeout"),
+        (Stall::TrickleBody, "Body_Timeout"),
     ] {
         let (addr, accepted) = tarpit(stall).await;
         let config = format!(
@@ -761,11 +793,17 @@ Retry_Interval = 600
 binding_group "g" {{ binding "b1" {{ Bind_Address = 127.0.0.2 }} }}"#
         );
         let (engine, spool) = start(&config, Arc::new(SystemClock));
+        let began = std::time::Instant::now();
         inject(&engine, &spool, 0, "b1", "x@one.test").await;
         eventually(Duration::from_secs(5), || {
             engine.stats().global.read().transient > 0
         })
         .await;
+        assert!(
+            began.elapsed() < Duration::from_secs(3),
+            "{option}: given up after {:?}",
+            began.elapsed()
+        );
         let g = engine.stats().global.read();
         assert_eq!((g.transient, g.delivered, g.failed), (1, 0, 0), "{option}");
         assert_eq!(accepted.load(Ordering::SeqCst), 1, "{option}");

@@ -195,6 +195,8 @@ pub struct Client {
     closed: bool,
     /// Reported `Ready` for the current idle period already.
     ready_reported: bool,
+    /// Replies read so far: a new reply awaited is a new phase for its timeout.
+    replies: u64,
 }
 
 impl Client {
@@ -212,6 +214,7 @@ impl Client {
             pipelined: false,
             closed: false,
             ready_reported: false,
+            replies: 0,
         }
     }
 
@@ -235,6 +238,13 @@ impl Client {
 
     pub fn tls_active(&self) -> bool {
         self.tls_active
+    }
+
+    /// How many replies the server has given: with [`Client::phase`], what names the reply
+    /// awaited now, so that its timeout bounds the whole wait for it however the bytes
+    /// trickle in.
+    pub fn replies(&self) -> u64 {
+        self.replies
     }
 
     /// What we are waiting for now.
@@ -335,6 +345,7 @@ impl Client {
     }
 
     fn on_response(&mut self, r: Response) {
+        self.replies += 1;
         let Some(what) = self.awaiting.pop_front() else {
             // Unsolicited: a server closing an idle connection says 421 first.
             self.fail_at(Phase::Ready, r);
