@@ -566,5 +566,47 @@ ESMTP_Listener { Max_Message_Size = 0  Listen "127.0.0.1:0" { } }
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+class ReloadOfAnEmptyFile(unittest.TestCase):
+    """Finding 9: `config reload` of a truncated (empty) main file, or of files without any
+    ESMTP listener, is refused and changes nothing: clients are still served and relayed for.
+    `config reload force` loads them anyway."""
+
+    def test_a_truncated_main_file_is_not_loaded(self):
+        from common import BIN
+        import subprocess
+        tmp = tempfile.mkdtemp(prefix="bindery-reload-")
+        sock = os.path.join(tmp, "bindery.sock")
+        d = Daemon(tmp, config=f"""
+Relay_Hosts = ( 127.0.0.1 )
+Suspend_Delivery = true
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+Control_Listener {{ Listen "{sock}" {{ }} }}
+""")
+        console = lambda *w: subprocess.run([BIN, "console", "-s", sock, *w],
+                                            capture_output=True, text=True, timeout=30)
+        try:
+            d.wait_log(r"listening \(control\).*?path=(\S+)")
+            with open(d.conf) as f:
+                text = f.read()
+            open(d.conf, "w").close()  # truncated to nothing
+            r = console("config", "reload")
+            self.assertEqual(r.returncode, 1, r.stdout)
+            self.assertIn("Reconfigure refused: the main file", r.stdout + r.stderr)
+            with d.smtp() as s:  # still listening, still relaying for 127.0.0.1
+                s.sendmail("a@sender.example", ["b@far.example"], MSG)
+            with open(d.conf, "w") as f:
+                f.write(text.replace('ESMTP_Listener { Listen "127.0.0.1:0" { } }', ""))
+            r = console("config", "reload")
+            self.assertEqual(r.returncode, 1, r.stdout)
+            self.assertIn("every ESMTP listener", r.stdout + r.stderr)
+            self.assertTrue(greeting(d.port).startswith(b"220"))
+            r = console("config", "reload", "force")
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertTrue(greeting(d.port).startswith(b"421 4.3.2"), "forced: it is gone")
+        finally:
+            d.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

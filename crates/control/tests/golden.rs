@@ -30,6 +30,8 @@ struct Fake {
     snap: Mutex<Arc<Snapshot>>,
     /// What `config reload` reads.
     files: Mutex<String>,
+    /// The files before `#empty`, for `#restore`.
+    kept: Mutex<String>,
     stats: Stats,
     queues: Vec<QueueView>,
     parts: Vec<PartView>,
@@ -93,6 +95,7 @@ impl Fake {
         Fake {
             snap: Mutex::new(Arc::new(compile(CONFIG, 1).expect("valid config"))),
             files: Mutex::new(CONFIG.to_string()),
+            kept: Mutex::new(String::new()),
             stats,
             queues: vec![
                 queue("default", "yahoo.com", 11, 0, 1, 40),
@@ -255,6 +258,18 @@ fn run_transcript(path: &std::path::Path) {
                 let (from, to) = edit.split_once(" => ").expect("#files FROM => TO");
                 let mut files = fake.files.lock().unwrap();
                 *files = files.replace(from, &to.replace("\\n", "\n"));
+                out.push_str(&format!("> {cmd}\n"));
+                continue;
+            }
+            if cmd == "#empty" {
+                // A directive: the main file is truncated to nothing (kept for `#restore`).
+                let mut files = fake.files.lock().unwrap();
+                *fake.kept.lock().unwrap() = std::mem::take(&mut *files);
+                out.push_str(&format!("> {cmd}\n"));
+                continue;
+            }
+            if cmd == "#restore" {
+                *fake.files.lock().unwrap() = std::mem::take(&mut *fake.kept.lock().unwrap());
                 out.push_str(&format!("> {cmd}\n"));
                 continue;
             }

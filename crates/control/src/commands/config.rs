@@ -12,7 +12,7 @@ use bindery_config::change::Action;
 use bindery_config::query;
 use bindery_config::schema::{SCOPES, ScopeKind, scope_by_keyword};
 use bindery_config::show::show_scope;
-use bindery_config::{Snapshot, diag::did_you_mean};
+use bindery_config::{ConfigTree, Snapshot, diag::did_you_mean};
 use serde_json::json;
 
 use super::Output;
@@ -29,9 +29,10 @@ pub fn run<D: Daemon>(d: &D, args: &[&str]) -> Output {
         Some("show") => show_cmd(d, &words),
         Some("locate") => locate(d, &words),
         Some("writeback") => super::writeback::run(d, &words),
-        Some("reload") if words.is_empty() => reload(d),
+        Some("reload") if words.is_empty() => reload(d, false),
+        Some("reload") if words == ["force"] => reload(d, true),
         Some("reload") => Output::error(
-            "config reload takes no path: it reads the files bindery was started with",
+            "usage: config reload [force]: it reads the files bindery was started with",
         ),
         Some(other) => {
             let subs = [
@@ -118,12 +119,40 @@ fn apply<D: Daemon>(d: &D, action: Action, words: &[String]) -> Output {
     }
 }
 
-fn reload<D: Daemon>(d: &D) -> Output {
+/// Why a reload that parses is still refused without `force`: the files read look like an
+/// accident (a truncated write, a listener stanza lost in an edit), and loading them would
+/// close the door on every client and forget the relay and routing settings.
+fn suspicious(running: &ConfigTree, read: &ConfigTree) -> Option<String> {
+    if let Some((_, main)) = read.sources.files().next()
+        && main.text.trim().is_empty()
+    {
+        return Some(format!(
+            "the main file {} is empty (a truncated write?)",
+            main.path.display()
+        ));
+    }
+    let listens = |t: &ConfigTree| bindery_config::inbound::listens(t, ScopeKind::EsmtpListener);
+    let before = listens(running).len();
+    if before > 0 && listens(read).is_empty() {
+        return Some(format!(
+            "it would remove every ESMTP listener ({before} now), refusing every client"
+        ));
+    }
+    None
+}
+
+fn reload<D: Daemon>(d: &D, force: bool) -> Output {
     d.with_changes(|changes| {
         let tree = match d.reread() {
             Ok(t) => t,
             Err(e) => return Output::error(format!("Reconfigure failed\n{}", e.trim_end())),
         };
+        if !force && let Some(why) = suspicious(&d.snapshot().tree, &tree) {
+            return Output::error(format!(
+                "Reconfigure refused: {why}.\nNothing changed; `config reload force` loads \
+                 these files anyway."
+            ));
+        }
         let generation = d.snapshot().generation + 1;
         match d.install(Snapshot::compile(tree, generation), Install::Reload) {
             Ok(notes) => {

@@ -146,8 +146,8 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     (
         "config reload",
-        "",
-        "read the files again and swap atomically (drops unwritten changes)",
+        "[force]",
+        "read the files again and swap atomically (drops unwritten changes); force: even an empty main file or one without listeners",
     ),
     (
         "config writeback",
