@@ -608,5 +608,179 @@ Control_Listener {{ Listen "{sock}" {{ }} }}
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+class CrashDuplicates(unittest.TestCase):
+    """Finding 10: kill -9 while 1,000 messages go out on 20 connections, then a restart on
+    the same spool: nothing is lost, and no more messages arrive twice than were on the wire
+    at the kill (one per connection). Delivered messages waiting for removal used to come
+    back by the hundred."""
+
+    def trial(self, n):
+        from collections import Counter
+        from common import BIN
+        import subprocess
+        tmp = tempfile.mkdtemp(prefix="bindery-dups-")
+        sink = Sink("127.0.0.20")
+        sock = os.path.join(tmp, "bindery.sock")
+        config = f"""
+Relay_Hosts = ( 127.0.0.1 )
+Gateway = "127.0.0.20:{sink.port}"
+Max_Outbound_Connections = 20
+Suspend_Delivery = true
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+Control_Listener {{ Listen "{sock}" {{ }} }}
+"""
+        d = Daemon(tmp, config=config)
+        try:
+            with smtplib.SMTP("127.0.0.1", d.port, timeout=30) as s:
+                s.ehlo("client.test")
+                for i in range(n):
+                    s.sendmail("sender@origin.test", [f"d{i}@one.test"], MSG)
+            # Release them all at once, and kill -9 in the middle of the flood.
+            d.wait_log(r"listening \(control\).*?path=(\S+)")
+            subprocess.run([BIN, "console", "-s", sock, "config", "set", "suspend_delivery",
+                            "false"], check=True, capture_output=True, timeout=30)
+            deadline = time.time() + 30
+            while time.time() < deadline and len(sink.got) < n // 3:
+                time.sleep(0.01)
+            d.proc.kill()
+            d.proc.wait(10)
+            d.stderr.close()
+            before = len(sink.got)
+            d.__init__(tmp, config=config.replace("Suspend_Delivery = true", ""))
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                got = {r for m in sink.got for r in m["rcpts"]}
+                if len(got) >= n:
+                    break
+                time.sleep(0.1)
+            counts = Counter(r for m in sink.got for r in m["rcpts"])
+            self.assertEqual(len(counts), n, f"lost: {n - len(counts)}")
+            twice = sum(1 for c in counts.values() if c > 1)
+            return before, twice
+        finally:
+            d.stop()
+            sink.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def test_duplicates_stay_within_what_was_on_the_wire(self):
+        results = [self.trial(1000) for _ in range(3)]
+        print(f"\nkill -9 during delivery, 20 connections: (delivered before the kill, "
+              f"delivered twice) = {results}", file=sys.stderr)
+        for before, twice in results:
+            self.assertLess(before, 1000, "the kill came after everything was delivered")
+            self.assertLessEqual(twice, 20, results)
+
+
+class ConsoleFrames:
+    """A raw client of the console's frames (`STATUS LENGTH\\n` and a body)."""
+
+    def __init__(self, addr, source="127.0.0.1"):
+        host, port = addr.split(":")
+        self.s = socket.create_connection((host, int(port)), timeout=10,
+                                          source_address=(source, 0))
+        self.buf = b""
+
+    def frame(self):
+        while b"\n" not in self.buf:
+            chunk = self.s.recv(4096)
+            if not chunk:
+                return None, ""
+            self.buf += chunk
+        head, self.buf = self.buf.split(b"\n", 1)
+        status, length = head.decode().split()
+        while len(self.buf) < int(length):
+            self.buf += self.s.recv(4096)
+        body, self.buf = self.buf[:int(length)], self.buf[int(length):]
+        return status, body.decode()
+
+    def send(self, line):
+        self.s.sendall(line.encode() + b"\n")
+
+    def close(self):
+        self.s.close()
+
+
+class ConsoleLogins(unittest.TestCase):
+    """Finding 11: wrong console passwords over TCP are slowed (a second each), counted per
+    client address (ten a minute, then the address is turned away at the greeting) and
+    logged with the address and the user tried; the password never appears. Another address
+    logs in as usual."""
+
+    def test_guessing_is_slowed_locked_out_and_logged(self):
+        import hashlib
+        import hmac
+        import subprocess
+        import threading
+        from common import BIN
+        tmp = tempfile.mkdtemp(prefix="bindery-login-")
+        line = subprocess.run([BIN, "passwd", "admin"], input="s3cret-pass\n", text=True,
+                              capture_output=True, check=True).stdout
+        with open(os.path.join(tmp, "console_passwd"), "w") as f:
+            f.write(line)
+        d = Daemon(tmp, config=f"""
+Relay_Hosts = ( 127.0.0.1 )
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+Control_Listener {{
+  Listen "127.0.0.1:0" {{
+    Enable_Authentication = true
+    AuthDigestMD5Parameters = [ uri = "digest://{tmp}/console_passwd" ]
+  }}
+}}
+""")
+        try:
+            addr = d.wait_log(r"listening \(control\).*?addr=(127\.0\.0\.1:\d+)")
+            answered, refused = [], []
+
+            def guesser():
+                for _ in range(3):
+                    c = ConsoleFrames(addr)
+                    status, body = c.frame()
+                    if status == "bye":
+                        refused.append(body)
+                        c.close()
+                        return
+                    for _ in range(3):
+                        c.send("auth admin " + "0" * 64)
+                        status, _ = c.frame()
+                        if status is None:
+                            break
+                        answered.append(time.time())
+                        if status == "bye":
+                            break
+                    c.close()
+            start = time.time()
+            threads = [threading.Thread(target=guesser) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            took = time.time() - start
+            self.assertLessEqual(len(answered), 10 + 4, "ten a minute per address (+ in flight)")
+            self.assertTrue(refused and "too many failed logins" in refused[0], refused)
+            # Another address is not locked out, and the right answer opens the console.
+            c = ConsoleFrames(addr, source="127.0.0.2")
+            status, challenge = c.frame()
+            self.assertEqual(status, "auth")
+            realm, nonce = challenge.split()
+            ha1 = hashlib.md5(f"admin:{realm}:s3cret-pass".encode()).hexdigest()
+            c.send("auth admin " + hmac.new(ha1.encode(), nonce.encode(),
+                                            hashlib.sha256).hexdigest())
+            self.assertEqual(c.frame(), ("ok", "authenticated"))
+            c.close()
+            log = d.stderr_text()
+            failed = [l for l in log.splitlines() if "console login failed" in l]
+            self.assertGreaterEqual(len(failed), 10, log[-2000:])
+            self.assertIn("peer=127.0.0.1", failed[0])
+            self.assertIn("user=admin", failed[0])
+            self.assertIn("too many failed logins", log)
+            self.assertIn("console login", log)
+            self.assertNotIn("s3cret-pass", log)
+            print(f"\nconsole guessing: {len(answered)} wrong answers in {took:.1f} s from "
+                  f"one address, then locked out", file=sys.stderr)
+        finally:
+            d.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -90,6 +90,61 @@ fn check_exit_codes_and_locations() {
     );
 }
 
+/// Issue 16, finding 12: `config check` refuses what `run` refuses (one validation), with
+/// FILE:LINE:COL first, and `run` binds nothing before it passes: no "listening" line, the
+/// ESMTP port not taken.
+#[test]
+fn check_and_run_refuse_the_same_and_run_binds_nothing_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let spool = dir.path().join("spool");
+    let cases = [
+        (
+            "tcp-console.conf",
+            "Control_Listener {\n  Listen \"127.0.0.1:0\" { }\n}\n",
+            ":5:3: error: Control_Listener Listen \"127.0.0.1:0\": a TCP console must require a login",
+        ),
+        (
+            "tls.conf",
+            "ESMTP_Listener {\n  TLS_Certificate = \"/nonexistent/cert.pem\"\n  TLS_Key = \"/nonexistent/key.pem\"\n}\n",
+            ":5:3: error: cannot load the TLS certificate and key",
+        ),
+    ];
+    for (name, text, place) in cases {
+        let path = dir.path().join(name);
+        let want = &format!("{}{place}", path.display());
+        let head = format!(
+            "Spoolbase = \"{}\"\nESMTP_Listener {{ Listen \"127.0.0.1:{port}\" {{ }} }}\n",
+            spool.display()
+        );
+        std::fs::write(&path, head + "\n" + text).unwrap();
+        let check = bindery()
+            .args(["config", "check", "-c"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&check.stdout);
+        assert_eq!(check.status.code(), Some(1), "{name}: {out}");
+        assert!(out.starts_with(want), "{name}: {out}");
+        let run = bindery().args(["run", "-c"]).arg(&path).output().unwrap();
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains(want), "{name}: {err}");
+        assert!(
+            err.lines().any(|l| l.starts_with(want)),
+            "{name}: the location comes first: {err}"
+        );
+        assert!(
+            !err.contains("listening"),
+            "{name}: nothing was bound: {err}"
+        );
+    }
+}
+
 #[test]
 fn eval_get_and_unset_messages() {
     let dir = tempfile::tempdir().unwrap();

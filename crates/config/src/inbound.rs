@@ -73,6 +73,15 @@ pub fn chain(tree: &ConfigTree, site: &ListenSite, peer: Option<IpAddr>) -> Vec<
     c
 }
 
+/// Where the setting [`resolve`] takes its value from was written, if it was.
+pub fn setting<'t>(
+    tree: &'t ConfigTree,
+    chain: &[ScopeId],
+    opt: OptionId,
+) -> Option<&'t crate::tree::Setting> {
+    chain.iter().find_map(|&s| tree.scope(s).setting(opt))
+}
+
 /// The first setting of `opt` along `chain`, else the option's default.
 pub fn resolve(tree: &ConfigTree, chain: &[ScopeId], opt: OptionId) -> Option<Value> {
     chain

@@ -21,6 +21,7 @@ pub mod commands;
 pub mod complete;
 pub mod daemon;
 pub mod frame;
+pub mod lockout;
 pub mod metrics;
 pub mod session;
 pub mod words;

@@ -41,6 +41,11 @@ pub struct Session {
     lines: LineDecoder,
     /// The logged-in user, for the log.
     pub user: Option<String>,
+    /// A login that just failed, with the user name it gave (`-` for a malformed line), for
+    /// the server to log and count against the client's address.
+    failed: Option<String>,
+    /// A login just succeeded (for the log).
+    admitted: bool,
 }
 
 impl Session {
@@ -53,6 +58,8 @@ impl Session {
             failures: 0,
             lines: LineDecoder::default(),
             user: None,
+            failed: None,
+            admitted: false,
         }
     }
 
@@ -64,6 +71,18 @@ impl Session {
                 format!("bindery {} console", env!("CARGO_PKG_VERSION")),
             ),
         }
+    }
+
+    /// The user name of a login that failed since the last call, if one did.
+    pub fn take_failure(&mut self) -> Option<String> {
+        self.failed.take()
+    }
+
+    /// The user who logged in since the last call, if one did.
+    pub fn take_login(&mut self) -> Option<String> {
+        std::mem::take(&mut self.admitted)
+            .then(|| self.user.clone())
+            .flatten()
     }
 
     pub fn input(&mut self, bytes: &[u8]) {
@@ -106,16 +125,22 @@ impl Session {
                 let ok = login.passwords.verify(user, challenge, response);
                 if ok {
                     self.user = Some(user.clone());
+                } else {
+                    self.failed = Some(user.clone());
                 }
                 ok
             }
             [cmd, ..] if cmd == "quit" || cmd == "exit" => {
                 return Action::Close(Frame::new(Status::Bye, "bye"));
             }
-            _ => false,
+            _ => {
+                self.failed = Some("-".into());
+                false
+            }
         };
         if ok {
             self.challenge = None;
+            self.admitted = true;
             return Action::Send(Frame::new(Status::Ok, "authenticated"));
         }
         self.failures += 1;
@@ -168,6 +193,8 @@ mod tests {
             panic!("the third failure closes");
         };
         assert_eq!(f.status, Status::Bye);
+        assert_eq!(s.take_failure().as_deref(), Some("admin"), "for the log");
+        assert_eq!(s.take_failure(), None);
     }
 
     #[test]
@@ -189,6 +216,8 @@ mod tests {
         );
         assert!(matches!(s.next_action(), Some(Action::Close(_))));
         assert_eq!(s.user.as_deref(), Some("admin"));
+        assert_eq!(s.take_login().as_deref(), Some("admin"));
+        assert_eq!(s.take_login(), None, "once");
     }
 
     #[test]

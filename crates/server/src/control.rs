@@ -9,6 +9,7 @@
 //!   both the daemon refuses to start, so a console port is never open to anyone who can
 //!   reach it. The password file is read at every connection, so editing it needs no reload.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,13 +20,16 @@ use bindery_config::snapshot::Snapshot;
 use bindery_config::value::{ListenAddr, Value};
 use bindery_control::auth::{DEFAULT_REALM, Passwords};
 use bindery_control::frame::{Frame, Status};
+use bindery_control::lockout::Lockout;
 use bindery_control::session::{Action, Login, Session};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 
 use crate::guard::{Backoff, CONTROL_CONCURRENCY, Gate};
-use crate::settings::{EnabledListen, enabled_listens, side_limits, socket_addr};
+use crate::settings::{
+    EnabledListen, enabled_listens, listen_span, located, side_limits, socket_addr,
+};
 use crate::{ServerError, Shared};
 
 /// Where and how one console listens.
@@ -52,10 +56,16 @@ pub fn control_listeners(snap: &Snapshot) -> Result<Vec<ControlPlan>, ServerErro
     let mut out = Vec::new();
     for EnabledListen { site, chain, name } in enabled_listens(snap, ScopeKind::ControlListener) {
         let get = |name: &'static str| inbound::resolve(tree, &chain, opt(name));
+        let here = listen_span(snap, &site);
         let Some(addr) = site.addr.clone() else {
-            return Err(ServerError::Config(format!(
-                "Control_Listener Listen \"{name}\" is neither a socket path nor an address"
-            )));
+            return Err(located(
+                snap,
+                here,
+                format!(
+                    "Control_Listener Listen \"{name}\" is neither a socket path nor an address"
+                ),
+                None,
+            ));
         };
         let mode = match get("file_mode") {
             Some(Value::Mode(m)) => m,
@@ -79,17 +89,28 @@ pub fn control_listeners(snap: &Snapshot) -> Result<Vec<ControlPlan>, ServerErro
         let login = match (auth, file, &addr) {
             (true, Some(f), _) => Some(f),
             (true, None, _) => {
-                return Err(ServerError::Config(format!(
-                    "Control_Listener Listen \"{name}\": Enable_Authentication needs \
-                     AuthDigestMD5Parameters = [ uri = \"digest:///path/to/passwd\" ]"
-                )));
+                return Err(located(
+                    snap,
+                    here,
+                    format!(
+                        "Control_Listener Listen \"{name}\": Enable_Authentication needs a \
+                         password file"
+                    ),
+                    Some("AuthDigestMD5Parameters = [ uri = \"digest:///path/to/passwd\" ]"),
+                ));
             }
             (false, _, ListenAddr::Tcp { .. }) => {
-                return Err(ServerError::Config(format!(
-                    "Control_Listener Listen \"{name}\": a TCP console must set \
-                     Enable_Authentication = true and a password file; use a Unix socket \
-                     for an unauthenticated local console"
-                )));
+                return Err(located(
+                    snap,
+                    here,
+                    format!(
+                        "Control_Listener Listen \"{name}\": a TCP console must require a login"
+                    ),
+                    Some(
+                        "set Enable_Authentication = true and AuthDigestMD5Parameters, or use \
+                         a Unix socket for an unauthenticated local console",
+                    ),
+                ));
             }
             (false, _, ListenAddr::Unix(_)) => None,
         };
@@ -106,15 +127,22 @@ pub fn control_listeners(snap: &Snapshot) -> Result<Vec<ControlPlan>, ServerErro
     Ok(out)
 }
 
-/// Binds one console listener and serves it until shutdown. Returns the bound TCP address
-/// (or `None` for a Unix socket) once listening.
-pub async fn start(
-    shared: Arc<Shared>,
+/// A console listener bound and not yet served.
+pub struct Bound {
     plan: ControlPlan,
-    shutdown: watch::Receiver<bool>,
-) -> Result<Option<std::net::SocketAddr>, ServerError> {
+    socket: Socket,
+}
+
+enum Socket {
+    Unix(UnixListener, PathBuf),
+    Tcp(TcpListener, std::net::SocketAddr),
+}
+
+/// Binds one console listener. Nothing is served until [`serve`]: the daemon binds every
+/// listener first, so that a later one failing leaves nothing half-started.
+pub async fn bind(plan: ControlPlan) -> Result<Bound, ServerError> {
     let io = |what: String| move |source| ServerError::Io { what, source };
-    match plan.addr.clone() {
+    let socket = match plan.addr.clone() {
         ListenAddr::Unix(path) => {
             let path = PathBuf::from(path);
             if let Ok(meta) = std::fs::symlink_metadata(&path) {
@@ -136,46 +164,64 @@ pub async fn start(
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(plan.mode))
                 .map_err(io(format!("cannot set the mode of {}", path.display())))?;
+            Socket::Unix(listener, path)
+        }
+        ListenAddr::Tcp { ip, port } => {
+            let (listener, local) = crate::bind_tcp(socket_addr(ip, port)).await?;
+            Socket::Tcp(listener, local)
+        }
+    };
+    Ok(Bound { plan, socket })
+}
+
+/// Serves a bound console listener until shutdown.
+pub fn serve(shared: Arc<Shared>, bound: Bound, shutdown: watch::Receiver<bool>) {
+    let Bound { plan, socket } = bound;
+    match socket {
+        Socket::Unix(listener, path) => {
             tracing::info!(listen = %plan.name, path = %path.display(), "listening (control)");
             tokio::spawn(async move {
                 accept_loop(listener, shared, plan, shutdown).await;
                 let _ = std::fs::remove_file(&path);
             });
-            Ok(None)
         }
-        ListenAddr::Tcp { ip, port } => {
-            let (listener, local) = crate::bind_tcp(socket_addr(ip, port)).await?;
+        Socket::Tcp(listener, local) => {
             tracing::info!(listen = %plan.name, addr = %local, "listening (control)");
             tokio::spawn(accept_loop(listener, shared, plan, shutdown));
-            Ok(Some(local))
         }
     }
 }
 
-/// A listening socket the console accepts on: Unix or TCP.
+/// A listening socket the console accepts on: Unix or TCP. A TCP client comes with its
+/// address (for the login lockout and the log).
 trait Accept: Send + 'static {
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-    fn accept_one(&self)
-    -> impl std::future::Future<Output = std::io::Result<Self::Stream>> + Send;
+    fn accept_one(
+        &self,
+    ) -> impl std::future::Future<Output = std::io::Result<(Self::Stream, Option<IpAddr>)>> + Send;
 }
 
 impl Accept for UnixListener {
     type Stream = tokio::net::UnixStream;
-    async fn accept_one(&self) -> std::io::Result<Self::Stream> {
-        self.accept().await.map(|(s, _)| s)
+    async fn accept_one(&self) -> std::io::Result<(Self::Stream, Option<IpAddr>)> {
+        self.accept().await.map(|(s, _)| (s, None))
     }
 }
 
 impl Accept for TcpListener {
     type Stream = tokio::net::TcpStream;
-    async fn accept_one(&self) -> std::io::Result<Self::Stream> {
-        self.accept().await.map(|(s, _)| s)
+    async fn accept_one(&self) -> std::io::Result<(Self::Stream, Option<IpAddr>)> {
+        self.accept().await.map(|(s, a)| (s, Some(a.ip())))
     }
 }
 
+/// How long a wrong console password waits for its answer: one connection guesses at most
+/// once a second, and an address ten times a minute ([`Lockout`]).
+const FAILURE_DELAY: Duration = Duration::from_secs(1);
+
 /// Accepts console connections through the side listeners' [`Gate`]: at most
 /// `Concurrency` at once, none past the descriptor reserve, every write bounded (a read is
-/// bounded by `Control_Client_Timeout` in [`serve`], the gate's deadline a little later), and
+/// bounded by `Control_Client_Timeout` in [`session`], the gate's deadline a little later), and
 /// a failing accept (out of descriptors) backs off instead of spinning.
 async fn accept_loop<L: Accept>(
     listener: L,
@@ -190,18 +236,21 @@ async fn accept_loop<L: Accept>(
         plan.timeout + Duration::from_secs(5),
     );
     let mut backoff = Backoff::new("control");
+    let lockout = Arc::new(Lockout::default());
     loop {
         let accepted = tokio::select! {
             r = listener.accept_one() => r,
             _ = stop.changed() => break,
         };
         match accepted {
-            Ok(stream) => {
+            Ok((stream, peer)) => {
                 backoff.succeeded();
                 if let Some(stream) = gate.admit(stream) {
-                    tokio::spawn(serve(
+                    tokio::spawn(session(
                         Arc::clone(&shared),
                         stream,
+                        peer,
+                        Arc::clone(&lockout),
                         plan.clone(),
                         shutdown.clone(),
                     ));
@@ -232,15 +281,30 @@ fn login_for(plan: &ControlPlan) -> Option<Login> {
     })
 }
 
-async fn serve<S>(
+async fn session<S>(
     shared: Arc<Shared>,
     mut stream: S,
+    peer: Option<IpAddr>,
+    lockout: Arc<Lockout>,
     plan: ControlPlan,
     mut shutdown: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut session = Session::new(login_for(&plan));
+    let login = login_for(&plan);
+    let who = peer.map_or_else(|| "local".to_string(), |p| p.to_string());
+    if let Some(ip) = peer.filter(|_| login.is_some())
+        && lockout.locked(ip, crate::unix_now())
+    {
+        tracing::warn!(listen = %plan.name, peer = %ip, "console login refused: too many failed logins from this address");
+        let bye = Frame::new(
+            Status::Bye,
+            "too many failed logins from your address; try again later",
+        );
+        let _ = stream.write_all(&bye.encode()).await;
+        return;
+    }
+    let mut session = Session::new(login);
     if stream
         .write_all(&session.greeting().encode())
         .await
@@ -251,6 +315,16 @@ async fn serve<S>(
     let mut buf = vec![0u8; 8192];
     loop {
         while let Some(action) = session.next_action() {
+            if let Some(user) = session.take_failure() {
+                let n = peer.map_or(0, |ip| lockout.failed(ip, crate::unix_now()));
+                tracing::warn!(listen = %plan.name, peer = %who, user = %user, failures = n, "console login failed");
+                tokio::time::sleep(FAILURE_DELAY).await;
+            } else if let Some(user) = session.take_login() {
+                if let Some(ip) = peer {
+                    lockout.succeeded(ip);
+                }
+                tracing::info!(listen = %plan.name, peer = %who, user = %user, "console login");
+            }
             let (frame, close) = match action {
                 Action::Send(f) => (f, false),
                 Action::Close(f) => (f, true),

@@ -16,7 +16,7 @@ use bindery_config::snapshot::Snapshot;
 use tokio::sync::watch;
 
 use crate::guard::{Admitted, Backoff, Gate, HTTP_CONCURRENCY};
-use crate::settings::{enabled_listens, side_limits, tcp_addr};
+use crate::settings::{enabled_listens, listen_span, located, side_limits, tcp_addr};
 use crate::{ServerError, Shared};
 
 /// Where and how one HTTP listener listens.
@@ -34,10 +34,12 @@ pub fn http_listeners(snap: &Snapshot) -> Result<Vec<HttpPlan>, ServerError> {
         .into_iter()
         .map(|l| {
             let addr = l.site.addr.as_ref().and_then(tcp_addr).ok_or_else(|| {
-                ServerError::Config(format!(
-                    "HTTP_Listener Listen \"{}\" is not a TCP address",
-                    l.name
-                ))
+                located(
+                    snap,
+                    listen_span(snap, &l.site),
+                    format!("HTTP_Listener Listen \"{}\" is not a TCP address", l.name),
+                    Some("an HTTP listener listens on \"IP:PORT\" or \":PORT\""),
+                )
             })?;
             let (concurrency, idle) = side_limits(snap, &l.chain, HTTP_CONCURRENCY);
             Ok(HttpPlan {
@@ -87,13 +89,20 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     )
 }
 
-/// Binds and serves until shutdown; returns the bound address.
-pub async fn start(
-    shared: Arc<Shared>,
+/// Binds one HTTP listener; nothing is served until [`serve`].
+pub async fn bind(
     plan: HttpPlan,
-    mut shutdown: watch::Receiver<bool>,
-) -> Result<std::net::SocketAddr, ServerError> {
+) -> Result<(HttpPlan, tokio::net::TcpListener, std::net::SocketAddr), ServerError> {
     let (tcp, local) = crate::bind_tcp(plan.addr).await?;
+    Ok((plan, tcp, local))
+}
+
+/// Serves a bound HTTP listener until shutdown.
+pub fn serve(
+    shared: Arc<Shared>,
+    (plan, tcp, local): (HttpPlan, tokio::net::TcpListener, std::net::SocketAddr),
+    mut shutdown: watch::Receiver<bool>,
+) {
     tracing::info!(addr = %local, concurrency = plan.concurrency, "listening (HTTP)");
     let listener = Gated {
         tcp,
@@ -114,5 +123,4 @@ pub async fn start(
             tracing::warn!(error = %e, "HTTP listener stopped");
         }
     });
-    Ok(local)
 }

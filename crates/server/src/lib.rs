@@ -77,7 +77,9 @@ pub(crate) fn write_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Re
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("configuration: {0}")]
+    /// A configuration the daemon refuses; the text starts with FILE:LINE:COL where the
+    /// error has a place (rendered diagnostics), else with `error:`.
+    #[error("{0}")]
     Config(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -107,6 +109,10 @@ pub struct Generation {
     /// The enabled ESMTP listens, by name: a connection takes its listener's settings from
     /// the generation current when it was accepted.
     pub plans: Vec<Arc<ListenerPlan>>,
+    /// The console and HTTP listeners, checked with the rest (a TCP console without a login
+    /// is refused here, before anything opens).
+    pub controls: Vec<control::ControlPlan>,
+    pub https: Vec<http::HttpPlan>,
 }
 
 impl Generation {
@@ -137,11 +143,15 @@ impl Generation {
             let unspecified = std::net::IpAddr::from([192, 0, 2, 0]);
             settings::inbound(&snapshot, &globals, plan, unspecified, tls, &policy, None)?;
         }
+        let controls = control::control_listeners(&snapshot)?;
+        let https = http::http_listeners(&snapshot)?;
         Ok(Generation {
             snapshot,
             globals,
             policy,
             plans,
+            controls,
+            https,
         })
     }
 
@@ -290,6 +300,53 @@ pub struct Running {
     disk: Arc<DiskSpool>,
 }
 
+/// Everything a start checks before it opens anything, as `bindery config check` runs it:
+/// the policy loads, every listener's settings resolve (TLS certificates are read), a TCP
+/// console has a login, and `resolv_conf` is readable and parses. `config check` and `run`
+/// share this one function, so whatever `run` would refuse, `check` refuses too.
+pub fn check(snapshot: Arc<Snapshot>) -> Result<Generation, ServerError> {
+    let host = Arc::new(LiveConfig::default());
+    preflight(snapshot, &TlsCache::default(), host).map(|(g, _)| g)
+}
+
+fn preflight(
+    snapshot: Arc<Snapshot>,
+    tls: &TlsCache,
+    host: Arc<LiveConfig>,
+) -> Result<
+    (
+        Generation,
+        Option<bindery_delivery::resolv_conf::ResolvConf>,
+    ),
+    ServerError,
+> {
+    let generation = Generation::build(snapshot, tls, Origin::Start(host))?;
+    let dns = match &generation.globals.resolv_conf {
+        Some(path) => {
+            let snap = &generation.snapshot;
+            let at = snap
+                .tree
+                .scope(bindery_config::tree::ROOT)
+                .setting(bindery_config::schema::option_id("resolv_conf"))
+                .map(|s| s.span);
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                settings::located(
+                    snap,
+                    at,
+                    format!("cannot read resolv_conf {}: {e}", path.display()),
+                    None,
+                )
+            })?;
+            Some(
+                bindery_delivery::resolv_conf::parse(&path.display().to_string(), &text)
+                    .map_err(|e| ServerError::Config(e.to_string()))?,
+            )
+        }
+        None => None,
+    };
+    Ok((generation, dns))
+}
+
 /// Opens the spool, recovers it, binds every listener and starts serving. `reload` re-reads
 /// the configuration files for `config reload` (none: reload is refused).
 pub async fn start(
@@ -298,9 +355,9 @@ pub async fn start(
 ) -> Result<Running, ServerError> {
     let tls = TlsCache::default();
     let host = Arc::new(LiveConfig::default());
-    // Scripts load and listener settings resolve before anything opens: a broken
-    // configuration must not half-start a daemon.
-    let generation = Generation::build(snapshot, &tls, Origin::Start(Arc::clone(&host)))?;
+    // Everything `config check` checks, before anything opens: a broken configuration must
+    // not half-start a daemon.
+    let (generation, dns) = preflight(snapshot, &tls, Arc::clone(&host))?;
     let snapshot = Arc::clone(&generation.snapshot);
     if !generation.policy.scripts().is_empty() {
         tracing::info!(scripts = generation.policy.scripts().len(), "policy loaded");
@@ -336,14 +393,28 @@ pub async fn start(
     persist::restore(&stats, &globals.spoolbase);
     let spool = Arc::clone(&disk) as Arc<dyn Spool>;
     let ids = Arc::new(IdGenerator::new());
-    let resolver = resolver(globals)?;
+    let resolver = resolver(dns.as_ref())?;
     let engine = start_engine(
         &snapshot, globals, &spool, &ids, &mainlog, &stats, &resolver,
     )?;
     for env in recovered.messages {
         engine.enqueue(env);
     }
-    let plans = generation.plans.clone();
+    // Every listener is bound before any is served or announced: one that cannot bind
+    // (a port in use) stops the start with nothing half-open.
+    let mut esmtp = Vec::new();
+    for plan in generation.plans.clone() {
+        let (listener, local) = bind_tcp(plan.addr).await?;
+        esmtp.push((plan, listener, local));
+    }
+    let mut consoles = Vec::new();
+    for plan in generation.controls.clone() {
+        consoles.push(control::bind(plan).await?);
+    }
+    let mut https = Vec::new();
+    for plan in generation.https.clone() {
+        https.push(http::bind(plan).await?);
+    }
     let shared = Arc::new(Shared {
         spoolbase: globals.spoolbase.clone(),
         live: ArcSwap::new(Arc::new(generation)),
@@ -365,8 +436,7 @@ pub async fn start(
     let _ = host.daemon.set(Arc::downgrade(&shared));
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (alive_tx, alive) = mpsc::channel::<()>(1);
-    for plan in plans {
-        let (listener, local) = bind_tcp(plan.addr).await?;
+    for (plan, listener, local) in esmtp {
         tracing::info!(listen = %plan.name, addr = %local, "listening (ESMTP)");
         tokio::spawn(listener::accept_loop(
             Arc::clone(&shared),
@@ -396,13 +466,13 @@ pub async fn start(
             }
         }
     });
-    // The console and metrics open after the ESMTP listeners, so the first address in the
-    // log is still the SMTP one.
-    for plan in control::control_listeners(&shared.current().snapshot)? {
-        control::start(Arc::clone(&shared), plan, shutdown_rx.clone()).await?;
+    // The console and metrics are announced after the ESMTP listeners, so the first address
+    // in the log is still the SMTP one.
+    for bound in consoles {
+        control::serve(Arc::clone(&shared), bound, shutdown_rx.clone());
     }
-    for plan in http::http_listeners(&shared.current().snapshot)? {
-        http::start(Arc::clone(&shared), plan, shutdown_rx.clone()).await?;
+    for bound in https {
+        http::serve(Arc::clone(&shared), bound, shutdown_rx.clone());
     }
     tokio::spawn(persist::ticker(Arc::clone(&shared), shutdown_rx.clone()));
     Ok(Running {
@@ -424,21 +494,15 @@ pub(crate) async fn bind_tcp(addr: SocketAddr) -> Result<(TcpListener, SocketAdd
     Ok((listener, local))
 }
 
-/// The resolver delivery uses: the servers of `resolv_conf`, else the system's, behind a
-/// TTL cache.
-fn resolver(globals: &Globals) -> Result<Arc<CachingResolver>, ServerError> {
-    let dns = |e: bindery_delivery::resolver::DnsError| ServerError::Config(e.to_string());
-    let inner = match &globals.resolv_conf {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| ServerError::Io {
-                what: format!("cannot read resolv_conf {}", path.display()),
-                source: e,
-            })?;
-            let conf = bindery_delivery::resolv_conf::parse(&path.display().to_string(), &text)
-                .map_err(|e| ServerError::Config(e.to_string()))?;
-            HickoryResolver::with_conf(&conf).map_err(dns)?
-        }
-        None => HickoryResolver::system().map_err(dns)?,
+/// The resolver delivery uses: the servers of `resolv_conf` (read by [`preflight`]), else the
+/// system's, behind a TTL cache.
+fn resolver(
+    dns: Option<&bindery_delivery::resolv_conf::ResolvConf>,
+) -> Result<Arc<CachingResolver>, ServerError> {
+    let fail = |e: bindery_delivery::resolver::DnsError| ServerError::Config(e.to_string());
+    let inner = match dns {
+        Some(conf) => HickoryResolver::with_conf(conf).map_err(fail)?,
+        None => HickoryResolver::system().map_err(fail)?,
     };
     Ok(Arc::new(CachingResolver::new(
         Arc::new(inner),

@@ -19,6 +19,29 @@ use bindery_spool::SyncMethod;
 use crate::ServerError;
 use crate::tls::TlsCache;
 
+/// A configuration error found while deriving settings, rendered as the parser renders its
+/// own: FILE:LINE:COL, the line, a caret at `span`, and a help line.
+pub fn located(
+    snap: &Snapshot,
+    span: Option<bindery_config::span::Span>,
+    message: String,
+    help: Option<&str>,
+) -> ServerError {
+    let Some(span) = span else {
+        return ServerError::Config(format!("error: {message}"));
+    };
+    let mut d = bindery_config::diag::Diagnostic::error(span, message);
+    if let Some(h) = help {
+        d = d.with_help(h);
+    }
+    ServerError::Config(d.render(&snap.tree.sources))
+}
+
+/// Where a `Listen` stanza was opened, for its errors.
+pub fn listen_span(snap: &Snapshot, site: &ListenSite) -> Option<bindery_config::span::Span> {
+    snap.tree.scope(site.listen).opened.first().copied()
+}
+
 /// The connection cap when `Concurrency` is 0 (unset).
 pub const DEFAULT_CONCURRENCY: usize = 10_000;
 
@@ -224,9 +247,12 @@ pub fn esmtp_listeners(snap: &Snapshot) -> Result<Vec<ListenerPlan>, ServerError
     let mut out = Vec::new();
     for EnabledListen { site, chain, name } in enabled_listens(snap, ScopeKind::EsmtpListener) {
         let Some(addr) = site.addr.as_ref().and_then(tcp_addr) else {
-            return Err(ServerError::Config(format!(
-                "ESMTP_Listener Listen \"{name}\" is not a TCP address"
-            )));
+            return Err(located(
+                snap,
+                listen_span(snap, &site),
+                format!("ESMTP_Listener Listen \"{name}\" is not a TCP address"),
+                Some("an ESMTP listener listens on \"IP:PORT\" or \":PORT\""),
+            ));
         };
         let concurrency = match inbound::resolve(tree, &chain, opt("concurrency")) {
             Some(Value::Int(n)) if n > 0 => n as usize,
@@ -282,11 +308,29 @@ pub fn inbound(
         Some(Value::Str(h)) => h,
         _ => globals.hostname.clone(),
     };
+    let at = |id: OptionId| inbound::setting(tree, &chain, id).map(|s| s.span);
     let tls_config = match (get(o.tls_certificate), get(o.tls_key)) {
-        (Some(Value::Path(c)), Some(Value::Path(k))) => Some(tls.get(&c, &k)?),
+        (Some(Value::Path(c)), Some(Value::Path(k))) => match tls.get(&c, &k) {
+            Ok(cfg) => Some(cfg),
+            Err(e) => {
+                let why = match e {
+                    ServerError::Tls(t) => t,
+                    other => other.to_string(),
+                };
+                return Err(located(
+                    snap,
+                    at(o.tls_certificate),
+                    format!("cannot load the TLS certificate and key: {why}"),
+                    Some("TLS_Certificate and TLS_Key name PEM files the daemon can read"),
+                ));
+            }
+        },
         (Some(_), None) | (None, Some(_)) => {
-            return Err(ServerError::Tls(
+            return Err(located(
+                snap,
+                at(o.tls_certificate).or(at(o.tls_key)),
                 "TLS_Certificate and TLS_Key must be set together".into(),
+                None,
             ));
         }
         _ => None,

@@ -52,9 +52,10 @@ pub enum SyncMethod {
 pub struct Stats {
     pub batches: AtomicU64,
     pub messages: AtomicU64,
-    /// `remove_later` requests whose unlink failed (the message stays, and is delivered
-    /// again after a restart).
+    /// Removals that failed (the message stays, and is delivered again after a restart).
     pub remove_failures: AtomicU64,
+    /// Messages removed.
+    pub removed: AtomicU64,
     /// Bytes written after acceptance: envelope rewrites and journal lines.
     pub envelope_bytes: AtomicU64,
 }
@@ -96,9 +97,6 @@ pub struct DiskSpool {
     inner: Arc<Inner>,
     tx: Mutex<Option<SyncSender<Job>>>,
     committer: Mutex<Option<JoinHandle<()>>>,
-    /// `remove_later` ids go to the reaper thread, which unlinks them in batches.
-    reap: Mutex<Option<mpsc::Sender<String>>>,
-    reaper: Mutex<Option<JoinHandle<()>>>,
 }
 
 fn io_err(op: &'static str, path: &Path, source: io::Error) -> SpoolError {
@@ -150,24 +148,10 @@ impl DiskSpool {
             .name("spool-commit".into())
             .spawn(move || committer(worker, rx))
             .map_err(|e| io_err("start committer", base, e))?;
-        let (reap, ids) = mpsc::channel::<String>();
-        let worker = Arc::clone(&inner);
-        let reaper = std::thread::Builder::new()
-            .name("spool-reap".into())
-            .spawn(move || {
-                while let Ok(id) = ids.recv() {
-                    if worker.remove(&id).is_err() {
-                        worker.stats.remove_failures.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            })
-            .map_err(|e| io_err("start reaper", base, e))?;
         Ok(DiskSpool {
             inner,
             tx: Mutex::new(Some(tx)),
             committer: Mutex::new(Some(committer)),
-            reap: Mutex::new(Some(reap)),
-            reaper: Mutex::new(Some(reaper)),
         })
     }
 
@@ -193,15 +177,16 @@ impl DiskSpool {
         scan(&base.join("queue"), None)
     }
 
-    /// Stops the committer after it has answered every request already made, and the
-    /// reaper after every removal already asked for.
+    /// Stops the committer after it has answered every request already made.
     pub fn close(&self) {
         self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
-        self.reap.lock().unwrap_or_else(|e| e.into_inner()).take();
-        for thread in [&self.committer, &self.reaper] {
-            if let Some(h) = thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                let _ = h.join();
-            }
+        if let Some(h) = self
+            .committer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            let _ = h.join();
         }
     }
 
@@ -354,17 +339,14 @@ impl Spool for DiskSpool {
     }
 
     fn remove(&self, id: &str) -> Result<(), SpoolError> {
-        self.inner.remove(id)
-    }
-
-    fn remove_later(&self, id: &str) {
-        let sent = match self.reap.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            Some(tx) => tx.send(id.to_string()).is_ok(),
-            None => false,
-        };
-        if !sent {
-            let _ = self.inner.remove(id);
+        let r = self.inner.remove(id);
+        if r.is_err() {
+            self.inner
+                .stats
+                .remove_failures
+                .fetch_add(1, Ordering::Relaxed);
         }
+        r
     }
 
     fn body(&self, id: &str) -> Result<Vec<u8>, SpoolError> {
@@ -509,6 +491,7 @@ impl Inner {
         // envelope of acceptance standing, and the message would go again to recipients that
         // had it.)
         fs::remove_file(&msg).map_err(|e| io_err("remove", &msg, e))?;
+        self.stats.removed.fetch_add(1, Ordering::Relaxed);
         for path in [env, jrn] {
             match fs::remove_file(&path) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => {

@@ -102,12 +102,6 @@ pub trait Spool: Send + Sync + 'static {
     }
     /// Forgets the message.
     fn remove(&self, id: &str) -> Result<(), SpoolError>;
-    /// Forgets the message soon, off the caller's thread, without reporting back: for the
-    /// delivery path, where a message that is not removed is at worst delivered again after
-    /// a restart. The default removes at once.
-    fn remove_later(&self, id: &str) {
-        let _ = self.remove(id);
-    }
     /// Reads the body.
     fn body(&self, id: &str) -> Result<Vec<u8>, SpoolError>;
     /// Finds every stored message; sets aside what cannot be used.

@@ -95,16 +95,18 @@ fn check(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     let snap = std::sync::Arc::new(Snapshot::compile(tree, 1));
-    // Scripts compile and initialise here too: a syntax error fails the check with its
-    // location, as it would fail the daemon's start.
-    let scripts = match bindery_policy::Policy::load(snap.clone()) {
-        Ok(p) => p.scripts().len(),
+    // What `run` checks before it opens anything, by the same function: scripts compile and
+    // initialise, listener settings and TLS certificates resolve, a TCP console has a login,
+    // `resolv_conf` parses.
+    let generation = match bindery_server::check(snap.clone()) {
+        Ok(g) => g,
         Err(e) => {
-            print!("{}", bindery_policy::render(&e, &snap));
-            println!("policy scripts do not load");
+            println!("{}", e.to_string().trim_end());
+            println!("configuration refused: `bindery run` would not start");
             return Ok(ExitCode::FAILURE);
         }
     };
+    let scripts = generation.policy.scripts().len();
     println!(
         "configuration OK: {} files, {} bindings in {} binding groups, {} policy scripts",
         snap.tree.sources.files().count(),

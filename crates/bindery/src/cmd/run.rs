@@ -18,20 +18,29 @@ pub fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .thread_name("bindery")
         .build()?;
-    rt.block_on(async move {
+    let code = rt.block_on(async move {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
         let reader = args.clone();
         let reload: bindery_server::Reload = Box::new(move |local| reread(&reader, local));
-        let running = bindery_server::start(snap, Some(reload)).await?;
+        let running = match bindery_server::start(snap, Some(reload)).await {
+            Ok(r) => r,
+            // Rendered diagnostics go out as they are, their FILE:LINE:COL first.
+            Err(bindery_server::ServerError::Config(text)) => {
+                eprintln!("{}", text.trim_end());
+                eprintln!("bindery: configuration refused; not starting");
+                return Ok::<_, anyhow::Error>(ExitCode::FAILURE);
+            }
+            Err(e) => return Err(e.into()),
+        };
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM: stopping"),
             _ = int.recv() => tracing::info!("SIGINT: stopping"),
         }
         running.shutdown().await;
-        Ok::<_, anyhow::Error>(())
+        Ok(ExitCode::SUCCESS)
     })?;
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
 }
 
 /// `config reload` (and, without the local changes, `config writeback`): the files again,

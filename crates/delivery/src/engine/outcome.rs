@@ -261,14 +261,29 @@ async fn settle<'r>(
 /// recipients in `changed` (a journal line of that batch's size: `Spool::settle_recipients`),
 /// or with `None` rewrites the whole envelope. Reads the state under the message's lock at
 /// write time (and the write holds that lock), so concurrent parts of one message can only
-/// ever write a newer state, and nothing is written after the removal is asked for. The
-/// removal itself goes to the spool's reaper: the connection does not wait for two unlinks.
+/// ever write a newer state, and nothing is written after the removal is asked for.
+///
+/// The removal is awaited: the connection takes its next part only once the delivered
+/// message has left the spool, so a crash at any moment re-sends at most what was on the wire
+/// (one message per connection). Handed to a reaper thread instead, delivered messages queued
+/// for it came back after a kill -9 by the hundred. The unlinks run on the blocking pool, in
+/// parallel across connections.
 pub(super) async fn persist(inner: &Arc<Inner>, msg: Arc<Message>, changed: Option<Vec<u32>>) {
     let spool = Arc::clone(&inner.cfg.spool);
     if msg.parts.load(Ordering::Acquire) == 0 {
-        let env = msg.env.lock().unwrap_or_else(|p| p.into_inner());
-        if !msg.removed.swap(true, Ordering::AcqRel) {
-            spool.remove_later(&env.id);
+        let id = {
+            let env = msg.env.lock().unwrap_or_else(|p| p.into_inner());
+            if msg.removed.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            env.id.to_string()
+        };
+        let r = tokio::task::spawn_blocking(move || spool.remove(&id)).await;
+        match r {
+            Ok(Ok(())) => {}
+            // Left in the spool, the message is delivered again after a restart; never lost.
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot remove a delivered message"),
+            Err(e) => tracing::warn!(error = %e, "spool task failed"),
         }
         return;
     }
