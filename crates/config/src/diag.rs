@@ -14,9 +14,60 @@
 //! format is fixed by the tools that grep it (one `FILE:LINE:COL: error:` line first), and
 //! the renderer is a screenful of code.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 use crate::span::{SourceMap, Span};
+
+/// Diagnostics reported at most: past them a file with a million mistakes costs no more to
+/// check than one with a hundred (the rest are counted, not built), and the operator fixes
+/// the first ones first anyway.
+pub const MAX_SHOWN: usize = 100;
+/// A name longer than this is shown cut, and gets no "did you mean" (no option or stanza
+/// name is half as long).
+pub const NAME_MAX: usize = 64;
+/// A source line longer than this is shown as a window around the caret.
+const LINE_MAX: usize = 120;
+
+/// A name as a message quotes it: cut to [`NAME_MAX`] characters, saying how long it was.
+pub fn shown(name: &str) -> Cow<'_, str> {
+    if name.chars().count() <= NAME_MAX {
+        return Cow::Borrowed(name);
+    }
+    let cut: String = name.chars().take(NAME_MAX).collect();
+    Cow::Owned(format!("{cut}... ({} bytes)", name.len()))
+}
+
+/// Keeps the first [`MAX_SHOWN`] diagnostics and, when there were more, ends with one at the
+/// first left out, saying how many errors were left out. `more` errors were counted by a
+/// builder that stopped building them; the first of those is at `more_at`.
+pub fn cap(mut diags: Vec<Diagnostic>, more: usize, more_at: Option<Span>) -> Vec<Diagnostic> {
+    let mut hidden = more;
+    let mut first = more_at;
+    if diags.len() > MAX_SHOWN {
+        hidden += diags[MAX_SHOWN..].iter().filter(|d| d.is_error()).count();
+        first = Some(diags[MAX_SHOWN].span);
+        diags.truncate(MAX_SHOWN);
+    }
+    if let (true, Some(at)) = (hidden > 0, first) {
+        let mut d = Diagnostic::error(
+            at,
+            format!("{hidden} more errors from here on are not shown (the first {MAX_SHOWN} are)"),
+        );
+        d.more = hidden;
+        diags.push(d);
+    }
+    diags
+}
+
+/// How many errors `diags` stand for, counting those a [`cap`] summary stands for.
+pub fn error_count(diags: &[Diagnostic]) -> usize {
+    diags
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| if d.more > 0 { d.more } else { 1 })
+        .sum()
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Severity {
@@ -33,6 +84,8 @@ pub struct Diagnostic {
     /// A second place worth showing, such as where an unclosed stanza was opened.
     pub note: Option<(Span, String)>,
     pub help: Option<String>,
+    /// For the summary [`cap`] adds: how many errors it stands for.
+    pub more: usize,
 }
 
 impl Diagnostic {
@@ -43,6 +96,7 @@ impl Diagnostic {
             message: message.into(),
             note: None,
             help: None,
+            more: 0,
         }
     }
 
@@ -103,12 +157,27 @@ fn snippet(out: &mut String, sources: &SourceMap, span: Span) {
     } else {
         1
     };
-    let _ = writeln!(out, "{line:>6} | {}", text.replace('\t', " "));
+    let chars = text.chars().count();
+    // A long line shows a window of it around the caret.
+    let (skip, take) = if chars > LINE_MAX {
+        let skip = (col - 1).saturating_sub(LINE_MAX / 3);
+        (skip, LINE_MAX)
+    } else {
+        (0, chars)
+    };
+    let window: String = text.chars().skip(skip).take(take).collect();
+    let (pre, post) = (
+        if skip > 0 { "..." } else { "" },
+        if skip + take < chars { "..." } else { "" },
+    );
+    let _ = writeln!(out, "{line:>6} | {pre}{}{post}", window.replace('\t', " "));
+    let col_in = col - 1 - skip;
     let _ = writeln!(
         out,
-        "       | {}{}",
-        " ".repeat(col - 1),
-        "^".repeat(width.min(text.chars().count().saturating_sub(col - 1).max(1)))
+        "       | {}{}{}",
+        pre.replace('.', " "),
+        " ".repeat(col_in),
+        "^".repeat(width.min(take.saturating_sub(col_in).max(1)))
     );
 }
 
@@ -122,6 +191,9 @@ pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    if word.len() > NAME_MAX {
+        return None;
+    }
     let word = word.to_ascii_lowercase();
     let mut best: Option<(&str, f64)> = None;
     for cand in candidates {

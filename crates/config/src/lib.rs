@@ -48,11 +48,7 @@ pub fn load(
     opts: &LoadOptions,
 ) -> io::Result<(ConfigTree, Vec<Diagnostic>)> {
     let loaded = loader::load(source, main, opts)?;
-    let (tree, mut diags) = ConfigTree::build(loaded);
-    // Report in reading order: by file, then position (a stable sort keeps a parse error
-    // before the schema error it may have caused on the same token).
-    diags.sort_by_key(|d| (d.span.file, d.span.start));
-    Ok((tree, diags))
+    Ok(ConfigTree::build(loaded))
 }
 
 /// Where `config writeback` writes and where the next start reads run-time changes: the

@@ -30,17 +30,38 @@ pub trait Source {
 /// The real file system.
 pub struct FsSource;
 
+/// A file that is not UTF-8: its text with the bad bytes replaced, and where the first one
+/// is, so the loader can point at it with FILE:LINE:COL and a caret. Carried inside the
+/// `io::Error` a [`Source`] returns.
+#[derive(Debug)]
+pub struct NotUtf8 {
+    pub lossy: String,
+    pub offset: usize,
+}
+
+impl std::fmt::Display for NotUtf8 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not UTF-8 (first bad byte at offset {})", self.offset)
+    }
+}
+
+impl std::error::Error for NotUtf8 {}
+
 impl Source for FsSource {
     fn read(&self, path: &Path) -> io::Result<String> {
+        // A FIFO or a device would block the read (or never end): only regular files.
+        let meta = std::fs::metadata(path)?;
+        if !meta.file_type().is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file (a FIFO, socket or device)",
+            ));
+        }
         let bytes = std::fs::read(path)?;
         String::from_utf8(bytes).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "not UTF-8 (first bad byte at offset {})",
-                    e.utf8_error().valid_up_to()
-                ),
-            )
+            let offset = e.utf8_error().valid_up_to();
+            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            io::Error::new(io::ErrorKind::InvalidData, NotUtf8 { lossy, offset })
         })
     }
 
@@ -124,9 +145,27 @@ pub struct Loaded {
     pub diags: Vec<Diagnostic>,
 }
 
-/// Reads `main` and all its includes. Never fails: a missing main file is a diagnostic too.
+/// The text of a file that is not UTF-8, and the diagnostic at its first bad byte.
+fn not_utf8(e: &io::Error) -> Option<&NotUtf8> {
+    e.get_ref().and_then(|r| r.downcast_ref::<NotUtf8>())
+}
+
+fn bad_bytes(sources: &mut SourceMap, path: &Path, bad: &NotUtf8) -> Diagnostic {
+    let id = sources.add(path.to_path_buf(), bad.lossy.clone());
+    Diagnostic::error(
+        Span::new(id, bad.offset, bad.offset + 1),
+        "not UTF-8: this byte is not valid UTF-8",
+    )
+    .with_help("configuration files are UTF-8; convert it, e.g. `iconv -f latin1 -t utf-8`")
+}
+
+/// Reads `main` and all its includes. A main file that cannot be read at all is an error;
+/// anything else, a main file that is not UTF-8 included, is a diagnostic.
 pub fn load(source: &dyn Source, main: &Path, opts: &LoadOptions) -> Result<Loaded, io::Error> {
-    let text = source.read(main)?;
+    let text = match source.read(main) {
+        Err(e) if not_utf8(&e).is_none() => return Err(e),
+        r => r,
+    };
     let base = main.parent().map(Path::to_path_buf).unwrap_or_default();
     let search = opts
         .search_path
@@ -146,8 +185,19 @@ pub fn load(source: &dyn Source, main: &Path, opts: &LoadOptions) -> Result<Load
         diags: Vec::new(),
         stack: Vec::new(),
     };
-    let id = l.sources.add(main.to_path_buf(), text);
-    let items = l.file(id);
+    let items = match text {
+        Ok(text) => {
+            let id = l.sources.add(main.to_path_buf(), text);
+            l.file(id)
+        }
+        Err(e) => {
+            if let Some(bad) = not_utf8(&e) {
+                let d = bad_bytes(&mut l.sources, main, bad);
+                l.diags.push(d);
+            }
+            Vec::new()
+        }
+    };
     Ok(Loaded {
         search: l.search.clone(),
         sources: l.sources,
@@ -280,6 +330,13 @@ impl Loader<'_> {
             }
             None => match self.source.read(path) {
                 Ok(text) => self.sources.add(path.to_path_buf(), text),
+                Err(e) if not_utf8(&e).is_some() => {
+                    if let Some(bad) = not_utf8(&e) {
+                        let d = bad_bytes(&mut self.sources, path, bad);
+                        self.diags.push(d.with_note(span, "included here"));
+                    }
+                    return Vec::new();
+                }
                 Err(e) => {
                     self.diags.push(Diagnostic::error(
                         span,

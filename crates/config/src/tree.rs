@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use regex::Regex;
 
-use crate::diag::{Diagnostic, did_you_mean};
+use crate::diag::{Diagnostic, MAX_SHOWN, did_you_mean, shown};
 use crate::loader::Loaded;
 use crate::schema::{
     OPTIONS, OptionId, SCOPES, ScopeDef, ScopeKind, option_by_name, scope_by_keyword,
@@ -103,9 +103,16 @@ impl ConfigTree {
                 ..ConfigTree::empty(loaded.sources)
             },
             diags: loaded.diags,
+            hidden: 0,
+            hidden_at: None,
         };
         b.items(ROOT, loaded.items, &[]);
-        (b.tree, b.diags)
+        // Report in reading order: by file, then position (a stable sort keeps a parse error
+        // before the schema error it may have caused on the same token); at most
+        // `MAX_SHOWN`, then how many more.
+        let mut diags = b.diags;
+        diags.sort_by_key(|d| (d.span.file, d.span.start));
+        (b.tree, crate::diag::cap(diags, b.hidden, b.hidden_at))
     }
 
     pub fn scope(&self, id: ScopeId) -> &Scope {
@@ -246,10 +253,12 @@ impl ConfigTree {
         let mut b = Builder {
             tree: std::mem::replace(self, ConfigTree::empty(SourceMap::new())),
             diags,
+            hidden: 0,
+            hidden_at: None,
         };
         b.items(ROOT, items, &[]);
         *self = b.tree;
-        b.diags
+        crate::diag::cap(b.diags, b.hidden, b.hidden_at)
     }
 
     /// Removes one option from a scope, or with `None` every option in the scope and in
@@ -375,6 +384,9 @@ fn check_name(kind: ScopeKind, name: &str) -> Result<Option<Regex>, String> {
 struct Builder {
     tree: ConfigTree,
     diags: Vec<Diagnostic>,
+    /// Errors past `MAX_SHOWN`, counted and not built, and where the first one is.
+    hidden: usize,
+    hidden_at: Option<Span>,
 }
 
 impl Builder {
@@ -414,7 +426,14 @@ impl Builder {
                 );
                 return;
             }
-            let mut d = Diagnostic::error(key.span, format!("unknown option `{}`", key.node));
+            if self.diags.len() >= MAX_SHOWN {
+                // Past what is reported, only counted: no message, no suggestion to compute.
+                self.hidden += 1;
+                self.hidden_at.get_or_insert(key.span);
+                return;
+            }
+            let mut d =
+                Diagnostic::error(key.span, format!("unknown option `{}`", shown(&key.node)));
             if let Some(best) = did_you_mean(&key.node, OPTIONS.iter().map(|o| o.name)) {
                 d = d.with_help(format!("did you mean `{best}`?"));
             }
@@ -515,8 +534,10 @@ impl Builder {
     ) {
         let parent_kind = self.tree.scope(scope).kind;
         let Some(def) = scope_by_keyword(&keyword.node) else {
-            let mut d =
-                Diagnostic::error(keyword.span, format!("unknown stanza `{}`", keyword.node));
+            let mut d = Diagnostic::error(
+                keyword.span,
+                format!("unknown stanza `{}`", shown(&keyword.node)),
+            );
             if let Some(best) =
                 did_you_mean(&keyword.node, SCOPES.iter().skip(1).map(|s| s.keyword))
             {

@@ -28,6 +28,9 @@ struct Budget {
     used: Cell<u64>,
     started: Cell<Instant>,
     limits: Limits,
+    /// The line the script was at when the hook last looked (every `STRIDE` instructions):
+    /// where an out-of-memory error, which carries no place of its own, is reported.
+    line: Cell<Option<usize>>,
 }
 
 impl Budget {
@@ -168,6 +171,20 @@ fn msys(lua: &Lua, world: &Rc<World>) -> mlua::Result<()> {
     .exec()
 }
 
+/// A Lua error's text with a place: Lua says where every error happened but running out of
+/// memory, which is then reported at `line`, where the budget hook last saw the script.
+fn lua_error_text(e: &mlua::Error, path: &std::path::Path, line: Option<usize>) -> String {
+    match (e, line) {
+        (mlua::Error::MemoryError(_), Some(line)) => format!(
+            "{}:{line}: out of memory: the script used up the {} MB a policy state may have \
+             (near this line)",
+            path.display(),
+            MEMORY_LIMIT >> 20
+        ),
+        _ => e.to_string(),
+    }
+}
+
 impl State {
     /// Builds a state for `inner`'s policy. `loading` says what `init`'s configuration
     /// changes do: [`Phase::Apply`] only for the trial state of a policy loaded from the
@@ -200,6 +217,7 @@ impl State {
             used: Cell::new(0),
             started: Cell::new(Instant::now()),
             limits: inner.limits,
+            line: Cell::new(None),
         });
         let b = budget.clone();
         lua.set_hook(
@@ -207,6 +225,7 @@ impl State {
             move |_, debug| {
                 let used = b.used.get() + u64::from(STRIDE);
                 b.used.set(used);
+                b.line.set(debug.current_line());
                 let over_count = used > b.limits.instructions;
                 if over_count || b.started.get().elapsed() > b.limits.time {
                     let src = debug.source();
@@ -230,8 +249,11 @@ impl State {
         let mut owner = Vec::new();
         for (i, script) in inner.scripts.iter().enumerate() {
             budget.start();
-            let fail =
-                |e: mlua::Error| ScriptError::from_lua(&script.path, &script.text, &e.to_string());
+            budget.line.set(None);
+            let fail = |e: mlua::Error| {
+                let text = lua_error_text(&e, &script.path, budget.line.get());
+                ScriptError::from_lua(&script.path, &script.text, &text)
+            };
             lua.load(script.text.as_str())
                 .set_name(format!("@{}", script.path.display()))
                 .exec()
@@ -258,13 +280,24 @@ impl State {
                 match init.call::<Value>(module.clone()) {
                     Ok(Value::Boolean(true)) => {}
                     Ok(other) => {
+                        // Reported where `init` is defined: the value has no place of its own.
+                        let shown = match &other {
+                            Value::Boolean(b) => b.to_string(),
+                            Value::Nil => "nil".into(),
+                            v => v.type_name().to_string(),
+                        };
+                        let at = init.info().line_defined.map_or(String::new(), |l| {
+                            format!("{}:{l}: ", script.path.display())
+                        });
                         return Err(fail(format!(
-                            "module '{name}' initialization failed: init() returned {} instead of true",
-                            other.type_name()
+                            "{at}module '{name}' initialization failed: init() returned {shown} instead of true"
                         )));
                     }
                     Err(e) => {
-                        return Err(fail(format!("module '{name}' initialization failed: {e}")));
+                        let text = lua_error_text(&e, &script.path, budget.line.get());
+                        return Err(fail(format!(
+                            "module '{name}' initialization failed: {text}"
+                        )));
                     }
                 }
             }

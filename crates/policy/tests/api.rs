@@ -521,10 +521,26 @@ fn init_must_return_true_and_runtime_errors_at_load_are_located() {
         )],
         &["t"],
     );
+    // Issue 16, finding 14: located where `init` is defined.
     assert!(
-        text.contains("module 'x' initialization failed: init() returned boolean"),
+        text.starts_with(
+            "t.lua:2:1: error: module 'x' initialization failed: init() returned false instead of true"
+        ),
         "{text}"
     );
+    // Out of memory: located where the script was when memory ran out.
+    let text = load_err(
+        &[(
+            "t.lua",
+            "local t = {}\nfor i = 1, 1e9 do\n  t[i] = string.rep('x', 1000) .. i\nend\n",
+        )],
+        &["t"],
+    );
+    assert!(
+        text.starts_with("t.lua:2:") || text.starts_with("t.lua:3:"),
+        "{text}"
+    );
+    assert!(text.contains("out of memory"), "{text}");
     let text = load_err(&[("t.lua", "local m = {}\n\nnosuch.call()\n")], &["t"]);
     assert!(
         text.starts_with("t.lua:3:1: error: attempt to index a nil value (global 'nosuch')"),

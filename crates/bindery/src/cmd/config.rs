@@ -89,7 +89,7 @@ fn usage(msg: &str) -> anyhow::Result<ExitCode> {
 fn check(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     let (tree, diags) = load(args)?;
     print!("{}", render_all(&diags, &tree.sources));
-    let errors = diags.iter().filter(|d| d.is_error()).count();
+    let errors = bindery_config::diag::error_count(&diags);
     if errors > 0 {
         println!("{errors} error{} found", if errors == 1 { "" } else { "s" });
         return Ok(ExitCode::FAILURE);
