@@ -25,7 +25,7 @@ class Daemon:
                  nofile=None):
         """`config` replaces the reception tests' default body (relay settings and the
         listener); Hostname, Spoolbase and Mainlog are always set here. `nofile` sets the
-        daemon's descriptor limit (soft and hard)."""
+        daemon's descriptor limit: a number (soft and hard), or (soft, hard)."""
         self.dir = workdir
         self.nofile = nofile
         self.spoolbase = spoolbase or os.path.join(workdir, "spool")
@@ -79,8 +79,8 @@ Mainlog = "{self.log}"
         limit = None
         if self.nofile:
             import resource
-            n = self.nofile
-            limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+            n = self.nofile if isinstance(self.nofile, tuple) else (self.nofile, self.nofile)
+            limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, n)
         self.proc = subprocess.Popen([BIN, "run", "-c", self.conf], stderr=self.stderr,
                                      cwd=self.dir, preexec_fn=limit)
         deadline = time.time() + 20

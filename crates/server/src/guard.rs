@@ -214,6 +214,31 @@ pub fn nofile() -> Option<(u64, u64)> {
     Some((r.rlim_cur, r.rlim_max))
 }
 
+/// Raises the soft `nofile` limit to the hard one (a daemon that may hold 10,000 sessions
+/// should not stop at a shell's 1,024), and returns the limit now in force.
+pub fn raise_nofile() -> Option<u64> {
+    let (soft, hard) = nofile()?;
+    if soft < hard {
+        let r = libc::rlimit {
+            rlim_cur: hard,
+            rlim_max: hard,
+        };
+        // SAFETY: setrlimit reads one rlimit we own.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } == 0 {
+            return Some(hard);
+        }
+    }
+    Some(soft)
+}
+
+/// The connections an ESMTP listener can really take under a descriptor limit of `limit`:
+/// what is left once the side listeners' reserve is kept. Each session costs one descriptor,
+/// and delivery, the spool and the logs need theirs.
+pub fn smtp_cap(configured: usize, limit: u64) -> usize {
+    let room = limit.saturating_sub(reserve(limit)).max(1);
+    configured.min(usize::try_from(room).unwrap_or(usize::MAX))
+}
+
 /// Paces an accept loop after failures: 5 ms doubling to 1 s, reset by a success; logs the
 /// first failure of a run and then at most one line every 10 s.
 pub struct Backoff {
@@ -273,6 +298,33 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::TimedOut, "nothing read for 5 s");
     }
 
+    /// An accept that fails at once (EMFILE) must not make its loop spin: ten failures in a
+    /// row wait out at least the doubling steps, 5 ms to 1 s.
+    #[tokio::test(start_paused = true)]
+    async fn failed_accepts_back_off() {
+        let mut b = Backoff::new("test");
+        let e = io::Error::from_raw_os_error(libc::EMFILE);
+        let start = Instant::now();
+        for _ in 0..10 {
+            b.failed(&e).await;
+        }
+        let waited = start.elapsed();
+        assert!(
+            waited
+                >= Duration::from_millis(5 * (1 + 2 + 4 + 8 + 16 + 32 + 64 + 128))
+                    + Duration::from_secs(2),
+            "{waited:?}"
+        );
+        b.succeeded();
+        let start = Instant::now();
+        b.failed(&e).await;
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(5),
+            "a success starts again"
+        );
+    }
+
     #[test]
     fn the_gate_caps_connections() {
         let gate = Gate::new("test", 2, Duration::from_secs(1));
@@ -282,6 +334,14 @@ mod tests {
         assert!(gate.admit(()).is_none(), "over the cap");
         drop(one);
         assert!(gate.admit(()).is_some(), "a slot came back");
+    }
+
+    #[test]
+    fn an_smtp_cap_beyond_the_descriptors_is_lowered() {
+        assert_eq!(smtp_cap(10_000, 1024), 896);
+        assert_eq!(smtp_cap(500, 1024), 500);
+        assert_eq!(smtp_cap(10_000, 1_048_576), 10_000);
+        assert_eq!(smtp_cap(10, 64), 1, "never 0");
     }
 
     #[test]

@@ -357,7 +357,7 @@ pub async fn start(
     let host = Arc::new(LiveConfig::default());
     // Everything `config check` checks, before anything opens: a broken configuration must
     // not half-start a daemon.
-    let (generation, dns) = preflight(snapshot, &tls, Arc::clone(&host))?;
+    let (mut generation, dns) = preflight(snapshot, &tls, Arc::clone(&host))?;
     let snapshot = Arc::clone(&generation.snapshot);
     if !generation.policy.scripts().is_empty() {
         tracing::info!(scripts = generation.policy.scripts().len(), "policy loaded");
@@ -399,6 +399,26 @@ pub async fn start(
     )?;
     for env in recovered.messages {
         engine.enqueue(env);
+    }
+    // Descriptors: the soft limit goes up to the hard one, and a connection cap the limit
+    // cannot meet is lowered (clients then get 421 4.7.0, not a session that fails at the
+    // end of DATA for want of a spool file) and said so.
+    if let Some(limit) = guard::raise_nofile() {
+        tracing::info!(nofile = limit, "descriptor limit");
+        for plan in &mut generation.plans {
+            let cap = guard::smtp_cap(plan.concurrency, limit);
+            if cap < plan.concurrency {
+                tracing::warn!(
+                    listen = %plan.name,
+                    concurrency = plan.concurrency,
+                    nofile = limit,
+                    lowered_to = cap,
+                    "Concurrency cannot be met under the descriptor limit: raise the hard \
+                     limit (ulimit -Hn, systemd LimitNOFILE=) or lower Concurrency"
+                );
+                Arc::make_mut(plan).concurrency = cap;
+            }
+        }
     }
     // Every listener is bound before any is served or announced: one that cannot bind
     // (a port in use) stops the start with nothing half-open.

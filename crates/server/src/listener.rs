@@ -9,6 +9,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::Shared;
 use crate::connection::serve;
+use crate::guard::Backoff;
 use crate::settings::inbound;
 
 /// Sends a one-line refusal and closes, without starting a session; a client that does not
@@ -33,7 +34,7 @@ pub async fn accept_loop(
     // The connection cap is fixed when the socket opens (a change needs a restart).
     let cap = shared.current().plan(&name).map_or(1, |p| p.concurrency);
     let slots = Arc::new(Semaphore::new(cap));
-    let mut backoff = Duration::from_millis(5);
+    let mut backoff = Backoff::new("esmtp");
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -41,14 +42,12 @@ pub async fn accept_loop(
         };
         let (tcp, peer) = match accepted {
             Ok(a) => {
-                backoff = Duration::from_millis(5);
+                backoff.succeeded();
                 a
             }
             Err(e) => {
                 // Out of descriptors and the like: wait a little rather than spin.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+                backoff.failed(&e).await;
                 continue;
             }
         };
