@@ -838,5 +838,40 @@ ESMTP_Listener { Listen "127.0.0.1:0" { } }
             s.sendmail("a@sender.example", ["b@rcpt.example"], MSG)
 
 
+class Postmaster(unittest.TestCase):
+    """Finding 16: `RCPT TO:<Postmaster>` from a client outside `Relay_Hosts` is accepted
+    (RFC 5321 §4.5.1) and goes to `Postmaster_Address`; without that option it keeps the 550
+    (there is no local mailbox to take it: ARCHITECTURE.md says why)."""
+
+    def test_postmaster_from_a_stranger(self):
+        for address in ("ops@admin.example", None):
+            tmp = tempfile.mkdtemp(prefix="bindery-pm-")
+            extra = f'Postmaster_Address = "{address}"' if address else ""
+            d = Daemon(tmp, config=f"""
+Relay_Hosts = ( 127.0.0.1 )
+Suspend_Delivery = true
+{extra}
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+""")
+            try:
+                with d.smtp(source=("127.0.0.2", 0)) as s:
+                    s.ehlo("stranger.example")
+                    s.mail("someone@far.example")
+                    code, text = s.rcpt("Postmaster")
+                    if address is None:
+                        self.assertEqual(code, 550, text)
+                        continue
+                    self.assertEqual(code, 250, text)
+                    code, text = s.rcpt("victim@far.example")
+                    self.assertEqual(code, 550, "still no relay for anything else")
+                    code, text = s.data("Subject: abuse\r\n\r\nreport\r\n")
+                    self.assertEqual(code, 250, text)
+                env, _ = d.spooled(queued_id(text))
+                self.assertEqual([r["address"] for r in env["recipients"]], [address])
+            finally:
+                d.stop()
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

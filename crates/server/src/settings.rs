@@ -61,6 +61,7 @@ struct InboundOptions {
     idle_time: OptionId,
     session_timeout: OptionId,
     context: OptionId,
+    postmaster_address: OptionId,
 }
 
 static INBOUND: LazyLock<InboundOptions> = LazyLock::new(|| InboundOptions {
@@ -75,6 +76,7 @@ static INBOUND: LazyLock<InboundOptions> = LazyLock::new(|| InboundOptions {
     idle_time: opt("idle_time"),
     session_timeout: opt("session_timeout"),
     context: opt("context"),
+    postmaster_address: opt("postmaster_address"),
 });
 
 fn global(snap: &Snapshot, name: &'static str) -> Option<Value> {
@@ -335,7 +337,27 @@ pub fn inbound(
         }
         _ => None,
     };
+    let postmaster = match inbound::setting(tree, &chain, o.postmaster_address) {
+        Some(st) => match &st.value {
+            Value::Str(a) => match bindery_smtp::address::parse_mailbox(a) {
+                Ok(m) if m.domain.is_some() => Some(m),
+                _ => {
+                    return Err(located(
+                        snap,
+                        Some(st.span),
+                        format!("Postmaster_Address {a:?} is not an address"),
+                        Some(
+                            "write a mailbox with a domain: Postmaster_Address = \"ops@example.com\"",
+                        ),
+                    ));
+                }
+            },
+            _ => None,
+        },
+        None => None,
+    };
     let session = SessionConfig {
+        postmaster,
         hostname,
         max_message_size: int(o.max_message_size),
         max_recipients: int(o.max_recipients_per_message) as usize,

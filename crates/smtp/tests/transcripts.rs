@@ -35,6 +35,7 @@ fn set(cfg: &mut SessionConfig, key: &str, value: &str) {
         "max_recipients" => cfg.max_recipients = value.parse().unwrap(),
         "max_messages" => cfg.max_messages = value.parse().unwrap(),
         "max_errors" => cfg.max_errors = value.parse().unwrap(),
+        "postmaster" => cfg.postmaster = Some(bindery_smtp::address::parse_mailbox(value).unwrap()),
         "spool_free" => {
             cfg.spool_free = Some(std::sync::Arc::new(std::sync::atomic::AtomicU64::new(
                 value.parse().unwrap(),

@@ -321,6 +321,9 @@ options! {
     "Allow_IP_Literal": Bool, Some("true"), G | INBOUND;
     "Allow_Trailing_Whitespace_In_Commands": Bool, Some("false"), G | INBOUND;
     "Banner_Hostname": Str, None, INBOUND;
+    // Bindery's own: where mail to `<Postmaster>` and `postmaster@` the host name goes, taken
+    // from anyone (RFC 5321 §4.5.1). Unset, such mail is relayed like any other.
+    "Postmaster_Address": Str, None, G | INBOUND;
     "Static_Banner": Str, None, INBOUND;
     "Received_Hostname": Str, None, INBOUND;
     "Reconfig_Message": Str, Some("4.3.2 Reconfiguration in progress"), ESMTP;

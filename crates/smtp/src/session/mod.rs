@@ -59,6 +59,10 @@ pub struct SessionConfig {
     pub max_errors: u32,
     /// Which commands wait for the caller's policy verdict.
     pub checks: Checks,
+    /// Where mail to `<Postmaster>` (and `postmaster@` our host name) goes. With it, anyone
+    /// may send there (RFC 5321 §4.5.1), relay rules aside; without it, such a recipient is
+    /// relayed like any other, which for a client outside `relay_hosts` means 550.
+    pub postmaster: Option<Mailbox>,
     /// Free bytes where messages are stored, as the caller last measured them: a `SIZE=`
     /// larger than this gets `452 4.3.1` (RFC 1870). `None`: not measured.
     pub spool_free: Option<Arc<AtomicU64>>,
@@ -76,6 +80,7 @@ impl Default for SessionConfig {
             starttls: false,
             max_errors: 10,
             checks: Checks::default(),
+            postmaster: None,
             spool_free: None,
         }
     }

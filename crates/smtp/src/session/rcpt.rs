@@ -8,7 +8,13 @@ use crate::reply::Reply;
 
 impl Session {
     pub(super) fn rcpt(&mut self, to: Mailbox, params: RcptParams) -> Option<Step> {
-        self.rcpt_checks(&to, &params)?;
+        // RFC 5321 §4.5.1: mail to the postmaster is accepted from anyone, where an address
+        // for it is configured; the recipient becomes that address.
+        let (to, postmaster) = match &self.cfg.postmaster {
+            Some(pm) if is_postmaster(&to, &self.cfg.hostname) => (pm.clone(), true),
+            _ => (to, false),
+        };
+        self.rcpt_checks(&to, &params, postmaster)?;
         if self.cfg.checks.rcpt {
             return Some(self.ask(Pending::Rcpt { to, params }));
         }
@@ -17,7 +23,7 @@ impl Session {
     }
 
     /// The protocol's checks; `None` when one refused the recipient (the reply is out).
-    fn rcpt_checks(&mut self, to: &Mailbox, params: &RcptParams) -> Option<()> {
+    fn rcpt_checks(&mut self, to: &Mailbox, params: &RcptParams, postmaster: bool) -> Option<()> {
         let refuse = |s: &mut Session, r: Reply| {
             s.refused += 1;
             s.error(r);
@@ -34,6 +40,7 @@ impl Session {
             );
         }
         if !self.cfg.relay_client
+            && !postmaster
             && let Err(why) = relay::check(to, &self.cfg.relay_domains, &self.cfg.hostname)
         {
             let text = match why {
@@ -60,5 +67,18 @@ impl Session {
             params,
         });
         self.ok(Reply::new(250, "2.1.5", "Recipient OK"));
+    }
+}
+
+/// `<Postmaster>`, or `postmaster@` our host name (any case).
+fn is_postmaster(to: &Mailbox, hostname: &str) -> bool {
+    use crate::address::Domain;
+    if !to.local_unquoted().eq_ignore_ascii_case("postmaster") {
+        return false;
+    }
+    match &to.domain {
+        None => true,
+        Some(Domain::Name(d)) => d.eq_ignore_ascii_case(hostname),
+        Some(Domain::Literal(_)) => false,
     }
 }
