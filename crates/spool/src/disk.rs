@@ -13,10 +13,7 @@
 //! ARCHITECTURE.md has the measurements behind the layout.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::io::AsRawFd;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
@@ -25,6 +22,7 @@ use std::thread::JoinHandle;
 
 use crate::envelope::Envelope;
 use crate::file::{self, Head};
+use crate::fs::{Fs, FsFile, Open, RealFs};
 use crate::id::folder_of;
 use crate::journal;
 use crate::{Completion, Quarantined, Recovered, Spool, SpoolError};
@@ -73,7 +71,7 @@ enum Content {
     /// A body already written to `incoming/` ([`crate::Incoming`]): its envelope goes after
     /// it, its head line is rewritten with the body's length, and it moves into the queue.
     Streamed {
-        file: File,
+        file: Box<dyn FsFile>,
         from: PathBuf,
         body_len: u64,
         envelope: Vec<u8>,
@@ -81,6 +79,8 @@ enum Content {
 }
 
 struct Inner {
+    /// Where the files are: the real file system, or one that can lose power in a test.
+    fs: Arc<dyn Fs>,
     base: PathBuf,
     queue: PathBuf,
     /// Bodies being received ([`crate::Incoming`]); emptied at open.
@@ -110,26 +110,40 @@ fn io_err(op: &'static str, path: &Path, source: io::Error) -> SpoolError {
 impl DiskSpool {
     /// Opens (creating if needed) the spool under `base`, with files created as `mode`.
     pub fn open(base: &Path, mode: u32, method: SyncMethod) -> Result<DiskSpool, SpoolError> {
+        DiskSpool::open_on(Arc::new(RealFs), base, mode, method)
+    }
+
+    /// [`DiskSpool::open`] on a given file system (a [`crate::fs::MemFs`] view in the crash
+    /// test).
+    pub fn open_on(
+        fs: Arc<dyn Fs>,
+        base: &Path,
+        mode: u32,
+        method: SyncMethod,
+    ) -> Result<DiskSpool, SpoolError> {
         let queue = base.join("queue");
         let quarantine = base.join("quarantine");
         let incoming = base.join("incoming");
         for d in [base, &queue, &quarantine, &incoming] {
-            fs::create_dir_all(d).map_err(|e| io_err("create folder", d, e))?;
+            fs.create_dir_all(d)
+                .map_err(|e| io_err("create folder", d, e))?;
         }
         // Bodies a crash cut off before their message was stored: never acknowledged.
-        if let Ok(entries) = fs::read_dir(&incoming) {
-            for e in entries.filter_map(Result::ok) {
-                let _ = fs::remove_file(e.path());
+        if let Ok(entries) = fs.list(&incoming) {
+            for e in entries.iter().filter(|e| !e.is_dir) {
+                let _ = fs.remove(&incoming.join(&e.name));
             }
         }
-        spread_subfolders(&queue);
+        fs.spread_subfolders(&queue);
         for i in 0..=255u8 {
             let d = queue.join(format!("{i:02x}"));
-            fs::create_dir_all(&d).map_err(|e| io_err("create folder", &d, e))?;
+            fs.create_dir_all(&d)
+                .map_err(|e| io_err("create folder", &d, e))?;
         }
-        sync_dir(&queue)?;
-        sync_dir(base)?;
+        sync_dir(&*fs, &queue)?;
+        sync_dir(&*fs, base)?;
         let inner = Arc::new(Inner {
+            fs,
             base: base.to_path_buf(),
             queue,
             incoming,
@@ -161,20 +175,13 @@ impl DiskSpool {
 
     /// Bytes an unprivileged writer may still use on the spool's file system (`statvfs`).
     pub fn free_bytes(&self) -> Option<u64> {
-        use std::os::unix::ffi::OsStrExt;
-        let path = std::ffi::CString::new(self.inner.base.as_os_str().as_bytes()).ok()?;
-        // SAFETY: a zeroed statvfs is a valid out-parameter, and `path` is NUL-terminated.
-        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-        if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
-            return None;
-        }
-        Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+        self.inner.fs.free_bytes(&self.inner.base)
     }
 
     /// Reads the spool without changing it: what `bindery spool list` shows. Problems are
     /// reported as they would be quarantined, but nothing moves.
     pub fn scan_readonly(base: &Path) -> Result<Recovered, SpoolError> {
-        scan(&base.join("queue"), None)
+        scan(&RealFs, &base.join("queue"), None)
     }
 
     /// Stops the committer after it has answered every request already made.
@@ -200,10 +207,10 @@ impl DiskSpool {
         match tx {
             Some(tx) => {
                 if let Err(mpsc::SendError(job)) = tx.send(job) {
-                    job.fail(SpoolError::Closed);
+                    job.fail(&*self.inner.fs, SpoolError::Closed);
                 }
             }
-            None => job.fail(SpoolError::Closed),
+            None => job.fail(&*self.inner.fs, SpoolError::Closed),
         }
     }
 }
@@ -252,19 +259,27 @@ impl Spool for DiskSpool {
     fn incoming(&self, id: &str) -> Result<Incoming, SpoolError> {
         folder_of(id).ok_or_else(|| SpoolError::NotFound(id.to_string()))?;
         let path = self.inner.incoming.join(format!("{id}.msg"));
-        let mut file = create(&path, self.inner.mode, true)?;
+        let fs = &self.inner.fs;
+        let file = create(&**fs, &path, self.inner.mode, true)?;
         if let Err(e) = file.write_all(&file::streamed_head(0)) {
-            let _ = fs::remove_file(&path);
+            let _ = fs.remove(&path);
             return Err(io_err("write", &path, e));
         }
-        Ok(Incoming::new(id, incoming::Sink::Disk { file, path }))
+        Ok(Incoming::new(
+            id,
+            incoming::Sink::Disk {
+                file,
+                path,
+                fs: Arc::clone(fs),
+            },
+        ))
     }
 
     fn store_incoming(&self, mut env: Envelope, mut body: Incoming, done: Completion) {
         let (len, crc) = body.seal();
         env.body_len = len;
         env.body_crc = crc;
-        let incoming::Sink::Disk { file, path } = body.take() else {
+        let incoming::Sink::Disk { file, path, .. } = body.take() else {
             return done(Err(SpoolError::Closed));
         };
         self.submit(Job {
@@ -283,16 +298,18 @@ impl Spool for DiskSpool {
         let paths = self.paths(&env.id)?;
         let (path, tmp) = (&paths.env, paths.env.with_extension("env.tmp"));
         let bytes = env.encode();
+        let fs = &*self.inner.fs;
         let r = (|| {
-            let mut f = create(&tmp, self.inner.mode, false)?;
+            let f = create(fs, &tmp, self.inner.mode, false)?;
             f.write_all(&bytes)
                 .and_then(|_| f.sync_data())
                 .map_err(|e| io_err("write", &tmp, e))?;
-            fs::rename(&tmp, path).map_err(|e| io_err("rename", &tmp, e))?;
-            sync_dir(&paths.folder)
+            fs.rename(&tmp, path)
+                .map_err(|e| io_err("rename", &tmp, e))?;
+            sync_dir(fs, &paths.folder)
         })();
         if r.is_err() {
-            let _ = fs::remove_file(&tmp);
+            let _ = fs.remove(&tmp);
             return r;
         }
         self.inner
@@ -301,7 +318,7 @@ impl Spool for DiskSpool {
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         // The new envelope holds every state the journal did. If this unlink is lost in a
         // crash, replaying the journal onto it changes nothing.
-        let _ = fs::remove_file(&paths.jrn);
+        let _ = fs.remove(&paths.jrn);
         r
     }
 
@@ -311,25 +328,22 @@ impl Spool for DiskSpool {
         let paths = self.paths(&env.id)?;
         let line = journal::line(env, changed);
         let path = &paths.jrn;
-        let (file, created) = match OpenOptions::new().append(true).open(path) {
+        let fs = &*self.inner.fs;
+        let (file, created) = match fs.open(path, Open::Append, self.inner.mode) {
             Ok(f) => (f, false),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let f = OpenOptions::new()
-                    .append(true)
-                    .create_new(true)
-                    .mode(self.inner.mode)
-                    .open(path)
+                let f = fs
+                    .open(path, Open::AppendNew, self.inner.mode)
                     .map_err(|e| io_err("create", path, e))?;
                 (f, true)
             }
             Err(e) => return Err(io_err("open", path, e)),
         };
-        (&file)
-            .write_all(&line)
+        file.write_all(&line)
             .and_then(|_| file.sync_data())
             .map_err(|e| io_err("write", path, e))?;
         if created {
-            sync_dir(&paths.folder)?;
+            sync_dir(fs, &paths.folder)?;
         }
         self.inner
             .stats
@@ -351,13 +365,19 @@ impl Spool for DiskSpool {
 
     fn body(&self, id: &str) -> Result<Vec<u8>, SpoolError> {
         let msg = self.paths(id)?.msg;
-        File::open(&msg)
-            .and_then(|f| Head::read(&f)?.body(&f))
+        self.inner
+            .fs
+            .open(&msg, Open::Read, 0)
+            .and_then(|f| Head::read(&*f)?.body(&*f))
             .map_err(|e| io_err("read", &msg, e))
     }
 
     fn recover(&self) -> Result<Recovered, SpoolError> {
-        scan(&self.inner.queue, Some(&self.inner.quarantine))
+        scan(
+            &*self.inner.fs,
+            &self.inner.queue,
+            Some(&self.inner.quarantine),
+        )
     }
 
     fn healthy(&self) -> bool {
@@ -366,17 +386,14 @@ impl Spool for DiskSpool {
 
     fn probe(&self) -> bool {
         let path = self.inner.base.join(".probe");
+        let fs = &*self.inner.fs;
         let ok = (|| -> io::Result<()> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&path)?;
+            let f = fs.open(&path, Open::Truncate, 0o600)?;
             f.write_all(&[0u8; 4096])?;
             f.sync_data()
         })()
         .is_ok();
-        let _ = fs::remove_file(&path);
+        let _ = fs.remove(&path);
         if ok {
             self.inner.failures.store(0, Ordering::Relaxed);
         }
@@ -384,51 +401,30 @@ impl Spool for DiskSpool {
     }
 }
 
-fn create(path: &Path, mode: u32, exclusive: bool) -> Result<File, SpoolError> {
-    let mut o = OpenOptions::new();
-    o.write(true).mode(mode);
-    if exclusive {
-        o.create_new(true);
+fn create(
+    fs: &dyn Fs,
+    path: &Path,
+    mode: u32,
+    exclusive: bool,
+) -> Result<Box<dyn FsFile>, SpoolError> {
+    let how = if exclusive {
+        Open::CreateNew
     } else {
-        o.create(true).truncate(true);
-    }
-    o.open(path).map_err(|e| io_err("create", path, e))
+        Open::Truncate
+    };
+    fs.open(path, how, mode)
+        .map_err(|e| io_err("create", path, e))
 }
 
-/// Gives `dir` the ext2/3/4 "top of a hierarchy" flag (`chattr +T`), so the file system
-/// spreads the folders made in it over its block groups, as it does for folders at its root.
-/// Without it all 256 queue folders, and so every message file, share one block group, and
-/// on an ext4 without a journal each new file's inode is found by stepping over every inode
-/// freed there in the last minutes: measured on the benchmark machine, that search was a
-/// quarter of bindery's CPU time relaying 100 KB messages. Only folders made after the flag
-/// move; on other file systems the ioctl fails and nothing changes.
-fn spread_subfolders(dir: &Path) {
-    const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
-    let Ok(f) = File::open(dir) else { return };
-    let mut flags: libc::c_int = 0;
-    // SAFETY: the descriptor is open for both calls, and both ioctls read or write one int
-    // (the kernel's `FS_IOC_*FLAGS` take an int despite their encoded size).
-    unsafe {
-        if libc::ioctl(f.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) == 0
-            && flags & FS_TOPDIR_FL == 0
-        {
-            flags |= FS_TOPDIR_FL;
-            libc::ioctl(f.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags);
-        }
-    }
-}
-
-fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_err("sync folder", dir, e))
+fn sync_dir(fs: &dyn Fs, dir: &Path) -> Result<(), SpoolError> {
+    fs.sync_dir(dir).map_err(|e| io_err("sync folder", dir, e))
 }
 
 impl Job {
     /// Completes the job with an error, leaving nothing of it behind.
-    fn fail(self, e: SpoolError) {
+    fn fail(self, fs: &dyn Fs, e: SpoolError) {
         if let Content::Streamed { from, .. } = &self.what {
-            let _ = fs::remove_file(from);
+            let _ = fs.remove(from);
         }
         (self.done)(Err(e));
     }
@@ -439,7 +435,7 @@ struct Written {
     id: String,
     done: Completion,
     folder: PathBuf,
-    files: Vec<(PathBuf, Arc<File>)>,
+    files: Vec<(PathBuf, Arc<dyn FsFile>)>,
     /// A streamed message's move into the queue, made once it is flushed: (from, to).
     rename: Option<(PathBuf, PathBuf)>,
     error: Option<SpoolError>,
@@ -453,11 +449,11 @@ impl Written {
     }
 
     /// Moves a flushed streamed message into the queue; its folder is flushed after.
-    fn move_into_queue(&mut self) {
+    fn move_into_queue(&mut self, fs: &dyn Fs) {
         let Some((from, to)) = self.rename.take() else {
             return;
         };
-        match fs::rename(&from, &to) {
+        match fs.rename(&from, &to) {
             Ok(()) => {
                 for (path, _) in &mut self.files {
                     if *path == from {
@@ -490,10 +486,12 @@ impl Inner {
         // left behind by a crash here is cleared by recovery. (The other order could leave the
         // envelope of acceptance standing, and the message would go again to recipients that
         // had it.)
-        fs::remove_file(&msg).map_err(|e| io_err("remove", &msg, e))?;
+        self.fs
+            .remove(&msg)
+            .map_err(|e| io_err("remove", &msg, e))?;
         self.stats.removed.fetch_add(1, Ordering::Relaxed);
         for path in [env, jrn] {
-            match fs::remove_file(&path) {
+            match self.fs.remove(&path) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => {
                     return Err(io_err("remove", &path, e));
                 }
@@ -517,7 +515,7 @@ impl Inner {
             Ok(p) => p,
             Err(e) => {
                 if let Content::Streamed { from, .. } = &what {
-                    let _ = fs::remove_file(from);
+                    let _ = self.fs.remove(from);
                 }
                 w.fail(e);
                 return w;
@@ -527,12 +525,12 @@ impl Inner {
         let path = paths.msg;
         match what {
             Content::Whole { head, body } => {
-                let r = create(&path, self.mode, true).and_then(|mut f| {
+                let r = create(&*self.fs, &path, self.mode, true).and_then(|f| {
                     let r = f
                         .write_all(&head)
                         .and_then(|_| f.write_all(&body))
                         .map_err(|e| io_err("write", &path, e));
-                    w.files.push((path.clone(), Arc::new(f)));
+                    w.files.push((path.clone(), Arc::from(f)));
                     r
                 });
                 if let Err(e) = r {
@@ -545,13 +543,12 @@ impl Inner {
                 body_len,
                 envelope,
             } => {
-                use std::os::unix::fs::FileExt;
                 let at = file::STREAMED_HEAD_LEN as u64 + body_len;
                 let r = file
                     .write_all_at(&envelope, at)
                     .and_then(|_| file.write_all_at(&file::streamed_head(body_len), 0))
                     .map_err(|e| io_err("write", &from, e));
-                w.files.push((from.clone(), Arc::new(file)));
+                w.files.push((from.clone(), Arc::from(file)));
                 w.rename = Some((from, path));
                 if let Err(e) = r {
                     w.error = Some(e);
@@ -565,7 +562,7 @@ impl Inner {
         let mut written: Vec<Written> = batch.into_iter().map(|j| self.write(j)).collect();
         match self.method {
             SyncMethod::Fsync => {
-                let files: Vec<(usize, Arc<File>)> = written
+                let files: Vec<(usize, Arc<dyn FsFile>)> = written
                     .iter()
                     .enumerate()
                     .filter(|(_, w)| w.error.is_none())
@@ -580,20 +577,20 @@ impl Inner {
             }
             SyncMethod::Syncfs => {
                 if written.iter().any(|w| w.error.is_none())
-                    && let Err(e) = syncfs(&self.queue)
+                    && let Err(e) = self.fs.syncfs(&self.queue)
                 {
                     for w in written.iter_mut() {
                         w.fail(io_err(
                             "syncfs",
                             &self.queue,
-                            io::Error::from_raw_os_error(e),
+                            io::Error::new(e.kind(), e.to_string()),
                         ));
                     }
                 }
             }
         }
         for w in written.iter_mut().filter(|w| w.error.is_none()) {
-            w.move_into_queue();
+            w.move_into_queue(&*self.fs);
         }
         // Each folder once, however many messages landed in it.
         let folders: BTreeSet<PathBuf> = written
@@ -602,7 +599,7 @@ impl Inner {
             .map(|w| w.folder.clone())
             .collect();
         for folder in folders {
-            if let Err(e) = sync_dir(&folder) {
+            if let Err(e) = sync_dir(&*self.fs, &folder) {
                 for w in written.iter_mut().filter(|w| w.folder == folder) {
                     w.fail(SpoolError::Io {
                         op: "sync folder",
@@ -627,10 +624,10 @@ impl Inner {
                 Some(e) => {
                     // Nothing half-written stays behind.
                     for (path, _) in &w.files {
-                        let _ = fs::remove_file(path);
+                        let _ = self.fs.remove(path);
                     }
                     if let Some((from, _)) = &w.rename {
-                        let _ = fs::remove_file(from);
+                        let _ = self.fs.remove(from);
                     }
                     self.failures.fetch_add(1, Ordering::Relaxed);
                     (w.done)(Err(e));
@@ -640,26 +637,13 @@ impl Inner {
     }
 }
 
-fn syncfs(path: &Path) -> Result<(), i32> {
-    let f = File::open(path).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
-    // SAFETY: `f` is an open descriptor for the duration of the call.
-    let r = unsafe { libc::syncfs(f.as_raw_fd()) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO))
-    }
-}
-
 /// A fixed set of threads that flush files in parallel. File systems merge concurrent flushes
 /// into one journal commit, so N parallel `fdatasync`s cost little more than one.
 struct SyncPool {
     tx: Mutex<Sender<SyncJob>>,
 }
 
-type SyncJob = (usize, Arc<File>, Sender<(usize, io::Result<()>)>);
+type SyncJob = (usize, Arc<dyn FsFile>, Sender<(usize, io::Result<()>)>);
 
 impl SyncPool {
     fn new(threads: usize) -> SyncPool {
@@ -681,7 +665,7 @@ impl SyncPool {
     }
 
     /// Flushes every file; returns each file's owner index with its result.
-    fn sync_all(&self, files: Vec<(usize, Arc<File>)>) -> Vec<(usize, io::Result<()>)> {
+    fn sync_all(&self, files: Vec<(usize, Arc<dyn FsFile>)>) -> Vec<(usize, io::Result<()>)> {
         let n = files.len();
         let (rtx, rrx) = mpsc::channel();
         {
@@ -700,17 +684,19 @@ impl SyncPool {
 
 /// Reads every folder of `queue`. With `quarantine`, unusable files are moved there; without,
 /// they are only reported.
-fn scan(queue: &Path, quarantine: Option<&Path>) -> Result<Recovered, SpoolError> {
+fn scan(fs: &dyn Fs, queue: &Path, quarantine: Option<&Path>) -> Result<Recovered, SpoolError> {
     let mut out = Recovered::default();
-    let mut folders: Vec<PathBuf> = fs::read_dir(queue)
+    let mut folders: Vec<PathBuf> = fs
+        .list(queue)
         .map_err(|e| io_err("read folder", queue, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
+        .into_iter()
+        .filter(|e| e.is_dir)
+        .map(|e| queue.join(e.name))
         .collect();
     folders.sort();
     for folder in folders {
         let mut by_id: BTreeMap<String, Files> = BTreeMap::new();
-        let entries = match fs::read_dir(&folder) {
+        let entries = match fs.list(&folder) {
             Ok(e) => e,
             Err(e) => {
                 out.quarantined.push(Quarantined {
@@ -720,13 +706,13 @@ fn scan(queue: &Path, quarantine: Option<&Path>) -> Result<Recovered, SpoolError
                 continue;
             }
         };
-        for entry in entries.filter_map(Result::ok) {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
+        for entry in entries.into_iter().filter(|e| !e.is_dir) {
+            let path = folder.join(&entry.name);
+            let name = entry.name.to_string_lossy().into_owned();
             if name.ends_with(".env.tmp") {
                 // An envelope rewrite that did not finish: the old envelope still stands.
                 if quarantine.is_some() {
-                    let _ = fs::remove_file(&path);
+                    let _ = fs.remove(&path);
                 }
                 out.removed_unfinished += 1;
                 continue;
@@ -737,7 +723,7 @@ fn scan(queue: &Path, quarantine: Option<&Path>) -> Result<Recovered, SpoolError
                 Some((id, "jrn")) => by_id.entry(id.to_string()).or_default().jrn = Some(path),
                 _ => out
                     .quarantined
-                    .push(set_aside(quarantine, &path, "not a spool file")),
+                    .push(set_aside(fs, quarantine, &path, "not a spool file")),
             }
         }
         for (id, files) in by_id {
@@ -748,16 +734,16 @@ fn scan(queue: &Path, quarantine: Option<&Path>) -> Result<Recovered, SpoolError
                 None => {
                     for p in [env, jrn].into_iter().flatten() {
                         if quarantine.is_some() {
-                            let _ = fs::remove_file(&p);
+                            let _ = fs.remove(&p);
                         }
                         out.removed_unfinished += 1;
                     }
                 }
-                Some(msg) => match check(&id, env.as_deref(), &msg, jrn.as_deref()) {
+                Some(msg) => match check(fs, &id, env.as_deref(), &msg, jrn.as_deref()) {
                     Ok(e) => out.messages.push(e),
                     Err(reason) => {
                         for p in [env, Some(msg), jrn].into_iter().flatten() {
-                            out.quarantined.push(set_aside(quarantine, &p, &reason));
+                            out.quarantined.push(set_aside(fs, quarantine, &p, &reason));
                         }
                     }
                 },
@@ -782,23 +768,26 @@ struct Files {
 /// body's CRC is checked when it is read for delivery.) Its journal, if any, is replayed onto
 /// it.
 fn check(
+    fs: &dyn Fs,
     id: &str,
     env_path: Option<&Path>,
     msg_path: &Path,
     jrn_path: Option<&Path>,
 ) -> Result<Envelope, String> {
-    let msg = File::open(msg_path).map_err(|e| format!("cannot read message file: {e}"))?;
-    let head = Head::read(&msg).map_err(|e| format!("cannot read message file: {e}"))?;
+    let msg = fs
+        .open(msg_path, Open::Read, 0)
+        .map_err(|e| format!("cannot read message file: {e}"))?;
+    let head = Head::read(&*msg).map_err(|e| format!("cannot read message file: {e}"))?;
     let bytes = match env_path {
-        Some(p) => fs::read(p).map_err(|e| format!("cannot read envelope: {e}"))?,
+        Some(p) => crate::fs::read(fs, p).map_err(|e| format!("cannot read envelope: {e}"))?,
         None => head
-            .envelope(&msg)
+            .envelope(&*msg)
             .map_err(|e| format!("cannot read message file: {e}"))?
             .ok_or("body without envelope")?,
     };
     let mut env = Envelope::decode(&bytes)?;
     if let Some(p) = jrn_path {
-        let lines = fs::read(p).map_err(|e| format!("cannot read journal: {e}"))?;
+        let lines = crate::fs::read(fs, p).map_err(|e| format!("cannot read journal: {e}"))?;
         journal::replay(&mut env, &lines);
     }
     if *env.id != *id {
@@ -814,7 +803,7 @@ fn check(
     Ok(env)
 }
 
-fn set_aside(quarantine: Option<&Path>, path: &Path, reason: &str) -> Quarantined {
+fn set_aside(fs: &dyn Fs, quarantine: Option<&Path>, path: &Path, reason: &str) -> Quarantined {
     let mut q = Quarantined {
         path: path.to_path_buf(),
         reason: reason.to_string(),
@@ -830,7 +819,7 @@ fn set_aside(quarantine: Option<&Path>, path: &Path, reason: &str) -> Quarantine
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default();
         let dest = dir.join(format!("{folder}-{name}"));
-        match fs::rename(path, &dest) {
+        match fs.rename(path, &dest) {
             Ok(()) => q.path = dest,
             Err(e) => q.reason = format!("{reason}; could not move it to quarantine: {e}"),
         }

@@ -22,9 +22,9 @@
 //! Spools written before this format have a `.msg` holding only the body and always an
 //! `.env`; [`Head::read`] tells them apart by the head line, so they are still delivered.
 
-use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
+
+use crate::fs::FsFile;
 
 /// The head line's start. A body of the old format starts with a header field (our own
 /// `Received:` or a report's fields), never with this.
@@ -70,8 +70,8 @@ pub struct Head {
 impl Head {
     /// Reads the head line of an open message file. `Err` with `InvalidData` when the head
     /// line promises an envelope longer than the file (a torn write).
-    pub fn read(file: &File) -> io::Result<Head> {
-        let file_len = file.metadata()?.len();
+    pub fn read(file: &dyn FsFile) -> io::Result<Head> {
+        let file_len = file.len()?;
         let mut buf = [0u8; HEAD_MAX];
         let n = read_at_most(file, &mut buf, 0)?;
         let torn = || io::Error::new(io::ErrorKind::InvalidData, "torn head line");
@@ -126,12 +126,12 @@ impl Head {
     }
 
     /// The envelope written at acceptance, if the file has one.
-    pub fn envelope(&self, file: &File) -> io::Result<Option<Vec<u8>>> {
+    pub fn envelope(&self, file: &dyn FsFile) -> io::Result<Option<Vec<u8>>> {
         let Some((start, len)) = self.envelope else {
             return Ok(None);
         };
         let mut buf = vec![0; usize::try_from(len).map_err(io::Error::other)?];
-        file.read_exact_at(&mut buf, start)?;
+        read_exact_at(file, &mut buf, start)?;
         Ok(Some(buf))
     }
 
@@ -140,15 +140,26 @@ impl Head {
     }
 
     /// The body, read in one call into a buffer of its exact size.
-    pub fn body(&self, file: &File) -> io::Result<Vec<u8>> {
+    pub fn body(&self, file: &dyn FsFile) -> io::Result<Vec<u8>> {
         let mut buf = vec![0; usize::try_from(self.body_len()).map_err(io::Error::other)?];
-        file.read_exact_at(&mut buf, self.body_start)?;
+        read_exact_at(file, &mut buf, self.body_start)?;
         Ok(buf)
     }
 }
 
+/// Fills `buf` from `offset`, or fails with `UnexpectedEof`.
+fn read_exact_at(file: &dyn FsFile, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    if read_at_most(file, buf, offset)? < buf.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the file ends early",
+        ));
+    }
+    Ok(())
+}
+
 /// Reads up to `buf.len()` bytes at `offset`; fewer only at the end of the file.
-fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+fn read_at_most(file: &dyn FsFile, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match file.read_at(&mut buf[n..], offset + n as u64) {
@@ -164,13 +175,13 @@ fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
+    use crate::fs::{Fs, Open, RealFs};
 
-    fn file_with(bytes: &[u8]) -> (tempfile::TempDir, File) {
+    fn file_with(bytes: &[u8]) -> (tempfile::TempDir, Box<dyn FsFile>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m");
-        File::create(&path).unwrap().write_all(bytes).unwrap();
-        let f = File::open(&path).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        let f = RealFs.open(&path, Open::Read, 0).unwrap();
         (dir, f)
     }
 
@@ -179,10 +190,10 @@ mod tests {
         let mut bytes = head(b"{\"id\":1}\ncrc32 0\n");
         bytes.extend_from_slice(b"Received: x\r\n\r\nbody\r\n");
         let (_d, f) = file_with(&bytes);
-        let h = Head::read(&f).unwrap();
+        let h = Head::read(&*f).unwrap();
         assert_eq!(h.envelope, Some((19, 17)));
-        assert_eq!(h.envelope(&f).unwrap().unwrap(), b"{\"id\":1}\ncrc32 0\n");
-        assert_eq!(h.body(&f).unwrap(), b"Received: x\r\n\r\nbody\r\n");
+        assert_eq!(h.envelope(&*f).unwrap().unwrap(), b"{\"id\":1}\ncrc32 0\n");
+        assert_eq!(h.body(&*f).unwrap(), b"Received: x\r\n\r\nbody\r\n");
     }
 
     #[test]
@@ -192,14 +203,14 @@ mod tests {
         bytes.extend_from_slice(b"Received: x\r\n\r\nbody\r\n");
         bytes.extend_from_slice(b"{\"id\":1}\ncrc32 0\n");
         let (_d, f) = file_with(&bytes);
-        let h = Head::read(&f).unwrap();
+        let h = Head::read(&*f).unwrap();
         assert_eq!(h.body_len(), 21);
-        assert_eq!(h.body(&f).unwrap(), b"Received: x\r\n\r\nbody\r\n");
-        assert_eq!(h.envelope(&f).unwrap().unwrap(), b"{\"id\":1}\ncrc32 0\n");
+        assert_eq!(h.body(&*f).unwrap(), b"Received: x\r\n\r\nbody\r\n");
+        assert_eq!(h.envelope(&*f).unwrap().unwrap(), b"{\"id\":1}\ncrc32 0\n");
         // Cut before the envelope: torn.
         let (_d, f) = file_with(&bytes[..STREAMED_HEAD_LEN + 21]);
         assert_eq!(
-            Head::read(&f).unwrap_err().kind(),
+            Head::read(&*f).unwrap_err().kind(),
             io::ErrorKind::InvalidData
         );
     }
@@ -207,7 +218,7 @@ mod tests {
     #[test]
     fn an_old_format_file_is_all_body() {
         let (_d, f) = file_with(b"Received: x\r\n\r\nbody\r\n");
-        let h = Head::read(&f).unwrap();
+        let h = Head::read(&*f).unwrap();
         assert_eq!((h.envelope, h.body_start, h.body_len()), (None, 0, 21));
     }
 
@@ -223,7 +234,7 @@ mod tests {
             b"bindery-spool 3 18446744073709551615\n",
         ] {
             let (_d, f) = file_with(bytes);
-            let e = Head::read(&f).unwrap_err();
+            let e = Head::read(&*f).unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{bytes:?}");
         }
     }

@@ -4,16 +4,20 @@
 //! and moves it into the queue when it is stored; until then it is nobody's mail, so a crash
 //! or a refusal leaves nothing in the queue, and recovery empties `incoming/`.
 
-use std::fs::File;
-use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::SpoolError;
+use crate::fs::{Fs, FsFile};
 
 /// Where an incoming body is being written.
 pub(crate) enum Sink {
     /// A streamed message file in the disk spool's `incoming/` folder.
-    Disk { file: File, path: PathBuf },
+    Disk {
+        file: Box<dyn FsFile>,
+        path: PathBuf,
+        fs: Arc<dyn Fs>,
+    },
     /// Memory, for spools without files.
     Memory(Vec<u8>),
     /// Handed to `store_incoming`.
@@ -59,7 +63,7 @@ impl Incoming {
     /// Appends to the body. Blocking file I/O: call it off the async threads.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), SpoolError> {
         match &mut self.sink {
-            Sink::Disk { file, path } => {
+            Sink::Disk { file, path, .. } => {
                 file.write_all(bytes).map_err(|e| SpoolError::Io {
                     op: "write",
                     path: path.clone(),
@@ -87,8 +91,8 @@ impl Incoming {
 
 impl Drop for Incoming {
     fn drop(&mut self) {
-        if let Sink::Disk { path, .. } = &self.sink {
-            let _ = std::fs::remove_file(path);
+        if let Sink::Disk { path, fs, .. } = &self.sink {
+            let _ = fs.remove(path);
         }
     }
 }

@@ -10,8 +10,10 @@
 //! d 0 1 2 f 3 crc32 1c291ca3
 //! ```
 //!
-//! A recipient changes state once (pending to delivered or failed), so replaying a line twice
-//! changes nothing, and the journal of a message never outgrows a few bytes per recipient.
+//! A recipient changes state once (pending to delivered or failed, never back and never
+//! again: the rule delivery keeps and this depends on), so replaying a line twice, or a stale
+//! journal whose removal a crash undid onto a newer envelope, changes nothing, and the journal
+//! of a message never outgrows a few bytes per recipient.
 //! A line whose checksum fails is a torn append: it and anything after it are ignored, which
 //! leaves those recipients pending (delivered again, never lost).
 

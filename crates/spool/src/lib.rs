@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`envelope`]: the envelope format (JSON + CRC line), recipients and their state.
 //! - [`file`]: the message file (head line, envelope at acceptance, body).
+//! - [`fs`]: the file-system seam under the disk spool, real or in memory (able to lose
+//!   power, for the crash test).
 //! - [`id`]: message ids and the folder each lives in.
 //! - [`incoming`]: a body written as it arrives, for messages too large to hold in memory.
 //! - [`journal`]: recipients' changes of state, appended per batch (`ID.jrn`).
@@ -15,6 +17,7 @@
 pub mod disk;
 pub mod envelope;
 pub mod file;
+pub mod fs;
 pub mod id;
 pub mod incoming;
 pub mod journal;
