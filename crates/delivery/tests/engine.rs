@@ -202,21 +202,10 @@ async fn inject(engine: &Engine, spool: &MemSpool, n: usize, binding: &str, rcpt
 
 /// Spools a message on `binding` to every one of `rcpts`, then queues it.
 async fn inject_to(engine: &Engine, spool: &dyn Spool, n: usize, binding: &str, rcpts: &[&str]) {
-    let body = b"Subject: t\r\n\r\nhello\r\n".to_vec();
-    let mut env = Envelope {
-        // A spool id (hex, as the disk spool wants), unique per binding and n.
-        id: format!("{:08X}{n:08X}", name_hash(binding)).into(),
-        sender: "s@origin.test".into(),
-        recipients: rcpts.iter().map(|&r| Recipient::pending(r)).collect(),
-        binding: binding.into(),
-        binding_group: "g".into(),
-        // Now, so that no message has outlived message_expiration before its first try.
-        received: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-        ..Envelope::default()
-    };
+    // A spool id (hex, as the disk spool wants), unique per binding and n.
+    let id = format!("{:08X}{n:08X}", name_hash(binding));
+    let rcpts: Vec<String> = rcpts.iter().map(|r| r.to_string()).collect();
+    let (mut env, body) = message(id, binding, "g", &rcpts);
     env.seal(&body);
     let (tx, rx) = tokio::sync::oneshot::channel();
     spool.store(
@@ -228,6 +217,27 @@ async fn inject_to(engine: &Engine, spool: &dyn Spool, n: usize, binding: &str, 
     );
     rx.await.unwrap().unwrap();
     engine.enqueue(env);
+}
+
+/// A message on `binding` in `group` to `rcpts`, received now, with a small body.
+fn message(id: String, binding: &str, group: &str, rcpts: &[String]) -> (Envelope, Vec<u8>) {
+    let env = Envelope {
+        id: id.into(),
+        sender: "s@origin.test".into(),
+        recipients: rcpts
+            .iter()
+            .map(|r| Recipient::pending(r.as_str()))
+            .collect(),
+        binding: binding.into(),
+        binding_group: group.into(),
+        // Now, so that no message has outlived message_expiration before its first try.
+        received: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+        ..Envelope::default()
+    };
+    (env, b"Subject: t\r\n\r\nhello\r\n".to_vec())
 }
 
 /// A stable number for a binding name (FNV-1a), to make its messages' ids.
@@ -943,19 +953,8 @@ async fn delivered_messages_leave_the_spool_before_the_next_is_sent() {
     let ids = Ids::new();
     let mut stored = Vec::new();
     for i in 0..1000 {
-        let body = b"Subject: t\r\n\r\nhello\r\n".to_vec();
-        let mut env = Envelope {
-            id: ids.next(1).into(),
-            sender: "s@origin.test".into(),
-            recipients: Box::new([Recipient::pending(format!("r{i}@one.test"))]),
-            binding: "default".into(),
-            binding_group: "default".into(),
-            received: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs(),
-            ..Envelope::default()
-        };
+        let rcpt = [format!("r{i}@one.test")];
+        let (mut env, body) = message(ids.next(1), "default", "default", &rcpt);
         env.seal(&body);
         let (tx, rx) = tokio::sync::oneshot::channel();
         spool.store(env.clone(), body, Box::new(move |r| drop(tx.send(r))));

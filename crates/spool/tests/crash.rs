@@ -12,8 +12,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+mod common;
+
 use bindery_spool::fs::{Cut, Fs, MemFs};
-use bindery_spool::{DiskSpool, Envelope, IdGenerator, RcptState, Recipient, Spool, SyncMethod};
+use bindery_spool::{DiskSpool, Envelope, IdGenerator, RcptState, Spool, SyncMethod};
+use common::envelope;
 
 /// A small deterministic generator, so a failing trial can be run again by its seed.
 struct Rng(u64);
@@ -40,23 +43,6 @@ struct Acked {
     states: BTreeMap<String, BTreeMap<usize, RcptState>>,
     /// Removals acknowledged (they may come undone).
     removed: BTreeSet<String>,
-}
-
-fn envelope(id: &str, rcpts: usize) -> Envelope {
-    Envelope {
-        id: id.into(),
-        received: 100,
-        next_attempt: 100,
-        peer: "127.0.0.1".into(),
-        helo: "c.example".into(),
-        sender: "a@s.example".into(),
-        recipients: (0..rcpts)
-            .map(|i| Recipient::pending(format!("r{i}@d.example")))
-            .collect(),
-        binding_group: "default".into(),
-        binding: "default".into(),
-        ..Envelope::default()
-    }
 }
 
 fn body(rng: &mut Rng, id: &str) -> Vec<u8> {

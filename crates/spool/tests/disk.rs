@@ -7,23 +7,17 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
+mod common;
+
 use bindery_spool::{
     DiskSpool, Envelope, IdGenerator, RcptState, Recipient, Spool, SpoolError, SyncMethod,
 };
 
+/// A message to one recipient, `b@r.example`.
 fn envelope(id: &str) -> Envelope {
-    Envelope {
-        id: id.into(),
-        received: 100,
-        next_attempt: 100,
-        peer: "127.0.0.1".into(),
-        helo: "c.example".into(),
-        sender: "a@s.example".into(),
-        recipients: Box::new([Recipient::pending("b@r.example")]),
-        binding_group: "default".into(),
-        binding: "default".into(),
-        ..Envelope::default()
-    }
+    let mut e = common::envelope(id, 1);
+    e.recipients = Box::new([Recipient::pending("b@r.example")]);
+    e
 }
 
 /// Stores synchronously.

@@ -1,6 +1,8 @@
 //! Any bytes, cut into reads at any points: the session must not panic, every reply line must
-//! be well formed, and a kept body never exceeds the size limit or contains a bare CR or LF.
-//! Every policy check is on and answered alternately yes and no.
+//! be well formed, and a kept body never exceeds the size limit or contains a bare CR or LF
+//! or a NUL. Every policy check is on and answered alternately yes and no. The second byte
+//! picks whether (and past how many bytes) the body is taken out as it arrives, as the server
+//! does with large messages: what was taken and what is left make the same checked body.
 #![no_main]
 
 use std::sync::Arc;
@@ -27,12 +29,18 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut checks = 0u32;
     let mut s = Session::new(Arc::new(cfg), "192.0.2.1".parse().unwrap());
-    // The first byte picks the read size, so the fuzzer explores chunking too.
-    let (size, rest) = match data.split_first() {
-        Some((b, rest)) => (usize::from(*b).max(1), rest),
-        None => return,
+    // The first byte picks the read size, so the fuzzer explores chunking too; the second
+    // whether to take the body out as it arrives, and past how many bytes.
+    let (size, spill, rest) = match data {
+        [a, b, rest @ ..] => (
+            usize::from(*a).max(1),
+            (b % 2 == 1).then_some(usize::from(*b / 2).max(1)),
+            rest,
+        ),
+        _ => return,
     };
     let mut out = Vec::new();
+    let mut taken: (u64, Vec<u8>) = (0, Vec::new());
     'outer: for chunk in rest.chunks(size) {
         s.input(chunk);
         loop {
@@ -40,7 +48,18 @@ fuzz_target!(|data: &[u8]| {
             out.extend_from_slice(s.output());
             s.clear_output();
             match step {
-                Step::NeedInput => break,
+                Step::NeedInput => {
+                    if let Some(at) = spill {
+                        if taken.0 != s.data_serial() {
+                            taken = (s.data_serial(), Vec::new());
+                        }
+                        if let Some(b) = s.take_data(at) {
+                            assert!(b.len() >= at);
+                            taken.1.extend(b);
+                        }
+                    }
+                    break;
+                }
                 Step::Close => break 'outer,
                 Step::StartTls => s.tls_started(),
                 Step::Check(c) => {
@@ -49,10 +68,17 @@ fuzz_target!(|data: &[u8]| {
                     s.verdict(refuse.then(|| Reply::new(550, "5.7.1", "no")));
                 }
                 Step::Message(t) => {
-                    assert!(t.body.len() <= 4096);
+                    let mut body = if taken.0 == s.data_serial() {
+                        std::mem::take(&mut taken.1)
+                    } else {
+                        Vec::new()
+                    };
+                    body.extend_from_slice(&t.body);
+                    assert!(body.len() <= 4096);
                     assert!(!t.recipients.is_empty() && t.recipients.len() <= 5);
+                    assert!(!body.contains(&0), "NUL kept");
                     let mut prev = 0u8;
-                    for (i, &b) in t.body.iter().enumerate() {
+                    for (i, &b) in body.iter().enumerate() {
                         if b == b'\n' {
                             assert_eq!(prev, b'\r', "bare LF kept");
                         }
