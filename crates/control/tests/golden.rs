@@ -53,6 +53,7 @@ fn queue(binding: &str, domain: &str, a: usize, d: usize, c: u32, sent: u64) -> 
         delayed: d,
         connections: c,
         inflight: c,
+        target: c.max(1),
         delivered: sent,
         failed: 1,
         transient: 2,

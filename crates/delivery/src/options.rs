@@ -46,7 +46,7 @@ pub struct Timeouts {
 }
 
 /// Everything delivery needs to know about mail on one binding to one domain.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DeliveryOptions {
     pub retry: RetryPolicy,
     pub never_attempt_expired: bool,
@@ -54,6 +54,9 @@ pub struct DeliveryOptions {
     pub generate_bounces: bool,
     /// `None` for unlimited (a negative value).
     pub max_connections: Option<u32>,
+    /// `connection_allocation_aggressiveness`: how fast slow start grows
+    /// (`bindery_queue::pacing`).
+    pub ramp: f64,
     pub max_recipients_per_batch: usize,
     /// 0: unlimited.
     pub max_deliveries_per_connection: u32,
@@ -86,6 +89,7 @@ struct Ids {
     suspend: OptionId,
     generate_bounces: OptionId,
     max_connections: OptionId,
+    aggressiveness: OptionId,
     batch: OptionId,
     max_deliveries: OptionId,
     throttle_messages: OptionId,
@@ -120,6 +124,7 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     suspend: option_id("Suspend_Delivery"),
     generate_bounces: option_id("Generate_Bounces"),
     max_connections: option_id("Max_Outbound_Connections"),
+    aggressiveness: option_id("Connection_Allocation_Aggressiveness"),
     batch: option_id("Max_Recipients_Per_Batch"),
     max_deliveries: option_id("Max_Deliveries_Per_Connection"),
     throttle_messages: option_id("Outbound_Throttle_Messages"),
@@ -247,6 +252,10 @@ impl DeliveryOptions {
             suspend: r.bool(ids.suspend),
             generate_bounces: r.bool(ids.generate_bounces),
             max_connections: u32::try_from(max_connections).ok(),
+            ramp: match r.word(ids.aggressiveness) {
+                Some(w) if w.eq_ignore_ascii_case("high") => bindery_queue::pacing::RAMP_HIGH,
+                _ => bindery_queue::pacing::RAMP_NORMAL,
+            },
             max_recipients_per_batch: r.int(ids.batch).max(1) as usize,
             max_deliveries_per_connection: r.int(ids.max_deliveries).max(0) as u32,
             throttle_messages: r.throttle(ids.throttle_messages, ThrottleKind::Messages),

@@ -990,3 +990,155 @@ async fn delivered_messages_leave_the_spool_before_the_next_is_sent() {
         "{most} delivered messages were still in the spool at once"
     );
 }
+
+/// A sink whose every connection waits `greet` before its 220, then answers at once; it
+/// stops listening after `accept` connections (later connects are refused). Counts what it
+/// accepted and the most connections it had open at once.
+async fn slow_greeter(greet: Duration, accept: usize) -> (SocketAddr, Arc<SinkState>) {
+    let listener = TcpListener::bind("127.0.0.20:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = Arc::new(SinkState::default());
+    let st = Arc::clone(&state);
+    tokio::spawn(async move {
+        for n in 1..=accept {
+            let Ok((sock, peer)) = listener.accept().await else {
+                return;
+            };
+            st.accepted.store(n, Ordering::SeqCst);
+            let st = Arc::clone(&st);
+            tokio::spawn(async move {
+                let open = st.open.fetch_add(1, Ordering::SeqCst) + 1;
+                st.max_open.fetch_max(open, Ordering::SeqCst);
+                tokio::time::sleep(greet).await;
+                let (r, mut w) = sock.into_split();
+                let mut lines = BufReader::new(r).lines();
+                let _ = w.write_all(b"220 slow\r\n").await;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO") {
+                        b"250-slow\r\n250 PIPELINING\r\n"
+                    } else if upper == "DATA" {
+                        let _ = w.write_all(b"354 go\r\n").await;
+                        while let Ok(Some(l)) = lines.next_line().await {
+                            if l == "." {
+                                break;
+                            }
+                        }
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        st.seen.lock().unwrap().push(Seen {
+                            peer: peer.ip().to_string(),
+                            ehlo: String::new(),
+                            rcpts: Vec::new(),
+                            conn: n,
+                        });
+                        b"250 ok\r\n"
+                    } else if upper == "QUIT" {
+                        let _ = w.write_all(b"221 bye\r\n").await;
+                        break;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    if w.write_all(reply).await.is_err() {
+                        break;
+                    }
+                }
+                st.open.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+        // `listener` is dropped here: further connects are refused.
+    });
+    (addr, state)
+}
+
+/// Spools `n` messages on the default binding to one.test while delivery is suspended, then
+/// lifts the suspension: the queue starts with all of them waiting.
+async fn backlog(config: &str, n: usize) -> (Engine, Arc<MemSpool>) {
+    let held = format!("{config}\nSuspend_Delivery = true\n");
+    let (engine, spool) = start(&held, Arc::new(SystemClock));
+    for i in 0..n {
+        inject(&engine, &spool, i, "default", "x@one.test").await;
+    }
+    let tree = bindery_config::snapshot_from_str("t.conf", config)
+        .unwrap()
+        .tree;
+    engine.reconfigure(Arc::new(bindery_config::Snapshot::compile(
+        (*tree).clone(),
+        2,
+    )));
+    (engine, spool)
+}
+
+/// Issue 17: slow start. With 800 parts waiting and a limit of 20, a queue opens one
+/// connection, and more only as connections are made and deliver: the sink never sees a
+/// burst of 20 connects; `high` gets to the limit in fewer steps than `normal`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_start_opens_one_then_grows_toward_the_limit() {
+    for (aggressiveness, most_steps) in [("normal", 12), ("high", 6)] {
+        let (addr, sink) = slow_greeter(Duration::from_millis(150), usize::MAX).await;
+        let config = format!(
+            "Gateway = \"{addr}\"\nMax_Outbound_Connections = 20\nIdle_Timeout = 5\n\
+             Connection_Allocation_Aggressiveness = {aggressiveness}\n"
+        );
+        let (engine, _spool) = backlog(&config, 800).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            sink.accepted.load(Ordering::SeqCst),
+            1,
+            "{aggressiveness}: one connection before any was made"
+        );
+        let mut targets = vec![1];
+        eventually(Duration::from_secs(20), || {
+            let t = engine.queue_views().first().map_or(0, |v| v.target);
+            if t > 0 && t != *targets.last().unwrap_or(&0) {
+                targets.push(t);
+            }
+            engine.stats().global.read().delivered == 800
+        })
+        .await;
+        assert_eq!(engine.stats().global.read().delivered, 800);
+        let peak = *targets.iter().max().unwrap_or(&0);
+        assert_eq!(peak, 20, "{aggressiveness}: grew to the limit: {targets:?}");
+        assert!(
+            targets.windows(2).all(|w| w[1] > w[0]),
+            "{aggressiveness}: only grows while a backlog waits: {targets:?}"
+        );
+        assert!(
+            targets.len() <= most_steps,
+            "{aggressiveness}: {} steps: {targets:?}",
+            targets.len()
+        );
+        assert!(sink.max_open.load(Ordering::SeqCst) <= 20);
+        eprintln!("slow start ({aggressiveness}): targets {targets:?}");
+    }
+}
+
+/// Issue 17: a connect that fails halves the target. The sink takes four connections and
+/// then refuses every other: the queue keeps delivering on the four, stops growing past what
+/// works, and defers nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_connect_shrinks_the_target_and_the_rest_carry_on() {
+    let (addr, sink) = slow_greeter(Duration::from_millis(20), 4).await;
+    let config = format!(
+        "Gateway = \"{addr}\"\nMax_Outbound_Connections = 20\nIdle_Timeout = 5\n\
+         Connection_Allocation_Aggressiveness = normal\n"
+    );
+    let (engine, _spool) = backlog(&config, 100).await;
+    eventually(Duration::from_secs(20), || {
+        engine.stats().global.read().delivered == 100
+    })
+    .await;
+    let g = engine.stats().global.read();
+    assert_eq!(
+        (g.delivered, g.transient),
+        (100, 0),
+        "all on the four, none deferred"
+    );
+    assert_eq!(sink.accepted.load(Ordering::SeqCst), 4);
+    let target = engine.queue_views().first().map_or(0, |v| v.target);
+    assert!(target <= 5, "the target fell back to what works: {target}");
+    assert!(
+        engine.counters().connections.load(Ordering::Relaxed) <= 8,
+        "no probing for another connection after every delivery: {} connects",
+        engine.counters().connections.load(Ordering::Relaxed)
+    );
+}

@@ -10,12 +10,14 @@
 //!   `max_retries`, `message_expiration`, `never_retry`).
 //! - [`throttle`]: token buckets keyed by the scope that defined the throttle (Momentum's
 //!   "by reference" semantics), behind the [`throttle::ThrottleStore`] seam.
+//! - [`pacing`]: slow start, how many connections a queue may open now.
 //! - [`clock`]: the [`clock::Clock`] seam, real and manual.
 //!
 //! The payload of a queued part is generic: the daemon stores a handle to the message's
 //! envelope and the indexes of the recipients this part carries.
 
 pub mod clock;
+pub mod pacing;
 pub mod queues;
 pub mod retry;
 pub mod throttle;

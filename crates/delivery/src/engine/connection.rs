@@ -41,8 +41,12 @@ impl Drop for Slot {
             let mut st = self.inner.lock();
             let q = st.queues.get_mut(self.q);
             q.connections = q.connections.saturating_sub(1);
-            if q.active_len() > 0 {
+            let (left, active) = (q.connections, q.active_len());
+            if active > 0 {
                 st.waiting.push(self.q);
+            } else if left == 0 {
+                // Nothing to send and no connection: next time, slow start from one.
+                Inner::conns(&mut st, self.q).target = 0;
             }
         }
         self.inner
@@ -269,6 +273,14 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId) {
             return;
         }
         Err(Unconnected::Failed(f)) => {
+            let others = inner.connect_failed(q);
+            if others > 0 && !f.response.is_permanent() {
+                // The destination takes the connections we have, not one more: this one was
+                // slow start's step too far. Its part goes back unattempted; the others
+                // carry on.
+                requeue(&inner, q, first, 1000);
+                return;
+            }
             // A 5xx greeting or EHLO from every host is a refusal, not an outage.
             settle_all(&inner, q, &opts, first, &f.response).await;
             // Give the destination a moment before the next connection is tried.
@@ -279,6 +291,7 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId) {
         }
     };
     slot.ready();
+    inner.proven(q);
     let mut part = Some(first);
     let mut deliveries = 0u32;
     loop {
@@ -327,7 +340,14 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId) {
             tls: conn.tls(),
             dsn: conn.extensions().dsn,
         };
+        let accepted = result
+            .data
+            .as_ref()
+            .is_some_and(|r| r.is_positive_completion());
         outcome::apply(&inner, q, &opts, p, &result, &via).await;
+        if accepted {
+            inner.proven(q);
+        }
         deliveries += 1;
         let limit = opts.max_deliveries_per_connection;
         if !conn.usable()

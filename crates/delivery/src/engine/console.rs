@@ -27,6 +27,8 @@ pub struct QueueView {
     pub connections: u32,
     /// Parts taken by a connection and not settled yet.
     pub inflight: u32,
+    /// How many connections slow start lets the queue have now (0 before its first).
+    pub target: u32,
     /// Recipients delivered, failed, deferred here since the process started.
     pub delivered: u64,
     pub failed: u64,
@@ -203,6 +205,7 @@ impl Engine {
                     delayed,
                     connections,
                     inflight: c.inflight,
+                    target: c.target,
                     delivered: c.delivered,
                     failed: c.failed,
                     transient: c.transient,

@@ -42,6 +42,10 @@ use crate::options::DeliveryOptions;
 use crate::resolver::Resolver;
 use crate::stats::Stats;
 
+/// How long a queue whose connect failed while others worked keeps to the connections it
+/// has (ms).
+const CEILING_MS: u64 = 10_000;
+
 /// What the engine is built from.
 pub struct EngineConfig {
     /// The first configuration generation; [`Engine::reconfigure`] replaces it.
@@ -98,6 +102,12 @@ pub(crate) struct Conns {
     pub not_before_ms: u64,
     /// Parts taken by a connection and not yet settled (their bodies may be in memory).
     pub inflight: u32,
+    /// How many connections the queue may have now: slow start toward its limit
+    /// (`bindery_queue::pacing`); 0 before its first connection.
+    pub target: u32,
+    /// After a connect failed while others worked: the target stays at most this until the
+    /// time (ms), so the queue does not probe for one more connection after every delivery.
+    pub ceiling: Option<(u32, u64)>,
     /// Recipients delivered, failed and deferred on this queue since the process started
     /// (the console's `S:` column and the per-domain metrics).
     pub delivered: u64,
@@ -226,6 +236,50 @@ impl Inner {
         let o = Arc::new(o);
         st.opts[i] = Some(Arc::clone(&o));
         o
+    }
+
+    /// A connection of `q` was made, or delivered a message: the remote takes what we open,
+    /// so while parts wait and every connection is busy, slow start lets the queue open more.
+    pub fn proven(&self, q: QueueId) {
+        let mut st = self.lock();
+        let opts = self.options(&mut st, q);
+        let queue = st.queues.get(q);
+        let (open, waiting) = (queue.connections, queue.active_len() as u32);
+        let c = Inner::conns(&mut st, q);
+        if waiting == 0 || c.idle > 0 || c.opening > 0 {
+            return;
+        }
+        let mut max = opts.max_connections.unwrap_or(u32::MAX);
+        if let Some((ceiling, until)) = c.ceiling {
+            if self.now_ms() < until {
+                max = max.min(ceiling);
+            } else {
+                c.ceiling = None;
+            }
+        }
+        let grown = bindery_queue::pacing::grow(c.target, open, waiting, max, opts.ramp);
+        if grown > c.target.max(1) {
+            c.target = grown;
+            // The dispatcher looks at it again, and may open another connection.
+            st.waiting.push(q);
+            drop(st);
+            self.wake.notify_one();
+        }
+    }
+
+    /// A connect of `q` failed or timed out: slow start halves its target, and while other
+    /// connections of the queue work it grows no further than them for `CEILING_MS`.
+    /// Returns how many other connections the queue has open.
+    pub fn connect_failed(&self, q: QueueId) -> u32 {
+        let now = self.now_ms();
+        let mut st = self.lock();
+        let others = st.queues.get(q).connections.saturating_sub(1);
+        let c = Inner::conns(&mut st, q);
+        c.target = bindery_queue::pacing::shrink(c.target).max(others);
+        if others > 0 {
+            c.ceiling = Some((others, now + CEILING_MS));
+        }
+        others
     }
 
     pub fn conns(st: &mut State, q: QueueId) -> &mut Conns {
@@ -433,10 +487,12 @@ async fn dispatch(inner: Arc<Inner>) {
                     st.waiting.push(q);
                     continue;
                 }
+                // Slow start: no more than the queue's target, itself within the limit.
                 let max = opts.max_connections.unwrap_or(u32::MAX);
+                let allowed = max.min(c.target.max(1));
                 let mut want = active
                     .saturating_sub(absorbed)
-                    .min(max.saturating_sub(open));
+                    .min(allowed.saturating_sub(open));
                 while want > 0 {
                     if let Some((key, rate)) = opts.throttle_connections
                         && let Err(wait) = inner.cfg.throttles.acquire(key, rate, now)
