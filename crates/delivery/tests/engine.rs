@@ -74,6 +74,18 @@ async fn sink_hanging_up(
     delay: Duration,
     hangup: Hangup,
 ) -> (SocketAddr, Arc<SinkState>) {
+    sink_with(addr, delay, hangup, Duration::ZERO, usize::MAX).await
+}
+
+/// The sink in full: each connection waits `greet` before its 220; after `accept`
+/// connections it stops listening, and later connects are refused.
+async fn sink_with(
+    addr: &str,
+    delay: Duration,
+    hangup: Hangup,
+    greet: Duration,
+    accept: usize,
+) -> (SocketAddr, Arc<SinkState>) {
     let listener = TcpListener::bind(addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let state = Arc::new(SinkState::default());
@@ -83,6 +95,7 @@ async fn sink_hanging_up(
             let st = Arc::clone(&st);
             let conn = st.accepted.fetch_add(1, Ordering::SeqCst) + 1;
             tokio::spawn(async move {
+                tokio::time::sleep(greet).await;
                 let n = st.open.fetch_add(1, Ordering::SeqCst) + 1;
                 st.max_open.fetch_max(n, Ordering::SeqCst);
                 {
@@ -147,6 +160,9 @@ async fn sink_hanging_up(
                     e.0 -= 1;
                 }
             });
+            if conn >= accept {
+                break; // `listener` is dropped: further connects are refused.
+            }
         }
     });
     (addr, state)
@@ -991,65 +1007,6 @@ async fn delivered_messages_leave_the_spool_before_the_next_is_sent() {
     );
 }
 
-/// A sink whose every connection waits `greet` before its 220, then answers at once; it
-/// stops listening after `accept` connections (later connects are refused). Counts what it
-/// accepted and the most connections it had open at once.
-async fn slow_greeter(greet: Duration, accept: usize) -> (SocketAddr, Arc<SinkState>) {
-    let listener = TcpListener::bind("127.0.0.20:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state = Arc::new(SinkState::default());
-    let st = Arc::clone(&state);
-    tokio::spawn(async move {
-        for n in 1..=accept {
-            let Ok((sock, peer)) = listener.accept().await else {
-                return;
-            };
-            st.accepted.store(n, Ordering::SeqCst);
-            let st = Arc::clone(&st);
-            tokio::spawn(async move {
-                let open = st.open.fetch_add(1, Ordering::SeqCst) + 1;
-                st.max_open.fetch_max(open, Ordering::SeqCst);
-                tokio::time::sleep(greet).await;
-                let (r, mut w) = sock.into_split();
-                let mut lines = BufReader::new(r).lines();
-                let _ = w.write_all(b"220 slow\r\n").await;
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let upper = line.to_ascii_uppercase();
-                    let reply: &[u8] = if upper.starts_with("EHLO") {
-                        b"250-slow\r\n250 PIPELINING\r\n"
-                    } else if upper == "DATA" {
-                        let _ = w.write_all(b"354 go\r\n").await;
-                        while let Ok(Some(l)) = lines.next_line().await {
-                            if l == "." {
-                                break;
-                            }
-                        }
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        st.seen.lock().unwrap().push(Seen {
-                            peer: peer.ip().to_string(),
-                            ehlo: String::new(),
-                            rcpts: Vec::new(),
-                            conn: n,
-                        });
-                        b"250 ok\r\n"
-                    } else if upper == "QUIT" {
-                        let _ = w.write_all(b"221 bye\r\n").await;
-                        break;
-                    } else {
-                        b"250 ok\r\n"
-                    };
-                    if w.write_all(reply).await.is_err() {
-                        break;
-                    }
-                }
-                st.open.fetch_sub(1, Ordering::SeqCst);
-            });
-        }
-        // `listener` is dropped here: further connects are refused.
-    });
-    (addr, state)
-}
-
 /// Spools `n` messages on the default binding to one.test while delivery is suspended, then
 /// lifts the suspension: the queue starts with all of them waiting.
 async fn backlog(config: &str, n: usize) -> (Engine, Arc<MemSpool>) {
@@ -1074,7 +1031,14 @@ async fn backlog(config: &str, n: usize) -> (Engine, Arc<MemSpool>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_start_opens_one_then_grows_toward_the_limit() {
     for (aggressiveness, most_steps) in [("normal", 12), ("high", 6)] {
-        let (addr, sink) = slow_greeter(Duration::from_millis(150), usize::MAX).await;
+        let (addr, sink) = sink_with(
+            "127.0.0.20:0",
+            Duration::from_millis(20),
+            Hangup::Never,
+            Duration::from_millis(150),
+            usize::MAX,
+        )
+        .await;
         let config = format!(
             "Gateway = \"{addr}\"\nMax_Outbound_Connections = 20\nIdle_Timeout = 5\n\
              Connection_Allocation_Aggressiveness = {aggressiveness}\n"
@@ -1117,7 +1081,14 @@ async fn slow_start_opens_one_then_grows_toward_the_limit() {
 /// works, and defers nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_connect_shrinks_the_target_and_the_rest_carry_on() {
-    let (addr, sink) = slow_greeter(Duration::from_millis(20), 4).await;
+    let (addr, sink) = sink_with(
+        "127.0.0.20:0",
+        Duration::from_millis(20),
+        Hangup::Never,
+        Duration::from_millis(20),
+        4,
+    )
+    .await;
     let config = format!(
         "Gateway = \"{addr}\"\nMax_Outbound_Connections = 20\nIdle_Timeout = 5\n\
          Connection_Allocation_Aggressiveness = normal\n"
