@@ -84,9 +84,8 @@ pub fn setting<'t>(
 
 /// The first setting of `opt` along `chain`, else the option's default.
 pub fn resolve(tree: &ConfigTree, chain: &[ScopeId], opt: OptionId) -> Option<Value> {
-    chain
-        .iter()
-        .find_map(|&s| tree.scope(s).setting(opt).map(|st| st.value.clone()))
+    setting(tree, chain, opt)
+        .map(|st| st.value.clone())
         .or_else(|| default_value(opt))
 }
 

@@ -330,14 +330,12 @@ impl Loader<'_> {
             }
             None => match self.source.read(path) {
                 Ok(text) => self.sources.add(path.to_path_buf(), text),
-                Err(e) if not_utf8(&e).is_some() => {
+                Err(e) => {
                     if let Some(bad) = not_utf8(&e) {
                         let d = bad_bytes(&mut self.sources, path, bad);
                         self.diags.push(d.with_note(span, "included here"));
+                        return Vec::new();
                     }
-                    return Vec::new();
-                }
-                Err(e) => {
                     self.diags.push(Diagnostic::error(
                         span,
                         format!("cannot read `{}`: {e}", path.display()),

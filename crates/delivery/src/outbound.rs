@@ -200,8 +200,7 @@ impl Outbound {
     /// Writes what the client has to say, then reads until it has something to report.
     async fn next_step(&mut self) -> ClientStep {
         loop {
-            let out = self.client.output();
-            if !out.is_empty() {
+            if !self.client.output().is_empty() {
                 let until = self.deadline();
                 let out = self.client.output();
                 let w = tokio::time::timeout_at(until, self.stream.write_all(out)).await;

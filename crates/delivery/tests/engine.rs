@@ -313,6 +313,10 @@ async fn each_binding_sends_as_itself() {
     }
     eventually(Duration::from_secs(2), || spool.is_empty()).await;
     assert!(spool.is_empty(), "delivered messages leave the spool");
+    eventually(Duration::from_secs(2), || {
+        engine.stats().global.read().delivered == 10
+    })
+    .await;
     assert_eq!(engine.stats().global.read().delivered, 10);
 }
 
@@ -561,6 +565,10 @@ binding_group "g" {{
     assert_eq!(wait_for(&sink, 24).await.len(), 24);
     assert_eq!(sink.max_from("127.0.0.2"), 1, "b1::host");
     assert_eq!(sink.max_from("127.0.0.3"), 2, "the global host stanza");
+    eventually(Duration::from_secs(5), || {
+        engine.stats().global.read().delivered == 24
+    })
+    .await;
     let g = engine.stats().global.read();
     assert_eq!(
         (g.delivered, g.transient),
@@ -866,6 +874,11 @@ async fn a_cached_connection_the_remote_closed_is_no_attempt() {
         let seen = wait_for(&sink, 2).await;
         assert_eq!(seen.len(), 2, "the second message went out at once");
         assert_eq!(seen[1].conn, 2, "on a fresh connection");
+        // The sink records a message before its 250 reaches us: wait for the engine to count it.
+        eventually(Duration::from_secs(5), || {
+            engine.stats().global.read().delivered == 2
+        })
+        .await;
         let tally = engine.stats().global.read();
         assert_eq!((tally.delivered, tally.transient), (2, 0), "no deferral");
     }

@@ -31,12 +31,14 @@ fn reserve(limit: u64) -> u64 {
 
 /// A stream whose every read and write fails with `TimedOut` after waiting `limit` without
 /// progress. A read that waits is an idle client (an HTTP keep-alive with no next request, a
-/// slow request head); a write that waits is a client that does not read.
+/// slow request head); a write that waits is a client that does not read. A connection a
+/// [`Gate`] admitted also holds its place under the cap here, until it is dropped.
 pub struct Deadline<S> {
     inner: S,
     limit: Duration,
     read: Option<Pin<Box<Sleep>>>,
     write: Option<Pin<Box<Sleep>>>,
+    _slot: Option<OwnedSemaphorePermit>,
 }
 
 impl<S> Deadline<S> {
@@ -46,6 +48,7 @@ impl<S> Deadline<S> {
             limit,
             read: None,
             write: None,
+            _slot: None,
         }
     }
 }
@@ -114,41 +117,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Deadline<S> {
     }
 }
 
-/// A connection a side listener admitted: its stream under a [`Deadline`], holding its
-/// place under the cap until it is dropped.
-pub struct Admitted<S> {
-    stream: Deadline<S>,
-    _slot: OwnedSemaphorePermit,
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Admitted<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Admitted<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
-    }
-}
-
 /// The admission rules of one side listener.
 #[derive(Clone)]
 pub struct Gate {
@@ -168,7 +136,7 @@ impl Gate {
 
     /// Admits a new connection, or refuses it (the caller drops it, which closes it) when
     /// the cap is reached or the process is into its descriptor reserve.
-    pub fn admit<S>(&self, stream: S) -> Option<Admitted<S>> {
+    pub fn admit<S>(&self, stream: S) -> Option<Deadline<S>> {
         let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
             tracing::debug!(
                 listener = self.what,
@@ -187,22 +155,22 @@ impl Gate {
             );
             return None;
         }
-        Some(Admitted {
-            stream: Deadline::new(stream, self.idle),
-            _slot: slot,
+        Some(Deadline {
+            _slot: Some(slot),
+            ..Deadline::new(stream, self.idle)
         })
     }
 }
 
 /// Open descriptors of this process and the soft `nofile` limit, where /proc tells.
-pub fn descriptors() -> Option<(u64, u64)> {
+fn descriptors() -> Option<(u64, u64)> {
     let limit = nofile()?.0;
     let open = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
     Some((open, limit))
 }
 
 /// The soft and hard `RLIMIT_NOFILE`.
-pub fn nofile() -> Option<(u64, u64)> {
+fn nofile() -> Option<(u64, u64)> {
     let mut r = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -15,7 +15,7 @@ use bindery_config::schema::ScopeKind;
 use bindery_config::snapshot::Snapshot;
 use tokio::sync::watch;
 
-use crate::guard::{Admitted, Backoff, Gate, HTTP_CONCURRENCY};
+use crate::guard::{Backoff, Deadline, Gate, HTTP_CONCURRENCY};
 use crate::settings::{enabled_listens, listen_span, located, side_limits, tcp_addr};
 use crate::{ServerError, Shared};
 
@@ -59,7 +59,7 @@ struct Gated {
 }
 
 impl axum::serve::Listener for Gated {
-    type Io = Admitted<tokio::net::TcpStream>;
+    type Io = Deadline<tokio::net::TcpStream>;
     type Addr = std::net::SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {

@@ -44,8 +44,9 @@ pub fn save(stats: &Stats, spoolbase: &Path) {
     }
 }
 
-/// Samples rates and the spool's free space every second and saves every `Permastore_Interval` (read from the current
-/// generation each time, so a change applies at once).
+/// Samples rates and the spool's free space every second, and saves every
+/// `Permastore_Interval` (read from the current generation each time, so a change applies at
+/// once).
 pub async fn ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut last_save = unix_now();
     loop {

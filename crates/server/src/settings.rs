@@ -223,6 +223,18 @@ pub fn socket_addr(ip: Option<IpAddr>, port: u16) -> SocketAddr {
     SocketAddr::new(ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), port)
 }
 
+/// A listener's `Concurrency` along its `Listen` chain; 0 or unset means `default_cap`.
+fn concurrency(
+    tree: &bindery_config::ConfigTree,
+    chain: &[bindery_config::tree::ScopeId],
+    default_cap: usize,
+) -> usize {
+    match inbound::resolve(tree, chain, opt("concurrency")) {
+        Some(Value::Int(n)) if n > 0 => n as usize,
+        _ => default_cap,
+    }
+}
+
 /// A side listener's (HTTP, console) connection cap and idle time, from its `Listen` chain:
 /// `Concurrency` (0 or unset: `default_cap`) and `Idle_Time` (its schema default when unset).
 pub fn side_limits(
@@ -231,10 +243,7 @@ pub fn side_limits(
     default_cap: usize,
 ) -> (usize, Duration) {
     let tree = &snap.tree;
-    let cap = match inbound::resolve(tree, chain, opt("concurrency")) {
-        Some(Value::Int(n)) if n > 0 => n as usize,
-        _ => default_cap,
-    };
+    let cap = concurrency(tree, chain, default_cap);
     let idle_time = opt("idle_time");
     let idle = match inbound::resolve(tree, chain, idle_time).or_else(|| default_value(idle_time)) {
         Some(Value::Seconds(s)) => s.max(1),
@@ -256,10 +265,7 @@ pub fn esmtp_listeners(snap: &Snapshot) -> Result<Vec<ListenerPlan>, ServerError
                 Some("an ESMTP listener listens on \"IP:PORT\" or \":PORT\""),
             ));
         };
-        let concurrency = match inbound::resolve(tree, &chain, opt("concurrency")) {
-            Some(Value::Int(n)) if n > 0 => n as usize,
-            _ => DEFAULT_CONCURRENCY,
-        };
+        let concurrency = concurrency(tree, &chain, DEFAULT_CONCURRENCY);
         out.push(ListenerPlan {
             site,
             name,

@@ -4,6 +4,8 @@
 //! ```text
 //! queue/00 .. queue/ff/   ID.msg (head line, envelope at acceptance, body: see crate::file)
 //!                         ID.env (only after the envelope changed: it stands instead)
+//!                         ID.jrn (recipients' changes of state since: see crate::journal)
+//! incoming/               bodies being received (crate::Incoming); emptied at open
 //! quarantine/             files recovery could not use, moved aside and logged
 //! ```
 //! A message is durable when its file and folder are flushed. One committer thread takes
@@ -52,8 +54,6 @@ pub struct Stats {
     pub messages: AtomicU64,
     /// Removals that failed (the message stays, and is delivered again after a restart).
     pub remove_failures: AtomicU64,
-    /// Messages removed.
-    pub removed: AtomicU64,
     /// Bytes written after acceptance: envelope rewrites and journal lines.
     pub envelope_bytes: AtomicU64,
 }
@@ -489,7 +489,6 @@ impl Inner {
         self.fs
             .remove(&msg)
             .map_err(|e| io_err("remove", &msg, e))?;
-        self.stats.removed.fetch_add(1, Ordering::Relaxed);
         for path in [env, jrn] {
             match self.fs.remove(&path) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => {
