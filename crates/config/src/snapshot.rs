@@ -270,6 +270,20 @@ impl<'s> Chain<'s, '_> {
         })
     }
 
+    /// Every value set along the chain, narrowest first, without the default: for an
+    /// option whose settings at several levels all apply at once
+    /// (`scope_max_outbound_connections`, a cap per scope).
+    pub fn each(&self, opt: OptionId) -> impl Iterator<Item = Resolved<'s>> + '_ {
+        self.levels().iter().filter_map(move |&level| {
+            let s = self.scope(level)?;
+            s.get(opt).map(|v| Resolved {
+                value: v,
+                origin: Origin::Scope(s.id),
+                level: Some(level),
+            })
+        })
+    }
+
     /// Every level of the chain and its stanza, for `config explain`.
     pub fn links(&self) -> impl Iterator<Item = (Level, Option<ScopeId>)> + '_ {
         self.levels()

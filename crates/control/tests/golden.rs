@@ -54,6 +54,8 @@ fn queue(binding: &str, domain: &str, a: usize, d: usize, c: u32, sent: u64) -> 
         connections: c,
         inflight: c,
         target: c.max(1),
+        idle: 0,
+        waiting_for: None,
         delivered: sent,
         failed: 1,
         transient: 2,

@@ -7,10 +7,10 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use bindery_config::schema::{OptionId, option_id};
-use bindery_config::snapshot::{BindingId, Chain, DomainKey, Origin, Snapshot};
+use bindery_config::snapshot::{BindingId, Chain, DomainKey, Level, Origin, Snapshot};
 use bindery_config::value::{BindAddress, Value};
 use bindery_queue::throttle::ThrottleKind;
-use bindery_queue::{MaxRetries, Rate, RetryPolicy, ThrottleKey};
+use bindery_queue::{Limit, MaxRetries, Rate, RetryPolicy, ThrottleKey};
 use bindery_smtp::client::TlsWish;
 
 use crate::tls::TlsVerify;
@@ -54,6 +54,17 @@ pub struct DeliveryOptions {
     pub generate_bounces: bool,
     /// `None` for unlimited (a negative value).
     pub max_connections: Option<u32>,
+    /// The server's total: global `server_max_outbound_connections` (lowered by a global
+    /// `scope_max_outbound_connections`), with `server_reserve_outbound_connections` for
+    /// a queue that has no connection yet.
+    pub server_cap: Limit,
+    /// `server_max_outbound_connections` set in the binding or its group: the total through
+    /// this binding (each binding of the group has its own).
+    pub binding_cap: Option<u32>,
+    /// `scope_max_outbound_connections` set in this queue's group, binding, domain or
+    /// group::domain stanza: (scope, cap), each counting every connection whose lookup
+    /// finds that stanza. Set in binding::domain it lowers `max_connections` instead.
+    pub scope_caps: Vec<(u32, u32)>,
     /// `connection_allocation_aggressiveness`: how fast slow start grows
     /// (`bindery_queue::pacing`).
     pub ramp: f64,
@@ -89,6 +100,9 @@ struct Ids {
     suspend: OptionId,
     generate_bounces: OptionId,
     max_connections: OptionId,
+    server_max: OptionId,
+    server_reserve: OptionId,
+    scope_max: OptionId,
     aggressiveness: OptionId,
     batch: OptionId,
     max_deliveries: OptionId,
@@ -124,6 +138,9 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     suspend: option_id("Suspend_Delivery"),
     generate_bounces: option_id("Generate_Bounces"),
     max_connections: option_id("Max_Outbound_Connections"),
+    server_max: option_id("Server_Max_Outbound_Connections"),
+    server_reserve: option_id("Server_Reserve_Outbound_Connections"),
+    scope_max: option_id("Scope_Max_Outbound_Connections"),
     aggressiveness: option_id("Connection_Allocation_Aggressiveness"),
     batch: option_id("Max_Recipients_Per_Batch"),
     max_deliveries: option_id("Max_Deliveries_Per_Connection"),
@@ -219,6 +236,60 @@ impl Reader<'_, '_> {
     }
 }
 
+/// The caps a queue's connections count under (see `bindery_queue::caps`).
+struct Caps {
+    server: Limit,
+    binding: Option<u32>,
+    scopes: Vec<(u32, u32)>,
+    binding_domain: Option<u32>,
+}
+
+/// A cap's value: a negative one is no cap.
+fn cap_of(v: &Value) -> Option<u32> {
+    match v {
+        Value::Int(i) => u32::try_from(*i).ok(),
+        _ => None,
+    }
+}
+
+impl Caps {
+    /// Momentum's `scope_max_outbound_connections` means what the scope that sets it holds:
+    /// global, the server; binding::domain, the queue (like `max_outbound_connections`);
+    /// any other stanza, every connection whose lookup passes through it. Unlike a fallback
+    /// option, every level that sets it applies.
+    fn resolve(snap: &Snapshot, r: &Reader<'_, '_>) -> Caps {
+        let ids = &*IDS;
+        let global = |o| snap.global(o).and_then(cap_of);
+        let mut server = global(ids.server_max).unwrap_or(u32::MAX);
+        let reserve = global(ids.server_reserve).unwrap_or(0);
+        let binding =
+            r.0.get(ids.server_max)
+                .filter(|v| matches!(v.level, Some(Level::Binding | Level::Group)))
+                .and_then(|v| cap_of(v.value));
+        let mut scopes = Vec::new();
+        let mut binding_domain = None;
+        for v in r.0.each(ids.scope_max) {
+            let (Some(cap), Origin::Scope(scope)) = (cap_of(v.value), v.origin) else {
+                continue;
+            };
+            match v.level {
+                Some(Level::Global) => server = server.min(cap),
+                Some(Level::BindingDomain) => binding_domain = Some(cap),
+                _ => scopes.push((scope.0, cap)),
+            }
+        }
+        Caps {
+            server: Limit {
+                max: server,
+                reserve,
+            },
+            binding,
+            scopes,
+            binding_domain,
+        }
+    }
+}
+
 impl DeliveryOptions {
     /// Resolves every delivery option for mail on `binding` to `domain`.
     pub fn resolve(snap: &Snapshot, binding: BindingId, domain: &DomainKey) -> DeliveryOptions {
@@ -229,7 +300,11 @@ impl DeliveryOptions {
             Some(Value::Word("none")) => MaxRetries::None,
             _ => MaxRetries::Auto,
         };
-        let max_connections = r.int(ids.max_connections);
+        let mut max_connections = u32::try_from(r.int(ids.max_connections)).ok();
+        let caps = Caps::resolve(snap, &r);
+        if let Some(m) = caps.binding_domain {
+            max_connections = Some(max_connections.map_or(m, |c| c.min(m)));
+        }
         let ehlo = match r.string(ids.ehlo).as_deref() {
             None | Some("__hostname__") => EhloName::Hostname,
             Some("__message__") => EhloName::Message,
@@ -251,7 +326,10 @@ impl DeliveryOptions {
             never_attempt_expired: r.bool(ids.never_attempt_expired),
             suspend: r.bool(ids.suspend),
             generate_bounces: r.bool(ids.generate_bounces),
-            max_connections: u32::try_from(max_connections).ok(),
+            max_connections,
+            server_cap: caps.server,
+            binding_cap: caps.binding,
+            scope_caps: caps.scopes,
             ramp: match r.word(ids.aggressiveness) {
                 Some(w) if w.eq_ignore_ascii_case("high") => bindery_queue::pacing::RAMP_HIGH,
                 _ => bindery_queue::pacing::RAMP_NORMAL,

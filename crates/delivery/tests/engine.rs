@@ -39,6 +39,14 @@ struct SinkState {
 }
 
 impl SinkState {
+    /// A connection from `peer` ended.
+    fn close(&self, peer: &SocketAddr) {
+        self.open.fetch_sub(1, Ordering::SeqCst);
+        if let Some(e) = self.by_peer.lock().unwrap().get_mut(&peer.ip().to_string()) {
+            e.0 -= 1;
+        }
+    }
+
     fn max_from(&self, peer: &str) -> usize {
         self.by_peer.lock().unwrap().get(peer).map_or(0, |p| p.1)
     }
@@ -108,6 +116,7 @@ async fn sink_with(
                 let mut lines = BufReader::new(r).lines();
                 let _ = w.write_all(b"220 sink\r\n").await;
                 let (mut ehlo, mut rcpts, mut mails) = (String::new(), Vec::new(), 0);
+                let mut closed = false;
                 while let Ok(Some(line)) = lines.next_line().await {
                     let upper = line.to_ascii_uppercase();
                     if upper.starts_with("MAIL FROM:") {
@@ -146,6 +155,10 @@ async fn sink_with(
                         }
                         b"250 2.0.0 queued\r\n"
                     } else if upper == "QUIT" {
+                        // Done before the reply: the client may count its connection closed
+                        // as soon as it reads the 221.
+                        st.close(&peer);
+                        closed = true;
                         let _ = w.write_all(b"221 bye\r\n").await;
                         break;
                     } else {
@@ -155,9 +168,8 @@ async fn sink_with(
                         break;
                     }
                 }
-                st.open.fetch_sub(1, Ordering::SeqCst);
-                if let Some(e) = st.by_peer.lock().unwrap().get_mut(&peer.ip().to_string()) {
-                    e.0 -= 1;
+                if !closed {
+                    st.close(&peer);
                 }
             });
             if conn >= accept {
@@ -1023,10 +1035,22 @@ async fn delivered_messages_leave_the_spool_before_the_next_is_sent() {
 /// Spools `n` messages on the default binding to one.test while delivery is suspended, then
 /// lifts the suspension: the queue starts with all of them waiting.
 async fn backlog(config: &str, n: usize) -> (Engine, Arc<MemSpool>) {
+    let parts: Vec<(String, String)> = (0..n)
+        .map(|_| ("default".to_string(), "x@one.test".to_string()))
+        .collect();
+    backlog_of(config, Arc::new(SystemClock), &parts).await
+}
+
+/// [`backlog`] of the given (binding, recipient) messages, on `clock`.
+async fn backlog_of(
+    config: &str,
+    clock: Arc<dyn Clock>,
+    parts: &[(String, String)],
+) -> (Engine, Arc<MemSpool>) {
     let held = format!("{config}\nSuspend_Delivery = true\n");
-    let (engine, spool) = start(&held, Arc::new(SystemClock));
-    for i in 0..n {
-        inject(&engine, &spool, i, "default", "x@one.test").await;
+    let (engine, spool) = start(&held, clock);
+    for (i, (binding, rcpt)) in parts.iter().enumerate() {
+        inject(&engine, &spool, i, binding, rcpt).await;
     }
     let tree = bindery_config::snapshot_from_str("t.conf", config)
         .unwrap()
@@ -1125,4 +1149,151 @@ async fn a_failed_connect_shrinks_the_target_and_the_rest_carry_on() {
         "no probing for another connection after every delivery: {} connects",
         engine.counters().connections.load(Ordering::Relaxed)
     );
+}
+
+/// The largest value `sample` gives while `done` does not hold yet, sampled every
+/// millisecond for at most `within`.
+async fn peak_until(
+    within: Duration,
+    mut sample: impl FnMut() -> u64,
+    mut done: impl FnMut() -> bool,
+) -> u64 {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut peak = 0;
+    while !done() && tokio::time::Instant::now() < deadline {
+        peak = peak.max(sample());
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    peak.max(sample())
+}
+
+/// Issue 17: `scope_max_outbound_connections` in a `Global::Domain` stanza counts every
+/// binding's connections to the domain. 500 bindings with 4 messages each, each binding
+/// allowed 4 connections: never a 51st connection, counting those still connecting (the
+/// engine's own count, sampled) and those the sink sees; and the cap is used, not just
+/// respected. The default reserve (200) does not lift it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_global_domain_cap_holds_across_500_bindings() {
+    let (addr, sink) = sink(Duration::from_millis(5)).await;
+    let bindings: String = (0..500)
+        .map(|i| format!("binding \"b{i}\" {{ }}\n"))
+        .collect();
+    let config = format!(
+        "Gateway = \"{addr}\"\nMax_Outbound_Connections = 4\nIdle_Timeout = 5\n\
+         domain \"one.test\" {{ Scope_Max_Outbound_Connections = 50 }}\n\
+         binding_group \"g\" {{\n{bindings}}}\n"
+    );
+    let parts: Vec<(String, String)> = (0..2000)
+        .map(|i| (format!("b{}", i % 500), format!("r{i}@one.test")))
+        .collect();
+    let (engine, _spool) = backlog_of(&config, Arc::new(SystemClock), &parts).await;
+    let peak = peak_until(
+        Duration::from_secs(60),
+        || engine.counters().open_connections.load(Ordering::SeqCst),
+        || engine.stats().global.read().delivered == 2000,
+    )
+    .await;
+    let g = engine.stats().global.read();
+    assert_eq!(
+        (g.delivered, g.transient),
+        (2000, 0),
+        "waiting is no failure"
+    );
+    let seen = sink.max_open.load(Ordering::SeqCst);
+    assert!(peak <= 50, "the engine had {peak} connections open");
+    assert!(seen <= 50, "the sink saw {seen} at once");
+    assert!(seen >= 40, "the cap was used: {seen} at most");
+    eprintln!(
+        "global::domain cap 50 over 500 bindings: peak {peak} (engine), {seen} (sink), {} connections made",
+        engine.counters().connections.load(Ordering::Relaxed)
+    );
+}
+
+/// Issue 17: a server-wide cap is shared in turns. 12 bindings (each its own source
+/// address, so the sink tells them apart) with 40 messages each, 4 connections for the
+/// whole server and no reserve. The clock runs about ten times fast, so a connection's
+/// turn under a contended cap (`YIELD_AFTER_MS`, 1 s) lasts about 100 ms: every binding
+/// gets its first message out before any binding is done. Taken in arrival order instead,
+/// the last four would start only when the first eight were done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_cap_is_shared_in_turns() {
+    let (addr, sink) = sink(Duration::from_millis(10)).await;
+    let bindings: String = (0..12)
+        .map(|i| format!("binding \"b{i}\" {{ Bind_Address = 127.0.1.{} }}\n", i + 1))
+        .collect();
+    let config = format!(
+        "Gateway = \"{addr}\"\nServer_Max_Outbound_Connections = 4\n\
+         Server_Reserve_Outbound_Connections = 0\nIdle_Timeout = 5\n\
+         binding_group \"g\" {{\n{bindings}}}\n"
+    );
+    let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
+    let parts: Vec<(String, String)> = (0..480)
+        .map(|i| (format!("b{}", i % 12), format!("r{i}@one.test")))
+        .collect();
+    let fast = Arc::clone(&clock);
+    let ticker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            fast.advance_ms(100);
+        }
+    });
+    let (engine, _spool) = backlog_of(&config, clock, &parts).await;
+    let peak = peak_until(
+        Duration::from_secs(60),
+        || engine.counters().open_connections.load(Ordering::SeqCst),
+        || engine.stats().global.read().delivered == 480,
+    )
+    .await;
+    ticker.abort();
+    assert_eq!(engine.stats().global.read().delivered, 480);
+    assert!(peak <= 4, "the engine had {peak} connections open");
+    assert!(sink.max_open.load(Ordering::SeqCst) <= 4);
+    let seen = sink.seen.lock().unwrap().clone();
+    let mut first = HashMap::new();
+    let mut last = HashMap::new();
+    for (i, s) in seen.iter().enumerate() {
+        first.entry(s.peer.clone()).or_insert(i);
+        last.insert(s.peer.clone(), i);
+    }
+    assert_eq!(first.len(), 12, "every binding delivered");
+    let latest_start = first.values().max().copied().unwrap_or(0);
+    let earliest_end = last.values().min().copied().unwrap_or(0);
+    eprintln!(
+        "server cap 4 over 12 bindings: the last binding started at message {latest_start}, \
+         the first finished at {earliest_end}, {} connections",
+        engine.counters().connections.load(Ordering::Relaxed)
+    );
+    assert!(
+        latest_start < earliest_end,
+        "a binding waited until another was done: started at {latest_start}, first done at {earliest_end}"
+    );
+}
+
+/// Issue 17: an idle connection does not keep a place another queue waits for. With a
+/// server cap of 1, the connection that delivered b1's message would sit idle for
+/// `Idle_Timeout` (30 s); b2's message goes out at once instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_connection_gives_its_place_to_a_waiting_queue() {
+    let (addr, sink) = sink(Duration::ZERO).await;
+    let config = format!(
+        "Gateway = \"{addr}\"\nServer_Max_Outbound_Connections = 1\n\
+         Server_Reserve_Outbound_Connections = 0\nIdle_Timeout = 30\n\
+         binding_group \"g\" {{ binding \"b1\" {{ }} binding \"b2\" {{ }} }}\n"
+    );
+    let (engine, spool) = start(&config, Arc::new(SystemClock));
+    inject(&engine, &spool, 1, "b1", "x@one.test").await;
+    assert_eq!(wait_for(&sink, 1).await.len(), 1);
+    eventually(Duration::from_secs(2), || {
+        engine.queue_views().iter().any(|v| v.idle == 1)
+    })
+    .await;
+    let began = std::time::Instant::now();
+    inject(&engine, &spool, 2, "b2", "y@one.test").await;
+    assert_eq!(wait_for(&sink, 2).await.len(), 2);
+    assert!(
+        began.elapsed() < Duration::from_secs(2),
+        "b2 waited {:?} for b1's idle connection",
+        began.elapsed()
+    );
+    assert_eq!(sink.max_open.load(Ordering::SeqCst), 1);
 }

@@ -11,17 +11,21 @@
 //! - [`throttle`]: token buckets keyed by the scope that defined the throttle (Momentum's
 //!   "by reference" semantics), behind the [`throttle::ThrottleStore`] seam.
 //! - [`pacing`]: slow start, how many connections a queue may open now.
+//! - [`caps`]: connection caps that cross queues (server, binding, configuration scope,
+//!   host), with their waiters woken in order when a place frees.
 //! - [`clock`]: the [`clock::Clock`] seam, real and manual.
 //!
 //! The payload of a queued part is generic: the daemon stores a handle to the message's
 //! envelope and the indexes of the recipients this part carries.
 
+pub mod caps;
 pub mod clock;
 pub mod pacing;
 pub mod queues;
 pub mod retry;
 pub mod throttle;
 
+pub use caps::{CapId, CapKey, Caps, Limit, Refused};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use queues::{QueueId, Queues};
 pub use retry::{MaxRetries, Next, RetryPolicy};

@@ -6,21 +6,23 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bindery_queue::QueueId;
+use bindery_queue::{CapId, QueueId};
 use bindery_smtp::client::{OutRecipient, Outgoing, Response, TlsWish};
 
-use super::hosts::{self, HostClaim, HostOptions};
+use super::hosts::{self, HostBusy, HostClaim, HostOptions};
 use super::outcome::{self, Via};
-use super::{Inner, Part};
+use super::{CapList, Inner, Part, YIELD_AFTER_MS};
 use crate::options::{DeliveryOptions, EhloName};
 use crate::outbound::{ConnectFailure, Outbound};
 use crate::route::route;
 
-/// Releases the connection slot however the task ends.
+/// Releases the connection slot, and its places under the caps across queues, however the
+/// task ends.
 struct Slot {
     inner: Arc<Inner>,
     q: QueueId,
     opening: bool,
+    caps: CapList,
 }
 
 impl Slot {
@@ -43,12 +45,13 @@ impl Drop for Slot {
             q.connections = q.connections.saturating_sub(1);
             let (left, active) = (q.connections, q.active_len());
             if active > 0 {
-                st.waiting.push(self.q);
+                st.ready.push(self.q);
             } else if left == 0 {
                 // Nothing to send and no connection: next time, slow start from one.
                 Inner::conns(&mut st, self.q).target = 0;
             }
         }
+        self.inner.release(&self.caps);
         self.inner
             .counters
             .open_connections
@@ -59,8 +62,9 @@ impl Drop for Slot {
 
 /// Takes the next part of the queue, waiting up to `idle` for one to arrive. Gives none once
 /// the queue's delivery is suspended (a console or policy change takes effect at the next
-/// attempt, not at the next connection).
-async fn next_part(inner: &Inner, q: QueueId, idle: Duration) -> Option<Part> {
+/// attempt, not at the next connection), nor when another queue waits for a place under one
+/// of `caps`: an idle connection does not keep a place somebody needs.
+async fn next_part(inner: &Inner, q: QueueId, idle: Duration, caps: &[CapId]) -> Option<Part> {
     let notify = {
         let mut st = inner.lock();
         if inner.options(&mut st, q).suspend {
@@ -69,15 +73,17 @@ async fn next_part(inner: &Inner, q: QueueId, idle: Duration) -> Option<Part> {
         if let Some(p) = take(&mut st, q) {
             return Some(p);
         }
-        if inner.stopping.load(Ordering::SeqCst) || idle.is_zero() {
+        if inner.stopping.load(Ordering::SeqCst) || idle.is_zero() || st.caps.contended(q, caps) {
             return None;
         }
+        st.caps.idle(q, caps, true);
         let c = Inner::conns(&mut st, q);
         c.idle += 1;
         Arc::clone(&c.notify)
     };
     let _ = tokio::time::timeout(idle, notify.notified()).await;
     let mut st = inner.lock();
+    st.caps.idle(q, caps, false);
     let c = Inner::conns(&mut st, q);
     c.idle = c.idle.saturating_sub(1);
     if inner.stopping.load(Ordering::SeqCst) || inner.options(&mut st, q).suspend {
@@ -111,9 +117,10 @@ fn ehlo_name(inner: &Inner, opts: &DeliveryOptions, part: &Part) -> String {
 enum Unconnected {
     /// Every address tried failed (or refused us): the reply of the last one.
     Failed(ConnectFailure),
-    /// No address failed, but the ones left were at their host-scope limits: try again in
-    /// this many ms, without counting an attempt.
-    Busy(u64),
+    /// No address failed, but the ones left were at their host-scope limits: the queue
+    /// waits, without counting an attempt, for a token of a host's throttle (this many ms)
+    /// or, with `None`, for a place under the host cap it now waits on.
+    Busy(Option<u64>),
 }
 
 /// Connects to the first address that answers and greets, with the TLS fallback, skipping
@@ -160,15 +167,23 @@ async fn connect(
     let slot = inner.lock().queues.get(q).binding;
     let binding = inner.binding_id(&snap, slot);
     let mut last = None;
-    let mut busy: Option<u64> = None;
+    let mut busy: Option<Option<u64>> = None;
     for t in targets {
         let claim = match HostOptions::resolve(&snap, binding, t) {
             None => None,
-            Some(h) => match hosts::claim(inner, slot, h, inner.now_ms()) {
+            Some(h) => match hosts::claim(inner, q, slot, h, inner.now_ms()) {
                 Ok(c) => Some(c),
-                Err(wait) => {
-                    tracing::debug!(host = %t.host, wait, "host at its limit; next host");
-                    busy = Some(busy.map_or(wait, |b| b.min(wait)));
+                Err(why) => {
+                    tracing::debug!(host = %t.host, "host at its limit; next host");
+                    // A throttle's wait is a time; a cap's is the next place freed.
+                    let wait = match why {
+                        HostBusy::Throttled(ms) => Some(ms),
+                        HostBusy::Capped => None,
+                    };
+                    busy = Some(match (busy.flatten(), wait) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    });
                     continue;
                 }
             },
@@ -234,18 +249,20 @@ async fn settle_all(
     }
 }
 
-pub(super) async fn run(inner: Arc<Inner>, q: QueueId) {
+pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList) {
+    let opened_ms = inner.now_ms();
     let mut slot = Slot {
         inner: Arc::clone(&inner),
         q,
         opening: true,
+        caps,
     };
     let (opts, domain) = {
         let mut st = inner.lock();
         let o = inner.options(&mut st, q);
         (o, st.queues.get(q).domain.to_string())
     };
-    let Some(first) = next_part(&inner, q, Duration::ZERO).await else {
+    let Some(first) = next_part(&inner, q, Duration::ZERO, &[]).await else {
         return;
     };
     let spread = inner.spread.fetch_add(1, Ordering::Relaxed) as usize;
@@ -268,8 +285,16 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId) {
     let (mut conn, host) = match connect(&inner, q, &opts, &targets, &ehlo).await {
         Ok(c) => c,
         Err(Unconnected::Busy(wait)) => {
-            // The slot's drop puts the queue on the dispatcher's waiting list.
-            requeue(&inner, q, first, wait);
+            // Waiting for a throttle's token: `not_before`. For a host cap's place: the cap
+            // wakes the queue. The slot's drop gives back this connection's places.
+            if wait.is_some() {
+                // A throttled host is the sooner way out: no cap wait besides.
+                let mut st = inner.lock();
+                let mut woken = Vec::new();
+                st.caps.withdraw(q, &mut woken);
+                st.ready.append(&mut woken);
+            }
+            requeue(&inner, q, first, wait.unwrap_or(0));
             return;
         }
         Err(Unconnected::Failed(f)) => {
@@ -297,7 +322,7 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId) {
     loop {
         let p = match part.take() {
             Some(p) => p,
-            None => match next_part(&inner, q, opts.timeouts.idle).await {
+            None => match next_part(&inner, q, opts.timeouts.idle, &slot.caps).await {
                 Some(p) => p,
                 None => break,
             },
@@ -353,11 +378,30 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId) {
         if !conn.usable()
             || (limit > 0 && deliveries >= limit)
             || inner.stopping.load(Ordering::SeqCst)
+            || yields(&inner, q, &slot.caps, host.as_ref(), opened_ms)
         {
             break;
         }
     }
     conn.quit().await;
+}
+
+/// Whether the connection should give its places back now: another queue has waited for a
+/// place under one of its caps, and it has had them for `YIELD_AFTER_MS`. Its queue's
+/// remaining parts go out on the connection it gets back in turn, so a cap is shared in
+/// turns of about a second instead of by whoever came first.
+fn yields(
+    inner: &Inner,
+    q: QueueId,
+    caps: &[CapId],
+    host: Option<&HostClaim>,
+    opened_ms: u64,
+) -> bool {
+    if inner.now_ms().saturating_sub(opened_ms) < YIELD_AFTER_MS {
+        return false;
+    }
+    let mut st = inner.lock();
+    st.caps.contended(q, caps) || host.is_some_and(|h| st.caps.contended(q, h.caps()))
 }
 
 /// The part as the client sends it; the body is read from the spool now, not before.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bindery_config::Snapshot;
-use bindery_queue::QueueId;
+use bindery_queue::{CapKey, QueueId};
 use bindery_smtp::client::Response;
 use bindery_spool::{Envelope, RcptState};
 
@@ -29,10 +29,25 @@ pub struct QueueView {
     pub inflight: u32,
     /// How many connections slow start lets the queue have now (0 before its first).
     pub target: u32,
+    /// Connections waiting for work.
+    pub idle: u32,
+    /// The cap across queues it waits for a place under (`server`, `binding`, `scope N`,
+    /// `host NAME`), if any; its active parts wait with it.
+    pub waiting_for: Option<String>,
     /// Recipients delivered, failed, deferred here since the process started.
     pub delivered: u64,
     pub failed: u64,
     pub transient: u64,
+}
+
+/// A cap as the console names it.
+pub fn describe(key: &CapKey) -> String {
+    match key {
+        CapKey::Server => "server".into(),
+        CapKey::Binding(_) => "binding".into(),
+        CapKey::Scope(s) => format!("scope {s}"),
+        CapKey::Host(_, h) => format!("host {h}"),
+    }
 }
 
 /// One queued part, as `showqueue` lists it.
@@ -197,6 +212,7 @@ impl Engine {
                     queue.delayed_len(),
                     queue.connections,
                 );
+                let waiting_for = st.caps.waiting_on(q).map(|c| describe(&st.caps.key(c)));
                 let c = Inner::conns(&mut st, q);
                 QueueView {
                     binding: self.inner.binding_name(binding),
@@ -206,6 +222,8 @@ impl Engine {
                     connections,
                     inflight: c.inflight,
                     target: c.target,
+                    idle: c.idle,
+                    waiting_for,
                     delivered: c.delivered,
                     failed: c.failed,
                     transient: c.transient,

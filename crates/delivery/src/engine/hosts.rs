@@ -9,41 +9,42 @@
 //! - `outbound_throttle_connections`, `outbound_throttle_messages`: token buckets keyed by
 //!   the scope that set them, as for domains, so a regex host stanza is one bucket for every
 //!   host it matches.
+//! - `scope_max_outbound_connections`: connections to every host the stanza matches, from
+//!   every binding the stanza applies to (a global host stanza: every binding).
 //!
 //! A host at its limit is zero-weighted in MX selection: the connection goes to the next
-//! host of the same preference, then of the next. When every host is at its limit, the part
-//! goes back to the head of its active queue, unattempted, and the queue waits a moment
-//! (or until the throttle has a token) before it tries again. A stanza matches the host's
-//! name first, else its address.
+//! host of the same preference, then of the next. When every host is at its connection
+//! limit, the part goes back to the head of its active queue, unattempted, and the queue
+//! waits on the cap that refused it until a connection to that host ends
+//! (`bindery_queue::caps`); when a throttle refused, until it has a token. A stanza matches
+//! the host's name first, else its address.
 
 use std::sync::Arc;
 use std::sync::LazyLock;
 
 use bindery_config::Snapshot;
 use bindery_config::schema::{OptionId, option_id};
-use bindery_config::snapshot::BindingId;
+use bindery_config::snapshot::{BindingId, Origin};
+use bindery_config::value::Value;
 use bindery_queue::throttle::ThrottleKind;
-use bindery_queue::{Rate, ThrottleKey};
-use rustc_hash::FxHashMap;
+use bindery_queue::{CapKey, Limit, QueueId, Rate, ThrottleKey};
 
-use super::Inner;
+use super::{CapList, Inner};
 use crate::options::Reader;
 use crate::route::Target;
-
-/// How long a queue whose every host is at its connection limit waits before it looks
-/// again (a closing connection also wakes the dispatcher, which then finds the queue due).
-pub(crate) const BUSY_RETRY_MS: u64 = 250;
 
 struct Ids {
     max_connections: OptionId,
     throttle_messages: OptionId,
     throttle_connections: OptionId,
+    scope_max: OptionId,
 }
 
 static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     max_connections: option_id("Max_Outbound_Connections"),
     throttle_messages: option_id("Outbound_Throttle_Messages"),
     throttle_connections: option_id("Outbound_Throttle_Connections"),
+    scope_max: option_id("Scope_Max_Outbound_Connections"),
 });
 
 /// The host-scope limits for mail on one binding to one host.
@@ -55,6 +56,8 @@ pub(crate) struct HostOptions {
     pub max_connections: Option<u32>,
     pub throttle_messages: Option<(ThrottleKey, Rate)>,
     pub throttle_connections: Option<(ThrottleKey, Rate)>,
+    /// `scope_max_outbound_connections` per host stanza on the chain: (scope, cap).
+    pub scope_caps: Vec<(u32, u32)>,
 }
 
 impl HostOptions {
@@ -75,65 +78,86 @@ impl HostOptions {
             max_connections: u32::try_from(r.int(ids.max_connections)).ok(),
             throttle_messages: r.throttle(ids.throttle_messages, ThrottleKind::Messages),
             throttle_connections: r.throttle(ids.throttle_connections, ThrottleKind::Connections),
+            scope_caps: r
+                .0
+                .each(ids.scope_max)
+                .filter_map(|v| match (v.value, v.origin) {
+                    (Value::Int(n), Origin::Scope(s)) => Some((s.0, u32::try_from(*n).ok()?)),
+                    _ => None,
+                })
+                .collect(),
         })
     }
 }
 
-/// Connections open per (binding slot, host key).
-#[derive(Default)]
-pub(crate) struct HostConns(std::sync::Mutex<FxHashMap<(u32, String), u32>>);
-
-impl HostConns {
-    fn lock(&self) -> std::sync::MutexGuard<'_, FxHashMap<(u32, String), u32>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// One connection's place under its host's limits; gives it back when dropped.
+/// One connection's place under its host's caps; gives it back when dropped.
 pub(crate) struct HostClaim {
     inner: Arc<Inner>,
-    slot: u32,
+    caps: CapList,
     pub opts: HostOptions,
 }
 
-/// Takes a connection slot on the host for binding `slot`, and a token of its connection
-/// throttle. `Err(ms)`: the host is at its limit; look again after that long.
+/// Why a host takes no connection now.
+pub(crate) enum HostBusy {
+    /// At a connection cap: the queue now waits on it, and is woken when a place frees.
+    Capped,
+    /// Its connection throttle has no token for this many ms.
+    Throttled(u64),
+}
+
+/// Takes a place under the host's caps for a connection of queue `q` (binding `slot`), and
+/// a token of its connection throttle.
 pub(crate) fn claim(
     inner: &Arc<Inner>,
+    q: QueueId,
     slot: u32,
     opts: HostOptions,
     now_ms: u64,
-) -> Result<HostClaim, u64> {
-    let mut open = inner.hosts.lock();
-    let key = (slot, opts.key.clone());
-    let n = open.get(&key).copied().unwrap_or(0);
-    if opts.max_connections.is_some_and(|max| n >= max) {
-        return Err(BUSY_RETRY_MS);
+) -> Result<HostClaim, HostBusy> {
+    let mut woken = Vec::new();
+    let mut st = inner.lock();
+    let mut caps = CapList::new();
+    if let Some(max) = opts.max_connections {
+        let key = CapKey::Host(slot, opts.key.as_str().into());
+        caps.push(st.caps.cap(key, Limit::new(max), &mut woken));
     }
-    if let Some((k, rate)) = opts.throttle_connections {
-        inner.cfg.throttles.acquire(k, rate, now_ms)?;
+    for &(scope, max) in &opts.scope_caps {
+        caps.push(
+            st.caps
+                .cap(CapKey::Scope(scope), Limit::new(max), &mut woken),
+        );
     }
-    open.insert(key, n + 1);
-    drop(open);
+    let claimed = match st.caps.open(q, &caps, false, &mut woken) {
+        Err(_) => Err(HostBusy::Capped),
+        Ok(()) => match opts.throttle_connections {
+            Some((k, rate)) => match inner.cfg.throttles.acquire(k, rate, now_ms) {
+                Ok(()) => Ok(()),
+                Err(wait) => {
+                    st.caps.close(&caps, &mut woken);
+                    Err(HostBusy::Throttled(wait))
+                }
+            },
+            None => Ok(()),
+        },
+    };
+    st.ready.append(&mut woken);
+    drop(st);
+    claimed?;
     Ok(HostClaim {
         inner: Arc::clone(inner),
-        slot,
+        caps,
         opts,
     })
 }
 
+impl HostClaim {
+    pub fn caps(&self) -> &[bindery_queue::CapId] {
+        &self.caps
+    }
+}
+
 impl Drop for HostClaim {
     fn drop(&mut self) {
-        let key = (self.slot, std::mem::take(&mut self.opts.key));
-        {
-            let mut open = self.inner.hosts.lock();
-            match open.get_mut(&key) {
-                Some(n) if *n > 1 => *n -= 1,
-                _ => {
-                    open.remove(&key);
-                }
-            }
-        }
-        self.inner.wake.notify_one();
+        self.inner.release(&self.caps);
     }
 }

@@ -25,6 +25,8 @@ mod hosts;
 mod outcome;
 pub mod records;
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,7 +34,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use bindery_config::Snapshot;
 use bindery_config::snapshot::BindingId;
-use bindery_queue::{Clock, QueueId, Queues, ThrottleStore};
+use bindery_queue::{CapId, CapKey, Caps, Clock, Limit, QueueId, Queues, ThrottleStore};
 use bindery_spool::{Envelope, IdGenerator, RcptState, Spool};
 use ipnet::IpNet;
 use tokio::sync::Notify;
@@ -45,6 +47,13 @@ use crate::stats::Stats;
 /// How long a queue whose connect failed while others worked keeps to the connections it
 /// has (ms).
 const CEILING_MS: u64 = 10_000;
+
+/// How long a connection keeps its place under a cap that others wait on: after this, it
+/// gives the place back at the end of its current transaction (ms).
+pub(crate) const YIELD_AFTER_MS: u64 = 1_000;
+
+/// The caps a connection holds places under (`bindery_queue::caps`).
+pub(crate) type CapList = smallvec::SmallVec<[CapId; 4]>;
 
 /// What the engine is built from.
 pub struct EngineConfig {
@@ -108,6 +117,8 @@ pub(crate) struct Conns {
     /// After a connect failed while others worked: the target stays at most this until the
     /// time (ms), so the queue does not probe for one more connection after every delivery.
     pub ceiling: Option<(u32, u64)>,
+    /// In the dispatcher's timer heap until this time (ms), for `not_before_ms`.
+    pub parked_ms: Option<u64>,
     /// Recipients delivered, failed and deferred on this queue since the process started
     /// (the console's `S:` column and the per-domain metrics).
     pub delivered: u64,
@@ -121,8 +132,16 @@ pub(crate) struct State {
     pub conns: Vec<Conns>,
     /// Options per queue, resolved on first use for the current snapshot.
     pub opts: Vec<Option<Arc<DeliveryOptions>>>,
-    /// Queues with active parts that could not get a connection yet.
-    pub waiting: Vec<QueueId>,
+    /// The caps per queue, resolved with its options.
+    pub cap_ids: Vec<CapList>,
+    /// Connection caps that cross queues, and who waits on them.
+    pub caps: Caps,
+    /// Queues the dispatcher should look at again now: a connection ended, slow start grew,
+    /// a cap place freed. Each entry stands for an event; nothing is rescanned.
+    pub ready: Vec<QueueId>,
+    /// Queues held back by `not_before_ms` (a throttle, a failed destination), by time: the
+    /// dispatcher looks at each when it is due, not on every pass.
+    pub later: BinaryHeap<Reverse<(u64, QueueId)>>,
 }
 
 /// Counters for the console and tests.
@@ -145,8 +164,6 @@ pub(crate) struct Inner {
     pub stopping: AtomicBool,
     pub counters: Counters,
     pub spread: AtomicU32,
-    /// Connections open per (binding, host), for host-scope limits.
-    pub hosts: hosts::HostConns,
     /// One copy of each binding and binding group name, shared by every queued envelope.
     pub names: Names,
 }
@@ -235,7 +252,57 @@ impl Inner {
         }
         let o = Arc::new(o);
         st.opts[i] = Some(Arc::clone(&o));
+        let slot = queue.binding;
+        let mut keys = vec![(CapKey::Server, o.server_cap)];
+        if let Some(max) = o.binding_cap {
+            keys.push((CapKey::Binding(slot), Limit::new(max)));
+        }
+        for &(scope, max) in &o.scope_caps {
+            keys.push((CapKey::Scope(scope), Limit::new(max)));
+        }
+        let mut woken = Vec::new();
+        let caps: CapList = keys
+            .into_iter()
+            .map(|(k, l)| st.caps.cap(k, l, &mut woken))
+            .collect();
+        if st.cap_ids.len() <= i {
+            st.cap_ids.resize_with(i + 1, CapList::new);
+        }
+        st.cap_ids[i] = caps;
+        st.ready.append(&mut woken);
         o
+    }
+
+    /// The caps a new connection of `q` takes places under.
+    pub fn caps_of(&self, st: &mut State, q: QueueId) -> CapList {
+        self.options(st, q);
+        st.cap_ids[q as usize].clone()
+    }
+
+    /// A connection gave back its places under `caps`: the waiters they free are woken.
+    pub fn release(&self, caps: &[CapId]) {
+        if caps.is_empty() {
+            return;
+        }
+        let mut st = self.lock();
+        let mut woken = Vec::new();
+        st.caps.close(caps, &mut woken);
+        let any = !woken.is_empty();
+        st.ready.append(&mut woken);
+        drop(st);
+        if any {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Holds `q` back until `not_before_ms`, in the dispatcher's timer heap.
+    pub fn park(st: &mut State, q: QueueId) {
+        let c = Inner::conns(st, q);
+        let due = c.not_before_ms;
+        if c.parked_ms.is_none_or(|p| due < p) {
+            c.parked_ms = Some(due);
+            st.later.push(Reverse((due, q)));
+        }
     }
 
     /// A connection of `q` was made, or delivered a message: the remote takes what we open,
@@ -261,7 +328,7 @@ impl Inner {
         if grown > c.target.max(1) {
             c.target = grown;
             // The dispatcher looks at it again, and may open another connection.
-            st.waiting.push(q);
+            st.ready.push(q);
             drop(st);
             self.wake.notify_one();
         }
@@ -379,13 +446,15 @@ impl Engine {
                 queues: Queues::default(),
                 conns: Vec::new(),
                 opts: Vec::new(),
-                waiting: Vec::new(),
+                cap_ids: Vec::new(),
+                caps: Caps::default(),
+                ready: Vec::new(),
+                later: BinaryHeap::new(),
             }),
             wake: Notify::new(),
             stopping: AtomicBool::new(false),
             counters: Counters::default(),
             spread: AtomicU32::new(0),
-            hosts: hosts::HostConns::default(),
             names: Names::default(),
         });
         tokio::spawn(dispatch(Arc::clone(&inner)));
@@ -445,79 +514,62 @@ impl Engine {
     }
 }
 
-fn sooner(a: Option<u64>, b: u64) -> Option<u64> {
-    Some(a.map_or(b, |a| a.min(b)))
-}
-
 /// The dispatcher: promotes due parts, hands new work to idle connections, opens connections
 /// up to the limits, and sleeps until the next timer or wake-up.
+///
+/// Each pass costs O(k log n) for the k queues that had an event since the last one (new
+/// parts, a connection ended, a cap place freed, a timer fell due), never O(queues): a
+/// queue held back by a throttle sits in the `later` heap until its time, one waiting for a
+/// cap place sits in that cap's waiters until a place frees.
 async fn dispatch(inner: Arc<Inner>) {
     loop {
         if inner.stopping.load(Ordering::SeqCst) {
             return;
         }
         let now = inner.now_ms();
-        let mut to_open: Vec<QueueId> = Vec::new();
+        let mut to_open: Vec<(QueueId, CapList)> = Vec::new();
         let next_ms;
+        let again;
         {
             let mut st = inner.lock();
             st.queues.promote(now);
             let mut candidates = st.queues.take_woken();
-            candidates.append(&mut st.waiting);
-            candidates.sort_unstable();
-            candidates.dedup();
-            // When to look again: the next timer, or when a queue held back by a wait may
-            // get its connection.
-            let mut earliest = st.queues.next_timer_ms();
-            for q in candidates {
-                let opts = inner.options(&mut st, q);
-                let active = st.queues.get(q).active_len() as u32;
-                if active == 0 || opts.suspend {
-                    continue;
+            candidates.append(&mut st.ready);
+            while let Some(&Reverse((t, q))) = st.later.peek() {
+                if t > now {
+                    break;
                 }
-                let open = st.queues.get(q).connections;
+                st.later.pop();
                 let c = Inner::conns(&mut st, q);
-                // Idle connections take new work first.
-                for _ in 0..c.idle.min(active) {
-                    c.notify.notify_one();
-                }
-                let absorbed = c.idle + c.opening;
-                if c.not_before_ms > now {
-                    earliest = sooner(earliest, c.not_before_ms);
-                    st.waiting.push(q);
-                    continue;
-                }
-                // Slow start: no more than the queue's target, itself within the limit.
-                let max = opts.max_connections.unwrap_or(u32::MAX);
-                let allowed = max.min(c.target.max(1));
-                let mut want = active
-                    .saturating_sub(absorbed)
-                    .min(allowed.saturating_sub(open));
-                while want > 0 {
-                    if let Some((key, rate)) = opts.throttle_connections
-                        && let Err(wait) = inner.cfg.throttles.acquire(key, rate, now)
-                    {
-                        let c = Inner::conns(&mut st, q);
-                        c.not_before_ms = now + wait;
-                        earliest = sooner(earliest, now + wait);
-                        st.waiting.push(q);
-                        break;
-                    }
-                    st.queues.get_mut(q).connections += 1;
-                    Inner::conns(&mut st, q).opening += 1;
-                    to_open.push(q);
-                    want -= 1;
+                if c.parked_ms == Some(t) {
+                    c.parked_ms = None;
+                    candidates.push(q);
                 }
             }
-            next_ms = earliest;
+            candidates.sort_unstable();
+            candidates.dedup();
+            for q in candidates {
+                consider(&inner, &mut st, q, now, &mut to_open);
+            }
+            let later = st.later.peek().map(|Reverse((t, _))| *t);
+            next_ms = match (st.queues.next_timer_ms(), later) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            // A place freed while this pass ran: look again at once.
+            again = !st.ready.is_empty();
         }
-        for q in to_open {
+        for (q, caps) in to_open {
             inner.counters.connections.fetch_add(1, Ordering::Relaxed);
             inner
                 .counters
                 .open_connections
                 .fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(connection::run(Arc::clone(&inner), q));
+            tokio::spawn(connection::run(Arc::clone(&inner), q, caps));
+        }
+        if again {
+            tokio::task::yield_now().await;
+            continue;
         }
         let sleep = match next_ms {
             Some(t) => Duration::from_millis(t.saturating_sub(inner.now_ms()).max(1)),
@@ -528,6 +580,72 @@ async fn dispatch(inner: Arc<Inner>) {
             _ = tokio::time::sleep(sleep) => {}
         }
     }
+}
+
+/// One queue in a dispatcher pass: idle connections take its new parts, then it opens
+/// connections as slow start, its limit, the caps across queues and its connection
+/// throttle allow.
+fn consider(
+    inner: &Inner,
+    st: &mut State,
+    q: QueueId,
+    now: u64,
+    to_open: &mut Vec<(QueueId, CapList)>,
+) {
+    let opts = inner.options(st, q);
+    let active = st.queues.get(q).active_len() as u32;
+    let mut woken = Vec::new();
+    if active == 0 || opts.suspend {
+        // Nothing to send: it gives up its turn at a cap, if it had one.
+        st.caps.withdraw(q, &mut woken);
+        st.ready.append(&mut woken);
+        return;
+    }
+    let open = st.queues.get(q).connections;
+    let c = Inner::conns(st, q);
+    // Idle connections take new work first.
+    for _ in 0..c.idle.min(active) {
+        c.notify.notify_one();
+    }
+    let (absorbed, target) = (c.idle + c.opening, c.target);
+    if c.not_before_ms > now {
+        Inner::park(st, q);
+        return;
+    }
+    // Waiting for a cap place: woken when one frees.
+    if st.caps.held_back(q) {
+        return;
+    }
+    // Slow start: no more than the queue's target, itself within the limit.
+    let max = opts.max_connections.unwrap_or(u32::MAX);
+    let allowed = max.min(target.max(1));
+    let mut want = active
+        .saturating_sub(absorbed)
+        .min(allowed.saturating_sub(open));
+    let caps = inner.caps_of(st, q);
+    while want > 0 {
+        let first = st.queues.get(q).connections == 0;
+        if let Err(refused) = st.caps.open(q, &caps, first, &mut woken) {
+            if let Some(p) = refused.close_idle {
+                // An idle connection under the full cap closes; its place goes to `q`.
+                Inner::conns(st, p).notify.notify_one();
+            }
+            break;
+        }
+        if let Some((key, rate)) = opts.throttle_connections
+            && let Err(wait) = inner.cfg.throttles.acquire(key, rate, now)
+        {
+            st.caps.close(&caps, &mut woken);
+            Inner::conns(st, q).not_before_ms = now + wait;
+            Inner::park(st, q);
+            break;
+        }
+        st.queues.get_mut(q).connections += 1;
+        Inner::conns(st, q).opening += 1;
+        to_open.push((q, caps.clone()));
+        want -= 1;
+    }
+    st.ready.append(&mut woken);
 }
 
 #[cfg(test)]
