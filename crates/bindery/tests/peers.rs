@@ -8,7 +8,9 @@
 //! a binding created and assigned by a script, `config writeback` across a restart) and
 //! `tests/peers/outbound_tls.py` (STARTTLS to aiosmtpd sinks under certificates openssl makes:
 //! `tls_verify` no/ca/host/optional, `tls_ca`, the plaintext fallback) and
-//! `tests/peers/reliability.py` (issue 16's findings, each against the peer it came from).
+//! `tests/peers/reliability.py` (issue 16's findings, each against the peer it came from)
+//! and `tests/peers/many_bindings.py` (1,000 bindings to an aiosmtpd sink with a small accept
+//! backlog: no connect waits in SYN-SENT, `ss` sampled).
 //! `.ci/run` installs what they need.
 
 use std::path::Path;
@@ -59,4 +61,9 @@ fn outbound_tls_verifies_certificates() {
 #[test]
 fn reliability_findings_against_real_peers() {
     run_peer_script("reliability.py");
+}
+
+#[test]
+fn many_bindings_pace_their_connects() {
+    run_peer_script("many_bindings.py");
 }

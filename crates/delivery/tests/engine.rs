@@ -34,6 +34,9 @@ struct SinkState {
     max_open: AtomicUsize,
     /// Connections accepted so far.
     accepted: AtomicUsize,
+    /// Connections accepted and not greeted yet, and their peak.
+    greeting: AtomicUsize,
+    max_greeting: AtomicUsize,
     /// Open connections and their peak, per source address.
     by_peer: Mutex<HashMap<String, (usize, usize)>>,
 }
@@ -102,8 +105,11 @@ async fn sink_with(
         while let Ok((sock, peer)) = listener.accept().await {
             let st = Arc::clone(&st);
             let conn = st.accepted.fetch_add(1, Ordering::SeqCst) + 1;
+            let g = st.greeting.fetch_add(1, Ordering::SeqCst) + 1;
+            st.max_greeting.fetch_max(g, Ordering::SeqCst);
             tokio::spawn(async move {
                 tokio::time::sleep(greet).await;
+                st.greeting.fetch_sub(1, Ordering::SeqCst);
                 let n = st.open.fetch_add(1, Ordering::SeqCst) + 1;
                 st.max_open.fetch_max(n, Ordering::SeqCst);
                 {
@@ -1296,4 +1302,59 @@ async fn an_idle_connection_gives_its_place_to_a_waiting_queue() {
         began.elapsed()
     );
     assert_eq!(sink.max_open.load(Ordering::SeqCst), 1);
+}
+
+/// Issue 17: connects to one remote address are paced across bindings. 40 bindings, one
+/// message each, to a sink that greets after 100 ms: with `Host_Max_Connects_In_Progress =
+/// 4` the sink never has more than 4 connections waiting for their greeting; with
+/// `Host_Connect_Rate = "10/1"` (a burst of 10, then 10 a second) 30 bindings take at least
+/// 2 s to connect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connects_to_one_host_are_paced_across_bindings() {
+    let (addr, sink) = sink_with(
+        "127.0.0.20:0",
+        Duration::ZERO,
+        Hangup::Never,
+        Duration::from_millis(100),
+        usize::MAX,
+    )
+    .await;
+    let bindings: String = (0..40)
+        .map(|i| format!("binding \"b{i}\" {{ }}\n"))
+        .collect();
+    let config = format!(
+        "Gateway = \"{addr}\"\nHost_Max_Connects_In_Progress = 4\n\
+         binding_group \"g\" {{\n{bindings}}}\n"
+    );
+    let parts: Vec<(String, String)> = (0..40)
+        .map(|i| (format!("b{i}"), format!("r{i}@one.test")))
+        .collect();
+    let (engine, _spool) = backlog_of(&config, Arc::new(SystemClock), &parts).await;
+    eventually(Duration::from_secs(20), || {
+        engine.stats().global.read().delivered == 40
+    })
+    .await;
+    assert_eq!(engine.stats().global.read().delivered, 40);
+    let most = sink.max_greeting.load(Ordering::SeqCst);
+    assert!(most <= 4, "{most} connects waited for a greeting at once");
+    assert!(most >= 3, "the connects overlapped: {most}");
+
+    let (addr, _other) = sink_at("127.0.0.21:0", Duration::ZERO).await;
+    let config = format!(
+        "Gateway = \"{addr}\"\nHost_Connect_Rate = \"10/1\"\n\
+         binding_group \"g\" {{\n{bindings}}}\n"
+    );
+    let began = std::time::Instant::now();
+    let (engine, _spool) = backlog_of(&config, Arc::new(SystemClock), &parts[..30]).await;
+    eventually(Duration::from_secs(20), || {
+        engine.stats().global.read().delivered == 30
+    })
+    .await;
+    let took = began.elapsed();
+    assert_eq!(engine.stats().global.read().delivered, 30);
+    assert!(
+        took >= Duration::from_millis(1900),
+        "30 connects in {took:?}"
+    );
+    assert!(took < Duration::from_secs(6), "30 connects in {took:?}");
 }

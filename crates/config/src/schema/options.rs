@@ -187,6 +187,16 @@ options! {
     "Server_Reserve_Outbound_Connections": Int, Some("200"), G;
     "Scope_Max_Outbound_Connections": Int, None, DELIV | H;
     "Cluster_Max_Outbound_Connections": Int, Some("-1"), G | B | D | H;
+    // Bindery's own: connection attempts in progress (from the SYN until the greeting and
+    // EHLO are done) to one remote address, from every binding together; more wait their
+    // turn. 16 stays under Exim's default accept backlog (`smtp_connect_backlog` = 20), so a
+    // remote slow to accept never drops our SYNs into the kernel's 1 s, 3 s, 7 s retries.
+    // Global, or in a global `host` stanza for that host. 0: no limit.
+    "Host_Max_Connects_In_Progress": Int, Some("16"), G | H;
+    // Bindery's own: new connections per second to one remote address, from every binding
+    // together (a token bucket whose burst is the count). Global, or in a global `host`
+    // stanza. 0: no limit.
+    "Host_Connect_Rate": Throttle, Some("2000/1"), G | H;
     "Cluster_Outbound_Throttle_Messages": Throttle, None, G | BG | D;
     "Cluster_Outbound_Throttle_Connections": Throttle, None, G | BG | D;
     "Connection_Allocation_Aggressiveness": Enum(&["normal", "high"]), Some("normal"), DELIV;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use bindery_queue::{CapId, QueueId};
 use bindery_smtp::client::{OutRecipient, Outgoing, Response, TlsWish};
 
+use super::connects::ConnectLimits;
 use super::hosts::{self, HostBusy, HostClaim, HostOptions};
 use super::outcome::{self, Via};
 use super::{CapList, Inner, Part, YIELD_AFTER_MS};
@@ -188,6 +189,13 @@ async fn connect(
                 }
             },
         };
+        // Our turn among the connects to this address, from every binding.
+        let limits = ConnectLimits::resolve(&snap, t);
+        // Held through the plaintext retry, given back when this address is done with.
+        let _turn = inner
+            .connects
+            .enter(t.addr.ip(), limits, inner.cfg.clock.as_ref())
+            .await;
         match open(t, opts.tls).await {
             Ok(c) => return Ok((c, claim)),
             Err(f) if f.tls_failed && opts.tls == TlsWish::IfAvailable && opts.tls_fallback => {

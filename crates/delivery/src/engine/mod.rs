@@ -3,6 +3,8 @@
 //!
 //! - `mod.rs` (this file): shared state, [`Engine::enqueue`], the dispatcher task.
 //! - `connection.rs`: one connection's life: route, connect, send parts, idle, QUIT.
+//! - `connects.rs`: connect pacing per remote address across bindings (attempts in
+//!   progress, connects per second).
 //! - `hosts.rs`: host scope: connection limits and throttles per MX host, and skipping a
 //!   host at its limit in MX selection.
 //! - `outcome.rs`: what a reply means for each recipient; retries, expiry, persistence,
@@ -20,6 +22,7 @@
 //! never held across an `.await` or a spool call.
 
 mod connection;
+mod connects;
 pub mod console;
 mod hosts;
 mod outcome;
@@ -166,6 +169,8 @@ pub(crate) struct Inner {
     pub spread: AtomicU32,
     /// One copy of each binding and binding group name, shared by every queued envelope.
     pub names: Names,
+    /// Connect pacing per remote address, across bindings.
+    pub connects: connects::Connects,
 }
 
 /// Binding and group names, interned: every message on a binding holds the same `Arc<str>`
@@ -456,6 +461,7 @@ impl Engine {
             counters: Counters::default(),
             spread: AtomicU32::new(0),
             names: Names::default(),
+            connects: connects::Connects::default(),
         });
         tokio::spawn(dispatch(Arc::clone(&inner)));
         Engine { inner }
