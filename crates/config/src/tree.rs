@@ -119,6 +119,12 @@ impl ConfigTree {
         &self.scopes[id.0 as usize]
     }
 
+    /// The scope with this id, if this tree has it (an id from another generation's tree
+    /// may not).
+    pub fn get(&self, id: ScopeId) -> Option<&Scope> {
+        self.scopes.get(id.0 as usize)
+    }
+
     pub fn scope_ids(&self) -> impl Iterator<Item = ScopeId> + '_ {
         (0..self.scopes.len() as u32).map(ScopeId)
     }

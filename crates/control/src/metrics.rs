@@ -158,6 +158,20 @@ pub fn render<D: Daemon>(d: &D) -> String {
             l(),
             f.open_connections as f64,
         );
+        g.add(
+            "bindery_binding_connection_target",
+            "Connections slow start allows the binding's queues now, summed.",
+            Gauge,
+            l(),
+            f.target as f64,
+        );
+        g.add(
+            "bindery_binding_parts_waiting_for_connection",
+            "Active parts waiting for a place under a connection cap across queues.",
+            Gauge,
+            l(),
+            f.waiting_for_slot as f64,
+        );
         let e = groups.entry(f.group.clone()).or_default();
         e.0 += t.received;
         e.1 += t.delivered;
@@ -213,7 +227,7 @@ pub fn render<D: Daemon>(d: &D) -> String {
     }
 
     // Per domain, bounded.
-    let mut domains: Vec<(String, [u64; 6])> = Vec::new();
+    let mut domains: Vec<(String, [u64; 8])> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for q in &queues {
         // The first MAX_DOMAINS domains get their own series; every later one is `_other`.
@@ -223,7 +237,7 @@ pub fn render<D: Daemon>(d: &D) -> String {
             "_other"
         };
         let i = *index.entry(name.to_string()).or_insert_with(|| {
-            domains.push((name.to_string(), [0; 6]));
+            domains.push((name.to_string(), [0; 8]));
             domains.len() - 1
         });
         let v = &mut domains[i].1;
@@ -233,6 +247,8 @@ pub fn render<D: Daemon>(d: &D) -> String {
         v[3] += q.active as u64;
         v[4] += q.delayed as u64;
         v[5] += u64::from(q.connections);
+        v[6] += u64::from(q.target);
+        v[7] += q.waiting_for_slot();
     }
     for (domain, v) in &domains {
         let l = || -> Labels { vec![("domain", domain.clone())] };
@@ -277,6 +293,20 @@ pub fn render<D: Daemon>(d: &D) -> String {
             Gauge,
             l(),
             v[5] as f64,
+        );
+        g.add(
+            "bindery_domain_connection_target",
+            "Connections slow start allows the domain's queues now, summed over bindings.",
+            Gauge,
+            l(),
+            v[6] as f64,
+        );
+        g.add(
+            "bindery_domain_parts_waiting_for_connection",
+            "Active parts to the domain waiting for a place under a connection cap.",
+            Gauge,
+            l(),
+            v[7] as f64,
         );
     }
 

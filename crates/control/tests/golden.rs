@@ -102,7 +102,12 @@ impl Fake {
             stats,
             queues: vec![
                 queue("default", "yahoo.com", 11, 0, 1, 40),
-                queue("b1", "earthlink.com", 315, 192, 60, 1957),
+                QueueView {
+                    // At its Global::Domain cap: its active parts wait for a place.
+                    waiting_for: Some("domain \"earthlink.com\"".into()),
+                    target: 64,
+                    ..queue("b1", "earthlink.com", 315, 192, 60, 1957)
+                },
                 queue("b1", "hotmail.com", 0, 5, 0, 20),
                 queue("b2", "earthlink.com", 0, 3, 0, 0),
             ],

@@ -1193,12 +1193,23 @@ async fn a_global_domain_cap_holds_across_500_bindings() {
         .map(|i| (format!("b{}", i % 500), format!("r{i}@one.test")))
         .collect();
     let (engine, _spool) = backlog_of(&config, Arc::new(SystemClock), &parts).await;
+    let mut waiting = None;
     let peak = peak_until(
         Duration::from_secs(60),
-        || engine.counters().open_connections.load(Ordering::SeqCst),
+        || {
+            if waiting.is_none() {
+                waiting = engine.queue_views().into_iter().find_map(|v| v.waiting_for);
+            }
+            engine.counters().open_connections.load(Ordering::SeqCst)
+        },
         || engine.stats().global.read().delivered == 2000,
     )
     .await;
+    assert_eq!(
+        waiting.as_deref(),
+        Some("domain \"one.test\""),
+        "the console names the cap a queue waits on"
+    );
     let g = engine.stats().global.read();
     assert_eq!(
         (g.delivered, g.transient),

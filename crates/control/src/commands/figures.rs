@@ -18,6 +18,10 @@ pub struct BindingFigures {
     pub delayed: u64,
     /// Parts on a connection right now: their bodies are in memory.
     pub inflight: u64,
+    /// The connections slow start lets its queues have now, summed.
+    pub target: u64,
+    /// Active parts of its queues that wait for a place under a connection cap.
+    pub waiting_for_slot: u64,
     /// Since start or the last `summary reset`.
     pub since_reset: Counts,
     /// Since the counters were first made (the metrics).
@@ -37,6 +41,8 @@ impl BindingFigures {
         self.active += o.active;
         self.delayed += o.delayed;
         self.inflight += o.inflight;
+        self.target += o.target;
+        self.waiting_for_slot += o.waiting_for_slot;
         self.since_reset.add(o.since_reset);
         self.total.add(o.total);
         self.delivery_rate += o.delivery_rate;
@@ -85,6 +91,8 @@ pub fn bindings<D: Daemon>(d: &D, queues: &[QueueView]) -> Vec<BindingFigures> {
             f.active += q.active as u64;
             f.delayed += q.delayed as u64;
             f.inflight += u64::from(q.inflight);
+            f.target += u64::from(q.target);
+            f.waiting_for_slot += q.waiting_for_slot();
         }
     }
     out.retain(|f| f.group != "-" || f.queued() > 0 || f.total != Counts::default());

@@ -1,6 +1,10 @@
 //! One outbound connection's life for a (binding, domain) queue: route, connect (failing
 //! over to the next address), send parts until the queue is empty or a limit is reached,
 //! wait `idle_timeout` for more, then QUIT.
+//!
+//! The task lives as long as its connection, so its size is paid per open connection: the
+//! rare or short states (connecting, settling a failed route, applying a reply, QUIT) are
+//! boxed, which took it from 5.8 KB to 2.9 KB (`-Zprint-type-sizes`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -285,12 +289,14 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList) {
     {
         Ok(t) => t,
         Err(e) => {
-            settle_all(&inner, q, &opts, first, e.response()).await;
+            Box::pin(settle_all(&inner, q, &opts, first, e.response())).await;
             return;
         }
     };
     let ehlo = ehlo_name(&inner, &opts, &first);
-    let (mut conn, host) = match connect(&inner, q, &opts, &targets, &ehlo).await {
+    // Boxed: connecting is the largest state of this task (3.6 KB) and lasts only until
+    // the greeting; unboxed it sized every connection's task for its whole life.
+    let (mut conn, host) = match Box::pin(connect(&inner, q, &opts, &targets, &ehlo)).await {
         Ok(c) => c,
         Err(Unconnected::Busy(wait)) => {
             // Waiting for a throttle's token: `not_before`. For a host cap's place: the cap
@@ -315,7 +321,7 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList) {
                 return;
             }
             // A 5xx greeting or EHLO from every host is a refusal, not an outage.
-            settle_all(&inner, q, &opts, first, &f.response).await;
+            Box::pin(settle_all(&inner, q, &opts, first, &f.response)).await;
             // Give the destination a moment before the next connection is tried.
             let mut st = inner.lock();
             let now = inner.now_ms();
@@ -356,7 +362,7 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList) {
         let Some(msg) = outgoing(&inner, &p).await else {
             // The body is unreadable: counted as a transient failure for the part.
             let r = Response::local(451, "4.3.0 message body unreadable in the spool");
-            outcome::no_connection(&inner, q, &opts, p, &r).await;
+            Box::pin(outcome::no_connection(&inner, q, &opts, p, &r)).await;
             continue;
         };
         let result = conn.send(msg).await;
@@ -377,7 +383,7 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList) {
             .data
             .as_ref()
             .is_some_and(|r| r.is_positive_completion());
-        outcome::apply(&inner, q, &opts, p, &result, &via).await;
+        Box::pin(outcome::apply(&inner, q, &opts, p, &result, &via)).await;
         if accepted {
             inner.proven(q);
         }
@@ -391,7 +397,7 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList) {
             break;
         }
     }
-    conn.quit().await;
+    Box::pin(conn.quit()).await;
 }
 
 /// Whether the connection should give its places back now: another queue has waited for a

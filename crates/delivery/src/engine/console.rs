@@ -40,13 +40,46 @@ pub struct QueueView {
     pub transient: u64,
 }
 
-/// A cap as the console names it.
-pub fn describe(key: &CapKey) -> String {
+impl QueueView {
+    /// Active parts that wait for a place under a connection cap (none when the queue is
+    /// not waiting on one).
+    pub fn waiting_for_slot(&self) -> u64 {
+        if self.waiting_for.is_some() {
+            self.active as u64
+        } else {
+            0
+        }
+    }
+}
+
+/// A cap as the console names it: `server`, `binding` (its total), `host NAME`, or the
+/// stanza that set `scope_max_outbound_connections`, as written
+/// (`binding_group "g" domain "gmail.com"`).
+pub fn describe(snap: &Snapshot, key: &CapKey) -> String {
     match key {
         CapKey::Server => "server".into(),
         CapKey::Binding(_) => "binding".into(),
-        CapKey::Scope(s) => format!("scope {s}"),
         CapKey::Host(_, h) => format!("host {h}"),
+        CapKey::Scope(s) => {
+            let tree = &snap.tree;
+            let mut path = Vec::new();
+            let mut at = Some(bindery_config::tree::ScopeId(*s));
+            while let Some(scope) = at.and_then(|id| tree.get(id)) {
+                if let Some(name) = &scope.name {
+                    path.push(format!(
+                        "{} \"{name}\"",
+                        scope.kind.def().keyword.to_ascii_lowercase()
+                    ));
+                }
+                at = scope.parent;
+            }
+            path.reverse();
+            if path.is_empty() {
+                "global".into()
+            } else {
+                path.join(" ")
+            }
+        }
     }
 }
 
@@ -201,6 +234,7 @@ impl Engine {
 
     /// Every queue that exists, in the order they were made.
     pub fn queue_views(&self) -> Vec<QueueView> {
+        let snap = self.inner.snapshot.load_full();
         let mut st = self.inner.lock();
         (0..st.queues.len() as QueueId)
             .map(|q| {
@@ -212,7 +246,10 @@ impl Engine {
                     queue.delayed_len(),
                     queue.connections,
                 );
-                let waiting_for = st.caps.waiting_on(q).map(|c| describe(&st.caps.key(c)));
+                let waiting_for = st
+                    .caps
+                    .waiting_on(q)
+                    .map(|c| describe(&snap, &st.caps.key(c)));
                 let c = Inner::conns(&mut st, q);
                 QueueView {
                     binding: self.inner.binding_name(binding),

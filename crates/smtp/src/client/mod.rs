@@ -180,6 +180,9 @@ pub enum ClientStep {
     Closed,
 }
 
+/// The output buffer's room kept between writes: commands, not bodies.
+const OUT_KEPT: usize = 1024;
+
 /// The client state machine for one connection.
 pub struct Client {
     cfg: ClientConfig,
@@ -227,8 +230,13 @@ impl Client {
         &self.out
     }
 
+    /// The output was written. A message body went through this buffer (dot-stuffed); its
+    /// room is given back, so an idle connection holds a kilobyte, not its largest message.
     pub fn clear_output(&mut self) {
         self.out.clear();
+        if self.out.capacity() > OUT_KEPT {
+            self.out = Vec::with_capacity(OUT_KEPT);
+        }
     }
 
     /// The server's extensions from the latest EHLO.

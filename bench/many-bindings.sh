@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# many-bindings.sh -- delivery speed with many bindings and many domains (issue 17).
+#
+#   bindings:  smtp-source -s 20 -m N --> bindery (Lua: round-robin over B bindings, each its
+#              own source address 127.2.x.y) --(Gateway)--> smtp-sink
+#   gateway:   inject.py, message i to r<i>@d<i mod D>.test --> bindery (one binding)
+#              --(Gateway)--> smtp-sink: D queues, one per domain
+#   mx:        the same load, routed by MX records dnsmasq serves: the D domains point at
+#              four hosts (mx0..3.big.test on 127.0.0.20-23), as Google's and Microsoft's
+#              customers' domains do; a smtp-sink on each
+#   postfix:   the smtp-source load and the D = 20,000 load through Postfix with relayhost and
+#              default_destination_concurrency_limit = 20, the peer
+#
+# The sink is bench/sink-bench (SINK=smtp-sink for Postfix's): at 10,000 sessions smtp-sink
+# spent 12.8 s of CPU for 20,000 messages where bindery spent 15 s, on 2 cores, so it, not the
+# MTA, set the pace.
+#
+# Each bindery queue may open Max_Outbound_Connections = 20 (CONNS). A run ends when the
+# sinks have counted N messages; the figure is N / (that moment - start of injection). Every
+# second `ss` counts our sockets to the sink port in SYN-SENT and ESTABLISHED; the report
+# gives the most of each, bindery's peak RSS (VmHWM), and medians of RUNS runs. Run as root
+# (Postfix, ulimit).
+#
+# Knobs: N [20000] SIZE [2048] SESSIONS [20] CONNS [20] RUNS [3] SINK [sink-bench]
+#        BINDINGS ["1 20 200 2000 10000"] DOMAINS ["1 200 2000 20000"] MODES ["bindings gateway mx postfix"]
+#        SPOOL_DIR [/var/tmp/bindery-bench] OUT [/tmp/many-bindings-<ts>]
+set -euo pipefail
+N=${N:-20000}; SIZE=${SIZE:-2048}; SESSIONS=${SESSIONS:-20}; CONNS=${CONNS:-20}; RUNS=${RUNS:-3}
+BINDINGS=${BINDINGS:-"1 20 200 2000 10000"}
+DOMAINS=${DOMAINS:-"1 200 2000 20000"}
+MODES=${MODES:-"bindings gateway mx postfix"}
+SINK=${SINK:-sink-bench}
+SPOOL_DIR=${SPOOL_DIR:-/var/tmp/bindery-bench}
+OUT=${OUT:-/tmp/many-bindings-$(date +%Y%m%d-%H%M%S)}
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
+ulimit -n "$(ulimit -Hn)"
+
+SINK_BIN=$ROOT/target/release/sink-bench
+[ -x "$SINK_BIN" ] || (cd "$ROOT" && cargo build --release -p sink-bench)
+SINK_PORT=$(free_port)
+SINK_PIDS=()
+# start_sinks NAME IP...: one smtp-sink per address on SINK_PORT, counters in sink-NAME-IP.out.
+start_sinks() {
+  local name=$1; shift
+  SINK_FILES=()
+  for ip in "$@"; do
+    if [ "$SINK" = smtp-sink ]; then
+      smtp-sink -u nobody -m 60000 -c "$ip:$SINK_PORT" 1000 > "$OUT/sink-$name-$ip.out" 2>&1 &
+    else
+      "$SINK_BIN" "$ip:$SINK_PORT" > "$OUT/sink-$name-$ip.out" 2>&1 &
+    fi
+    SINK_PIDS+=($!); SINK_FILES+=("$OUT/sink-$name-$ip.out")
+  done
+  sleep 0.3
+}
+stop_sinks() {
+  for p in "${SINK_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
+  SINK_PIDS=()
+}
+# smtp-sink -c rewrites a counter line in place ("sess=36 quit=36 mesg=1000\r").
+sinks_count() {
+  local total=0 n f
+  for f in "${SINK_FILES[@]}"; do
+    n=$(tr '\r' '\n' < "$f" | grep -o 'mesg=[0-9]*' | tail -n1 | cut -d= -f2)
+    total=$((total + ${n:-0}))
+  done
+  echo "$total"
+}
+
+# Every second: our sockets to the sink port in SYN-SENT and ESTABLISHED (the most of each).
+start_sampler() {
+  ( syn=0; est=0
+    while :; do
+      s=$(ss -Htn state syn-sent "( dport = :$SINK_PORT )" | wc -l)
+      e=$(ss -Htn state established "( dport = :$SINK_PORT )" | wc -l)
+      [ "$s" -gt "$syn" ] && syn=$s; [ "$e" -gt "$est" ] && est=$e
+      echo "$syn $est" > "$OUT/sampled"
+      sleep 1
+    done ) &
+  SAMPLER=$!
+}
+stop_sampler() { kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true; cat "$OUT/sampled"; }
+
+# wait_sinks NAME: until the sinks have N, then msg/s since T0.
+wait_sinks() {
+  local deadline t1
+  deadline=$(( $(date +%s) + 600 ))
+  while [ "$(sinks_count)" -lt "$N" ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || { log "$1: sinks have $(sinks_count) of $N after 600 s"; return 1; }
+    sleep 0.05
+  done
+  t1=$(now)
+  python3 -c "print(f'{$N/($t1-$T0):.0f}')"
+}
+
+inject_source() { # PORT
+  smtp-source -4 -s "$SESSIONS" -l "$SIZE" -m "$N" -f a@example.com -t b@example.net "127.0.0.1:$1" \
+    > "$OUT/source.out" 2>&1 || { log "smtp-source exited $?: $(tail -n1 "$OUT/source.out")"; return 1; }
+}
+inject_domains() { # PORT DOMAINS
+  python3 "$HERE/inject.py" "$1" "$N" "$SESSIONS" "$SIZE" "$2"
+}
+
+# bindings_conf B: B bindings in one group, a Lua policy spreading messages over them.
+bindings_conf() {
+  local b=$1 i
+  cat > "$OUT/rr.lua" <<LUA
+require("msys.core")
+local mod = {}
+local n = 0
+function mod:validate_set_binding(msg)
+  n = n % $b + 1
+  msg:binding("b" .. n)
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("rr", mod)
+LUA
+  echo 'binding_group "pool" {'
+  for i in $(seq "$b"); do
+    printf '  binding "b%d" { Bind_Address = 127.2.%d.%d }\n' "$i" $((i / 250)) $((i % 250 + 1))
+  done
+  echo '}'
+  printf 'scriptlet "scriptlet" { script "rr" { source = "%s/rr.lua" } }\n' "$OUT"
+}
+
+# The MX zone: D domains over four hosts, in a dnsmasq configuration file.
+DNS_PORT=$(free_port)
+start_dns() { # D
+  local d=$1 i
+  { for k in 0 1 2 3; do echo "host-record=mx$k.big.test,127.0.0.2$k"; done
+    for i in $(seq 0 $((d - 1))); do echo "mx-host=d$i.test,mx$((i % 4)).big.test,10"; done
+  } > "$OUT/dnsmasq.conf"
+  dnsmasq -k --conf-file="$OUT/dnsmasq.conf" --no-resolv --no-hosts --listen-address=127.0.0.1 \
+    --bind-interfaces --port="$DNS_PORT" --user=root --pid-file= --local=/test/ \
+    > "$OUT/dnsmasq.log" 2>&1 &
+  DNS_PID=$!
+  printf 'nameserver 127.0.0.1:%s\n' "$DNS_PORT" > "$OUT/resolv.conf"
+  sleep 1
+}
+stop_dns() { kill "$DNS_PID" 2>/dev/null; wait "$DNS_PID" 2>/dev/null || true; }
+
+# run_bindery MODE X CONF-EXTRA: one measured run; prints "msg/s hwm_kb syn est".
+run_bindery() {
+  local mode=$1 x=$2 rate hwm sampled
+  start_bindery "Relay_Hosts = ( 127.0.0.0/8 )
+Max_Outbound_Connections = $CONNS
+$3"
+  start_sampler
+  T0=$(now)
+  case $mode in
+    bindings) inject_source "$B_PORT" ;;
+    *) inject_domains "$B_PORT" "$x" ;;
+  esac
+  rate=$(wait_sinks "$mode $x") || rate=0
+  hwm=$(awk '/VmHWM/ {print $2}' "/proc/$BINDERY_PID/status")
+  sampled=$(stop_sampler)
+  stop_bindery
+  echo "$rate $hwm $sampled"
+}
+
+printf 'mode\tqueues\trun\tmsg_s\thwm_kb\tmax_syn_sent\tmax_established\n' > "$OUT/results.tsv"
+record() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >> "$OUT/results.tsv"; log "$*"; }
+
+for r in $(seq "$RUNS"); do
+  for mode in $MODES; do
+    case $mode in
+      bindings)
+        for b in $BINDINGS; do
+          start_sinks "b$b-$r" 127.0.0.1
+          # shellcheck disable=SC2046
+          set -- $(run_bindery bindings "$b" "Gateway = \"127.0.0.1:$SINK_PORT\"
+$(bindings_conf "$b")")
+          stop_sinks; record bindings "$b" "$r" "$@"
+        done ;;
+      gateway)
+        for d in $DOMAINS; do
+          start_sinks "g$d-$r" 127.0.0.1
+          # shellcheck disable=SC2046
+          set -- $(run_bindery gateway "$d" "Gateway = \"127.0.0.1:$SINK_PORT\"")
+          stop_sinks; record gateway "$d" "$r" "$@"
+        done ;;
+      mx)
+        for d in $DOMAINS; do
+          start_dns "$d"; start_sinks "m$d-$r" 127.0.0.20 127.0.0.21 127.0.0.22 127.0.0.23
+          # shellcheck disable=SC2046
+          set -- $(run_bindery mx "$d" "Resolv_Conf = \"$OUT/resolv.conf\"
+Remote_SMTP_Port = $SINK_PORT")
+          stop_sinks; stop_dns; record mx "$d" "$r" "$@"
+        done ;;
+      postfix)
+        if [ "$STARTED_POSTFIX" = 0 ]; then
+          PF_PORT=$(free_port)
+          start_postfix "$PF_PORT" many-bindings "relayhost = [127.0.0.1]:$SINK_PORT
+default_destination_concurrency_limit = $CONNS
+smtp_tls_security_level = none"
+        fi
+        for load in source domains; do
+          start_sinks "p$load-$r" 127.0.0.1
+          start_sampler; T0=$(now)
+          if [ $load = source ]; then inject_source "$PF_PORT"; else inject_domains "$PF_PORT" 20000; fi
+          rate=$(wait_sinks "postfix $load") || rate=0
+          sampled=$(stop_sampler); stop_sinks
+          # shellcheck disable=SC2086
+          record "postfix-$load" "-" "$r" "$rate" "-" $sampled
+          postsuper -d ALL >/dev/null 2>&1 || true
+        done ;;
+    esac
+  done
+done
+
+python3 - "$OUT/results.tsv" <<'PY'
+import statistics, sys
+from collections import defaultdict
+rows = [l.split('\t') for l in open(sys.argv[1]).read().split('\n')[1:] if l]
+groups = defaultdict(list)
+for r in rows:
+    groups[(r[0], r[1])].append(r)
+med = lambda rs, i: statistics.median(float(r[i]) for r in rs if r[i] not in ('-', ''))
+base = {}
+print(f"{'load':<18}{'queues':>8}{'msg/s':>9}{'of 1':>7}{'peak RSS MB':>13}{'KB/queue':>10}{'SYN-SENT':>10}{'ESTAB':>7}")
+for (mode, q), rs in groups.items():
+    rate = med(rs, 3)
+    hwm = med(rs, 4) if rs[0][4] != '-' else None
+    if q in ('1',):
+        base[mode] = (rate, hwm)
+    b = base.get(mode)
+    share = f"{rate / b[0]:.0%}" if b and b[0] else "-"
+    per = f"{(hwm - b[1]) / int(q):.1f}" if b and hwm and q not in ('1', '-') else "-"
+    mb = f"{hwm / 1024:.0f}" if hwm else "-"
+    print(f"{mode:<18}{q:>8}{rate:>9.0f}{share:>7}{mb:>13}{per:>10}{max(int(r[5]) for r in rs):>10}{max(int(r[6]) for r in rs):>7}")
+PY
