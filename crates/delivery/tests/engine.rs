@@ -1369,3 +1369,98 @@ async fn connects_to_one_host_are_paced_across_bindings() {
     );
     assert!(took < Duration::from_secs(6), "30 connects in {took:?}");
 }
+
+/// Issue 17: a dispatcher pass looks only at queues that had an event, never at those that
+/// merely wait. B bindings × 5 domains (B = 2,000 here, `BINDERY_DISPATCH_BINDINGS` for
+/// more), every queue waiting: two domains for a cap place (their
+/// `scope_max_outbound_connections` is 1, held by a connection whose greeting takes 30 s),
+/// two for a connection throttle's token (one an hour, taken by the first queue), one
+/// suspended. One binding then delivers 300 messages to a sixth domain. The queues looked at
+/// stay a handful per delivered message, whatever B is; rescanning the waiting ones (as the
+/// dispatcher did for throttled queues) costs 2 × B per pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispatcher_pass_does_not_look_at_waiting_queues() {
+    let b: usize = std::env::var("BINDERY_DISPATCH_BINDINGS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let (addr, sink) = sink_with(
+        "127.0.0.20:0",
+        Duration::ZERO,
+        Hangup::Never,
+        Duration::from_secs(30),
+        usize::MAX,
+    )
+    .await;
+    let (live, live_sink) = sink_at("127.0.0.21:0", Duration::ZERO).await;
+    let bindings: String = (0..b)
+        .map(|i| format!("binding \"b{i}\" {{ }}\n"))
+        .collect();
+    let config = format!(
+        "Gateway = \"{addr}\"\nIdle_Timeout = 30\n\
+         domain \"capped1.test\" {{ Scope_Max_Outbound_Connections = 1 }}\n\
+         domain \"capped2.test\" {{ Scope_Max_Outbound_Connections = 1 }}\n\
+         domain \"slow1.test\" {{ Outbound_Throttle_Connections = \"1/3600\" }}\n\
+         domain \"slow2.test\" {{ Outbound_Throttle_Connections = \"1/3600\" }}\n\
+         domain \"held.test\" {{ Suspend_Delivery = true }}\n\
+         domain \"live.test\" {{ Gateway = \"{live}\" }}\n\
+         binding_group \"g\" {{\n{bindings}}}\n"
+    );
+    let held = [
+        "capped1.test",
+        "capped2.test",
+        "slow1.test",
+        "slow2.test",
+        "held.test",
+    ];
+    let parts: Vec<(String, String)> = (0..b)
+        .flat_map(|i| {
+            held.iter()
+                .map(move |d| (format!("b{i}"), format!("r{i}@{d}")))
+        })
+        .collect();
+    let (engine, spool) = backlog_of(&config, Arc::new(SystemClock), &parts).await;
+    // Every held queue has been looked at once and now waits (the sink greets after 30 s,
+    // so the four connections that got through hold their places meanwhile).
+    eventually(Duration::from_secs(60), || {
+        let views = engine.queue_views();
+        views.iter().filter(|v| v.waiting_for.is_some()).count() >= 2 * b - 2
+    })
+    .await;
+    let waiting = engine
+        .queue_views()
+        .iter()
+        .filter(|v| v.waiting_for.is_some())
+        .count();
+    assert!(waiting >= 2 * b - 2, "{waiting} queues wait for a cap");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let c = engine.counters();
+    let (p0, c0) = (
+        c.dispatch_passes.load(Ordering::Relaxed),
+        c.dispatch_considered.load(Ordering::Relaxed),
+    );
+    let began = std::time::Instant::now();
+    for i in 0..300 {
+        inject(&engine, &spool, 1_000_000 + i, "b0", "x@live.test").await;
+    }
+    assert_eq!(wait_for(&live_sink, 300).await.len(), 300);
+    let took = began.elapsed();
+    let passes = c.dispatch_passes.load(Ordering::Relaxed) - p0;
+    let considered = c.dispatch_considered.load(Ordering::Relaxed) - c0;
+    eprintln!(
+        "dispatcher with {b} bindings x 5 domains ({} queues; {waiting} waiting on a cap, \
+         the others on a throttle or suspended): 300 messages to one more queue in {took:?}, \
+         {passes} passes, {considered} queues looked at ({:.2} per message)",
+        engine.queue_views().len(),
+        considered as f64 / 300.0
+    );
+    assert!(
+        considered <= 300 * 4,
+        "{considered} queues looked at for 300 messages"
+    );
+    assert_eq!(
+        sink.accepted.load(Ordering::SeqCst),
+        4,
+        "one per held domain"
+    );
+}

@@ -155,6 +155,10 @@ pub struct Counters {
     pub reports: AtomicU64,
     pub connections: AtomicU64,
     pub open_connections: AtomicU64,
+    /// Dispatcher passes, and queues looked at in them: what a pass costs, for the test that
+    /// holds it independent of the queues that merely wait.
+    pub dispatch_passes: AtomicU64,
+    pub dispatch_considered: AtomicU64,
 }
 
 pub(crate) struct Inner {
@@ -554,6 +558,10 @@ async fn dispatch(inner: Arc<Inner>) {
             }
             candidates.sort_unstable();
             candidates.dedup();
+            let c = &inner.counters;
+            c.dispatch_passes.fetch_add(1, Ordering::Relaxed);
+            c.dispatch_considered
+                .fetch_add(candidates.len() as u64, Ordering::Relaxed);
             for q in candidates {
                 consider(&inner, &mut st, q, now, &mut to_open);
             }
