@@ -188,12 +188,13 @@ class SinkSuite(unittest.TestCase):
     SCRIPT = ""
     SCRIPT_FILE = "assign.lua"
     DNS_EXTRA = ()
+    SINK = None  # the Sink class below, unless a suite needs another
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix=f"bindery-{cls.NAME}-")
         cls.dns = Dns(cls.tmp, extra=cls.DNS_EXTRA)
-        cls.sink = Sink("127.0.0.20")
+        cls.sink = (cls.SINK or Sink)("127.0.0.20")
         with open(os.path.join(cls.tmp, cls.SCRIPT_FILE), "w") as f:
             f.write(cls.SCRIPT)
         cls.prepare()

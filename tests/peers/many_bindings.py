@@ -14,19 +14,15 @@ second: `ss` is sampled every 50 ms and each socket's time in SYN-SENT measured.
 Run by `cargo test` (crates/bindery/tests/peers.rs) with BINDERY_BIN set.
 """
 
-import asyncio
 import os
-import shutil
 import smtplib
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
-from deliver import Dns, Sink
-from common import Daemon
+from deliver import Sink, SinkSuite
 
 BINDINGS = 1000
 MESSAGES = 2000
@@ -105,18 +101,17 @@ class SynSent:
         return max((self.last[s] - self.first[s] for s in self.first), default=0.0)
 
 
-class ManyBindings(unittest.TestCase):
+class ManyBindings(SinkSuite):
+    NAME = "many"
+    SCRIPT = SCRIPT
+    DNS_EXTRA = ["--mx-host=wide.test,mx.wide.test,10", "--host-record=mx.wide.test,127.0.0.20"]
+    SINK = SmallBacklogSink
+
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="bindery-many-")
-        cls.dns = Dns(cls.tmp, extra=["--mx-host=wide.test,mx.wide.test,10",
-                                      "--host-record=mx.wide.test,127.0.0.20"])
-        cls.sink = SmallBacklogSink("127.0.0.20")
-        with open(os.path.join(cls.tmp, "assign.lua"), "w") as f:
-            f.write(SCRIPT)
+    def daemon_config(cls):
         bindings = "\n".join(f'  binding "b{i}" {{ Bind_Address = {source(i)} }}'
                              for i in range(BINDINGS))
-        config = f"""
+        return f"""
 Resolv_Conf = "{cls.dns.resolv}"
 Relay_Hosts = ( 127.0.0.1 )
 Retry_Interval = 1
@@ -134,14 +129,6 @@ ESMTP_Listener {{
   Listen "127.0.0.1:0" {{ }}
 }}
 """
-        cls.d = Daemon(cls.tmp, config=config)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.stop()
-        cls.sink.stop()
-        cls.dns.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def test_a_thousand_bindings_never_leave_a_connect_waiting_a_second(self):
         def send(part):

@@ -110,9 +110,9 @@ impl Outbound {
             timeouts,
             target: target.clone(),
             local,
-            // Replies are short: a whole pipelined batch of them rarely fills this, and a
-            // connection per binding to one MX made 16 KB each a third of the daemon's RSS.
-            buf: vec![0; 2 * 1024],
+            // Replies are short (a larger pipelined batch takes another read), and with a
+            // connection per binding to one MX, 16 KB each was a third of the daemon's RSS.
+            buf: vec![0; 1024],
             broken: false,
             dropped: false,
             wait: None,

@@ -1464,3 +1464,59 @@ async fn a_dispatcher_pass_does_not_look_at_waiting_queues() {
         "one per held domain"
     );
 }
+
+/// Issue 17: slow start's shrink on the manual clock. A sink that takes four connections and
+/// refuses the rest: the fifth connect fails, its part goes back, and the queue keeps to the
+/// four that work. While the clock stands still it tries no other (the part waits 1 s, the
+/// target holds at four for 10 s, `CEILING_MS`); 2 s later still none; once the clock has
+/// moved past the 10 s, the next delivery lets it probe again, and every message still
+/// arrives with no deferral.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_connect_holds_the_target_for_ten_seconds_of_clock() {
+    let (addr, sink) = sink_with(
+        "127.0.0.20:0",
+        Duration::from_millis(20),
+        Hangup::Never,
+        Duration::ZERO,
+        4,
+    )
+    .await;
+    let config = format!("Gateway = \"{addr}\"\nMax_Outbound_Connections = 20\n");
+    let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
+    let parts: Vec<(String, String)> = (0..400)
+        .map(|i| ("default".to_string(), format!("r{i}@one.test")))
+        .collect();
+    let (engine, _spool) = backlog_of(&config, Arc::clone(&clock) as Arc<dyn Clock>, &parts).await;
+    let connects = || engine.counters().connections.load(Ordering::Relaxed);
+    eventually(Duration::from_secs(10), || connects() >= 5).await;
+    // Slow start's last step may have opened more than one connect past the four at once.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let tried = connects();
+    assert!(
+        tried >= 5,
+        "four that work and at least one refused: {tried}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(connects(), tried, "no probe while the clock stands still");
+    clock.advance_ms(2_000);
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(
+        connects(),
+        tried,
+        "2 s on: the target still holds at the four"
+    );
+    assert!(
+        engine.stats().global.read().delivered < 400,
+        "mail was still waiting, so a probe was wanted"
+    );
+    clock.advance_ms(10_000);
+    eventually(Duration::from_secs(5), || connects() > tried).await;
+    assert!(connects() > tried, "past 10 s the queue probes again");
+    eventually(Duration::from_secs(30), || {
+        engine.stats().global.read().delivered == 400
+    })
+    .await;
+    let g = engine.stats().global.read();
+    assert_eq!((g.delivered, g.transient), (400, 0));
+    assert_eq!(sink.accepted.load(Ordering::SeqCst), 4);
+}

@@ -345,12 +345,16 @@ impl Inner {
 
     /// A connect of `q` failed or timed out: slow start halves its target, and while other
     /// connections of the queue work it grows no further than them for `CEILING_MS`.
-    /// Returns how many other connections the queue has open.
+    /// Returns how many connections of the queue work: made and greeted, not counting other
+    /// connects still in progress (one of them may be failing too: counted, it let the
+    /// queue probe again before the 10 s were up).
     pub fn connect_failed(&self, q: QueueId) -> u32 {
         let now = self.now_ms();
         let mut st = self.lock();
-        let others = st.queues.get(q).connections.saturating_sub(1);
+        let open = st.queues.get(q).connections;
         let c = Inner::conns(&mut st, q);
+        // This connect is among the `opening` ones.
+        let others = open.saturating_sub(c.opening);
         c.target = bindery_queue::pacing::shrink(c.target).max(others);
         if others > 0 {
             c.ceiling = Some((others, now + CEILING_MS));

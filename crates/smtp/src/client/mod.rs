@@ -180,8 +180,8 @@ pub enum ClientStep {
     Closed,
 }
 
-/// The output buffer's room kept between writes: commands, not bodies.
-const OUT_KEPT: usize = 1024;
+/// The output buffer's room kept between writes: a transaction's commands, not a body.
+const OUT_KEPT: usize = 512;
 
 /// The client state machine for one connection.
 pub struct Client {
@@ -231,11 +231,11 @@ impl Client {
     }
 
     /// The output was written. A message body went through this buffer (dot-stuffed); its
-    /// room is given back, so an idle connection holds a kilobyte, not its largest message.
+    /// room is given back, so an idle connection holds nothing, not its largest message.
     pub fn clear_output(&mut self) {
         self.out.clear();
         if self.out.capacity() > OUT_KEPT {
-            self.out = Vec::with_capacity(OUT_KEPT);
+            self.out = Vec::new();
         }
     }
 
