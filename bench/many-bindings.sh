@@ -21,7 +21,7 @@
 # gives the most of each, bindery's peak RSS (VmHWM), and medians of RUNS runs. Run as root
 # (Postfix, ulimit).
 #
-# Knobs: N [20000] SIZE [2048] SESSIONS [20] CONNS [20] RUNS [3] SINK [sink-bench]
+# Knobs: N [20000] SIZE [2048] SESSIONS [20] CONNS [20] RUNS [3] SINK [sink-bench] EXTRA ['']
 #        BINDINGS ["1 20 200 2000 10000"] DOMAINS ["1 200 2000 20000"] MODES ["bindings gateway mx postfix"]
 #        SPOOL_DIR [/var/tmp/bindery-bench] OUT [/tmp/many-bindings-<ts>]
 set -euo pipefail
@@ -30,6 +30,8 @@ BINDINGS=${BINDINGS:-"1 20 200 2000 10000"}
 DOMAINS=${DOMAINS:-"1 200 2000 20000"}
 MODES=${MODES:-"bindings gateway mx postfix"}
 SINK=${SINK:-sink-bench}
+# EXTRA: more bindery configuration for every run (e.g. 'Host_Connect_Rate = 0').
+EXTRA=${EXTRA:-}
 SPOOL_DIR=${SPOOL_DIR:-/var/tmp/bindery-bench}
 OUT=${OUT:-/tmp/many-bindings-$(date +%Y%m%d-%H%M%S)}
 # shellcheck source=bench/lib.sh
@@ -150,6 +152,7 @@ run_bindery() {
   local mode=$1 x=$2 rate hwm sampled
   start_bindery "Relay_Hosts = ( 127.0.0.0/8 )
 Max_Outbound_Connections = $CONNS
+$EXTRA
 $3"
   start_sampler
   T0=$(now)
