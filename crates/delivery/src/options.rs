@@ -291,6 +291,13 @@ impl Caps {
 }
 
 impl DeliveryOptions {
+    /// The server's cap as the configuration sets it (global scope): what every queue's
+    /// `server_cap` holds.
+    pub fn server_cap(snap: &Snapshot) -> Limit {
+        let r = Reader(snap.chain(None, None, None));
+        Caps::resolve(snap, &r).server
+    }
+
     /// Resolves every delivery option for mail on `binding` to `domain`.
     pub fn resolve(snap: &Snapshot, binding: BindingId, domain: &DomainKey) -> DeliveryOptions {
         let ids = &*IDS;

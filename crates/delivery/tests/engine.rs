@@ -1520,3 +1520,44 @@ async fn a_failed_connect_holds_the_target_for_ten_seconds_of_clock() {
     assert_eq!((g.delivered, g.transient), (400, 0));
     assert_eq!(sink.accepted.load(Ordering::SeqCst), 4);
 }
+
+/// Issue 17: outbound connections stay within what the descriptors allow. The daemon tells
+/// the engine (`limit_connections`) when `nofile` is lower than the server's cap and its
+/// reserve; here 3, under the default 20,000 + 200: 12 bindings never have more than 3
+/// connections open, and nothing is deferred (a connect short of a descriptor would be).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_stay_within_the_descriptor_cap() {
+    let (addr, sink) = sink(Duration::from_millis(5)).await;
+    let bindings: String = (0..12)
+        .map(|i| format!("binding \"b{i}\" {{ }}\n"))
+        .collect();
+    let config = format!("Gateway = \"{addr}\"\nbinding_group \"g\" {{\n{bindings}}}\n");
+    let parts: Vec<(String, String)> = (0..120)
+        .map(|i| (format!("b{}", i % 12), format!("r{i}@one.test")))
+        .collect();
+    let held = format!("{config}\nSuspend_Delivery = true\n");
+    let (engine, spool) = start(&held, Arc::new(SystemClock));
+    assert!(engine.limit_connections(3), "3 is under 20,000 + 200");
+    assert!(!engine.limit_connections(1_000_000));
+    assert!(engine.limit_connections(3));
+    for (i, (binding, rcpt)) in parts.iter().enumerate() {
+        inject(&engine, &spool, i, binding, rcpt).await;
+    }
+    let tree = bindery_config::snapshot_from_str("t.conf", &config)
+        .unwrap()
+        .tree;
+    engine.reconfigure(Arc::new(bindery_config::Snapshot::compile(
+        (*tree).clone(),
+        2,
+    )));
+    let peak = peak_until(
+        Duration::from_secs(30),
+        || engine.counters().open_connections.load(Ordering::SeqCst),
+        || engine.stats().global.read().delivered == 120,
+    )
+    .await;
+    let g = engine.stats().global.read();
+    assert_eq!((g.delivered, g.transient), (120, 0));
+    assert!(peak <= 3, "{peak} connections open");
+    assert!(sink.max_open.load(Ordering::SeqCst) <= 3);
+}

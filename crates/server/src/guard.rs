@@ -207,6 +207,17 @@ pub fn smtp_cap(configured: usize, limit: u64) -> usize {
     configured.min(usize::try_from(room).unwrap_or(usize::MAX))
 }
 
+/// The outbound connections delivery can really open under a descriptor limit of `limit`,
+/// with `inbound` sessions allowed on the ESMTP listeners: the room the SMTP cap has, less
+/// those sessions, but never under half of it (each side may be busy at a time; a
+/// connect that finds no descriptor would defer its mail, one that waits for a place does
+/// not).
+pub fn outbound_cap(limit: u64, inbound: usize) -> u32 {
+    let room = limit.saturating_sub(reserve(limit)).max(2);
+    let left = room.saturating_sub(inbound as u64).max(room / 2);
+    u32::try_from(left).unwrap_or(u32::MAX)
+}
+
 /// Paces an accept loop after failures: 5 ms doubling to 1 s, reset by a success; logs the
 /// first failure of a run and then at most one line every 10 s.
 pub struct Backoff {
@@ -251,6 +262,14 @@ impl Backoff {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn outbound_connections_get_what_inbound_sessions_leave_but_half_at_least() {
+        // 4,096 descriptors: 3,687 of room after the reserve (a tenth).
+        assert_eq!(outbound_cap(4096, 1000), 2687);
+        assert_eq!(outbound_cap(4096, 20_000), 1843, "half the room");
+        assert_eq!(outbound_cap(1_048_576, 1000), 942_719);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_read_or_write_without_progress_times_out() {

@@ -419,6 +419,19 @@ pub async fn start(
                 Arc::make_mut(plan).concurrency = cap;
             }
         }
+        // Outbound connections too: past the descriptors there are, a connect fails and
+        // defers its mail; under this cap it waits for a place like under any other.
+        let inbound = generation.plans.iter().map(|p| p.concurrency).sum();
+        let cap = guard::outbound_cap(limit, inbound);
+        if engine.limit_connections(cap) {
+            tracing::warn!(
+                nofile = limit,
+                outbound = cap,
+                "Server_Max_Outbound_Connections (with its reserve) cannot be met under the \
+                 descriptor limit: outbound connections are capped lower; raise the hard \
+                 limit (ulimit -Hn, systemd LimitNOFILE=)"
+            );
+        }
     }
     // Every listener is bound before any is served or announced: one that cannot bind
     // (a port in use) stops the start with nothing half-open.

@@ -175,6 +175,9 @@ pub(crate) struct Inner {
     pub names: Names,
     /// Connect pacing per remote address, across bindings.
     pub connects: connects::Connects,
+    /// The most outbound connections the process's descriptors allow (`u32::MAX`: no
+    /// limit known); the server's cap is lowered to it.
+    pub descriptor_cap: AtomicU32,
 }
 
 /// Binding and group names, interned: every message on a binding holds the same `Arc<str>`
@@ -262,7 +265,7 @@ impl Inner {
         let o = Arc::new(o);
         st.opts[i] = Some(Arc::clone(&o));
         let slot = queue.binding;
-        let mut keys = vec![(CapKey::Server, o.server_cap)];
+        let mut keys = vec![(CapKey::Server, self.server_limit(o.server_cap))];
         if let Some(max) = o.binding_cap {
             keys.push((CapKey::Binding(slot), Limit::new(max)));
         }
@@ -280,6 +283,17 @@ impl Inner {
         st.cap_ids[i] = caps;
         st.ready.append(&mut woken);
         o
+    }
+
+    /// The server's cap as configured, within what the descriptors allow: the ceiling
+    /// (max plus reserve) is at most `descriptor_cap`.
+    fn server_limit(&self, configured: Limit) -> Limit {
+        let fds = self.descriptor_cap.load(Ordering::Relaxed);
+        let max = configured.max.min(fds);
+        Limit {
+            max,
+            reserve: configured.reserve.min(fds - max),
+        }
     }
 
     /// The caps a new connection of `q` takes places under.
@@ -470,9 +484,22 @@ impl Engine {
             spread: AtomicU32::new(0),
             names: Names::default(),
             connects: connects::Connects::default(),
+            descriptor_cap: AtomicU32::new(u32::MAX),
         });
         tokio::spawn(dispatch(Arc::clone(&inner)));
         Engine { inner }
+    }
+
+    /// Caps outbound connections at `most` (what the descriptors allow), below
+    /// `server_max_outbound_connections` and its reserve. Returns whether that lowers the
+    /// configured cap of the generation in force.
+    pub fn limit_connections(&self, most: u32) -> bool {
+        self.inner.descriptor_cap.store(most, Ordering::Relaxed);
+        let snap = self.inner.snapshot.load_full();
+        let configured = crate::options::DeliveryOptions::server_cap(&snap);
+        // Queues resolve their caps again, against the new ceiling.
+        self.reconfigure(snap);
+        configured.max.saturating_add(configured.reserve) > most
     }
 
     /// Hands a spooled message to the queues.
