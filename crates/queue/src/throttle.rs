@@ -37,16 +37,60 @@ pub trait ThrottleStore: Send + Sync + 'static {
     fn acquire(&self, key: ThrottleKey, rate: Rate, now_ms: u64) -> Result<(), u64>;
 }
 
+/// One token bucket: at most `count` tokens (the burst), refilled at `count / seconds`. Kept
+/// in thousandths of a token, so sub-token refills accumulate exactly. A rate of 0 lets
+/// nothing through. [`TokenBuckets`] keeps one per throttle; the engine's connect pacing one
+/// per remote address.
 #[derive(Debug)]
-struct Bucket {
-    /// Tokens, in thousandths, so sub-token refills accumulate exactly.
+pub struct Bucket {
     milli_tokens: u64,
     last_ms: u64,
     rate: Rate,
 }
 
-/// In-process token buckets. A bucket holds at most `count` tokens (the burst) and refills
-/// at `count / seconds`. A rate of 0 lets nothing through.
+impl Bucket {
+    /// A full bucket at `now_ms`.
+    pub fn new(rate: Rate, now_ms: u64) -> Bucket {
+        Bucket {
+            milli_tokens: u64::from(rate.count) * 1000,
+            last_ms: now_ms,
+            rate,
+        }
+    }
+
+    /// Takes one token at `now_ms` under `rate`. `Err(ms)` says how long until one is
+    /// available; nothing is taken then. A changed rate keeps the level and applies from now.
+    pub fn take(&mut self, rate: Rate, now_ms: u64) -> Result<(), u64> {
+        if rate.count == 0 {
+            return Err(1000);
+        }
+        let cap = u64::from(rate.count) * 1000;
+        if self.rate != rate {
+            self.rate = rate;
+            self.milli_tokens = self.milli_tokens.min(cap);
+        }
+        let elapsed = now_ms.saturating_sub(self.last_ms);
+        // `count` tokens per `seconds` is `count * 1000` milli-tokens per `seconds * 1000` ms.
+        let refill = elapsed.saturating_mul(u64::from(rate.count)) / u64::from(rate.seconds);
+        self.milli_tokens = (self.milli_tokens + refill).min(cap);
+        self.last_ms = now_ms.max(self.last_ms);
+        if self.milli_tokens >= 1000 {
+            self.milli_tokens -= 1000;
+            Ok(())
+        } else {
+            let missing = 1000 - self.milli_tokens;
+            let wait = (missing * u64::from(rate.seconds)).div_ceil(u64::from(rate.count));
+            Err(wait.max(1))
+        }
+    }
+
+    /// Whether it was full when last taken from or made: forgetting it loses nothing.
+    pub fn is_full(&self) -> bool {
+        self.milli_tokens >= u64::from(self.rate.count) * 1000
+    }
+}
+
+/// In-process token buckets, one [`Bucket`] per key.
 #[derive(Debug, Default)]
 pub struct TokenBuckets {
     buckets: Mutex<FxHashMap<ThrottleKey, Bucket>>,
@@ -57,31 +101,10 @@ impl ThrottleStore for TokenBuckets {
         if rate.count == 0 {
             return Err(1000);
         }
-        let cap = u64::from(rate.count) * 1000;
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let b = map.entry(key).or_insert(Bucket {
-            milli_tokens: cap,
-            last_ms: now_ms,
-            rate,
-        });
-        if b.rate != rate {
-            // The configuration changed: keep the level, apply the new rate from now.
-            b.rate = rate;
-            b.milli_tokens = b.milli_tokens.min(cap);
-        }
-        let elapsed = now_ms.saturating_sub(b.last_ms);
-        // `count` tokens per `seconds` is `count * 1000` milli-tokens per `seconds * 1000` ms.
-        let refill = elapsed.saturating_mul(u64::from(rate.count)) / u64::from(rate.seconds);
-        b.milli_tokens = (b.milli_tokens + refill).min(cap);
-        b.last_ms = now_ms.max(b.last_ms);
-        if b.milli_tokens >= 1000 {
-            b.milli_tokens -= 1000;
-            Ok(())
-        } else {
-            let missing = 1000 - b.milli_tokens;
-            let wait = (missing * u64::from(rate.seconds)).div_ceil(u64::from(rate.count));
-            Err(wait.max(1))
-        }
+        map.entry(key)
+            .or_insert_with(|| Bucket::new(rate, now_ms))
+            .take(rate, now_ms)
     }
 }
 

@@ -18,6 +18,7 @@ use bindery_config::Snapshot;
 use bindery_config::schema::{OptionId, option_id};
 use bindery_config::snapshot::Level;
 use bindery_config::value::Value;
+use bindery_queue::throttle::Bucket;
 use bindery_queue::{Clock, Rate};
 use rustc_hash::FxHashMap;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -79,11 +80,8 @@ impl ConnectLimits {
 struct Gate {
     max: u32,
     slots: Arc<Semaphore>,
-    /// Tokens in thousandths, and when they were last refilled.
-    milli_tokens: u64,
-    last_ms: u64,
-    /// A full bucket, in thousandths: a gate below it still remembers connects.
-    cap_milli: u64,
+    /// The connect rate's bucket, made at the first connect under a rate.
+    bucket: Option<Bucket>,
 }
 
 /// Every remote address's gate.
@@ -111,7 +109,7 @@ impl Connects {
         } else {
             let mut gates = self.lock();
             self.sweep(&mut gates);
-            let gate = gates.entry(ip).or_insert_with(|| new_gate(limits, clock));
+            let gate = gates.entry(ip).or_insert_with(|| new_gate(limits));
             if gate.max != limits.in_progress {
                 // A reload changed the limit: later connects take the new one; those in
                 // progress finish under the old.
@@ -142,23 +140,10 @@ impl Connects {
     ) -> Result<(), u64> {
         let now = clock.now_ms();
         let mut gates = self.lock();
-        let gate = gates.entry(ip).or_insert_with(|| new_gate(limits, clock));
-        let cap = u64::from(rate.count) * 1000;
-        gate.cap_milli = cap;
-        let refill = now
-            .saturating_sub(gate.last_ms)
-            .saturating_mul(u64::from(rate.count))
-            / u64::from(rate.seconds);
-        gate.milli_tokens = (gate.milli_tokens + refill).min(cap);
-        gate.last_ms = gate.last_ms.max(now);
-        if gate.milli_tokens >= 1000 {
-            gate.milli_tokens -= 1000;
-            return Ok(());
-        }
-        let missing = 1000 - gate.milli_tokens;
-        Err((missing * u64::from(rate.seconds))
-            .div_ceil(u64::from(rate.count))
-            .max(1))
+        let gate = gates.entry(ip).or_insert_with(|| new_gate(limits));
+        gate.bucket
+            .get_or_insert_with(|| Bucket::new(rate, now))
+            .take(rate, now)
     }
 
     /// Drops the gates nobody uses (no connect in progress, a full bucket), once the map has
@@ -169,18 +154,18 @@ impl Connects {
         if gates.len() < (*swept * 2).max(1024) {
             return;
         }
-        gates.retain(|_, g| Arc::strong_count(&g.slots) > 1 || g.milli_tokens < g.cap_milli);
+        gates.retain(|_, g| {
+            Arc::strong_count(&g.slots) > 1 || g.bucket.as_ref().is_some_and(|b| !b.is_full())
+        });
         *swept = gates.len();
     }
 }
 
-fn new_gate(limits: ConnectLimits, clock: &dyn Clock) -> Gate {
+fn new_gate(limits: ConnectLimits) -> Gate {
     Gate {
         max: limits.in_progress,
         slots: Arc::new(Semaphore::new(limits.in_progress.max(1) as usize)),
-        milli_tokens: limits.rate.map_or(0, |r| u64::from(r.count) * 1000),
-        last_ms: clock.now_ms(),
-        cap_milli: 0,
+        bucket: None,
     }
 }
 
