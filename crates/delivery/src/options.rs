@@ -217,6 +217,18 @@ impl Reader<'_, '_> {
         }
     }
 
+    /// Every `scope_max_outbound_connections` set along the chain, narrowest first, as
+    /// (level, scope that set it, cap); a negative value is no cap. Its meaning depends on
+    /// the level (`Caps::resolve`, and the host chain in `engine::hosts`).
+    pub fn scope_caps(&self) -> impl Iterator<Item = (Option<Level>, u32, u32)> + '_ {
+        self.0
+            .each(IDS.scope_max)
+            .filter_map(|v| match (cap_of(v.value), v.origin) {
+                (Some(cap), Origin::Scope(scope)) => Some((v.level, scope.0, cap)),
+                _ => None,
+            })
+    }
+
     /// A throttle and the identity of its bucket: the scope that set it.
     pub fn throttle(&self, o: OptionId, kind: ThrottleKind) -> Option<(ThrottleKey, Rate)> {
         let r = self.0.get(o)?;
@@ -268,14 +280,11 @@ impl Caps {
                 .and_then(|v| cap_of(v.value));
         let mut scopes = Vec::new();
         let mut binding_domain = None;
-        for v in r.0.each(ids.scope_max) {
-            let (Some(cap), Origin::Scope(scope)) = (cap_of(v.value), v.origin) else {
-                continue;
-            };
-            match v.level {
+        for (level, scope, cap) in r.scope_caps() {
+            match level {
                 Some(Level::Global) => server = server.min(cap),
                 Some(Level::BindingDomain) => binding_domain = Some(cap),
-                _ => scopes.push((scope.0, cap)),
+                _ => scopes.push((scope, cap)),
             }
         }
         Caps {

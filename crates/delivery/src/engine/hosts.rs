@@ -24,8 +24,7 @@ use std::sync::LazyLock;
 
 use bindery_config::Snapshot;
 use bindery_config::schema::{OptionId, option_id};
-use bindery_config::snapshot::{BindingId, Origin};
-use bindery_config::value::Value;
+use bindery_config::snapshot::BindingId;
 use bindery_queue::throttle::ThrottleKind;
 use bindery_queue::{CapKey, Limit, QueueId, Rate, ThrottleKey};
 
@@ -37,14 +36,12 @@ struct Ids {
     max_connections: OptionId,
     throttle_messages: OptionId,
     throttle_connections: OptionId,
-    scope_max: OptionId,
 }
 
 static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     max_connections: option_id("Max_Outbound_Connections"),
     throttle_messages: option_id("Outbound_Throttle_Messages"),
     throttle_connections: option_id("Outbound_Throttle_Connections"),
-    scope_max: option_id("Scope_Max_Outbound_Connections"),
 });
 
 /// The host-scope limits for mail on one binding to one host.
@@ -78,14 +75,7 @@ impl HostOptions {
             max_connections: u32::try_from(r.int(ids.max_connections)).ok(),
             throttle_messages: r.throttle(ids.throttle_messages, ThrottleKind::Messages),
             throttle_connections: r.throttle(ids.throttle_connections, ThrottleKind::Connections),
-            scope_caps: r
-                .0
-                .each(ids.scope_max)
-                .filter_map(|v| match (v.value, v.origin) {
-                    (Value::Int(n), Origin::Scope(s)) => Some((s.0, u32::try_from(*n).ok()?)),
-                    _ => None,
-                })
-                .collect(),
+            scope_caps: r.scope_caps().map(|(_, scope, cap)| (scope, cap)).collect(),
         })
     }
 }
