@@ -55,8 +55,9 @@ impl Drop for Slot {
                 // Nothing to send and no connection: next time, slow start from one.
                 Inner::conns(&mut st, self.q).target = 0;
             }
+            // The dispatcher is woken below in any case.
+            st.close_caps(&self.caps);
         }
-        self.inner.release(&self.caps);
         self.inner
             .counters
             .open_connections
@@ -303,10 +304,7 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList) {
             // wakes the queue. The slot's drop gives back this connection's places.
             if wait.is_some() {
                 // A throttled host is the sooner way out: no cap wait besides.
-                let mut st = inner.lock();
-                let mut woken = Vec::new();
-                st.caps.withdraw(q, &mut woken);
-                st.ready.append(&mut woken);
+                inner.lock().withdraw(q);
             }
             requeue(&inner, q, first, wait.unwrap_or(0));
             return;

@@ -147,6 +147,22 @@ pub(crate) struct State {
     pub later: BinaryHeap<Reverse<(u64, QueueId)>>,
 }
 
+impl State {
+    /// Gives back places under `caps`; the waiters that frees go on `ready`. Returns
+    /// whether any was woken (the dispatcher then needs a nudge).
+    pub fn close_caps(&mut self, caps: &[CapId]) -> bool {
+        let before = self.ready.len();
+        self.caps.close(caps, &mut self.ready);
+        self.ready.len() > before
+    }
+
+    /// Queue `q` wants no connection now: it leaves the cap it waits on, and the next
+    /// waiter there goes on `ready`.
+    pub fn withdraw(&mut self, q: QueueId) {
+        self.caps.withdraw(q, &mut self.ready);
+    }
+}
+
 /// Counters for the console and tests.
 #[derive(Default)]
 pub struct Counters {
@@ -304,16 +320,7 @@ impl Inner {
 
     /// A connection gave back its places under `caps`: the waiters they free are woken.
     pub fn release(&self, caps: &[CapId]) {
-        if caps.is_empty() {
-            return;
-        }
-        let mut st = self.lock();
-        let mut woken = Vec::new();
-        st.caps.close(caps, &mut woken);
-        let any = !woken.is_empty();
-        st.ready.append(&mut woken);
-        drop(st);
-        if any {
+        if !caps.is_empty() && self.lock().close_caps(caps) {
             self.wake.notify_one();
         }
     }
@@ -639,11 +646,9 @@ fn consider(
 ) {
     let opts = inner.options(st, q);
     let active = st.queues.get(q).active_len() as u32;
-    let mut woken = Vec::new();
     if active == 0 || opts.suspend {
         // Nothing to send: it gives up its turn at a cap, if it had one.
-        st.caps.withdraw(q, &mut woken);
-        st.ready.append(&mut woken);
+        st.withdraw(q);
         return;
     }
     let open = st.queues.get(q).connections;
@@ -668,6 +673,7 @@ fn consider(
         .saturating_sub(absorbed)
         .min(allowed.saturating_sub(open));
     let caps = inner.caps_of(st, q);
+    let mut woken = Vec::new();
     while want > 0 {
         let first = st.queues.get(q).connections == 0;
         if let Err(refused) = st.caps.open(q, &caps, first, &mut woken) {
