@@ -173,7 +173,10 @@ async fn connect(
     let slot = inner.lock().queues.get(q).binding;
     let binding = inner.binding_id(&snap, slot);
     let mut last = None;
-    let mut busy: Option<Option<u64>> = None;
+    // Hosts that took no connection: some at a cap (the queue now waits on it), some
+    // throttled (the soonest token).
+    let mut capped = false;
+    let mut throttled: Option<u64> = None;
     for t in targets {
         let claim = match HostOptions::resolve(&snap, binding, t) {
             None => None,
@@ -181,15 +184,12 @@ async fn connect(
                 Ok(c) => Some(c),
                 Err(why) => {
                     tracing::debug!(host = %t.host, "host at its limit; next host");
-                    // A throttle's wait is a time; a cap's is the next place freed.
-                    let wait = match why {
-                        HostBusy::Throttled(ms) => Some(ms),
-                        HostBusy::Capped => None,
-                    };
-                    busy = Some(match (busy.flatten(), wait) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    });
+                    match why {
+                        HostBusy::Capped => capped = true,
+                        HostBusy::Throttled(ms) => {
+                            throttled = Some(throttled.map_or(ms, |t| t.min(ms)));
+                        }
+                    }
                     continue;
                 }
             },
@@ -217,8 +217,8 @@ async fn connect(
         }
     }
     // A host that is only busy is not a failure of the destination: the part waits for it.
-    if let Some(wait) = busy {
-        return Err(Unconnected::Busy(wait));
+    if capped || throttled.is_some() {
+        return Err(Unconnected::Busy(throttled));
     }
     Err(Unconnected::Failed(last.unwrap_or(ConnectFailure {
         response: Response::local(451, "4.4.0 no host to try"),
