@@ -290,6 +290,12 @@ async fn eventually(within: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Waits up to `within` for the engine to have counted `n` recipients delivered; the caller
+/// asserts on the figures afterwards.
+async fn until_delivered(engine: &Engine, n: u64, within: Duration) {
+    eventually(within, || engine.stats().global.read().delivered == n).await;
+}
+
 async fn wait_for(state: &SinkState, count: usize) -> Vec<Seen> {
     eventually(Duration::from_secs(10), || {
         state.seen.lock().unwrap().len() >= count
@@ -331,10 +337,7 @@ async fn each_binding_sends_as_itself() {
     }
     eventually(Duration::from_secs(2), || spool.is_empty()).await;
     assert!(spool.is_empty(), "delivered messages leave the spool");
-    eventually(Duration::from_secs(2), || {
-        engine.stats().global.read().delivered == 10
-    })
-    .await;
+    until_delivered(&engine, 10, Duration::from_secs(2)).await;
     assert_eq!(engine.stats().global.read().delivered, 10);
 }
 
@@ -583,10 +586,7 @@ binding_group "g" {{
     assert_eq!(wait_for(&sink, 24).await.len(), 24);
     assert_eq!(sink.max_from("127.0.0.2"), 1, "b1::host");
     assert_eq!(sink.max_from("127.0.0.3"), 2, "the global host stanza");
-    eventually(Duration::from_secs(5), || {
-        engine.stats().global.read().delivered == 24
-    })
-    .await;
+    until_delivered(&engine, 24, Duration::from_secs(5)).await;
     let g = engine.stats().global.read();
     assert_eq!(
         (g.delivered, g.transient),
@@ -893,10 +893,7 @@ async fn a_cached_connection_the_remote_closed_is_no_attempt() {
         assert_eq!(seen.len(), 2, "the second message went out at once");
         assert_eq!(seen[1].conn, 2, "on a fresh connection");
         // The sink records a message before its 250 reaches us: wait for the engine to count it.
-        eventually(Duration::from_secs(5), || {
-            engine.stats().global.read().delivered == 2
-        })
-        .await;
+        until_delivered(&engine, 2, Duration::from_secs(5)).await;
         let tally = engine.stats().global.read();
         assert_eq!((tally.delivered, tally.transient), (2, 0), "no deferral");
     }
@@ -923,10 +920,7 @@ async fn settling_a_large_recipient_list_writes_linear_bytes() {
         .collect();
     let refs: Vec<&str> = rcpts.iter().map(String::as_str).collect();
     inject_to(&engine, &*disk, 1, "default", &refs).await;
-    eventually(Duration::from_secs(60), || {
-        engine.stats().global.read().delivered == 20_000
-    })
-    .await;
+    until_delivered(&engine, 20_000, Duration::from_secs(60)).await;
     assert_eq!(engine.stats().global.read().delivered, 20_000);
     let got: usize = sink
         .seen
@@ -1137,10 +1131,7 @@ async fn a_failed_connect_shrinks_the_target_and_the_rest_carry_on() {
          Connection_Allocation_Aggressiveness = normal\n"
     );
     let (engine, _spool) = backlog(&config, 100).await;
-    eventually(Duration::from_secs(20), || {
-        engine.stats().global.read().delivered == 100
-    })
-    .await;
+    until_delivered(&engine, 100, Duration::from_secs(20)).await;
     let g = engine.stats().global.read();
     assert_eq!(
         (g.delivered, g.transient),
@@ -1341,10 +1332,7 @@ async fn connects_to_one_host_are_paced_across_bindings() {
         .map(|i| (format!("b{i}"), format!("r{i}@one.test")))
         .collect();
     let (engine, _spool) = backlog_of(&config, Arc::new(SystemClock), &parts).await;
-    eventually(Duration::from_secs(20), || {
-        engine.stats().global.read().delivered == 40
-    })
-    .await;
+    until_delivered(&engine, 40, Duration::from_secs(20)).await;
     assert_eq!(engine.stats().global.read().delivered, 40);
     let most = sink.max_greeting.load(Ordering::SeqCst);
     assert!(most <= 4, "{most} connects waited for a greeting at once");
@@ -1357,10 +1345,7 @@ async fn connects_to_one_host_are_paced_across_bindings() {
     );
     let began = std::time::Instant::now();
     let (engine, _spool) = backlog_of(&config, Arc::new(SystemClock), &parts[..30]).await;
-    eventually(Duration::from_secs(20), || {
-        engine.stats().global.read().delivered == 30
-    })
-    .await;
+    until_delivered(&engine, 30, Duration::from_secs(20)).await;
     let took = began.elapsed();
     assert_eq!(engine.stats().global.read().delivered, 30);
     assert!(
@@ -1512,10 +1497,7 @@ async fn a_failed_connect_holds_the_target_for_ten_seconds_of_clock() {
     clock.advance_ms(10_000);
     eventually(Duration::from_secs(5), || connects() > tried).await;
     assert!(connects() > tried, "past 10 s the queue probes again");
-    eventually(Duration::from_secs(30), || {
-        engine.stats().global.read().delivered == 400
-    })
-    .await;
+    until_delivered(&engine, 400, Duration::from_secs(30)).await;
     let g = engine.stats().global.read();
     assert_eq!((g.delivered, g.transient), (400, 0));
     assert_eq!(sink.accepted.load(Ordering::SeqCst), 4);

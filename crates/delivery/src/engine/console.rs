@@ -31,8 +31,8 @@ pub struct QueueView {
     pub target: u32,
     /// Connections waiting for work.
     pub idle: u32,
-    /// The cap across queues it waits for a place under (`server`, `binding`, `scope N`,
-    /// `host NAME`), if any; its active parts wait with it.
+    /// The cap across queues it waits for a place under, as [`describe`] names it, if any;
+    /// its active parts wait with it.
     pub waiting_for: Option<String>,
     /// Recipients delivered, failed, deferred here since the process started.
     pub delivered: u64,
