@@ -18,7 +18,8 @@
 # Each bindery queue may open Max_Outbound_Connections = 20 (CONNS). A run ends when the
 # sinks have counted N messages; the figure is N / (that moment - start of injection). Every
 # second `ss` counts our sockets to the sink port in SYN-SENT and ESTABLISHED; the report
-# gives the most of each, bindery's peak RSS (VmHWM), and medians of RUNS runs. Run as root
+# gives the most of each, bindery's peak RSS (VmHWM), its CPU time per message (reception and
+# delivery), dnsmasq's CPU seconds in the MX load, and medians of RUNS runs. Run as root
 # (Postfix, ulimit).
 #
 # Knobs: N [20000] SIZE [2048] SESSIONS [20] CONNS [20] RUNS [3] SINK [sink-bench] EXTRA ['']
@@ -141,9 +142,13 @@ start_dns() { # D
   printf 'nameserver 127.0.0.1:%s\n' "$DNS_PORT" > "$OUT/resolv.conf"
   sleep 1
 }
+# cpu_of PID: the process's CPU seconds so far (user + system).
+cpu_of() { awk '{printf "%.1f", ($14+$15)/100}' "/proc/$1/stat"; }
 # The peer's share: dnsmasq keeps mx-host records in a list, so 20,000 of them cost it CPU.
+# Sets DNS_CPU.
 stop_dns() {
-  log "dnsmasq used $(awk '{printf "%.1f", ($14+$15)/100}' "/proc/$DNS_PID/stat") s of CPU"
+  DNS_CPU=$(cpu_of "$DNS_PID")
+  log "dnsmasq used $DNS_CPU s of CPU"
   kill "$DNS_PID" 2>/dev/null; wait "$DNS_PID" 2>/dev/null || true
 }
 
@@ -162,13 +167,19 @@ $3"
   esac
   rate=$(wait_sinks "$mode $x") || rate=0
   hwm=$(awk '/VmHWM/ {print $2}' "/proc/$BINDERY_PID/status")
+  cpu=$(cpu_of "$BINDERY_PID")
   sampled=$(stop_sampler)
   stop_bindery
-  echo "$rate $hwm $sampled"
+  echo "$rate $hwm $sampled $cpu"
 }
 
-printf 'mode\tqueues\trun\tmsg_s\thwm_kb\tmax_syn_sent\tmax_established\n' > "$OUT/results.tsv"
-record() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >> "$OUT/results.tsv"; log "$*"; }
+printf 'mode\tqueues\trun\tmsg_s\thwm_kb\tmax_syn_sent\tmax_established\tcpu_s\tdns_cpu_s\n' > "$OUT/results.tsv"
+# record MODE QUEUES RUN MSG_S HWM_KB SYN EST [CPU_S [DNS_CPU_S]]
+record() {
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "${8:--}" "${9:--}" \
+    >> "$OUT/results.tsv"
+  log "$*"
+}
 
 for r in $(seq "$RUNS"); do
   for mode in $MODES; do
@@ -194,7 +205,7 @@ $(bindings_conf "$b")")
           # shellcheck disable=SC2046
           set -- $(run_bindery mx "$d" "Resolv_Conf = \"$OUT/resolv.conf\"
 Remote_SMTP_Port = $SINK_PORT")
-          stop_sinks; stop_dns; record mx "$d" "$r" "$@"
+          stop_sinks; stop_dns; record mx "$d" "$r" "$@" "$DNS_CPU"
         done ;;
       postfix)
         if [ "$STARTED_POSTFIX" = 0 ]; then
@@ -217,8 +228,9 @@ smtp_tls_security_level = none"
   done
 done
 
-python3 - "$OUT/results.tsv" <<'PY'
+python3 - "$OUT/results.tsv" "$N" <<'PY'
 import statistics, sys
+N = int(sys.argv[2])
 from collections import defaultdict
 rows = [l.split('\t') for l in open(sys.argv[1]).read().split('\n')[1:] if l]
 groups = defaultdict(list)
@@ -226,7 +238,7 @@ for r in rows:
     groups[(r[0], r[1])].append(r)
 med = lambda rs, i: statistics.median(float(r[i]) for r in rs if r[i] not in ('-', ''))
 base = {}
-print(f"{'load':<18}{'queues':>8}{'msg/s':>9}{'of 1':>7}{'peak RSS MB':>13}{'KB/queue':>10}{'SYN-SENT':>10}{'ESTAB':>7}")
+print(f"{'load':<18}{'queues':>8}{'msg/s':>9}{'of 1':>7}{'peak RSS MB':>13}{'KB/queue':>10}{'SYN-SENT':>10}{'ESTAB':>7}{'CPU µs/msg':>12}{'DNS CPU s':>11}")
 for (mode, q), rs in groups.items():
     rate = med(rs, 3)
     hwm = med(rs, 4) if rs[0][4] != '-' else None
@@ -236,5 +248,8 @@ for (mode, q), rs in groups.items():
     share = f"{rate / b[0]:.0%}" if b and b[0] else "-"
     per = f"{(hwm - b[1]) / int(q):.1f}" if b and hwm and q not in ('1', '-') else "-"
     mb = f"{hwm / 1024:.0f}" if hwm else "-"
-    print(f"{mode:<18}{q:>8}{rate:>9.0f}{share:>7}{mb:>13}{per:>10}{max(int(r[5]) for r in rs):>10}{max(int(r[6]) for r in rs):>7}")
+    has = lambda i: len(rs[0]) > i and rs[0][i] not in ('-', '')
+    cpu = f"{med(rs, 7) * 1e6 / N:.0f}" if has(7) else "-"
+    dns = f"{med(rs, 8):.1f}" if has(8) else "-"
+    print(f"{mode:<18}{q:>8}{rate:>9.0f}{share:>7}{mb:>13}{per:>10}{max(int(r[5]) for r in rs):>10}{max(int(r[6]) for r in rs):>7}{cpu:>12}{dns:>11}")
 PY

@@ -34,7 +34,7 @@ pub enum EhloName {
 }
 
 /// The SMTP timeouts, each for its phase of the dialogue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Timeouts {
     pub connect: Duration,
     pub ehlo: Duration,

@@ -103,6 +103,9 @@ async fn sink_with(
     let st = Arc::clone(&state);
     tokio::spawn(async move {
         while let Ok((sock, peer)) = listener.accept().await {
+            // Replies to a pipelined MAIL and RCPT are written one by one: with Nagle on,
+            // the second waited for our delayed ACK, 40 ms a message.
+            let _ = sock.set_nodelay(true);
             let st = Arc::clone(&st);
             let conn = st.accepted.fetch_add(1, Ordering::SeqCst) + 1;
             let g = st.greeting.fetch_add(1, Ordering::SeqCst) + 1;
@@ -1406,7 +1409,8 @@ async fn a_dispatcher_pass_does_not_look_at_waiting_queues() {
         .collect();
     let (engine, spool) = backlog_of(&config, Arc::new(SystemClock), &parts).await;
     // Every held queue has been looked at once and now waits (the sink greets after 30 s,
-    // so the four connections that got through hold their places meanwhile).
+    // so the connections that got through hold their places meanwhile; of two that got
+    // through on one binding, the second waits for the first's connection, its site's).
     eventually(Duration::from_secs(60), || {
         let views = engine.queue_views();
         views.iter().filter(|v| v.waiting_for.is_some()).count() >= 2 * b - 2
@@ -1443,10 +1447,11 @@ async fn a_dispatcher_pass_does_not_look_at_waiting_queues() {
         considered <= 300 * 4,
         "{considered} queues looked at for 300 messages"
     );
-    assert_eq!(
-        sink.accepted.load(Ordering::SeqCst),
-        4,
-        "one per held domain"
+    let accepted = sink.accepted.load(Ordering::SeqCst);
+    assert!(
+        (1..=4).contains(&accepted),
+        "{accepted} connections: one per held domain at most (two that went through on one \
+         binding share its site's connection)"
     );
 }
 
@@ -1542,4 +1547,157 @@ async fn connections_stay_within_the_descriptor_cap() {
     assert_eq!((g.delivered, g.transient), (120, 0));
     assert!(peak <= 3, "{peak} connections open");
     assert!(sink.max_open.load(Ordering::SeqCst) <= 3);
+}
+
+/// Issue 17: domains that route to one place share connections. 1,000 domains with one
+/// message each, all through one `Gateway`, 20 connections allowed per (binding, domain):
+/// before sites every domain opened a connection of its own (1,000 connects, greetings,
+/// EHLOs and QUITs for 1,000 messages); now a domain's first connection waits for one of
+/// its site's, and the site grows by slow start to the domains' limit, so the sink sees at
+/// most 20 connections made, each carrying many domains, and nothing is deferred.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn domains_through_one_gateway_share_its_connections() {
+    let (addr, sink) = sink(Duration::from_millis(2)).await;
+    let config = format!("Gateway = \"{addr}\"\nMax_Outbound_Connections = 20\nIdle_Timeout = 5\n");
+    let parts: Vec<(String, String)> = (0..1000)
+        .map(|i| ("default".to_string(), format!("r{i}@d{i}.test")))
+        .collect();
+    let (engine, _spool) = backlog_of(&config, Arc::new(SystemClock), &parts).await;
+    let mut waited = None;
+    let peak = peak_until(
+        Duration::from_secs(60),
+        || {
+            if waited.is_none() {
+                waited = engine.queue_views().into_iter().find_map(|v| v.waiting_for);
+            }
+            engine.counters().open_connections.load(Ordering::SeqCst)
+        },
+        || engine.stats().global.read().delivered == 1000,
+    )
+    .await;
+    let g = engine.stats().global.read();
+    assert_eq!((g.delivered, g.transient, g.failed), (1000, 0, 0));
+    let made = sink.accepted.load(Ordering::SeqCst);
+    let carried = {
+        let seen = sink.seen.lock().unwrap();
+        let mut by_conn: HashMap<usize, std::collections::HashSet<String>> = HashMap::new();
+        for s in seen.iter() {
+            let d = s.rcpts[0].rsplit_once('@').unwrap().1.to_string();
+            by_conn.entry(s.conn).or_default().insert(d);
+        }
+        by_conn.values().map(|d| d.len()).max().unwrap_or(0)
+    };
+    eprintln!(
+        "1,000 domains through one gateway: {made} connections made, peak {peak} open \
+         (engine), one carried {carried} domains; a waiting queue showed {waited:?}"
+    );
+    assert!(
+        made <= 20,
+        "{made} connections for 1,000 one-message domains"
+    );
+    assert!(carried >= 20, "a connection carried only {carried} domains");
+    assert_eq!(
+        waited.as_deref().map(|w| w.starts_with("site ")),
+        Some(true),
+        "the console names the site a queue waits on: {waited:?}"
+    );
+}
+
+/// Issue 17: a site's connections are shared in turns. One domain with a backlog of 3,000
+/// holds both connections it may have (the site grows no further: 2 is the limit), then a
+/// message to another domain of the same site arrives: it waits, and after a connection's
+/// turn on the big domain (`YIELD_AFTER_MS`, 1 s) that connection moves to it. It is
+/// delivered within the stated bound (one turn, one transaction, and slack for a shared
+/// machine) while most of the backlog still waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_domain_gets_a_site_connection_within_a_turn() {
+    let (addr, sink) = sink(Duration::from_millis(5)).await;
+    let config = format!("Gateway = \"{addr}\"\nMax_Outbound_Connections = 2\nIdle_Timeout = 5\n");
+    let parts: Vec<(String, String)> = (0..3000)
+        .map(|i| ("default".to_string(), format!("r{i}@big.test")))
+        .collect();
+    let (engine, spool) = backlog_of(&config, Arc::new(SystemClock), &parts).await;
+    eventually(Duration::from_secs(20), || {
+        engine
+            .queue_views()
+            .iter()
+            .any(|v| v.domain == "big.test" && v.connections == 2 && v.inflight > 0)
+    })
+    .await;
+    let began = std::time::Instant::now();
+    inject(&engine, &spool, 9_000_000, "default", "x@small.test").await;
+    eventually(Duration::from_secs(20), || {
+        sink.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|s| s.rcpts[0] == "x@small.test")
+    })
+    .await;
+    let took = began.elapsed();
+    let left = engine
+        .queue_views()
+        .iter()
+        .find(|v| v.domain == "big.test")
+        .map_or(0, |v| v.active);
+    eprintln!("small.test behind a backlog of big.test on one site: {took:?}, {left} still queued");
+    assert!(took < Duration::from_secs(4), "waited {took:?}");
+    assert!(
+        left > 500,
+        "the backlog was nearly done ({left} left): no turn was needed"
+    );
+    assert!(
+        sink.accepted.load(Ordering::SeqCst) <= 3,
+        "the small domain rode a site connection"
+    );
+}
+
+/// Issue 17: a connection that moves to another queue of its site takes that queue's caps
+/// with it. 501 domains through one gateway: 500 with one message each, and one with 500
+/// and a `Global::Domain` `Scope_Max_Outbound_Connections = 1`. Connections move between
+/// the domains freely, but never two serve the capped one at once (sampled from the
+/// engine's own counts), everything arrives, and the one-message domains open no
+/// connection of their own beyond the site's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_connection_keeps_to_the_caps_of_its_new_queue() {
+    let (addr, sink) = sink(Duration::from_millis(3)).await;
+    let config = format!(
+        "Gateway = \"{addr}\"\nMax_Outbound_Connections = 20\nIdle_Timeout = 5\n\
+         domain \"capped.test\" {{ Scope_Max_Outbound_Connections = 1 }}\n"
+    );
+    let parts: Vec<(String, String)> = (0..1000)
+        .map(|i| {
+            let d = if i % 2 == 0 {
+                "capped".to_string()
+            } else {
+                format!("d{i}")
+            };
+            ("default".to_string(), format!("r{i}@{d}.test"))
+        })
+        .collect();
+    let (engine, _spool) = backlog_of(&config, Arc::new(SystemClock), &parts).await;
+    let began = std::time::Instant::now();
+    let peak = peak_until(
+        Duration::from_secs(60),
+        || {
+            engine
+                .queue_views()
+                .iter()
+                .find(|v| v.domain == "capped.test")
+                .map_or(0, |v| u64::from(v.connections))
+        },
+        || engine.stats().global.read().delivered == 1000,
+    )
+    .await;
+    let g = engine.stats().global.read();
+    assert_eq!((g.delivered, g.transient), (1000, 0));
+    let made = sink.accepted.load(Ordering::SeqCst);
+    eprintln!(
+        "capped.test among 501 domains of one site: at most {peak} connection(s) on it; {made} \
+         made, {} at once; {:?}",
+        sink.max_open.load(Ordering::SeqCst),
+        began.elapsed()
+    );
+    assert_eq!(peak, 1, "the cap of 1 held (and was used)");
+    assert!(made <= 21, "{made} connections made");
 }

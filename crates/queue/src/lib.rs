@@ -13,6 +13,8 @@
 //! - [`pacing`]: slow start, how many connections a queue may open now.
 //! - [`caps`]: connection caps that cross queues (server, binding, configuration scope,
 //!   host), with their waiters woken in order when a place frees.
+//! - [`sites`]: queues that reach the same hosts the same way share their connections; a
+//!   queue's first connection waits for one of its site's.
 //! - [`clock`]: the [`clock::Clock`] seam, real and manual.
 //!
 //! The payload of a queued part is generic: the daemon stores a handle to the message's
@@ -23,10 +25,12 @@ pub mod clock;
 pub mod pacing;
 pub mod queues;
 pub mod retry;
+pub mod sites;
 pub mod throttle;
 
 pub use caps::{CapId, CapKey, Caps, Limit, Refused};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use queues::{QueueId, Queues};
 pub use retry::{MaxRetries, Next, RetryPolicy};
+pub use sites::{SiteId, SiteView, Sites};
 pub use throttle::{Rate, ThrottleKey, ThrottleStore, TokenBuckets};

@@ -1,6 +1,7 @@
 //! One outbound connection's life for a (binding, domain) queue: route, connect (failing
 //! over to the next address), send parts until the queue is empty or a limit is reached,
-//! wait `idle_timeout` for more, then QUIT.
+//! move on to the next queue waiting on the same site (`sites.rs`), wait `idle_timeout` for
+//! more, then QUIT.
 //!
 //! The task lives as long as its connection, so its size is paid per open connection: the
 //! rare or short states (connecting, settling a failed route, applying a reply, QUIT) are
@@ -10,12 +11,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bindery_queue::{CapId, QueueId};
+use bindery_queue::{CapId, QueueId, SiteId};
 use bindery_smtp::client::{OutRecipient, Outgoing, Response, TlsWish};
 
 use super::connects::ConnectLimits;
 use super::hosts::{self, HostBusy, HostClaim, HostOptions};
 use super::outcome::{self, Via};
+use super::sites::SiteKey;
 use super::{CapList, Inner, Part, YIELD_AFTER_MS};
 use crate::options::{DeliveryOptions, EhloName};
 use crate::outbound::{ConnectFailure, Outbound};
@@ -25,9 +27,12 @@ use crate::route::route;
 /// task ends.
 struct Slot {
     inner: Arc<Inner>,
+    /// The queue it serves now: a connection can move to another queue of its site.
     q: QueueId,
     opening: bool,
     caps: CapList,
+    /// The site it counts for, once routed (or admitted by the dispatcher).
+    site: Option<SiteId>,
 }
 
 impl Slot {
@@ -55,6 +60,9 @@ impl Drop for Slot {
                 // Nothing to send and no connection: next time, slow start from one.
                 Inner::conns(&mut st, self.q).target = 0;
             }
+            if let Some(s) = self.site {
+                st.leave_site(s);
+            }
             // The dispatcher is woken below in any case.
             st.close_caps(&self.caps);
         }
@@ -66,36 +74,69 @@ impl Drop for Slot {
     }
 }
 
-/// Takes the next part of the queue, waiting up to `idle` for one to arrive. Gives none once
-/// the queue's delivery is suspended (a console or policy change takes effect at the next
-/// attempt, not at the next connection), nor when another queue waits for a place under one
-/// of `caps`: an idle connection does not keep a place somebody needs.
-async fn next_part(inner: &Inner, q: QueueId, idle: Duration, caps: &[CapId]) -> Option<Part> {
-    let notify = {
+/// Takes the next part of the queue, or of the next queue waiting on the connection's site
+/// (the connection then serves that queue: `slot.q` and `slot.caps` change), waiting up to
+/// `idle` for either. Gives none once the queue's delivery is suspended (a console or policy
+/// change takes effect at the next attempt, not at the next connection), nor when another
+/// queue waits for a place under one of the connection's caps: an idle connection does not
+/// keep a place somebody needs.
+async fn next_part(inner: &Inner, slot: &mut Slot, idle: Duration) -> Option<Part> {
+    let deadline = tokio::time::Instant::now() + idle;
+    loop {
+        let (own, site) = {
+            let mut st = inner.lock();
+            if inner.options(&mut st, slot.q).suspend {
+                return None;
+            }
+            if let Some(p) = take(&mut st, slot.q) {
+                return Some(p);
+            }
+            if let Some(s) = slot.site
+                && let Some(q2) = inner.migrate(&mut st, s, slot.q, &mut slot.caps)
+            {
+                slot.q = q2;
+                if let Some(p) = take(&mut st, q2) {
+                    return Some(p);
+                }
+                continue;
+            }
+            if inner.stopping.load(Ordering::SeqCst)
+                || tokio::time::Instant::now() >= deadline
+                || st.caps.contended(slot.q, &slot.caps)
+            {
+                return None;
+            }
+            st.caps.idle(slot.q, &slot.caps, true);
+            let site = slot.site.map(|s| {
+                st.sites.idle(s, true);
+                st.site_notify(s)
+            });
+            let c = Inner::conns(&mut st, slot.q);
+            c.idle += 1;
+            (Arc::clone(&c.notify), site)
+        };
+        let site_work = async {
+            match &site {
+                Some(n) => n.notified().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = own.notified() => {}
+            _ = site_work => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
         let mut st = inner.lock();
-        if inner.options(&mut st, q).suspend {
+        st.caps.idle(slot.q, &slot.caps, false);
+        if let Some(s) = slot.site {
+            st.sites.idle(s, false);
+        }
+        let c = Inner::conns(&mut st, slot.q);
+        c.idle = c.idle.saturating_sub(1);
+        if inner.stopping.load(Ordering::SeqCst) {
             return None;
         }
-        if let Some(p) = take(&mut st, q) {
-            return Some(p);
-        }
-        if inner.stopping.load(Ordering::SeqCst) || idle.is_zero() || st.caps.contended(q, caps) {
-            return None;
-        }
-        st.caps.idle(q, caps, true);
-        let c = Inner::conns(&mut st, q);
-        c.idle += 1;
-        Arc::clone(&c.notify)
-    };
-    let _ = tokio::time::timeout(idle, notify.notified()).await;
-    let mut st = inner.lock();
-    st.caps.idle(q, caps, false);
-    let c = Inner::conns(&mut st, q);
-    c.idle = c.idle.saturating_sub(1);
-    if inner.stopping.load(Ordering::SeqCst) || inner.options(&mut st, q).suspend {
-        return None;
     }
-    take(&mut st, q)
 }
 
 /// Pops an active part and counts it in flight until `outcome` settles it.
@@ -262,20 +303,22 @@ async fn settle_all(
     }
 }
 
-pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList) {
+pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList, joined: Option<SiteId>) {
     let opened_ms = inner.now_ms();
     let mut slot = Slot {
         inner: Arc::clone(&inner),
         q,
         opening: true,
         caps,
+        site: joined,
     };
-    let (opts, domain) = {
+    let (mut opts, domain, binding) = {
         let mut st = inner.lock();
         let o = inner.options(&mut st, q);
-        (o, st.queues.get(q).domain.to_string())
+        let queue = st.queues.get(q);
+        (o, queue.domain.to_string(), queue.binding)
     };
-    let Some(first) = next_part(&inner, q, Duration::ZERO, &[]).await else {
+    let Some(first) = next_part(&inner, &mut slot, Duration::ZERO).await else {
         return;
     };
     let spread = inner.spread.fetch_add(1, Ordering::Relaxed) as usize;
@@ -295,6 +338,13 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList) {
         }
     };
     let ehlo = ehlo_name(&inner, &opts, &first);
+    // Routed: the connection counts for its site, or the part waits for one of the site's.
+    let key = SiteKey::new(binding, &targets, &ehlo, &opts);
+    slot.site = inner.enter_site(q, key, slot.site.take());
+    let Some(site) = slot.site else {
+        requeue(&inner, q, first, 0);
+        return;
+    };
     // Boxed: connecting is the largest state of this task (3.6 KB) and lasts only until
     // the greeting; unboxed it sized every connection's task for its whole life.
     let (mut conn, host) = match Box::pin(connect(&inner, q, &opts, &targets, &ehlo)).await {
@@ -311,6 +361,7 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList) {
         }
         Err(Unconnected::Failed(f)) => {
             let others = inner.connect_failed(q);
+            inner.lock().sites.shrink(site);
             if others > 0 && !f.response.is_permanent() {
                 // The destination takes the connections we have, not one more: this one was
                 // slow start's step too far. Its part goes back unattempted; the others
@@ -320,6 +371,10 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList) {
             }
             // A 5xx greeting or EHLO from every host is a refusal, not an outage.
             Box::pin(settle_all(&inner, q, &opts, first, &f.response)).await;
+            // The queues waiting on the site go to the same hosts: with no connection of the
+            // site left working, they share this one's fate instead of each waiting its
+            // turn to find the same.
+            Box::pin(settle_waiters(&inner, site, &f.response)).await;
             // Give the destination a moment before the next connection is tried.
             let mut st = inner.lock();
             let now = inner.now_ms();
@@ -331,14 +386,23 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList) {
     inner.proven(q);
     let mut part = Some(first);
     let mut deliveries = 0u32;
+    // When the connection began serving its current queue, for the site's turns.
+    let mut since_ms = opened_ms;
     loop {
         let p = match part.take() {
             Some(p) => p,
-            None => match next_part(&inner, q, opts.timeouts.idle, &slot.caps).await {
+            None => match next_part(&inner, &mut slot, opts.timeouts.idle).await {
                 Some(p) => p,
                 None => break,
             },
         };
+        let q = slot.q;
+        let current = inner.options(&mut inner.lock(), q);
+        if !Arc::ptr_eq(&opts, &current) {
+            // It moved to another queue of its site: that queue's options apply.
+            opts = current;
+            since_ms = inner.now_ms();
+        }
         // A connection that sat idle may have been closed by the remote meanwhile: that is
         // no attempt. The part goes back to the head of the queue and a fresh connection
         // (the slot's drop wakes the dispatcher) takes it at once.
@@ -394,8 +458,41 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList) {
         {
             break;
         }
+        // Its turn on this queue is up while other queues of the site wait: it moves on.
+        if inner.now_ms().saturating_sub(since_ms) >= YIELD_AFTER_MS {
+            let mut st = inner.lock();
+            if st.sites.has_waiters(site)
+                && let Some(q2) = inner.migrate(&mut st, site, q, &mut slot.caps)
+            {
+                slot.q = q2;
+                part = take(&mut st, q2);
+            }
+        }
     }
     Box::pin(conn.quit()).await;
+}
+
+/// Settles the parts of every queue waiting on site `s` with `reply`, as `settle_all` does
+/// for the connection's own queue.
+async fn settle_waiters(inner: &Arc<Inner>, s: SiteId, reply: &Response) {
+    loop {
+        let (q, opts, first) = {
+            let mut st = inner.lock();
+            if st.sites.connections(s) > 1 {
+                // Another connection of the site still works: they wait for it.
+                return;
+            }
+            let Some(q) = st.sites.next_waiter(s) else {
+                return;
+            };
+            let opts = inner.options(&mut st, q);
+            let Some(first) = take(&mut st, q) else {
+                continue;
+            };
+            (q, opts, first)
+        };
+        settle_all(inner, q, &opts, first, reply).await;
+    }
 }
 
 /// Whether the connection should give its places back now: another queue has waited for a

@@ -31,8 +31,9 @@ pub struct QueueView {
     pub target: u32,
     /// Connections waiting for work.
     pub idle: u32,
-    /// The cap across queues it waits for a place under, as [`describe`] names it, if any;
-    /// its active parts wait with it.
+    /// The cap across queues it waits for a place under, as [`describe`] names it, or the
+    /// site whose connection it waits for (`site HOST`), if any; its active parts wait with
+    /// it.
     pub waiting_for: Option<String>,
     /// Recipients delivered, failed, deferred here since the process started.
     pub delivered: u64,
@@ -249,7 +250,11 @@ impl Engine {
                 let waiting_for = st
                     .caps
                     .waiting_on(q)
-                    .map(|c| describe(&snap, &st.caps.key(c)));
+                    .map(|c| describe(&snap, &st.caps.key(c)))
+                    .or_else(|| {
+                        let s = st.sites.waiting_on(q)?;
+                        st.site_names.get(s as usize).map(|n| n.to_string())
+                    });
                 let c = Inner::conns(&mut st, q);
                 QueueView {
                     binding: self.inner.binding_name(binding),

@@ -5,6 +5,9 @@
 //! - `connection.rs`: one connection's life: route, connect, send parts, idle, QUIT.
 //! - `connects.rs`: connect pacing per remote address across bindings (attempts in
 //!   progress, connects per second).
+//! - `sites.rs`: queues that reach the same hosts the same way share connections: a queue's
+//!   first connection waits for one of its site's, a connection that emptied its queue moves
+//!   to the next queue of its site.
 //! - `hosts.rs`: host scope: connection limits and throttles per MX host, and skipping a
 //!   host at its limit in MX selection.
 //! - `outcome.rs`: what a reply means for each recipient; retries, expiry, persistence,
@@ -27,6 +30,7 @@ pub mod console;
 mod hosts;
 mod outcome;
 pub mod records;
+mod sites;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -37,7 +41,9 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use bindery_config::Snapshot;
 use bindery_config::snapshot::BindingId;
-use bindery_queue::{CapId, CapKey, Caps, Clock, Limit, QueueId, Queues, ThrottleStore};
+use bindery_queue::{
+    CapId, CapKey, Caps, Clock, Limit, QueueId, Queues, SiteId, Sites, ThrottleStore,
+};
 use bindery_spool::{Envelope, IdGenerator, RcptState, Spool};
 use ipnet::IpNet;
 use tokio::sync::Notify;
@@ -122,6 +128,8 @@ pub(crate) struct Conns {
     pub ceiling: Option<(u32, u64)>,
     /// In the dispatcher's timer heap until this time (ms), for `not_before_ms`.
     pub parked_ms: Option<u64>,
+    /// The site of the queue's last route (`sites.rs`); `None` before its first.
+    pub site: Option<SiteId>,
     /// Recipients delivered, failed and deferred on this queue since the process started
     /// (the console's `S:` column and the per-domain metrics).
     pub delivered: u64,
@@ -145,6 +153,13 @@ pub(crate) struct State {
     /// Queues held back by `not_before_ms` (a throttle, a failed destination), by time: the
     /// dispatcher looks at each when it is due, not on every pass.
     pub later: BinaryHeap<Reverse<(u64, QueueId)>>,
+    /// Queues that reach the same hosts the same way, and the queues waiting for one of
+    /// their connections.
+    pub sites: Sites<sites::SiteKey>,
+    /// Per site: wakes its idle connections when a queue starts waiting on it.
+    pub site_notify: Vec<Arc<Notify>>,
+    /// Per site: how the console names it.
+    pub site_names: Vec<Box<str>>,
 }
 
 impl State {
@@ -160,6 +175,7 @@ impl State {
     /// waiter there goes on `ready`.
     pub fn withdraw(&mut self, q: QueueId) {
         self.caps.withdraw(q, &mut self.ready);
+        self.sites.withdraw(q);
     }
 }
 
@@ -340,26 +356,31 @@ impl Inner {
     pub fn proven(&self, q: QueueId) {
         let mut st = self.lock();
         let opts = self.options(&mut st, q);
+        // The site grows for the queues waiting on it, whatever this queue has left.
+        let site = Inner::conns(&mut st, q).site;
+        let mut wake = site.is_some_and(|s| self.site_proven(&mut st, s, &opts));
         let queue = st.queues.get(q);
         let (open, waiting) = (queue.connections, queue.active_len() as u32);
         let c = Inner::conns(&mut st, q);
-        if waiting == 0 || c.idle > 0 || c.opening > 0 {
-            return;
-        }
-        let mut max = opts.max_connections.unwrap_or(u32::MAX);
-        if let Some((ceiling, until)) = c.ceiling {
-            if self.now_ms() < until {
-                max = max.min(ceiling);
-            } else {
-                c.ceiling = None;
+        if waiting > 0 && c.idle == 0 && c.opening == 0 {
+            let mut max = opts.max_connections.unwrap_or(u32::MAX);
+            if let Some((ceiling, until)) = c.ceiling {
+                if self.now_ms() < until {
+                    max = max.min(ceiling);
+                } else {
+                    c.ceiling = None;
+                }
+            }
+            let grown = bindery_queue::pacing::grow(c.target, open, waiting, max, opts.ramp);
+            if grown > c.target.max(1) {
+                c.target = grown;
+                // The dispatcher looks at it again, and may open another connection.
+                st.ready.push(q);
+                wake = true;
             }
         }
-        let grown = bindery_queue::pacing::grow(c.target, open, waiting, max, opts.ramp);
-        if grown > c.target.max(1) {
-            c.target = grown;
-            // The dispatcher looks at it again, and may open another connection.
-            st.ready.push(q);
-            drop(st);
+        drop(st);
+        if wake {
             self.wake.notify_one();
         }
     }
@@ -484,6 +505,9 @@ impl Engine {
                 caps: Caps::default(),
                 ready: Vec::new(),
                 later: BinaryHeap::new(),
+                sites: Sites::default(),
+                site_notify: Vec::new(),
+                site_names: Vec::new(),
             }),
             wake: Notify::new(),
             stopping: AtomicBool::new(false),
@@ -575,7 +599,7 @@ async fn dispatch(inner: Arc<Inner>) {
             return;
         }
         let now = inner.now_ms();
-        let mut to_open: Vec<(QueueId, CapList)> = Vec::new();
+        let mut to_open: Vec<Opening> = Vec::new();
         let next_ms;
         let again;
         {
@@ -611,13 +635,13 @@ async fn dispatch(inner: Arc<Inner>) {
             // A place freed while this pass ran: look again at once.
             again = !st.ready.is_empty();
         }
-        for (q, caps) in to_open {
+        for o in to_open {
             inner.counters.connections.fetch_add(1, Ordering::Relaxed);
             inner
                 .counters
                 .open_connections
                 .fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(connection::run(Arc::clone(&inner), q, caps));
+            tokio::spawn(connection::run(Arc::clone(&inner), o.q, o.caps, o.site));
         }
         if again {
             tokio::task::yield_now().await;
@@ -637,13 +661,7 @@ async fn dispatch(inner: Arc<Inner>) {
 /// One queue in a dispatcher pass: idle connections take its new parts, then it opens
 /// connections as slow start, its limit, the caps across queues and its connection
 /// throttle allow.
-fn consider(
-    inner: &Inner,
-    st: &mut State,
-    q: QueueId,
-    now: u64,
-    to_open: &mut Vec<(QueueId, CapList)>,
-) {
+fn consider(inner: &Inner, st: &mut State, q: QueueId, now: u64, to_open: &mut Vec<Opening>) {
     let opts = inner.options(st, q);
     let active = st.queues.get(q).active_len() as u32;
     if active == 0 || opts.suspend {
@@ -666,6 +684,14 @@ fn consider(
     if st.caps.held_back(q) {
         return;
     }
+    // A queue with no connection whose site has none to spare waits for one of the site's.
+    let site = Inner::conns(st, q).site.filter(|_| open == 0);
+    if let Some(s) = site
+        && st.sites.waiting_on(q) == Some(s)
+    {
+        st.nudge_site(s);
+        return;
+    }
     // Slow start: no more than the queue's target, itself within the limit.
     let max = opts.max_connections.unwrap_or(u32::MAX);
     let allowed = max.min(target.max(1));
@@ -683,20 +709,45 @@ fn consider(
             }
             break;
         }
+        // The first connection of a queue with a known site counts for the site, if the
+        // site has room; otherwise the queue waits on it.
+        let joined = site.filter(|_| first);
+        if let Some(s) = joined
+            && !st.sites.admit(s, q)
+        {
+            st.caps.close(&caps, &mut woken);
+            st.nudge_site(s);
+            break;
+        }
         if let Some((key, rate)) = opts.throttle_connections
             && let Err(wait) = inner.cfg.throttles.acquire(key, rate, now)
         {
             st.caps.close(&caps, &mut woken);
+            if let Some(s) = joined {
+                st.leave_site(s);
+            }
             Inner::conns(st, q).not_before_ms = now + wait;
             Inner::park(st, q);
             break;
         }
         st.queues.get_mut(q).connections += 1;
         Inner::conns(st, q).opening += 1;
-        to_open.push((q, caps.clone()));
+        to_open.push(Opening {
+            q,
+            caps: caps.clone(),
+            site: joined,
+        });
         want -= 1;
     }
     st.ready.append(&mut woken);
+}
+
+/// A connection the dispatcher starts: its queue, the caps it took places under, and the
+/// site it was admitted to.
+struct Opening {
+    q: QueueId,
+    caps: CapList,
+    site: Option<SiteId>,
 }
 
 #[cfg(test)]

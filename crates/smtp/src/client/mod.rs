@@ -30,7 +30,7 @@ pub use outgoing::{OutRecipient, Outgoing, dot_stuff_into};
 pub use response::{Response, ResponseError, ResponseReader};
 
 /// What the configuration asks of TLS (`tls = no|ifavailable|required`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TlsWish {
     No,
     IfAvailable,
