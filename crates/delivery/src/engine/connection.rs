@@ -386,7 +386,8 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList, joined: Op
     inner.proven(q);
     let mut part = Some(first);
     let mut deliveries = 0u32;
-    // When the connection began serving its current queue, for the site's turns.
+    // The queue the connection serves, and since when, for the site's turns.
+    let mut serving = q;
     let mut since_ms = opened_ms;
     loop {
         let p = match part.take() {
@@ -397,10 +398,10 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList, joined: Op
             },
         };
         let q = slot.q;
-        let current = inner.options(&mut inner.lock(), q);
-        if !Arc::ptr_eq(&opts, &current) {
+        if q != serving {
             // It moved to another queue of its site: that queue's options apply.
-            opts = current;
+            serving = q;
+            opts = inner.options(&mut inner.lock(), q);
             since_ms = inner.now_ms();
         }
         // A connection that sat idle may have been closed by the remote meanwhile: that is
