@@ -132,6 +132,12 @@ impl Parser {
                 let brace = self.bump()?.span;
                 self.stanza(key, None, brace, depth)
             }
+            // Momentum's documentation writes dictionaries without `=`
+            // (`AuthDigestMD5Parameters [ uri = "smtp/mx.example.com" ]`, `map [ ... ]`).
+            Some(Tok::LBracket) => {
+                let value = self.value(0)?;
+                Some(Item::Option { key, value })
+            }
             Some(Tok::Word(_) | Tok::Quoted(_)) => {
                 let next_is_brace = self.peek_at(1) == Some(&Tok::LBrace);
                 let lower = key.node.to_ascii_lowercase();

@@ -10,8 +10,12 @@
 //!
 //! Momentum's documented chain distinguishes `G::B::D` and `B::D`; in bindery a binding is
 //! one scope wherever its stanzas are written (see [`crate::tree`]), so they are one level.
-//! At every `::D` level an exact domain stanza beats a regex one, and regexes are tried in
-//! declaration order. Host scope has its own chain, `B::H > G::H > H`, that never falls back
+//! At every `::D` level the stanzas that match the domain are looked at in order: the exact
+//! one, then every matching regex stanza in declaration order. The exact stanza wins for the
+//! options it sets; the regex stanzas supply the rest, before the walk moves to the next
+//! level (Momentum's domain page: `domain "example.com" { max_outbound_connections = 20 }`
+//! beside a regex stanza matching it with 15 connections and 5 deliveries per connection
+//! gives 20 and 5). Host stanzas follow the same rule. Host scope has its own chain, `B::H > G::H > H`, that never falls back
 //! to the binding, domain or global value: an unset host option takes its host default
 //! (`max_outbound_connections` is -1 there).
 //!
@@ -88,14 +92,36 @@ impl NameTable {
         self.exact.is_empty() && self.regex.is_empty()
     }
 
+    /// The stanzas that match `key`, in the order a lookup consults them: the exact one,
+    /// then the matching regex stanzas in declaration order.
     #[inline]
-    fn find(&self, key: &DomainKey) -> Option<&CScope> {
-        if let Some(s) = key.id.and_then(|id| self.exact.get(&id)) {
+    fn matching<'s, 'k>(&'s self, key: &'k DomainKey) -> Matching<'s, 'k> {
+        Matching {
+            exact: key.id.and_then(|id| self.exact.get(&id)),
+            regex: self.regex.iter(),
+            key,
+        }
+    }
+}
+
+/// The stanzas of a [`NameTable`] that match a name (no allocation: this is on the lookup
+/// path).
+struct Matching<'s, 'k> {
+    exact: Option<&'s CScope>,
+    regex: std::slice::Iter<'s, (usize, CScope)>,
+    key: &'k DomainKey,
+}
+
+impl<'s> Iterator for Matching<'s, '_> {
+    type Item = &'s CScope;
+    #[inline]
+    fn next(&mut self) -> Option<&'s CScope> {
+        if let Some(s) = self.exact.take() {
             return Some(s);
         }
         self.regex
-            .iter()
-            .find(|(r, _)| key.matches(*r))
+            .by_ref()
+            .find(|(r, _)| self.key.matches(*r))
             .map(|(_, s)| s)
     }
 }
@@ -205,7 +231,7 @@ pub struct Chain<'s, 'k> {
     host: bool,
 }
 
-impl<'s> Chain<'s, '_> {
+impl<'s, 'k> Chain<'s, 'k> {
     fn levels(&self) -> &'static [Level] {
         if self.host {
             &HOST_LEVELS
@@ -227,36 +253,34 @@ impl<'s> Chain<'s, '_> {
         }
     }
 
-    /// The stanza for a level, if one exists.
+    /// The stanzas of a level, in the order they are consulted: the global scope, a binding
+    /// or group, or every domain (host) stanza that matches the destination.
     #[inline]
-    fn scope(&self, level: Level) -> Option<&'s CScope> {
+    fn scopes(&self, level: Level) -> Stanzas<'s, 'k> {
         let (b, g, d) = (self.binding, self.group, self.dest);
+        let single = |s: Option<&'s CScope>| Stanzas::One(s);
+        let table = |t: Option<&'s NameTable>| match (t, d) {
+            (Some(t), Some(d)) => Stanzas::Table(t.matching(d)),
+            _ => Stanzas::One(None),
+        };
         match level {
-            Level::BindingDomain => b?.domains.find(d?),
-            Level::GroupDomain => g?.domains.find(d?),
-            Level::Binding => b?.scope.as_ref(),
-            Level::Group => g?.scope.as_ref(),
-            Level::GlobalDomain => self.snap.global_domains.find(d?),
-            Level::Global => Some(&self.snap.global),
-            Level::BindingHost => b?.hosts.find(d?),
-            Level::GroupHost => g?.hosts.find(d?),
-            Level::GlobalHost => self.snap.global_hosts.find(d?),
+            Level::BindingDomain => table(b.map(|b| &b.domains)),
+            Level::GroupDomain => table(g.map(|g| &g.domains)),
+            Level::Binding => single(b.and_then(|b| b.scope.as_ref())),
+            Level::Group => single(g.and_then(|g| g.scope.as_ref())),
+            Level::GlobalDomain => table(Some(&self.snap.global_domains)),
+            Level::Global => single(Some(&self.snap.global)),
+            Level::BindingHost => table(b.map(|b| &b.hosts)),
+            Level::GroupHost => table(g.map(|g| &g.hosts)),
+            Level::GlobalHost => table(Some(&self.snap.global_hosts)),
         }
     }
 
     /// The first value set along the chain, else the default.
     #[inline]
     pub fn get(&self, opt: OptionId) -> Option<Resolved<'s>> {
-        for &level in self.levels() {
-            if let Some(s) = self.scope(level)
-                && let Some(v) = s.get(opt)
-            {
-                return Some(Resolved {
-                    value: v,
-                    origin: Origin::Scope(s.id),
-                    level: Some(level),
-                });
-            }
+        if let Some(r) = self.each(opt).next() {
+            return Some(r);
         }
         let defaults = if self.host {
             &self.snap.host_defaults
@@ -274,22 +298,48 @@ impl<'s> Chain<'s, '_> {
     /// option whose settings at several levels all apply at once
     /// (`scope_max_outbound_connections`, a cap per scope).
     pub fn each(&self, opt: OptionId) -> impl Iterator<Item = Resolved<'s>> + '_ {
-        self.levels().iter().filter_map(move |&level| {
-            let s = self.scope(level)?;
-            s.get(opt).map(|v| Resolved {
-                value: v,
-                origin: Origin::Scope(s.id),
-                level: Some(level),
+        self.levels().iter().flat_map(move |&level| {
+            self.scopes(level).filter_map(move |s| {
+                s.get(opt).map(|v| Resolved {
+                    value: v,
+                    origin: Origin::Scope(s.id),
+                    level: Some(level),
+                })
             })
         })
     }
 
-    /// Every level of the chain and its stanza, for `config explain`.
+    /// Every level of the chain and its stanzas (`None` for a level with none), for
+    /// `config explain`.
     pub fn links(&self) -> impl Iterator<Item = (Level, Option<ScopeId>)> + '_ {
         self.levels()
             .iter()
             .filter(|&&l| self.has(l))
-            .map(|&l| (l, self.scope(l).map(|s| s.id)))
+            .flat_map(|&l| {
+                let ids: Vec<ScopeId> = self.scopes(l).map(|s| s.id).collect();
+                if ids.is_empty() {
+                    vec![(l, None)]
+                } else {
+                    ids.into_iter().map(|id| (l, Some(id))).collect()
+                }
+            })
+    }
+}
+
+/// The stanzas of one level: at most one, or those of a name table that match.
+enum Stanzas<'s, 'k> {
+    One(Option<&'s CScope>),
+    Table(Matching<'s, 'k>),
+}
+
+impl<'s> Iterator for Stanzas<'s, '_> {
+    type Item = &'s CScope;
+    #[inline]
+    fn next(&mut self) -> Option<&'s CScope> {
+        match self {
+            Stanzas::One(s) => s.take(),
+            Stanzas::Table(m) => m.next(),
+        }
     }
 }
 

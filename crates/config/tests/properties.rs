@@ -232,23 +232,22 @@ fn load(text: &str) -> bindery_config::ConfigTree {
     tree
 }
 
-/// The stanza in a container that applies to `domain`: exact first, then regexes in order.
-fn find<'a>(ds: &'a [(usize, Opts)], domain: &str) -> Option<&'a Opts> {
+/// The stanzas in a container that apply to `domain`, in the order a lookup consults them:
+/// the exact one, then the matching regexes in order (Momentum's domain page: the exact
+/// stanza wins for what it sets, a matching regex stanza supplies the rest).
+fn matching<'a>(ds: &'a [(usize, Opts)], domain: &str) -> Vec<&'a Opts> {
     let domain = domain.to_ascii_lowercase();
-    ds.iter()
-        .find(|(d, _)| DOMAINS[*d].to_ascii_lowercase() == domain)
-        .map(|(_, o)| o)
-        .or_else(|| {
-            ds.iter()
-                .find(|(d, _)| {
-                    let p = DOMAINS[*d];
-                    p.starts_with('/')
-                        && regex::Regex::new(&p[1..p.len() - 1])
-                            .unwrap()
-                            .is_match(&domain)
-                })
-                .map(|(_, o)| o)
-        })
+    let exact = ds
+        .iter()
+        .filter(|(d, _)| DOMAINS[*d].to_ascii_lowercase() == domain);
+    let regex = ds.iter().filter(|(d, _)| {
+        let p = DOMAINS[*d];
+        p.starts_with('/')
+            && regex::Regex::new(&p[1..p.len() - 1])
+                .unwrap()
+                .is_match(&domain)
+    });
+    exact.chain(regex).map(|(_, o)| o).collect()
 }
 
 /// Momentum's documented chain, computed directly from the model:
@@ -271,13 +270,13 @@ fn reference(m: &Model, binding: &str, domain: &str, opt: usize) -> Option<Strin
                 .map(|b| (Some(b), m.groups.iter().find(|g| g.name == "default")))
         })
         .unwrap_or((None, m.groups.iter().find(|g| g.name == "default")));
-    let levels: [Option<&Opts>; 6] = [
-        find(b.map_or(&empty, |b| &b.domains), domain),
-        find(g.map_or(&empty, |g| &g.domains), domain),
-        b.map(|b| &b.opts),
-        g.map(|g| &g.opts),
-        find(&m.domains, domain),
-        Some(&m.global),
+    let levels: [Vec<&Opts>; 6] = [
+        matching(b.map_or(&empty, |b| &b.domains), domain),
+        matching(g.map_or(&empty, |g| &g.domains), domain),
+        b.map(|b| &b.opts).into_iter().collect(),
+        g.map(|g| &g.opts).into_iter().collect(),
+        matching(&m.domains, domain),
+        vec![&m.global],
     ];
     levels
         .into_iter()
