@@ -7,7 +7,7 @@ MIRROR_DIR holds bare clones (as `fetch` leaves them) of SparkPost/support-docs,
 SparkPost/momentum-documentation and SparkPost/momentum_sample_policy, named
 `SparkPost+<repo>/repo`. Every fenced code block of the Momentum 4 pages that is a whole
 configuration stanza (its first line opens a stanza, its braces balance, it has no
-placeholder like `<true|false>`) becomes `files/NNNN.conf`, and the sample policy
+placeholder like `<true|false>`, no `;`-terminated nginx statement) becomes `files/NNNN.conf`, and the sample policy
 repository's `*.conf` files are copied whole. `SOURCES.tsv` says where each came from
 (repository, commit, path, block number); identical blocks are kept once.
 
@@ -91,8 +91,11 @@ def is_stanza(block):
         return False
     if PLACEHOLDER.search(block) or not balanced(block):
         return False
-    # Shell prompts, Lua and console transcripts are not configuration.
+    # Shell prompts, Lua and console transcripts are not configuration, nor are nginx's files
+    # (their statements end in `;`, which ecelerity.conf never uses).
     if re.search(r"^\s*(\$|#\s*/|ecelerity>|local |function |end$)", block, re.M):
+        return False
+    if any(l.rstrip().endswith(";") for l in lines):
         return False
     return True
 
