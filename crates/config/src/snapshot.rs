@@ -15,9 +15,9 @@
 //! options it sets; the regex stanzas supply the rest, before the walk moves to the next
 //! level (Momentum's domain page: `domain "example.com" { max_outbound_connections = 20 }`
 //! beside a regex stanza matching it with 15 connections and 5 deliveries per connection
-//! gives 20 and 5). Host stanzas follow the same rule. Host scope has its own chain, `B::H > G::H > H`, that never falls back
-//! to the binding, domain or global value: an unset host option takes its host default
-//! (`max_outbound_connections` is -1 there).
+//! gives 20 and 5). Host stanzas follow the same rule. Host scope has its own chain,
+//! `B::H > G::H > H`, that never falls back to the binding, domain or global value: an unset
+//! host option takes its host default (`max_outbound_connections` is -1 there).
 //!
 //! # Representation
 //! Each compiled scope stores a bit mask of the options set in it and a dense array of value

@@ -57,7 +57,7 @@ pub struct HickoryResolver {
     /// Turns among the lookups in flight: each holds a UDP socket (a descriptor) until its
     /// answer comes, so a burst of thousands of new domains ran the process out of
     /// descriptors and failed lookups that would have answered.
-    in_flight: Arc<tokio::sync::Semaphore>,
+    in_flight: tokio::sync::Semaphore,
 }
 
 /// Lookups in flight at once. 64 kept a loopback dnsmasq busy (2,000 lookups took no longer
@@ -122,7 +122,7 @@ impl HickoryResolver {
         })?;
         Ok(HickoryResolver {
             inner,
-            in_flight: Arc::new(tokio::sync::Semaphore::new(LOOKUPS_IN_FLIGHT)),
+            in_flight: tokio::sync::Semaphore::new(LOOKUPS_IN_FLIGHT),
         })
     }
 }

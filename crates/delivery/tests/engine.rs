@@ -1167,6 +1167,24 @@ async fn peak_until(
     peak.max(sample())
 }
 
+/// The most connections the engine had open (counting those still connecting) until `n`
+/// recipients were delivered, and the first thing a queue was seen waiting for.
+async fn peak_open_until_delivered(engine: &Engine, n: u64) -> (u64, Option<String>) {
+    let mut waiting = None;
+    let peak = peak_until(
+        Duration::from_secs(60),
+        || {
+            if waiting.is_none() {
+                waiting = engine.queue_views().into_iter().find_map(|v| v.waiting_for);
+            }
+            engine.counters().open_connections.load(Ordering::SeqCst)
+        },
+        || engine.stats().global.read().delivered == n,
+    )
+    .await;
+    (peak, waiting)
+}
+
 /// Issue 17: `scope_max_outbound_connections` in a `Global::Domain` stanza counts every
 /// binding's connections to the domain. 500 bindings with 4 messages each, each binding
 /// allowed 4 connections: never a 51st connection, counting those still connecting (the
@@ -1187,18 +1205,7 @@ async fn a_global_domain_cap_holds_across_500_bindings() {
         .map(|i| (format!("b{}", i % 500), format!("r{i}@one.test")))
         .collect();
     let (engine, _spool) = backlog_of(&config, Arc::new(SystemClock), &parts).await;
-    let mut waiting = None;
-    let peak = peak_until(
-        Duration::from_secs(60),
-        || {
-            if waiting.is_none() {
-                waiting = engine.queue_views().into_iter().find_map(|v| v.waiting_for);
-            }
-            engine.counters().open_connections.load(Ordering::SeqCst)
-        },
-        || engine.stats().global.read().delivered == 2000,
-    )
-    .await;
+    let (peak, waiting) = peak_open_until_delivered(&engine, 2000).await;
     assert_eq!(
         waiting.as_deref(),
         Some("domain \"one.test\""),
@@ -1563,18 +1570,7 @@ async fn domains_through_one_gateway_share_its_connections() {
         .map(|i| ("default".to_string(), format!("r{i}@d{i}.test")))
         .collect();
     let (engine, _spool) = backlog_of(&config, Arc::new(SystemClock), &parts).await;
-    let mut waited = None;
-    let peak = peak_until(
-        Duration::from_secs(60),
-        || {
-            if waited.is_none() {
-                waited = engine.queue_views().into_iter().find_map(|v| v.waiting_for);
-            }
-            engine.counters().open_connections.load(Ordering::SeqCst)
-        },
-        || engine.stats().global.read().delivered == 1000,
-    )
-    .await;
+    let (peak, waited) = peak_open_until_delivered(&engine, 1000).await;
     let g = engine.stats().global.read();
     assert_eq!((g.delivered, g.transient, g.failed), (1000, 0, 0));
     let made = sink.accepted.load(Ordering::SeqCst);

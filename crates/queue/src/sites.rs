@@ -78,6 +78,11 @@ pub struct SiteView {
 }
 
 impl<K: Hash + Eq> Sites<K> {
+    /// The site of `key`, if it was made.
+    pub fn find(&self, key: &K) -> Option<SiteId> {
+        self.index.get(key).copied()
+    }
+
     /// The site of `key`, made on first use.
     pub fn site(&mut self, key: K) -> SiteId {
         let n = self.sites.len() as SiteId;
@@ -219,15 +224,6 @@ impl<K> Sites<K> {
             waiting: site.waiting as usize,
         }
     }
-
-    /// Every site, in the order they were made.
-    pub fn len(&self) -> usize {
-        self.sites.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.sites.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -247,7 +243,7 @@ mod tests {
         let b = s.site("mx");
         assert_ne!(a, b);
         assert_eq!(s.site("gw"), a);
-        assert_eq!(s.len(), 2);
+        assert_eq!((s.find(&"mx"), s.find(&"other")), (Some(b), None));
     }
 
     #[test]

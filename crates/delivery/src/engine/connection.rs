@@ -51,14 +51,8 @@ impl Drop for Slot {
         self.ready();
         {
             let mut st = self.inner.lock();
-            let q = st.queues.get_mut(self.q);
-            q.connections = q.connections.saturating_sub(1);
-            let (left, active) = (q.connections, q.active_len());
-            if active > 0 {
+            if st.leave_queue(self.q).1 {
                 st.ready.push(self.q);
-            } else if left == 0 {
-                // Nothing to send and no connection: next time, slow start from one.
-                Inner::conns(&mut st, self.q).target = 0;
             }
             if let Some(s) = self.site {
                 st.leave_site(s);

@@ -253,7 +253,7 @@ impl Engine {
                     .map(|c| describe(&snap, &st.caps.key(c)))
                     .or_else(|| {
                         let s = st.sites.waiting_on(q)?;
-                        st.site_names.get(s as usize).map(|n| n.to_string())
+                        st.site_info.get(s as usize).map(|i| i.name.to_string())
                     });
                 let c = Inner::conns(&mut st, q);
                 QueueView {

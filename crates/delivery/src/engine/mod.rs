@@ -156,10 +156,8 @@ pub(crate) struct State {
     /// Queues that reach the same hosts the same way, and the queues waiting for one of
     /// their connections.
     pub sites: Sites<sites::SiteKey>,
-    /// Per site: wakes its idle connections when a queue starts waiting on it.
-    pub site_notify: Vec<Arc<Notify>>,
-    /// Per site: how the console names it.
-    pub site_names: Vec<Box<str>>,
+    /// Per site, by its id: what the engine keeps beside `sites`.
+    pub site_info: Vec<sites::SiteInfo>,
 }
 
 impl State {
@@ -169,6 +167,19 @@ impl State {
         let before = self.ready.len();
         self.caps.close(caps, &mut self.ready);
         self.ready.len() > before
+    }
+
+    /// A connection stopped serving `q` (it ended, or moved to another queue of its site).
+    /// Returns the connections `q` has left and whether it still has parts to send; a queue
+    /// left with neither starts slow start from one next time.
+    pub fn leave_queue(&mut self, q: QueueId) -> (u32, bool) {
+        let queue = self.queues.get_mut(q);
+        queue.connections = queue.connections.saturating_sub(1);
+        let (left, active) = (queue.connections, queue.active_len() > 0);
+        if !active && left == 0 {
+            Inner::conns(self, q).target = 0;
+        }
+        (left, active)
     }
 
     /// Queue `q` wants no connection now: it leaves the cap it waits on, and the next
@@ -358,7 +369,7 @@ impl Inner {
         let opts = self.options(&mut st, q);
         // The site grows for the queues waiting on it, whatever this queue has left.
         let site = Inner::conns(&mut st, q).site;
-        let mut wake = site.is_some_and(|s| self.site_proven(&mut st, s, &opts));
+        let mut wake = site.is_some_and(|s| st.site_proven(s, &opts));
         let queue = st.queues.get(q);
         let (open, waiting) = (queue.connections, queue.active_len() as u32);
         let c = Inner::conns(&mut st, q);
@@ -506,8 +517,7 @@ impl Engine {
                 ready: Vec::new(),
                 later: BinaryHeap::new(),
                 sites: Sites::default(),
-                site_notify: Vec::new(),
-                site_names: Vec::new(),
+                site_info: Vec::new(),
             }),
             wake: Notify::new(),
             stopping: AtomicBool::new(false),

@@ -72,14 +72,46 @@ impl SiteKey {
     }
 }
 
+/// What the engine keeps per site beside [`bindery_queue::Sites`], made with the site.
+pub(crate) struct SiteInfo {
+    /// Wakes the site's idle connections when a queue starts waiting on it.
+    pub notify: Arc<Notify>,
+    /// How the console names it.
+    pub name: Box<str>,
+}
+
 impl State {
     /// What wakes the idle connections of site `s`.
-    pub fn site_notify(&mut self, s: SiteId) -> Arc<Notify> {
-        let i = s as usize;
-        if self.site_notify.len() <= i {
-            self.site_notify.resize_with(i + 1, Arc::default);
+    pub fn site_notify(&self, s: SiteId) -> Arc<Notify> {
+        Arc::clone(&self.site_info[s as usize].notify)
+    }
+
+    /// The site of `key`, made (with its [`SiteInfo`]) on first use.
+    fn site_of(&mut self, key: SiteKey) -> SiteId {
+        if let Some(s) = self.sites.find(&key) {
+            return s;
         }
-        Arc::clone(&self.site_notify[i])
+        let name = key.name().into();
+        let s = self.sites.site(key);
+        self.site_info.push(SiteInfo {
+            notify: Arc::default(),
+            name,
+        });
+        s
+    }
+
+    /// A connection of site `s` delivered: while queues wait on the site and none of its
+    /// connections idles, the site's target grows, and a waiter may open its own. Returns
+    /// whether one was put on `ready`.
+    pub fn site_proven(&mut self, s: SiteId, opts: &DeliveryOptions) -> bool {
+        let max = opts.max_connections.unwrap_or(u32::MAX);
+        match self.sites.proven(s, max, opts.ramp) {
+            Some(w) => {
+                self.ready.push(w);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Queue `q` waits on site `s`: an idle connection of the site, if any, comes for it.
@@ -110,11 +142,7 @@ impl Inner {
     /// of the site: the queue had no other connection and the site has no room.
     pub fn enter_site(&self, q: QueueId, key: SiteKey, joined: Option<SiteId>) -> Option<SiteId> {
         let mut st = self.lock();
-        let name = key.name();
-        let s = st.sites.site(key);
-        if st.site_names.len() <= s as usize {
-            st.site_names.push(name.into());
-        }
+        let s = st.site_of(key);
         Inner::conns(&mut st, q).site = Some(s);
         if joined == Some(s) {
             return Some(s);
@@ -134,19 +162,6 @@ impl Inner {
         }
         st.nudge_site(s);
         None
-    }
-
-    /// A connection of site `s` delivered for `q`: while queues wait on the site and none
-    /// of its connections idles, the site's target grows, and a waiter may open its own.
-    pub fn site_proven(&self, st: &mut State, s: SiteId, opts: &DeliveryOptions) -> bool {
-        let max = opts.max_connections.unwrap_or(u32::MAX);
-        match st.sites.proven(s, max, opts.ramp) {
-            Some(w) => {
-                st.ready.push(w);
-                true
-            }
-            None => false,
-        }
     }
 
     /// Moves the connection serving `slot.q` (with places under `slot.caps`) to the next
@@ -188,15 +203,9 @@ impl Inner {
                 st.ready.append(&mut woken);
                 *caps = theirs;
             }
-            let old = st.queues.get_mut(from);
-            old.connections = old.connections.saturating_sub(1);
-            let (left, active) = (old.connections, old.active_len());
-            if active > 0 {
-                if left == 0 {
-                    st.wait_on_site(s, from);
-                }
-            } else if left == 0 {
-                Inner::conns(st, from).target = 0;
+            let (left, active) = st.leave_queue(from);
+            if active && left == 0 {
+                st.wait_on_site(s, from);
             }
             st.queues.get_mut(q2).connections += 1;
             Inner::conns(st, q2).site = Some(s);
