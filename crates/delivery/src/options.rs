@@ -85,6 +85,10 @@ pub struct DeliveryOptions {
     pub gateway: Option<String>,
     pub routes: Option<Vec<String>>,
     pub port: u16,
+    /// `use_ipv6`: whether AAAA records are asked for and used (global, default false).
+    pub families: crate::resolver::Families,
+    /// `prefer_ipv6_mxs`: IPv6 addresses before IPv4 ones of the same MX preference.
+    pub prefer_ipv6_mxs: bool,
     /// `From:` of bounces; `None` means `mailer-daemon@<hostname>`.
     pub mailerdaemon: Option<String>,
     pub inline_original: InlineOriginal,
@@ -124,6 +128,10 @@ struct Ids {
     gateway: OptionId,
     routes: OptionId,
     port: OptionId,
+    use_ipv6: OptionId,
+    prefer_ipv6_mxs: OptionId,
+    min_dns_ttl: OptionId,
+    max_dns_ttl: OptionId,
     mailerdaemon: OptionId,
     inline_original: OptionId,
 }
@@ -162,6 +170,10 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     gateway: option_id("Gateway"),
     routes: option_id("Routes"),
     port: option_id("Remote_SMTP_Port"),
+    use_ipv6: option_id("Use_IPv6"),
+    prefer_ipv6_mxs: option_id("Prefer_IPv6_MXs"),
+    min_dns_ttl: option_id("Min_DNS_TTL"),
+    max_dns_ttl: option_id("Max_DNS_TTL"),
     mailerdaemon: option_id("MailerDaemon"),
     inline_original: option_id("Bounces_Inline_Original"),
 });
@@ -300,6 +312,14 @@ impl Caps {
 }
 
 impl DeliveryOptions {
+    /// `min_dns_ttl` and `max_dns_ttl` (global): the bounds `CachingResolver` keeps a
+    /// positive answer within, in seconds.
+    pub fn dns_ttl_bounds(snap: &Snapshot) -> (u32, u32) {
+        let r = Reader(snap.chain(None, None, None));
+        let secs = |o| u32::try_from(r.secs(o)).unwrap_or(u32::MAX);
+        (secs(IDS.min_dns_ttl), secs(IDS.max_dns_ttl))
+    }
+
     /// The server's cap as the configuration sets it (global scope): what every queue's
     /// `server_cap` holds.
     pub fn server_cap(snap: &Snapshot) -> Limit {
@@ -379,6 +399,8 @@ impl DeliveryOptions {
                 _ => None,
             },
             port: r.int(ids.port).clamp(1, 65535) as u16,
+            families: crate::resolver::Families::from_use_ipv6(r.bool(ids.use_ipv6)),
+            prefer_ipv6_mxs: r.bool(ids.prefer_ipv6_mxs),
             mailerdaemon: r.string(ids.mailerdaemon),
             inline_original: match r.word(ids.inline_original) {
                 Some("none") => InlineOriginal::None,

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bindery_queue::Clock;
@@ -20,6 +21,51 @@ pub struct Mx {
     pub preference: u16,
     /// The exchange, lower case, without the trailing dot.
     pub host: String,
+    /// Addresses of `host` that came in the MX answer's additional section. A resolver that
+    /// sends them (most do for in-zone exchanges) saves the address lookups, which were two
+    /// of every new domain's three questions; `route` asks anyway when the families it
+    /// wants are not all there.
+    pub glue: Vec<IpAddr>,
+}
+
+impl Mx {
+    /// An MX record without glue.
+    pub fn new(preference: u16, host: &str) -> Mx {
+        Mx {
+            preference,
+            host: host.to_string(),
+            glue: Vec::new(),
+        }
+    }
+}
+
+/// Which address families a host lookup asks for: Momentum's `use_ipv6` (default false)
+/// ignores AAAA records, so by default only A is asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Families {
+    V4,
+    V4AndV6,
+}
+
+impl Families {
+    pub fn from_use_ipv6(use_ipv6: bool) -> Families {
+        if use_ipv6 {
+            Families::V4AndV6
+        } else {
+            Families::V4
+        }
+    }
+
+    pub fn admits(self, ip: &IpAddr) -> bool {
+        ip.is_ipv4() || self == Families::V4AndV6
+    }
+
+    /// Whether `addrs` answer for every family asked: glue with only A records says
+    /// nothing about AAAA, so with IPv6 wanted it is not enough.
+    pub fn covered_by(self, addrs: &[IpAddr]) -> bool {
+        addrs.iter().any(IpAddr::is_ipv4)
+            && (self == Families::V4 || addrs.iter().any(IpAddr::is_ipv6))
+    }
 }
 
 /// Why a lookup gave no usable answer.
@@ -47,8 +93,12 @@ pub struct Answer<T> {
 pub trait Resolver: Send + Sync + 'static {
     /// MX records of `domain`, in no particular order.
     fn mx<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Result<Answer<Vec<Mx>>, DnsError>>;
-    /// IPv4 and IPv6 addresses of `host`.
-    fn ips<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<Answer<Vec<IpAddr>>, DnsError>>;
+    /// The addresses of `host` in `families`.
+    fn ips<'a>(
+        &'a self,
+        host: &'a str,
+        families: Families,
+    ) -> BoxFuture<'a, Result<Answer<Vec<IpAddr>>, DnsError>>;
 }
 
 /// hickory-resolver over the name servers of a resolv.conf (or the system's).
@@ -167,35 +217,59 @@ impl Resolver for HickoryResolver {
             for r in lookup.answers() {
                 if let RData::MX(mx) = &r.data {
                     ttl = ttl.min(r.ttl);
-                    value.push(Mx {
-                        preference: mx.preference,
-                        host: host_name(&mx.exchange),
-                    });
+                    value.push(Mx::new(mx.preference, &host_name(&mx.exchange)));
                 }
             }
             if value.is_empty() {
                 return Err(DnsError::NoRecords(domain.to_string()));
             }
+            // Glue: kept no longer than its own records, so the answer's TTL covers both.
+            for r in lookup.additionals() {
+                let ip = match &r.data {
+                    RData::A(a) => IpAddr::V4(a.0),
+                    RData::AAAA(a) => IpAddr::V6(a.0),
+                    _ => continue,
+                };
+                let name = host_name(&r.name);
+                for mx in value.iter_mut().filter(|m| m.host == name) {
+                    mx.glue.push(ip);
+                    ttl = ttl.min(r.ttl);
+                }
+            }
             Ok(Answer { value, ttl })
         })
     }
 
-    fn ips<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<Answer<Vec<IpAddr>>, DnsError>> {
+    fn ips<'a>(
+        &'a self,
+        host: &'a str,
+        families: Families,
+    ) -> BoxFuture<'a, Result<Answer<Vec<IpAddr>>, DnsError>> {
         Box::pin(async move {
+            use hickory_resolver::proto::rr::{RData, RecordType};
             let _turn = self.in_flight.acquire().await.ok();
-            let lookup = self
-                .inner
-                .lookup_ip(fqdn(host).as_str())
-                .await
-                .map_err(|e| classify(host, e))?;
-            let ttl = lookup
-                .as_lookup()
-                .answers()
-                .iter()
-                .map(|r| r.ttl)
-                .min()
-                .unwrap_or(0);
-            let value: Vec<IpAddr> = lookup.iter().collect();
+            let name = fqdn(host);
+            // One question (A) unless IPv6 is wanted; `lookup_ip` asks A and AAAA at once.
+            let lookup = match families {
+                Families::V4 => self.inner.lookup(name.as_str(), RecordType::A).await,
+                Families::V4AndV6 => self
+                    .inner
+                    .lookup_ip(name.as_str())
+                    .await
+                    .map(|l| l.as_lookup().clone()),
+            }
+            .map_err(|e| classify(host, e))?;
+            let mut ttl = u32::MAX;
+            let mut value = Vec::new();
+            for r in lookup.answers() {
+                let ip = match &r.data {
+                    RData::A(a) => IpAddr::V4(a.0),
+                    RData::AAAA(a) => IpAddr::V6(a.0),
+                    _ => continue,
+                };
+                ttl = ttl.min(r.ttl);
+                value.push(ip);
+            }
             if value.is_empty() {
                 return Err(DnsError::NoRecords(host.to_string()));
             }
@@ -220,10 +294,17 @@ impl MemResolver {
             .entry(domain.to_string())
             .or_insert_with(|| Ok(Vec::new()));
         if let Ok(list) = e {
-            list.push(Mx {
-                preference,
-                host: host.to_string(),
-            });
+            list.push(Mx::new(preference, host));
+        }
+    }
+
+    /// Makes the MX answer of `domain` carry `ip` for `host` in its additional section.
+    pub fn add_glue(&self, domain: &str, host: &str, ip: IpAddr) {
+        let mut m = self.mx.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(Ok(list)) = m.get_mut(domain) {
+            for mx in list.iter_mut().filter(|m| m.host == host) {
+                mx.glue.push(ip);
+            }
         }
     }
 
@@ -276,14 +357,23 @@ impl Resolver for MemResolver {
         Box::pin(std::future::ready(r))
     }
 
-    fn ips<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<Answer<Vec<IpAddr>>, DnsError>> {
+    fn ips<'a>(
+        &'a self,
+        host: &'a str,
+        families: Families,
+    ) -> BoxFuture<'a, Result<Answer<Vec<IpAddr>>, DnsError>> {
         self.asked
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let r = match self.ips.lock().unwrap_or_else(|p| p.into_inner()).get(host) {
-            Some(Ok(v)) => Ok(Answer {
-                value: v.clone(),
-                ttl: 300,
-            }),
+            Some(Ok(v)) => {
+                let value: Vec<IpAddr> =
+                    v.iter().copied().filter(|ip| families.admits(ip)).collect();
+                if value.is_empty() {
+                    Err(DnsError::NoRecords(host.to_string()))
+                } else {
+                    Ok(Answer { value, ttl: 300 })
+                }
+            }
             Some(Err(e)) => Err(e.clone()),
             None => Err(DnsError::NxDomain(host.to_string())),
         };
@@ -293,15 +383,21 @@ impl Resolver for MemResolver {
 
 type Cached<T> = HashMap<String, (u64, Result<Answer<T>, DnsError>)>;
 
-/// Keeps answers (and definite negative answers) for their TTL. Temporary failures are not
-/// kept: the next connection asks again.
+/// Keeps answers (and definite negative answers) for their TTL, within `min_dns_ttl` and
+/// `max_dns_ttl`. Temporary failures are not kept: the next connection asks again.
 pub struct CachingResolver {
     inner: Arc<dyn Resolver>,
     clock: Arc<dyn Clock>,
     mx: Mutex<Cached<Vec<Mx>>>,
-    ips: Mutex<Cached<Vec<IpAddr>>>,
+    /// A answers (`use_ipv6 = false`) and A + AAAA answers, apart: one is not the other.
+    ips_v4: Mutex<Cached<Vec<IpAddr>>>,
+    ips_all: Mutex<Cached<Vec<IpAddr>>>,
     /// How long a negative answer is kept, in seconds.
     negative_ttl: u32,
+    /// Momentum's `min_dns_ttl` and `max_dns_ttl`: a positive answer's TTL is raised to the
+    /// first and lowered to the second. Set from the configuration on every load.
+    min_ttl: AtomicU32,
+    max_ttl: AtomicU32,
 }
 
 impl CachingResolver {
@@ -310,8 +406,25 @@ impl CachingResolver {
             inner,
             clock,
             mx: Mutex::new(HashMap::new()),
-            ips: Mutex::new(HashMap::new()),
+            ips_v4: Mutex::new(HashMap::new()),
+            ips_all: Mutex::new(HashMap::new()),
             negative_ttl: 60,
+            min_ttl: AtomicU32::new(0),
+            max_ttl: AtomicU32::new(u32::MAX),
+        }
+    }
+
+    /// `min_dns_ttl` and `max_dns_ttl` (seconds). A bound holds for answers cached from now
+    /// on; what is cached already keeps its time.
+    pub fn set_ttl_bounds(&self, min: u32, max: u32) {
+        self.min_ttl.store(min, Ordering::Relaxed);
+        self.max_ttl.store(max, Ordering::Relaxed);
+    }
+
+    fn ips_map(&self, families: Families) -> &Mutex<Cached<Vec<IpAddr>>> {
+        match families {
+            Families::V4 => &self.ips_v4,
+            Families::V4AndV6 => &self.ips_all,
         }
     }
 
@@ -326,10 +439,13 @@ impl CachingResolver {
         hosts
             .into_iter()
             .map(|m| {
-                let ips = match self.get(&self.ips, &m.host) {
-                    Some(Ok(a)) => a.value,
-                    _ => Vec::new(),
-                };
+                let cached = [&self.ips_all, &self.ips_v4].into_iter().find_map(|map| {
+                    match self.get(map, &m.host) {
+                        Some(Ok(a)) => Some(a.value),
+                        _ => None,
+                    }
+                });
+                let ips = cached.unwrap_or_else(|| m.glue.clone());
                 (m, mx.ttl, ips)
             })
             .collect()
@@ -361,7 +477,10 @@ impl CachingResolver {
         T: Clone,
     {
         let ttl = match r {
-            Ok(a) => a.ttl,
+            Ok(a) => a
+                .ttl
+                .max(self.min_ttl.load(Ordering::Relaxed))
+                .min(self.max_ttl.load(Ordering::Relaxed)),
             Err(DnsError::NxDomain(_) | DnsError::NoRecords(_)) => self.negative_ttl,
             Err(DnsError::Failed { .. }) => return,
         };
@@ -386,13 +505,18 @@ impl Resolver for CachingResolver {
         })
     }
 
-    fn ips<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<Answer<Vec<IpAddr>>, DnsError>> {
+    fn ips<'a>(
+        &'a self,
+        host: &'a str,
+        families: Families,
+    ) -> BoxFuture<'a, Result<Answer<Vec<IpAddr>>, DnsError>> {
         Box::pin(async move {
-            if let Some(r) = self.get(&self.ips, host) {
+            let map = self.ips_map(families);
+            if let Some(r) = self.get(map, host) {
                 return r;
             }
-            let r = self.inner.ips(host).await;
-            self.put(&self.ips, host, &r);
+            let r = self.inner.ips(host, families).await;
+            self.put(map, host, &r);
             r
         })
     }
@@ -436,5 +560,39 @@ mod tests {
         c.mx("flaky.test").await.unwrap_err();
         c.mx("flaky.test").await.unwrap_err();
         assert_eq!(mem.asked.load(Ordering::Relaxed), 5);
+    }
+
+    /// `max_dns_ttl` shortens what a record's TTL allows; `min_dns_ttl` lengthens it. A and
+    /// A + AAAA answers are kept apart, so turning `use_ipv6` on asks again.
+    #[tokio::test]
+    async fn ttl_bounds_and_families() {
+        let mem = Arc::new(MemResolver::default());
+        mem.add_ip("mx.a.test", "127.0.0.1".parse().unwrap());
+        mem.add_ip("mx.a.test", "::1".parse().unwrap());
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let c = CachingResolver::new(mem.clone(), clock.clone());
+        c.set_ttl_bounds(0, 10);
+        let v4 = c.ips("mx.a.test", Families::V4).await.unwrap();
+        assert_eq!(v4.value, ["127.0.0.1".parse::<IpAddr>().unwrap()]);
+        let both = c.ips("mx.a.test", Families::V4AndV6).await.unwrap();
+        assert_eq!(both.value.len(), 2);
+        assert_eq!(mem.asked.load(Ordering::Relaxed), 2);
+        clock.advance_ms(10_000);
+        c.ips("mx.a.test", Families::V4).await.unwrap();
+        assert_eq!(
+            mem.asked.load(Ordering::Relaxed),
+            3,
+            "kept past max_dns_ttl"
+        );
+        c.set_ttl_bounds(3600, u32::MAX);
+        clock.advance_ms(10_000);
+        c.ips("mx.a.test", Families::V4).await.unwrap();
+        clock.advance_ms(3_000_000);
+        c.ips("mx.a.test", Families::V4).await.unwrap();
+        assert_eq!(
+            mem.asked.load(Ordering::Relaxed),
+            4,
+            "not kept for min_dns_ttl"
+        );
     }
 }

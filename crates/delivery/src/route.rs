@@ -8,7 +8,7 @@ use bindery_smtp::client::Response;
 use ipnet::IpNet;
 
 use crate::options::DeliveryOptions;
-use crate::resolver::{DnsError, Resolver};
+use crate::resolver::{DnsError, Families, Resolver};
 
 /// One address to try.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,12 +123,15 @@ fn dns_error(e: DnsError, what: &str) -> RouteError {
     }
 }
 
-/// Adds the addresses of `host` as targets (a literal IP needs no lookup).
+/// Adds the addresses of `host` as targets (a literal IP needs no lookup; glue from the MX
+/// answer needs none when it holds every family asked for).
 async fn add_host(
     resolver: &dyn Resolver,
     host: &str,
     port: u16,
     preference: u32,
+    glue: &[IpAddr],
+    families: Families,
     out: &mut Vec<Target>,
 ) -> Result<(), RouteError> {
     if let Ok(ip) = host.parse::<IpAddr>() {
@@ -139,8 +142,18 @@ async fn add_host(
         });
         return Ok(());
     }
-    let ips = resolver.ips(host).await.map_err(|e| dns_error(e, "host"))?;
-    for ip in ips.value {
+    let looked_up;
+    let ips: &[IpAddr] = if families.covered_by(glue) {
+        glue
+    } else {
+        looked_up = resolver
+            .ips(host, families)
+            .await
+            .map_err(|e| dns_error(e, "host"))?
+            .value;
+        &looked_up
+    };
+    for &ip in ips.iter().filter(|ip| families.admits(ip)) {
         out.push(Target {
             host: host.to_string(),
             addr: SocketAddr::new(ip, port),
@@ -158,6 +171,7 @@ async fn add_mx(
     domain: &str,
     port: u16,
     base: u32,
+    families: Families,
     out: &mut Vec<Target>,
     failed: &mut Failures,
 ) -> Result<(), RouteError> {
@@ -176,7 +190,8 @@ async fn add_mx(
             let mut mine = Failures::default();
             for mx in mxs {
                 let pref = base + u32::from(mx.preference);
-                if let Err(e) = add_host(resolver, &mx.host, port, pref, out).await {
+                let added = add_host(resolver, &mx.host, port, pref, &mx.glue, families, out);
+                if let Err(e) = added.await {
                     mine.add(e);
                 }
             }
@@ -189,7 +204,9 @@ async fn add_mx(
                 None => Ok(()),
             }
         }
-        Err(DnsError::NoRecords(_)) => add_host(resolver, domain, port, base, out).await,
+        Err(DnsError::NoRecords(_)) => {
+            add_host(resolver, domain, port, base, &[], families, out).await
+        }
         Err(e) => Err(dns_error(e, "domain")),
     }
 }
@@ -205,23 +222,34 @@ pub async fn route(
 ) -> Result<Vec<Target>, RouteError> {
     let mut out = Vec::new();
     let mut failed = Failures::default();
+    let families = opts.families;
     if let Some(literal) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
         let ip = literal.strip_prefix("IPv6:").unwrap_or(literal);
-        add_host(resolver, ip, opts.port, 0, &mut out).await?;
+        add_host(resolver, ip, opts.port, 0, &[], families, &mut out).await?;
     } else if let Some(gw) = &opts.gateway {
         let (host, port) = host_port(gw, opts.port)
             .ok_or_else(|| transient(format!("4.4.0 bad gateway {gw:?}")))?;
-        add_host(resolver, &host, port, 0, &mut out).await?;
+        add_host(resolver, &host, port, 0, &[], families, &mut out).await?;
     } else if let Some(routes) = &opts.routes {
         for (i, r) in routes.iter().enumerate() {
             // Without `pref`, list order is the preference.
             let step = (i as u32) * 100_000;
             let added = match parse_route(r, opts.port) {
                 Some(RouteEntry::Mx) => {
-                    add_mx(resolver, domain, opts.port, step, &mut out, &mut failed).await
+                    let mx = add_mx(
+                        resolver,
+                        domain,
+                        opts.port,
+                        step,
+                        families,
+                        &mut out,
+                        &mut failed,
+                    );
+                    mx.await
                 }
                 Some(RouteEntry::Host { host, port, pref }) => {
-                    add_host(resolver, &host, port, pref.unwrap_or(step), &mut out).await
+                    let pref = pref.unwrap_or(step);
+                    add_host(resolver, &host, port, pref, &[], families, &mut out).await
                 }
                 None => Err(transient(format!("4.4.0 bad route {r:?}"))),
             };
@@ -235,7 +263,16 @@ pub async fn route(
                 .unwrap_or_else(|| transient("4.4.0 empty routes".into())));
         }
     } else {
-        add_mx(resolver, domain, opts.port, 0, &mut out, &mut failed).await?;
+        add_mx(
+            resolver,
+            domain,
+            opts.port,
+            0,
+            families,
+            &mut out,
+            &mut failed,
+        )
+        .await?;
     }
     let before = out.len();
     out.retain(|t| !prohibited.iter().any(|n| n.contains(&t.addr.ip())));
@@ -251,13 +288,16 @@ pub async fn route(
         };
         return Err(RouteError::Permanent(Response::local(554, text)));
     }
-    out.sort_by_key(|t| t.preference);
-    // Rotate each run of equal preference.
+    // `prefer_ipv6_mxs`: within a preference, IPv6 addresses first (and rotated among
+    // themselves), IPv4 after them.
+    let rank = |t: &Target| (t.preference, opts.prefer_ipv6_mxs && t.addr.is_ipv4());
+    out.sort_by_key(rank);
+    // Rotate each run of equal rank.
     let mut start = 0;
     while start < out.len() {
         let end = out[start..]
             .iter()
-            .position(|t| t.preference != out[start].preference)
+            .position(|t| rank(t) != rank(&out[start]))
             .map_or(out.len(), |n| start + n);
         let len = end - start;
         if len > 1 {

@@ -8,41 +8,22 @@
 //!
 //! Skipped (with a line saying so) where dnsmasq is not installed; `.ci/run` installs it.
 
-use std::net::UdpSocket;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use bindery_delivery::resolver::{HickoryResolver, Resolver};
+use bindery_delivery::resolver::{Families, HickoryResolver, Resolver};
+
+mod support;
+use support::dnsmasq::Dnsmasq;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_lookups_at_once_all_answer_within_256_descriptors() {
-    if Command::new("dnsmasq").arg("--version").output().is_err() {
-        eprintln!("dnsmasq not installed: skipped");
-        return;
-    }
-    let port = UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("a free port");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let conf = dir.path().join("dnsmasq.conf");
     let mut text = String::from("host-record=mx.burst.test,127.0.0.20\n");
     for i in 0..2000 {
         text.push_str(&format!("mx-host=d{i}.test,mx.burst.test,10\n"));
     }
-    std::fs::write(&conf, text).expect("write dnsmasq.conf");
-    let mut dns = Command::new("dnsmasq")
-        .arg("-k")
-        .arg(format!("--conf-file={}", conf.display()))
-        .args(["--no-resolv", "--no-hosts", "--listen-address=127.0.0.1"])
-        .args(["--bind-interfaces", "--pid-file=", "--local=/test/"])
-        .arg(format!("--port={port}"))
-        .arg(if nix_root() { "--user=root" } else { "--user=" })
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start dnsmasq");
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let Some(dns) = Dnsmasq::start(&text) else {
+        return;
+    };
 
     // 256 descriptors for the whole test process, as a daemon near its limit would have.
     let mut r = libc::rlimit {
@@ -56,11 +37,7 @@ async fn two_thousand_lookups_at_once_all_answer_within_256_descriptors() {
         libc::setrlimit(libc::RLIMIT_NOFILE, &r);
     }
 
-    let conf = bindery_delivery::resolv_conf::parse(
-        "resolv.conf",
-        &format!("nameserver 127.0.0.1:{port}\noptions timeout:5 attempts:2\n"),
-    )
-    .expect("resolv.conf");
+    let conf = dns.resolv_conf();
     let resolver = Arc::new(HickoryResolver::with_conf(&conf).expect("resolver"));
     let lookups: Vec<_> = (0..2000)
         .map(|i| {
@@ -69,7 +46,9 @@ async fn two_thousand_lookups_at_once_all_answer_within_256_descriptors() {
                 let domain = format!("d{i}.test");
                 let mx = r.mx(&domain).await.map_err(|e| e.to_string())?;
                 let host = mx.value[0].host.clone();
-                r.ips(&host).await.map_err(|e| e.to_string())?;
+                r.ips(&host, Families::V4)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok::<(), String>(())
             })
         })
@@ -80,17 +59,11 @@ async fn two_thousand_lookups_at_once_all_answer_within_256_descriptors() {
             failed.push(e);
         }
     }
-    let _ = dns.kill();
-    let _ = dns.wait();
+    drop(dns);
     assert!(
         failed.is_empty(),
         "{} of 2,000 lookups failed, first: {}",
         failed.len(),
         failed[0]
     );
-}
-
-fn nix_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }

@@ -287,6 +287,8 @@ impl Shared {
             "configuration installed"
         );
         self.live.store(Arc::new(next));
+        let (min, max) = bindery_delivery::options::DeliveryOptions::dns_ttl_bounds(&snapshot);
+        self.resolver.set_ttl_bounds(min, max);
         self.engine.reconfigure(snapshot);
         Ok(notes)
     }
@@ -394,6 +396,8 @@ pub async fn start(
     let spool = Arc::clone(&disk) as Arc<dyn Spool>;
     let ids = Arc::new(IdGenerator::new());
     let resolver = resolver(dns.as_ref())?;
+    let (min, max) = bindery_delivery::options::DeliveryOptions::dns_ttl_bounds(&snapshot);
+    resolver.set_ttl_bounds(min, max);
     let engine = start_engine(
         &snapshot, globals, &spool, &ids, &mainlog, &stats, &resolver,
     )?;
