@@ -9,7 +9,8 @@
 //! `tests/peers/outbound_tls.py` (STARTTLS to aiosmtpd sinks under certificates openssl makes:
 //! `tls_verify` no/ca/host/optional, `tls_ca`, the plaintext fallback) and
 //! `tests/peers/reliability.py` (issue 16's findings, each against the peer it came from)
-//! and `tests/peers/many_bindings.py` (1,000 bindings to an aiosmtpd sink with a small accept
+//! and `tests/peers/momentum_files.py` (issue 18: `Security`'s drop from root, read in
+//! `/proc/PID/status`) and `tests/peers/many_bindings.py` (1,000 bindings to an aiosmtpd sink with a small accept
 //! backlog: no connect waits in SYN-SENT, `ss` sampled).
 //! `.ci/run` installs what they need.
 
@@ -61,6 +62,11 @@ fn outbound_tls_verifies_certificates() {
 #[test]
 fn reliability_findings_against_real_peers() {
     run_peer_script("reliability.py");
+}
+
+#[test]
+fn momentum_files_mean_the_same() {
+    run_peer_script("momentum_files.py");
 }
 
 #[test]

@@ -18,7 +18,7 @@ use regex::Regex;
 use crate::diag::{Diagnostic, MAX_SHOWN, did_you_mean, shown};
 use crate::loader::Loaded;
 use crate::schema::{
-    OPTIONS, OptionId, SCOPES, ScopeDef, ScopeKind, option_by_name, scope_by_keyword,
+    Kind, OPTIONS, OptionId, SCOPES, ScopeDef, ScopeKind, kind_of, option_by_name, scope_by_keyword,
 };
 use crate::span::{SourceMap, Span};
 use crate::syntax::{Item, RawValue, Spanned};
@@ -466,15 +466,29 @@ impl Builder {
             return;
         }
         match value::check(def.ty, &value.node) {
-            Ok(v) => self.tree.set(
-                scope,
-                Setting {
-                    option: opt,
-                    raw: value.node,
-                    value: v,
-                    span: key.span,
-                },
-            ),
+            Ok(v) => {
+                let console = self
+                    .tree
+                    .lineage(scope)
+                    .iter()
+                    .any(|&s| self.tree.scope(s).kind == ScopeKind::ControlListener);
+                if let Some(d) = kind_diagnostic(opt, &value.node, &v, key.span, console) {
+                    let refused = d.is_error();
+                    self.diags.push(d);
+                    if refused {
+                        return;
+                    }
+                }
+                self.tree.set(
+                    scope,
+                    Setting {
+                        option: opt,
+                        raw: value.node,
+                        value: v,
+                        span: key.span,
+                    },
+                )
+            }
             Err(msg) => self.diags.push(Diagnostic::error(
                 value.span,
                 format!("invalid value for `{}`: {msg}", def.name),
@@ -660,5 +674,62 @@ impl Builder {
             self.join_group(id, scope, at);
         }
         Some(id)
+    }
+}
+
+/// What setting `opt` to `v` says, by the option's kind (`schema::kinds`): nothing for an
+/// implemented option, a warning for an inert one, an error for a refused one or a value
+/// bindery does not honour. `console`: the option is set inside a `Control_Listener`.
+fn kind_diagnostic(
+    opt: OptionId,
+    raw: &RawValue,
+    v: &Value,
+    span: Span,
+    console: bool,
+) -> Option<Diagnostic> {
+    let def = opt.def();
+    let honoured = |word: &str| value::check(def.ty, &RawValue::Scalar(word.to_string())).ok();
+    let refuse = |why: &str, only: Option<&str>| {
+        let d = match only {
+            Some(only) => Diagnostic::error(
+                span,
+                format!(
+                    "`{} = {}` is not implemented by bindery (only `{only}` is)",
+                    def.name,
+                    {
+                        let mut text = String::new();
+                        crate::show::raw(raw, &mut text);
+                        text
+                    }
+                ),
+            ),
+            None => Diagnostic::error(
+                span,
+                format!("`{}` is not implemented by bindery", def.name),
+            ),
+        };
+        Some(d.with_help(why.to_string()))
+    };
+    match kind_of(opt) {
+        Kind::Implemented | Kind::Tuning(_) => None,
+        Kind::Inert(why) => Some(
+            Diagnostic::warning(span, format!("`{}` has no effect in bindery", def.name))
+                .with_help(format!("{why}; it is accepted so Momentum files load")),
+        ),
+        Kind::DefaultOnly(why) => {
+            let default = def.default?;
+            if honoured(default).as_ref() == Some(v) {
+                return None;
+            }
+            refuse(why, Some(default))
+        }
+        Kind::Fixed(only, why) => {
+            if honoured(only).as_ref() == Some(v) {
+                return None;
+            }
+            refuse(why, Some(only))
+        }
+        Kind::ConsoleOnly(_) if console => None,
+        Kind::ConsoleOnly(why) | Kind::Refused(why) => refuse(why, None),
     }
 }

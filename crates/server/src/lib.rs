@@ -20,6 +20,7 @@ pub mod http;
 mod listener;
 pub use bindery_delivery::mainlog;
 mod persist;
+pub mod privileges;
 mod reception;
 pub mod settings;
 mod spill;
@@ -323,6 +324,8 @@ fn preflight(
     ServerError,
 > {
     let generation = Generation::build(snapshot, tls, Origin::Start(host))?;
+    // The Security stanza's user and groups must exist (checked, not yet used).
+    privileges::wanted(&generation.snapshot)?;
     let dns = match &generation.globals.resolv_conf {
         Some(path) => {
             let snap = &generation.snapshot;
@@ -363,6 +366,28 @@ pub async fn start(
     let snapshot = Arc::clone(&generation.snapshot);
     if !generation.policy.scripts().is_empty() {
         tracing::info!(scripts = generation.policy.scripts().len(), "policy loaded");
+    }
+    // Every listener is bound before any is served or announced: one that cannot bind
+    // (a port in use) stops the start with nothing half-open. They are bound first, before
+    // the spool opens, so that `Security`'s drop from root comes before any spool file or
+    // folder is made: those then belong to the user the daemon runs as.
+    let mut bound = Vec::new();
+    for plan in &generation.plans {
+        bound.push(bind_tcp(plan.addr).await?);
+    }
+    let mut consoles = Vec::new();
+    for plan in generation.controls.clone() {
+        consoles.push(control::bind(plan).await?);
+    }
+    let mut https = Vec::new();
+    for plan in generation.https.clone() {
+        https.push(http::bind(plan).await?);
+    }
+    // The descriptor limit is raised while still root (`raise_nofile` below only reads it).
+    guard::raise_nofile();
+    if let Some(who) = privileges::wanted(&snapshot)? {
+        privileges::drop_to(&who)?;
+        tracing::info!(user = %who.user, uid = %who.uid, gid = %who.gid, "privileges dropped");
     }
     let globals = &generation.globals;
     let base = globals.spoolbase.clone();
@@ -437,21 +462,13 @@ pub async fn start(
             );
         }
     }
-    // Every listener is bound before any is served or announced: one that cannot bind
-    // (a port in use) stops the start with nothing half-open.
-    let mut esmtp = Vec::new();
-    for plan in generation.plans.clone() {
-        let (listener, local) = bind_tcp(plan.addr).await?;
-        esmtp.push((plan, listener, local));
-    }
-    let mut consoles = Vec::new();
-    for plan in generation.controls.clone() {
-        consoles.push(control::bind(plan).await?);
-    }
-    let mut https = Vec::new();
-    for plan in generation.https.clone() {
-        https.push(http::bind(plan).await?);
-    }
+    let esmtp: Vec<_> = generation
+        .plans
+        .clone()
+        .into_iter()
+        .zip(bound)
+        .map(|(plan, (listener, local))| (plan, listener, local))
+        .collect();
     let shared = Arc::new(Shared {
         spoolbase: globals.spoolbase.clone(),
         live: ArcSwap::new(Arc::new(generation)),

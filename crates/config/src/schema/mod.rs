@@ -5,9 +5,11 @@
 //! type, default, the scopes where it is valid and whether it can change at run time.
 //! Nothing else in the code base may hard-code an option's default or validity.
 
+pub mod kinds;
 pub mod options;
 pub mod scopes;
 
+pub use kinds::{Kind, kind_of};
 pub use options::{OPTION_COUNT, OPTIONS, OptionDef, OptionId, ValueType};
 pub use scopes::{SCOPES, ScopeDef, ScopeKind, ScopeSet};
 

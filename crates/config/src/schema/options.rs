@@ -369,6 +369,8 @@ options! {
     // ---- ThreadPool, Security, Debug_Flags (accepted so Momentum files load) ----
     "Backlog": Int, Some("0"), TP, restart;
     "Stack_Size": Bytes, Some("0"), TP, restart;
+    // Momentum's default user; bindery drops to it only when `User` is set (`privileges.rs`
+    // in the server crate says why).
     "User": Str, Some("ecuser"), SEC, restart;
     "Group": Str, Some("ecuser"), SEC, restart;
     "Chroot": Path, None, SEC, restart;

@@ -1,0 +1,278 @@
+//! What bindery does with each option: the promise `config check` makes.
+//!
+//! An option that loads and then does nothing is worse than one that is refused: the
+//! operator believes something is in force that is not. So every option in
+//! [`super::OPTIONS`] has exactly one kind here, and `tests/option_kinds.rs` (bindery crate)
+//! fails when an option has none, has two, or is [`Kind::Implemented`] with no code outside
+//! the schema that names it.
+//!
+//! The decision for each option is one line: what Momentum does with it, and why bindery
+//! can do without it, or what to do instead.
+
+use super::options::OptionId;
+use super::{OPTION_COUNT, OPTIONS};
+use std::sync::LazyLock;
+
+/// What setting an option does in bindery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Bindery does what Momentum does with it.
+    Implemented,
+    /// Loads with a warning: nothing that happens to mail depends on it in bindery's
+    /// architecture. The text says why.
+    Inert(&'static str),
+    /// Tuning of Momentum's own internals (threads, event loops, buffers): loads quietly;
+    /// `config check --verbose` lists it. The text says why it has no meaning here.
+    Tuning(&'static str),
+    /// Only its default is honoured (bindery behaves as the default says); any other value
+    /// is refused. The text says what the other values do in Momentum.
+    DefaultOnly(&'static str),
+    /// Only the value given is honoured, because it is what bindery does (which is not
+    /// Momentum's default); any other value is refused.
+    Fixed(&'static str, &'static str),
+    /// Implemented on the console (a `Control_Listener` and its `Listen` stanzas); refused
+    /// elsewhere, where the text says what it would do.
+    ConsoleOnly(&'static str),
+    /// Refused: it would change what happens to mail and bindery does not do that (yet).
+    /// The text says what Momentum does with it and what to do instead.
+    Refused(&'static str),
+}
+
+impl Kind {
+    pub fn word(self) -> &'static str {
+        match self {
+            Kind::Implemented => "implemented",
+            Kind::Inert(_) => "inert",
+            Kind::Tuning(_) => "inert (tuning)",
+            Kind::DefaultOnly(_) => "default only",
+            Kind::Fixed(..) => "one value only",
+            Kind::ConsoleOnly(_) => "implemented on the console only",
+            Kind::Refused(_) => "refused",
+        }
+    }
+
+    pub fn why(self) -> Option<&'static str> {
+        match self {
+            Kind::Implemented => None,
+            Kind::Inert(w)
+            | Kind::Tuning(w)
+            | Kind::DefaultOnly(w)
+            | Kind::Fixed(_, w)
+            | Kind::ConsoleOnly(w)
+            | Kind::Refused(w) => Some(w),
+        }
+    }
+}
+
+/// Options bindery implements: each is read by code outside the schema.
+pub const IMPLEMENTED: &[&str] = &[
+    "Bind_Address",
+    "EHLO_Hostname",
+    "Generate_Bounces",
+    "Max_Outbound_Connections",
+    "Outbound_Throttle_Messages",
+    "Outbound_Throttle_Connections",
+    "Server_Max_Outbound_Connections",
+    "Server_Reserve_Outbound_Connections",
+    "Scope_Max_Outbound_Connections",
+    "Host_Max_Connects_In_Progress",
+    "Host_Connect_Rate",
+    "Connection_Allocation_Aggressiveness",
+    "Max_Deliveries_Per_Connection",
+    "Max_Recipients_Per_Batch",
+    "Suspend_Delivery",
+    "Max_Retries",
+    "Retry_Interval",
+    "Max_Retry_Interval",
+    "Message_Expiration",
+    "Never_Attempt_Expired_Messages",
+    "Never_Retry",
+    "Gateway",
+    "Routes",
+    "Remote_SMTP_Port",
+    "Prohibited_Hosts",
+    "Resolv_Conf",
+    "Prefer_IPv6_MXs",
+    "Use_IPv6",
+    "Min_DNS_TTL",
+    "Max_DNS_TTL",
+    "Connect_Timeout",
+    "EHLO_Timeout",
+    "MailFrom_Timeout",
+    "RcptTo_Timeout",
+    "Body_Timeout",
+    "RSET_Timeout",
+    "Idle_Timeout",
+    "TLS",
+    "TLS_IfAvailable_Fallback",
+    "TLS_Verify",
+    "TLS_CA",
+    "TLS_Certificate",
+    "TLS_Key",
+    "MailerDaemon",
+    "Bounces_Inline_Original",
+    "Default_Binding",
+    "Hostname",
+    "Spoolbase",
+    "Spool_Mode",
+    "Spool_Sync",
+    "Local_Changes_File",
+    "Permastore_Interval",
+    "Control_Client_Timeout",
+    "Mainlog",
+    "Relay_Hosts",
+    "Relay_Domains",
+    "Open_Relay",
+    "Max_Message_Size",
+    "Max_Recipients_Per_Message",
+    "Max_Receptions_Per_Connection",
+    "Idle_Time",
+    "Session_Timeout",
+    "Banner_Hostname",
+    "Postmaster_Address",
+    "Context",
+    "Enable",
+    "Concurrency",
+    "File_Mode",
+    "Source",
+    "Instruction_Limit",
+    "Time_Limit",
+    "Allow_Unsafe_Libraries",
+    "User",
+    "Group",
+    "Supplemental_Groups",
+];
+
+/// Every other option, with its kind and the one line that decides it.
+#[rustfmt::skip]
+pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
+    // ---- Cluster (issue 23) ----
+    ("Cluster_Max_Outbound_Connections", Kind::DefaultOnly("caps connections across a Momentum cluster; bindery runs one node until cluster throttles on Redis land (issue 23): use Server_Max_Outbound_Connections per node")),
+    ("Cluster_Outbound_Throttle_Messages", Kind::Refused("throttles messages across a Momentum cluster; bindery has no cluster yet (issue 23): use Outbound_Throttle_Messages per node")),
+    ("Cluster_Outbound_Throttle_Connections", Kind::Refused("throttles connections across a Momentum cluster; bindery has no cluster yet (issue 23): use Outbound_Throttle_Connections per node")),
+    ("Enable_Duravip", Kind::DefaultOnly("moves a binding's IP to another cluster node when its node fails; bindery has no cluster yet (issue 23)")),
+    ("Duravip_Preference", Kind::Refused("names the cluster node that should own a DuraVIP address; bindery has no cluster yet (issue 23)")),
+    ("Duravip_Follow", Kind::Refused("makes a listener's address follow a DuraVIP binding between cluster nodes; bindery has no cluster yet (issue 23)")),
+    // ---- Connections and queues ----
+    ("Max_Recipients_Per_Connection", Kind::DefaultOnly("closes a connection after that many recipients; not built yet: use Max_Deliveries_Per_Connection")),
+    ("Max_Resident_Active_Queue", Kind::Inert("Momentum moves message bodies out of memory past this many per active queue; bindery never holds bodies in memory, they stay in the spool until sent")),
+    ("Max_Resident_Messages", Kind::Inert("Momentum moves message bodies out of memory past this many in all; bindery never holds bodies in memory, they stay in the spool until sent")),
+    ("Delayed_Binding_Domain_Fuzz", Kind::DefaultOnly("adds up to that many random seconds to a delayed queue's next attempt; not built yet")),
+    ("Blackhole", Kind::DefaultOnly("discards mail for the scope instead of delivering it; not built yet: a Lua policy can drop the message")),
+    ("Drop_Body_After_Trans_Fail", Kind::Inert("Momentum frees a message body from memory after that many failed attempts; bindery never holds bodies in memory")),
+    ("Host_Failure_Retry", Kind::Refused("how long a failed remote host is skipped before it is tried again; bindery tries every address on each connection")),
+    // ---- Routing and DNS ----
+    ("Delivery_Method", Kind::DefaultOnly("sends by LMTP, ECStream or a mobile push protocol instead of SMTP; bindery sends SMTP only")),
+    ("LMTP_Port", Kind::DefaultOnly("the port for Delivery_Method = LMTP, which bindery does not send")),
+    ("ECStream_Port", Kind::DefaultOnly("the port for Delivery_Method = ECSTREAM, which bindery does not send")),
+    ("Fully_Resolve_Before_SMTP", Kind::DefaultOnly("false lets Momentum connect before every MX host is resolved; bindery always resolves them first")),
+    ("MX_Failures_To_Delay", Kind::Refused("after that many failed MX connections the domain's queue is delayed as a whole; not built yet")),
+    ("MX_Failures_Fallback_To_A", Kind::Refused("after that many MX lookup failures Momentum tries the domain's A record; bindery defers instead")),
+    ("DNS_Failures_To_Purge", Kind::Refused("after that many DNS failures Momentum bounces the domain's mail; bindery defers until Message_Expiration")),
+    ("Connect_Timeout_To_Delay", Kind::Refused("delays a whole domain after connects have timed out this long; not built yet")),
+    // ---- TLS ----
+    ("TLS_Ciphers", Kind::Refused("an OpenSSL cipher list; bindery uses rustls's safe defaults and cannot take an OpenSSL list: remove it")),
+    ("TLS_Protocols", Kind::Refused("the TLS versions allowed; bindery (rustls) allows TLS 1.2 and 1.3 only: remove it")),
+    ("TLS_Client_CA", Kind::Refused("the CAs a listener trusts for client certificates; bindery does not ask for client certificates yet")),
+    ("TLS_Verify_Mode", Kind::Refused("whether a listener asks for a client certificate; bindery does not ask for client certificates yet")),
+    ("XClient", Kind::DefaultOnly("sends Postfix's XCLIENT to the next hop; bindery does not send it")),
+    ("Send_8BitMIME", Kind::DefaultOnly("announces BODY=8BITMIME to servers that offer it; bindery sends the body unchanged without it")),
+    ("Transform_8BitMIME_Content", Kind::Refused("converts 8-bit bodies to 7-bit for servers without 8BITMIME; not built yet")),
+    ("Enable_MTA_STS", Kind::DefaultOnly("enforces the recipient domain's MTA-STS policy; not built yet")),
+    // ---- Signing, FBL, adaptive (issues 20 and 22) ----
+    ("OpenDKIM_Sign", Kind::Inert("the scope's switch for the opendkim module's signing; bindery refuses the opendkim module until DKIM lands (issue 20), so there is nothing for it to switch")),
+    ("DomainKeys", Kind::DefaultOnly("signs with DomainKeys (the pre-DKIM scheme); bindery does not sign it")),
+    ("Enable_FBL_Header_Insertion", Kind::DefaultOnly("adds the fbl module's X-MSFBL header; arrives with feedback loops (issue 22)")),
+    ("Adaptive_Enabled", Kind::DefaultOnly("lets the adaptive module tune limits from remote replies; arrives with adaptive delivery (issue 22)")),
+    // ---- Bounces and DSNs (issue 22) ----
+    ("MDN_Failures_Notify", Kind::Refused("sends failure notices for mobile (MM7) delivery; bindery does not deliver MM7")),
+    ("Generate_Delay_DSN", Kind::DefaultOnly("sends a delay notice to the sender while mail waits; not built yet")),
+    ("Delay_DSN_Retry_Interval", Kind::DefaultOnly("the first delay notice's time (Generate_Delay_DSN); not built yet")),
+    ("Delay_DSN_Max_Retry_Interval", Kind::DefaultOnly("the longest time between delay notices (Generate_Delay_DSN); not built yet")),
+    ("Bounce_Behavior", Kind::DefaultOnly("`blackhole` discards incoming bounces that match Bounce_Pattern; arrives with bounce processing (issue 22)")),
+    ("Bounce_Pattern", Kind::Refused("the addresses incoming mail is recognised as bounces by; arrives with bounce processing (issue 22)")),
+    ("Bounce_Domains", Kind::Refused("the domains whose incoming mail is taken as bounces; arrives with bounce processing (issue 22)")),
+    ("Generate_Bounces_For_Multi_Recipient_Policy_Rejections", Kind::Refused("whether Momentum bounces the recipients a policy rejects after DATA in multi-recipient mail; bindery answers the DATA for the whole message")),
+    ("Async_Bounce_Rendering", Kind::Inert("Momentum renders bounces off its event loop; bindery renders them on delivery's own tasks either way")),
+    // ---- Global: node, spool, files ----
+    ("Binding_Auto_Replumb", Kind::DefaultOnly("`enabled` makes Momentum add binding addresses to the network interface; bindery expects them to be configured on the host")),
+    ("Force_Fsync", Kind::Inert("Momentum's switch to fsync spool writes; bindery makes every message durable before it answers 250 (Spool_Sync) and cannot be told not to")),
+    ("Keep_Message_Dicts_In_Memory", Kind::Inert("Momentum keeps message metadata in memory instead of re-reading it; bindery keeps envelopes in memory always")),
+    ("Local_Changes_Only", Kind::DefaultOnly("true changes how Momentum combines Local_Changes_File with the main files; not built yet")),
+    ("PidFile", Kind::Refused("the file Momentum writes its process id to; not built yet: systemd tracks the process")),
+    ("Large_Message_Threshold", Kind::Inert("Momentum keeps bodies above this size on disk instead of in memory; bindery keeps every body on disk")),
+    ("Masterdb_File", Kind::Inert("Momentum's internal database of runtime state; bindery keeps no such file")),
+    ("Server_Max_File_Descriptors", Kind::Inert("the descriptor limit Momentum asks for; bindery raises its limit to the system's hard limit at start and sizes its caps to it")),
+    ("TimestampFormat", Kind::DefaultOnly("the time format of Momentum's logs; arrives with ec_logger (issue 18)")),
+    // ---- Inbound SMTP ----
+    ("Relay_For_Sending_Domains", Kind::Refused("lets clients relay when the envelope sender is in these domains; not built yet: use Relay_Hosts")),
+    ("Listener_Sessions", Kind::DefaultOnly("caps the sessions of one listener; not built yet: use Concurrency")),
+    ("Service_Sessions", Kind::DefaultOnly("caps the sessions of one service; not built yet: use Concurrency")),
+    ("Require_EHLO", Kind::Fixed("true", "false (Momentum's default) lets a client send MAIL without HELO or EHLO; bindery always asks for HELO or EHLO first")),
+    ("Allow_Null_Envelope_Sender", Kind::DefaultOnly("false refuses MAIL FROM:<>; bindery accepts it")),
+    ("Allow_IP_Literal", Kind::DefaultOnly("false refuses address literals such as user@[192.0.2.1]; bindery accepts them")),
+    ("Allow_Trailing_Whitespace_In_Commands", Kind::Refused("whether commands with trailing spaces are accepted; not built yet")),
+    ("Static_Banner", Kind::Refused("replaces the whole 220 greeting text; not built yet: Banner_Hostname sets the name in it")),
+    ("Received_Hostname", Kind::Refused("the name in the Received header bindery adds; not built yet: Hostname sets it")),
+    ("Reconfig_Message", Kind::DefaultOnly("the reply while Momentum reloads; bindery installs a new configuration without refusing sessions")),
+    ("SMTP_Extensions", Kind::Refused("adds ESMTP extensions (AUTH and others) a listener offers; arrives with SMTP AUTH (issue 21)")),
+    ("STARTTLS_Injection_Policy", Kind::Fixed("ignore", "`reject` (Momentum's default) answers commands a client pipelined after STARTTLS with an error; bindery drops them unread (CVE-2011-0411)")),
+    ("Pathway", Kind::Refused("names the pathway stanza a listener's sessions take their options from; not built yet")),
+    ("Inbound_Throttle_Messages", Kind::Refused("limits the rate of messages a pathway accepts; not built yet")),
+    // ---- Listener tuning ----
+    ("Listen_Backlog", Kind::Tuning("the kernel's accept backlog for the socket; bindery listens with the system's default")),
+    ("Accept_Queue_Backlog", Kind::Tuning("Momentum's queue of accepted connections waiting for a thread")),
+    ("Pool_Name", Kind::Tuning("the Momentum thread pool a listener's work runs on; bindery has one task scheduler")),
+    ("Event_Loop", Kind::Tuning("the Momentum event loop a listener runs on; bindery has one task scheduler")),
+    ("Disable_Nagle_Algorithm", Kind::Tuning("sets TCP_NODELAY on sessions; bindery writes whole replies, so Nagle's delay never holds one")),
+    ("TCP_Recv_Buffer_Size", Kind::Tuning("the socket's receive buffer; the kernel sizes it")),
+    ("TCP_Send_Buffer_Size", Kind::Tuning("the socket's send buffer; the kernel sizes it")),
+    ("Timeout", Kind::DefaultOnly("the control listener's idle timeout; not built yet: Control_Client_Timeout")),
+    // ---- Authentication and authorization (issue 21; the console's in issue 18) ----
+    ("Enable_Authorization", Kind::DefaultOnly("limits console commands per user (Authorization stanza); not built yet")),
+    ("Always_Allow", Kind::DefaultOnly("skips authorization checks on a listener; not built yet")),
+    ("Always_Deny", Kind::DefaultOnly("refuses every authorization check on a listener; not built yet")),
+    ("AuthDigestMD5Parameters", Kind::ConsoleOnly("DIGEST-MD5 authentication for SMTP AUTH; arrives with SMTP AUTH (issue 21); on the console it is implemented")),
+    ("Enable_Authentication", Kind::ConsoleOnly("SMTP AUTH on an ESMTP listener or an HTTP listener's login; arrives with SMTP AUTH (issue 21); on the console it is implemented")),
+    ("AuthLoginParameters", Kind::Refused("AUTH LOGIN; arrives with SMTP AUTH (issue 21)")),
+    ("AuthPlainParameters", Kind::Refused("AUTH PLAIN; arrives with SMTP AUTH (issue 21)")),
+    ("AuthCramMD5Parameters", Kind::Refused("AUTH CRAM-MD5; arrives with SMTP AUTH (issue 21)")),
+    // ---- ThreadPool, Security, Debug_Flags ----
+    ("Backlog", Kind::Tuning("a Momentum thread pool's job queue length; bindery has one task scheduler")),
+    ("Stack_Size", Kind::Tuning("a Momentum thread pool's thread stack size; bindery has one task scheduler")),
+    ("Capabilities", Kind::Inert("the capabilities Momentum keeps after it drops root (to bind ports a reload adds, to plumb addresses); bindery binds every listener before the drop, opens new ones only at a restart and never plumbs, so it keeps none")),
+    ("Chroot", Kind::Refused("Momentum chroots here after start; bindery does not chroot yet")),
+    ("Critical", Kind::Inert("which Momentum subsystems log at this level; bindery's log level is BINDERY_LOG")),
+    ("Error", Kind::Inert("which Momentum subsystems log at this level; bindery's log level is BINDERY_LOG")),
+    ("Warning", Kind::Inert("which Momentum subsystems log at this level; bindery's log level is BINDERY_LOG")),
+    ("Notice", Kind::Inert("which Momentum subsystems log at this level; bindery's log level is BINDERY_LOG")),
+    ("Info", Kind::Inert("which Momentum subsystems log at this level; bindery's log level is BINDERY_LOG")),
+    ("Debug", Kind::Inert("which Momentum subsystems log at this level; bindery's log level is BINDERY_LOG")),
+    ("Debug_Level", Kind::Inert("the paniclog's level; bindery's log level is BINDERY_LOG")),
+];
+
+static KINDS: LazyLock<Vec<Option<Kind>>> = LazyLock::new(|| {
+    let mut kinds = vec![None; OPTION_COUNT];
+    let mut put = |name: &str, kind: Kind| {
+        if let Some(i) = OPTIONS.iter().position(|o| o.name == name) {
+            kinds[i] = Some(kind);
+        }
+    };
+    for name in IMPLEMENTED {
+        put(name, Kind::Implemented);
+    }
+    for (name, kind) in NOT_IMPLEMENTED {
+        put(name, *kind);
+    }
+    kinds
+});
+
+/// The option's kind. An option missing from both lists (which the kinds test forbids) is
+/// refused rather than silently accepted.
+pub fn kind_of(id: OptionId) -> Kind {
+    KINDS
+        .get(id.index())
+        .copied()
+        .flatten()
+        .unwrap_or(Kind::Refused("bindery has not decided what to do with it"))
+}

@@ -1,0 +1,167 @@
+//! Walks the whole option table: every option has exactly one kind (`schema::kinds`), an
+//! "implemented" option is named by code outside the schema, and the values a "default
+//! only" or "one value only" option honours load. An option accepted and then ignored is
+//! the failure this guards against: `config check` would say OK for something not in force.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use bindery_config::schema::kinds::{IMPLEMENTED, NOT_IMPLEMENTED};
+use bindery_config::schema::{Kind, OPTIONS, ScopeKind, kind_of, option_by_name};
+
+#[test]
+fn every_option_has_exactly_one_kind() {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for name in IMPLEMENTED
+        .iter()
+        .copied()
+        .chain(NOT_IMPLEMENTED.iter().map(|(n, _)| *n))
+    {
+        let id = option_by_name(name).unwrap_or_else(|| panic!("{name} is not in the schema"));
+        assert_eq!(id.def().name, name, "spell {name} as the schema does");
+        *seen.entry(name).or_default() += 1;
+    }
+    let missing: Vec<_> = OPTIONS
+        .iter()
+        .map(|o| o.name)
+        .filter(|n| !seen.contains_key(n))
+        .collect();
+    assert!(missing.is_empty(), "options with no kind: {missing:?}");
+    let twice: Vec<_> = seen
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(k, _)| *k)
+        .collect();
+    assert!(twice.is_empty(), "options with two kinds: {twice:?}");
+}
+
+/// Every `.rs` file under `dir`, with the part from `#[cfg(test)]` on cut away.
+fn sources(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            sources(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            let code = match text.find("#[cfg(test)]") {
+                Some(i) => text[..i].to_string(),
+                None => text,
+            };
+            out.push((p, code));
+        }
+    }
+}
+
+/// String literals of the code, lower case.
+fn literals(code: &str) -> Vec<String> {
+    code.split('"')
+        .skip(1)
+        .step_by(2)
+        .map(|s| s.to_ascii_lowercase())
+        .collect()
+}
+
+/// An implemented option must be named (its name as a string literal, any case) by some
+/// code outside the schema: `option_id("X")`, `opt("x")`, `global(snap, "x")`... A literal
+/// is a weak proof for a name as common as `Enable`, but an option nobody names is surely
+/// read by nobody.
+#[test]
+fn every_implemented_option_is_read_outside_the_schema() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for krate in std::fs::read_dir(&crates).expect("crates/").flatten() {
+        sources(&krate.path().join("src"), &mut files);
+    }
+    let mut named = std::collections::HashSet::new();
+    for (path, code) in &files {
+        if path.to_string_lossy().contains("config/src/schema") {
+            continue;
+        }
+        named.extend(literals(code));
+    }
+    let console_only = NOT_IMPLEMENTED
+        .iter()
+        .filter(|(_, k)| matches!(k, Kind::ConsoleOnly(_)))
+        .map(|(n, _)| n);
+    let unread: Vec<_> = IMPLEMENTED
+        .iter()
+        .chain(console_only)
+        .filter(|n| !named.contains(&n.to_ascii_lowercase()))
+        .collect();
+    assert!(
+        unread.is_empty(),
+        "marked implemented, but no code outside the schema names them: {unread:?}"
+    );
+}
+
+/// The stanza an option can be tried in, for the load test.
+fn wrap(kind_ok: impl Fn(ScopeKind) -> bool, line: &str) -> Option<String> {
+    let places: [(ScopeKind, &str, &str); 4] = [
+        (ScopeKind::Global, "", ""),
+        (ScopeKind::Security, "Security {\n", "}\n"),
+        (ScopeKind::EsmtpListener, "ESMTP_Listener {\n", "}\n"),
+        (ScopeKind::ControlListener, "Control_Listener {\n", "}\n"),
+    ];
+    places
+        .iter()
+        .find(|(k, _, _)| kind_ok(*k))
+        .map(|(_, open, close)| format!("{open}{line}\n{close}"))
+}
+
+#[test]
+fn the_value_a_restricted_option_honours_loads() {
+    for o in OPTIONS {
+        let id = option_by_name(o.name).expect("in the schema");
+        let (honoured, other) = match kind_of(id) {
+            Kind::DefaultOnly(_) => (
+                o.default.expect("a default-only option has a default"),
+                None,
+            ),
+            Kind::Fixed(v, _) => (v, None),
+            Kind::Refused(_) => ("", Some(())),
+            _ => continue,
+        };
+        let scopes = o.scopes;
+        if other.is_some() {
+            continue;
+        }
+        let value = if honoured.contains(' ') || honoured.contains('[') {
+            format!("\"{honoured}\"")
+        } else {
+            honoured.to_string()
+        };
+        let Some(text) = wrap(|k| scopes.contains(k), &format!("{} = {value}", o.name)) else {
+            continue;
+        };
+        if let Err(e) = bindery_config::snapshot_from_str("t.conf", &text) {
+            panic!("{} = {value} should load:\n{e}", o.name);
+        }
+    }
+}
+
+fn refusal(text: &str) -> String {
+    match bindery_config::snapshot_from_str("t.conf", text) {
+        Ok(_) => panic!("{text:?} loaded"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn a_refused_option_is_an_error_and_an_inert_one_loads() {
+    let refused = refusal("TLS_Ciphers = \"HIGH\"\n");
+    assert!(
+        refused.contains("`TLS_Ciphers` is not implemented by bindery"),
+        "{refused}"
+    );
+    assert!(refused.contains("t.conf:1:1"), "{refused}");
+    let other = refusal("Blackhole = true\n");
+    assert!(
+        other.contains("`Blackhole = true` is not implemented by bindery (only `false` is)"),
+        "{other}"
+    );
+    bindery_config::snapshot_from_str("t.conf", "Blackhole = false\nForce_Fsync = true\n")
+        .expect("default and inert values load");
+}

@@ -1,0 +1,158 @@
+//! Momentum's `Security` stanza: after every listener is bound, the daemon gives up root and
+//! runs as `User` and `Group` (with `Supplemental_Groups`), so a flaw in a session or a
+//! script no longer runs as root.
+//!
+//! Bindery keeps no capability after the drop. Momentum keeps the ones `Capabilities` names
+//! (`cap_net_bind_service` to bind port 25 when a reload adds a listener, `cap_net_admin` to
+//! plumb binding addresses); bindery binds every listener before it drops and opens a new
+//! one only at a restart, and never plumbs addresses, so it needs none.
+//!
+//! glibc's `setgroups`, `setgid` and `setuid` change every thread of the process (the
+//! runtime's threads already run), and threads started later inherit the new identity.
+//! The drop happens only when `User` is set: Momentum's default (`ecuser`) would make every
+//! root test run and every first start on a machine without that user fail.
+
+use bindery_config::schema::{ScopeKind, option_id};
+use bindery_config::snapshot::Snapshot;
+use bindery_config::tree::ROOT;
+use bindery_config::value::Value;
+use nix::unistd::{Gid, Group, Uid, User};
+
+use bindery_config::span::Span;
+
+use crate::ServerError;
+use crate::settings::located;
+
+/// Who the daemon becomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user: String,
+    pub uid: Uid,
+    pub gid: Gid,
+    /// The primary group first, then `Supplemental_Groups`.
+    pub groups: Vec<Gid>,
+}
+
+/// A `Security` string option and where it is set (for errors).
+fn security_str(snap: &Snapshot, name: &'static str) -> Option<(String, Span)> {
+    let tree = &snap.tree;
+    let sec = tree.find(ROOT, ScopeKind::Security, None)?;
+    let setting = tree.scope(sec).setting(option_id(name))?;
+    match &setting.value {
+        Value::Str(s) | Value::Path(s) => Some((s.clone(), setting.span)),
+        _ => None,
+    }
+}
+
+fn security_span(snap: &Snapshot, name: &'static str) -> Option<Span> {
+    let tree = &snap.tree;
+    let sec = tree.find(ROOT, ScopeKind::Security, None)?;
+    tree.scope(sec).setting(option_id(name)).map(|s| s.span)
+}
+
+fn security_list(snap: &Snapshot, name: &'static str) -> Vec<String> {
+    let tree = &snap.tree;
+    let Some(sec) = tree.find(ROOT, ScopeKind::Security, None) else {
+        return Vec::new();
+    };
+    match tree.scope(sec).setting(option_id(name)).map(|s| &s.value) {
+        Some(Value::List(l)) => l.clone(),
+        _ => Vec::new(),
+    }
+}
+
+fn group_id(snap: &Snapshot, at: Option<Span>, name: &str) -> Result<Gid, ServerError> {
+    match Group::from_name(name) {
+        Ok(Some(g)) => Ok(g.gid),
+        Ok(None) => Err(located(
+            snap,
+            at,
+            format!("no group `{name}` on this system"),
+            None,
+        )),
+        Err(e) => Err(located(
+            snap,
+            at,
+            format!("cannot look up group `{name}`: {e}"),
+            None,
+        )),
+    }
+}
+
+/// The identity the `Security` stanza asks for; `None` when it names no `User`. Checked
+/// by `config check` as well as at start: a user or group missing here is an error then.
+pub fn wanted(snap: &Snapshot) -> Result<Option<Identity>, ServerError> {
+    let Some((user, at)) = security_str(snap, "User") else {
+        return Ok(None);
+    };
+    let pw = match User::from_name(&user) {
+        Ok(Some(pw)) => pw,
+        Ok(None) => {
+            let help = "create the user, or set `User` to one this system has";
+            return Err(located(
+                snap,
+                Some(at),
+                format!("no user `{user}` on this system"),
+                Some(help),
+            ));
+        }
+        Err(e) => {
+            return Err(located(
+                snap,
+                Some(at),
+                format!("cannot look up user `{user}`: {e}"),
+                None,
+            ));
+        }
+    };
+    let gid = match security_str(snap, "Group") {
+        Some((g, at)) => group_id(snap, Some(at), &g)?,
+        None => pw.gid,
+    };
+    let mut groups = vec![gid];
+    let at = security_span(snap, "Supplemental_Groups");
+    for g in security_list(snap, "Supplemental_Groups") {
+        let id = group_id(snap, at, &g)?;
+        if !groups.contains(&id) {
+            groups.push(id);
+        }
+    }
+    Ok(Some(Identity {
+        user,
+        uid: pw.uid,
+        gid,
+        groups,
+    }))
+}
+
+/// Becomes `who`, for good: groups first (they need root), then the group, then the user.
+/// Running as that user already is fine; any other identity without root is an error.
+pub fn drop_to(who: &Identity) -> Result<(), ServerError> {
+    let fail = |what: &str, e: nix::Error| {
+        ServerError::Config(format!(
+            "error: Security: cannot {what} for user `{}`: {e}",
+            who.user
+        ))
+    };
+    if Uid::effective() == who.uid && Gid::effective() == who.gid {
+        return Ok(());
+    }
+    if !Uid::effective().is_root() {
+        return Err(ServerError::Config(format!(
+            "error: Security: `User = {}` needs bindery to start as root (it runs as uid {})",
+            who.user,
+            Uid::effective()
+        )));
+    }
+    nix::unistd::setgroups(&who.groups).map_err(|e| fail("set the groups", e))?;
+    nix::unistd::setgid(who.gid).map_err(|e| fail("set the group", e))?;
+    nix::unistd::setuid(who.uid).map_err(|e| fail("set the user", e))?;
+    // setuid from root to another user clears every capability; check that root cannot
+    // be had back, rather than trust it.
+    if nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
+        return Err(ServerError::Config(
+            "error: Security: root could be regained after the drop".into(),
+        ));
+    }
+    Ok(())
+}
