@@ -262,8 +262,8 @@ mod tests {
         assert!(next.binding_id("new1").is_some());
         let c = set(&s, &words("Relay_Hosts ( 10.0.0.1 10.0.0.2 )")).expect("list");
         assert_eq!(c.message, "Relay_Hosts = (\n  10.0.0.1\n  10.0.0.2\n  )");
-        let c = set(&s, &words("esmtp_listener Reconfig_Message 4.3.2 Busy now")).expect("words");
-        assert_eq!(c.message, "Reconfig_Message = \"4.3.2 Busy now\"");
+        let c = set(&s, &words("esmtp_listener Banner_Hostname mx Busy now")).expect("words");
+        assert_eq!(c.message, "Banner_Hostname = \"mx Busy now\"");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use regex::Regex;
 
 use crate::diag::{Diagnostic, MAX_SHOWN, did_you_mean, shown};
 use crate::loader::Loaded;
+use crate::schema::modules::{Instances, ModuleDef, ModuleKind, module_by_name};
 use crate::schema::{
     Kind, OPTIONS, OptionId, SCOPES, ScopeDef, ScopeKind, kind_of, option_by_name, scope_by_keyword,
 };
@@ -544,6 +545,107 @@ impl Builder {
         }
     }
 
+    /// A Momentum module's stanza (`schema::modules`): a refused module is an error on its
+    /// line; an inert one loads with a warning, its options checked against its table and
+    /// then dropped (nothing reads them).
+    fn module(
+        &mut self,
+        parent: ScopeKind,
+        module: &'static ModuleDef,
+        keyword: &Spanned<String>,
+        name: Option<&Spanned<String>>,
+        items: Vec<Item>,
+    ) {
+        let why = match module.kind {
+            ModuleKind::Refused(why) => {
+                self.diags.push(
+                    Diagnostic::error(
+                        keyword.span,
+                        format!("module `{}` is not implemented by bindery", module.name),
+                    )
+                    .with_help(why),
+                );
+                return;
+            }
+            ModuleKind::Inert(why) => why,
+            // Implemented modules are scopes (`scriptlet`), found before this is asked.
+            ModuleKind::Implemented => return,
+        };
+        if parent != ScopeKind::Global {
+            self.diags.push(Diagnostic::error(
+                keyword.span,
+                format!("module `{}` is only valid at the top level", module.name),
+            ));
+            return;
+        }
+        if let (Instances::Singleton, Some(n)) = (module.instances, name) {
+            self.diags.push(
+                Diagnostic::error(n.span, format!("module `{}` takes no name", module.name))
+                    .with_help(format!("write `{} {{ ... }}`", module.name)),
+            );
+            return;
+        }
+        self.diags.push(
+            Diagnostic::warning(
+                keyword.span,
+                format!("module `{}` has no effect in bindery", module.name),
+            )
+            .with_help(format!("{why}; it is accepted so Momentum files load")),
+        );
+        for item in items {
+            match item {
+                Item::Option { key, value } => {
+                    let Some((opt, ty)) = module
+                        .options
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case(&key.node))
+                    else {
+                        let mut d = Diagnostic::error(
+                            key.span,
+                            format!(
+                                "unknown option `{}` in module `{}`",
+                                shown(&key.node),
+                                module.name
+                            ),
+                        );
+                        let names = module.options.iter().map(|(n, _)| *n);
+                        if let Some(best) = did_you_mean(&key.node, names) {
+                            d = d.with_help(format!("did you mean `{best}`?"));
+                        }
+                        self.diags.push(d);
+                        continue;
+                    };
+                    if let Err(msg) = value::check(*ty, &value.node) {
+                        self.diags.push(Diagnostic::error(
+                            value.span,
+                            format!(
+                                "invalid value for `{opt}` in module `{}`: {msg}",
+                                module.name
+                            ),
+                        ));
+                    }
+                }
+                Item::Stanza { keyword: k, .. } => {
+                    if !module
+                        .stanzas
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(&k.node))
+                    {
+                        self.diags.push(Diagnostic::error(
+                            k.span,
+                            format!(
+                                "unknown stanza `{}` in module `{}`",
+                                shown(&k.node),
+                                module.name
+                            ),
+                        ));
+                    }
+                }
+                Item::Include { .. } => {}
+            }
+        }
+    }
+
     fn stanza(
         &mut self,
         scope: ScopeId,
@@ -554,6 +656,9 @@ impl Builder {
     ) {
         let parent_kind = self.tree.scope(scope).kind;
         let Some(def) = scope_by_keyword(&keyword.node) else {
+            if let Some(module) = module_by_name(&keyword.node) {
+                return self.module(parent_kind, module, &keyword, name.as_ref(), items);
+            }
             let mut d = Diagnostic::error(
                 keyword.span,
                 format!("unknown stanza `{}`", shown(&keyword.node)),

@@ -6,6 +6,7 @@
 //! Nothing else in the code base may hard-code an option's default or validity.
 
 pub mod kinds;
+pub mod modules;
 pub mod options;
 pub mod scopes;
 
