@@ -430,3 +430,36 @@ fn policy_errors_and_refusals_are_reported() {
         String::from_utf8_lossy(&out.stdout).contains("result: refused, no recipient was accepted")
     );
 }
+
+/// `config check --migrate-report` on a Momentum-shaped file: one table of every option and
+/// module with its outcome and place, golden in `tests/migrate-report/*.report`
+/// (`BINDERY_BLESS=1` re-records).
+#[test]
+fn migrate_report_lists_every_option_and_module() {
+    let dir = repo().join("tests/migrate-report");
+    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/migrate-report")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+        .collect();
+    cases.sort();
+    assert!(!cases.is_empty());
+    for conf in cases {
+        let rel = conf.strip_prefix(repo()).expect("under the repo");
+        let out = bindery()
+            .current_dir(repo())
+            .args(["config", "check", "--migrate-report", "-c"])
+            .arg(rel)
+            .output()
+            .expect("bindery runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let golden = conf.with_extension("report");
+        if std::env::var_os("BINDERY_BLESS").is_some() {
+            std::fs::write(&golden, &text).expect("write golden");
+            continue;
+        }
+        let want = std::fs::read_to_string(&golden).unwrap_or_default();
+        assert_eq!(text, want, "{} (BINDERY_BLESS=1 re-records)", rel.display());
+    }
+}

@@ -64,6 +64,20 @@ impl Scope {
     }
 }
 
+/// One option or module the files name, and what bindery does with it (for
+/// `config check --migrate-report`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub span: Span,
+    /// `option`, `module` or `stanza` (a stanza that is neither a scope nor a module).
+    pub what: &'static str,
+    pub name: std::borrow::Cow<'static, str>,
+    /// `implemented`, `inert`, `inert (tuning)`, `refused` or `unknown`.
+    pub outcome: &'static str,
+    /// Why, for anything not implemented.
+    pub why: Option<&'static str>,
+}
+
 /// The whole configuration as a tree of scopes. Cloned to make a run-time change: the
 /// running snapshot keeps its tree, the copy takes the change and compiles to the next
 /// generation.
@@ -74,6 +88,8 @@ pub struct ConfigTree {
     pub search: Vec<std::path::PathBuf>,
     scopes: Vec<Scope>,
     index: HashMap<(ScopeId, ScopeKind, String), ScopeId>,
+    /// Every option and module the files name, in reading order, with its outcome.
+    pub found: Vec<Found>,
 }
 
 impl ConfigTree {
@@ -93,6 +109,7 @@ impl ConfigTree {
                 pattern: None,
             }],
             index: HashMap::new(),
+            found: Vec::new(),
         }
     }
 
@@ -113,6 +130,7 @@ impl ConfigTree {
         // `MAX_SHOWN`, then how many more.
         let mut diags = b.diags;
         diags.sort_by_key(|d| (d.span.file, d.span.start));
+        b.tree.found.sort_by_key(|f| (f.span.file, f.span.start));
         (b.tree, crate::diag::cap(diags, b.hidden, b.hidden_at))
     }
 
@@ -433,6 +451,7 @@ impl Builder {
                 );
                 return;
             }
+            self.found(key.span, "option", key.node.clone().into(), "unknown", None);
             if self.diags.len() >= MAX_SHOWN {
                 // Past what is reported, only counted: no message, no suggestion to compute.
                 self.hidden += 1;
@@ -449,6 +468,8 @@ impl Builder {
         };
         let def = opt.def();
         if !def.scopes.contains(kind) {
+            let why = Some("not valid in this scope (see the error)");
+            self.found(key.span, "option", def.name.into(), "error", why);
             self.diags.push(
                 Diagnostic::error(
                     key.span,
@@ -473,7 +494,17 @@ impl Builder {
                     .lineage(scope)
                     .iter()
                     .any(|&s| self.tree.scope(s).kind == ScopeKind::ControlListener);
-                if let Some(d) = kind_diagnostic(opt, &value.node, &v, key.span, console) {
+                let k = scoped_kind(opt, kind);
+                let d = kind_diagnostic(opt, k, &value.node, &v, key.span, console);
+                let outcome = match (&d, k) {
+                    (Some(d), _) if d.is_error() => "refused",
+                    (_, Kind::Inert(_)) => "inert",
+                    (_, Kind::Tuning(_)) => "inert (tuning)",
+                    _ => "implemented",
+                };
+                let why = (outcome != "implemented").then(|| k.why()).flatten();
+                self.found(key.span, "option", def.name.into(), outcome, why);
+                if let Some(d) = d {
                     let refused = d.is_error();
                     self.diags.push(d);
                     if refused {
@@ -490,10 +521,14 @@ impl Builder {
                     },
                 )
             }
-            Err(msg) => self.diags.push(Diagnostic::error(
-                value.span,
-                format!("invalid value for `{}`: {msg}", def.name),
-            )),
+            Err(msg) => {
+                let why = Some("invalid value (see the error)");
+                self.found(key.span, "option", def.name.into(), "error", why);
+                self.diags.push(Diagnostic::error(
+                    value.span,
+                    format!("invalid value for `{}`: {msg}", def.name),
+                ))
+            }
         }
     }
 
@@ -545,6 +580,23 @@ impl Builder {
         }
     }
 
+    fn found(
+        &mut self,
+        span: Span,
+        what: &'static str,
+        name: std::borrow::Cow<'static, str>,
+        outcome: &'static str,
+        why: Option<&'static str>,
+    ) {
+        self.tree.found.push(Found {
+            span,
+            what,
+            name,
+            outcome,
+            why,
+        });
+    }
+
     /// A Momentum module's stanza (`schema::modules`): a refused module is an error on its
     /// line; an inert one loads with a warning, its options checked against its table and
     /// then dropped (nothing reads them).
@@ -556,6 +608,17 @@ impl Builder {
         name: Option<&Spanned<String>>,
         items: Vec<Item>,
     ) {
+        let why = match module.kind {
+            ModuleKind::Inert(why) | ModuleKind::Refused(why) => Some(why),
+            ModuleKind::Implemented => None,
+        };
+        self.found(
+            keyword.span,
+            "module",
+            module.name.into(),
+            module.kind.word(),
+            why,
+        );
         let why = match module.kind {
             ModuleKind::Refused(why) => {
                 self.diags.push(
@@ -659,6 +722,13 @@ impl Builder {
             if let Some(module) = module_by_name(&keyword.node) {
                 return self.module(parent_kind, module, &keyword, name.as_ref(), items);
             }
+            self.found(
+                keyword.span,
+                "stanza",
+                keyword.node.clone().into(),
+                "unknown",
+                None,
+            );
             let mut d = Diagnostic::error(
                 keyword.span,
                 format!("unknown stanza `{}`", shown(&keyword.node)),
@@ -782,11 +852,21 @@ impl Builder {
     }
 }
 
+/// The option's kind where it is set: in a `ThreadPool` every option tunes Momentum's
+/// threads (`Concurrency` there is a thread count, not a listener's session cap).
+fn scoped_kind(opt: OptionId, scope: ScopeKind) -> Kind {
+    if scope == ScopeKind::ThreadPool {
+        return Kind::Tuning("a Momentum thread pool's setting; bindery has one task scheduler");
+    }
+    kind_of(opt)
+}
+
 /// What setting `opt` to `v` says, by the option's kind (`schema::kinds`): nothing for an
 /// implemented option, a warning for an inert one, an error for a refused one or a value
 /// bindery does not honour. `console`: the option is set inside a `Control_Listener`.
 fn kind_diagnostic(
     opt: OptionId,
+    kind: Kind,
     raw: &RawValue,
     v: &Value,
     span: Span,
@@ -815,7 +895,7 @@ fn kind_diagnostic(
         };
         Some(d.with_help(why.to_string()))
     };
-    match kind_of(opt) {
+    match kind {
         Kind::Implemented | Kind::Tuning(_) => None,
         Kind::Inert(why) => Some(
             Diagnostic::warning(span, format!("`{}` has no effect in bindery", def.name))

@@ -13,7 +13,7 @@ use super::{ConfigArgs, compiled, load};
 #[derive(clap::Subcommand)]
 pub enum ConfigCommand {
     /// Exit 0 when the configuration is valid; otherwise print every diagnostic and exit 1.
-    Check(ConfigArgs),
+    Check(CheckArgs),
     /// Print an option's effective value after fallback: [SCOPE NAME]... OPTION.
     Eval(QueryArgs),
     /// Print the value set in exactly that scope: [SCOPE NAME]... OPTION.
@@ -22,6 +22,21 @@ pub enum ConfigCommand {
     Show(ConfigArgs),
     /// Show the fallback chain walked for an option and which scope supplied the value.
     Explain(QueryArgs),
+}
+
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Print one table of every option and module the files name, with what bindery does
+    /// with each (implemented, inert, refused, unknown) and where it is, instead of the
+    /// diagnostics: the whole distance of a Momentum configuration in one run.
+    #[arg(long)]
+    pub migrate_report: bool,
+    /// Also list the options that are accepted as tuning of Momentum's internals and have
+    /// no meaning here (they load without a warning).
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 #[derive(clap::Args)]
@@ -86,9 +101,24 @@ fn usage(msg: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::FAILURE)
 }
 
-fn check(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
+fn check(check: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let args = &check.config;
     let (tree, diags) = load(args)?;
-    print!("{}", render_all(&diags, &tree.sources));
+    if check.migrate_report {
+        print!("{}", migrate_report(&tree));
+    } else {
+        print!("{}", render_all(&diags, &tree.sources));
+    }
+    if check.verbose {
+        for f in tree.found.iter().filter(|f| f.outcome == "inert (tuning)") {
+            println!(
+                "{}: note: `{}` has no effect in bindery: {}",
+                tree.sources.location(f.span),
+                f.name,
+                f.why.unwrap_or("")
+            );
+        }
+    }
     let errors = bindery_config::diag::error_count(&diags);
     if errors > 0 {
         println!("{errors} error{} found", if errors == 1 { "" } else { "s" });
@@ -115,6 +145,70 @@ fn check(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         scripts
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `config check --migrate-report`: every option and module found, in reading order, then
+/// the count of each outcome.
+fn migrate_report(tree: &bindery_config::tree::ConfigTree) -> String {
+    let mut out = String::new();
+    let rows: Vec<(String, &bindery_config::tree::Found)> = tree
+        .found
+        .iter()
+        .map(|f| (tree.sources.location(f.span), f))
+        .collect();
+    let at = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(5).max(5);
+    let name = rows
+        .iter()
+        .map(|(_, f)| f.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let _ = writeln!(
+        out,
+        "{:at$}  {:14}  {:6}  {:name$}  WHY",
+        "WHERE", "OUTCOME", "WHAT", "NAME"
+    );
+    for (loc, f) in &rows {
+        let _ = writeln!(
+            out,
+            "{loc:at$}  {:14}  {:6}  {:name$}  {}",
+            f.outcome,
+            f.what,
+            f.name,
+            f.why.unwrap_or("")
+        );
+    }
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for (_, f) in &rows {
+        match counts.iter_mut().find(|(o, _)| *o == f.outcome) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((f.outcome, 1)),
+        }
+    }
+    counts.sort_by_key(|(o, _)| {
+        [
+            "implemented",
+            "inert",
+            "inert (tuning)",
+            "refused",
+            "unknown",
+            "error",
+        ]
+        .iter()
+        .position(|w| w == o)
+    });
+    let summary: Vec<String> = counts.iter().map(|(o, n)| format!("{n} {o}")).collect();
+    let _ = writeln!(
+        out,
+        "{} options and modules: {}",
+        rows.len(),
+        if summary.is_empty() {
+            "none".to_string()
+        } else {
+            summary.join(", ")
+        }
+    );
+    out
 }
 
 /// Loads and compiles, or prints the diagnostics and fails.
