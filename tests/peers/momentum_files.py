@@ -6,6 +6,14 @@ that user, with no capability left; `/proc/PID/status` is read to see it, and a 
 taken to show the spool still works under the new owner. Run as root (CI is); skipped
 otherwise, with a line saying so.
 
+Use_SSL: a listener with implicit TLS (port 465 style) greets inside TLS, for
+`openssl s_client`, swaks `--tlsc` and Python's `SMTP_SSL`.
+
+Proxy_Protocol: HAProxy from Debian in front of a listener, sending version 1 and version 2
+headers from its own source address (127.0.0.3); relay control, and the mainlog, see the
+client's address (127.0.0.5) from the header. Raw bytes for the bad cases: a malformed header,
+none at all, half of one, and a header sent to a listener that expects none.
+
 Run by `cargo test` (crates/bindery/tests/peers.rs) with BINDERY_BIN set.
 """
 
@@ -13,11 +21,16 @@ import grp
 import os
 import pwd
 import shutil
+import smtplib
+import socket
+import ssl
 import subprocess
 import tempfile
+import time
 import unittest
 
-from common import BIN, Daemon, send
+from common import BIN, MSG, Daemon, send
+from deliver import free_port
 
 
 def status(pid):
@@ -97,6 +110,203 @@ Security {
                              text=True)
         self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
         self.assertIn("no user `no-such-user-bindery` on this system", out.stdout + out.stderr)
+
+
+def self_signed(d):
+    """A self-signed certificate for mx.bindery.test: (cert, key)."""
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj",
+                    "/CN=mx.bindery.test", "-addext", "subjectAltName=DNS:mx.bindery.test",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    return cert, key
+
+
+class ImplicitTls(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="bindery-ssl-")
+        cert, key = self_signed(cls.tmp)
+        cls.d = Daemon(cls.tmp, config=f"""
+Relay_Hosts = ( 127.0.0.1 )
+Suspend_Delivery = true
+ESMTP_Listener {{
+  TLS_Certificate = "{cert}"
+  TLS_Key = "{key}"
+  TLS_Ciphers = "DEFAULT"
+  Listen "127.0.0.1:0" {{
+    Use_SSL = true
+  }}
+}}
+""")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_openssl_s_client_is_greeted_inside_tls(self):
+        out = subprocess.run(
+            ["openssl", "s_client", "-connect", f"127.0.0.1:{self.d.port}", "-quiet",
+             "-servername", "mx.bindery.test"],
+            input=b"EHLO client.example\r\nQUIT\r\n", capture_output=True, timeout=20)
+        text = out.stdout.decode(errors="replace")
+        self.assertIn("220 ", text)
+        self.assertIn("250-", text)
+        # Already encrypted: STARTTLS is not offered again.
+        self.assertNotIn("STARTTLS", text)
+        self.assertIn("221", text)
+
+    def test_swaks_tlsc_sends_a_message(self):
+        out = subprocess.run(
+            ["swaks", "--tlsc", "--server", "127.0.0.1", "--port", str(self.d.port),
+             "--from", "a@sender.example", "--to", "b@rcpt.example", "--helo", "c.example"],
+            capture_output=True, timeout=30, text=True)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("queued as", out.stdout)
+        self.assertIn("TLS started", out.stdout)
+
+    def test_python_smtp_ssl_sends_a_message(self):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with smtplib.SMTP_SSL("127.0.0.1", self.d.port, context=ctx, timeout=10) as s:
+            s.ehlo("client.example")
+            send(s)
+
+
+HAPROXY = """
+global
+  maxconn 100
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+frontend v1
+  bind 127.0.0.6:{v1}
+  default_backend v1
+backend v1
+  server bindery 127.0.0.1:{port} send-proxy source 127.0.0.3
+frontend v2
+  bind 127.0.0.6:{v2}
+  default_backend v2
+backend v2
+  server bindery 127.0.0.1:{port} send-proxy-v2 source 127.0.0.3
+"""
+
+
+def talk(port, data, source="127.0.0.1", timeout=5):
+    """Connects, sends `data` at once, and returns everything the server said until it
+    closed (or `timeout`)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0))
+    if data:
+        s.sendall(data)
+    out = b""
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            out += chunk
+    except (socket.timeout, ConnectionResetError):
+        # A reset: the server closed with our bytes unread, which is closing too.
+        pass
+    s.close()
+    return out
+
+
+class ProxyProtocol(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if shutil.which("haproxy") is None:
+            raise unittest.SkipTest("haproxy not installed")
+        cls.tmp = tempfile.mkdtemp(prefix="bindery-proxy-")
+        # Only the client behind the proxy may relay; the proxy's own address may not.
+        cls.d = Daemon(cls.tmp, config="""
+Relay_Hosts = ( 127.0.0.5/32 )
+Suspend_Delivery = true
+ESMTP_Listener {
+  Listen "127.0.0.1:0" {
+    Proxy_Protocol = true
+    Proxy_Protocol_Timeout = 2
+  }
+}
+""")
+        cls.v1, cls.v2 = free_port(), free_port()
+        conf = os.path.join(cls.tmp, "haproxy.cfg")
+        with open(conf, "w") as f:
+            f.write(HAPROXY.format(v1=cls.v1, v2=cls.v2, port=cls.d.port))
+        cls.haproxy = subprocess.Popen(["haproxy", "-db", "-f", conf],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.6", cls.v2), timeout=1).close()
+                socket.create_connection(("127.0.0.6", cls.v1), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.haproxy.terminate()
+        cls.haproxy.wait(timeout=10)
+        cls.d.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def relay(self, port, source):
+        with smtplib.SMTP("127.0.0.6", port, source_address=(source, 0), timeout=10) as s:
+            s.ehlo("client.example")
+            s.mail("a@sender.example")
+            return s.rcpt("someone@far.example")
+
+    def test_the_headers_client_address_is_the_one_relay_control_sees(self):
+        for port in (self.v1, self.v2):
+            code, _ = self.relay(port, "127.0.0.5")
+            self.assertEqual(code, 250, f"relay from 127.0.0.5 through port {port}")
+            code, _ = self.relay(port, "127.0.0.7")
+            self.assertEqual(code, 550, f"relay from 127.0.0.7 through port {port}")
+
+    def test_the_mainlog_names_the_client_not_the_proxy(self):
+        with smtplib.SMTP("127.0.0.6", self.v2, source_address=("127.0.0.5", 0), timeout=10) as s:
+            s.ehlo("proxied.example")
+            s.sendmail("a@sender.example", ["b@far.example"], MSG)
+        recs = [r for r in self.d.wait_records("reception", 1) if r.get("ehlo") == "proxied.example"]
+        self.assertTrue(recs, self.d.records("reception"))
+        self.assertEqual(recs[0]["peer"], "127.0.0.5")
+
+    def test_a_bad_or_missing_header_closes_without_a_banner(self):
+        for data in (b"PROXY TCP4 192.0.2.1 bad 1 2\r\n", b"EHLO client.example\r\n",
+                     b"\r\n\r\n\x00\r\nQUIT\n\x31\x11\x00\x04abcd"):
+            self.assertEqual(talk(self.d.port, data), b"", data)
+        # Half a header, then silence: closed after Proxy_Protocol_Timeout (2 s).
+        start = time.time()
+        self.assertEqual(talk(self.d.port, b"PROXY TCP4 192.0", timeout=10), b"")
+        self.assertLess(time.time() - start, 6)
+        # A good header by hand, and the session goes on.
+        out = talk(self.d.port, b"PROXY TCP4 127.0.0.5 127.0.0.1 40000 25\r\nQUIT\r\n")
+        self.assertTrue(out.startswith(b"220 "), out)
+        self.assertIn(b"221", out)
+        # Nothing was logged in the name of the malformed header's address.
+        self.assertNotIn("192.0.2.1", self.d.stderr_text())
+        self.assertFalse([r for r in self.d.records() if r.get("peer") == "192.0.2.1"])
+        self.assertIn("PROXY header", self.d.stderr_text())
+
+    def test_a_header_where_none_is_configured_is_a_bad_command(self):
+        tmp = tempfile.mkdtemp(prefix="bindery-noproxy-")
+        d = Daemon(tmp)
+        try:
+            out = talk(d.port, b"PROXY TCP4 10.1.1.1 127.0.0.1 40000 25\r\nEHLO c.example\r\nQUIT\r\n")
+            lines = out.split(b"\r\n")
+            self.assertTrue(lines[0].startswith(b"220 "), out)
+            self.assertTrue(lines[1].startswith(b"5"), out)
+            self.assertIn(b"250", out)
+            self.assertIn(b"221", out)
+        finally:
+            self.assertEqual(d.stop(), 0)
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

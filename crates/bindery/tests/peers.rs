@@ -10,7 +10,7 @@
 //! `tls_verify` no/ca/host/optional, `tls_ca`, the plaintext fallback) and
 //! `tests/peers/reliability.py` (issue 16's findings, each against the peer it came from)
 //! and `tests/peers/momentum_files.py` (issue 18: `Security`'s drop from root, read in
-//! `/proc/PID/status`) and `tests/peers/many_bindings.py` (1,000 bindings to an aiosmtpd sink with a small accept
+//! `/proc/PID/status`; implicit TLS with openssl, swaks and Python; HAProxy's PROXY v1 and v2) and `tests/peers/many_bindings.py` (1,000 bindings to an aiosmtpd sink with a small accept
 //! backlog: no connect waits in SYN-SENT, `ss` sampled).
 //! `.ci/run` installs what they need.
 

@@ -489,13 +489,18 @@ impl Builder {
         }
         match value::check(def.ty, &value.node) {
             Ok(v) => {
-                let console = self
-                    .tree
-                    .lineage(scope)
-                    .iter()
-                    .any(|&s| self.tree.scope(s).kind == ScopeKind::ControlListener);
+                let listener = self.tree.lineage(scope).iter().find_map(|&s| {
+                    let kind = self.tree.scope(s).kind;
+                    matches!(
+                        kind,
+                        ScopeKind::EsmtpListener
+                            | ScopeKind::ControlListener
+                            | ScopeKind::HttpListener
+                    )
+                    .then_some(kind)
+                });
                 let k = scoped_kind(opt, kind);
-                let d = kind_diagnostic(opt, k, &value.node, &v, key.span, console);
+                let d = kind_diagnostic(opt, k, &value.node, &v, key.span, listener);
                 let outcome = match (&d, k) {
                     (Some(d), _) if d.is_error() => "refused",
                     (_, Kind::Inert(_)) => "inert",
@@ -863,14 +868,14 @@ fn scoped_kind(opt: OptionId, scope: ScopeKind) -> Kind {
 
 /// What setting `opt` to `v` says, by the option's kind (`schema::kinds`): nothing for an
 /// implemented option, a warning for an inert one, an error for a refused one or a value
-/// bindery does not honour. `console`: the option is set inside a `Control_Listener`.
+/// bindery does not honour. `listener`: the kind of listener the option is set under.
 fn kind_diagnostic(
     opt: OptionId,
     kind: Kind,
     raw: &RawValue,
     v: &Value,
     span: Span,
-    console: bool,
+    listener: Option<ScopeKind>,
 ) -> Option<Diagnostic> {
     let def = opt.def();
     let honoured = |word: &str| value::check(def.ty, &RawValue::Scalar(word.to_string())).ok();
@@ -914,7 +919,7 @@ fn kind_diagnostic(
             }
             refuse(why, Some(only))
         }
-        Kind::ConsoleOnly(_) if console => None,
-        Kind::ConsoleOnly(why) | Kind::Refused(why) => refuse(why, None),
+        Kind::ListenerOnly(kind, _) if listener == Some(kind) => None,
+        Kind::ListenerOnly(_, why) | Kind::Refused(why) => refuse(why, None),
     }
 }

@@ -26,13 +26,18 @@ struct Setup {
 /// A config directory with `bindery.conf` (BINDINGS, `extra`, and one script stanza per
 /// file) and the given script files.
 fn setup(files: &[(&str, &str)], sources: &[&str], extra: &str) -> Setup {
+    setup_in(files, sources, extra, "")
+}
+
+/// [`setup`], with `in_scriptlet` written inside the scriptlet stanza (its limits).
+fn setup_in(files: &[(&str, &str)], sources: &[&str], extra: &str, in_scriptlet: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in files {
         let p = dir.path().join(name);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, text).unwrap();
     }
-    let mut conf = format!("{BINDINGS}\n{extra}\nscriptlet \"scriptlet\" {{\n");
+    let mut conf = format!("{BINDINGS}\n{extra}\nscriptlet \"scriptlet\" {{\n{in_scriptlet}\n");
     for (i, s) in sources.iter().enumerate() {
         conf.push_str(&format!("  script \"s{i}\" {{ source = \"{s}\" }}\n"));
     }
@@ -448,7 +453,12 @@ fn msg_code_is_refused_in_set_binding() {
 }
 
 fn load_err(files: &[(&str, &str)], sources: &[&str]) -> String {
-    let s = setup(files, sources, "");
+    load_err_in(files, sources, "")
+}
+
+/// [`load_err`] with scriptlet options (`Time_Limit = 60`, say).
+fn load_err_in(files: &[(&str, &str)], sources: &[&str], in_scriptlet: &str) -> String {
+    let s = setup_in(files, sources, "", in_scriptlet);
     match Policy::load(s.snapshot.clone()) {
         Ok(_) => panic!("loaded"),
         Err(e) => {
@@ -528,13 +538,15 @@ fn init_must_return_true_and_runtime_errors_at_load_are_located() {
         ),
         "{text}"
     );
-    // Out of memory: located where the script was when memory ran out.
-    let text = load_err(
+    // Out of memory: located where the script was when memory ran out. The time limit is
+    // raised so that a loaded machine runs out of memory before it runs out of time.
+    let text = load_err_in(
         &[(
             "t.lua",
             "local t = {}\nfor i = 1, 1e9 do\n  t[i] = string.rep('x', 1000) .. i\nend\n",
         )],
         &["t"],
+        "Time_Limit = 120",
     );
     assert!(
         text.starts_with("t.lua:2:") || text.starts_with("t.lua:3:"),

@@ -68,17 +68,35 @@ pub async fn serve(
     generation: Arc<Generation>,
     plan: Arc<ListenerPlan>,
     tcp: TcpStream,
+    peer: std::net::IpAddr,
     inbound: Inbound,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let peer = tcp.peer_addr()?.ip();
     let _ = tcp.set_nodelay(true);
     shared
         .inbound
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let _open = OpenSession(&shared);
-    let mut stream = Stream::Plain(tcp);
     let mut session = Session::new(Arc::clone(&inbound.session), peer);
+    // `Use_SSL`: the handshake comes first; the greeting goes out encrypted.
+    let mut stream = if plan.use_ssl {
+        let Some(cfg) = inbound.tls.clone() else {
+            return Ok(());
+        };
+        match timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(cfg).accept(tcp)).await {
+            Ok(Ok(tls)) => {
+                session.tls_started();
+                Stream::Tls(Box::new(tokio_rustls::TlsStream::Server(tls)))
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                return Ok(());
+            }
+            Err(_) => return Ok(()),
+        }
+    } else {
+        Stream::Plain(tcp)
+    };
     let mut conn = Conn::new(peer, &plan.name, &inbound.context);
     // The transaction as the policy sees it; a new one starts at every MAIL check.
     let mut msg = Message::default();

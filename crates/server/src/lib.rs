@@ -21,6 +21,7 @@ mod listener;
 pub use bindery_delivery::mainlog;
 mod persist;
 pub mod privileges;
+pub mod proxy;
 mod reception;
 pub mod settings;
 mod spill;

@@ -68,27 +68,44 @@ pub async fn accept_loop(
             tokio::spawn(refuse(tcp, line));
             continue;
         };
-        let settings = match inbound(
-            &generation.snapshot,
-            &generation.globals,
-            &plan,
-            peer.ip(),
-            &shared.tls,
-            &generation.policy,
-            Some(&shared.spool_free),
-        ) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot configure connection");
-                let line = format!("421 4.3.0 {host} Error: local configuration problem\r\n");
-                tokio::spawn(refuse(tcp, line));
-                continue;
-            }
-        };
         let (shared, rx, alive) = (Arc::clone(&shared), shutdown.clone(), alive.clone());
         tokio::spawn(async move {
-            if let Err(e) = serve(shared, generation, plan, tcp, settings, rx).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            let mut tcp = tcp;
+            // Behind a load balancer the client is the one its PROXY header names; a
+            // connection without a valid header is closed without a banner, and nothing is
+            // logged in the name of what it claimed.
+            let client = match plan.proxy {
+                None => peer.ip(),
+                Some(limit) => match crate::proxy::read(&mut tcp, limit).await {
+                    Ok(h) => h.source.map_or(peer.ip(), |s| s.ip()),
+                    Err(e) => {
+                        tracing::info!(%peer, listen = %plan.name, error = %e, "connection closed");
+                        drop(permit);
+                        return;
+                    }
+                },
+            };
+            let settings = match inbound(
+                &generation.snapshot,
+                &generation.globals,
+                &plan,
+                client,
+                &shared.tls,
+                &generation.policy,
+                Some(&shared.spool_free),
+            ) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot configure connection");
+                    let host = &generation.globals.hostname;
+                    let line = format!("421 4.3.0 {host} Error: local configuration problem\r\n");
+                    refuse(tcp, line).await;
+                    drop(permit);
+                    return;
+                }
+            };
+            if let Err(e) = serve(shared, generation, plan, tcp, client, settings, rx).await {
+                tracing::debug!(%peer, %client, error = %e, "connection ended with an error");
             }
             drop(permit);
             drop(alive);

@@ -179,6 +179,11 @@ pub struct ListenerPlan {
     pub name: String,
     pub addr: SocketAddr,
     pub concurrency: usize,
+    /// `Use_SSL`: TLS from the first byte (port 465), before the greeting.
+    pub use_ssl: bool,
+    /// `Proxy_Protocol`: every connection starts with a PROXY header, read within this
+    /// (`Proxy_Protocol_Timeout`; `Some(None)` for no limit).
+    pub proxy: Option<Option<Duration>>,
 }
 
 /// One `Listen` of a listener that is not disabled: where it is, the scopes its options
@@ -266,11 +271,36 @@ pub fn esmtp_listeners(snap: &Snapshot) -> Result<Vec<ListenerPlan>, ServerError
             ));
         };
         let concurrency = concurrency(tree, &chain, DEFAULT_CONCURRENCY);
+        let flag = |name: &'static str| {
+            matches!(
+                inbound::resolve(tree, &chain, opt(name)),
+                Some(Value::Bool(true))
+            )
+        };
+        let use_ssl = flag("use_ssl");
+        if use_ssl && inbound::resolve(tree, &chain, opt("tls_certificate")).is_none() {
+            return Err(located(
+                snap,
+                listen_span(snap, &site),
+                format!("ESMTP_Listener Listen \"{name}\" has Use_SSL but no certificate"),
+                Some("set TLS_Certificate and TLS_Key in the Listen or its listener"),
+            ));
+        }
+        let proxy = flag("proxy_protocol").then(|| {
+            let t = opt("proxy_protocol_timeout");
+            match inbound::resolve(tree, &chain, t).or_else(|| default_value(t)) {
+                Some(Value::Seconds(0)) => None,
+                Some(Value::Seconds(s)) => Some(Duration::from_secs(s)),
+                _ => Some(Duration::from_secs(60)),
+            }
+        });
         out.push(ListenerPlan {
             site,
             name,
             addr,
             concurrency,
+            use_ssl,
+            proxy,
         });
     }
     Ok(out)

@@ -9,6 +9,7 @@
 //! The decision for each option is one line: what Momentum does with it, and why bindery
 //! can do without it, or what to do instead.
 
+use super::ScopeKind;
 use super::options::OptionId;
 use super::{OPTION_COUNT, OPTIONS};
 use std::sync::LazyLock;
@@ -30,9 +31,9 @@ pub enum Kind {
     /// Only the value given is honoured, because it is what bindery does (which is not
     /// Momentum's default); any other value is refused.
     Fixed(&'static str, &'static str),
-    /// Implemented on the console (a `Control_Listener` and its `Listen` stanzas); refused
-    /// elsewhere, where the text says what it would do.
-    ConsoleOnly(&'static str),
+    /// Implemented under one kind of listener (the stanza and its `Listen` stanzas);
+    /// refused elsewhere, where the text says what it would do.
+    ListenerOnly(ScopeKind, &'static str),
     /// Refused: it would change what happens to mail and bindery does not do that (yet).
     /// The text says what Momentum does with it and what to do instead.
     Refused(&'static str),
@@ -46,7 +47,7 @@ impl Kind {
             Kind::Tuning(_) => "inert (tuning)",
             Kind::DefaultOnly(_) => "default only",
             Kind::Fixed(..) => "one value only",
-            Kind::ConsoleOnly(_) => "implemented on the console only",
+            Kind::ListenerOnly(..) => "implemented on one listener kind",
             Kind::Refused(_) => "refused",
         }
     }
@@ -58,7 +59,7 @@ impl Kind {
             | Kind::Tuning(w)
             | Kind::DefaultOnly(w)
             | Kind::Fixed(_, w)
-            | Kind::ConsoleOnly(w)
+            | Kind::ListenerOnly(_, w)
             | Kind::Refused(w) => Some(w),
         }
     }
@@ -171,7 +172,7 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("DNS_Failures_To_Purge", Kind::Refused("after that many DNS failures Momentum bounces the domain's mail; bindery defers until Message_Expiration")),
     ("Connect_Timeout_To_Delay", Kind::Refused("delays a whole domain after connects have timed out this long; not built yet")),
     // ---- TLS ----
-    ("TLS_Ciphers", Kind::Refused("an OpenSSL cipher list; bindery uses rustls's safe defaults and cannot take an OpenSSL list: remove it")),
+    ("TLS_Ciphers", Kind::Fixed("DEFAULT", "an OpenSSL cipher list; bindery uses rustls's safe default suites, which is what `DEFAULT` asks for, and cannot take another list")),
     ("TLS_Protocols", Kind::Refused("the TLS versions allowed; bindery (rustls) allows TLS 1.2 and 1.3 only: remove it")),
     ("TLS_Client_CA", Kind::Refused("the CAs a listener trusts for client certificates; bindery does not ask for client certificates yet")),
     ("TLS_Verify_Mode", Kind::Refused("whether a listener asks for a client certificate; bindery does not ask for client certificates yet")),
@@ -217,6 +218,9 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Reconfig_Message", Kind::DefaultOnly("the reply while Momentum reloads; bindery installs a new configuration without refusing sessions")),
     ("SMTP_Extensions", Kind::Refused("adds ESMTP extensions (AUTH and others) a listener offers; arrives with SMTP AUTH (issue 21)")),
     ("STARTTLS_Injection_Policy", Kind::Fixed("ignore", "`reject` (Momentum's default) answers commands a client pipelined after STARTTLS with an error; bindery drops them unread (CVE-2011-0411)")),
+    ("Use_SSL", Kind::ListenerOnly(ScopeKind::EsmtpListener, "implicit TLS (port 465 style) on an ESMTP listener; bindery's console and HTTP listeners do not take it")),
+    ("Proxy_Protocol", Kind::ListenerOnly(ScopeKind::EsmtpListener, "reads the client's address from a PROXY header; bindery's console and HTTP listeners do not take it")),
+    ("Proxy_Protocol_Timeout", Kind::ListenerOnly(ScopeKind::EsmtpListener, "how long a PROXY header may take; bindery's console and HTTP listeners do not take PROXY")),
     ("Pathway", Kind::Refused("names the pathway stanza a listener's sessions take their options from; not built yet")),
     ("Inbound_Throttle_Messages", Kind::Refused("limits the rate of messages a pathway accepts; not built yet")),
     // ---- Listener tuning ----
@@ -232,8 +236,8 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Enable_Authorization", Kind::DefaultOnly("limits console commands per user (Authorization stanza); not built yet")),
     ("Always_Allow", Kind::DefaultOnly("skips authorization checks on a listener; not built yet")),
     ("Always_Deny", Kind::DefaultOnly("refuses every authorization check on a listener; not built yet")),
-    ("AuthDigestMD5Parameters", Kind::ConsoleOnly("DIGEST-MD5 authentication for SMTP AUTH; arrives with SMTP AUTH (issue 21); on the console it is implemented")),
-    ("Enable_Authentication", Kind::ConsoleOnly("SMTP AUTH on an ESMTP listener or an HTTP listener's login; arrives with SMTP AUTH (issue 21); on the console it is implemented")),
+    ("AuthDigestMD5Parameters", Kind::ListenerOnly(ScopeKind::ControlListener, "DIGEST-MD5 authentication for SMTP AUTH; arrives with SMTP AUTH (issue 21); on the console it is implemented")),
+    ("Enable_Authentication", Kind::ListenerOnly(ScopeKind::ControlListener, "SMTP AUTH on an ESMTP listener or an HTTP listener's login; arrives with SMTP AUTH (issue 21); on the console it is implemented")),
     ("AuthLoginParameters", Kind::Refused("AUTH LOGIN; arrives with SMTP AUTH (issue 21)")),
     ("AuthPlainParameters", Kind::Refused("AUTH PLAIN; arrives with SMTP AUTH (issue 21)")),
     ("AuthCramMD5Parameters", Kind::Refused("AUTH CRAM-MD5; arrives with SMTP AUTH (issue 21)")),

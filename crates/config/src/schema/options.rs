@@ -342,6 +342,12 @@ options! {
     "Context": Dict, None, INBOUND;
     "Pathway": Str, None, ESMTP | LISTEN | PEER;
     "Inbound_Throttle_Messages": Throttle, None, G | PW | PWG;
+    // Implicit TLS: the handshake comes first, then the greeting (port 465).
+    "Use_SSL": Bool, Some("false"), ESMTP | LISTEN;
+    // A PROXY protocol header (v1 or v2) starts every connection; its client address is
+    // the one relay control, policy and logs see. Its timeout covers the header only.
+    "Proxy_Protocol": Bool, Some("false"), ESMTP | LISTEN;
+    "Proxy_Protocol_Timeout": Seconds, Some("60"), ESMTP | LISTEN;
 
     // ---- Listeners (every kind) ----
     "Enable": Bool, Some("true"), LISTENERS;
