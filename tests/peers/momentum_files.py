@@ -309,5 +309,45 @@ ESMTP_Listener {
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+class SmtpListenerOptions(unittest.TestCase):
+    """Require_EHLO (Momentum's default false lets MAIL come first), Static_Banner (the whole
+    220 line) and Received_Hostname (our name in the Received header)."""
+
+    def daemon(self, extra):
+        tmp = tempfile.mkdtemp(prefix="bindery-listen-opts-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        d = Daemon(tmp, listener_extra=extra)
+        self.addCleanup(d.stop)
+        return d
+
+    def test_mail_without_helo_by_default_and_refused_with_require_ehlo(self):
+        d = self.daemon('Static_Banner = "220 mx.static.example ESMTP ready"\n'
+                        '  Received_Hostname = "in.bindery.example"')
+        out = talk(d.port, b"MAIL FROM:<a@sender.example>\r\nRCPT TO:<b@rcpt.example>\r\n"
+                   b"DATA\r\n", timeout=2)
+        self.assertTrue(out.startswith(b"220 mx.static.example ESMTP ready\r\n"), out)
+        self.assertIn(b"250 2.1.0", out)
+        self.assertIn(b"354", out)
+        with d.smtp() as s:
+            s.ehlo("client.example")
+            msg_id = send(s)
+        received = d.body(msg_id).split(b"\r\n\t")[1]
+        self.assertTrue(received.startswith(b"by in.bindery.example "), received)
+        strict = self.daemon("Require_EHLO = true")
+        out = talk(strict.port, b"MAIL FROM:<a@sender.example>\r\n", timeout=2)
+        self.assertIn(b"503 5.5.1", out)
+
+    def test_a_static_banner_without_220_is_refused_at_check(self):
+        tmp = tempfile.mkdtemp(prefix="bindery-banner-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        conf = os.path.join(tmp, "b.conf")
+        with open(conf, "w") as f:
+            f.write('ESMTP_Listener {\n  Static_Banner = "mx ready"\n  Listen "127.0.0.1:0" { }\n}\n')
+        out = subprocess.run([BIN, "config", "check", "-c", conf], capture_output=True, text=True)
+        self.assertEqual(out.returncode, 1, out.stdout)
+        self.assertIn("b.conf:2:3", out.stdout)
+        self.assertIn("is not a 220 greeting line", out.stdout)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

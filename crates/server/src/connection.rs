@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, timeout, timeout_at};
 use tokio_rustls::TlsAcceptor;
 
-use crate::reception::receive;
+use crate::reception::{Place, receive};
 use crate::settings::{Inbound, ListenerPlan};
 use crate::spill::{SPILL_AT, Spill};
 use crate::{Generation, Shared};
@@ -119,7 +119,8 @@ pub async fn serve(
                     match &mut spill {
                         Some(s) => s.write(bytes).await,
                         None => {
-                            let s = Spill::start(&shared, &generation, &session, peer, bytes);
+                            let by = &inbound.received_hostname;
+                            let s = Spill::start(&shared, &session, peer, by, bytes);
                             spill = Some(s.await);
                         }
                     }
@@ -159,7 +160,10 @@ pub async fn serve(
                     &generation,
                     t,
                     written,
-                    &plan.name,
+                    Place {
+                        listener: &plan.name,
+                        received_by: &inbound.received_hostname,
+                    },
                     &mut conn,
                     &mut msg,
                 )

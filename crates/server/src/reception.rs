@@ -44,15 +44,26 @@ enum Body {
 /// Runs the end-of-DATA callouts, spools `t` and returns the reply for the end of DATA.
 /// Never answers 250 before the spool said the message is durable. `spill` is what was
 /// written to the spool already of a large message (`t.body` is then its last part).
+/// Where a message came in: the listener's name (for the mainlog) and the name our
+/// `Received:` header gives (`Received_Hostname`).
+pub struct Place<'a> {
+    pub listener: &'a str,
+    pub received_by: &'a str,
+}
+
 pub async fn receive(
     shared: &Shared,
     generation: &Generation,
     mut t: Box<Transaction>,
     mut spill: Option<Spill>,
-    listener: &str,
+    place: Place<'_>,
     conn: &mut Conn,
     msg: &mut Message,
 ) -> Reply {
+    let Place {
+        listener,
+        received_by,
+    } = place;
     let g = &generation.globals;
     let rcpt_strings: Vec<String> = t.recipients.iter().map(|r| r.mailbox.to_string()).collect();
     let verdict = if generation.policy.has_message_callouts() {
@@ -92,7 +103,7 @@ pub async fn receive(
             let header = received(&Trace {
                 helo: &t.helo,
                 peer: t.peer,
-                hostname: &g.hostname,
+                hostname: received_by,
                 protocol: t.protocol,
                 id: &id,
                 single_rcpt: (rcpt_strings.len() == 1).then(|| rcpt_strings[0].as_str()),

@@ -62,6 +62,9 @@ struct InboundOptions {
     session_timeout: OptionId,
     context: OptionId,
     postmaster_address: OptionId,
+    require_ehlo: OptionId,
+    static_banner: OptionId,
+    received_hostname: OptionId,
 }
 
 static INBOUND: LazyLock<InboundOptions> = LazyLock::new(|| InboundOptions {
@@ -77,6 +80,9 @@ static INBOUND: LazyLock<InboundOptions> = LazyLock::new(|| InboundOptions {
     session_timeout: opt("session_timeout"),
     context: opt("context"),
     postmaster_address: opt("postmaster_address"),
+    require_ehlo: opt("require_ehlo"),
+    static_banner: opt("static_banner"),
+    received_hostname: opt("received_hostname"),
 });
 
 fn global(snap: &Snapshot, name: &'static str) -> Option<Value> {
@@ -316,6 +322,8 @@ pub struct Inbound {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The listener's `context = [ k = v ]`: seeds the policy's connection context.
     pub context: Vec<(String, String)>,
+    /// `Received_Hostname`: our name in the `Received:` header (`Hostname` unless set).
+    pub received_hostname: String,
 }
 
 /// Resolves the listener options for a client at `peer` (Listen::Peer > Listen >
@@ -392,8 +400,34 @@ pub fn inbound(
         },
         None => None,
     };
+    // `Static_Banner` is the whole greeting, `220 ` included, as Momentum writes it.
+    let banner = match inbound::setting(tree, &chain, o.static_banner) {
+        Some(st) => match &st.value {
+            Value::Str(b) => match b.strip_prefix("220 ") {
+                Some(text) if !text.trim().is_empty() && !text.contains(['\r', '\n']) => {
+                    Some(text.to_string())
+                }
+                _ => {
+                    return Err(located(
+                        snap,
+                        Some(st.span),
+                        format!("Static_Banner {b:?} is not a 220 greeting line"),
+                        Some("write the whole line: Static_Banner = \"220 mx.example.com ESMTP\""),
+                    ));
+                }
+            },
+            _ => None,
+        },
+        None => None,
+    };
+    let received_hostname = match get(o.received_hostname) {
+        Some(Value::Str(h)) => h,
+        _ => globals.hostname.clone(),
+    };
     let session = SessionConfig {
         postmaster,
+        require_hello: matches!(get(o.require_ehlo), Some(Value::Bool(true))),
+        banner,
         hostname,
         max_message_size: int(o.max_message_size),
         max_recipients: int(o.max_recipients_per_message) as usize,
@@ -421,6 +455,7 @@ pub fn inbound(
         lifetime: Duration::from_secs(int(o.session_timeout).max(1)),
         tls: tls_config,
         context,
+        received_hostname,
     })
 }
 

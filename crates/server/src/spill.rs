@@ -16,7 +16,7 @@ use bindery_smtp::Session;
 use bindery_smtp::received::{Trace, received};
 use bindery_spool::{Incoming, SpoolError};
 
-use crate::{Generation, Shared, unix_now};
+use crate::{Shared, unix_now};
 
 /// Bytes of a message a session holds before it writes them to the spool.
 pub const SPILL_AT: usize = 1 << 20;
@@ -38,9 +38,9 @@ impl Spill {
     /// Starts writing the message `session` is receiving, with `first`, the bytes taken.
     pub async fn start(
         shared: &Shared,
-        generation: &Generation,
         session: &Session,
         peer: IpAddr,
+        received_by: &str,
         first: Vec<u8>,
     ) -> Spill {
         let time = unix_now();
@@ -53,7 +53,7 @@ impl Spill {
         let header = received(&Trace {
             helo,
             peer,
-            hostname: &generation.globals.hostname,
+            hostname: received_by,
             protocol,
             id: &id,
             single_rcpt: single.as_deref(),

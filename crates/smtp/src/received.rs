@@ -25,14 +25,17 @@ pub fn received(t: &Trace<'_>) -> String {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => format!("IPv6:{v6}"),
     };
+    // No HELO (`Require_EHLO = false` lets a client skip it): the address stands for the
+    // name, as RFC 5321 §4.4 allows.
+    let from = if t.helo.is_empty() {
+        format!("[{peer}]")
+    } else {
+        sanitize(t.helo)
+    };
     let _ = write!(
         s,
         "Received: from {} ([{}])\r\n\tby {} (Bindery) with {} id {}",
-        sanitize(t.helo),
-        peer,
-        t.hostname,
-        t.protocol,
-        t.id
+        from, peer, t.hostname, t.protocol, t.id
     );
     if let Some(r) = t.single_rcpt {
         let _ = write!(s, "\r\n\tfor <{}>", sanitize(r));

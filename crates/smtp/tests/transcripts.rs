@@ -43,6 +43,8 @@ fn set(cfg: &mut SessionConfig, key: &str, value: &str) {
         }
         "relay_client" => cfg.relay_client = value.parse().unwrap(),
         "starttls" => cfg.starttls = value.parse().unwrap(),
+        "require_hello" => cfg.require_hello = value.parse().unwrap(),
+        "banner" => cfg.banner = Some(value.to_string()),
         "relay_domains" => cfg.relay_domains = DomainSet::new(value.split_whitespace()),
         "checks" => {
             for w in value.split_whitespace() {

@@ -141,6 +141,9 @@ pub const IMPLEMENTED: &[&str] = &[
     "Allow_Unsafe_Libraries",
     "User",
     "Group",
+    "Require_EHLO",
+    "Static_Banner",
+    "Received_Hostname",
     "Supplemental_Groups",
 ];
 
@@ -209,12 +212,9 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Relay_For_Sending_Domains", Kind::Refused("lets clients relay when the envelope sender is in these domains; not built yet: use Relay_Hosts")),
     ("Listener_Sessions", Kind::DefaultOnly("caps the sessions of one listener; not built yet: use Concurrency")),
     ("Service_Sessions", Kind::DefaultOnly("caps the sessions of one service; not built yet: use Concurrency")),
-    ("Require_EHLO", Kind::Fixed("true", "false (Momentum's default) lets a client send MAIL without HELO or EHLO; bindery always asks for HELO or EHLO first")),
     ("Allow_Null_Envelope_Sender", Kind::DefaultOnly("false refuses MAIL FROM:<>; bindery accepts it")),
     ("Allow_IP_Literal", Kind::DefaultOnly("false refuses address literals such as user@[192.0.2.1]; bindery accepts them")),
     ("Allow_Trailing_Whitespace_In_Commands", Kind::Refused("whether commands with trailing spaces are accepted; not built yet")),
-    ("Static_Banner", Kind::Refused("replaces the whole 220 greeting text; not built yet: Banner_Hostname sets the name in it")),
-    ("Received_Hostname", Kind::Refused("the name in the Received header bindery adds; not built yet: Hostname sets it")),
     ("Reconfig_Message", Kind::DefaultOnly("the reply while Momentum reloads; bindery installs a new configuration without refusing sessions")),
     ("SMTP_Extensions", Kind::Refused("adds ESMTP extensions (AUTH and others) a listener offers; arrives with SMTP AUTH (issue 21)")),
     ("STARTTLS_Injection_Policy", Kind::Fixed("ignore", "`reject` (Momentum's default) answers commands a client pipelined after STARTTLS with an error; bindery drops them unread (CVE-2011-0411)")),

@@ -22,7 +22,7 @@ impl Session {
             None
         };
         match self.phase {
-            Phase::Fresh => {
+            Phase::Fresh if self.cfg.require_hello || self.tls => {
                 return refuse(
                     self,
                     Reply::new(503, "5.5.1", "Error: send HELO/EHLO first"),

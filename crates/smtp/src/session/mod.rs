@@ -63,6 +63,12 @@ pub struct SessionConfig {
     /// may send there (RFC 5321 §4.5.1), relay rules aside; without it, such a recipient is
     /// relayed like any other, which for a client outside `relay_hosts` means 550.
     pub postmaster: Option<Mailbox>,
+    /// `Require_EHLO`: MAIL before HELO/EHLO is refused. Momentum's default is false (an
+    /// RFC 788 client may send MAIL first); after TLS starts, EHLO is always asked for again
+    /// (RFC 3207).
+    pub require_hello: bool,
+    /// `Static_Banner`: the greeting's text in place of `HOSTNAME ESMTP Bindery`.
+    pub banner: Option<String>,
     /// Free bytes where messages are stored, as the caller last measured them: a `SIZE=`
     /// larger than this gets `452 4.3.1` (RFC 1870). `None`: not measured.
     pub spool_free: Option<Arc<AtomicU64>>,
@@ -81,6 +87,8 @@ impl Default for SessionConfig {
             max_errors: 10,
             checks: Checks::default(),
             postmaster: None,
+            require_hello: false,
+            banner: None,
             spool_free: None,
         }
     }
@@ -193,7 +201,10 @@ impl Session {
     }
 
     fn greet(&mut self) {
-        let greeting = format!("{} ESMTP Bindery", self.cfg.hostname);
+        let greeting = match &self.cfg.banner {
+            Some(b) => b.clone(),
+            None => format!("{} ESMTP Bindery", self.cfg.hostname),
+        };
         self.reply(Reply::new(220, "", greeting));
     }
 
