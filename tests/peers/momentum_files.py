@@ -337,6 +337,16 @@ class SmtpListenerOptions(unittest.TestCase):
         out = talk(strict.port, b"MAIL FROM:<a@sender.example>\r\n", timeout=2)
         self.assertIn(b"503 5.5.1", out)
 
+    def test_pid_file_is_written_and_removed_at_stop(self):
+        tmp = tempfile.mkdtemp(prefix="bindery-pid-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        pid = os.path.join(tmp, "ecelerity.pid")
+        d = Daemon(tmp, extra=f'PidFile = "{pid}"')
+        with open(pid) as f:
+            self.assertEqual(f.read().strip(), str(d.proc.pid))
+        self.assertEqual(d.stop(), 0)
+        self.assertFalse(os.path.exists(pid))
+
     def test_a_static_banner_without_220_is_refused_at_check(self):
         tmp = tempfile.mkdtemp(prefix="bindery-banner-")
         self.addCleanup(shutil.rmtree, tmp, True)

@@ -298,6 +298,8 @@ impl Shared {
 
 /// A started daemon.
 pub struct Running {
+    /// `PidFile`, removed at a clean stop.
+    pidfile: Option<std::path::PathBuf>,
     shutdown: watch::Sender<bool>,
     alive: mpsc::Receiver<()>,
     shared: Arc<Shared>,
@@ -353,6 +355,28 @@ fn preflight(
     Ok((generation, dns))
 }
 
+/// Writes `PidFile` when the configuration sets it (Momentum's default path, which bindery
+/// does not write unless asked, is `/var/run/ecelerity.pid`).
+fn pid_file(snap: &Snapshot) -> Result<Option<std::path::PathBuf>, ServerError> {
+    let root = snap.tree.scope(bindery_config::tree::ROOT);
+    let Some(st) = root.setting(bindery_config::schema::option_id("PidFile")) else {
+        return Ok(None);
+    };
+    let bindery_config::value::Value::Path(p) = &st.value else {
+        return Ok(None);
+    };
+    let path = std::path::PathBuf::from(p);
+    std::fs::write(&path, format!("{}\n", std::process::id())).map_err(|e| {
+        settings::located(
+            snap,
+            Some(st.span),
+            format!("cannot write PidFile {p}: {e}"),
+            None,
+        )
+    })?;
+    Ok(Some(path))
+}
+
 /// Opens the spool, recovers it, binds every listener and starts serving. `reload` re-reads
 /// the configuration files for `config reload` (none: reload is refused).
 pub async fn start(
@@ -384,6 +408,8 @@ pub async fn start(
     for plan in generation.https.clone() {
         https.push(http::bind(plan).await?);
     }
+    // `PidFile` (when set): written while still root, as Momentum writes its own.
+    let pidfile = pid_file(&snapshot)?;
     // The descriptor limit is raised while still root (`raise_nofile` below only reads it).
     guard::raise_nofile();
     if let Some(who) = privileges::wanted(&snapshot)? {
@@ -531,6 +557,7 @@ pub async fn start(
     }
     tokio::spawn(persist::ticker(Arc::clone(&shared), shutdown_rx.clone()));
     Ok(Running {
+        pidfile,
         shutdown,
         alive,
         shared,
@@ -619,6 +646,11 @@ impl Running {
             log.close();
         }
         persist::save(&self.shared.stats, &self.shared.spoolbase);
+        if let Some(p) = &self.pidfile {
+            // After the drop from root the folder may not be ours to change: then it stays,
+            // as a stale pid file does after a crash, and the next start overwrites it.
+            let _ = std::fs::remove_file(p);
+        }
         tracing::info!("stopped");
     }
 

@@ -63,6 +63,9 @@ struct InboundOptions {
     context: OptionId,
     postmaster_address: OptionId,
     require_ehlo: OptionId,
+    allow_null_sender: OptionId,
+    allow_ip_literal: OptionId,
+    relay_senders: OptionId,
     static_banner: OptionId,
     received_hostname: OptionId,
 }
@@ -81,6 +84,9 @@ static INBOUND: LazyLock<InboundOptions> = LazyLock::new(|| InboundOptions {
     context: opt("context"),
     postmaster_address: opt("postmaster_address"),
     require_ehlo: opt("require_ehlo"),
+    allow_null_sender: opt("allow_null_envelope_sender"),
+    allow_ip_literal: opt("allow_ip_literal"),
+    relay_senders: opt("relay_for_sending_domains"),
     static_banner: opt("static_banner"),
     received_hostname: opt("received_hostname"),
 });
@@ -427,6 +433,12 @@ pub fn inbound(
     let session = SessionConfig {
         postmaster,
         require_hello: matches!(get(o.require_ehlo), Some(Value::Bool(true))),
+        allow_null_sender: !matches!(get(o.allow_null_sender), Some(Value::Bool(false))),
+        allow_ip_literal: !matches!(get(o.allow_ip_literal), Some(Value::Bool(false))),
+        relay_senders: match get(o.relay_senders) {
+            Some(Value::Domains(d)) => Some(DomainSet::new(d)),
+            _ => None,
+        },
         banner,
         hostname,
         max_message_size: int(o.max_message_size),

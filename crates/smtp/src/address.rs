@@ -42,6 +42,11 @@ pub struct Mailbox {
 }
 
 impl Mailbox {
+    /// `u@[192.0.2.1]`: the domain is an address literal.
+    pub fn has_literal_domain(&self) -> bool {
+        matches!(self.domain, Some(Domain::Literal(_)))
+    }
+
     pub fn is_quoted(&self) -> bool {
         self.local.starts_with('"')
     }

@@ -29,6 +29,10 @@ impl DomainSet {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.exact.is_empty() && self.suffixes.is_empty()
+    }
+
     pub fn contains(&self, domain: &str) -> bool {
         let d = domain.to_ascii_lowercase();
         self.exact.contains(&d) || self.suffixes.iter().any(|s| d.ends_with(s.as_str()))

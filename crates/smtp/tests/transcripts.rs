@@ -44,6 +44,9 @@ fn set(cfg: &mut SessionConfig, key: &str, value: &str) {
         "relay_client" => cfg.relay_client = value.parse().unwrap(),
         "starttls" => cfg.starttls = value.parse().unwrap(),
         "require_hello" => cfg.require_hello = value.parse().unwrap(),
+        "allow_null_sender" => cfg.allow_null_sender = value.parse().unwrap(),
+        "allow_ip_literal" => cfg.allow_ip_literal = value.parse().unwrap(),
+        "relay_senders" => cfg.relay_senders = Some(DomainSet::new(value.split_whitespace())),
         "banner" => cfg.banner = Some(value.to_string()),
         "relay_domains" => cfg.relay_domains = DomainSet::new(value.split_whitespace()),
         "checks" => {

@@ -296,6 +296,7 @@ options! {
     "Keep_Message_Dicts_In_Memory": Bool, Some("false"), G, restart;
     "Local_Changes_File": Path, Some("/opt/msys/ecelerity/etc/local_changes.conf"), G;
     "Local_Changes_Only": Bool, Some("false"), G;
+    // Momentum's default path; bindery writes a pid file only when this is set.
     "PidFile": Path, Some("/var/run/ecelerity.pid"), G, restart;
     "Large_Message_Threshold": Bytes, Some("131072"), G;
     "Permastore_Interval": Seconds, Some("300"), G;

@@ -8,6 +8,20 @@ use crate::reply::Reply;
 impl Session {
     pub(super) fn mail(&mut self, from: Option<Mailbox>, params: MailParams) -> Option<Step> {
         self.mail_checks(&params)?;
+        let refused =
+            match &from {
+                None if !self.cfg.allow_null_sender => {
+                    Some(Reply::new(550, "5.7.1", "Error: null sender not accepted"))
+                }
+                Some(m) if !self.cfg.allow_ip_literal && m.has_literal_domain() => Some(
+                    Reply::new(550, "5.1.7", "Error: address literals are not accepted"),
+                ),
+                _ => None,
+            };
+        if let Some(r) = refused {
+            self.error(r);
+            return None;
+        }
         if self.cfg.checks.mail {
             return Some(self.ask(Pending::Mail { from, params }));
         }

@@ -67,6 +67,13 @@ pub struct SessionConfig {
     /// RFC 788 client may send MAIL first); after TLS starts, EHLO is always asked for again
     /// (RFC 3207).
     pub require_hello: bool,
+    /// `Allow_Null_Envelope_Sender`: `MAIL FROM:<>` is taken (bounces need it).
+    pub allow_null_sender: bool,
+    /// `Allow_IP_Literal`: addresses such as `u@[192.0.2.1]` are taken.
+    pub allow_ip_literal: bool,
+    /// `Relay_For_Sending_Domains`: a client outside `relay_hosts` may relay when the
+    /// envelope sender's domain is in this set (any sender when the set is empty).
+    pub relay_senders: Option<DomainSet>,
     /// `Static_Banner`: the greeting's text in place of `HOSTNAME ESMTP Bindery`.
     pub banner: Option<String>,
     /// Free bytes where messages are stored, as the caller last measured them: a `SIZE=`
@@ -89,6 +96,9 @@ impl Default for SessionConfig {
             postmaster: None,
             require_hello: false,
             banner: None,
+            allow_null_sender: true,
+            allow_ip_literal: true,
+            relay_senders: None,
             spool_free: None,
         }
     }

@@ -39,8 +39,15 @@ impl Session {
                 Reply::new(555, "5.5.4", "Error: parameters need EHLO"),
             );
         }
+        if !self.cfg.allow_ip_literal && to.has_literal_domain() {
+            return refuse(
+                self,
+                Reply::new(550, "5.1.3", "Error: address literals are not accepted"),
+            );
+        }
         if !self.cfg.relay_client
             && !postmaster
+            && !self.sender_may_relay()
             && let Err(why) = relay::check(to, &self.cfg.relay_domains, &self.cfg.hostname)
         {
             let text = match why {
@@ -58,6 +65,20 @@ impl Session {
             return None;
         }
         Some(())
+    }
+
+    /// `Relay_For_Sending_Domains`: the envelope sender's domain lets this client relay.
+    fn sender_may_relay(&self) -> bool {
+        let Some(set) = &self.cfg.relay_senders else {
+            return false;
+        };
+        if set.is_empty() {
+            return true;
+        }
+        matches!(
+            self.sender.as_ref().and_then(|m| m.domain.as_ref()),
+            Some(crate::address::Domain::Name(d)) if set.contains(d)
+        )
     }
 
     /// RCPT passed every check: the recipient joins the transaction.
