@@ -913,6 +913,12 @@ fn kind_diagnostic(
             }
             refuse(why, Some(default))
         }
+        Kind::Values(honour, why) => {
+            if honour.iter().any(|w| honoured(w).as_ref() == Some(v)) {
+                return None;
+            }
+            refuse(why, Some(&honour.join("` or `")))
+        }
         Kind::Fixed(only, why) => {
             if honoured(only).as_ref() == Some(v) {
                 return None;

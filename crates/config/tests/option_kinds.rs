@@ -84,7 +84,7 @@ fn every_implemented_option_is_read_outside_the_schema() {
     }
     let listener_only = NOT_IMPLEMENTED
         .iter()
-        .filter(|(_, k)| matches!(k, Kind::ListenerOnly(..)))
+        .filter(|(_, k)| matches!(k, Kind::ListenerOnly(..) | Kind::Values(..)))
         .map(|(n, _)| n);
     let unread: Vec<_> = IMPLEMENTED
         .iter()
@@ -159,7 +159,9 @@ fn a_refused_option_is_an_error_and_an_inert_one_loads() {
     assert!(refused.contains("t.conf:1:1"), "{refused}");
     let other = refusal("Blackhole = true\n");
     assert!(
-        other.contains("`Blackhole = true` is not implemented by bindery (only `false` is)"),
+        other.contains(
+            "`Blackhole = true` is not implemented by bindery (only `false` or `internal` is)"
+        ),
         "{other}"
     );
     bindery_config::snapshot_from_str("t.conf", "Blackhole = false\nForce_Fsync = true\n")

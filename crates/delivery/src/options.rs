@@ -51,6 +51,9 @@ pub struct DeliveryOptions {
     pub retry: RetryPolicy,
     pub never_attempt_expired: bool,
     pub suspend: bool,
+    /// `Blackhole = internal`: mail is failed at delivery without a connection (bounced if
+    /// `generate_bounces`).
+    pub blackhole: bool,
     pub generate_bounces: bool,
     /// `None` for unlimited (a negative value).
     pub max_connections: Option<u32>,
@@ -102,6 +105,7 @@ struct Ids {
     never_retry: OptionId,
     never_attempt_expired: OptionId,
     suspend: OptionId,
+    blackhole: OptionId,
     generate_bounces: OptionId,
     max_connections: OptionId,
     server_max: OptionId,
@@ -144,6 +148,7 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     never_retry: option_id("Never_Retry"),
     never_attempt_expired: option_id("Never_Attempt_Expired_Messages"),
     suspend: option_id("Suspend_Delivery"),
+    blackhole: option_id("Blackhole"),
     generate_bounces: option_id("Generate_Bounces"),
     max_connections: option_id("Max_Outbound_Connections"),
     server_max: option_id("Server_Max_Outbound_Connections"),
@@ -361,6 +366,7 @@ impl DeliveryOptions {
             },
             never_attempt_expired: r.bool(ids.never_attempt_expired),
             suspend: r.bool(ids.suspend),
+            blackhole: matches!(r.word(ids.blackhole), Some(w) if w.eq_ignore_ascii_case("internal")),
             generate_bounces: r.bool(ids.generate_bounces),
             max_connections,
             server_cap: caps.server,

@@ -428,6 +428,39 @@ binding "b2" {{ Bind_Address = 127.0.0.3  Suspend_Delivery = true }}
     assert_eq!(spool.len(), 3);
 }
 
+/// `Blackhole = internal` (Momentum: accepted, then dropped with the failure's logging):
+/// the binding's mail fails without a connection, a bounce going to the sender as for any
+/// failure; the other binding delivers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blackhole_internal_fails_mail_without_a_connection() {
+    let (addr, sink) = sink(Duration::ZERO).await;
+    let config = format!(
+        r#"
+Gateway = "{addr}"
+binding "b1" {{ Bind_Address = 127.0.0.2 }}
+binding "b2" {{ Bind_Address = 127.0.0.3  Blackhole = internal  Generate_Bounces = false }}
+"#
+    );
+    let (engine, spool) = start(&config, Arc::new(SystemClock));
+    for i in 0..3 {
+        inject(&engine, &spool, i, "b2", "y@one.test").await;
+        inject(&engine, &spool, i, "b1", "x@one.test").await;
+    }
+    wait_for(&sink, 3).await;
+    let stats = engine.stats();
+    let tally = |name: &str| stats.binding(stats.slot(name)).unwrap().tally.read();
+    eventually(Duration::from_secs(5), || tally("b2").failed == 3).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let seen = sink.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3);
+    assert!(
+        seen.iter().all(|s| s.peer == "127.0.0.2"),
+        "b2 made no connection"
+    );
+    assert_eq!((tally("b1").delivered, tally("b2").failed), (3, 3));
+    assert_eq!(spool.len(), 0, "failed mail leaves the spool");
+}
+
 /// `config set ... suspend_delivery` reaches delivery as a new snapshot: clearing it
 /// releases the held mail at once, setting it again holds new mail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

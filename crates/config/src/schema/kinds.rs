@@ -34,6 +34,9 @@ pub enum Kind {
     /// Implemented under one kind of listener (the stanza and its `Listen` stanzas);
     /// refused elsewhere, where the text says what it would do.
     ListenerOnly(ScopeKind, &'static str),
+    /// Only these values are honoured (the first is the default); any other is refused,
+    /// and the text says what those do in Momentum.
+    Values(&'static [&'static str], &'static str),
     /// Refused: it would change what happens to mail and bindery does not do that (yet).
     /// The text says what Momentum does with it and what to do instead.
     Refused(&'static str),
@@ -47,6 +50,7 @@ impl Kind {
             Kind::Tuning(_) => "inert (tuning)",
             Kind::DefaultOnly(_) => "default only",
             Kind::Fixed(..) => "one value only",
+            Kind::Values(..) => "some values only",
             Kind::ListenerOnly(..) => "implemented on one listener kind",
             Kind::Refused(_) => "refused",
         }
@@ -59,6 +63,7 @@ impl Kind {
             | Kind::Tuning(w)
             | Kind::DefaultOnly(w)
             | Kind::Fixed(_, w)
+            | Kind::Values(_, w)
             | Kind::ListenerOnly(_, w)
             | Kind::Refused(w) => Some(w),
         }
@@ -166,7 +171,7 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Max_Resident_Active_Queue", Kind::Inert("Momentum moves message bodies out of memory past this many per active queue; bindery never holds bodies in memory, they stay in the spool until sent")),
     ("Max_Resident_Messages", Kind::Inert("Momentum moves message bodies out of memory past this many in all; bindery never holds bodies in memory, they stay in the spool until sent")),
     ("Delayed_Binding_Domain_Fuzz", Kind::DefaultOnly("adds up to that many random seconds to a delayed queue's next attempt; not built yet")),
-    ("Blackhole", Kind::DefaultOnly("discards mail for the scope instead of delivering it; not built yet: a Lua policy can drop the message")),
+    ("Blackhole", Kind::Values(&["false", "internal"], "`true` and `inline` fail each recipient at RCPT time, which is not built yet; `internal` (accept, then fail at delivery, with a bounce if Generate_Bounces) is")),
     ("Drop_Body_After_Trans_Fail", Kind::Inert("Momentum frees a message body from memory after that many failed attempts; bindery never holds bodies in memory")),
     ("Host_Failure_Retry", Kind::Refused("how long a failed remote host is skipped before it is tried again; bindery tries every address on each connection")),
     // ---- Routing and DNS ----

@@ -610,6 +610,7 @@ async fn dispatch(inner: Arc<Inner>) {
         }
         let now = inner.now_ms();
         let mut to_open: Vec<Opening> = Vec::new();
+        let mut blackholed: Vec<(QueueId, Part)> = Vec::new();
         let next_ms;
         let again;
         {
@@ -635,7 +636,7 @@ async fn dispatch(inner: Arc<Inner>) {
             c.dispatch_considered
                 .fetch_add(candidates.len() as u64, Ordering::Relaxed);
             for q in candidates {
-                consider(&inner, &mut st, q, now, &mut to_open);
+                consider(&inner, &mut st, q, now, &mut to_open, &mut blackholed);
             }
             let later = st.later.peek().map(|Reverse((t, _))| *t);
             next_ms = match (st.queues.next_timer_ms(), later) {
@@ -644,6 +645,22 @@ async fn dispatch(inner: Arc<Inner>) {
             };
             // A place freed while this pass ran: look again at once.
             again = !st.ready.is_empty();
+        }
+        if !blackholed.is_empty() {
+            let inner = Arc::clone(&inner);
+            tokio::spawn(async move {
+                let reply = bindery_smtp::client::Response::local(
+                    550,
+                    "5.7.1 discarded (Blackhole = internal)",
+                );
+                for (q, part) in blackholed {
+                    let opts = {
+                        let mut st = inner.lock();
+                        inner.options(&mut st, q)
+                    };
+                    outcome::no_connection(&inner, q, &opts, part, &reply).await;
+                }
+            });
         }
         for o in to_open {
             inner.counters.connections.fetch_add(1, Ordering::Relaxed);
@@ -671,11 +688,27 @@ async fn dispatch(inner: Arc<Inner>) {
 /// One queue in a dispatcher pass: idle connections take its new parts, then it opens
 /// connections as slow start, its limit, the caps across queues and its connection
 /// throttle allow.
-fn consider(inner: &Inner, st: &mut State, q: QueueId, now: u64, to_open: &mut Vec<Opening>) {
+fn consider(
+    inner: &Inner,
+    st: &mut State,
+    q: QueueId,
+    now: u64,
+    to_open: &mut Vec<Opening>,
+    blackholed: &mut Vec<(QueueId, Part)>,
+) {
     let opts = inner.options(st, q);
     let active = st.queues.get(q).active_len() as u32;
     if active == 0 || opts.suspend {
         // Nothing to send: it gives up its turn at a cap, if it had one.
+        st.withdraw(q);
+        return;
+    }
+    if opts.blackhole {
+        // `Blackhole = internal`: every part fails here, with no connection.
+        while let Some(p) = st.queues.pop_active(q) {
+            Inner::conns(st, q).inflight += 1;
+            blackholed.push((q, p));
+        }
         st.withdraw(q);
         return;
     }
