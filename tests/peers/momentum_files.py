@@ -337,6 +337,24 @@ class SmtpListenerOptions(unittest.TestCase):
         out = talk(strict.port, b"MAIL FROM:<a@sender.example>\r\n", timeout=2)
         self.assertIn(b"503 5.5.1", out)
 
+    def test_listener_sessions_caps_open_sessions_with_421(self):
+        d = self.daemon("Listener_Sessions = 2")
+        first, second = d.smtp(), d.smtp()
+        try:
+            out = talk(d.port, b"", timeout=3)
+            self.assertTrue(out.startswith(b"421 4.4.5 Service unavailable, concurrency limit"), out)
+            first.quit()
+            # The closed session's place is free again (the server sees the close at once,
+            # but give it a moment).
+            for _ in range(40):
+                out = talk(d.port, b"QUIT\r\n", timeout=2)
+                if out.startswith(b"220"):
+                    break
+                time.sleep(0.05)
+            self.assertTrue(out.startswith(b"220 "), out)
+        finally:
+            second.close()
+
     def test_pid_file_is_written_and_removed_at_stop(self):
         tmp = tempfile.mkdtemp(prefix="bindery-pid-")
         self.addCleanup(shutil.rmtree, tmp, True)

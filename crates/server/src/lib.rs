@@ -23,6 +23,7 @@ mod persist;
 pub mod privileges;
 pub mod proxy;
 mod reception;
+pub mod sessions;
 pub mod settings;
 mod spill;
 pub mod tls;
@@ -234,6 +235,8 @@ pub struct Shared {
     pub disk: Arc<DiskSpool>,
     /// Open inbound SMTP sessions.
     pub inbound: std::sync::atomic::AtomicU64,
+    /// `Listener_Sessions` / `Service_Sessions` budgets.
+    pub sessions: Arc<sessions::Sessions>,
     /// Free bytes on the spool's file system, measured every second: a client's `SIZE=`
     /// larger than this gets 452 4.3.1.
     pub spool_free: Arc<std::sync::atomic::AtomicU64>,
@@ -513,6 +516,7 @@ pub async fn start(
         )),
         disk: Arc::clone(&disk),
         inbound: std::sync::atomic::AtomicU64::new(0),
+        sessions: Arc::default(),
     });
     let _ = host.daemon.set(Arc::downgrade(&shared));
     let (shutdown, shutdown_rx) = watch::channel(false);

@@ -104,9 +104,16 @@ pub async fn accept_loop(
                     return;
                 }
             };
+            let Some(held) = shared.sessions.enter(&settings.session_budgets) else {
+                let line = "421 4.4.5 Service unavailable, concurrency limit reached.\r\n";
+                refuse(tcp, line.to_string()).await;
+                drop(permit);
+                return;
+            };
             if let Err(e) = serve(shared, generation, plan, tcp, client, settings, rx).await {
                 tracing::debug!(%peer, %client, error = %e, "connection ended with an error");
             }
+            drop(held);
             drop(permit);
             drop(alive);
         });

@@ -68,6 +68,8 @@ struct InboundOptions {
     relay_senders: OptionId,
     static_banner: OptionId,
     received_hostname: OptionId,
+    listener_sessions: OptionId,
+    service_sessions: OptionId,
 }
 
 static INBOUND: LazyLock<InboundOptions> = LazyLock::new(|| InboundOptions {
@@ -89,6 +91,8 @@ static INBOUND: LazyLock<InboundOptions> = LazyLock::new(|| InboundOptions {
     relay_senders: opt("relay_for_sending_domains"),
     static_banner: opt("static_banner"),
     received_hostname: opt("received_hostname"),
+    listener_sessions: opt("listener_sessions"),
+    service_sessions: opt("service_sessions"),
 });
 
 fn global(snap: &Snapshot, name: &'static str) -> Option<Value> {
@@ -330,6 +334,9 @@ pub struct Inbound {
     pub context: Vec<(String, String)>,
     /// `Received_Hostname`: our name in the `Received:` header (`Hostname` unless set).
     pub received_hostname: String,
+    /// `Listener_Sessions` and `Service_Sessions` along the chain: the budgets this
+    /// session counts against.
+    pub session_budgets: Vec<crate::sessions::Budget>,
 }
 
 /// Resolves the listener options for a client at `peer` (Listen::Peer > Listen >
@@ -426,6 +433,24 @@ pub fn inbound(
         },
         None => None,
     };
+    let mut session_budgets = Vec::new();
+    for (name, id) in [
+        ("listener", o.listener_sessions),
+        ("service", o.service_sessions),
+    ] {
+        let found = chain
+            .iter()
+            .find_map(|&s| tree.scope(s).setting(id).map(|st| (s, st)));
+        if let Some((scope, st)) = found
+            && let Value::Int(cap) = st.value
+            && cap > 0
+        {
+            session_budgets.push(crate::sessions::Budget {
+                key: format!("{name} {}", tree.path(scope)),
+                cap: cap as u64,
+            });
+        }
+    }
     let received_hostname = match get(o.received_hostname) {
         Some(Value::Str(h)) => h,
         _ => globals.hostname.clone(),
@@ -468,6 +493,7 @@ pub fn inbound(
         tls: tls_config,
         context,
         received_hostname,
+        session_budgets,
     })
 }
 

@@ -151,6 +151,8 @@ pub const IMPLEMENTED: &[&str] = &[
     "Allow_Null_Envelope_Sender",
     "Allow_IP_Literal",
     "Relay_For_Sending_Domains",
+    "Listener_Sessions",
+    "Service_Sessions",
     "Static_Banner",
     "Received_Hostname",
     "Supplemental_Groups",
@@ -217,8 +219,6 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Server_Max_File_Descriptors", Kind::Inert("the descriptor limit Momentum asks for; bindery raises its limit to the system's hard limit at start and sizes its caps to it")),
     ("TimestampFormat", Kind::DefaultOnly("the time format of Momentum's logs; arrives with ec_logger (issue 18)")),
     // ---- Inbound SMTP ----
-    ("Listener_Sessions", Kind::DefaultOnly("caps the sessions of one listener; not built yet: use Concurrency")),
-    ("Service_Sessions", Kind::DefaultOnly("caps the sessions of one service; not built yet: use Concurrency")),
     ("Allow_Trailing_Whitespace_In_Commands", Kind::Refused("whether commands with trailing spaces are accepted; not built yet")),
     ("Reconfig_Message", Kind::DefaultOnly("the reply while Momentum reloads; bindery installs a new configuration without refusing sessions")),
     ("SMTP_Extensions", Kind::Refused("adds ESMTP extensions (AUTH and others) a listener offers; arrives with SMTP AUTH (issue 21)")),
