@@ -1,13 +1,15 @@
-//! Walks the whole option table: every option has exactly one kind (`schema::kinds`), an
-//! "implemented" option is named by code outside the schema, and the values a "default
-//! only" or "one value only" option honours load. An option accepted and then ignored is
+//! Walks the whole option table and the module registry: every option has exactly one kind
+//! (`schema::kinds`), an "implemented" option is named by code outside the schema, and the
+//! values a "default only" or "one value only" option honours load; every module has a kind
+//! and a reason, a refused one is an error on its line, an inert one has its options checked. An option accepted and then ignored is
 //! the failure this guards against: `config check` would say OK for something not in force.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use bindery_config::schema::kinds::{IMPLEMENTED, NOT_IMPLEMENTED};
-use bindery_config::schema::{Kind, OPTIONS, ScopeKind, kind_of, option_by_name};
+use bindery_config::schema::modules::{MODULES, ModuleKind, module_by_name};
+use bindery_config::schema::{Kind, OPTIONS, ScopeKind, kind_of, option_by_name, scope_by_keyword};
 
 #[test]
 fn every_option_has_exactly_one_kind() {
@@ -166,4 +168,90 @@ fn a_refused_option_is_an_error_and_an_inert_one_loads() {
     );
     bindery_config::snapshot_from_str("t.conf", "Blackhole = false\nForce_Fsync = true\n")
         .expect("default and inert values load");
+}
+
+// ---- The module registry (`schema::modules`): a refused module is an error on its line that
+// says what Momentum does with it, an inert one loads with a warning and still has its
+// options checked, and a stanza that is no module keeps the "did you mean". ----
+
+#[test]
+fn names_are_unique_and_no_module_hides_a_scope() {
+    let mut names: Vec<String> = MODULES
+        .iter()
+        .map(|m| m.name.to_ascii_lowercase())
+        .collect();
+    names.sort();
+    let before = names.len();
+    names.dedup();
+    assert_eq!(before, names.len(), "a module is listed twice");
+    for m in MODULES {
+        let is_scope = scope_by_keyword(m.name).is_some();
+        // Only implemented modules are scopes (scriptlet); the tree looks scopes up first.
+        assert_eq!(is_scope, m.kind == ModuleKind::Implemented, "{}", m.name);
+        if let ModuleKind::Inert(why) | ModuleKind::Refused(why) = m.kind {
+            assert!(!why.is_empty(), "{} has no reason", m.name);
+        }
+    }
+    assert!(
+        module_by_name("EC_logger").is_some(),
+        "names are matched ignoring case"
+    );
+}
+
+#[test]
+fn a_refused_module_is_an_error_on_its_line() {
+    let e = refusal(
+        "\n\nec_logger \"ec_logger\" {\n  mainlog = \"/var/log/ecelerity/mainlog.ec\"\n}\n",
+    );
+    assert!(
+        e.contains("t.conf:3:1: error: module `ec_logger` is not implemented by bindery"),
+        "{e}"
+    );
+    assert!(
+        e.contains("mainlog"),
+        "the help says what Momentum does: {e}"
+    );
+    let e = refusal("clamav { }\n");
+    assert!(
+        e.contains("module `clamav` is not implemented by bindery"),
+        "{e}"
+    );
+    assert!(
+        e.contains("scan before injection"),
+        "the help says what to do instead: {e}"
+    );
+}
+
+#[test]
+fn an_inert_module_loads_and_its_options_are_checked() {
+    bindery_config::snapshot_from_str(
+        "t.conf",
+        "dnsbuf {\n  sndbuf_size = 262144\n  rcvbuf_size = 262144\n  interval = 60\n}\n",
+    )
+    .expect("an inert module loads");
+    let e = refusal("dnsbuf {\n  sndbuf_sise = 262144\n}\n");
+    assert!(
+        e.contains("t.conf:2:3: error: unknown option `sndbuf_sise` in module `dnsbuf`"),
+        "{e}"
+    );
+    assert!(e.contains("did you mean `sndbuf_size`?"), "{e}");
+    let e = refusal("dnsbuf {\n  interval = soon\n}\n");
+    assert!(
+        e.contains("invalid value for `interval` in module `dnsbuf`"),
+        "{e}"
+    );
+    let e = refusal("dnsbuf \"x\" { }\n");
+    assert!(e.contains("module `dnsbuf` takes no name"), "{e}");
+    let e = refusal("binding \"b\" { dnsbuf { } }\n");
+    assert!(
+        e.contains("module `dnsbuf` is only valid at the top level"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_stanza_that_is_no_module_keeps_did_you_mean() {
+    let e = refusal("bindng \"b\" { }\n");
+    assert!(e.contains("unknown stanza `bindng`"), "{e}");
+    assert!(e.contains("did you mean `Binding`?"), "{e}");
 }
