@@ -406,7 +406,10 @@ fn host_default_value(opt: OptionId) -> Option<Value> {
 
 impl Snapshot {
     /// Compiles a tree. `generation` numbers successive configurations of one process.
-    pub fn compile(tree: ConfigTree, generation: u64) -> Snapshot {
+    pub fn compile(mut tree: ConfigTree, generation: u64) -> Snapshot {
+        // What the files named is for `config check --migrate-report`, read before this;
+        // a running configuration has no use for it, and a console change would add to it.
+        tree.found = Vec::new();
         let tree = Arc::new(tree);
         let ids = (0..OPTIONS.len() as u16).map(OptionId);
         let mut snap = Snapshot {

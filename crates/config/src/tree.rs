@@ -88,7 +88,8 @@ pub struct ConfigTree {
     pub search: Vec<std::path::PathBuf>,
     scopes: Vec<Scope>,
     index: HashMap<(ScopeId, ScopeKind, String), ScopeId>,
-    /// Every option and module the files name, in reading order, with its outcome.
+    /// Every option and module the files name, in reading order, with its outcome. Emptied
+    /// when the tree is compiled into a snapshot: only `config check` reads it.
     pub found: Vec<Found>,
 }
 
@@ -489,17 +490,13 @@ impl Builder {
         }
         match value::check(def.ty, &value.node) {
             Ok(v) => {
-                let listener = self.tree.lineage(scope).iter().find_map(|&s| {
-                    let kind = self.tree.scope(s).kind;
-                    matches!(
-                        kind,
-                        ScopeKind::EsmtpListener
-                            | ScopeKind::ControlListener
-                            | ScopeKind::HttpListener
-                    )
-                    .then_some(kind)
-                });
                 let k = scoped_kind(opt, kind);
+                // Only a listener-only option needs to know the listener it sits under; the
+                // walk up the scopes is not made for the others (every domain's options).
+                let listener = match k {
+                    Kind::ListenerOnly(..) => self.listener_of(scope),
+                    _ => None,
+                };
                 let d = kind_diagnostic(opt, k, &value.node, &v, key.span, listener);
                 let outcome = match (&d, k) {
                     (Some(d), _) if d.is_error() => "refused",
@@ -583,6 +580,19 @@ impl Builder {
             }
             None => self.tree.scopes[binding.0 as usize].group = Some((group, span)),
         }
+    }
+
+    /// The kind of listener (`ESMTP_Listener`, `Control_Listener`, `HTTP_Listener`) that
+    /// `scope` is in, if any.
+    fn listener_of(&self, scope: ScopeId) -> Option<ScopeKind> {
+        self.tree.lineage(scope).iter().find_map(|&s| {
+            let kind = self.tree.scope(s).kind;
+            matches!(
+                kind,
+                ScopeKind::EsmtpListener | ScopeKind::ControlListener | ScopeKind::HttpListener
+            )
+            .then_some(kind)
+        })
     }
 
     fn found(
