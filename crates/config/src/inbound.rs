@@ -79,7 +79,20 @@ pub fn setting<'t>(
     chain: &[ScopeId],
     opt: OptionId,
 ) -> Option<&'t crate::tree::Setting> {
-    chain.iter().find_map(|&s| tree.scope(s).setting(opt))
+    setting_at(tree, chain, opt).map(|(_, st)| st)
+}
+
+/// The first setting of `opt` along `chain` with the scope that holds it,
+/// for callers that key something by where the setting was written (the
+/// session budgets count per holding scope).
+pub fn setting_at<'t>(
+    tree: &'t ConfigTree,
+    chain: &[ScopeId],
+    opt: OptionId,
+) -> Option<(ScopeId, &'t crate::tree::Setting)> {
+    chain
+        .iter()
+        .find_map(|&s| tree.scope(s).setting(opt).map(|st| (s, st)))
 }
 
 /// The first setting of `opt` along `chain`, else the option's default.

@@ -317,12 +317,12 @@ impl Caps {
 }
 
 impl DeliveryOptions {
-    /// `min_dns_ttl` and `max_dns_ttl` (global): the bounds `CachingResolver` keeps a
-    /// positive answer within, in seconds.
-    pub fn dns_ttl_bounds(snap: &Snapshot) -> (u32, u32) {
+    /// `min_dns_ttl` and `max_dns_ttl` (global): sets the bounds `resolver` keeps a
+    /// positive answer within, in seconds. Called at start and on every install.
+    pub fn apply_dns_ttl(snap: &Snapshot, resolver: &crate::resolver::CachingResolver) {
         let r = Reader(snap.chain(None, None, None));
         let secs = |o| u32::try_from(r.secs(o)).unwrap_or(u32::MAX);
-        (secs(IDS.min_dns_ttl), secs(IDS.max_dns_ttl))
+        resolver.set_ttl_bounds(secs(IDS.min_dns_ttl), secs(IDS.max_dns_ttl));
     }
 
     /// The server's cap as the configuration sets it (global scope): what every queue's

@@ -46,8 +46,7 @@ impl Case {
             Arc::new(SystemClock),
         ));
         let snap = bindery_config::snapshot_from_str("t.conf", conf).expect("config");
-        let (min, max) = DeliveryOptions::dns_ttl_bounds(&snap);
-        resolver.set_ttl_bounds(min, max);
+        DeliveryOptions::apply_dns_ttl(&snap, &resolver);
         Some(Case {
             resolver,
             dns,

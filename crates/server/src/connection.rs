@@ -83,17 +83,11 @@ pub async fn serve(
         let Some(cfg) = inbound.tls.clone() else {
             return Ok(());
         };
-        match timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(cfg).accept(tcp)).await {
-            Ok(Ok(tls)) => {
-                session.tls_started();
-                Stream::Tls(Box::new(tokio_rustls::TlsStream::Server(tls)))
-            }
-            Ok(Err(e)) => {
-                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                return Ok(());
-            }
-            Err(_) => return Ok(()),
-        }
+        let Some(tls) = handshake(cfg, tcp, peer).await else {
+            return Ok(());
+        };
+        session.tls_started();
+        tls
     } else {
         Stream::Plain(tcp)
     };
@@ -182,24 +176,39 @@ pub async fn serve(
                     break;
                 };
                 let Stream::Plain(tcp) = stream else { break };
-                let accepted = timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(cfg).accept(tcp)).await;
-                match accepted {
-                    Ok(Ok(tls)) => {
-                        stream = Stream::Tls(Box::new(tokio_rustls::TlsStream::Server(tls)));
-                        session.tls_started();
-                    }
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return Ok(());
-                    }
-                    Err(_) => return Ok(()),
-                }
+                let Some(tls) = handshake(cfg, tcp, peer).await else {
+                    return Ok(());
+                };
+                stream = tls;
+                session.tls_started();
             }
             Step::Close => break,
         }
     }
     let _ = timeout(SHUTDOWN_WRITE_GRACE, stream.shutdown()).await;
     Ok(())
+}
+
+/// The server side of a TLS handshake, for `Use_SSL` before the greeting
+/// and for STARTTLS after it; `None` when it failed or took longer than
+/// `HANDSHAKE_TIMEOUT` (the session then ends without a reply: there is no
+/// channel left to send one on).
+async fn handshake(
+    cfg: Arc<rustls::ServerConfig>,
+    tcp: TcpStream,
+    peer: std::net::IpAddr,
+) -> Option<Stream> {
+    match timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(cfg).accept(tcp)).await {
+        Ok(Ok(tls)) => Some(Stream::Tls(Box::new(tokio_rustls::TlsStream::Server(tls)))),
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            None
+        }
+    }
 }
 
 /// Counts an inbound session open for as long as it lives.

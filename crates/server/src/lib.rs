@@ -292,8 +292,7 @@ impl Shared {
             "configuration installed"
         );
         self.live.store(Arc::new(next));
-        let (min, max) = bindery_delivery::options::DeliveryOptions::dns_ttl_bounds(&snapshot);
-        self.resolver.set_ttl_bounds(min, max);
+        bindery_delivery::options::DeliveryOptions::apply_dns_ttl(&snapshot, &self.resolver);
         self.engine.reconfigure(snapshot);
         Ok(notes)
     }
@@ -413,8 +412,9 @@ pub async fn start(
     }
     // `PidFile` (when set): written while still root, as Momentum writes its own.
     let pidfile = pid_file(&snapshot)?;
-    // The descriptor limit is raised while still root (`raise_nofile` below only reads it).
-    guard::raise_nofile();
+    // The descriptor limit is raised while still root: the hard limit may be
+    // out of reach once privileges are gone.
+    let nofile = guard::raise_nofile();
     if let Some(who) = privileges::wanted(&snapshot)? {
         privileges::drop_to(&who)?;
         tracing::info!(user = %who.user, uid = %who.uid, gid = %who.gid, "privileges dropped");
@@ -451,8 +451,7 @@ pub async fn start(
     let spool = Arc::clone(&disk) as Arc<dyn Spool>;
     let ids = Arc::new(IdGenerator::new());
     let resolver = resolver(dns.as_ref())?;
-    let (min, max) = bindery_delivery::options::DeliveryOptions::dns_ttl_bounds(&snapshot);
-    resolver.set_ttl_bounds(min, max);
+    bindery_delivery::options::DeliveryOptions::apply_dns_ttl(&snapshot, &resolver);
     let engine = start_engine(
         &snapshot, globals, &spool, &ids, &mainlog, &stats, &resolver,
     )?;
@@ -462,7 +461,7 @@ pub async fn start(
     // Descriptors: the soft limit goes up to the hard one, and a connection cap the limit
     // cannot meet is lowered (clients then get 421 4.7.0, not a session that fails at the
     // end of DATA for want of a spool file) and said so.
-    if let Some(limit) = guard::raise_nofile() {
+    if let Some(limit) = nofile {
         tracing::info!(nofile = limit, "descriptor limit");
         for plan in &mut generation.plans {
             let cap = guard::smtp_cap(plan.concurrency, limit);

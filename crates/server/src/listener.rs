@@ -80,7 +80,6 @@ pub async fn accept_loop(
                     Ok(h) => h.source.map_or(peer.ip(), |s| s.ip()),
                     Err(e) => {
                         tracing::info!(%peer, listen = %plan.name, error = %e, "connection closed");
-                        drop(permit);
                         return;
                     }
                 },
@@ -100,20 +99,20 @@ pub async fn accept_loop(
                     let host = &generation.globals.hostname;
                     let line = format!("421 4.3.0 {host} Error: local configuration problem\r\n");
                     refuse(tcp, line).await;
-                    drop(permit);
                     return;
                 }
             };
             let Some(held) = shared.sessions.enter(&settings.session_budgets) else {
                 let line = "421 4.4.5 Service unavailable, concurrency limit reached.\r\n";
                 refuse(tcp, line.to_string()).await;
-                drop(permit);
                 return;
             };
             if let Err(e) = serve(shared, generation, plan, tcp, client, settings, rx).await {
                 tracing::debug!(%peer, %client, error = %e, "connection ended with an error");
             }
             drop(held);
+            // Naming the permit here moves it into the task: it is held for the
+            // session and released on every return above as well.
             drop(permit);
             drop(alive);
         });

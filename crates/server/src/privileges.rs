@@ -14,7 +14,7 @@
 
 use bindery_config::schema::{ScopeKind, option_id};
 use bindery_config::snapshot::Snapshot;
-use bindery_config::tree::ROOT;
+use bindery_config::tree::{ROOT, Setting};
 use bindery_config::value::Value;
 use nix::unistd::{Gid, Group, Uid, User};
 
@@ -34,10 +34,16 @@ pub struct Identity {
 }
 
 /// A `Security` string option and where it is set (for errors).
-fn security_str(snap: &Snapshot, name: &'static str) -> Option<(String, Span)> {
+/// The setting `name` in the `Security` stanza, if the stanza and the
+/// option are there.
+fn security_setting<'a>(snap: &'a Snapshot, name: &'static str) -> Option<&'a Setting> {
     let tree = &snap.tree;
     let sec = tree.find(ROOT, ScopeKind::Security, None)?;
-    let setting = tree.scope(sec).setting(option_id(name))?;
+    tree.scope(sec).setting(option_id(name))
+}
+
+fn security_str(snap: &Snapshot, name: &'static str) -> Option<(String, Span)> {
+    let setting = security_setting(snap, name)?;
     match &setting.value {
         Value::Str(s) | Value::Path(s) => Some((s.clone(), setting.span)),
         _ => None,
@@ -45,17 +51,11 @@ fn security_str(snap: &Snapshot, name: &'static str) -> Option<(String, Span)> {
 }
 
 fn security_span(snap: &Snapshot, name: &'static str) -> Option<Span> {
-    let tree = &snap.tree;
-    let sec = tree.find(ROOT, ScopeKind::Security, None)?;
-    tree.scope(sec).setting(option_id(name)).map(|s| s.span)
+    security_setting(snap, name).map(|s| s.span)
 }
 
 fn security_list(snap: &Snapshot, name: &'static str) -> Vec<String> {
-    let tree = &snap.tree;
-    let Some(sec) = tree.find(ROOT, ScopeKind::Security, None) else {
-        return Vec::new();
-    };
-    match tree.scope(sec).setting(option_id(name)).map(|s| &s.value) {
+    match security_setting(snap, name).map(|s| &s.value) {
         Some(Value::List(l)) => l.clone(),
         _ => Vec::new(),
     }

@@ -438,10 +438,7 @@ pub fn inbound(
         ("listener", o.listener_sessions),
         ("service", o.service_sessions),
     ] {
-        let found = chain
-            .iter()
-            .find_map(|&s| tree.scope(s).setting(id).map(|st| (s, st)));
-        if let Some((scope, st)) = found
+        if let Some((scope, st)) = bindery_config::inbound::setting_at(tree, &chain, id)
             && let Value::Int(cap) = st.value
             && cap > 0
         {

@@ -82,7 +82,7 @@ const fn m(
 
 const NONE: &[(&str, ValueType)] = &[];
 const NO_STANZAS: &[&str] = &[];
-const TLS_AND_LISTEN: &[&str] = &["Listen", "Peer"];
+const LISTEN_AND_PEER: &[&str] = &["Listen", "Peer"];
 
 const CLUSTER_LATER: &str =
     "arrives with cluster throttles on Redis (issue 23); until then run each node on its own";
@@ -139,7 +139,7 @@ pub static MODULES: &[ModuleDef] = &[
     m("ds_core", S, Inert("the datasource layer; it does nothing by itself, and the modules that query it are refused"), &[("serialized", Bool)], NO_STANZAS),
     m("Datasource", N, Inert("defines a database other modules and Lua's msys.db query; bindery has no msys.db yet (issue 19), so a script that queries it fails loudly, and the modules that use it are refused"), &[("uri", List), ("cache_size", Int), ("cache_life", Seconds), ("connection_cache_size", Int), ("connection_cache_life", Seconds), ("max_rows", Int), ("no_cache", Bool), ("user", Str), ("password", Str), ("Alias_Schemes", List)], NO_STANZAS),
     m("ec_logger", N, Refused("writes Momentum's mainlog, paniclog, rejectlog and acctlog; not built yet (issue 18 builds it next); bindery's JSON mainlog is `Mainlog`"), NONE, NO_STANZAS),
-    m("ECCluster_Listener", S, Inert("the cluster manager's listener (eccmgr, not the MTA); bindery runs one node"), &[("logs", Dict), ("control_group", Str), ("cluster_group", Str)], TLS_AND_LISTEN),
+    m("ECCluster_Listener", S, Inert("the cluster manager's listener (eccmgr, not the MTA); bindery runs one node"), &[("logs", Dict), ("control_group", Str), ("cluster_group", Str)], LISTEN_AND_PEER),
     m("ECStream_Listener", S, Refused("accepts mail over Momentum's ECStream protocol; bindery takes SMTP only"), NONE, NO_STANZAS),
     m("Destination", N, Refused("where SNMP traps go; bindery exposes its figures at /metrics (Prometheus) instead"), NONE, NO_STANZAS),
     m("eleven", S, Refused(SCANNER), NONE, NO_STANZAS),
@@ -169,7 +169,7 @@ pub static MODULES: &[ModuleDef] = &[
     m("mms_bounce_logger", N, Refused("logs MMS bounces; bindery delivers mail only"), NONE, NO_STANZAS),
     m("mms_logger", N, Refused("logs MMS; bindery delivers mail only"), NONE, NO_STANZAS),
     m("msg_gen", S, Refused("generates messages from templates for the HTTP API; arrives with HTTP injection (issue 21)"), NONE, NO_STANZAS),
-    m("msgcserver_listener", S, Inert("the cluster message bus's listener; bindery runs one node"), NONE, TLS_AND_LISTEN),
+    m("msgcserver_listener", S, Inert("the cluster message bus's listener; bindery runs one node"), NONE, LISTEN_AND_PEER),
     m("msgc_client", S, Inert("the cluster's message bus client; bindery runs one node"), &[("server", Str), ("bind_address", Str), ("connect_timeout", Seconds), ("reconnect_interval", Seconds), ("keepalive_interval", Seconds), ("idle_timeout", Seconds), ("debug_level", Str)], NO_STANZAS),
     m("msgc_server", S, Inert("the cluster's message bus server; bindery runs one node"), &[("peers", Dict), ("manager", Str), ("port", Int), ("max_backlog", Int), ("messages_per_iter", Int), ("tcpbuf_size", Bytes), ("debug_level", Str)], NO_STANZAS),
     m("mxip", N, Refused("delivers to domains whose MX is a literal IP address; not built yet"), NONE, NO_STANZAS),
