@@ -9,7 +9,8 @@
 //! `tests/peers/outbound_tls.py` (STARTTLS to aiosmtpd sinks under certificates openssl makes:
 //! `tls_verify` no/ca/host/optional, `tls_ca`, the plaintext fallback) and
 //! `tests/peers/reliability.py` (issue 16's findings, each against the peer it came from)
-//! and `tests/peers/momentum_files.py` (issue 18: `Security`'s drop from root, read in
+//! `tests/peers/momentum_logs.py` (issue 18: ec_logger and bounce_logger output, field by
+//! field), and `tests/peers/momentum_files.py` (issue 18: `Security`'s drop from root, read in
 //! `/proc/PID/status`; implicit TLS with openssl, swaks and Python; HAProxy's PROXY v1 and v2) and `tests/peers/many_bindings.py` (1,000 bindings to an aiosmtpd sink with a small accept
 //! backlog: no connect waits in SYN-SENT, `ss` sampled).
 //! `.ci/run` installs what they need.
@@ -67,6 +68,11 @@ fn reliability_findings_against_real_peers() {
 #[test]
 fn momentum_files_mean_the_same() {
     run_peer_script("momentum_files.py");
+}
+
+#[test]
+fn momentum_logs_on_real_traffic() {
+    run_peer_script("momentum_logs.py");
 }
 
 #[test]

@@ -761,6 +761,11 @@ impl Builder {
             self.diags.push(d);
             return;
         };
+        // A module bindery implements is a scope (scriptlet, the loggers): the report
+        // lists it with the other modules.
+        if let Some(m) = module_by_name(&keyword.node) {
+            self.found(keyword.span, "module", m.name.into(), m.kind.word(), None);
+        }
         if !def.parents.contains(parent_kind) {
             let mut d = Diagnostic::error(
                 keyword.span,

@@ -186,7 +186,7 @@ fn names_are_unique_and_no_module_hides_a_scope() {
     assert_eq!(before, names.len(), "a module is listed twice");
     for m in MODULES {
         let is_scope = scope_by_keyword(m.name).is_some();
-        // Only implemented modules are scopes (scriptlet); the tree looks scopes up first.
+        // Only implemented modules are scopes (scriptlet, the loggers); the tree looks scopes up first.
         assert_eq!(is_scope, m.kind == ModuleKind::Implemented, "{}", m.name);
         if let ModuleKind::Inert(why) | ModuleKind::Refused(why) = m.kind {
             assert!(!why.is_empty(), "{} has no reason", m.name);
@@ -200,15 +200,13 @@ fn names_are_unique_and_no_module_hides_a_scope() {
 
 #[test]
 fn a_refused_module_is_an_error_on_its_line() {
-    let e = refusal(
-        "\n\nec_logger \"ec_logger\" {\n  mainlog = \"/var/log/ecelerity/mainlog.ec\"\n}\n",
-    );
+    let e = refusal("\n\nseedlist \"seeds\" {\n}\n");
     assert!(
-        e.contains("t.conf:3:1: error: module `ec_logger` is not implemented by bindery"),
+        e.contains("t.conf:3:1: error: module `seedlist` is not implemented by bindery"),
         "{e}"
     );
     assert!(
-        e.contains("mainlog"),
+        e.contains("seed list"),
         "the help says what Momentum does: {e}"
     );
     let e = refusal("clamav { }\n");

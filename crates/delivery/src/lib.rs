@@ -11,7 +11,9 @@
 //! - [`stats`]: counters per binding and global, for the console and metrics.
 
 pub mod dsn;
+pub mod eclog;
 pub mod engine;
+pub mod logfile;
 pub mod mainlog;
 pub mod options;
 pub mod outbound;

@@ -1,14 +1,11 @@
-//! The JSON-lines log (`Mainlog`): one record per line, written by a thread of its own so that
-//! no SMTP session waits on it.
+//! The JSON-lines log (`Mainlog`): one record per line, written by a thread of its own
+//! ([`LogFile`]) so that no SMTP session waits on it.
 
-use std::fs::OpenOptions;
-use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::mpsc::{self, Sender};
-use std::thread::JoinHandle;
 
 use serde::Serialize;
+
+use crate::logfile::LogFile;
 
 /// What one accepted message looks like in the log.
 #[derive(Serialize)]
@@ -28,32 +25,11 @@ pub struct Reception<'a> {
     pub listener: &'a str,
 }
 
-pub struct MainLog {
-    tx: Mutex<Option<Sender<Vec<u8>>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
-}
+pub struct MainLog(LogFile);
 
 impl MainLog {
     pub fn open(path: &Path) -> std::io::Result<MainLog> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
-        let (tx, rx) = mpsc::channel::<Vec<u8>>();
-        let writer = std::thread::Builder::new()
-            .name("mainlog".into())
-            .spawn(move || {
-                let mut out = BufWriter::new(file);
-                while let Ok(line) = rx.recv() {
-                    let _ = out.write_all(&line);
-                    // Batch what is already queued, then flush so `tail -f` sees it.
-                    while let Ok(more) = rx.try_recv() {
-                        let _ = out.write_all(&more);
-                    }
-                    let _ = out.flush();
-                }
-            })?;
-        Ok(MainLog {
-            tx: Mutex::new(Some(tx)),
-            writer: Mutex::new(Some(writer)),
-        })
+        LogFile::open(path, 0o644, None).map(MainLog)
     }
 
     pub fn record(&self, rec: &impl Serialize) {
@@ -61,22 +37,16 @@ impl MainLog {
             return;
         };
         line.push(b'\n');
-        if let Some(tx) = self.tx.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            let _ = tx.send(line);
-        }
+        self.0.line(line);
+    }
+
+    /// Closes the file and opens its path again (after rotation).
+    pub fn reopen(&self) {
+        self.0.reopen();
     }
 
     /// Writes what is queued and stops the writer.
     pub fn close(&self) {
-        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(h) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = h.join();
-        }
-    }
-}
-
-impl Drop for MainLog {
-    fn drop(&mut self) {
-        self.close();
+        self.0.close();
     }
 }

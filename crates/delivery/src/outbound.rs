@@ -38,6 +38,11 @@ pub struct Outbound {
     dropped: bool,
     /// The reply awaited (phase, replies so far) and when waiting for it must end.
     wait: Option<((Phase, u64), tokio::time::Instant)>,
+    /// The connection's id in Momentum's logs (set by the engine once connected).
+    pub id: String,
+    /// Bytes written on the connection so far, and when the current transaction began.
+    sent: u64,
+    tx_start: u64,
 }
 
 /// A failure we describe ourselves: always transient (`451`).
@@ -116,6 +121,9 @@ impl Outbound {
             broken: false,
             dropped: false,
             wait: None,
+            id: String::new(),
+            sent: 0,
+            tx_start: 0,
         };
         loop {
             match ob.next_step().await {
@@ -205,6 +213,7 @@ impl Outbound {
             if !self.client.output().is_empty() {
                 let until = self.deadline();
                 let out = self.client.output();
+                self.sent += out.len() as u64;
                 let w = tokio::time::timeout_at(until, self.stream.write_all(out)).await;
                 self.client.clear_output();
                 match w {
@@ -285,6 +294,12 @@ impl Outbound {
         self.dropped && outcome.mail.is_none()
     }
 
+    /// Bytes written in the latest transaction (the mainlog's "transferred before the
+    /// failure"); counted as handed to the socket, so a write cut short counts whole.
+    pub fn transaction_bytes(&self) -> u64 {
+        self.sent - self.tx_start
+    }
+
     /// The session runs over TLS.
     pub fn tls(&self) -> bool {
         self.client.tls_active()
@@ -303,6 +318,7 @@ impl Outbound {
     /// Runs one transaction. Always returns its outcome; after a failure mid-way
     /// (`usable()` false) every unfinished recipient carries the reason.
     pub async fn send(&mut self, msg: Outgoing) -> Outcome {
+        self.tx_start = self.sent;
         let n = msg.recipients.len();
         self.client.send(msg);
         let mut outcome = None;

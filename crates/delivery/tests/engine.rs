@@ -225,6 +225,7 @@ fn start_on(
         clock,
         throttles: Arc::new(TokenBuckets::default()),
         mainlog: None,
+        eclogs: Default::default(),
         ids: Arc::new(IdGenerator::new()),
         prohibited: Vec::new(),
         tls: Arc::new(bindery_delivery::tls::ClientConfigs::new().unwrap()),

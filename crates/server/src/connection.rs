@@ -77,6 +77,7 @@ pub async fn serve(
         .inbound
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let _open = OpenSession(&shared);
+    let logged = SessionLog::new(&shared, &generation, &tcp, peer);
     let mut session = Session::new(Arc::clone(&inbound.session), peer);
     // `Use_SSL`: the handshake comes first; the greeting goes out encrypted.
     let mut stream = if plan.use_ssl {
@@ -101,6 +102,9 @@ pub async fn serve(
     let mut spill: Option<Spill> = None;
     loop {
         let step = session.step();
+        if let Some(log) = &logged {
+            log.write(&mut session);
+        }
         let write_by = deadline.min(Instant::now() + inbound.idle);
         flush(&mut stream, &mut session, write_by, &shutdown).await?;
         match step {
@@ -149,6 +153,7 @@ pub async fn serve(
             }
             Step::Message(t) => {
                 let written = spill.take();
+                let mut refused_by = "esmtp";
                 let reply = receive(
                     &shared,
                     &generation,
@@ -157,6 +162,8 @@ pub async fn serve(
                     Place {
                         listener: &plan.name,
                         received_by: &inbound.received_hostname,
+                        session: logged.as_ref().map_or("", |l| &l.conn),
+                        refused_by: &mut refused_by,
                     },
                     &mut conn,
                     &mut msg,
@@ -166,7 +173,7 @@ pub async fn serve(
                     shared.stats.reject(reply.code);
                 }
                 msg = Message::default();
-                session.message_done(reply);
+                session.message_done_by(reply, refused_by);
                 if grace.is_some() && !session.in_data() {
                     session.shutdown();
                 }
@@ -207,6 +214,68 @@ async fn handshake(
         Err(_) => {
             tracing::debug!(%peer, "TLS handshake timed out");
             None
+        }
+    }
+}
+
+/// What Momentum's logs need of a session: its id (the mainlog's connection field) and
+/// the rejectlog's endpoints. `None` when no `ec_logger` is configured.
+struct SessionLog {
+    logs: Arc<bindery_delivery::eclog::EcLogs>,
+    conn: String,
+    remote: String,
+    local: String,
+    binding: String,
+    binding_group: String,
+}
+
+impl SessionLog {
+    fn new(
+        shared: &Shared,
+        g: &Generation,
+        tcp: &TcpStream,
+        peer: std::net::IpAddr,
+    ) -> Option<SessionLog> {
+        if shared.eclogs.is_empty() {
+            return None;
+        }
+        // Behind a PROXY header the client's port is not the socket's: the address alone.
+        let remote = match tcp.peer_addr() {
+            Ok(a) if a.ip() == peer => a.to_string(),
+            _ => peer.to_string(),
+        };
+        Some(SessionLog {
+            logs: Arc::clone(&shared.eclogs),
+            conn: shared.ids.next(crate::unix_now()),
+            remote,
+            local: tcp.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            binding: g.globals.binding.clone(),
+            binding_group: g.globals.binding_group.clone(),
+        })
+    }
+
+    /// Writes the refusals the session made since the last call.
+    fn write(&self, session: &mut Session) {
+        for r in session.take_rejections() {
+            let (ehlo_string, ehlo_domain) = match &r.hello {
+                Some((verb, name)) => (format!("{verb} {name}"), name.as_str()),
+                None => (String::new(), ""),
+            };
+            self.logs.rejection(&bindery_delivery::eclog::Rejection {
+                time: crate::unix_now(),
+                remote: &self.remote,
+                local: &self.local,
+                conn: &self.conn,
+                binding: &self.binding,
+                binding_group: &self.binding_group,
+                phase: r.phase,
+                code: r.code,
+                module: r.module,
+                ehlo_string: &ehlo_string,
+                ehlo_domain,
+                mailfrom: r.sender.as_deref(),
+                text: &r.text,
+            });
         }
     }
 }

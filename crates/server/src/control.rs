@@ -281,6 +281,15 @@ fn login_for(plan: &ControlPlan) -> Option<Login> {
     })
 }
 
+/// The acctlog's authentication record for a console login (Momentum writes the peer's
+/// `ip:port`; the console knows the address only).
+fn acct(shared: &Shared, plan: &ControlPlan, peer: Option<IpAddr>, user: &str, ok: bool) {
+    let peer = peer.map(|p| p.to_string()).unwrap_or_default();
+    shared
+        .eclogs
+        .authentication(crate::unix_now(), &plan.name, &peer, user, ok);
+}
+
 async fn session<S>(
     shared: Arc<Shared>,
     mut stream: S,
@@ -318,12 +327,14 @@ async fn session<S>(
             if let Some(user) = session.take_failure() {
                 let n = peer.map_or(0, |ip| lockout.failed(ip, crate::unix_now()));
                 tracing::warn!(listen = %plan.name, peer = %who, user = %user, failures = n, "console login failed");
+                acct(&shared, &plan, peer, &user, false);
                 tokio::time::sleep(FAILURE_DELAY).await;
             } else if let Some(user) = session.take_login() {
                 if let Some(ip) = peer {
                     lockout.succeeded(ip);
                 }
                 tracing::info!(listen = %plan.name, peer = %who, user = %user, "console login");
+                acct(&shared, &plan, peer, &user, true);
             }
             let (frame, close) = match action {
                 Action::Send(f) => (f, false),

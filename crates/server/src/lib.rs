@@ -18,6 +18,7 @@ pub mod control;
 pub mod guard;
 pub mod http;
 mod listener;
+pub use bindery_delivery::eclog;
 pub use bindery_delivery::mainlog;
 mod persist;
 pub mod privileges;
@@ -46,6 +47,7 @@ use tokio::sync::{mpsc, watch};
 use crate::mainlog::MainLog;
 use crate::settings::{Globals, ListenerPlan, esmtp_listeners};
 use crate::tls::TlsCache;
+use bindery_delivery::eclog::EcLogs;
 
 /// Seconds since the Unix epoch: the time base of envelopes and the mainlog.
 pub fn unix_now() -> u64 {
@@ -116,6 +118,9 @@ pub struct Generation {
     /// is refused here, before anything opens).
     pub controls: Vec<control::ControlPlan>,
     pub https: Vec<http::HttpPlan>,
+    /// The `ec_logger` and `bounce_logger` stanzas (opened at start only: their paths
+    /// need a restart, as in Momentum).
+    pub logs: bindery_delivery::eclog::LogPlans,
 }
 
 impl Generation {
@@ -148,6 +153,8 @@ impl Generation {
         }
         let controls = control::control_listeners(&snapshot)?;
         let https = http::http_listeners(&snapshot)?;
+        let logs = bindery_delivery::eclog::plans(&snapshot)
+            .map_err(|e| settings::located(&snapshot, e.span, e.message, Some(e.help)))?;
         Ok(Generation {
             snapshot,
             globals,
@@ -155,6 +162,7 @@ impl Generation {
             plans,
             controls,
             https,
+            logs,
         })
     }
 
@@ -220,6 +228,8 @@ pub struct Shared {
     pub spool: Arc<dyn Spool>,
     pub ids: Arc<IdGenerator>,
     pub mainlog: Option<Arc<MainLog>>,
+    /// Momentum's `@` logs; empty when no logger module is configured.
+    pub eclogs: Arc<EcLogs>,
     pub tls: TlsCache,
     /// Delivery: every spooled message is handed to it.
     pub engine: Engine,
@@ -446,6 +456,15 @@ pub async fn start(
         })?)),
         None => None,
     };
+    let eclogs = Arc::new(EcLogs::open(&generation.logs).map_err(|e| ServerError::Io {
+        what: "cannot open a Momentum log (ec_logger, bounce_logger)".into(),
+        source: e,
+    })?);
+    eclogs.install();
+    eclogs.panic(
+        unix_now(),
+        &format!("bindery {} starting", env!("CARGO_PKG_VERSION")),
+    );
     let stats = Arc::new(Stats::new(unix_now()));
     persist::restore(&stats, &globals.spoolbase);
     let spool = Arc::clone(&disk) as Arc<dyn Spool>;
@@ -453,7 +472,13 @@ pub async fn start(
     let resolver = resolver(dns.as_ref())?;
     bindery_delivery::options::DeliveryOptions::apply_dns_ttl(&snapshot, &resolver);
     let engine = start_engine(
-        &snapshot, globals, &spool, &ids, &mainlog, &stats, &resolver,
+        &snapshot,
+        globals,
+        &spool,
+        &ids,
+        (&mainlog, &eclogs),
+        &stats,
+        &resolver,
     )?;
     for env in recovered.messages {
         engine.enqueue(env);
@@ -504,6 +529,7 @@ pub async fn start(
         spool,
         ids,
         mainlog,
+        eclogs,
         tls,
         engine,
         stats,
@@ -600,7 +626,8 @@ fn start_engine(
     globals: &Globals,
     spool: &Arc<dyn Spool>,
     ids: &Arc<IdGenerator>,
-    mainlog: &Option<Arc<MainLog>>,
+    // The JSON mainlog and Momentum's logs.
+    (mainlog, eclogs): (&Option<Arc<MainLog>>, &Arc<EcLogs>),
     stats: &Arc<Stats>,
     resolver: &Arc<CachingResolver>,
 ) -> Result<Engine, ServerError> {
@@ -616,6 +643,7 @@ fn start_engine(
         clock: Arc::new(SystemClock),
         throttles: Arc::new(TokenBuckets::default()),
         mainlog: mainlog.clone(),
+        eclogs: Arc::clone(eclogs),
         ids: Arc::clone(ids),
         prohibited: globals.prohibited_hosts.clone(),
         tls,
@@ -648,6 +676,7 @@ impl Running {
         if let Some(log) = &self.shared.mainlog {
             log.close();
         }
+        self.shared.eclogs.close();
         persist::save(&self.shared.stats, &self.shared.spoolbase);
         if let Some(p) = &self.pidfile {
             // After the drop from root the folder may not be ours to change: then it stays,

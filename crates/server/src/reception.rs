@@ -49,6 +49,11 @@ enum Body {
 pub struct Place<'a> {
     pub listener: &'a str,
     pub received_by: &'a str,
+    /// The session's id in Momentum's logs (empty when none is written).
+    pub session: &'a str,
+    /// Set to `scriptlet` when the end-of-DATA policy refused the message (the rejectlog's
+    /// `M` field).
+    pub refused_by: &'a mut &'static str,
 }
 
 pub async fn receive(
@@ -63,6 +68,8 @@ pub async fn receive(
     let Place {
         listener,
         received_by,
+        session,
+        refused_by,
     } = place;
     let g = &generation.globals;
     let rcpt_strings: Vec<String> = t.recipients.iter().map(|r| r.mailbox.to_string()).collect();
@@ -83,7 +90,10 @@ pub async fn receive(
         Verdict::Accept { binding: None }
     };
     let (binding_group, binding) = match verdict {
-        Verdict::Refuse(code) => return code_reply(code),
+        Verdict::Refuse(code) => {
+            *refused_by = "scriptlet";
+            return code_reply(code);
+        }
         Verdict::Accept { binding: Some(a) } => (a.group, a.binding),
         Verdict::Accept { binding: None } => {
             if g.default_binding == DefaultBinding::None {
@@ -191,6 +201,25 @@ pub async fn receive(
                     binding: &binding,
                     listener,
                 });
+            }
+            if !shared.eclogs.is_empty() {
+                let peer_ip = t.peer.to_string();
+                for rcpt in &rcpt_strings {
+                    shared
+                        .eclogs
+                        .reception(&bindery_delivery::eclog::Reception {
+                            time,
+                            id: &id,
+                            conn: session,
+                            rcpt,
+                            sender: &sender,
+                            peer_ip: &peer_ip,
+                            size,
+                            protocol: "esmtp",
+                            binding_group: &binding_group,
+                            binding: &binding,
+                        });
+                }
             }
             tracing::debug!(%id, size, "message spooled");
             shared.engine.received(queued);

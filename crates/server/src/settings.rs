@@ -125,6 +125,8 @@ pub struct Globals {
     pub resolv_conf: Option<PathBuf>,
     /// `prohibited_hosts`: addresses delivery never connects to.
     pub prohibited_hosts: Vec<ipnet::IpNet>,
+    /// An `ec_logger` writes a rejectlog: sessions keep their refusals for it.
+    pub record_rejections: bool,
 }
 
 impl Globals {
@@ -171,7 +173,18 @@ impl Globals {
             _ => Vec::new(),
         };
         let b = BindingId::DEFAULT;
+        let rejectlog = opt("rejectlog");
+        let record_rejections = snap
+            .tree
+            .scope(bindery_config::tree::ROOT)
+            .children
+            .iter()
+            .any(|&c| {
+                let s = snap.tree.scope(c);
+                s.kind == ScopeKind::EcLogger && s.setting(rejectlog).is_some()
+            });
         Globals {
+            record_rejections,
             resolv_conf,
             prohibited_hosts,
             hostname,
@@ -477,6 +490,7 @@ pub fn inbound(
             rcpt: policy.has(Callout::RcptTo),
         },
         spool_free: spool_free.cloned(),
+        record_rejections: globals.record_rejections,
         ..SessionConfig::default()
     };
     let context = match get(o.context) {

@@ -23,4 +23,4 @@ pub mod reply;
 pub mod session;
 
 pub use reply::Reply;
-pub use session::{Recipient, Session, SessionConfig, Step, Transaction};
+pub use session::{Recipient, Rejected, Session, SessionConfig, Step, Transaction};

@@ -82,8 +82,11 @@ pub fn compiled(args: &ConfigArgs) -> anyhow::Result<Option<Snapshot>> {
     Ok(Some(Snapshot::compile(tree, 1)))
 }
 
-/// Logs to stderr, at `BINDERY_LOG` (default `info`); colour only on a terminal.
+/// Logs to stderr, at `BINDERY_LOG` (default `info`); colour only on a terminal. Warnings
+/// and errors also go to the paniclog of any `ec_logger` (see [`Paniclog`]).
 pub fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -91,5 +94,52 @@ pub fn init_logging() {
             tracing_subscriber::EnvFilter::try_from_env("BINDERY_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .finish()
+        .with(Paniclog)
         .init();
+}
+
+/// Momentum's paniclog takes the system events an operator must look at: every warning and
+/// error, one line each (`TIME:LEVEL target: message key=value ...`).
+struct Paniclog;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Paniclog {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let meta = event.metadata();
+        if *meta.level() > tracing::Level::WARN {
+            return;
+        }
+        let mut text = format!("{} {}:", meta.level(), meta.target());
+        event.record(&mut Fields(&mut text));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        bindery_server::eclog::panic_event(now, &text);
+    }
+}
+
+struct Fields<'a>(&'a mut String);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write;
+        let _ = if field.name() == "message" {
+            write!(self.0, " {value:?}")
+        } else {
+            write!(self.0, " {}={value:?}", field.name())
+        };
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        use std::fmt::Write;
+        let _ = if field.name() == "message" {
+            write!(self.0, " {value}")
+        } else {
+            write!(self.0, " {}={value:?}", field.name())
+        };
+    }
 }

@@ -156,11 +156,32 @@ pub const IMPLEMENTED: &[&str] = &[
     "Static_Banner",
     "Received_Hostname",
     "Supplemental_Groups",
+    "Rejectlog",
+    "Paniclog",
+    "Acctlog",
+    "Bouncelog",
+    "Heartbeat",
+    "Mainlog_Mode",
+    "Rejectlog_Mode",
+    "Paniclog_Mode",
+    "Acctlog_Log_Mode",
+    "Bouncelog_Mode",
+    "Log_Receptions",
+    "Log_Deliveries",
+    "Log_Transient_Failures",
+    "Log_Permanent_Failures",
+    "Log_Rejections",
+    "Log_Errors",
+    "Log_Inband_Bounces",
 ];
 
 /// Every other option, with its kind and the one line that decides it.
 #[rustfmt::skip]
 pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
+    // ---- Loggers ----
+    ("Importlog", Kind::Inert("Momentum logs the outcome of `spool import` there; bindery has no spool import, so that log would stay empty and is not opened")),
+    ("Importlog_Mode", Kind::Inert("the importlog's file mode; bindery writes no importlog (it has no spool import)")),
+    ("Log_Outofband_Bounces", Kind::Inert("logs bounces that arrive as mail after delivery; bindery does not take those in until bounce processing lands (issue 22), so there is nothing to log yet")),
     // ---- Cluster (issue 23) ----
     ("Cluster_Max_Outbound_Connections", Kind::DefaultOnly("caps connections across a Momentum cluster; bindery runs one node until cluster throttles on Redis land (issue 23): use Server_Max_Outbound_Connections per node")),
     ("Cluster_Outbound_Throttle_Messages", Kind::Refused("throttles messages across a Momentum cluster; bindery has no cluster yet (issue 23): use Outbound_Throttle_Messages per node")),
@@ -257,7 +278,7 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Notice", Kind::Inert("which Momentum subsystems log at this level; bindery's log level is BINDERY_LOG")),
     ("Info", Kind::Inert("which Momentum subsystems log at this level; bindery's log level is BINDERY_LOG")),
     ("Debug", Kind::Inert("which Momentum subsystems log at this level; bindery's log level is BINDERY_LOG")),
-    ("Debug_Level", Kind::Inert("the paniclog's level; bindery's log level is BINDERY_LOG")),
+    ("Debug_Level", Kind::Inert("how much Momentum (or one module) writes to the paniclog; bindery writes every warning and error there, and its stderr level is BINDERY_LOG")),
 ];
 
 static KINDS: LazyLock<Vec<Option<Kind>>> = LazyLock::new(|| {

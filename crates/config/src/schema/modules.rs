@@ -5,8 +5,8 @@
 //! "Modules Summary" (SparkPost/support-docs `content/momentum/4/modules/`), plus the
 //! stanzas the cluster manager's files use. Each is one of three kinds:
 //!
-//! - **implemented**: it does in bindery what it does in Momentum (`scriptlet`, which the
-//!   scope table carries with its options);
+//! - **implemented**: it does in bindery what it does in Momentum (`scriptlet`, `ec_logger`
+//!   and `bounce_logger`, which the scope table carries with their options);
 //! - **inert**: nothing that happens to mail depends on it in bindery (tuning, the cluster
 //!   manager's own processes on a single node, definitions nothing here reads). It loads
 //!   with a warning that says why; its options are checked against its table, so a typo is
@@ -111,7 +111,7 @@ pub static MODULES: &[ModuleDef] = &[
     m("beik", S, Refused(SCANNER), NONE, NO_STANZAS),
     m("bind_address_secondary", N, Refused("gives a binding a second (IPv6) source address; not built yet: one binding per address"), NONE, NO_STANZAS),
     m("bounce_classifier_override", S, Refused(BOUNCES_LATER), NONE, NO_STANZAS),
-    m("bounce_logger", N, Refused("writes the bouncelog; not built yet (issue 18 builds it next)"), NONE, NO_STANZAS),
+    m("bounce_logger", N, Impl, NONE, NO_STANZAS),
     m("brightmail", N, Refused(SCANNER), NONE, NO_STANZAS),
     m("bzip2io", S, Inert("bzip2 compression for compress_spool; bindery's spool format is its own and uncompressed"), NONE, NO_STANZAS),
     m("cassandra_client", N, Inert("the client the cluster manager and adaptive use for their Cassandra store; bindery runs one node and keeps no Cassandra data"), &[("uri", List), ("keyspace", Str), ("consistency", Str)], NO_STANZAS),
@@ -138,7 +138,7 @@ pub static MODULES: &[ModuleDef] = &[
     m("ds_ldap", S, Inert("the LDAP driver for datasources; it does nothing by itself, and the modules that query it are refused"), NONE, NO_STANZAS),
     m("ds_core", S, Inert("the datasource layer; it does nothing by itself, and the modules that query it are refused"), &[("serialized", Bool)], NO_STANZAS),
     m("Datasource", N, Inert("defines a database other modules and Lua's msys.db query; bindery has no msys.db yet (issue 19), so a script that queries it fails loudly, and the modules that use it are refused"), &[("uri", List), ("cache_size", Int), ("cache_life", Seconds), ("connection_cache_size", Int), ("connection_cache_life", Seconds), ("max_rows", Int), ("no_cache", Bool), ("user", Str), ("password", Str), ("Alias_Schemes", List)], NO_STANZAS),
-    m("ec_logger", N, Refused("writes Momentum's mainlog, paniclog, rejectlog and acctlog; not built yet (issue 18 builds it next); bindery's JSON mainlog is `Mainlog`"), NONE, NO_STANZAS),
+    m("ec_logger", N, Impl, NONE, NO_STANZAS),
     m("ECCluster_Listener", S, Inert("the cluster manager's listener (eccmgr, not the MTA); bindery runs one node"), &[("logs", Dict), ("control_group", Str), ("cluster_group", Str)], LISTEN_AND_PEER),
     m("ECStream_Listener", S, Refused("accepts mail over Momentum's ECStream protocol; bindery takes SMTP only"), NONE, NO_STANZAS),
     m("Destination", N, Refused("where SNMP traps go; bindery exposes its figures at /metrics (Prometheus) instead"), NONE, NO_STANZAS),

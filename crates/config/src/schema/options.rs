@@ -306,7 +306,8 @@ options! {
     "TimestampFormat": Str, Some("[%a %d %b %Y %H:%M:%S]"), G;
     // Bindery's own: where the JSON-lines reception/delivery log goes (Momentum's ec_logger
     // module is configured elsewhere).
-    "Mainlog": Path, None, G;
+    // Global: bindery's JSON-lines log. In an `ec_logger` stanza: Momentum's `@` mainlog.
+    "Mainlog": Path, None, G | ECLOG, restart;
 
     // ---- Inbound: relay control and SMTP limits ----
     "Relay_Hosts": CidrList, None, G | INBOUND;
@@ -389,7 +390,8 @@ options! {
     "Notice": List, None, DBG;
     "Info": List, None, DBG;
     "Debug": List, None, DBG;
-    "Debug_Level": Enum(DEBUG_LEVELS), Some("ERROR"), G;
+    // Every Momentum module takes a `debug_level` of its own, the loggers too.
+    "Debug_Level": Enum(DEBUG_LEVELS), Some("ERROR"), G | ECLOG | BLOG;
 
     // ---- Lua policy (Momentum's scriptlet module) ----
     // A script's file: a path (absolute, or relative to the file that says it) with or
@@ -402,4 +404,28 @@ options! {
     // Bindery's own: let scripts use Lua's `io`, `os` and file-loading functions. Off by
     // default: a policy script decides about mail, it does not touch the machine.
     "Allow_Unsafe_Libraries": Bool, Some("false"), SCRIPTLET, restart;
+
+    // ---- Momentum's loggers (ec_logger, bounce_logger modules) ----
+    // A log whose path is not given is not written. Paths are opened at start.
+    "Rejectlog": Path, None, ECLOG, restart;
+    "Paniclog": Path, None, ECLOG, restart;
+    "Acctlog": Path, None, ECLOG, restart;
+    "Importlog": Path, None, ECLOG, restart;
+    "Bouncelog": Path, None, BLOG, restart;
+    // Seconds between heartbeat lines; 0 writes none.
+    "Heartbeat": Seconds, Some("60"), ECLOG | BLOG, restart;
+    "Mainlog_Mode": Mode, Some("0644"), ECLOG, restart;
+    "Rejectlog_Mode": Mode, Some("0644"), ECLOG, restart;
+    "Paniclog_Mode": Mode, Some("0644"), ECLOG, restart;
+    "Acctlog_Log_Mode": Mode, Some("0644"), ECLOG, restart;
+    "Importlog_Mode": Mode, Some("0644"), ECLOG, restart;
+    "Bouncelog_Mode": Mode, Some("0644"), BLOG, restart;
+    "Log_Receptions": Bool, Some("true"), ECLOG;
+    "Log_Deliveries": Bool, Some("true"), ECLOG;
+    "Log_Transient_Failures": Bool, Some("true"), ECLOG | BLOG;
+    "Log_Permanent_Failures": Bool, Some("true"), ECLOG;
+    "Log_Rejections": Bool, Some("true"), ECLOG;
+    "Log_Errors": Bool, Some("true"), ECLOG;
+    "Log_Inband_Bounces": Bool, Some("true"), BLOG;
+    "Log_Outofband_Bounces": Bool, Some("true"), BLOG;
 }

@@ -23,6 +23,10 @@ pub enum ScopeKind {
     Scriptlet,
     /// `script "name" { source = ... }` inside a scriptlet: one policy script.
     Script,
+    /// `ec_logger "name" { mainlog = ... }`: Momentum's `@`-separated logs.
+    EcLogger,
+    /// `bounce_logger "name" { bouncelog = ... }`: the bouncelog.
+    BounceLogger,
 }
 
 impl ScopeKind {
@@ -85,6 +89,8 @@ pub const SEC: u32 = ScopeKind::Security.bit();
 pub const DBG: u32 = ScopeKind::DebugFlags.bit();
 pub const SCRIPTLET: u32 = ScopeKind::Scriptlet.bit();
 pub const SCRIPT: u32 = ScopeKind::Script.bit();
+pub const ECLOG: u32 = ScopeKind::EcLogger.bit();
+pub const BLOG: u32 = ScopeKind::BounceLogger.bit();
 
 /// What the schema knows about one scope kind.
 #[derive(Debug)]
@@ -99,7 +105,7 @@ pub struct ScopeDef {
 }
 
 /// Indexed by `ScopeKind as usize`.
-pub static SCOPES: [ScopeDef; 17] = [
+pub static SCOPES: [ScopeDef; 19] = [
     ScopeDef {
         kind: ScopeKind::Global,
         keyword: "global",
@@ -201,5 +207,17 @@ pub static SCOPES: [ScopeDef; 17] = [
         keyword: "script",
         named: true,
         parents: ScopeSet(SCRIPTLET),
+    },
+    ScopeDef {
+        kind: ScopeKind::EcLogger,
+        keyword: "ec_logger",
+        named: true,
+        parents: ScopeSet(G),
+    },
+    ScopeDef {
+        kind: ScopeKind::BounceLogger,
+        keyword: "bounce_logger",
+        named: true,
+        parents: ScopeSet(G),
     },
 ];

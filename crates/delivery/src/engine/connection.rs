@@ -378,6 +378,9 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList, joined: Op
     };
     slot.ready();
     inner.proven(q);
+    if !inner.cfg.eclogs.is_empty() {
+        conn.id = inner.cfg.ids.next(inner.now_ms() / 1000);
+    }
     let mut part = Some(first);
     let mut deliveries = 0u32;
     // The queue the connection serves, and since when, for the site's turns.
@@ -430,6 +433,8 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList, joined: Op
             break;
         }
         let via = Via {
+            id: conn.id.clone(),
+            bytes: conn.transaction_bytes(),
             source: Some(conn.local.ip()),
             host: Some(conn.target.host.clone()),
             addr: Some(conn.target.addr.ip()),

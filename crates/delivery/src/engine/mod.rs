@@ -77,6 +77,8 @@ pub struct EngineConfig {
     pub clock: Arc<dyn Clock>,
     pub throttles: Arc<dyn ThrottleStore>,
     pub mainlog: Option<Arc<MainLog>>,
+    /// Momentum's `@` logs (`ec_logger`, `bounce_logger`); empty when none is configured.
+    pub eclogs: Arc<crate::eclog::EcLogs>,
     pub ids: Arc<IdGenerator>,
     /// `prohibited_hosts`: never connect to these.
     pub prohibited: Vec<IpNet>,

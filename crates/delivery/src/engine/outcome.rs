@@ -15,11 +15,17 @@ use tokio::sync::oneshot;
 use super::records::{Attempt, Conn, ReportMade};
 use super::{Inner, Message, Part};
 use crate::dsn::{self, Report, ReportKind, ReportRecipient};
+use crate::eclog::{self, Fate, stage};
 use crate::options::{DeliveryOptions, InlineOriginal};
 
 /// The connection a reply came over.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Via {
+    /// The connection's id in Momentum's logs; empty when none was made or no such log
+    /// is written.
+    pub id: String,
+    /// Bytes written in the transaction (see `Outbound::transaction_bytes`).
+    pub bytes: u64,
     pub source: Option<IpAddr>,
     pub host: Option<String>,
     pub addr: Option<IpAddr>,
@@ -66,7 +72,17 @@ pub(super) async fn no_connection(
     part: Part,
     reply: &Response,
 ) {
-    settle(inner, q, opts, part, |_| reply, &Via::default()).await;
+    let not_connected = |_| stage::NOT_CONNECTED;
+    settle(
+        inner,
+        q,
+        opts,
+        part,
+        |_| reply,
+        not_connected,
+        &Via::default(),
+    )
+    .await;
 }
 
 /// A transaction's outcome.
@@ -78,7 +94,17 @@ pub(super) async fn apply(
     outcome: &Outcome,
     via: &Via,
 ) {
-    settle(inner, q, opts, part, |k| outcome.for_recipient(k), via).await;
+    let stage = |k| stage::of(outcome.phase_for(k));
+    settle(
+        inner,
+        q,
+        opts,
+        part,
+        |k| outcome.for_recipient(k),
+        stage,
+        via,
+    )
+    .await;
 }
 
 /// What the log and the reports need of a message once a part is settled: its fields, with
@@ -114,7 +140,11 @@ impl View {
 struct Settled {
     delivered: Vec<(u32, Response)>,
     failed: Vec<(u32, Response)>,
+    /// The connection stage of each of `failed`, in order (for Momentum's logs).
+    failed_stage: Vec<u8>,
     retry: Vec<u32>,
+    /// The connection stage of each of `retry`, in order.
+    retry_stage: Vec<u8>,
     retry_at: Option<u64>,
     transient_reply: Option<Response>,
 }
@@ -124,12 +154,15 @@ fn decide<'r>(
     part: &Part,
     retry: &RetryPolicy,
     reply: impl Fn(usize) -> &'r Response,
+    stage: impl Fn(usize) -> u8,
     now: u64,
 ) -> Settled {
     let mut s = Settled {
         delivered: Vec::new(),
         failed: Vec::new(),
+        failed_stage: Vec::new(),
         retry: Vec::new(),
+        retry_stage: Vec::new(),
         retry_at: None,
         transient_reply: None,
     };
@@ -144,8 +177,10 @@ fn decide<'r>(
         } else if r.is_permanent() {
             rc.state = RcptState::Failed;
             s.failed.push((i, r.clone()));
+            s.failed_stage.push(stage(k));
         } else {
             s.retry.push(i);
+            s.retry_stage.push(stage(k));
             s.transient_reply.get_or_insert_with(|| r.clone());
         }
     }
@@ -163,6 +198,7 @@ fn decide<'r>(
                     }
                     s.failed.push((i, r.clone()));
                 }
+                s.failed_stage.append(&mut s.retry_stage);
             }
         }
     }
@@ -176,6 +212,7 @@ async fn settle<'r>(
     opts: &DeliveryOptions,
     mut part: Part,
     reply: impl Fn(usize) -> &'r Response,
+    stage: impl Fn(usize) -> u8,
     via: &Via,
 ) {
     let now = inner.now_ms() / 1000;
@@ -183,7 +220,7 @@ async fn settle<'r>(
     let msg = Arc::clone(&part.msg);
     let (settled, view) = {
         let mut env = msg.env.lock().unwrap_or_else(|p| p.into_inner());
-        let s = decide(&mut env, &part, &opts.retry, reply, now);
+        let s = decide(&mut env, &part, &opts.retry, reply, stage, now);
         // Copied out so no lock is held while the log and reports are written.
         (s, View::of(&mut env, &part.rcpts))
     };
@@ -306,9 +343,15 @@ pub(super) async fn persist(inner: &Arc<Inner>, msg: Arc<Message>, changed: Opti
 }
 
 fn log_attempts(inner: &Inner, view: &View, s: &Settled, via: &Via, attempt: u32) {
-    if inner.cfg.mainlog.is_none() {
-        return;
+    if inner.cfg.mainlog.is_some() {
+        log_json(inner, view, s, via, attempt);
     }
+    if !inner.cfg.eclogs.is_empty() {
+        log_momentum(inner, view, s, via, attempt);
+    }
+}
+
+fn log_json(inner: &Inner, view: &View, s: &Settled, via: &Via, attempt: u32) {
     let env = &view.env;
     let time = inner.now_ms() / 1000;
     let rec = |kind: &'static str, i: u32, reply: String, next: Option<u64>| Attempt {
@@ -334,6 +377,47 @@ fn log_attempts(inner: &Inner, view: &View, s: &Settled, via: &Via, attempt: u32
     if let (Some(t), Some(r)) = (s.retry_at, &s.transient_reply) {
         for i in &s.retry {
             inner.log(&rec("transient", *i, r.one_line(), Some(t)));
+        }
+    }
+}
+
+/// The mainlog's `D`/`T`/`P` records and the bouncelog's, one per recipient.
+fn log_momentum(inner: &Inner, view: &View, s: &Settled, via: &Via, attempt: u32) {
+    let env = &view.env;
+    let now_ms = inner.now_ms();
+    let elapsed = eclog::fields::elapsed(env.received.saturating_mul(1000), now_ms);
+    let ip = via.addr.map(|a| a.to_string()).unwrap_or_default();
+    let one = |fate: Fate, i: u32, stage: u8, reply: &str| {
+        inner.cfg.eclogs.attempt(
+            fate,
+            &eclog::Attempt {
+                time: now_ms / 1000,
+                id: &env.id,
+                conn: &via.id,
+                rcpt: view.address(i),
+                sender: &env.sender,
+                size: env.body_len,
+                bytes: via.bytes,
+                binding_group: &env.binding_group,
+                binding: &env.binding,
+                stage,
+                retries: attempt.saturating_sub(1),
+                elapsed: &elapsed,
+                ip: &ip,
+                reply,
+            },
+        );
+    };
+    for (i, _) in &s.delivered {
+        one(Fate::Delivered, *i, 0, "");
+    }
+    for ((i, r), st) in s.failed.iter().zip(&s.failed_stage) {
+        one(Fate::Permanent, *i, *st, &r.one_line());
+    }
+    if let (Some(_), Some(r)) = (s.retry_at, &s.transient_reply) {
+        let text = r.one_line();
+        for (i, st) in s.retry.iter().zip(&s.retry_stage) {
+            one(Fate::Transient, *i, *st, &text);
         }
     }
 }
@@ -424,6 +508,19 @@ async fn report(
                     t.bounced.fetch_add(1, Ordering::Relaxed);
                 });
             }
+            // Momentum logs the bounce it generates as a reception of protocol `internal`.
+            inner.cfg.eclogs.reception(&eclog::Reception {
+                time: now,
+                id: &id,
+                conn: "",
+                rcpt: &env.sender,
+                sender: "",
+                peer_ip: "unknown",
+                size: new.body_len,
+                protocol: "internal",
+                binding_group: group,
+                binding,
+            });
             inner.log(&ReportMade {
                 kind: match kind {
                     ReportKind::Failure => "bounce",

@@ -106,6 +106,10 @@ pub struct Outcome {
     /// Set when the transaction was cut short (421, timeout, dropped connection, garbage):
     /// the reply every unfinished recipient gets.
     pub cut: Option<Response>,
+    /// What the client was waiting for when it was cut short.
+    pub cut_at: Option<Phase>,
+    /// Whether `data` answers the DATA command (`Data`) or the final dot (`Body`).
+    pub data_at: Option<Phase>,
 }
 
 impl Outcome {
@@ -123,6 +127,8 @@ impl Outcome {
             rcpts: vec![None; n],
             data: None,
             cut: None,
+            cut_at: None,
+            data_at: None,
         }
     }
 
@@ -156,6 +162,24 @@ impl Outcome {
             Some(r) if !r.is_positive_completion() => r,
             Some(_) => self.data.as_ref().or(cut).unwrap_or(&NONE),
             None => cut.unwrap_or(&NONE),
+        }
+    }
+}
+
+impl Outcome {
+    /// Where in the dialogue the reply that decides recipient `i` came (see
+    /// [`Outcome::for_recipient`]): for the logs' connection stage.
+    pub fn phase_for(&self, i: usize) -> Phase {
+        let cut = self.cut_at.unwrap_or(Phase::Closed);
+        match &self.mail {
+            Some(m) if !m.is_positive_completion() => return Phase::MailFrom,
+            None => return cut,
+            _ => {}
+        }
+        match self.rcpts.get(i).and_then(Option::as_ref) {
+            Some(r) if !r.is_positive_completion() => Phase::RcptTo,
+            Some(_) if self.data.is_some() => self.data_at.unwrap_or(Phase::Body),
+            _ => cut,
         }
     }
 }
@@ -300,10 +324,16 @@ impl Client {
     /// The connection timed out or dropped. Returns the transaction cut short, if one was in
     /// flight and not yet reported, with `reason` for every unfinished recipient.
     pub fn abort(&mut self, reason: Response) -> Option<Outcome> {
+        let at = self.awaiting.front().map_or(Phase::Ready, |a| a.phase());
+        self.abort_at(at, reason)
+    }
+
+    fn abort_at(&mut self, at: Phase, reason: Response) -> Option<Outcome> {
         self.closed = true;
         self.awaiting.clear();
         self.tx.take().map(|(_, mut o)| {
             o.cut = Some(reason);
+            o.cut_at = Some(at);
             o
         })
     }
@@ -409,6 +439,7 @@ impl Client {
             Awaiting::Body => {
                 if let Some((_, o)) = &mut self.tx {
                     o.data = Some(r);
+                    o.data_at = Some(Phase::Body);
                 }
                 self.finish(false);
             }
@@ -428,7 +459,7 @@ impl Client {
     /// Ends the session: the transaction in flight (if any) is reported cut short by `r`,
     /// then `Failed`.
     fn fail_at(&mut self, phase: Phase, r: Response) {
-        if let Some(o) = self.abort(r.clone()) {
+        if let Some(o) = self.abort_at(phase, r.clone()) {
             self.events.push_back(ClientStep::Done(Box::new(o)));
         }
         self.events
@@ -498,6 +529,7 @@ impl Client {
         }
         if o.mail_ok() && o.accepted() > 0 {
             o.data = Some(r);
+            o.data_at = Some(Phase::Data);
         }
         self.finish(true);
     }
@@ -516,8 +548,12 @@ mod tests {
             rcpts: vec![Some(ok.clone()), Some(bad.clone()), None],
             data: Some(Response::local(250, "2.0.0 queued")),
             cut: None,
+            cut_at: None,
+            data_at: Some(Phase::Body),
         };
         assert_eq!(o.for_recipient(0).lines[0], "2.0.0 queued");
+        assert_eq!(o.phase_for(0), Phase::Body);
+        assert_eq!(o.phase_for(1), Phase::RcptTo);
         assert_eq!(o.for_recipient(1), &bad);
         assert_eq!(o.for_recipient(2).code, 451);
         let refused = Outcome {
@@ -525,5 +561,37 @@ mod tests {
             ..Outcome::new(2)
         };
         assert_eq!(refused.for_recipient(1), &bad);
+        assert_eq!(refused.phase_for(1), Phase::MailFrom);
+    }
+
+    /// A transaction cut short names what it was waiting for: a server that hangs up after
+    /// RCPT (no pipelining) leaves the recipients at `RcptTo`.
+    #[test]
+    fn a_cut_transaction_remembers_its_phase() {
+        let mut c = Client::new(ClientConfig {
+            ehlo: "me".into(),
+            tls: TlsWish::No,
+        });
+        c.input(b"220 hi\r\n250 ok\r\n");
+        while !matches!(c.step(), ClientStep::NeedInput | ClientStep::Ready) {}
+        c.send(Outgoing {
+            sender: "a@b".into(),
+            recipients: vec![OutRecipient {
+                address: "c@d".into(),
+                notify: None,
+                orcpt: None,
+            }],
+            body: std::sync::Arc::new(b"x\r\n".to_vec()),
+            ret: None,
+            envid: None,
+            smtputf8: false,
+        });
+        c.input(b"250 ok\r\n");
+        let _ = c.step();
+        let o = c
+            .abort(Response::local(451, "4.4.2 dropped"))
+            .expect("in flight");
+        assert_eq!(o.cut_at, Some(Phase::RcptTo));
+        assert_eq!(o.phase_for(0), Phase::RcptTo);
     }
 }

@@ -75,6 +75,8 @@ impl Session {
         let Some((pending, _)) = self.pending.take() else {
             return;
         };
+        // A refusal here is the policy's, as the rejectlog's `M` field says.
+        self.refuser = "scriptlet";
         match (pending, refusal) {
             (Pending::Connect, None) => self.greet(),
             (Pending::Connect, Some(r)) => self.close_with(r),
@@ -87,5 +89,6 @@ impl Session {
             }
             (_, Some(r)) => self.error(r),
         }
+        self.refuser = "esmtp";
     }
 }

@@ -79,6 +79,8 @@ pub struct SessionConfig {
     /// Free bytes where messages are stored, as the caller last measured them: a `SIZE=`
     /// larger than this gets `452 4.3.1` (RFC 1870). `None`: not measured.
     pub spool_free: Option<Arc<AtomicU64>>,
+    /// Keep every 4xx/5xx reply as a [`Rejected`] for the caller (Momentum's rejectlog).
+    pub record_rejections: bool,
 }
 
 impl Default for SessionConfig {
@@ -100,8 +102,26 @@ impl Default for SessionConfig {
             allow_ip_literal: true,
             relay_senders: None,
             spool_free: None,
+            record_rejections: false,
         }
     }
+}
+
+/// A command the session refused, as the rejectlog records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejected {
+    /// What the session was waiting for: `awaiting ehlo`, `awaiting mailfrom`,
+    /// `awaiting rcptto`, `awaiting data`, `reading body`, `closing`.
+    pub phase: &'static str,
+    pub code: u16,
+    /// `scriptlet` for a policy verdict, `esmtp` for the protocol core.
+    pub module: &'static str,
+    /// The reply's text (status code included), one line.
+    pub text: String,
+    /// The HELO/EHLO command's verb and name, once one was accepted.
+    pub hello: Option<(&'static str, String)>,
+    /// The envelope sender, once MAIL was accepted (empty for `<>`).
+    pub sender: Option<String>,
 }
 
 /// A recipient the session accepted, with its DSN parameters.
@@ -178,6 +198,9 @@ pub struct Session {
     pending: Option<(Pending, bool)>,
     inbuf: Vec<u8>,
     out: Vec<u8>,
+    /// What the next refusal is attributed to (see [`Rejected::module`]).
+    refuser: &'static str,
+    rejected: Vec<Rejected>,
 }
 
 impl Session {
@@ -200,6 +223,8 @@ impl Session {
             pending: None,
             inbuf: Vec::with_capacity(4096),
             out: Vec::with_capacity(512),
+            refuser: "esmtp",
+            rejected: Vec::new(),
             cfg,
         };
         if s.cfg.checks.connect {
@@ -280,7 +305,42 @@ impl Session {
     }
 
     fn reply(&mut self, r: Reply) {
+        if self.cfg.record_rejections && r.code >= 400 {
+            self.record(&r);
+        }
         r.write_to(&mut self.out);
+    }
+
+    fn record(&mut self, r: &Reply) {
+        let phase = match &self.phase {
+            Phase::Fresh => "awaiting ehlo",
+            Phase::Idle => "awaiting mailfrom",
+            Phase::Mail if self.recipients.is_empty() => "awaiting rcptto",
+            Phase::Mail => "awaiting data",
+            Phase::Data(_) | Phase::Spooling => "reading body",
+            Phase::Closed => "closing",
+        };
+        let mut text = r.status.to_string();
+        for l in &r.lines {
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(l);
+        }
+        let verb = if self.esmtp { "EHLO" } else { "HELO" };
+        self.rejected.push(Rejected {
+            phase,
+            code: r.code,
+            module: self.refuser,
+            text,
+            hello: self.helo.clone().map(|h| (verb, h)),
+            sender: self.sender.as_ref().map(|m| m.to_string()),
+        });
+    }
+
+    /// The refusals since the last call (only kept with `record_rejections`).
+    pub fn take_rejections(&mut self) -> Vec<Rejected> {
+        std::mem::take(&mut self.rejected)
     }
 
     /// A successful command: the error run ends.
@@ -463,10 +523,18 @@ impl Session {
     /// The caller's verdict on the message of the last [`Step::Message`]: the 250 with its
     /// queue id, or the 4xx/5xx the spool or policy chose.
     pub fn message_done(&mut self, reply: Reply) {
+        self.message_done_by(reply, "esmtp");
+    }
+
+    /// As [`Session::message_done`], with what refused the message if it was refused
+    /// (`scriptlet` for the end-of-DATA policy), for the rejectlog.
+    pub fn message_done_by(&mut self, reply: Reply, refuser: &'static str) {
+        self.refuser = refuser;
         if reply.is_positive() {
             self.messages += 1;
         }
         self.reply(reply);
+        self.refuser = "esmtp";
         self.phase = Phase::Idle;
         self.reset_transaction();
     }

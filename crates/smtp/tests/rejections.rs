@@ -1,0 +1,63 @@
+//! The refusals a session keeps for Momentum's rejectlog (`record_rejections`): the phase it
+//! was in, what refused (the protocol core or the policy), the HELO and the sender.
+
+use std::sync::Arc;
+
+use bindery_smtp::relay::DomainSet;
+use bindery_smtp::session::Checks;
+use bindery_smtp::{Reply, Session, SessionConfig, Step};
+
+fn run(s: &mut Session, input: &[u8], verdicts: &mut Vec<Option<Reply>>) {
+    s.input(input);
+    loop {
+        match s.step() {
+            Step::NeedInput | Step::Close => break,
+            Step::Check(_) => s.verdict(verdicts.remove(0)),
+            Step::Message(_) => s.message_done(Reply::new(250, "2.0.0", "OK")),
+            Step::StartTls => break,
+        }
+        s.clear_output();
+    }
+}
+
+#[test]
+fn refusals_carry_phase_module_and_context() {
+    let cfg = SessionConfig {
+        relay_domains: DomainSet::new(["ours.example"]),
+        record_rejections: true,
+        checks: Checks {
+            rcpt: true,
+            ..Checks::default()
+        },
+        ..SessionConfig::default()
+    };
+    let mut s = Session::new(Arc::new(cfg), "192.0.2.7".parse().expect("ip"));
+    let mut verdicts = vec![None, Some(Reply::new(550, "5.7.1", "policy says no"))];
+    run(
+        &mut s,
+        b"EHLO client.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@elsewhere.example>\r\nRCPT TO:<ok@ours.example>\r\nRCPT TO:<no@ours.example>\r\nBDAT\r\n",
+        &mut verdicts,
+    );
+    let r = s.take_rejections();
+    assert_eq!(r.len(), 3, "{r:?}");
+    assert_eq!(
+        (r[0].phase, r[0].code, r[0].module),
+        ("awaiting rcptto", 550, "esmtp")
+    );
+    assert_eq!(r[0].hello, Some(("EHLO", "client.example".to_string())));
+    assert_eq!(r[0].sender.as_deref(), Some("a@b.example"));
+    assert_eq!((r[1].phase, r[1].module), ("awaiting data", "scriptlet"));
+    assert!(r[1].text.contains("5.7.1 policy says no"), "{:?}", r[1]);
+    assert_eq!((r[2].phase, r[2].module), ("awaiting data", "esmtp"));
+    assert!(s.take_rejections().is_empty(), "drained");
+}
+
+#[test]
+fn nothing_is_kept_unless_asked() {
+    let mut s = Session::new(
+        Arc::new(SessionConfig::default()),
+        "192.0.2.7".parse().expect("ip"),
+    );
+    run(&mut s, b"MAIL FROM:<bad\r\n", &mut Vec::new());
+    assert!(s.take_rejections().is_empty());
+}
