@@ -13,10 +13,11 @@ Run by `cargo test` (crates/bindery/tests/peers.rs) with BINDERY_BIN set.
 
 import os
 import re
+import subprocess
 import time
 import unittest
 
-from common import send
+from common import BIN, send
 from deliver import SinkSuite, relay_to_sink
 
 SPLIT = re.compile(r"(?<!\\)@")
@@ -27,11 +28,14 @@ def fields(line):
     return [re.sub(r"\\(.)", r"\1", f) for f in SPLIT.split(line)]
 
 
-def lines(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [l.rstrip("\n") for l in f]
+def lines(path, rotated=True):
+    """The log's lines, those of its rotated file (`PATH.1`, see the rotation test) first."""
+    out = []
+    for p in ([path + ".1"] if rotated else []) + [path]:
+        if os.path.exists(p):
+            with open(p) as f:
+                out += [l.rstrip("\n") for l in f]
+    return out
 
 
 class MomentumLogs(SinkSuite):
@@ -57,6 +61,7 @@ bounce_logger "bounce_logger" {{
   heartbeat = 1
 }}
 ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+Control_Listener {{ Listen "{cls.tmp}/bindery.sock" {{ }} }}
 """
 
     @classmethod
@@ -206,6 +211,31 @@ ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
         self.assertIn("ehlo_domain=outsider.test", ctxconn)
         self.assertEqual(ctxmess, "mailfrom_domain=elsewhere.test,mailfrom_localpart=x")
         self.assertIn("5.7.1", text)
+
+    def test_reopen_logs_after_rotation(self):
+        """What ec_rotate does: move the file away, ask for `reopen logs` (Momentum's
+        `ec_logger:NAME reopen logs` form), and the next records go to a new file. It sends
+        one more message; unittest runs tests by name, so the suites that count records
+        (bouncelog, deliveries, reception, rejectlog) have counted before it."""
+        self.records(self.main, "D", 3)
+        rotated = self.main + ".1"
+        os.rename(self.main, rotated)
+        r = subprocess.run([BIN, "console", "-s", os.path.join(self.tmp, "bindery.sock"),
+                            "ec_logger:ec_logger", "reopen", "logs"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(self.main, r.stdout)
+        s = self.d.smtp()
+        msg_id = send(s, "sender@origin.test", ["ok3@one.test"])
+        s.quit()
+        deadline = time.time() + 10
+        while time.time() < deadline and msg_id not in "".join(lines(self.main, False)):
+            time.sleep(0.05)
+        new = [fields(l) for l in lines(self.main, False)]
+        self.assertEqual([f[1] for f in new if f[4] == "R"], [msg_id], new)
+        self.assertNotIn(msg_id, open(rotated).read())
+        self.assertEqual(oct(os.stat(self.main).st_mode & 0o777), "0o640",
+                         "the new file has the configured mode")
 
     def test_paniclog_has_the_startup_line(self):
         got = lines(self.panic)

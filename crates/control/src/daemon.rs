@@ -86,4 +86,7 @@ pub trait Daemon: Sync {
     /// written back; the callback may add to them or clear them while configuration changes
     /// are serialised.
     fn with_changes<R>(&self, f: impl FnOnce(&mut Vec<String>) -> R) -> R;
+    /// Closes every log file and opens its path again (after `ec_rotate` or `logrotate`
+    /// moved it); returns the paths.
+    fn reopen_logs(&self) -> Vec<std::path::PathBuf>;
 }

@@ -253,6 +253,9 @@ impl Daemon for Fake {
     fn with_changes<R>(&self, f: impl FnOnce(&mut Vec<String>) -> R) -> R {
         f(&mut self.changes.lock().unwrap())
     }
+    fn reopen_logs(&self) -> Vec<std::path::PathBuf> {
+        vec!["/var/log/ecelerity/mainlog.ec".into()]
+    }
 }
 
 fn run_transcript(path: &std::path::Path) {

@@ -40,6 +40,10 @@ impl MainLog {
         self.0.line(line);
     }
 
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+
     /// Closes the file and opens its path again (after rotation).
     pub fn reopen(&self) {
         self.0.reopen();

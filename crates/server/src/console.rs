@@ -170,4 +170,13 @@ impl Daemon for Shared {
         let mut changes = self.changes.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut changes)
     }
+
+    fn reopen_logs(&self) -> Vec<std::path::PathBuf> {
+        let mut paths = self.eclogs.reopen();
+        if let Some(m) = &self.mainlog {
+            m.reopen();
+            paths.push(m.path().to_path_buf());
+        }
+        paths
+    }
 }

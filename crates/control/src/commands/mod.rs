@@ -10,6 +10,7 @@ pub(crate) mod figures;
 mod mailq;
 mod message;
 mod rebind;
+mod reopen;
 mod showqueue;
 mod summary;
 mod writeback;
@@ -154,6 +155,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "[PATH]",
         "keep run-time changes: write them to Local_Changes_File",
     ),
+    (
+        "reopen logs",
+        "",
+        "close and reopen every log file (after rotation); also `ec_logger:NAME reopen logs`",
+    ),
     ("help", "", "this list"),
     ("quit", "", "leave the console"),
 ];
@@ -178,6 +184,12 @@ pub async fn run<D: Daemon>(d: &D, words: &[String]) -> Output {
         ["rebind", rest @ ..] => rebind::run(d, rest).await,
         ["message", which, id] => message::run(d, which, id).await,
         ["config", rest @ ..] => config::run(d, rest),
+        ["reopen", "logs"] => reopen::run(d),
+        // Momentum's module-addressed form; bindery reopens every log, which includes that
+        // module's.
+        [m, "reopen", "logs"] if m.starts_with("ec_logger:") || m.starts_with("bounce_logger:") => {
+            reopen::run(d)
+        }
         ["names"] => names(d),
         _ => unknown(&w),
     }

@@ -187,33 +187,32 @@ impl EcLogs {
         }
     }
 
-    /// Every file closed and opened again (after rotation).
-    pub fn reopen(&self) {
-        for l in &self.ec {
-            for f in [&l.main, &l.reject, &l.panic, &l.acct]
-                .into_iter()
-                .flatten()
-            {
+    /// Every file, the paniclog and acctlog included.
+    fn files(&self) -> impl Iterator<Item = &LogFile> {
+        self.ec
+            .iter()
+            .flat_map(|l| {
+                [&l.main, &l.reject, &l.panic, &l.acct]
+                    .into_iter()
+                    .flatten()
+            })
+            .chain(self.bounce.iter().map(|b| &b.file))
+    }
+
+    /// Every file closed and opened again (after rotation); returns their paths.
+    pub fn reopen(&self) -> Vec<std::path::PathBuf> {
+        self.files()
+            .map(|f| {
                 f.reopen();
-            }
-        }
-        for b in &self.bounce {
-            b.file.reopen();
-        }
+                f.path().to_path_buf()
+            })
+            .collect()
     }
 
     /// Writes what is queued and closes every file.
     pub fn close(&self) {
-        for l in &self.ec {
-            for f in [&l.main, &l.reject, &l.panic, &l.acct]
-                .into_iter()
-                .flatten()
-            {
-                f.close();
-            }
-        }
-        for b in &self.bounce {
-            b.file.close();
+        for f in self.files() {
+            f.close();
         }
     }
 }
