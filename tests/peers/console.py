@@ -72,6 +72,8 @@ Control_Listener {{
   }}
 }}
 HTTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+# Momentum's acctlog: one record per console login.
+ec_logger "ec_logger" {{ acctlog = "{tmp}/acctlog.ec" }}
 # Found along the search path: conf/NODENAME before conf/default.
 include "node.conf"
 """
@@ -282,6 +284,18 @@ class Console(SinkSuite):
                          "Suspend_Delivery = false\n")
         mode = os.stat(self.sock).st_mode & 0o777
         self.assertEqual(mode, 0o600)
+        # The acctlog (content/momentum/4/4-log-formats.md): TIME@N@LISTENER@PEER@USER@1|0,
+        # for the wrong password, the right one, and the raw client's line that was no login
+        # (user `-`).
+        with open(os.path.join(self.tmp, "acctlog.ec")) as f:
+            acct = [l.rstrip("\n").split("@") for l in f]
+        self.assertEqual([(len(a), a[1], a[5]) for a in acct],
+                         [(6, "N", "0"), (6, "N", "1"), (6, "N", "0")], acct)
+        self.assertEqual(acct[2][4], "-")
+        for a in acct:
+            self.assertTrue(a[0].isdigit() and len(a[0]) == 10, a)
+            self.assertEqual((a[2], a[3]), ("127.0.0.1:0", "127.0.0.1"))
+            self.assertTrue(a[4], a)
 
     def test_5b_interactive_console_edits_completes_and_keeps_history(self):
         pid, fd = pty.fork()
