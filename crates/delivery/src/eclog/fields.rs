@@ -20,6 +20,15 @@ pub fn escape(field: &str, out: &mut String) {
     }
 }
 
+/// Free text that ends a record (a reason, an event): as it is, except that CR and LF,
+/// which would end the record early, become spaces.
+pub fn flat(text: &str, out: &mut String) {
+    out.extend(
+        text.chars()
+            .map(|c| if c == '\r' || c == '\n' { ' ' } else { c }),
+    );
+}
+
 /// Joins `fields` with `@`, each escaped, and ends the line.
 pub fn line(fields: &[&str]) -> String {
     let mut out = String::with_capacity(fields.iter().map(|f| f.len() + 1).sum::<usize>() + 1);

@@ -5,9 +5,7 @@
 
 pub fn panic(now: u64, text: &str) -> String {
     let mut out = format!("{now}:");
-    for c in text.chars() {
-        out.push(if c == '\r' || c == '\n' { ' ' } else { c });
-    }
+    super::fields::flat(text, &mut out);
     out.push('\n');
     out
 }

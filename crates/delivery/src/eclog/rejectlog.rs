@@ -86,9 +86,7 @@ pub fn rejection(r: &Rejection) -> String {
         value(l, &mut out);
     }
     out.push_str("] ");
-    for c in r.text.chars() {
-        out.push(if c == '\r' || c == '\n' { ' ' } else { c });
-    }
+    super::fields::flat(r.text, &mut out);
     out.push('\n');
     out
 }
