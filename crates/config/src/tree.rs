@@ -762,8 +762,13 @@ impl Builder {
             return;
         };
         // A module bindery implements is a scope (scriptlet, the loggers): the report
-        // lists it with the other modules.
-        if let Some(m) = module_by_name(&keyword.node) {
+        // lists it with the other modules. Asked only of those kinds: a file has 100,000
+        // domain stanzas, and the registry is a list.
+        if matches!(
+            def.kind,
+            ScopeKind::Scriptlet | ScopeKind::EcLogger | ScopeKind::BounceLogger
+        ) && let Some(m) = module_by_name(&keyword.node)
+        {
             self.found(keyword.span, "module", m.name.into(), m.kind.word(), None);
         }
         if !def.parents.contains(parent_kind) {
