@@ -149,6 +149,20 @@ impl ConfigTree {
         (0..self.scopes.len() as u32).map(ScopeId)
     }
 
+    /// The children of `parent` of this kind, in the order the files opened them (the
+    /// scriptlets and logger stanzas of the global scope, a scriptlet's scripts).
+    pub fn children_of(
+        &self,
+        parent: ScopeId,
+        kind: ScopeKind,
+    ) -> impl Iterator<Item = ScopeId> + '_ {
+        self.scope(parent)
+            .children
+            .iter()
+            .copied()
+            .filter(move |&c| self.scope(c).kind == kind)
+    }
+
     /// The child of `parent` of this kind and name. Bindings are always children of the
     /// global scope, whatever group holds them.
     pub fn find(&self, parent: ScopeId, kind: ScopeKind, name: Option<&str>) -> Option<ScopeId> {

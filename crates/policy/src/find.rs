@@ -42,7 +42,7 @@ fn limit_value(tree: &ConfigTree, scriptlets: &[ScopeId], name: &'static str) ->
 
 /// The run limits: from the first scriptlet that sets each, else the schema's defaults.
 pub fn limits(tree: &ConfigTree) -> Limits {
-    let scriptlets = children(tree, ROOT, ScopeKind::Scriptlet);
+    let scriptlets: Vec<ScopeId> = tree.children_of(ROOT, ScopeKind::Scriptlet).collect();
     let instructions = match limit_value(tree, &scriptlets, "Instruction_Limit") {
         Some(Value::Int(n)) if n > 0 => n as u64,
         _ => u64::MAX,
@@ -62,23 +62,14 @@ pub fn limits(tree: &ConfigTree) -> Limits {
     }
 }
 
-fn children(tree: &ConfigTree, parent: ScopeId, kind: ScopeKind) -> Vec<ScopeId> {
-    tree.scope(parent)
-        .children
-        .iter()
-        .copied()
-        .filter(|&c| tree.scope(c).kind == kind)
-        .collect()
-}
-
 /// Every script of every scriptlet, in configuration order, read from disk.
 pub fn scripts(tree: &ConfigTree) -> Result<(Vec<Script>, Limits), LoadError> {
     let source = opt("Source");
     let mut out = Vec::new();
     let mut diags = Vec::new();
-    for instance in children(tree, ROOT, ScopeKind::Scriptlet) {
+    for instance in tree.children_of(ROOT, ScopeKind::Scriptlet) {
         let instance_name = tree.scope(instance).name.clone().unwrap_or_default();
-        for script in children(tree, instance, ScopeKind::Script) {
+        for script in tree.children_of(instance, ScopeKind::Script) {
             let scope = tree.scope(script);
             let name = scope.name.clone().unwrap_or_default();
             let Some(setting) = scope.setting(source) else {

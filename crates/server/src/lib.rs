@@ -142,7 +142,10 @@ impl Generation {
         }
         .map_err(|e| ServerError::Config(bindery_policy::render(&e, &snapshot)))?;
         let snapshot = Arc::clone(policy.snapshot());
-        let globals = Globals::from_snapshot(&snapshot);
+        let logs = bindery_delivery::eclog::plans(&snapshot)
+            .map_err(|e| settings::located(&snapshot, e.span, e.message, Some(e.help)))?;
+        let mut globals = Globals::from_snapshot(&snapshot);
+        globals.record_rejections = logs.rejections();
         let plans: Vec<Arc<ListenerPlan>> = esmtp_listeners(&snapshot)?
             .into_iter()
             .map(Arc::new)
@@ -153,8 +156,6 @@ impl Generation {
         }
         let controls = control::control_listeners(&snapshot)?;
         let https = http::http_listeners(&snapshot)?;
-        let logs = bindery_delivery::eclog::plans(&snapshot)
-            .map_err(|e| settings::located(&snapshot, e.span, e.message, Some(e.help)))?;
         Ok(Generation {
             snapshot,
             globals,

@@ -125,7 +125,8 @@ pub struct Globals {
     pub resolv_conf: Option<PathBuf>,
     /// `prohibited_hosts`: addresses delivery never connects to.
     pub prohibited_hosts: Vec<ipnet::IpNet>,
-    /// An `ec_logger` writes a rejectlog: sessions keep their refusals for it.
+    /// An `ec_logger` writes a rejectlog: sessions keep their refusals for it. Set by
+    /// `Generation::build` from the logger plans (`LogPlans::rejections`).
     pub record_rejections: bool,
 }
 
@@ -173,18 +174,9 @@ impl Globals {
             _ => Vec::new(),
         };
         let b = BindingId::DEFAULT;
-        let rejectlog = opt("rejectlog");
-        let record_rejections = snap
-            .tree
-            .scope(bindery_config::tree::ROOT)
-            .children
-            .iter()
-            .any(|&c| {
-                let s = snap.tree.scope(c);
-                s.kind == ScopeKind::EcLogger && s.setting(rejectlog).is_some()
-            });
         Globals {
-            record_rejections,
+            // The logger stanzas decide it: `Generation::build` sets it from their plans.
+            record_rejections: false,
             resolv_conf,
             prohibited_hosts,
             hostname,

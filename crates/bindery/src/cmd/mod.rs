@@ -115,10 +115,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Paniclog {
         }
         let mut text = format!("{} {}:", meta.level(), meta.target());
         event.record(&mut Fields(&mut text));
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        bindery_server::eclog::panic_event(now, &text);
+        bindery_server::eclog::panic_event(bindery_server::unix_now(), &text);
     }
 }
 

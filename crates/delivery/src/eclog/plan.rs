@@ -52,6 +52,15 @@ pub struct LogPlans {
     pub bounce: Vec<BounceLoggerPlan>,
 }
 
+impl LogPlans {
+    /// Some `ec_logger` writes a rejectlog: the SMTP sessions keep their refusals for it.
+    pub fn rejections(&self) -> bool {
+        self.ec
+            .iter()
+            .any(|l| l.rejectlog.is_some() && l.log_rejections)
+    }
+}
+
 /// A logger stanza bindery cannot honour, with where it was said.
 #[derive(Debug)]
 pub struct PlanError {
@@ -126,11 +135,7 @@ impl Stanza<'_> {
 
 fn stanzas(snap: &Snapshot, kind: ScopeKind) -> impl Iterator<Item = Stanza<'_>> {
     snap.tree
-        .scope(ROOT)
-        .children
-        .iter()
-        .copied()
-        .filter(move |&c| snap.tree.scope(c).kind == kind)
+        .children_of(ROOT, kind)
         .map(move |id| Stanza { snap, id })
 }
 

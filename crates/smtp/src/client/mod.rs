@@ -164,9 +164,7 @@ impl Outcome {
             None => cut.unwrap_or(&NONE),
         }
     }
-}
 
-impl Outcome {
     /// Where in the dialogue the reply that decides recipient `i` came (see
     /// [`Outcome::for_recipient`]): for the logs' connection stage.
     pub fn phase_for(&self, i: usize) -> Phase {
