@@ -463,3 +463,57 @@ fn migrate_report_lists_every_option_and_module() {
         assert_eq!(text, want, "{} (BINDERY_BLESS=1 re-records)", rel.display());
     }
 }
+
+/// The embedded default configuration puts the console socket in the spool folder, and the
+/// listeners are bound before the spool opens (so a drop from root comes first). In a fresh
+/// checkout that folder is not there yet: `run` makes it before binding, and starts. (Before
+/// that, `bindery run` failed there with "cannot listen on ./bindery-spool/bindery.sock".)
+/// The same layout as the default, with port 0 for the ESMTP listener.
+#[test]
+fn run_makes_the_spool_folder_the_console_socket_lives_in() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("bindery-spool");
+    let conf = dir.path().join("bindery.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "Spoolbase = \"{s}\"\nESMTP_Listener {{ Listen \"127.0.0.1:0\" {{ }} }}\n\
+             Control_Listener {{ Listen \"{s}/bindery.sock\" {{ }} }}\n",
+            s = spool.display()
+        ),
+    )
+    .unwrap();
+    assert!(!spool.exists());
+    let mut child = bindery()
+        .args(["run", "-c"])
+        .arg(&conf)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let mut started = false;
+    for line in BufReader::new(stderr).lines().take(200) {
+        let line = line.unwrap_or_default();
+        seen.push(line.clone());
+        if line.contains("listening (control)") {
+            started = true;
+            break;
+        }
+        if line.contains("cannot listen") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(started, "{}", seen.join("\n"));
+    assert!(
+        spool.join("bindery.sock").exists(),
+        "the socket is in the folder made"
+    );
+    assert!(
+        spool.join("queue").is_dir(),
+        "the spool opened in the folder made"
+    );
+}

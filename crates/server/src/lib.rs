@@ -408,7 +408,10 @@ pub async fn start(
     // Every listener is bound before any is served or announced: one that cannot bind
     // (a port in use) stops the start with nothing half-open. They are bound first, before
     // the spool opens, so that `Security`'s drop from root comes before any spool file or
-    // folder is made: those then belong to the user the daemon runs as.
+    // folder is made: those then belong to the user the daemon runs as. Only the spool's
+    // own folder is made before (the default console socket is in it), and handed over.
+    let who = privileges::wanted(&snapshot)?;
+    privileges::make_spoolbase(&generation.globals.spoolbase, who.as_ref())?;
     let mut bound = Vec::new();
     for plan in &generation.plans {
         bound.push(bind_tcp(plan.addr).await?);
@@ -426,7 +429,7 @@ pub async fn start(
     // The descriptor limit is raised while still root: the hard limit may be
     // out of reach once privileges are gone.
     let nofile = guard::raise_nofile();
-    if let Some(who) = privileges::wanted(&snapshot)? {
+    if let Some(who) = who {
         privileges::drop_to(&who)?;
         tracing::info!(user = %who.user, uid = %who.uid, gid = %who.gid, "privileges dropped");
     }

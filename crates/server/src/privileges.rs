@@ -125,6 +125,26 @@ pub fn wanted(snap: &Snapshot) -> Result<Option<Identity>, ServerError> {
     }))
 }
 
+/// Makes the spool folder when it is not there yet, before the listeners are bound: the
+/// default console socket lives in it, and binding comes before the drop. Made by root for a
+/// daemon that drops, it is handed to `who`, so the spool made in it after the drop is
+/// theirs. A folder that exists is left as it is.
+pub fn make_spoolbase(base: &std::path::Path, who: Option<&Identity>) -> Result<(), ServerError> {
+    if base.exists() {
+        return Ok(());
+    }
+    let io = |what: &str, e: std::io::Error| ServerError::Io {
+        what: format!("cannot {what} the spool folder {}", base.display()),
+        source: e,
+    };
+    std::fs::create_dir_all(base).map_err(|e| io("create", e))?;
+    if let Some(who) = who.filter(|w| Uid::effective() != w.uid) {
+        nix::unistd::chown(base, Some(who.uid), Some(who.gid))
+            .map_err(|e| io("hand over", std::io::Error::from(e)))?;
+    }
+    Ok(())
+}
+
 /// Becomes `who`, for good: groups first (they need root), then the group, then the user.
 /// Running as that user already is fine; any other identity without root is an error.
 pub fn drop_to(who: &Identity) -> Result<(), ServerError> {
