@@ -29,7 +29,7 @@ import tempfile
 import time
 import unittest
 
-from common import BIN, MSG, Daemon, send
+from common import BIN, MSG, Daemon, queued_id, send
 from deliver import free_port
 
 
@@ -364,6 +364,35 @@ class SmtpListenerOptions(unittest.TestCase):
             self.assertEqual(f.read().strip(), str(d.proc.pid))
         self.assertEqual(d.stop(), 0)
         self.assertFalse(os.path.exists(pid))
+
+    def test_unqualified_addresses_are_qualified_with_the_configured_domains(self):
+        d = self.daemon('Domain_For_Unqualified_Sender_Address = "senders.example"\n'
+                        '  Domain_For_Unqualified_Recipient_Addresses = "rcpt.example"')
+        out = subprocess.run(
+            ["swaks", "--server", "127.0.0.1", "--port", str(d.port), "--from", "robot",
+             "--to", "abuse,Postmaster", "--helo", "c.example"],
+            capture_output=True, timeout=30, text=True)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        env, _ = d.spooled(queued_id(out.stdout.encode()))
+        self.assertEqual(env["sender"], "robot@senders.example")
+        self.assertEqual([r["address"] for r in env["recipients"]],
+                         ["abuse@rcpt.example", "Postmaster@rcpt.example"])
+        # Without the options an unqualified sender is a syntax error, as it always was.
+        plain = self.daemon("")
+        out = talk(plain.port, b"EHLO c.example\r\nMAIL FROM:<robot>\r\n", timeout=2)
+        self.assertIn(b"501 5.1.7", out)
+
+    def test_an_unqualified_domain_that_is_no_domain_is_refused_at_check(self):
+        tmp = tempfile.mkdtemp(prefix="bindery-unqualified-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        conf = os.path.join(tmp, "u.conf")
+        with open(conf, "w") as f:
+            f.write('Domain_For_Unqualified_Sender_Address = "not a domain"\n'
+                    'ESMTP_Listener {\n  Listen "127.0.0.1:0" { }\n}\n')
+        out = subprocess.run([BIN, "config", "check", "-c", conf], capture_output=True, text=True)
+        self.assertEqual(out.returncode, 1, out.stdout)
+        self.assertIn("u.conf:1:", out.stdout)
+        self.assertIn("is not a domain name", out.stdout)
 
     def test_a_static_banner_without_220_is_refused_at_check(self):
         tmp = tempfile.mkdtemp(prefix="bindery-banner-")

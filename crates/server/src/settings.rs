@@ -7,7 +7,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bindery_config::inbound::{self, ListenSite};
-use bindery_config::schema::{OptionId, ScopeKind};
+use bindery_config::schema::{OPTIONS, OptionId, ScopeKind};
 use bindery_config::snapshot::{BindingId, Snapshot, default_value};
 use bindery_config::value::{ListenAddr, Value};
 use bindery_policy::{Callout, Policy};
@@ -67,6 +67,8 @@ struct InboundOptions {
     allow_ip_literal: OptionId,
     relay_senders: OptionId,
     static_banner: OptionId,
+    unqualified_sender: OptionId,
+    unqualified_recipient: OptionId,
     received_hostname: OptionId,
     listener_sessions: OptionId,
     service_sessions: OptionId,
@@ -90,6 +92,8 @@ static INBOUND: LazyLock<InboundOptions> = LazyLock::new(|| InboundOptions {
     allow_ip_literal: opt("allow_ip_literal"),
     relay_senders: opt("relay_for_sending_domains"),
     static_banner: opt("static_banner"),
+    unqualified_sender: opt("domain_for_unqualified_sender_address"),
+    unqualified_recipient: opt("domain_for_unqualified_recipient_addresses"),
     received_hostname: opt("received_hostname"),
     listener_sessions: opt("listener_sessions"),
     service_sessions: opt("service_sessions"),
@@ -438,6 +442,26 @@ pub fn inbound(
         },
         None => None,
     };
+    let [unqualified_sender_domain, unqualified_recipient_domain] =
+        [o.unqualified_sender, o.unqualified_recipient].map(|id| {
+            let Some(st) = inbound::setting(tree, &chain, id) else {
+                return Ok(None);
+            };
+            let Value::Str(d) = &st.value else {
+                return Ok(None);
+            };
+            match bindery_smtp::address::parse_domain(d) {
+                Ok(bindery_smtp::address::Domain::Name(name)) => Ok(Some(name)),
+                _ => Err(located(
+                    snap,
+                    Some(st.span),
+                    format!("{} {d:?} is not a domain name", OPTIONS[id.0 as usize].name),
+                    Some("write the domain alone: \"example.com\""),
+                )),
+            }
+        });
+    let (unqualified_sender_domain, unqualified_recipient_domain) =
+        (unqualified_sender_domain?, unqualified_recipient_domain?);
     let mut session_budgets = Vec::new();
     for (name, id) in [
         ("listener", o.listener_sessions),
@@ -467,6 +491,8 @@ pub fn inbound(
             _ => None,
         },
         banner,
+        unqualified_sender_domain,
+        unqualified_recipient_domain,
         hostname,
         max_message_size: int(o.max_message_size),
         max_recipients: int(o.max_recipients_per_message) as usize,

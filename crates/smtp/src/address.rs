@@ -32,12 +32,14 @@ impl fmt::Display for Domain {
     }
 }
 
-/// `local@domain`, or the special `Postmaster` with no domain.
+/// `local@domain`, or an unqualified local part such as `<Postmaster>` or `<abuse>`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mailbox {
     /// The local part exactly as the client wrote it, quotes and escapes included.
     pub local: String,
-    /// `None` only for the bare `<Postmaster>` recipient.
+    /// `None` for an unqualified address. Only `<Postmaster>` is one by right (RFC 5321
+    /// §4.1.1.3); the session qualifies the others with
+    /// `Domain_For_Unqualified_*` or refuses them, so none reaches the spool.
     pub domain: Option<Domain>,
 }
 
@@ -45,6 +47,19 @@ impl Mailbox {
     /// `u@[192.0.2.1]`: the domain is an address literal.
     pub fn has_literal_domain(&self) -> bool {
         matches!(self.domain, Some(Domain::Literal(_)))
+    }
+
+    /// No `@domain`: `<Postmaster>`, or `<abuse>` when unqualified addresses are allowed.
+    pub fn is_unqualified(&self) -> bool {
+        self.domain.is_none()
+    }
+
+    /// The same local part at `domain` (`Domain_For_Unqualified_*`).
+    pub fn qualified(&self, domain: &str) -> Mailbox {
+        Mailbox {
+            local: self.local.clone(),
+            domain: Some(Domain::Name(domain.to_ascii_lowercase())),
+        }
     }
 
     pub fn is_quoted(&self) -> bool {
@@ -142,9 +157,13 @@ fn strip_source_route(s: &str) -> Result<&str, PathError> {
     Ok(&s[colon + 1..])
 }
 
-/// `local@domain` or `Postmaster`.
+/// `local@domain`, or an unqualified dot-string (`Postmaster`, `abuse`): the caller decides
+/// whether it may stand (see [`Mailbox::domain`]).
 pub fn parse_mailbox(s: &str) -> Result<Mailbox, PathError> {
-    if s.eq_ignore_ascii_case("postmaster") {
+    if !s.contains('@') && is_dot_string(s) {
+        if s.len() > MAX_LOCAL {
+            return Err(PathError::TooLong);
+        }
         return Ok(Mailbox {
             local: s.to_string(),
             domain: None,
@@ -185,16 +204,18 @@ fn local_end(s: &str) -> Result<usize, PathError> {
         };
     }
     let at = s.rfind('@').ok_or(PathError::Syntax)?;
-    let local = &s[..at];
-    // Dot-string: atoms separated by single dots.
-    if local.is_empty()
-        || local
-            .split('.')
-            .any(|atom| atom.is_empty() || !atom.bytes().all(is_atext))
-    {
+    if !is_dot_string(&s[..at]) {
         return Err(PathError::Syntax);
     }
     Ok(at)
+}
+
+/// Dot-string: atoms separated by single dots.
+fn is_dot_string(local: &str) -> bool {
+    !local.is_empty()
+        && local
+            .split('.')
+            .all(|atom| !atom.is_empty() && atom.bytes().all(is_atext))
 }
 
 /// RFC 5322 atext, plus any UTF-8 byte (only reachable under SMTPUTF8).
@@ -303,8 +324,17 @@ mod tests {
     }
 
     #[test]
-    fn postmaster() {
+    fn postmaster_and_other_unqualified_addresses() {
         let m = ok("<Postmaster>").unwrap();
         assert_eq!(m.domain, None);
+        let m = ok("<abuse.desk>").unwrap();
+        assert!(m.is_unqualified());
+        assert_eq!(
+            m.qualified("Example.COM").to_string(),
+            "abuse.desk@example.com"
+        );
+        for bad in ["<a..b>", "<a b>", "<\"quoted\">", "<.a>"] {
+            assert_eq!(parse_path(bad, false), Err(PathError::Syntax), "{bad}");
+        }
     }
 }

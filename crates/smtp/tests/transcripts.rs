@@ -48,6 +48,10 @@ fn set(cfg: &mut SessionConfig, key: &str, value: &str) {
         "allow_ip_literal" => cfg.allow_ip_literal = value.parse().unwrap(),
         "relay_senders" => cfg.relay_senders = Some(DomainSet::new(value.split_whitespace())),
         "banner" => cfg.banner = Some(value.to_string()),
+        "unqualified_sender_domain" => cfg.unqualified_sender_domain = Some(value.to_string()),
+        "unqualified_recipient_domain" => {
+            cfg.unqualified_recipient_domain = Some(value.to_string())
+        }
         "relay_domains" => cfg.relay_domains = DomainSet::new(value.split_whitespace()),
         "checks" => {
             for w in value.split_whitespace() {

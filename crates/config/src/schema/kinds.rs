@@ -154,6 +154,8 @@ pub const IMPLEMENTED: &[&str] = &[
     "Listener_Sessions",
     "Service_Sessions",
     "Static_Banner",
+    "Domain_For_Unqualified_Sender_Address",
+    "Domain_For_Unqualified_Recipient_Addresses",
     "Received_Hostname",
     "Supplemental_Groups",
     "Rejectlog",

@@ -337,6 +337,8 @@ options! {
     // from anyone (RFC 5321 §4.5.1). Unset, such mail is relayed like any other.
     "Postmaster_Address": Str, None, G | INBOUND;
     "Static_Banner": Str, None, INBOUND;
+    "Domain_For_Unqualified_Sender_Address": Str, None, G | INBOUND;
+    "Domain_For_Unqualified_Recipient_Addresses": Str, None, G | INBOUND;
     "Received_Hostname": Str, None, INBOUND;
     "Reconfig_Message": Str, Some("4.3.2 Reconfiguration in progress"), ESMTP;
     "SMTP_Extensions": List, None, INBOUND;

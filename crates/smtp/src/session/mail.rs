@@ -8,6 +8,18 @@ use crate::reply::Reply;
 impl Session {
     pub(super) fn mail(&mut self, from: Option<Mailbox>, params: MailParams) -> Option<Step> {
         self.mail_checks(&params)?;
+        // Domain_For_Unqualified_Sender_Address; an unqualified sender without it is the
+        // syntax error it always was.
+        let from = match from {
+            Some(m) if m.is_unqualified() => match &self.cfg.unqualified_sender_domain {
+                Some(d) => Some(m.qualified(d)),
+                None => {
+                    self.error(Reply::new(501, "5.1.7", "Error: bad sender address syntax"));
+                    return None;
+                }
+            },
+            other => other,
+        };
         let refused =
             match &from {
                 None if !self.cfg.allow_null_sender => {

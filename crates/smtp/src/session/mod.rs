@@ -81,6 +81,13 @@ pub struct SessionConfig {
     pub spool_free: Option<Arc<AtomicU64>>,
     /// Keep every 4xx/5xx reply as a [`Rejected`] for the caller (Momentum's rejectlog).
     pub record_rejections: bool,
+    /// `Domain_For_Unqualified_Sender_Address`: `MAIL FROM:<joe>` becomes `joe@` this domain.
+    /// Without it an unqualified sender is a syntax error.
+    pub unqualified_sender_domain: Option<String>,
+    /// `Domain_For_Unqualified_Recipient_Addresses`: `RCPT TO:<abuse>` becomes `abuse@` this
+    /// domain, `<Postmaster>` included (unless `Postmaster_Address` takes it first). Without
+    /// it only `<Postmaster>` may be unqualified.
+    pub unqualified_recipient_domain: Option<String>,
 }
 
 impl Default for SessionConfig {
@@ -103,6 +110,8 @@ impl Default for SessionConfig {
             relay_senders: None,
             spool_free: None,
             record_rejections: false,
+            unqualified_sender_domain: None,
+            unqualified_recipient_domain: None,
         }
     }
 }

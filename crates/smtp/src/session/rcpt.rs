@@ -14,6 +14,20 @@ impl Session {
             Some(pm) if is_postmaster(&to, &self.cfg.hostname) => (pm.clone(), true),
             _ => (to, false),
         };
+        // Domain_For_Unqualified_Recipient_Addresses qualifies any bare local part; without
+        // it only `<Postmaster>` may stand bare (RFC 5321 §4.1.1.3).
+        let to = match &self.cfg.unqualified_recipient_domain {
+            Some(d) if to.is_unqualified() => to.qualified(d),
+            None if to.is_unqualified() && !to.local.eq_ignore_ascii_case("postmaster") => {
+                self.error(Reply::new(
+                    501,
+                    "5.1.3",
+                    "Error: bad recipient address syntax",
+                ));
+                return None;
+            }
+            _ => to,
+        };
         self.rcpt_checks(&to, &params, postmaster)?;
         if self.cfg.checks.rcpt {
             return Some(self.ask(Pending::Rcpt { to, params }));
