@@ -196,6 +196,130 @@ backend v2
 """
 
 
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=cwd)
+
+
+def client_ca(d):
+    """A CA, a client certificate it signed (clientAuth), and a self-signed client
+    certificate no CA vouches for: paths (ca, (cert, key), (rogue_cert, rogue_key))."""
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    openssl("req", "-x509", *ec, "-days", "2", "-subj", "/CN=Bindery Test Client CA",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign", "-keyout", "ca.key", "-out", "ca.pem",
+            cwd=d)
+    openssl("req", *ec, "-subj", "/CN=client.example", "-keyout", "client.key",
+            "-out", "client.csr", cwd=d)
+    with open(os.path.join(d, "client.ext"), "w") as f:
+        f.write("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n"
+                "subjectAltName=DNS:client.example\n")
+    openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", "client.ext", "-out", "client.pem",
+            cwd=d)
+    openssl("req", "-x509", *ec, "-days", "2", "-subj", "/CN=rogue.example",
+            "-addext", "extendedKeyUsage=clientAuth", "-keyout", "rogue.key",
+            "-out", "rogue.pem", cwd=d)
+    j = lambda n: os.path.join(d, n)
+    return j("ca.pem"), (j("client.pem"), j("client.key")), (j("rogue.pem"), j("rogue.key"))
+
+
+class ClientCertificates(unittest.TestCase):
+    """TLS_Client_CA, TLS_Verify_Mode and TLS_Verified_Peer_Can_Relay, with swaks presenting
+    client certificates (Momentum's inbound-TLS page): a client whose certificate verifies
+    against the CA list may relay; a client without one, or with one no listed CA signed,
+    keeps its session and is refused relay; `require` fails the handshake of a client with
+    no certificate. TLS_Protocols limits the versions `openssl s_client` may negotiate."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="bindery-client-certs-")
+        cert, key = self_signed(cls.tmp)
+        cls.ca, cls.client, cls.rogue = client_ca(cls.tmp)
+        cls.port, cls.strict, cls.tls12 = free_port(), free_port(), free_port()
+        # 127.0.0.1 is no relay host here: only a verified certificate lets it relay.
+        cls.d = Daemon(cls.tmp, config=f"""
+Relay_Domains = ( "rcpt.example" )
+Suspend_Delivery = true
+ESMTP_Listener {{
+  TLS_Certificate = "{cert}"
+  TLS_Key = "{key}"
+  TLS_Client_CA = "{cls.ca}"
+  TLS_Verified_Peer_Can_Relay = true
+  Listen "127.0.0.1:{cls.port}" {{ }}
+  Listen "127.0.0.1:{cls.strict}" {{
+    TLS_Verify_Mode = "require"
+  }}
+  Listen "127.0.0.1:{cls.tls12}" {{
+    TLS_Protocols = "+ALL:-TLSv1.3"
+  }}
+}}
+""")
+        for port in (cls.port, cls.strict, cls.tls12):
+            cls.d.wait_log(rf"addr=127\.0\.0\.1:({port})")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def swaks(self, port, *extra, to="b@far.example"):
+        return subprocess.run(
+            ["swaks", "--tls", "--server", "127.0.0.1", "--port", str(port), "--from",
+             "a@sender.example", "--to", to, "--helo", "c.example", *extra],
+            capture_output=True, timeout=30, text=True)
+
+    def test_a_verified_client_certificate_may_relay(self):
+        out = self.swaks(self.port, "--tls-cert", self.client[0], "--tls-key", self.client[1])
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("queued as", out.stdout)
+
+    def test_no_certificate_or_an_unknown_one_keeps_the_session_but_not_relay(self):
+        for extra in ([], ["--tls-cert", self.rogue[0], "--tls-key", self.rogue[1]]):
+            out = self.swaks(self.port, *extra)
+            self.assertIn("TLS started", out.stdout, extra)
+            self.assertIn("550 5.7.1 <b@far.example>: Relay access denied", out.stdout, extra)
+            # Mail for a relay domain is still taken: the session lives on.
+            out = self.swaks(self.port, *extra, to="b@rcpt.example")
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+
+    def test_require_fails_the_handshake_of_a_client_without_a_certificate(self):
+        out = self.swaks(self.strict)
+        self.assertNotEqual(out.returncode, 0, out.stdout)
+        self.assertNotIn("queued as", out.stdout)
+        out = self.swaks(self.strict, "--tls-cert", self.client[0], "--tls-key", self.client[1])
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+
+    def test_tls_protocols_limits_the_versions_offered(self):
+        def s_client(port, version):
+            return subprocess.run(
+                ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-starttls", "smtp",
+                 version, "-brief"],
+                input="QUIT\n", capture_output=True, timeout=30, text=True)
+        self.assertEqual(s_client(self.port, "-tls1_3").returncode, 0)
+        self.assertNotEqual(s_client(self.tls12, "-tls1_3").returncode, 0)
+        out = s_client(self.tls12, "-tls1_2")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("TLSv1.2", out.stderr + out.stdout)
+
+    def test_check_refuses_require_without_a_ca_and_an_unknown_protocol(self):
+        conf = os.path.join(self.tmp, "bad.conf")
+        cert, key = os.path.join(self.tmp, "cert.pem"), os.path.join(self.tmp, "key.pem")
+        for body, where, what in (
+            ('  TLS_Verify_Mode = "require"\n', "bad.conf:4:3", "needs TLS_Client_CA"),
+            ('  TLS_Protocols = "+ALL:-TLSv1.4"\n', "bad.conf:4:", "did you mean"),
+            ('  TLS_Verified_Peer_Can_Relay = true\n', "bad.conf:4:3",
+             "needs client certificates"),
+        ):
+            with open(conf, "w") as f:
+                f.write(f'ESMTP_Listener {{\n  TLS_Certificate = "{cert}"\n'
+                        f'  TLS_Key = "{key}"\n{body}  Listen "127.0.0.1:0" {{ }}\n}}\n')
+            out = subprocess.run([BIN, "config", "check", "-c", conf], capture_output=True,
+                                 text=True)
+            self.assertEqual(out.returncode, 1, out.stdout)
+            self.assertIn(where, out.stdout + out.stderr)
+            self.assertIn(what, out.stdout + out.stderr)
+
+
 def talk(port, data, source="127.0.0.1", timeout=5):
     """Connects, sends `data` at once, and returns everything the server said until it
     closed (or `timeout`)."""

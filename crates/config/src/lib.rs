@@ -25,6 +25,7 @@ pub mod show;
 pub mod snapshot;
 pub mod span;
 pub mod syntax;
+pub mod tls_protocols;
 pub mod tree;
 pub mod value;
 pub mod writeback;

@@ -959,6 +959,33 @@ fn kind_diagnostic(
             }
             refuse(why, Some(only))
         }
+        Kind::Subset(words, why) => {
+            let entries: Vec<&str> = match raw {
+                RawValue::Scalar(s) => vec![s.as_str()],
+                RawValue::List(items) => items
+                    .iter()
+                    .map(|i| match i {
+                        RawValue::Scalar(s) => s.as_str(),
+                        _ => "(a list or dictionary)",
+                    })
+                    .collect(),
+                RawValue::Dict(_) => vec!["(a dictionary)"],
+            };
+            let other = entries
+                .iter()
+                .find(|e| !words.iter().any(|w| w.eq_ignore_ascii_case(e.trim())))?;
+            Some(
+                Diagnostic::error(
+                    span,
+                    format!(
+                        "`{}` entry \"{other}\" is not implemented by bindery (only {} are)",
+                        def.name,
+                        words.join(", ")
+                    ),
+                )
+                .with_help(why.to_string()),
+            )
+        }
         Kind::ListenerOnly(kind, _) if listener == Some(kind) => None,
         Kind::ListenerOnly(_, why) | Kind::Refused(why) => refuse(why, None),
     }

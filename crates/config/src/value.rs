@@ -299,6 +299,10 @@ pub fn check(ty: ValueType, raw: &RawValue) -> Result<Value, String> {
                 .map(|_| Value::Regex(s.to_string()))
                 .map_err(|e| format!("invalid regular expression: {}", regex_error(&e)))
         }
+        ValueType::TlsProtocols => {
+            let s = need_scalar()?;
+            crate::tls_protocols::parse(s).map(|_| Value::Str(s.to_string()))
+        }
     }
 }
 

@@ -80,19 +80,18 @@ pub async fn serve(
     let logged = SessionLog::new(&shared, &generation, &tcp, peer);
     let mut session = Session::new(Arc::clone(&inbound.session), peer);
     // `Use_SSL`: the handshake comes first; the greeting goes out encrypted.
+    let mut conn = Conn::new(peer, &plan.name, &inbound.context);
     let mut stream = if plan.use_ssl {
-        let Some(cfg) = inbound.tls.clone() else {
+        let Some(cfg) = inbound.tls.as_ref() else {
             return Ok(());
         };
         let Some(tls) = handshake(cfg, tcp, peer).await else {
             return Ok(());
         };
-        session.tls_started();
-        tls
+        tls_started(tls, &mut session, &mut conn)
     } else {
         Stream::Plain(tcp)
     };
-    let mut conn = Conn::new(peer, &plan.name, &inbound.context);
     // The transaction as the policy sees it; a new one starts at every MAIL check.
     let mut msg = Message::default();
     let deadline = Instant::now() + inbound.lifetime;
@@ -179,15 +178,14 @@ pub async fn serve(
                 }
             }
             Step::StartTls => {
-                let Some(cfg) = inbound.tls.clone() else {
+                let Some(cfg) = inbound.tls.as_ref() else {
                     break;
                 };
                 let Stream::Plain(tcp) = stream else { break };
                 let Some(tls) = handshake(cfg, tcp, peer).await else {
                     return Ok(());
                 };
-                stream = tls;
-                session.tls_started();
+                stream = tls_started(tls, &mut session, &mut conn);
             }
             Step::Close => break,
         }
@@ -196,17 +194,60 @@ pub async fn serve(
     Ok(())
 }
 
+/// A finished handshake: the stream, and whether the client's certificate verified against
+/// the listener's `TLS_Client_CA`.
+struct Handshake {
+    stream: Stream,
+    verified: bool,
+    cipher: Option<String>,
+}
+
+/// TLS is up: the session learns it (and whether the client's certificate verified, for
+/// `TLS_Verified_Peer_Can_Relay`), and the policy's connection context gets Momentum's
+/// `tls`, `tls_cipher` and `tls_client_verified` variables.
+fn tls_started(h: Handshake, session: &mut Session, conn: &mut Conn) -> Stream {
+    session.tls_started_verified(h.verified);
+    conn.context.insert("tls".into(), "on".into());
+    if let Some(c) = h.cipher {
+        conn.context.insert("tls_cipher".into(), c);
+    }
+    if h.verified {
+        conn.context
+            .insert("tls_client_verified".into(), "yes".into());
+    } else {
+        conn.context.remove("tls_client_verified");
+    }
+    h.stream
+}
+
 /// The server side of a TLS handshake, for `Use_SSL` before the greeting
 /// and for STARTTLS after it; `None` when it failed or took longer than
 /// `HANDSHAKE_TIMEOUT` (the session then ends without a reply: there is no
 /// channel left to send one on).
 async fn handshake(
-    cfg: Arc<rustls::ServerConfig>,
+    cfg: &crate::tls::ServerTls,
     tcp: TcpStream,
     peer: std::net::IpAddr,
-) -> Option<Stream> {
-    match timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(cfg).accept(tcp)).await {
-        Ok(Ok(tls)) => Some(Stream::Tls(Box::new(tokio_rustls::TlsStream::Server(tls)))),
+) -> Option<Handshake> {
+    let accept = TlsAcceptor::from(Arc::clone(&cfg.config)).accept(tcp);
+    match timeout(HANDSHAKE_TIMEOUT, accept).await {
+        Ok(Ok(tls)) => {
+            let (_, server) = tls.get_ref();
+            let verified = match (&cfg.client_certs, server.peer_certificates()) {
+                (Some(judge), Some(chain)) => judge.verified(chain),
+                _ => false,
+            };
+            let cipher = server
+                .negotiated_cipher_suite()
+                .and_then(|c| c.suite().as_str())
+                .map(str::to_string);
+            tracing::debug!(%peer, verified, "TLS started");
+            Some(Handshake {
+                stream: Stream::Tls(Box::new(tokio_rustls::TlsStream::Server(tls))),
+                verified,
+                cipher,
+            })
+        }
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "TLS handshake failed");
             None

@@ -55,6 +55,10 @@ struct InboundOptions {
     banner_hostname: OptionId,
     tls_certificate: OptionId,
     tls_key: OptionId,
+    tls_client_ca: OptionId,
+    tls_verify_mode: OptionId,
+    tls_protocols: OptionId,
+    tls_verified_peer_can_relay: OptionId,
     max_message_size: OptionId,
     max_recipients_per_message: OptionId,
     max_receptions_per_connection: OptionId,
@@ -80,6 +84,10 @@ static INBOUND: LazyLock<InboundOptions> = LazyLock::new(|| InboundOptions {
     banner_hostname: opt("banner_hostname"),
     tls_certificate: opt("tls_certificate"),
     tls_key: opt("tls_key"),
+    tls_client_ca: opt("tls_client_ca"),
+    tls_verify_mode: opt("tls_verify_mode"),
+    tls_protocols: opt("tls_protocols"),
+    tls_verified_peer_can_relay: opt("tls_verified_peer_can_relay"),
     max_message_size: opt("max_message_size"),
     max_recipients_per_message: opt("max_recipients_per_message"),
     max_receptions_per_connection: opt("max_receptions_per_connection"),
@@ -338,7 +346,7 @@ pub struct Inbound {
     pub idle: Duration,
     /// The longest the whole connection may last (`Session_Timeout`).
     pub lifetime: Duration,
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub tls: Option<crate::tls::ServerTls>,
     /// The listener's `context = [ k = v ]`: seeds the policy's connection context.
     pub context: Vec<(String, String)>,
     /// `Received_Hostname`: our name in the `Received:` header (`Hostname` unless set).
@@ -346,6 +354,51 @@ pub struct Inbound {
     /// `Listener_Sessions` and `Service_Sessions` along the chain: the budgets this
     /// session counts against.
     pub session_budgets: Vec<crate::sessions::Budget>,
+}
+
+/// The TLS options along a listener's chain: the certificate pair, `TLS_Protocols`,
+/// `TLS_Client_CA` and `TLS_Verify_Mode`.
+fn tls_settings(
+    snap: &Snapshot,
+    chain: &[bindery_config::tree::ScopeId],
+    cert: String,
+    key: String,
+) -> Result<crate::tls::TlsSettings, ServerError> {
+    use crate::tls::{TlsSettings, VerifyMode};
+    let o = &*INBOUND;
+    let tree = &snap.tree;
+    let get = |id: OptionId| inbound::resolve(tree, chain, id);
+    let at = |id: OptionId| inbound::setting(tree, chain, id).map(|s| s.span);
+    let protocols = match get(o.tls_protocols) {
+        Some(Value::Str(list)) => bindery_config::tls_protocols::parse(&list)
+            .map_err(|e| located(snap, at(o.tls_protocols), e, None))?,
+        _ => Default::default(),
+    };
+    let verify = match get(o.tls_verify_mode) {
+        Some(Value::Word(w)) => VerifyMode::parse(Some(w)),
+        _ => VerifyMode::parse(None),
+    }
+    .unwrap_or(VerifyMode::Optional);
+    let client_ca = match get(o.tls_client_ca) {
+        Some(Value::Path(p)) => Some(p),
+        _ => None,
+    };
+    if verify == VerifyMode::Require && client_ca.is_none() {
+        return Err(located(
+            snap,
+            at(o.tls_verify_mode),
+            "TLS_Verify_Mode = \"require\" needs TLS_Client_CA to verify the certificates against"
+                .into(),
+            Some("set TLS_Client_CA = \"/path/to/clientca.pem\" beside it"),
+        ));
+    }
+    Ok(TlsSettings {
+        cert,
+        key,
+        client_ca,
+        verify,
+        protocols,
+    })
 }
 
 /// Resolves the listener options for a client at `peer` (Listen::Peer > Listen >
@@ -378,21 +431,32 @@ pub fn inbound(
     };
     let at = |id: OptionId| inbound::setting(tree, &chain, id).map(|s| s.span);
     let tls_config = match (get(o.tls_certificate), get(o.tls_key)) {
-        (Some(Value::Path(c)), Some(Value::Path(k))) => match tls.get(&c, &k) {
-            Ok(cfg) => Some(cfg),
-            Err(e) => {
-                let why = match e {
-                    ServerError::Tls(t) => t,
-                    other => other.to_string(),
-                };
-                return Err(located(
-                    snap,
-                    at(o.tls_certificate),
-                    format!("cannot load the TLS certificate and key: {why}"),
-                    Some("TLS_Certificate and TLS_Key name PEM files the daemon can read"),
-                ));
+        (Some(Value::Path(cert)), Some(Value::Path(key))) => {
+            let settings = tls_settings(snap, &chain, cert, key)?;
+            match tls.get(&settings) {
+                Ok(cfg) => Some(cfg),
+                Err(e) => {
+                    let why = match e {
+                        ServerError::Tls(t) => t,
+                        other => other.to_string(),
+                    };
+                    let (blame, message, help) = if why.starts_with("TLS_Client_CA") {
+                        (
+                            o.tls_client_ca,
+                            format!("cannot load the client CA list: {why}"),
+                            "TLS_Client_CA names a PEM file of CA certificates the daemon can read",
+                        )
+                    } else {
+                        (
+                            o.tls_certificate,
+                            format!("cannot load the TLS certificate and key: {why}"),
+                            "TLS_Certificate and TLS_Key name PEM files the daemon can read",
+                        )
+                    };
+                    return Err(located(snap, at(blame), message, Some(help)));
+                }
             }
-        },
+        }
         (Some(_), None) | (None, Some(_)) => {
             return Err(located(
                 snap,
@@ -403,6 +467,18 @@ pub fn inbound(
         }
         _ => None,
     };
+    let tls_verified_peer_can_relay =
+        matches!(get(o.tls_verified_peer_can_relay), Some(Value::Bool(true)));
+    if tls_verified_peer_can_relay && tls_config.as_ref().is_none_or(|t| t.client_certs.is_none()) {
+        return Err(located(
+            snap,
+            at(o.tls_verified_peer_can_relay),
+            "TLS_Verified_Peer_Can_Relay needs client certificates to verify".into(),
+            Some(
+                "set TLS_Certificate, TLS_Key and TLS_Client_CA on this listener, and leave TLS_Verify_Mode unset or `require`",
+            ),
+        ));
+    }
     let postmaster = match inbound::setting(tree, &chain, o.postmaster_address) {
         Some(st) => match &st.value {
             Value::Str(a) => match bindery_smtp::address::parse_mailbox(a) {
@@ -500,6 +576,7 @@ pub fn inbound(
         relay_client,
         relay_domains: globals.relay_domains.clone(),
         starttls: tls_config.is_some(),
+        tls_verified_peer_can_relay,
         checks: Checks {
             connect: policy.has(Callout::Connect),
             ehlo: policy.has(Callout::Ehlo),

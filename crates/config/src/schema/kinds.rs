@@ -37,6 +37,9 @@ pub enum Kind {
     /// Only these values are honoured (the first is the default); any other is refused,
     /// and the text says what those do in Momentum.
     Values(&'static [&'static str], &'static str),
+    /// A list whose every entry must be one of these words (any case): what bindery does
+    /// already. Another entry is refused, and the text says what those do in Momentum.
+    Subset(&'static [&'static str], &'static str),
     /// Refused: it would change what happens to mail and bindery does not do that (yet).
     /// The text says what Momentum does with it and what to do instead.
     Refused(&'static str),
@@ -50,6 +53,7 @@ impl Kind {
             Kind::Tuning(_) => "inert (tuning)",
             Kind::DefaultOnly(_) => "default only",
             Kind::Fixed(..) => "one value only",
+            Kind::Subset(..) => "some values only",
             Kind::Values(..) => "some values only",
             Kind::ListenerOnly(..) => "implemented on one listener kind",
             Kind::Refused(_) => "refused",
@@ -63,6 +67,7 @@ impl Kind {
             | Kind::Tuning(w)
             | Kind::DefaultOnly(w)
             | Kind::Fixed(_, w)
+            | Kind::Subset(_, w)
             | Kind::Values(_, w)
             | Kind::ListenerOnly(_, w)
             | Kind::Refused(w) => Some(w),
@@ -155,6 +160,10 @@ pub const IMPLEMENTED: &[&str] = &[
     "Service_Sessions",
     "Static_Banner",
     "Domain_For_Unqualified_Sender_Address",
+    "TLS_Protocols",
+    "TLS_Client_CA",
+    "TLS_Verify_Mode",
+    "TLS_Verified_Peer_Can_Relay",
     "Domain_For_Unqualified_Recipient_Addresses",
     "Received_Hostname",
     "Supplemental_Groups",
@@ -210,9 +219,6 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Connect_Timeout_To_Delay", Kind::Refused("delays a whole domain after connects have timed out this long; not built yet")),
     // ---- TLS ----
     ("TLS_Ciphers", Kind::Fixed("DEFAULT", "an OpenSSL cipher list; bindery uses rustls's safe default suites, which is what `DEFAULT` asks for, and cannot take another list")),
-    ("TLS_Protocols", Kind::Refused("the TLS versions allowed; bindery (rustls) allows TLS 1.2 and 1.3 only: remove it")),
-    ("TLS_Client_CA", Kind::Refused("the CAs a listener trusts for client certificates; bindery does not ask for client certificates yet")),
-    ("TLS_Verify_Mode", Kind::Refused("whether a listener asks for a client certificate; bindery does not ask for client certificates yet")),
     ("XClient", Kind::DefaultOnly("sends Postfix's XCLIENT to the next hop; bindery does not send it")),
     ("Send_8BitMIME", Kind::DefaultOnly("announces BODY=8BITMIME to servers that offer it; bindery sends the body unchanged without it")),
     ("Transform_8BitMIME_Content", Kind::Refused("converts 8-bit bodies to 7-bit for servers without 8BITMIME; not built yet")),
@@ -244,7 +250,9 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     // ---- Inbound SMTP ----
     ("Allow_Trailing_Whitespace_In_Commands", Kind::Refused("whether commands with trailing spaces are accepted; not built yet")),
     ("Reconfig_Message", Kind::DefaultOnly("the reply while Momentum reloads; bindery installs a new configuration without refusing sessions")),
-    ("SMTP_Extensions", Kind::Refused("adds ESMTP extensions (AUTH and others) a listener offers; arrives with SMTP AUTH (issue 21)")),
+    // Momentum offers PIPELINING, 8BITMIME and STARTTLS by itself and adds the listed ones;
+    // bindery offers every one of these on every listener (STARTTLS where a certificate is set).
+    ("SMTP_Extensions", Kind::Subset(&["ENHANCEDSTATUSCODES", "ENHANCEDSTATUSCODE", "STARTTLS", "PIPELINING", "8BITMIME", "SIZE", "DSN", "SMTPUTF8"], "AUTH arrives with SMTP AUTH (issue 21); XCLIENT, XREMOTEIP and XSETCONTEXT let a trusted client change its address or context, and ALWAYS-ALLOW authenticates everyone, which bindery does not offer (use Proxy_Protocol for the client's address)")),
     ("STARTTLS_Injection_Policy", Kind::Fixed("ignore", "`reject` (Momentum's default) answers commands a client pipelined after STARTTLS with an error; bindery drops them unread (CVE-2011-0411)")),
     ("Use_SSL", Kind::ListenerOnly(ScopeKind::EsmtpListener, "implicit TLS (port 465 style) on an ESMTP listener; bindery's console and HTTP listeners do not take it")),
     ("Proxy_Protocol", Kind::ListenerOnly(ScopeKind::EsmtpListener, "reads the client's address from a PROXY header; bindery's console and HTTP listeners do not take it")),

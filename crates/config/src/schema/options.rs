@@ -59,6 +59,8 @@ pub enum ValueType {
     Bytes,
     /// A regular expression.
     Regex,
+    /// Momentum's `TLS_Protocols` list (`"+ALL:-TLSv1.0"`), see `tls_protocols`.
+    TlsProtocols,
 }
 
 impl ValueType {
@@ -86,6 +88,7 @@ impl ValueType {
             ValueType::Seconds => "a number of seconds".into(),
             ValueType::Bytes => "a number of bytes".into(),
             ValueType::Regex => "a regular expression".into(),
+            ValueType::TlsProtocols => "a protocol list such as \"+ALL:-TLSv1.0:-TLSv1.1\"".into(),
         }
     }
 }
@@ -258,9 +261,10 @@ options! {
     "TLS_Certificate": Path, None, TLS_BOTH;
     "TLS_Key": Path, None, TLS_BOTH;
     "TLS_Ciphers": Str, None, TLS_BOTH;
-    "TLS_Protocols": Str, None, TLS_BOTH;
+    "TLS_Protocols": TlsProtocols, Some("+ALL"), TLS_BOTH;
     "TLS_Client_CA": Path, None, G | ESMTP | HTTP | LISTEN | PEER | PW | PWG;
-    "TLS_Verify_Mode": Str, None, ESMTP | HTTP | LISTEN | PEER | PW | PWG;
+    "TLS_Verify_Mode": Enum(&["none", "require"]), None, ESMTP | HTTP | LISTEN | PEER | PW | PWG;
+    "TLS_Verified_Peer_Can_Relay": Bool, Some("false"), ESMTP | LISTEN | PEER | PW | PWG;
     "XClient": Enum(TLS_MODES), Some("no"), DELIV;
     "Send_8BitMIME": Bool, Some("no"), DELIV;
     "Transform_8BitMIME_Content": Str, Some("ifneeded"), DELIV;

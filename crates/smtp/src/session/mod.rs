@@ -55,6 +55,9 @@ pub struct SessionConfig {
     pub relay_domains: DomainSet,
     /// STARTTLS is offered (a certificate is configured).
     pub starttls: bool,
+    /// `TLS_Verified_Peer_Can_Relay`: a client whose certificate verified against
+    /// `TLS_Client_CA` may relay as if it were in `relay_hosts`.
+    pub tls_verified_peer_can_relay: bool,
     /// Errors in a row before `421` and close.
     pub max_errors: u32,
     /// Which commands wait for the caller's policy verdict.
@@ -100,6 +103,7 @@ impl Default for SessionConfig {
             relay_client: false,
             relay_domains: DomainSet::default(),
             starttls: false,
+            tls_verified_peer_can_relay: false,
             max_errors: 10,
             checks: Checks::default(),
             postmaster: None,
@@ -192,6 +196,8 @@ pub struct Session {
     helo: Option<String>,
     esmtp: bool,
     tls: bool,
+    /// The client's certificate verified (see [`Session::tls_started_verified`]).
+    peer_verified: bool,
     sender: Option<Mailbox>,
     params: MailParams,
     recipients: Vec<Recipient>,
@@ -221,6 +227,7 @@ impl Session {
             helo: None,
             esmtp: false,
             tls: false,
+            peer_verified: false,
             sender: None,
             params: MailParams::default(),
             recipients: Vec::new(),
@@ -550,6 +557,13 @@ impl Session {
 
     /// The TLS handshake after STARTTLS succeeded: forget everything, as RFC 3207 §4.2 says.
     pub fn tls_started(&mut self) {
+        self.tls_started_verified(false);
+    }
+
+    /// TLS is up and the client presented a certificate that verified against the
+    /// listener's CAs (`verified`): with `TLS_Verified_Peer_Can_Relay` it may relay.
+    pub fn tls_started_verified(&mut self, verified: bool) {
+        self.peer_verified = verified;
         self.tls = true;
         self.helo = None;
         self.esmtp = false;

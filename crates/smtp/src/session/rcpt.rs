@@ -59,7 +59,9 @@ impl Session {
                 Reply::new(550, "5.1.3", "Error: address literals are not accepted"),
             );
         }
+        let verified_relay = self.peer_verified && self.cfg.tls_verified_peer_can_relay;
         if !self.cfg.relay_client
+            && !verified_relay
             && !postmaster
             && !self.sender_may_relay()
             && let Err(why) = relay::check(to, &self.cfg.relay_domains, &self.cfg.hostname)
