@@ -9,6 +9,7 @@ behind its own MX name in dnsmasq:
   mx.good.test  -> 127.0.0.24  certificate for mx.good.test, signed by the test CA
   mx.wrong.test -> 127.0.0.25  certificate for other.example, signed by the test CA
   mx.self.test  -> 127.0.0.26  self-signed certificate for mx.self.test
+  mx.tls13.test -> 127.0.0.27  the mx.good.test certificate, TLS 1.3 only (for TLS_Protocols)
 
 Each case is a destination domain whose MX is one of the sinks and whose domain stanza sets
 the TLS options; `TLS_CA` names the test CA globally.
@@ -28,7 +29,8 @@ from deliver import Dns, Sink, inject
 
 SINKS = {"good": ("127.0.0.24", "mx.good.test"),
          "wrong": ("127.0.0.25", "mx.wrong.test"),
-         "self": ("127.0.0.26", "mx.self.test")}
+         "self": ("127.0.0.26", "mx.self.test"),
+         "tls13": ("127.0.0.27", "mx.tls13.test")}
 
 # domain: (sink, TLS, TLS_Verify, other options)
 CASES = {
@@ -41,6 +43,9 @@ CASES = {
     "fallback-wrong.test": ("wrong", "ifavailable", "host", ""),
     "nofallback-wrong.test": ("wrong", "ifavailable", "host", "TLS_IfAvailable_Fallback = false"),
     "badca.test": ("good", "required", "ca", 'TLS_CA = "/nonexistent/ca.pem"'),
+    # The tls13 sink speaks TLS 1.3 only.
+    "tls13-default.test": ("tls13", "required", "no", ""),
+    "tls12-only.test": ("tls13", "required", "no", 'TLS_Protocols = "+ALL:-TLSv1.3"'),
 }
 
 
@@ -78,9 +83,11 @@ def make_certificates(d):
 logging.getLogger("mail.log").setLevel(logging.CRITICAL)
 
 
-def server_context(cert, key):
+def server_context(cert, key, minimum=None):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
+    if minimum:
+        ctx.minimum_version = minimum
     return ctx
 
 
@@ -92,7 +99,9 @@ class OutboundTls(unittest.TestCase):
         records = [f"--host-record={name},{ip}" for ip, name in SINKS.values()]
         records += [f"--mx-host={dom},{SINKS[c[0]][1]},10" for dom, c in CASES.items()]
         cls.dns = Dns(cls.tmp, extra=records)
-        cls.sinks = {k: Sink(ip, tls_context=server_context(*files[k]))
+        files["tls13"] = files["good"]
+        cls.sinks = {k: Sink(ip, tls_context=server_context(
+                         *files[k], ssl.TLSVersion.TLSv1_3 if k == "tls13" else None))
                      for k, (ip, _) in SINKS.items()}
         cls.d = None
         try:
@@ -186,6 +195,11 @@ ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
         reply = self.deferred("badca.test")
         self.assertTrue(reply.startswith("451 4.7.5 tls_ca /nonexistent/ca.pem: "), reply)
         self.assertIn("No such file or directory", reply)
+
+    def test_tls_protocols_limits_the_versions_offered(self):
+        self.assertTrue(self.delivered("tls13-default.test")["tls"])
+        reply = self.deferred("tls12-only.test")
+        self.assertTrue(reply.startswith("451 4.7.5 TLS handshake with 127.0.0.27"), reply)
 
 
 if __name__ == "__main__":

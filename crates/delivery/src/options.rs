@@ -82,6 +82,8 @@ pub struct DeliveryOptions {
     pub tls_verify: TlsVerify,
     /// `tls_ca`: the PEM file of trusted CAs; `None` for the system's bundle.
     pub tls_ca: Option<PathBuf>,
+    /// `tls_protocols`: the TLS versions offered (`bindery_config::tls_protocols`).
+    pub tls_protocols: bindery_config::tls_protocols::Protocols,
     pub ehlo: EhloName,
     /// The source address; `None` lets the kernel choose.
     pub bind_address: Option<IpAddr>,
@@ -127,6 +129,7 @@ struct Ids {
     tls_fallback: OptionId,
     tls_verify: OptionId,
     tls_ca: OptionId,
+    tls_protocols: OptionId,
     ehlo: OptionId,
     bind_address: OptionId,
     gateway: OptionId,
@@ -170,6 +173,7 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     tls_fallback: option_id("TLS_IfAvailable_Fallback"),
     tls_verify: option_id("TLS_Verify"),
     tls_ca: option_id("TLS_CA"),
+    tls_protocols: option_id("TLS_Protocols"),
     ehlo: option_id("EHLO_Hostname"),
     bind_address: option_id("Bind_Address"),
     gateway: option_id("Gateway"),
@@ -397,6 +401,12 @@ impl DeliveryOptions {
             tls_fallback: r.bool(ids.tls_fallback),
             tls_verify: TlsVerify::parse(r.word(ids.tls_verify)),
             tls_ca: r.string(ids.tls_ca).map(PathBuf::from),
+            // Checked when the configuration loaded; a list that no longer parses cannot
+            // reach here, and the default stands in for it if one did.
+            tls_protocols: r
+                .string(ids.tls_protocols)
+                .and_then(|l| bindery_config::tls_protocols::parse(&l).ok())
+                .unwrap_or_default(),
             ehlo,
             bind_address,
             gateway: r.string(ids.gateway),

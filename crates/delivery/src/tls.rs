@@ -1,4 +1,4 @@
-//! The outbound TLS configurations, one per (`tls_verify`, `tls_ca`) in use.
+//! The outbound TLS configurations, one per (`tls_verify`, `tls_ca`, `tls_protocols`) in use.
 //!
 //! Opportunistic TLS to MX hosts cannot insist on a valid certificate: most MX certificates
 //! do not name the MX host, and `tls_verify = no` is Momentum's default. So the default
@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use bindery_config::tls_protocols::Protocols;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
@@ -129,10 +130,20 @@ impl ServerCertVerifier for Verifier {
     }
 }
 
-/// A client configuration around `verifier`.
-fn client_config(verifier: Verifier) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+/// A client configuration around `verifier`, offering the versions `protocols` leaves.
+fn client_config(
+    verifier: Verifier,
+    protocols: Protocols,
+) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    let versions: Vec<&'static rustls::SupportedProtocolVersion> = [
+        (protocols.tls13, &rustls::version::TLS13),
+        (protocols.tls12, &rustls::version::TLS12),
+    ]
+    .into_iter()
+    .filter_map(|(on, v)| on.then_some(v))
+    .collect();
     let cfg = rustls::ClientConfig::builder_with_provider(Arc::clone(&verifier.provider))
-        .with_safe_default_protocol_versions()?
+        .with_protocol_versions(&versions)?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
@@ -176,8 +187,9 @@ fn roots(ca: Option<&Path>) -> Result<RootCertStore, String> {
     Ok(store)
 }
 
-/// `tls_verify` and `tls_ca`: what tells one client configuration from another.
-type ConfigKey = (TlsVerify, Option<PathBuf>);
+/// `tls_verify`, `tls_ca` and `tls_protocols`: what tells one client configuration from
+/// another.
+type ConfigKey = (TlsVerify, Option<PathBuf>, Protocols);
 
 /// The client configurations, built the first time a (`tls_verify`, `tls_ca`) pair is used
 /// and kept: a CA file is read once, not per connection. A pair that fails to build (a
@@ -192,26 +204,31 @@ impl ClientConfigs {
     pub fn new() -> Result<ClientConfigs, rustls::Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         Ok(ClientConfigs {
-            opportunistic: client_config(Verifier {
-                mode: TlsVerify::No,
-                webpki: None,
-                provider: Arc::clone(&provider),
-            })?,
+            opportunistic: client_config(
+                Verifier {
+                    mode: TlsVerify::No,
+                    webpki: None,
+                    provider: Arc::clone(&provider),
+                },
+                Protocols::default(),
+            )?,
             provider,
             checked: Mutex::new(HashMap::new()),
         })
     }
 
-    /// The configuration for `verify` with roots from `ca` (the system's when `None`).
+    /// The configuration for `verify` with roots from `ca` (the system's when `None`),
+    /// offering the versions in `protocols`.
     pub fn get(
         &self,
         verify: TlsVerify,
         ca: Option<&Path>,
+        protocols: Protocols,
     ) -> Result<Arc<rustls::ClientConfig>, String> {
-        if verify == TlsVerify::No {
+        if verify == TlsVerify::No && protocols == Protocols::default() {
             return Ok(Arc::clone(&self.opportunistic));
         }
-        let key = (verify, ca.map(Path::to_path_buf));
+        let key = (verify, ca.map(Path::to_path_buf), protocols);
         if let Some(c) = self
             .checked
             .lock()
@@ -220,17 +237,25 @@ impl ClientConfigs {
         {
             return Ok(Arc::clone(c));
         }
-        let webpki = WebPkiServerVerifier::builder_with_provider(
-            Arc::new(roots(ca)?),
-            Arc::clone(&self.provider),
+        let webpki = match verify {
+            TlsVerify::No => None,
+            _ => Some(
+                WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(roots(ca)?),
+                    Arc::clone(&self.provider),
+                )
+                .build()
+                .map_err(|e| e.to_string())?,
+            ),
+        };
+        let cfg = client_config(
+            Verifier {
+                mode: verify,
+                webpki,
+                provider: Arc::clone(&self.provider),
+            },
+            protocols,
         )
-        .build()
-        .map_err(|e| e.to_string())?;
-        let cfg = client_config(Verifier {
-            mode: verify,
-            webpki: Some(webpki),
-            provider: Arc::clone(&self.provider),
-        })
         .map_err(|e| e.to_string())?;
         self.checked
             .lock()

@@ -174,11 +174,16 @@ async fn connect(
     targets: &[crate::route::Target],
     ehlo: &str,
 ) -> Result<(Outbound, Option<HostClaim>), Unconnected> {
-    // The TLS configuration for this (tls_verify, tls_ca); one that cannot be built (an
+    // The TLS configuration for this (tls_verify, tls_ca, tls_protocols); one that cannot be built (an
     // unreadable tls_ca) fails like a handshake, so the fallback rules apply to it.
     let tls_config = match opts.tls {
         TlsWish::No => None,
-        _ => Some(inner.cfg.tls.get(opts.tls_verify, opts.tls_ca.as_deref())),
+        _ => Some(
+            inner
+                .cfg
+                .tls
+                .get(opts.tls_verify, opts.tls_ca.as_deref(), opts.tls_protocols),
+        ),
     };
     let open = |t, wish| {
         let cfg = tls_config.clone();

@@ -35,6 +35,7 @@ pub(crate) struct SiteKey {
     tls_fallback: bool,
     tls_verify: TlsVerify,
     tls_ca: Option<Box<std::path::Path>>,
+    tls_protocols: bindery_config::tls_protocols::Protocols,
     timeouts: Timeouts,
 }
 
@@ -54,6 +55,7 @@ impl SiteKey {
             tls_fallback: opts.tls_fallback,
             tls_verify: opts.tls_verify,
             tls_ca: opts.tls_ca.as_deref().map(Box::from),
+            tls_protocols: opts.tls_protocols,
             timeouts: opts.timeouts,
         }
     }
