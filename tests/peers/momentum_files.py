@@ -309,6 +309,8 @@ ESMTP_Listener {{
             ('  TLS_Protocols = "+ALL:-TLSv1.4"\n', "bad.conf:4:", "did you mean"),
             ('  TLS_Verified_Peer_Can_Relay = true\n', "bad.conf:4:3",
              "needs client certificates"),
+            ('  TLS_Client_CA = "/nonexistent/ca.pem"\n', "bad.conf:4:3",
+             "cannot load the client CA list: TLS_Client_CA /nonexistent/ca.pem"),
         ):
             with open(conf, "w") as f:
                 f.write(f'ESMTP_Listener {{\n  TLS_Certificate = "{cert}"\n'

@@ -130,20 +130,25 @@ impl ServerCertVerifier for Verifier {
     }
 }
 
-/// A client configuration around `verifier`, offering the versions `protocols` leaves.
-fn client_config(
-    verifier: Verifier,
-    protocols: Protocols,
-) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
-    let versions: Vec<&'static rustls::SupportedProtocolVersion> = [
+/// The rustls versions a `TLS_Protocols` list leaves, 1.3 first; the inbound configurations
+/// (bindery-server) take them from here too.
+pub fn versions(protocols: Protocols) -> Vec<&'static rustls::SupportedProtocolVersion> {
+    [
         (protocols.tls13, &rustls::version::TLS13),
         (protocols.tls12, &rustls::version::TLS12),
     ]
     .into_iter()
     .filter_map(|(on, v)| on.then_some(v))
-    .collect();
+    .collect()
+}
+
+/// A client configuration around `verifier`, offering the versions `protocols` leaves.
+fn client_config(
+    verifier: Verifier,
+    protocols: Protocols,
+) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
     let cfg = rustls::ClientConfig::builder_with_provider(Arc::clone(&verifier.provider))
-        .with_protocol_versions(&versions)?
+        .with_protocol_versions(&versions(protocols))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();

@@ -96,6 +96,10 @@ pub enum ServerError {
     Spool(#[from] SpoolError),
     #[error("TLS: {0}")]
     Tls(String),
+    /// The `TLS_Client_CA` file could not be read (its own variant, so the error can point
+    /// at that option's line rather than the certificate's).
+    #[error("TLS_Client_CA {0}")]
+    TlsClientCa(String),
     #[error("{what}: {source}")]
     Io {
         what: String,

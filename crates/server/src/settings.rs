@@ -7,7 +7,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bindery_config::inbound::{self, ListenSite};
-use bindery_config::schema::{OPTIONS, OptionId, ScopeKind};
+use bindery_config::schema::{OptionId, ScopeKind};
 use bindery_config::snapshot::{BindingId, Snapshot, default_value};
 use bindery_config::value::{ListenAddr, Value};
 use bindery_policy::{Callout, Policy};
@@ -374,11 +374,10 @@ fn tls_settings(
             .map_err(|e| located(snap, at(o.tls_protocols), e, None))?,
         _ => Default::default(),
     };
-    let verify = match get(o.tls_verify_mode) {
-        Some(Value::Word(w)) => VerifyMode::parse(Some(w)),
-        _ => VerifyMode::parse(None),
-    }
-    .unwrap_or(VerifyMode::Optional);
+    let verify = VerifyMode::parse(match get(o.tls_verify_mode) {
+        Some(Value::Word(w)) => Some(w),
+        _ => None,
+    });
     let client_ca = match get(o.tls_client_ca) {
         Some(Value::Path(p)) => Some(p),
         _ => None,
@@ -436,22 +435,22 @@ pub fn inbound(
             match tls.get(&settings) {
                 Ok(cfg) => Some(cfg),
                 Err(e) => {
-                    let why = match e {
-                        ServerError::Tls(t) => t,
-                        other => other.to_string(),
-                    };
-                    let (blame, message, help) = if why.starts_with("TLS_Client_CA") {
-                        (
+                    let (blame, message, help) = match e {
+                        ServerError::TlsClientCa(why) => (
                             o.tls_client_ca,
-                            format!("cannot load the client CA list: {why}"),
+                            format!("cannot load the client CA list: TLS_Client_CA {why}"),
                             "TLS_Client_CA names a PEM file of CA certificates the daemon can read",
-                        )
-                    } else {
-                        (
+                        ),
+                        ServerError::Tls(why) => (
                             o.tls_certificate,
                             format!("cannot load the TLS certificate and key: {why}"),
                             "TLS_Certificate and TLS_Key name PEM files the daemon can read",
-                        )
+                        ),
+                        other => (
+                            o.tls_certificate,
+                            format!("cannot load the TLS certificate and key: {other}"),
+                            "TLS_Certificate and TLS_Key name PEM files the daemon can read",
+                        ),
                     };
                     return Err(located(snap, at(blame), message, Some(help)));
                 }
@@ -518,26 +517,26 @@ pub fn inbound(
         },
         None => None,
     };
-    let [unqualified_sender_domain, unqualified_recipient_domain] =
-        [o.unqualified_sender, o.unqualified_recipient].map(|id| {
-            let Some(st) = inbound::setting(tree, &chain, id) else {
-                return Ok(None);
-            };
-            let Value::Str(d) = &st.value else {
-                return Ok(None);
-            };
-            match bindery_smtp::address::parse_domain(d) {
-                Ok(bindery_smtp::address::Domain::Name(name)) => Ok(Some(name)),
-                _ => Err(located(
-                    snap,
-                    Some(st.span),
-                    format!("{} {d:?} is not a domain name", OPTIONS[id.0 as usize].name),
-                    Some("write the domain alone: \"example.com\""),
-                )),
-            }
-        });
-    let (unqualified_sender_domain, unqualified_recipient_domain) =
-        (unqualified_sender_domain?, unqualified_recipient_domain?);
+    // `Domain_For_Unqualified_*`: a host name, lower-cased; anything else is refused here.
+    let domain_option = |id: OptionId| -> Result<Option<String>, ServerError> {
+        let Some(st) = inbound::setting(tree, &chain, id) else {
+            return Ok(None);
+        };
+        let Value::Str(d) = &st.value else {
+            return Ok(None);
+        };
+        match bindery_smtp::address::parse_domain(d) {
+            Ok(bindery_smtp::address::Domain::Name(name)) => Ok(Some(name)),
+            _ => Err(located(
+                snap,
+                Some(st.span),
+                format!("{} {d:?} is not a domain name", id.def().name),
+                Some("write the domain alone: \"example.com\""),
+            )),
+        }
+    };
+    let unqualified_sender_domain = domain_option(o.unqualified_sender)?;
+    let unqualified_recipient_domain = domain_option(o.unqualified_recipient)?;
     let mut session_budgets = Vec::new();
     for (name, id) in [
         ("listener", o.listener_sessions),

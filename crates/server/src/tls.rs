@@ -42,12 +42,12 @@ pub enum VerifyMode {
 }
 
 impl VerifyMode {
-    pub fn parse(word: Option<&str>) -> Option<VerifyMode> {
-        match word.map(str::to_ascii_lowercase).as_deref() {
-            None => Some(VerifyMode::Optional),
-            Some("none") => Some(VerifyMode::None),
-            Some("require") => Some(VerifyMode::Require),
-            Some(_) => None,
+    /// The option's word (the schema allows `none` and `require`); `None` when unset.
+    pub fn parse(word: Option<&str>) -> VerifyMode {
+        match word {
+            Some(w) if w.eq_ignore_ascii_case("none") => VerifyMode::None,
+            Some(w) if w.eq_ignore_ascii_case("require") => VerifyMode::Require,
+            _ => VerifyMode::Optional,
         }
     }
 }
@@ -83,15 +83,8 @@ pub fn server_config(s: &TlsSettings) -> Result<ServerTls, ServerError> {
     }
     let key = PrivateKeyDer::from_pem_file(&s.key).map_err(|e| tls(&s.key, &e))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let versions: Vec<&'static rustls::SupportedProtocolVersion> = [
-        (s.protocols.tls13, &rustls::version::TLS13),
-        (s.protocols.tls12, &rustls::version::TLS12),
-    ]
-    .into_iter()
-    .filter_map(|(on, v)| on.then_some(v))
-    .collect();
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
-        .with_protocol_versions(&versions)
+        .with_protocol_versions(&bindery_delivery::tls::versions(s.protocols))
         .map_err(|e| tls("TLS versions", &e))?;
     let client_certs = match (&s.client_ca, s.verify) {
         (Some(ca), VerifyMode::Optional | VerifyMode::Require) => {
@@ -126,7 +119,7 @@ impl ClientCerts {
         mode: VerifyMode,
         provider: Arc<rustls::crypto::CryptoProvider>,
     ) -> Result<ClientCerts, ServerError> {
-        let tls = |e: &dyn std::fmt::Display| ServerError::Tls(format!("TLS_Client_CA {ca}: {e}"));
+        let tls = |e: &dyn std::fmt::Display| ServerError::TlsClientCa(format!("{ca}: {e}"));
         let mut roots = RootCertStore::empty();
         for c in CertificateDer::pem_file_iter(ca).map_err(|e| tls(&e))? {
             roots.add(c.map_err(|e| tls(&e))?).map_err(|e| tls(&e))?;
