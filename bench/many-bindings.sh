@@ -8,6 +8,8 @@
 #   mx:        the same load, routed by MX records dnsmasq serves: the D domains point at
 #              four hosts (mx0..3.big.test on 127.0.0.20-23), as Google's and Microsoft's
 #              customers' domains do; a smtp-sink on each
+#   mx-nsd:    the same, the zone served by NSD, whose cost per question does not grow with
+#              the zone as dnsmasq's does: what bindery alone costs per new domain
 #   postfix:   the smtp-source load and the D = 20,000 load through Postfix with relayhost and
 #              default_destination_concurrency_limit = 20, the peer
 #
@@ -22,14 +24,18 @@
 # delivery), dnsmasq's CPU seconds in the MX load, and medians of RUNS runs. Run as root
 # (Postfix, ulimit).
 #
+# PERF=1 records a `perf` profile of bindery in each run ($OUT/perf-MODE-QUEUES-RUN.data,
+# read with `perf report -i FILE --no-children`); PERF=dwarf with DWARF call graphs (the
+# release build has no frame pointers; slower, and much larger files).
+#
 # Knobs: N [20000] SIZE [2048] SESSIONS [20] CONNS [20] RUNS [3] SINK [sink-bench] EXTRA ['']
-#        BINDINGS ["1 20 200 2000 10000"] DOMAINS ["1 200 2000 20000"] MODES ["bindings gateway mx postfix"]
+#        BINDINGS ["1 20 200 2000 10000"] DOMAINS ["1 200 2000 20000"] MODES ["bindings gateway mx mx-nsd postfix"]
 #        SPOOL_DIR [/var/tmp/bindery-bench] OUT [/tmp/many-bindings-<ts>]
 set -euo pipefail
 N=${N:-20000}; SIZE=${SIZE:-2048}; SESSIONS=${SESSIONS:-20}; CONNS=${CONNS:-20}; RUNS=${RUNS:-3}
 BINDINGS=${BINDINGS:-"1 20 200 2000 10000"}
 DOMAINS=${DOMAINS:-"1 200 2000 20000"}
-MODES=${MODES:-"bindings gateway mx postfix"}
+MODES=${MODES:-"bindings gateway mx mx-nsd postfix"}
 SINK=${SINK:-sink-bench}
 # EXTRA: more bindery configuration for every run (e.g. 'Host_Connect_Rate = 0').
 EXTRA=${EXTRA:-}
@@ -128,27 +134,71 @@ LUA
   printf 'scriptlet "scriptlet" { script "rr" { source = "%s/rr.lua" } }\n' "$OUT"
 }
 
-# The MX zone: D domains over four hosts, in a dnsmasq configuration file.
+# The MX zone: D domains over four hosts. start_dns KIND D serves it with dnsmasq (mx-host
+# lines in its configuration) or NSD (an authoritative server that compiles its zone file
+# into a tree, so a question costs the same at any zone size); both answer with TTL 0 and
+# give the exchange's address as glue. Sets DNS_PID.
 DNS_PORT=$(free_port)
-start_dns() { # D
-  local d=$1 i
-  { for k in 0 1 2 3; do echo "host-record=mx$k.big.test,127.0.0.2$k"; done
-    for i in $(seq 0 $((d - 1))); do echo "mx-host=d$i.test,mx$((i % 4)).big.test,10"; done
-  } > "$OUT/dnsmasq.conf"
-  dnsmasq -k --conf-file="$OUT/dnsmasq.conf" --no-resolv --no-hosts --listen-address=127.0.0.1 \
-    --bind-interfaces --port="$DNS_PORT" --user=root --pid-file= --local=/test/ \
-    > "$OUT/dnsmasq.log" 2>&1 &
-  DNS_PID=$!
+start_dns() { # KIND D
+  local kind=$1 d=$2 i
+  case $kind in
+    dnsmasq)
+      { for k in 0 1 2 3; do echo "host-record=mx$k.big.test,127.0.0.2$k"; done
+        for i in $(seq 0 $((d - 1))); do echo "mx-host=d$i.test,mx$((i % 4)).big.test,10"; done
+      } > "$OUT/dnsmasq.conf"
+      dnsmasq -k --conf-file="$OUT/dnsmasq.conf" --no-resolv --no-hosts --listen-address=127.0.0.1 \
+        --bind-interfaces --port="$DNS_PORT" --user=root --pid-file= --local=/test/ \
+        > "$OUT/dnsmasq.log" 2>&1 &
+      DNS_PID=$! ;;
+    nsd)
+      { printf '$ORIGIN test.\n$TTL 0\n@ SOA ns.test. hostmaster.test. 1 3600 600 86400 0\n'
+        printf '@ NS ns\nns A 127.0.0.1\n'
+        for k in 0 1 2 3; do echo "mx$k.big A 127.0.0.2$k"; done
+        for i in $(seq 0 $((d - 1))); do echo "d$i MX 10 mx$((i % 4)).big"; done
+      } > "$OUT/test.zone"
+      cat > "$OUT/nsd.conf" <<NSD
+server:
+  ip-address: 127.0.0.1@$DNS_PORT
+  port: $DNS_PORT
+  do-ip6: no
+  username: ""
+  chroot: ""
+  zonesdir: "$OUT"
+  database: ""
+  zonelistfile: "$OUT/nsd-zone.list"
+  xfrdfile: "$OUT/nsd-xfrd.state"
+  pidfile: "$OUT/nsd.pid"
+  logfile: "$OUT/nsd.log"
+  server-count: 1
+remote-control:
+  control-enable: no
+zone:
+  name: "test"
+  zonefile: "test.zone"
+NSD
+      # -d: in the foreground, so DNS_PID is the server (its CPU is what stop_dns reads).
+      nsd -d -c "$OUT/nsd.conf" > "$OUT/nsd.out" 2>&1 &
+      DNS_PID=$! ;;
+  esac
   printf 'nameserver 127.0.0.1:%s\n' "$DNS_PORT" > "$OUT/resolv.conf"
   sleep 1
 }
 # cpu_of PID: the process's CPU seconds so far (user + system).
-cpu_of() { awk '{printf "%.1f", ($14+$15)/100}' "/proc/$1/stat"; }
+# The name in field 2 may hold spaces ("(nsd: xfrd)"): count the fields after its ')'.
+cpu_of() { sed 's/.*) //' "/proc/$1/stat" | awk '{printf "%.1f", ($12+$13)/100}'; }
 # The peer's share: dnsmasq keeps mx-host records in a list, so 20,000 of them cost it CPU.
-# Sets DNS_CPU.
+# Sets DNS_CPU (of the process and its descendants: NSD's server is a grandchild).
+tree_cpu() { # PID
+  local sum c
+  sum=$(cpu_of "$1")
+  for c in $(pgrep -P "$1" || true); do
+    sum=$(python3 -c "print(f'{$sum + $(tree_cpu "$c"):.1f}')")
+  done
+  echo "$sum"
+}
 stop_dns() {
-  DNS_CPU=$(cpu_of "$DNS_PID")
-  log "dnsmasq used $DNS_CPU s of CPU"
+  DNS_CPU=$(tree_cpu "$DNS_PID")
+  log "DNS server used $DNS_CPU s of CPU"
   kill "$DNS_PID" 2>/dev/null; wait "$DNS_PID" 2>/dev/null || true
 }
 
@@ -160,12 +210,18 @@ Max_Outbound_Connections = $CONNS
 $EXTRA
 $3"
   start_sampler
+  if [ -n "${PERF:-}" ]; then
+    if [ "$PERF" = dwarf ]; then cg=(--call-graph dwarf,16384); else cg=(-g); fi
+    perf record -q -F 499 "${cg[@]}" -p "$BINDERY_PID" -o "$OUT/perf-$mode-$x-$r.data" 2>/dev/null &
+    PERF_PID=$!
+  fi
   T0=$(now)
   case $mode in
     bindings) inject_source "$B_PORT" ;;
     *) inject_domains "$B_PORT" "$x" ;;
   esac
   rate=$(wait_sinks "$mode $x") || rate=0
+  if [ -n "${PERF:-}" ]; then kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null || true; fi
   hwm=$(awk '/VmHWM/ {print $2}' "/proc/$BINDERY_PID/status")
   cpu=$(cpu_of "$BINDERY_PID")
   sampled=$(stop_sampler)
@@ -199,13 +255,14 @@ $(bindings_conf "$b")")
           set -- $(run_bindery gateway "$d" "Gateway = \"127.0.0.1:$SINK_PORT\"")
           stop_sinks; record gateway "$d" "$r" "$@"
         done ;;
-      mx)
+      mx|mx-nsd)
+        if [ "$mode" = mx ]; then dns=dnsmasq; else dns=nsd; fi
         for d in $DOMAINS; do
-          start_dns "$d"; start_sinks "m$d-$r" 127.0.0.20 127.0.0.21 127.0.0.22 127.0.0.23
+          start_dns "$dns" "$d"; start_sinks "m$d-$r" 127.0.0.20 127.0.0.21 127.0.0.22 127.0.0.23
           # shellcheck disable=SC2046
-          set -- $(run_bindery mx "$d" "Resolv_Conf = \"$OUT/resolv.conf\"
+          set -- $(run_bindery "$mode" "$d" "Resolv_Conf = \"$OUT/resolv.conf\"
 Remote_SMTP_Port = $SINK_PORT")
-          stop_sinks; stop_dns; record mx "$d" "$r" "$@" "$DNS_CPU"
+          stop_sinks; stop_dns; record "$mode" "$d" "$r" "$@" "$DNS_CPU"
         done ;;
       postfix)
         if [ "$STARTED_POSTFIX" = 0 ]; then

@@ -9,12 +9,16 @@ Run by `cargo test` (crates/bindery/tests/peers.rs) with BINDERY_BIN set. Shows:
   releases the mail;
 - mail flowing while `config reload` and `config set` run is delivered exactly once;
 - the TCP console refuses a missing and a wrong password, and runs nothing before a login;
-- statistics survive a restart.
+- statistics survive a restart;
+- (ConsoleAuthorization) Momentum's console authorization: the `Authorization` stanza's roles
+  from a groups:// file, the Unix socket's client as its system user, `Always_Allow` and
+  `Always_Deny` in a `Peer`, and the acctlog's `Z` record for every decision.
 """
 
 import json
 import os
 import pty
+import pwd
 import re
 import select
 import shutil
@@ -294,7 +298,8 @@ class Console(SinkSuite):
         self.assertEqual(acct[2][4], "-")
         for a in acct:
             self.assertTrue(a[0].isdigit() and len(a[0]) == 10, a)
-            self.assertEqual((a[2], a[3]), ("127.0.0.1:0", "127.0.0.1"))
+            self.assertEqual(a[2], "127.0.0.1:0")
+            self.assertRegex(a[3], r"^127\.0\.0\.1:\d+$")
             self.assertTrue(a[4], a)
 
     def test_5b_interactive_console_edits_completes_and_keeps_history(self):
@@ -364,6 +369,146 @@ class Console(SinkSuite):
         self.assertEqual(set(peers.values()), {"127.0.0.2"}, peers)
         self.console("config", "unset", "binding", "b3", "gateway")
         self.console("config", "set", "binding", "b3", "suspend_delivery", "false")
+
+
+
+
+class ConsoleAuthorization(SinkSuite):
+    """Momentum's console authorization (support-docs content/momentum/4/control-authz.md and
+    config/ref-authorization.md): commands are refused unless an `allow` pattern of a `Role`
+    named after the user or one of its groups matches; the decisions go to the acctlog."""
+
+    NAME = "console-authz"
+    SCRIPT = SCRIPT
+
+    @classmethod
+    def prepare(cls):
+        passwd = ""
+        for user in ("serv", "john"):
+            passwd += subprocess.run([BIN, "passwd", user], input=PASSWORD + "\n", text=True,
+                                     capture_output=True, check=True).stdout
+        with open(os.path.join(cls.tmp, "console_passwd"), "w") as f:
+            f.write(passwd)
+        # The Unix socket's client is whoever runs the tests (root in CI).
+        cls.me = pwd.getpwuid(os.getuid()).pw_name
+        cls.roles = os.path.join(cls.tmp, "console_roles")
+        with open(cls.roles, "w") as f:
+            f.write(f"# role:members\nops:{cls.me}\nadmin:unused:serv\n")
+        cls.sock = os.path.join(cls.tmp, "bindery.sock")
+
+    @classmethod
+    def daemon_config(cls):
+        tmp = cls.tmp
+        login = f'Enable_Authentication = true\n    AuthDigestMD5Parameters = [ uri = "digest://{tmp}/console_passwd" ]'
+        return relay_to_sink(cls.dns, cls.sink) + f"""
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+Authorization {{
+  Role "ops" {{ allow = ( "^summary$" "^binding summary" ) }}
+  Role "admin" {{ allow = ( "^config" "^summary$" ) }}
+  Role "john" {{ allow = ( "^config" ) }}
+}}
+Control_Listener {{
+  Enable_Authorization = true
+  AuthorizationParameters = [ uri = "groups://{cls.roles}" ]
+  Listen "{tmp}/bindery.sock" {{ }}
+  Listen "127.0.0.1:0" {{
+    {login}
+  }}
+  Listen "127.0.0.3:0" {{
+    {login}
+    Peer "127.0.0.1/32" {{ Always_Deny = true }}
+  }}
+  Listen "127.0.0.4:0" {{
+    {login}
+    Peer "127.0.0.0/8" {{ Always_Allow = true Enable_Authorization = false }}
+  }}
+}}
+ec_logger "ec_logger" {{ acctlog = "{tmp}/acctlog.ec" }}
+"""
+
+    @classmethod
+    def started(cls):
+        cls.tcp = cls.d.wait_log(r"listening \(control\).*?addr=(127\.0\.0\.1:\d+)")
+        cls.denied = cls.d.wait_log(r"listening \(control\).*?addr=(127\.0\.0\.3:\d+)")
+        cls.allowed = cls.d.wait_log(r"listening \(control\).*?addr=(127\.0\.0\.4:\d+)")
+
+    def console(self, *words, target=None, user=None, password=PASSWORD):
+        args = [BIN, "console", "-s", target or self.sock]
+        if user:
+            args += ["--user", user]
+        env = {**os.environ, "BINDERY_CONSOLE_PASSWORD": password}
+        return subprocess.run(args + list(words), capture_output=True, text=True, timeout=30,
+                              env=env)
+
+    def acct(self, kind, listener):
+        """The acctlog's records of one kind and listener, split on `@` as an operator's
+        script would (no field here holds an escaped `@`)."""
+        with open(os.path.join(self.tmp, "acctlog.ec")) as f:
+            rows = [l.rstrip("\n").split("@") for l in f]
+        return [r for r in rows if r[1] == kind and r[2] == listener]
+
+    def assert_refused(self, r):
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn("Not Authorized for this command", r.stdout + r.stderr)
+
+    def test_1_the_unix_socket_client_is_its_system_user(self):
+        r = self.console("summary")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(r.stdout.startswith("Summary Statistics\n"), r.stdout)
+        self.assertEqual(self.console("binding", "summary", "default").returncode, 0)
+        self.assert_refused(self.console("config", "set", "binding", "default",
+                                         "suspend_delivery", "true"))
+        # The refused change was not made (asked as john over TCP, whose role allows config).
+        r = self.console("config", "eval", "binding", "default", "suspend_delivery",
+                         target=self.tcp, user="john")
+        self.assertEqual(r.stdout, "Suspend_Delivery = false\n", r.stderr)
+        z = self.acct("Z", self.sock)
+        self.assertEqual([(len(a), a[3], a[4], a[5], a[6], a[7:]) for a in z], [
+            (8, "", self.me, "1", "summary", ["ops"]),
+            (8, "", self.me, "1", "binding summary default", ["ops"]),
+            (7, "", self.me, "0", "config set binding default suspend_delivery true", []),
+        ])
+        # The implicit system-level authentication of each connection, as Momentum logs it.
+        n = self.acct("N", self.sock)
+        self.assertEqual({(a[3], a[4], a[5]) for a in n}, {("", self.me, "1")})
+        self.assertEqual(len(n), 3)
+
+    def test_2_tcp_users_hold_the_roles_of_the_group_file(self):
+        r = self.console("summary", target=self.tcp, user="serv")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assert_refused(self.console("binding", "summary", "default", target=self.tcp,
+                                         user="serv"))
+        # john has no group: the Role of his own name applies (`^config` only).
+        self.assert_refused(self.console("summary", target=self.tcp, user="john"))
+        z = [(a[4], a[5], a[6], a[7:]) for a in self.acct("Z", "127.0.0.1:0")]
+        for row in [("serv", "1", "summary", ["admin"]),
+                    ("serv", "0", "binding summary default", []),
+                    ("john", "0", "summary", [])]:
+            self.assertIn(row, z)
+        for a in self.acct("Z", "127.0.0.1:0"):
+            self.assertRegex(a[3], r"^127\.0\.0\.1:\d+$")
+
+    def test_3_the_role_file_is_read_at_every_connection(self):
+        self.assert_refused(self.console("config", "eval", "binding", "default",
+                                         "suspend_delivery"))
+        with open(self.roles, "a") as f:
+            f.write(f"admin:{self.me}\n")
+        r = self.console("config", "eval", "binding", "default", "suspend_delivery")
+        self.assertEqual(r.stdout, "Suspend_Delivery = false\n", r.stderr)
+
+    def test_4_always_deny_in_a_peer_refuses_the_right_password(self):
+        r = self.console("summary", target=self.denied, user="serv")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("login refused", r.stderr)
+        self.assertEqual({(a[4], a[5]) for a in self.acct("N", "127.0.0.3:0")}, {("serv", "0")})
+
+    def test_5_always_allow_in_a_peer_takes_any_password(self):
+        r = self.console("binding", "summary", "default", target=self.allowed, user="serv",
+                         password="not the password")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # Enable_Authorization = false in that Peer: nothing was put to the rules.
+        self.assertEqual(self.acct("Z", "127.0.0.4:0"), [])
+        self.assertEqual({(a[4], a[5]) for a in self.acct("N", "127.0.0.4:0")}, {("serv", "1")})
 
 
 if __name__ == "__main__":

@@ -80,6 +80,7 @@ class Handler:
             "ehlo": session.host_name,
             "tls": session.ssl is not None,
             "from": envelope.mail_from,
+            "mail_options": list(envelope.mail_options),
             "rcpts": list(envelope.rcpt_tos),
             "data": envelope.original_content,
         })

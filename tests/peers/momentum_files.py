@@ -14,6 +14,10 @@ headers from its own source address (127.0.0.3); relay control, and the mainlog,
 client's address (127.0.0.5) from the header. Raw bytes for the bad cases: a malformed header,
 none at all, half of one, and a header sent to a listener that expects none.
 
+Send_8BitMIME: an 8-bit message to an aiosmtpd sink (which offers 8BITMIME) carries
+`BODY=8BITMIME` on its MAIL only where the domain says `ifavailable`; under Momentum's default
+`no` it goes unannounced, and an ASCII message is never announced.
+
 Run by `cargo test` (crates/bindery/tests/peers.rs) with BINDERY_BIN set.
 """
 
@@ -30,7 +34,7 @@ import time
 import unittest
 
 from common import BIN, MSG, Daemon, queued_id, send
-from deliver import free_port
+from deliver import SinkSuite, free_port, relay_to_sink
 
 
 def status(pid):
@@ -530,6 +534,46 @@ class SmtpListenerOptions(unittest.TestCase):
         self.assertEqual(out.returncode, 1, out.stdout)
         self.assertIn("b.conf:2:3", out.stdout)
         self.assertIn("is not a 220 greeting line", out.stdout)
+
+
+class Send8BitMime(SinkSuite):
+    NAME = "8bitmime"
+    DNS_EXTRA = ("--mx-host=two.test,mx.one.test,10",)
+
+    @classmethod
+    def daemon_config(cls):
+        return relay_to_sink(cls.dns, cls.sink) + f"""
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+domain "two.test" {{ Remote_SMTP_Port = {cls.sink.port} Send_8BitMIME = ifavailable }}
+"""
+
+    def deliver(self, rcpt, body):
+        msg = (f"From: a@origin.test\r\nTo: {rcpt}\r\nSubject: 8bit\r\n"
+               "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
+               "\r\n").encode() + body
+        with smtplib.SMTP("127.0.0.1", self.d.port, timeout=20) as s:
+            s.sendmail("a@origin.test", [rcpt], msg)
+        self.wait_until(lambda: any(rcpt in m["rcpts"] for m in self.sink.got), 20, rcpt)
+        return next(m for m in self.sink.got if rcpt in m["rcpts"])
+
+    def test_body_8bitmime_only_where_the_domain_says_ifavailable(self):
+        eight = "Grüße aus Köln\r\n".encode()
+        announced = self.deliver("x@two.test", eight)
+        self.assertIn("BODY=8BITMIME", announced["mail_options"])
+        self.assertTrue(announced["data"].endswith(eight), announced["data"][-40:])
+        quiet = self.deliver("y@one.test", eight)
+        self.assertNotIn("BODY=8BITMIME", quiet["mail_options"])
+        self.assertTrue(quiet["data"].endswith(eight), "the body goes as it is")
+        ascii_only = self.deliver("z@two.test", b"plain\r\n")
+        self.assertNotIn("BODY=8BITMIME", ascii_only["mail_options"])
+
+    def test_check_refuses_a_value_momentum_does_not_have(self):
+        conf = os.path.join(self.tmp, "bad.conf")
+        with open(conf, "w") as f:
+            f.write('domain "two.test" {\n  Send_8BitMIME = always\n}\n')
+        r = subprocess.run([BIN, "config", "check", "-c", conf], capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("bad.conf:2:", r.stderr + r.stdout)
 
 
 if __name__ == "__main__":

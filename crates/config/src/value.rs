@@ -299,6 +299,18 @@ pub fn check(ty: ValueType, raw: &RawValue) -> Result<Value, String> {
                 .map(|_| Value::Regex(s.to_string()))
                 .map_err(|e| format!("invalid regular expression: {}", regex_error(&e)))
         }
+        ValueType::RegexList => {
+            let items = scalars(raw).ok_or_else(expected)?;
+            items
+                .iter()
+                .map(|s| {
+                    regex::Regex::new(s).map(|_| s.to_string()).map_err(|e| {
+                        format!("invalid regular expression `{s}`: {}", regex_error(&e))
+                    })
+                })
+                .collect::<Result<_, _>>()
+                .map(Value::List)
+        }
         ValueType::TlsProtocols => {
             let s = need_scalar()?;
             crate::tls_protocols::parse(s).map(|_| Value::Str(s.to_string()))

@@ -4,6 +4,7 @@
 //! - [`words`]: a console line into words (quotes, escapes).
 //! - [`frame`]: the wire format, sans-IO: request lines in, length-prefixed frames out.
 //! - [`auth`]: the challenge-response login of TCP listeners, and htdigest password files.
+//! - [`authz`]: the `Authorization` stanza: which commands a user's roles may run.
 //! - [`session`]: one console connection's state machine (greeting, login, commands).
 //! - [`daemon`]: the [`daemon::Daemon`] trait the commands run against.
 //! - [`change`]: the one road for run-time `set`/`unset`, the console's and Lua's.
@@ -16,6 +17,7 @@
 //! calls the daemon uses (`Daemon::install`, the engine's operations).
 
 pub mod auth;
+pub mod authz;
 pub mod change;
 pub mod commands;
 pub mod complete;

@@ -5,10 +5,16 @@
 //! A listener that requires authentication greets with `auth REALM NONCE`; until the client
 //! answers with `auth USER RESPONSE` (see [`crate::auth`]) no command runs, whatever it is.
 //! A wrong answer gets a fresh challenge; the third closes the connection.
+//!
+//! Where `Enable_Authorization` is on, every command line is put to the `Authorization`
+//! rules ([`crate::authz`]) before it runs; a refused one gets `Not Authorized for this
+//! command`, as Momentum's console says, and either way the decision is kept for the
+//! acctlog's `Z` record ([`Session::take_authorization`]).
 
 use std::sync::Arc;
 
 use crate::auth::{Passwords, nonce};
+use crate::authz::{Decision, Groups, Rules};
 use crate::frame::{Frame, FrameError, LineDecoder, Status};
 use crate::words::split;
 
@@ -20,7 +26,29 @@ pub const MAX_FAILURES: u32 = 3;
 pub struct Login {
     pub realm: String,
     pub passwords: Arc<Passwords>,
+    /// Momentum's `Always_Allow` / `Always_Deny` for this client: the login's outcome
+    /// whatever the password (deny wins where both are set).
+    pub always: Option<bool>,
 }
+
+/// The authorization of one connection: the rules and the roles of its users.
+#[derive(Clone, Debug)]
+pub struct Authz {
+    pub rules: Arc<Rules>,
+    pub groups: Arc<Groups>,
+}
+
+/// One command put to the rules, for the acctlog.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authorized {
+    pub user: String,
+    /// The command line as the rules saw it.
+    pub command: String,
+    pub decision: Decision,
+}
+
+/// What a refused command gets, in Momentum's words.
+pub const NOT_AUTHORIZED: &str = "Not Authorized for this command";
 
 /// What the server should do next.
 #[derive(Debug, PartialEq)]
@@ -46,6 +74,9 @@ pub struct Session {
     failed: Option<String>,
     /// A login just succeeded (for the log).
     admitted: bool,
+    authz: Option<Authz>,
+    /// The last command put to the rules, until the server takes it for the log.
+    authorized: Option<Authorized>,
 }
 
 impl Session {
@@ -60,7 +91,27 @@ impl Session {
             user: None,
             failed: None,
             admitted: false,
+            authz: None,
+            authorized: None,
         }
+    }
+
+    /// Puts every command to `authz` before it runs.
+    pub fn with_authz(mut self, authz: Authz) -> Session {
+        self.authz = Some(authz);
+        self
+    }
+
+    /// The user a Unix socket's client is known as (its system user name), where there is
+    /// no login.
+    pub fn with_user(mut self, user: String) -> Session {
+        self.user = Some(user);
+        self
+    }
+
+    /// The authorization decision made since the last call, if a command was put to it.
+    pub fn take_authorization(&mut self) -> Option<Authorized> {
+        self.authorized.take()
     }
 
     pub fn greeting(&self) -> Frame {
@@ -110,9 +161,30 @@ impl Session {
             Some("quit" | "exit") => Some(Action::Close(Frame::new(Status::Bye, "bye"))),
             Some("json") => {
                 words.remove(0);
-                Some(Action::Run { words, json: true })
+                Some(self.authorize(words, true))
             }
-            Some(_) => Some(Action::Run { words, json: false }),
+            Some(_) => Some(self.authorize(words, false)),
+        }
+    }
+
+    /// `Run` the command, or refuse it where the rules do not allow it.
+    fn authorize(&mut self, words: Vec<String>, json: bool) -> Action {
+        let Some(authz) = &self.authz else {
+            return Action::Run { words, json };
+        };
+        let user = self.user.clone().unwrap_or_default();
+        let command = words.join(" ");
+        let decision = authz.rules.decide(&user, &authz.groups, &command);
+        let allowed = decision != Decision::Denied;
+        self.authorized = Some(Authorized {
+            user,
+            command,
+            decision,
+        });
+        if allowed {
+            Action::Run { words, json }
+        } else {
+            Action::Send(Frame::new(Status::Error, NOT_AUTHORIZED))
         }
     }
 
@@ -122,7 +194,9 @@ impl Session {
         };
         let ok = match words {
             [cmd, user, response] if cmd == "auth" => {
-                let ok = login.passwords.verify(user, challenge, response);
+                let ok = login
+                    .always
+                    .unwrap_or_else(|| login.passwords.verify(user, challenge, response));
                 if ok {
                     self.user = Some(user.clone());
                 } else {
@@ -163,6 +237,7 @@ mod tests {
         Login {
             realm: "bindery".into(),
             passwords: Arc::new(Passwords::parse(&file, "bindery").expect("valid")),
+            always: None,
         }
     }
 
@@ -218,6 +293,82 @@ mod tests {
         assert_eq!(s.user.as_deref(), Some("admin"));
         assert_eq!(s.take_login().as_deref(), Some("admin"));
         assert_eq!(s.take_login(), None, "once");
+    }
+
+    fn authz() -> Authz {
+        Authz {
+            rules: Arc::new(
+                Rules::new(&[("root", &[".*"]), ("admin", &["^config", "^summary$"])])
+                    .expect("patterns"),
+            ),
+            groups: Arc::new(Groups::parse("admin:serv,ec\n")),
+        }
+    }
+
+    #[test]
+    fn commands_are_put_to_the_rules() {
+        let mut s = Session::new(None)
+            .with_user("serv".into())
+            .with_authz(authz());
+        s.input(b"summary\njson summary\nsummary reset\nquit\n");
+        assert_eq!(
+            s.next_action(),
+            Some(Action::Run {
+                words: vec!["summary".into()],
+                json: false
+            })
+        );
+        let allowed = Authorized {
+            user: "serv".into(),
+            command: "summary".into(),
+            decision: Decision::Allowed {
+                role: "admin".into(),
+            },
+        };
+        assert_eq!(s.take_authorization(), Some(allowed.clone()));
+        assert_eq!(s.take_authorization(), None, "once");
+        // `json` is bindery's output switch, not part of the command the rules see.
+        assert!(matches!(
+            s.next_action(),
+            Some(Action::Run { json: true, .. })
+        ));
+        assert_eq!(s.take_authorization(), Some(allowed));
+        assert_eq!(
+            s.next_action(),
+            Some(Action::Send(Frame::new(Status::Error, NOT_AUTHORIZED)))
+        );
+        assert_eq!(
+            s.take_authorization().map(|a| (a.command, a.decision)),
+            Some(("summary reset".into(), Decision::Denied))
+        );
+        assert!(matches!(s.next_action(), Some(Action::Close(_))));
+        assert_eq!(s.take_authorization(), None, "quit is not a command");
+    }
+
+    #[test]
+    fn no_rules_no_checks() {
+        let mut s = Session::new(None).with_user("serv".into());
+        s.input(b"shutdown\n");
+        assert!(matches!(s.next_action(), Some(Action::Run { .. })));
+        assert_eq!(s.take_authorization(), None);
+    }
+
+    #[test]
+    fn always_allow_and_always_deny_decide_the_login() {
+        for (always, admitted) in [(Some(true), true), (Some(false), false)] {
+            let mut l = login();
+            l.always = always;
+            let mut s = Session::new(Some(l));
+            let nonce = challenge(&s.greeting());
+            let answer = if admitted {
+                "0".repeat(32)
+            } else {
+                respond(&ha1("admin", "bindery", "secret"), &nonce)
+            };
+            s.input(format!("auth admin {answer}\n").as_bytes());
+            let ok = matches!(s.next_action(), Some(Action::Send(f)) if f.status == Status::Ok);
+            assert_eq!(ok, admitted, "{always:?}");
+        }
     }
 
     #[test]

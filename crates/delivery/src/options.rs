@@ -79,6 +79,9 @@ pub struct DeliveryOptions {
     pub timeouts: Timeouts,
     pub tls: TlsWish,
     pub tls_fallback: bool,
+    /// `Send_8BitMIME = ifavailable`: `BODY=8BITMIME` on MAIL for an 8-bit body where the
+    /// server offers 8BITMIME. Momentum's default `no` sends the body as it is, unannounced.
+    pub announce_8bit: bool,
     pub tls_verify: TlsVerify,
     /// `tls_ca`: the PEM file of trusted CAs; `None` for the system's bundle.
     pub tls_ca: Option<PathBuf>,
@@ -127,6 +130,7 @@ struct Ids {
     idle_timeout: OptionId,
     tls: OptionId,
     tls_fallback: OptionId,
+    send_8bitmime: OptionId,
     tls_verify: OptionId,
     tls_ca: OptionId,
     tls_protocols: OptionId,
@@ -171,6 +175,7 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     idle_timeout: option_id("Idle_Timeout"),
     tls: option_id("TLS"),
     tls_fallback: option_id("TLS_IfAvailable_Fallback"),
+    send_8bitmime: option_id("Send_8BitMIME"),
     tls_verify: option_id("TLS_Verify"),
     tls_ca: option_id("TLS_CA"),
     tls_protocols: option_id("TLS_Protocols"),
@@ -399,6 +404,7 @@ impl DeliveryOptions {
                 _ => TlsWish::No,
             },
             tls_fallback: r.bool(ids.tls_fallback),
+            announce_8bit: r.word(ids.send_8bitmime) == Some("ifavailable"),
             tls_verify: TlsVerify::parse(r.word(ids.tls_verify)),
             tls_ca: r.string(ids.tls_ca).map(PathBuf::from),
             // Checked when the configuration loaded; a list that no longer parses cannot

@@ -4,24 +4,33 @@
 //!
 //! - A Unix socket is created with `File_Mode` (default 0600), replacing a stale socket file
 //!   left by an earlier run. Whoever can open it is trusted, as with Momentum's console.
-//! - A TCP listen must have `Enable_Authentication = true` and a password file
-//!   (`AuthDigestMD5Parameters = [ uri = "digest:///path" ]`, or `file = "/path"`); without
-//!   both the daemon refuses to start, so a console port is never open to anyone who can
-//!   reach it. The password file is read at every connection, so editing it needs no reload.
+//! - A TCP listen must require a login: a password file
+//!   (`AuthDigestMD5Parameters = [ uri = "digest:///path" ]`, or `file = "/path"`), which turns
+//!   the login on unless `Enable_Authentication = false` is written along the fallback chain;
+//!   without one the daemon refuses to start, so a console port is never open to anyone who
+//!   can reach it. The password file is read at every connection, so editing it needs no reload.
+//! - `Enable_Authorization = true` (listener, Listen or Peer) puts every command to the global
+//!   `Authorization` stanza (`bindery_control::authz`). A TCP client is the user it logged in
+//!   as; a Unix socket's client is its system user (`SO_PEERCRED`), as Momentum's console does.
+//!   Roles come from `AuthorizationParameters = [ uri = "groups:///path" ]`, read at every
+//!   connection like the password file. Each decision is an acctlog `Z` record.
+//! - `Always_Allow` / `Always_Deny` (usually in a `Peer`) decide a login whatever the
+//!   password; `Always_Deny` on a Unix socket closes the connection.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bindery_config::inbound;
+use bindery_config::inbound::{self, ListenSite};
 use bindery_config::schema::{ScopeKind, option_id as opt};
 use bindery_config::snapshot::Snapshot;
 use bindery_config::value::{ListenAddr, Value};
 use bindery_control::auth::{DEFAULT_REALM, Passwords};
+use bindery_control::authz::{self, Decision, Groups, RoleSource, Rules};
 use bindery_control::frame::{Frame, Status};
 use bindery_control::lockout::Lockout;
-use bindery_control::session::{Action, Login, Session};
+use bindery_control::session::{Action, Authz, Login, Session};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
@@ -40,22 +49,28 @@ pub struct ControlPlan {
     pub mode: u32,
     /// `Some` where clients must log in: (realm, password file).
     pub login: Option<(String, PathBuf)>,
-    /// `Control_Client_Timeout`: an idle console connection is closed after this.
+    /// The listener's `Timeout`: an idle console connection is closed after this.
     pub timeout: Duration,
     /// `Concurrency` (0: 16): connections at once.
     pub concurrency: usize,
+    /// Where the Listen sits in this generation's tree, for the options a client's `Peer`
+    /// may set (`Enable_Authorization`, `Always_Allow`, `Always_Deny`).
+    pub site: ListenSite,
+    /// `AuthorizationParameters`' role source, checked at load.
+    pub roles: Option<RoleSource>,
 }
 
 /// Every enabled `Control_Listener` `Listen`.
 pub fn control_listeners(snap: &Snapshot) -> Result<Vec<ControlPlan>, ServerError> {
     let tree = &snap.tree;
-    let timeout = match snap.global(opt("control_client_timeout")) {
-        Some(Value::Seconds(s)) => Duration::from_secs((*s).max(1)),
-        _ => Duration::from_secs(60),
-    };
     let mut out = Vec::new();
     for EnabledListen { site, chain, name } in enabled_listens(snap, ScopeKind::ControlListener) {
         let get = |name: &'static str| inbound::resolve(tree, &chain, opt(name));
+        // The Control_Listener's `Timeout` (Momentum's default 60 s).
+        let timeout = match get("timeout") {
+            Some(Value::Seconds(s)) => Duration::from_secs(s.max(1)),
+            _ => Duration::from_secs(60),
+        };
         let here = listen_span(snap, &site);
         let Some(addr) = site.addr.clone() else {
             return Err(located(
@@ -71,7 +86,14 @@ pub fn control_listeners(snap: &Snapshot) -> Result<Vec<ControlPlan>, ServerErro
             Some(Value::Mode(m)) => m,
             _ => 0o600,
         };
-        let auth = matches!(get("enable_authentication"), Some(Value::Bool(true)));
+        // Momentum's DIGEST-MD5 example (control-auth.md) turns the login on with the
+        // password file alone; an explicit `Enable_Authentication` says otherwise either way
+        // (its first example switches it off for the Unix socket under a listener-wide file).
+        let params = inbound::setting(tree, &chain, opt("authdigestmd5parameters")).is_some();
+        let auth = match inbound::setting(tree, &chain, opt("enable_authentication")) {
+            Some(st) => matches!(st.value, Value::Bool(true)),
+            None => params,
+        };
         let file = match get("authdigestmd5parameters") {
             Some(Value::Dict(entries)) => entries
                 .iter()
@@ -115,6 +137,16 @@ pub fn control_listeners(snap: &Snapshot) -> Result<Vec<ControlPlan>, ServerErro
             (false, _, ListenAddr::Unix(_)) => None,
         };
         let (concurrency, _) = side_limits(snap, &chain, CONTROL_CONCURRENCY);
+        let roles = match inbound::setting(tree, &chain, opt("authorizationparameters")) {
+            Some(st) => match &st.value {
+                Value::Dict(entries) => Some(
+                    authz::role_source(entries)
+                        .map_err(|e| located(snap, Some(st.span), e, None))?,
+                ),
+                _ => None,
+            },
+            None => None,
+        };
         out.push(ControlPlan {
             name,
             addr,
@@ -122,6 +154,8 @@ pub fn control_listeners(snap: &Snapshot) -> Result<Vec<ControlPlan>, ServerErro
             login,
             timeout,
             concurrency,
+            site,
+            roles,
         });
     }
     Ok(out)
@@ -192,26 +226,61 @@ pub fn serve(shared: Arc<Shared>, bound: Bound, shutdown: watch::Receiver<bool>)
     }
 }
 
-/// A listening socket the console accepts on: Unix or TCP. A TCP client comes with its
-/// address (for the login lockout and the log).
+/// Who is on the other end of a console connection.
+#[derive(Clone, Debug)]
+enum Client {
+    /// A TCP client: its address (the login lockout, `Peer` scopes, the log).
+    Tcp(SocketAddr),
+    /// A Unix socket's client: its system user name (or uid), when the kernel says.
+    Unix(Option<String>),
+}
+
+impl Client {
+    fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Client::Tcp(a) => Some(a.ip()),
+            Client::Unix(_) => None,
+        }
+    }
+
+    /// The acctlog's peer field: `ip:port`, empty for a Unix socket.
+    fn peer(&self) -> String {
+        match self {
+            Client::Tcp(a) => a.to_string(),
+            Client::Unix(_) => String::new(),
+        }
+    }
+}
+
+/// The system user name of a uid, else the uid itself.
+fn user_name(uid: u32) -> String {
+    match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
+        Ok(Some(u)) => u.name,
+        _ => uid.to_string(),
+    }
+}
+
+/// A listening socket the console accepts on: Unix or TCP.
 trait Accept: Send + 'static {
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
     fn accept_one(
         &self,
-    ) -> impl std::future::Future<Output = std::io::Result<(Self::Stream, Option<IpAddr>)>> + Send;
+    ) -> impl std::future::Future<Output = std::io::Result<(Self::Stream, Client)>> + Send;
 }
 
 impl Accept for UnixListener {
     type Stream = tokio::net::UnixStream;
-    async fn accept_one(&self) -> std::io::Result<(Self::Stream, Option<IpAddr>)> {
-        self.accept().await.map(|(s, _)| (s, None))
+    async fn accept_one(&self) -> std::io::Result<(Self::Stream, Client)> {
+        let (s, _) = self.accept().await?;
+        let user = s.peer_cred().ok().map(|c| user_name(c.uid()));
+        Ok((s, Client::Unix(user)))
     }
 }
 
 impl Accept for TcpListener {
     type Stream = tokio::net::TcpStream;
-    async fn accept_one(&self) -> std::io::Result<(Self::Stream, Option<IpAddr>)> {
-        self.accept().await.map(|(s, a)| (s, Some(a.ip())))
+    async fn accept_one(&self) -> std::io::Result<(Self::Stream, Client)> {
+        self.accept().await.map(|(s, a)| (s, Client::Tcp(a)))
     }
 }
 
@@ -243,13 +312,13 @@ async fn accept_loop<L: Accept>(
             _ = stop.changed() => break,
         };
         match accepted {
-            Ok((stream, peer)) => {
+            Ok((stream, client)) => {
                 backoff.succeeded();
                 if let Some(stream) = gate.admit(stream) {
                     tokio::spawn(session(
                         Arc::clone(&shared),
                         stream,
-                        peer,
+                        client,
                         Arc::clone(&lockout),
                         plan.clone(),
                         shutdown.clone(),
@@ -263,7 +332,7 @@ async fn accept_loop<L: Accept>(
 
 /// Reads the password file for a login; a file that cannot be read or parsed lets nobody
 /// in, and says why in the log.
-fn login_for(plan: &ControlPlan) -> Option<Login> {
+fn login_for(plan: &ControlPlan, always: Option<bool>) -> Option<Login> {
     let (realm, path) = plan.login.as_ref()?;
     let passwords = match std::fs::read_to_string(path)
         .map_err(|e| e.to_string())
@@ -278,30 +347,110 @@ fn login_for(plan: &ControlPlan) -> Option<Login> {
     Some(Login {
         realm: realm.clone(),
         passwords: Arc::new(passwords),
+        always,
     })
 }
 
-/// The acctlog's authentication record for a console login (Momentum writes the peer's
-/// `ip:port`; the console knows the address only).
-fn acct(shared: &Shared, plan: &ControlPlan, peer: Option<IpAddr>, user: &str, ok: bool) {
-    let peer = peer.map(|p| p.to_string()).unwrap_or_default();
-    shared
-        .eclogs
-        .authentication(crate::unix_now(), &plan.name, &peer, user, ok);
+/// What one client of a console listener is allowed, from the generation in force when it
+/// connected (a `config reload` changes the rules for the next connection).
+struct Access {
+    /// The listener's plan in that generation (the accept loop's when the Listen is gone).
+    plan: ControlPlan,
+    /// `Always_Allow` (`Some(true)`) or `Always_Deny` (`Some(false)`, which wins).
+    always: Option<bool>,
+    authz: Option<Authz>,
+}
+
+fn access(shared: &Shared, started: &ControlPlan, ip: Option<IpAddr>) -> Access {
+    let generation = shared.current();
+    let snap = &generation.snapshot;
+    let Some(plan) = generation.controls.iter().find(|p| p.name == started.name) else {
+        // The Listen left the configuration: nothing of the new one speaks for it.
+        return Access {
+            plan: started.clone(),
+            always: None,
+            authz: None,
+        };
+    };
+    let tree = &snap.tree;
+    let chain = inbound::chain(tree, &plan.site, ip);
+    let on = |name: &'static str| {
+        matches!(
+            inbound::resolve(tree, &chain, opt(name)),
+            Some(Value::Bool(true))
+        )
+    };
+    let always = if on("always_deny") {
+        Some(false)
+    } else if on("always_allow") {
+        Some(true)
+    } else {
+        None
+    };
+    let authz = on("enable_authorization").then(|| {
+        let groups = match &plan.roles {
+            Some(RoleSource::Groups(path)) => match std::fs::read_to_string(path) {
+                Ok(text) => Groups::parse(&text),
+                Err(e) => {
+                    tracing::error!(path = %path.display(), error = %e, "console role file unreadable; users hold only the roles named after them");
+                    Groups::default()
+                }
+            },
+            None => Groups::default(),
+        };
+        Authz {
+            rules: Arc::new(Rules::from_snapshot(snap)),
+            groups: Arc::new(groups),
+        }
+    });
+    Access {
+        plan: plan.clone(),
+        always,
+        authz,
+    }
+}
+
+/// The listener as the acctlog shows it: Momentum writes `Listen ":2025"` as `*:2025`.
+fn acct_listener(plan: &ControlPlan) -> String {
+    if plan.name.starts_with(':') {
+        format!("*{}", plan.name)
+    } else {
+        plan.name.clone()
+    }
+}
+
+/// The acctlog's authentication record for a console login.
+fn acct(shared: &Shared, plan: &ControlPlan, client: &Client, user: &str, ok: bool) {
+    shared.eclogs.authentication(
+        crate::unix_now(),
+        &acct_listener(plan),
+        &client.peer(),
+        user,
+        ok,
+    );
 }
 
 async fn session<S>(
     shared: Arc<Shared>,
     mut stream: S,
-    peer: Option<IpAddr>,
+    client: Client,
     lockout: Arc<Lockout>,
-    plan: ControlPlan,
+    started: ControlPlan,
     mut shutdown: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let login = login_for(&plan);
-    let who = peer.map_or_else(|| "local".to_string(), |p| p.to_string());
+    let peer = client.ip();
+    let Access {
+        plan,
+        always,
+        authz,
+    } = access(&shared, &started, peer);
+    let login = login_for(&plan, always);
+    let who = match &client {
+        Client::Tcp(a) => a.to_string(),
+        Client::Unix(u) => format!("local ({})", u.as_deref().unwrap_or("unknown user")),
+    };
     if let Some(ip) = peer.filter(|_| login.is_some())
         && lockout.locked(ip, crate::unix_now())
     {
@@ -313,7 +462,28 @@ async fn session<S>(
         let _ = stream.write_all(&bye.encode()).await;
         return;
     }
+    let needs_login = login.is_some();
     let mut session = Session::new(login);
+    if let Client::Unix(user) = &client
+        && !needs_login
+    {
+        // No login on this socket: its client is its system user, as in Momentum.
+        let user = user.clone().unwrap_or_default();
+        if always == Some(false) {
+            tracing::warn!(listen = %plan.name, user = %user, "console connection refused: Always_Deny");
+            acct(&shared, &plan, &client, &user, false);
+            let bye = Frame::new(Status::Bye, "access denied");
+            let _ = stream.write_all(&bye.encode()).await;
+            return;
+        }
+        if authz.is_some() {
+            acct(&shared, &plan, &client, &user, true);
+        }
+        session = session.with_user(user);
+    }
+    if let Some(a) = authz {
+        session = session.with_authz(a);
+    }
     if stream
         .write_all(&session.greeting().encode())
         .await
@@ -327,14 +497,31 @@ async fn session<S>(
             if let Some(user) = session.take_failure() {
                 let n = peer.map_or(0, |ip| lockout.failed(ip, crate::unix_now()));
                 tracing::warn!(listen = %plan.name, peer = %who, user = %user, failures = n, "console login failed");
-                acct(&shared, &plan, peer, &user, false);
+                acct(&shared, &plan, &client, &user, false);
                 tokio::time::sleep(FAILURE_DELAY).await;
             } else if let Some(user) = session.take_login() {
                 if let Some(ip) = peer {
                     lockout.succeeded(ip);
                 }
                 tracing::info!(listen = %plan.name, peer = %who, user = %user, "console login");
-                acct(&shared, &plan, peer, &user, true);
+                acct(&shared, &plan, &client, &user, true);
+            }
+            if let Some(a) = session.take_authorization() {
+                let role = match &a.decision {
+                    Decision::Allowed { role } => Some(role.as_str()),
+                    Decision::Denied => {
+                        tracing::warn!(listen = %plan.name, peer = %who, user = %a.user, command = %a.command, "console command not authorized");
+                        None
+                    }
+                };
+                shared.eclogs.authorization(
+                    crate::unix_now(),
+                    &acct_listener(&plan),
+                    &client.peer(),
+                    &a.user,
+                    &a.command,
+                    role,
+                );
             }
             let (frame, close) = match action {
                 Action::Send(f) => (f, false),

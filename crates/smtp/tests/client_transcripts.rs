@@ -94,6 +94,7 @@ impl Runner {
                     ret: None,
                     envid: None,
                     smtputf8: false,
+                    announce_8bit: false,
                 };
                 self.client().send(msg);
             }

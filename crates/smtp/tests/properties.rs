@@ -139,6 +139,7 @@ fn drive_client(chunks: &[Vec<u8>]) -> usize {
         ret: None,
         envid: None,
         smtputf8: false,
+        announce_8bit: false,
     };
     let (mut done, mut sent) = (0, 0);
     for chunk in chunks {

@@ -59,6 +59,8 @@ pub enum ValueType {
     Bytes,
     /// A regular expression.
     Regex,
+    /// A list of regular expressions.
+    RegexList,
     /// Momentum's `TLS_Protocols` list (`"+ALL:-TLSv1.0"`), see `tls_protocols`.
     TlsProtocols,
 }
@@ -88,6 +90,7 @@ impl ValueType {
             ValueType::Seconds => "a number of seconds".into(),
             ValueType::Bytes => "a number of bytes".into(),
             ValueType::Regex => "a regular expression".into(),
+            ValueType::RegexList => "a list of regular expressions `( \"^config\" )`".into(),
             ValueType::TlsProtocols => "a protocol list such as \"+ALL:-TLSv1.0:-TLSv1.1\"".into(),
         }
     }
@@ -266,7 +269,7 @@ options! {
     "TLS_Verify_Mode": Enum(&["none", "require"]), None, ESMTP | HTTP | LISTEN | PEER | PW | PWG;
     "TLS_Verified_Peer_Can_Relay": Bool, Some("false"), ESMTP | LISTEN | PEER | PW | PWG;
     "XClient": Enum(TLS_MODES), Some("no"), DELIV;
-    "Send_8BitMIME": Bool, Some("no"), DELIV;
+    "Send_8BitMIME": Enum(&["no", "ifavailable"]), Some("no"), DELIV;
     "Transform_8BitMIME_Content": Str, Some("ifneeded"), DELIV;
     "Enable_MTA_STS": Bool, Some("false"), DELIV;
     "OpenDKIM_Sign": Bool, Some("true"), DELIV, restart;
@@ -379,6 +382,10 @@ options! {
     "AuthLoginParameters": Dict, None, CTRL | ESMTP | LISTEN | PW | PWG;
     "AuthPlainParameters": Dict, None, ESMTP | HTTP | LISTEN | PW | PWG;
     "AuthCramMD5Parameters": Dict, None, CTRL | ESMTP | LISTEN | PW | PWG;
+    "AuthorizationParameters": Dict, None, CTRL | ESMTP | LISTEN;
+    // Inside `Authorization { Role "name" { ... } }`: Perl regexes matched against a
+    // console command line.
+    "Allow": RegexList, None, ROLE;
 
     // ---- ThreadPool, Security, Debug_Flags (accepted so Momentum files load) ----
     "Backlog": Int, Some("0"), TP, restart;

@@ -27,6 +27,10 @@ pub enum ScopeKind {
     EcLogger,
     /// `bounce_logger "name" { bouncelog = ... }`: the bouncelog.
     BounceLogger,
+    /// `Authorization { Role "r" { allow = ( ... ) } }`: which console commands a role runs.
+    Authorization,
+    /// `Role "name" { allow = ( "regex" ... ) }` inside `Authorization`.
+    Role,
 }
 
 impl ScopeKind {
@@ -91,6 +95,8 @@ pub const SCRIPTLET: u32 = ScopeKind::Scriptlet.bit();
 pub const SCRIPT: u32 = ScopeKind::Script.bit();
 pub const ECLOG: u32 = ScopeKind::EcLogger.bit();
 pub const BLOG: u32 = ScopeKind::BounceLogger.bit();
+pub const AUTHZ: u32 = ScopeKind::Authorization.bit();
+pub const ROLE: u32 = ScopeKind::Role.bit();
 
 /// What the schema knows about one scope kind.
 #[derive(Debug)]
@@ -105,7 +111,7 @@ pub struct ScopeDef {
 }
 
 /// Indexed by `ScopeKind as usize`.
-pub static SCOPES: [ScopeDef; 19] = [
+pub static SCOPES: [ScopeDef; 21] = [
     ScopeDef {
         kind: ScopeKind::Global,
         keyword: "global",
@@ -219,5 +225,17 @@ pub static SCOPES: [ScopeDef; 19] = [
         keyword: "bounce_logger",
         named: true,
         parents: ScopeSet(G),
+    },
+    ScopeDef {
+        kind: ScopeKind::Authorization,
+        keyword: "Authorization",
+        named: false,
+        parents: ScopeSet(G),
+    },
+    ScopeDef {
+        kind: ScopeKind::Role,
+        keyword: "Role",
+        named: true,
+        parents: ScopeSet(AUTHZ),
     },
 ];

@@ -178,6 +178,25 @@ impl EcLogs {
         }
     }
 
+    /// One console command put to the `Authorization` rules: allowed by `role`, or not.
+    pub fn authorization(
+        &self,
+        now: u64,
+        listener: &str,
+        peer: &str,
+        user: &str,
+        command: &str,
+        role: Option<&str>,
+    ) {
+        for l in &self.ec {
+            if let Some(f) = &l.acct {
+                f.line(
+                    acctlog::authorization(now, listener, peer, user, command, role).into_bytes(),
+                );
+            }
+        }
+    }
+
     /// One system event (a warning or an error, or the startup line).
     pub fn panic(&self, now: u64, text: &str) {
         for l in &self.ec {

@@ -424,7 +424,7 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList, joined: Op
                 tokio::time::sleep(Duration::from_millis(wait)).await;
             }
         }
-        let Some(msg) = outgoing(&inner, &p).await else {
+        let Some(msg) = outgoing(&inner, &p, opts.announce_8bit).await else {
             // The body is unreadable: counted as a transient failure for the part.
             let r = Response::local(451, "4.3.0 message body unreadable in the spool");
             Box::pin(outcome::no_connection(&inner, q, &opts, p, &r)).await;
@@ -519,7 +519,7 @@ fn yields(
 }
 
 /// The part as the client sends it; the body is read from the spool now, not before.
-async fn outgoing(inner: &Inner, p: &Part) -> Option<Outgoing> {
+async fn outgoing(inner: &Inner, p: &Part, announce_8bit: bool) -> Option<Outgoing> {
     let (id, mut msg) = {
         let env = p.msg.env.lock().unwrap_or_else(|e| e.into_inner());
         let recipients = p
@@ -541,6 +541,7 @@ async fn outgoing(inner: &Inner, p: &Part) -> Option<Outgoing> {
                 ret: env.ret.map(|r| r.as_str().to_string()),
                 envid: env.envid.as_deref().map(str::to_string),
                 smtputf8: env.smtputf8,
+                announce_8bit,
             },
         )
     };

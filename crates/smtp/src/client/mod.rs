@@ -583,6 +583,7 @@ mod tests {
             ret: None,
             envid: None,
             smtputf8: false,
+            announce_8bit: false,
         });
         c.input(b"250 ok\r\n");
         let _ = c.step();

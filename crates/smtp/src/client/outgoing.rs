@@ -28,6 +28,9 @@ pub struct Outgoing {
     pub envid: Option<String>,
     /// The message needs SMTPUTF8 (it was received with it).
     pub smtputf8: bool,
+    /// Say `BODY=8BITMIME` for an 8-bit body where the server offers 8BITMIME (Momentum's
+    /// `Send_8BitMIME = ifavailable`). Either way the body goes as it is.
+    pub announce_8bit: bool,
 }
 
 impl Outgoing {
@@ -37,7 +40,7 @@ impl Outgoing {
         if ext.size.is_some() {
             c.push_str(&format!(" SIZE={}", self.body.len()));
         }
-        if ext.eight_bit_mime && !self.body.is_ascii() {
+        if self.announce_8bit && ext.eight_bit_mime && !self.body.is_ascii() {
             c.push_str(" BODY=8BITMIME");
         }
         if ext.smtputf8 && self.smtputf8 {
@@ -124,6 +127,7 @@ mod tests {
             ret: Some("HDRS".into()),
             envid: Some("E1".into()),
             smtputf8: false,
+            announce_8bit: true,
         };
         let none = Extensions::default();
         assert_eq!(m.mail_command(&none), b"MAIL FROM:<a@b>\r\n");
@@ -142,6 +146,24 @@ mod tests {
         assert_eq!(
             m.rcpt_command(0, &all),
             b"RCPT TO:<c@d> NOTIFY=FAILURE ORCPT=rfc822;c@d\r\n"
+        );
+        // Momentum's default `Send_8BitMIME = no`: the 8-bit body goes unannounced.
+        let quiet = Outgoing {
+            announce_8bit: false,
+            ..m.clone()
+        };
+        assert_eq!(
+            quiet.mail_command(&all),
+            b"MAIL FROM:<a@b> SIZE=5 RET=HDRS ENVID=E1\r\n"
+        );
+        // An ASCII body is never announced.
+        let ascii = Outgoing {
+            body: Arc::new(b"x\r\n".to_vec()),
+            ..m
+        };
+        assert_eq!(
+            ascii.mail_command(&all),
+            b"MAIL FROM:<a@b> SIZE=3 RET=HDRS ENVID=E1\r\n"
         );
     }
 }
