@@ -21,7 +21,8 @@
 # sinks have counted N messages; the figure is N / (that moment - start of injection). Every
 # second `ss` counts our sockets to the sink port in SYN-SENT and ESTABLISHED; the report
 # gives the most of each, bindery's peak RSS (VmHWM), its CPU time per message (reception and
-# delivery), dnsmasq's CPU seconds in the MX load, and medians of RUNS runs. Run as root
+# delivery), the load's CPU seconds (the injector and the sinks), the DNS server's in the MX
+# loads, and medians of RUNS runs. Run as root
 # (Postfix, ulimit).
 #
 # PERF=1 records a `perf` profile of bindery in each run ($OUT/perf-MODE-QUEUES-RUN.data,
@@ -104,12 +105,14 @@ wait_sinks() {
   python3 -c "print(f'{$N/($t1-$T0):.0f}')"
 }
 
+# The injectors run under /usr/bin/time: their CPU, with the sinks', is the load's share of
+# the machine (LOAD_CPU), which with bindery's and the DNS server's makes the whole budget.
 inject_source() { # PORT
-  smtp-source -4 -s "$SESSIONS" -l "$SIZE" -m "$N" -f a@example.com -t b@example.net "127.0.0.1:$1" \
+  /usr/bin/time -f '%U %S' -o "$OUT/inject.time" smtp-source -4 -s "$SESSIONS" -l "$SIZE" -m "$N" -f a@example.com -t b@example.net "127.0.0.1:$1" \
     > "$OUT/source.out" 2>&1 || { log "smtp-source exited $?: $(tail -n1 "$OUT/source.out")"; return 1; }
 }
 inject_domains() { # PORT DOMAINS
-  python3 "$HERE/inject.py" "$1" "$N" "$SESSIONS" "$SIZE" "$2"
+  /usr/bin/time -f '%U %S' -o "$OUT/inject.time" python3 "$HERE/inject.py" "$1" "$N" "$SESSIONS" "$SIZE" "$2"
 }
 
 # bindings_conf B: B bindings in one group, a Lua policy spreading messages over them.
@@ -202,7 +205,17 @@ stop_dns() {
   kill "$DNS_PID" 2>/dev/null; wait "$DNS_PID" 2>/dev/null || true
 }
 
-# run_bindery MODE X CONF-EXTRA: one measured run; prints "msg/s hwm_kb syn est".
+# load_cpu: CPU seconds of the last injector and of the running sinks.
+load_cpu() {
+  local sum p
+  sum=$(awk '{printf "%.1f", $1 + $2}' "$OUT/inject.time" 2>/dev/null || echo 0)
+  for p in "${SINK_PIDS[@]}"; do
+    sum=$(python3 -c "print(f'{$sum + $(cpu_of "$p"):.1f}')")
+  done
+  echo "$sum"
+}
+
+# run_bindery MODE X CONF-EXTRA: one measured run; prints "msg/s hwm_kb syn est cpu load_cpu".
 run_bindery() {
   local mode=$1 x=$2 rate hwm sampled
   start_bindery "Relay_Hosts = ( 127.0.0.0/8 )
@@ -226,13 +239,13 @@ $3"
   cpu=$(cpu_of "$BINDERY_PID")
   sampled=$(stop_sampler)
   stop_bindery
-  echo "$rate $hwm $sampled $cpu"
+  echo "$rate $hwm $sampled $cpu $(load_cpu)"
 }
 
-printf 'mode\tqueues\trun\tmsg_s\thwm_kb\tmax_syn_sent\tmax_established\tcpu_s\tdns_cpu_s\n' > "$OUT/results.tsv"
-# record MODE QUEUES RUN MSG_S HWM_KB SYN EST [CPU_S [DNS_CPU_S]]
+printf 'mode\tqueues\trun\tmsg_s\thwm_kb\tmax_syn_sent\tmax_established\tcpu_s\tload_cpu_s\tdns_cpu_s\n' > "$OUT/results.tsv"
+# record MODE QUEUES RUN MSG_S HWM_KB SYN EST [CPU_S [LOAD_CPU_S [DNS_CPU_S]]]
 record() {
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "${8:--}" "${9:--}" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "${8:--}" "${9:--}" "${10:--}" \
     >> "$OUT/results.tsv"
   log "$*"
 }
@@ -295,7 +308,7 @@ for r in rows:
     groups[(r[0], r[1])].append(r)
 med = lambda rs, i: statistics.median(float(r[i]) for r in rs if r[i] not in ('-', ''))
 base = {}
-print(f"{'load':<18}{'queues':>8}{'msg/s':>9}{'of 1':>7}{'peak RSS MB':>13}{'KB/queue':>10}{'SYN-SENT':>10}{'ESTAB':>7}{'CPU µs/msg':>12}{'DNS CPU s':>11}")
+print(f"{'load':<18}{'queues':>8}{'msg/s':>9}{'of 1':>7}{'peak RSS MB':>13}{'KB/queue':>10}{'SYN-SENT':>10}{'ESTAB':>7}{'CPU µs/msg':>12}{'load CPU s':>12}{'DNS CPU s':>11}")
 for (mode, q), rs in groups.items():
     rate = med(rs, 3)
     hwm = med(rs, 4) if rs[0][4] != '-' else None
@@ -307,6 +320,7 @@ for (mode, q), rs in groups.items():
     mb = f"{hwm / 1024:.0f}" if hwm else "-"
     has = lambda i: len(rs[0]) > i and rs[0][i] not in ('-', '')
     cpu = f"{med(rs, 7) * 1e6 / N:.0f}" if has(7) else "-"
-    dns = f"{med(rs, 8):.1f}" if has(8) else "-"
-    print(f"{mode:<18}{q:>8}{rate:>9.0f}{share:>7}{mb:>13}{per:>10}{max(int(r[5]) for r in rs):>10}{max(int(r[6]) for r in rs):>7}{cpu:>12}{dns:>11}")
+    load = f"{med(rs, 8):.1f}" if has(8) else "-"
+    dns = f"{med(rs, 9):.1f}" if has(9) else "-"
+    print(f"{mode:<18}{q:>8}{rate:>9.0f}{share:>7}{mb:>13}{per:>10}{max(int(r[5]) for r in rs):>10}{max(int(r[6]) for r in rs):>7}{cpu:>12}{load:>12}{dns:>11}")
 PY
