@@ -441,7 +441,9 @@ ESMTP_Listener {
 
 class SmtpListenerOptions(unittest.TestCase):
     """Require_EHLO (Momentum's default false lets MAIL come first), Static_Banner (the whole
-    220 line) and Received_Hostname (our name in the Received header)."""
+    220 line), Received_Hostname (our name in the Received header),
+    Max_Recipients_Per_Connection (421 past the session's cap) and
+    Allow_Trailing_Whitespace_In_Commands (`< a@b >`)."""
 
     def daemon(self, extra):
         tmp = tempfile.mkdtemp(prefix="bindery-listen-opts-")
@@ -466,6 +468,52 @@ class SmtpListenerOptions(unittest.TestCase):
         strict = self.daemon("Require_EHLO = true")
         out = talk(strict.port, b"MAIL FROM:<a@sender.example>\r\n", timeout=2)
         self.assertIn(b"503 5.5.1", out)
+
+    def test_recipients_per_session_and_spaces_inside_brackets(self):
+        d = self.daemon("Max_Recipients_Per_Connection = 3\n"
+                        "  Allow_Trailing_Whitespace_In_Commands = true")
+        with d.smtp() as s:
+            s.ehlo("client.example")
+            self.assertEqual(s.docmd("MAIL FROM:< a@sender.example >")[0], 250)
+            for i in range(3):
+                self.assertEqual(s.docmd(f"RCPT TO:< r{i}@rcpt.example>")[0], 250)
+            code, text = s.docmd("RCPT TO:<r3@rcpt.example>")
+            self.assertEqual(code, 421, text)
+            self.assertIn(b"too many recipients in this session", text)
+        # Momentum's defaults: no cap, and a space inside the brackets is a syntax error.
+        plain = self.daemon("")
+        with plain.smtp() as s:
+            s.ehlo("client.example")
+            self.assertEqual(s.docmd("MAIL FROM:< a@sender.example >")[0], 501)
+            self.assertEqual(s.docmd("MAIL FROM:<a@sender.example>")[0], 250)
+            for i in range(5):
+                self.assertEqual(s.docmd(f"RCPT TO:<r{i}@rcpt.example>")[0], 250)
+
+    def test_blackhole_inline_refuses_the_recipient_at_rcpt(self):
+        tmp = tempfile.mkdtemp(prefix="bindery-blackhole-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        d = Daemon(tmp, extra='domain "void.rcpt.example" { Blackhole = inline }\n'
+                              'domain "gone.rcpt.example" { Blackhole = true }\n'
+                              'domain "kept.rcpt.example" { Blackhole = internal }')
+        self.addCleanup(d.stop)
+        with d.smtp() as s:
+            s.ehlo("client.example")
+            self.assertEqual(s.docmd("MAIL FROM:<a@sender.example>")[0], 250)
+            for rcpt in ("x@void.rcpt.example", "y@gone.rcpt.example"):
+                code, text = s.docmd(f"RCPT TO:<{rcpt}>")
+                self.assertEqual((code, text), (551, b"5.7.1 recipient blackholed"), rcpt)
+            # `internal` takes the message and fails it at delivery; other domains are kept.
+            for rcpt in ("z@kept.rcpt.example", "w@rcpt.example"):
+                self.assertEqual(s.docmd(f"RCPT TO:<{rcpt}>")[0], 250, rcpt)
+        r = subprocess.run([BIN, "config", "check", "-c", d.conf], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        bad = os.path.join(tmp, "bad.conf")
+        with open(bad, "w") as f:
+            f.write('binding "b" {\n  domain "x.example" {\n    Blackhole = inline\n  }\n}\n')
+        r = subprocess.run([BIN, "config", "check", "-c", bad], capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("bad.conf:3:", r.stderr + r.stdout)
+        self.assertIn("before the message has a binding", r.stderr + r.stdout)
 
     def test_listener_sessions_caps_open_sessions_with_421(self):
         d = self.daemon("Listener_Sessions = 2")

@@ -504,7 +504,22 @@ impl Builder {
         }
         match value::check(def.ty, &value.node) {
             Ok(v) => {
-                let k = scoped_kind(opt, kind);
+                let mut k = scoped_kind(opt, kind);
+                // `Blackhole = inline` refuses a recipient at RCPT, before a message has a
+                // binding: in a binding (or its group) only `internal` can act.
+                if def.name == "Blackhole"
+                    && self.tree.lineage(scope).iter().any(|&s| {
+                        matches!(
+                            self.tree.scope(s).kind,
+                            ScopeKind::Binding | ScopeKind::BindingGroup
+                        )
+                    })
+                {
+                    k = Kind::Values(
+                        &["false", "internal"],
+                        "`true` and `inline` refuse a recipient at RCPT time, before the message has a binding: set them in global or domain scope, or use `internal` here",
+                    );
+                }
                 // Only a listener-only option needs to know the listener it sits under; the
                 // walk up the scopes is not made for the others (every domain's options).
                 let listener = match k {

@@ -159,15 +159,20 @@ fn a_refused_option_is_an_error_and_an_inert_one_loads() {
         "{refused}"
     );
     assert!(refused.contains("t.conf:1:1"), "{refused}");
-    let other = refusal("Blackhole = true\n");
+    // A value honoured in one scope only: `inline` acts at RCPT, before there is a binding.
+    let other = refusal("binding \"b\" {\n  Blackhole = true\n}\n");
     assert!(
         other.contains(
             "`Blackhole = true` is not implemented by bindery (only `false` or `internal` is)"
         ),
         "{other}"
     );
-    bindery_config::snapshot_from_str("t.conf", "Blackhole = false\nForce_Fsync = true\n")
-        .expect("default and inert values load");
+    assert!(other.contains("t.conf:2:3"), "{other}");
+    bindery_config::snapshot_from_str(
+        "t.conf",
+        "Blackhole = false\nForce_Fsync = true\ndomain \"d\" { Blackhole = inline }\n",
+    )
+    .expect("default, inert and domain-scope inline values load");
 }
 
 // ---- The module registry (`schema::modules`): a refused module is an error on its line that

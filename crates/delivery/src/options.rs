@@ -74,6 +74,9 @@ pub struct DeliveryOptions {
     pub max_recipients_per_batch: usize,
     /// 0: unlimited.
     pub max_deliveries_per_connection: u32,
+    /// `Max_Recipients_Per_Connection`: a connection says QUIT once it has sent this many
+    /// recipients (and no transaction carries more); 0: unlimited.
+    pub max_recipients_per_connection: u32,
     pub throttle_messages: Option<(ThrottleKey, Rate)>,
     pub throttle_connections: Option<(ThrottleKey, Rate)>,
     pub timeouts: Timeouts,
@@ -118,6 +121,7 @@ struct Ids {
     scope_max: OptionId,
     aggressiveness: OptionId,
     batch: OptionId,
+    max_rcpts_per_connection: OptionId,
     max_deliveries: OptionId,
     throttle_messages: OptionId,
     throttle_connections: OptionId,
@@ -163,6 +167,7 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     scope_max: option_id("Scope_Max_Outbound_Connections"),
     aggressiveness: option_id("Connection_Allocation_Aggressiveness"),
     batch: option_id("Max_Recipients_Per_Batch"),
+    max_rcpts_per_connection: option_id("Max_Recipients_Per_Connection"),
     max_deliveries: option_id("Max_Deliveries_Per_Connection"),
     throttle_messages: option_id("Outbound_Throttle_Messages"),
     throttle_connections: option_id("Outbound_Throttle_Connections"),
@@ -360,6 +365,8 @@ impl DeliveryOptions {
             Some("__message__") => EhloName::Message,
             Some(s) => EhloName::Literal(s.to_string()),
         };
+        let batch = r.int(ids.batch).max(1) as usize;
+        let rcpts_per_connection = u32::try_from(r.int(ids.max_rcpts_per_connection)).unwrap_or(0);
         let bind_address = match r.value(ids.bind_address) {
             Some(Value::Bind(BindAddress::Ip(ip))) => Some(*ip),
             Some(Value::Bind(BindAddress::Host(h))) => h.parse().ok(),
@@ -385,8 +392,12 @@ impl DeliveryOptions {
                 Some(w) if w.eq_ignore_ascii_case("high") => bindery_queue::pacing::RAMP_HIGH,
                 _ => bindery_queue::pacing::RAMP_NORMAL,
             },
-            max_recipients_per_batch: r.int(ids.batch).max(1) as usize,
+            max_recipients_per_batch: match rcpts_per_connection {
+                0 => batch,
+                cap => batch.min(cap as usize),
+            },
             max_deliveries_per_connection: r.int(ids.max_deliveries).max(0) as u32,
+            max_recipients_per_connection: rcpts_per_connection,
             throttle_messages: r.throttle(ids.throttle_messages, ThrottleKind::Messages),
             throttle_connections: r.throttle(ids.throttle_connections, ThrottleKind::Connections),
             timeouts: Timeouts {

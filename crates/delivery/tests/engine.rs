@@ -750,6 +750,43 @@ async fn max_deliveries_per_connection_opens_a_new_connection() {
     );
 }
 
+/// `max_recipients_per_connection` (Momentum: the most recipients a session carries) closes
+/// a connection once it has sent that many, and no transaction carries more: a 3-recipient
+/// message under a cap of 2 goes as 2 + 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_recipients_per_connection_closes_the_connection() {
+    let (addr, sink) = sink(Duration::from_millis(20)).await;
+    let extra = r#"domain "one.test" {
+  Max_Outbound_Connections = 1
+  Max_Recipients_Per_Connection = 2
+}"#;
+    let (engine, spool) = start(&bindings(addr, extra), Arc::new(SystemClock));
+    inject_to(
+        &engine,
+        &*spool,
+        0,
+        "b1",
+        &["a@one.test", "b@one.test", "c@one.test"],
+    )
+    .await;
+    for i in 1..4 {
+        inject(&engine, &spool, i, "b1", "x@one.test").await;
+    }
+    let seen = wait_for(&sink, 5).await;
+    let mut per_conn: HashMap<usize, usize> = HashMap::new();
+    for s in &seen {
+        assert!(s.rcpts.len() <= 2, "{seen:?}");
+        *per_conn.entry(s.conn).or_default() += s.rcpts.len();
+    }
+    assert!(per_conn.values().all(|&n| n <= 2), "{per_conn:?}");
+    assert_eq!(per_conn.values().sum::<usize>(), 6);
+    assert_eq!(
+        per_conn.len(),
+        3,
+        "6 recipients, 2 a connection: {per_conn:?}"
+    );
+}
+
 /// A connection that finished its work waits `idle_timeout` for more: a message queued
 /// meanwhile goes on it; after the timeout it is closed and the next message opens another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

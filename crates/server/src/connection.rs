@@ -143,6 +143,16 @@ pub async fn serve(
                     Err(_) => session.timeout(),
                 }
             }
+            Step::Check(Check::Rcpt(to))
+                if generation.globals.blackhole_inline
+                    && matches!(&to.domain, Some(bindery_smtp::address::Domain::Name(d))
+                        if crate::settings::blackholed_at_rcpt(&generation.snapshot, d)) =>
+            {
+                // `Blackhole = inline`: the recipient fails here, permanently, with the
+                // reply Momentum documents for it (responses-by-code).
+                shared.stats.reject(551);
+                session.verdict(Some(Reply::new(551, "5.7.1", "recipient blackholed")));
+            }
             Step::Check(check) => {
                 let code = ask(&generation.policy, &mut conn, &mut msg, check);
                 if let Some(c) = code.as_ref().filter(|c| c.code >= 400) {

@@ -62,6 +62,8 @@ struct InboundOptions {
     max_message_size: OptionId,
     max_recipients_per_message: OptionId,
     max_receptions_per_connection: OptionId,
+    max_recipients_per_connection: OptionId,
+    loose_paths: OptionId,
     idle_time: OptionId,
     session_timeout: OptionId,
     context: OptionId,
@@ -91,6 +93,8 @@ static INBOUND: LazyLock<InboundOptions> = LazyLock::new(|| InboundOptions {
     max_message_size: opt("max_message_size"),
     max_recipients_per_message: opt("max_recipients_per_message"),
     max_receptions_per_connection: opt("max_receptions_per_connection"),
+    max_recipients_per_connection: opt("max_recipients_per_connection"),
+    loose_paths: opt("allow_trailing_whitespace_in_commands"),
     idle_time: opt("idle_time"),
     session_timeout: opt("session_timeout"),
     context: opt("context"),
@@ -140,6 +144,9 @@ pub struct Globals {
     /// An `ec_logger` writes a rejectlog: sessions keep their refusals for it. Set by
     /// `Generation::build` from the logger plans (`LogPlans::rejections`).
     pub record_rejections: bool,
+    /// Some `Blackhole` is `true` or `inline` (global or domain scope): RCPT is checked
+    /// against it ([`blackholed_at_rcpt`]).
+    pub blackhole_inline: bool,
 }
 
 impl Globals {
@@ -186,7 +193,15 @@ impl Globals {
             _ => Vec::new(),
         };
         let b = BindingId::DEFAULT;
+        let blackhole = opt("blackhole");
+        let blackhole_inline = snap.tree.scope_ids().any(|id| {
+            matches!(
+                snap.tree.scope(id).setting(blackhole).map(|s| &s.value),
+                Some(Value::Word(w)) if is_inline(w)
+            )
+        });
         Globals {
+            blackhole_inline,
             // The logger stanzas decide it: `Generation::build` sets it from their plans.
             record_rejections: false,
             resolv_conf,
@@ -202,6 +217,22 @@ impl Globals {
             relay_domains,
         }
     }
+}
+
+/// `Blackhole = true` is `inline` (Momentum's ref-blackhole page).
+fn is_inline(word: &str) -> bool {
+    word.eq_ignore_ascii_case("inline") || word.eq_ignore_ascii_case("true")
+}
+
+/// Whether mail to `domain` is refused at RCPT: its `Blackhole` (domain, then global: a
+/// recipient has no binding yet, and the configuration check refuses `inline` in a binding)
+/// is `true` or `inline`.
+pub fn blackholed_at_rcpt(snap: &Snapshot, domain: &str) -> bool {
+    let dk = snap.domain_key(domain);
+    matches!(
+        snap.chain(None, None, Some(&dk)).get(opt("blackhole")).map(|r| r.value),
+        Some(Value::Word(w)) if is_inline(w)
+    )
 }
 
 /// One socket to listen on.
@@ -572,6 +603,9 @@ pub fn inbound(
         max_message_size: int(o.max_message_size),
         max_recipients: int(o.max_recipients_per_message) as usize,
         max_messages: int(o.max_receptions_per_connection) as u32,
+        max_session_recipients: u32::try_from(int(o.max_recipients_per_connection))
+            .unwrap_or(u32::MAX),
+        loose_paths: matches!(get(o.loose_paths), Some(Value::Bool(true))),
         relay_client,
         relay_domains: globals.relay_domains.clone(),
         starttls: tls_config.is_some(),
@@ -581,7 +615,7 @@ pub fn inbound(
             ehlo: policy.has(Callout::Ehlo),
             // A transaction's policy context starts at MAIL: rcptto needs it too.
             mail: policy.has(Callout::MailFrom) || policy.has(Callout::RcptTo),
-            rcpt: policy.has(Callout::RcptTo),
+            rcpt: policy.has(Callout::RcptTo) || globals.blackhole_inline,
         },
         spool_free: spool_free.cloned(),
         record_rejections: globals.record_rejections,

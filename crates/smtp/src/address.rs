@@ -109,10 +109,24 @@ pub enum PathError {
 /// Parses `<...>` at the start of `s`. Returns the mailbox (`None` for `<>`) and what follows
 /// the closing bracket. `utf8` allows non-ASCII in the local part and domain (SMTPUTF8).
 pub fn parse_path(s: &str, utf8: bool) -> Result<(Option<Mailbox>, &str), PathError> {
+    parse_path_with(s, utf8, false)
+}
+
+/// As [`parse_path`]; with `loose`, spaces between the brackets and the address are ignored
+/// (`< user@example.com >`), as Momentum's `Allow_Trailing_Whitespace_In_Commands` does.
+pub fn parse_path_with(
+    s: &str,
+    utf8: bool,
+    loose: bool,
+) -> Result<(Option<Mailbox>, &str), PathError> {
     let s = s.trim_start_matches(' ');
     let rest = s.strip_prefix('<').ok_or(PathError::Syntax)?;
     let close = find_close(rest).ok_or(PathError::Syntax)?;
-    let inner = &rest[..close];
+    let inner = if loose {
+        rest[..close].trim_matches(' ')
+    } else {
+        &rest[..close]
+    };
     let after = &rest[close + 1..];
     if close + 2 > MAX_PATH {
         return Err(PathError::TooLong);

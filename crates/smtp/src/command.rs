@@ -1,7 +1,7 @@
 //! One command line (CRLF removed) → [`Command`]. Pure and total: every input is either a
 //! command or a [`CommandError`] that names the reply.
 
-use crate::address::{Mailbox, PathError, parse_path};
+use crate::address::{Mailbox, PathError, parse_path_with};
 
 /// `BODY=` of MAIL (RFC 6152).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +78,16 @@ pub enum CommandError {
 
 /// Parses `line` (no CRLF). `smtputf8_offered` allows `SMTPUTF8` on MAIL and UTF-8 paths.
 pub fn parse(line: &str, utf8_session: bool) -> Result<Command, CommandError> {
+    parse_with(line, utf8_session, false)
+}
+
+/// As [`parse`]; with `loose_paths`, `< user@example.com >` stands for `<user@example.com>`
+/// (Momentum's `Allow_Trailing_Whitespace_In_Commands`).
+pub fn parse_with(
+    line: &str,
+    utf8_session: bool,
+    loose_paths: bool,
+) -> Result<Command, CommandError> {
     let (verb, arg) = match line.find(' ') {
         Some(i) => (&line[..i], &line[i + 1..]),
         None => (line, ""),
@@ -106,8 +116,8 @@ pub fn parse(line: &str, utf8_session: bool) -> Result<Command, CommandError> {
                 Command::Helo(name.to_string())
             })
         }
-        "MAIL" => mail(arg, utf8_session),
-        "RCPT" => rcpt(arg, utf8_session),
+        "MAIL" => mail(arg, utf8_session, loose_paths),
+        "RCPT" => rcpt(arg, utf8_session, loose_paths),
         "DATA" => no_arg(Command::Data),
         "RSET" => no_arg(Command::Rset),
         "QUIT" => no_arg(Command::Quit),
@@ -143,11 +153,12 @@ fn bad(k: &str) -> CommandError {
     CommandError::BadParam(k.to_string())
 }
 
-fn mail(arg: &str, utf8_session: bool) -> Result<Command, CommandError> {
+fn mail(arg: &str, utf8_session: bool, loose: bool) -> Result<Command, CommandError> {
     let path = after_keyword(arg, "FROM:").ok_or(CommandError::Syntax("MAIL FROM:<address>"))?;
     // SMTPUTF8 is a parameter after the path, so look for it before judging the path.
     let utf8 = utf8_session && path.split(' ').any(|p| p.eq_ignore_ascii_case("SMTPUTF8"));
-    let (mailbox, rest) = parse_path(path, utf8).map_err(|e| CommandError::BadPath(e, true))?;
+    let (mailbox, rest) =
+        parse_path_with(path, utf8, loose).map_err(|e| CommandError::BadPath(e, true))?;
     if !rest.is_empty() && !rest.starts_with(' ') {
         return Err(CommandError::Syntax("MAIL FROM:<address>"));
     }
@@ -169,9 +180,10 @@ fn mail(arg: &str, utf8_session: bool) -> Result<Command, CommandError> {
     Ok(Command::Mail(mailbox, p))
 }
 
-fn rcpt(arg: &str, utf8: bool) -> Result<Command, CommandError> {
+fn rcpt(arg: &str, utf8: bool, loose: bool) -> Result<Command, CommandError> {
     let path = after_keyword(arg, "TO:").ok_or(CommandError::Syntax("RCPT TO:<address>"))?;
-    let (mailbox, rest) = parse_path(path, utf8).map_err(|e| CommandError::BadPath(e, false))?;
+    let (mailbox, rest) =
+        parse_path_with(path, utf8, loose).map_err(|e| CommandError::BadPath(e, false))?;
     let mailbox = mailbox.ok_or(CommandError::BadPath(PathError::Syntax, false))?;
     if !rest.is_empty() && !rest.starts_with(' ') {
         return Err(CommandError::Syntax("RCPT TO:<address>"));

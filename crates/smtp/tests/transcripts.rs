@@ -34,6 +34,8 @@ fn set(cfg: &mut SessionConfig, key: &str, value: &str) {
         "max_message_size" => cfg.max_message_size = value.parse().unwrap(),
         "max_recipients" => cfg.max_recipients = value.parse().unwrap(),
         "max_messages" => cfg.max_messages = value.parse().unwrap(),
+        "max_session_recipients" => cfg.max_session_recipients = value.parse().unwrap(),
+        "loose_paths" => cfg.loose_paths = value.parse().unwrap(),
         "max_errors" => cfg.max_errors = value.parse().unwrap(),
         "postmaster" => cfg.postmaster = Some(bindery_smtp::address::parse_mailbox(value).unwrap()),
         "spool_free" => {

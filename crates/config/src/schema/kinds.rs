@@ -117,6 +117,9 @@ pub const IMPLEMENTED: &[&str] = &[
     "TLS",
     "TLS_IfAvailable_Fallback",
     "Send_8BitMIME",
+    "Blackhole",
+    "Max_Recipients_Per_Connection",
+    "Allow_Trailing_Whitespace_In_Commands",
     "TLS_Verify",
     "TLS_CA",
     "TLS_Certificate",
@@ -203,11 +206,9 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Duravip_Preference", Kind::Refused("names the cluster node that should own a DuraVIP address; bindery has no cluster yet (issue 23)")),
     ("Duravip_Follow", Kind::Refused("makes a listener's address follow a DuraVIP binding between cluster nodes; bindery has no cluster yet (issue 23)")),
     // ---- Connections and queues ----
-    ("Max_Recipients_Per_Connection", Kind::DefaultOnly("closes a connection after that many recipients; not built yet: use Max_Deliveries_Per_Connection")),
     ("Max_Resident_Active_Queue", Kind::Inert("Momentum moves message bodies out of memory past this many per active queue; bindery never holds bodies in memory, they stay in the spool until sent")),
     ("Max_Resident_Messages", Kind::Inert("Momentum moves message bodies out of memory past this many in all; bindery never holds bodies in memory, they stay in the spool until sent")),
     ("Delayed_Binding_Domain_Fuzz", Kind::DefaultOnly("adds up to that many random seconds to a delayed queue's next attempt; not built yet")),
-    ("Blackhole", Kind::Values(&["false", "internal"], "`true` and `inline` fail each recipient at RCPT time, which is not built yet; `internal` (accept, then fail at delivery, with a bounce if Generate_Bounces) is")),
     ("Drop_Body_After_Trans_Fail", Kind::Inert("Momentum frees a message body from memory after that many failed attempts; bindery never holds bodies in memory")),
     ("Host_Failure_Retry", Kind::Refused("how long a failed remote host is skipped before it is tried again; bindery tries every address on each connection")),
     // ---- Routing and DNS ----
@@ -247,9 +248,8 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Large_Message_Threshold", Kind::Inert("Momentum keeps bodies above this size on disk instead of in memory; bindery keeps every body on disk")),
     ("Masterdb_File", Kind::Inert("Momentum's internal database of runtime state; bindery keeps no such file")),
     ("Server_Max_File_Descriptors", Kind::Inert("the descriptor limit Momentum asks for; bindery raises its limit to the system's hard limit at start and sizes its caps to it")),
-    ("TimestampFormat", Kind::DefaultOnly("the time format of Momentum's logs; arrives with ec_logger (issue 18)")),
+    ("TimestampFormat", Kind::Inert("the time format of what Momentum prints to stderr when run with -d; bindery's stderr log is tracing's, with RFC 3339 times, and Momentum's own logs keep their documented formats")),
     // ---- Inbound SMTP ----
-    ("Allow_Trailing_Whitespace_In_Commands", Kind::Refused("whether commands with trailing spaces are accepted; not built yet")),
     ("Reconfig_Message", Kind::DefaultOnly("the reply while Momentum reloads; bindery installs a new configuration without refusing sessions")),
     // Momentum offers PIPELINING, 8BITMIME and STARTTLS by itself and adds the listed ones;
     // bindery offers every one of these on every listener (STARTTLS where a certificate is set).

@@ -388,6 +388,8 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList, joined: Op
     }
     let mut part = Some(first);
     let mut deliveries = 0u32;
+    // Recipients sent on this connection (`max_recipients_per_connection`).
+    let mut recipients = 0u32;
     // The queue the connection serves, and since when, for the site's turns.
     let mut serving = q;
     let mut since_ms = opened_ms;
@@ -450,14 +452,17 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList, joined: Op
             .data
             .as_ref()
             .is_some_and(|r| r.is_positive_completion());
+        recipients = recipients.saturating_add(p.rcpts.len() as u32);
         Box::pin(outcome::apply(&inner, q, &opts, p, &result, &via)).await;
         if accepted {
             inner.proven(q);
         }
         deliveries += 1;
         let limit = opts.max_deliveries_per_connection;
+        let rcpt_limit = opts.max_recipients_per_connection;
         if !conn.usable()
             || (limit > 0 && deliveries >= limit)
+            || (rcpt_limit > 0 && recipients >= rcpt_limit)
             || inner.stopping.load(Ordering::SeqCst)
             || yields(&inner, q, &slot.caps, host.as_ref(), opened_ms)
         {

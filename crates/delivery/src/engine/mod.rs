@@ -651,10 +651,9 @@ async fn dispatch(inner: Arc<Inner>) {
         if !blackholed.is_empty() {
             let inner = Arc::clone(&inner);
             tokio::spawn(async move {
-                let reply = bindery_smtp::client::Response::local(
-                    550,
-                    "5.7.1 discarded (Blackhole = internal)",
-                );
+                // Momentum's reply for it (its responses-by-code page).
+                let reply =
+                    bindery_smtp::client::Response::local(554, "5.7.0 [internal] Blackholed");
                 for (q, part) in blackholed {
                     let opts = {
                         let mut st = inner.lock();

@@ -49,6 +49,11 @@ pub struct SessionConfig {
     pub max_recipients: usize,
     /// Most messages per connection; 0 means no limit.
     pub max_messages: u32,
+    /// `Max_Recipients_Per_Connection`: recipients accepted in the whole session before a
+    /// further RCPT gets `421` and the session closes; 0 means no limit.
+    pub max_session_recipients: u32,
+    /// `Allow_Trailing_Whitespace_In_Commands`: `< user@example.com >` is taken.
+    pub loose_paths: bool,
     /// The client is in `relay_hosts`: it may send anywhere.
     pub relay_client: bool,
     /// Where anyone may send (`relay_domains`).
@@ -100,6 +105,8 @@ impl Default for SessionConfig {
             max_message_size: 0,
             max_recipients: 0,
             max_messages: 0,
+            max_session_recipients: 0,
+            loose_paths: false,
             relay_client: false,
             relay_domains: DomainSet::default(),
             starttls: false,
@@ -204,6 +211,8 @@ pub struct Session {
     /// RCPT commands refused in this transaction (for the DATA reply).
     refused: usize,
     messages: u32,
+    /// Recipients accepted in this session, every transaction counted.
+    session_recipients: u32,
     /// DATA commands answered 354 so far: names the message being received.
     data_serial: u64,
     errors: u32,
@@ -233,6 +242,7 @@ impl Session {
             recipients: Vec::new(),
             refused: 0,
             messages: 0,
+            session_recipients: 0,
             data_serial: 0,
             errors: 0,
             discarding: false,
@@ -477,7 +487,7 @@ impl Session {
     /// Runs one command; returns a step when the caller has to act.
     fn command(&mut self, line: &str) -> Option<Step> {
         let utf8 = self.esmtp && (self.params.smtputf8 || !matches!(self.phase, Phase::Mail));
-        let cmd = match command::parse(line, utf8) {
+        let cmd = match command::parse_with(line, utf8, self.cfg.loose_paths) {
             Ok(c) => c,
             Err(e) => {
                 self.command_error(e);

@@ -74,6 +74,18 @@ impl Session {
             };
             return refuse(self, Reply::new(550, "5.7.1", text));
         }
+        let cap = self.cfg.max_session_recipients;
+        if cap > 0 && self.session_recipients >= cap {
+            // Momentum's Max_Recipients_Per_Connection: the session is over; the client
+            // sends the rest on a new one.
+            self.refused += 1;
+            let text = format!(
+                "{} Error: too many recipients in this session",
+                self.cfg.hostname
+            );
+            self.close_with(Reply::new(421, "4.5.3", text));
+            return None;
+        }
         if self.cfg.max_recipients > 0 && self.recipients.len() >= self.cfg.max_recipients {
             self.refused += 1;
             // Not an error in the "too many errors" sense: the client did nothing wrong.
@@ -103,6 +115,7 @@ impl Session {
             mailbox: to,
             params,
         });
+        self.session_recipients += 1;
         self.ok(Reply::new(250, "2.1.5", "Recipient OK"));
     }
 }
