@@ -18,9 +18,13 @@ Send_8BitMIME: an 8-bit message to an aiosmtpd sink (which offers 8BITMIME) carr
 `BODY=8BITMIME` on its MAIL only where the domain says `ifavailable`; under Momentum's default
 `no` it goes unannounced, and an ASCII message is never announced.
 
+Delivery_Method = LMTP: a domain delivered to aiosmtpd's LMTP server (LHLO; after the dot one
+reply per recipient) on LMTP_Port: each recipient gets its own fate from its own reply.
+
 Run by `cargo test` (crates/bindery/tests/peers.rs) with BINDERY_BIN set.
 """
 
+import asyncio
 import grp
 import os
 import pwd
@@ -30,6 +34,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -622,6 +627,91 @@ domain "two.test" {{ Remote_SMTP_Port = {cls.sink.port} Send_8BitMIME = ifavaila
         r = subprocess.run([BIN, "config", "check", "-c", conf], capture_output=True, text=True)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("bad.conf:2:", r.stderr + r.stdout)
+
+
+class LmtpServer:
+    """aiosmtpd's LMTP server on 127.0.0.24 in a thread: after the dot it answers each
+    recipient on its own line, 550 for a `reject` local part, 250 for the others."""
+
+    class Handler:
+        def __init__(self):
+            self.got = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.got.append((session.host_name, list(envelope.rcpt_tos)))
+            return "\r\n".join(
+                f"550 5.1.1 <{r}> mailbox disabled" if r.startswith("reject")
+                else f"250 2.0.0 <{r}> delivered" for r in envelope.rcpt_tos)
+
+    def __init__(self):
+        from aiosmtpd.lmtp import LMTP
+        self.handler = LmtpServer.Handler()
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run():
+            asyncio.set_event_loop(self.loop)
+            self.server = self.loop.run_until_complete(self.loop.create_server(
+                lambda: LMTP(self.handler, hostname="lmtp.test"), "127.0.0.24", self.port))
+            ready.set()
+            self.loop.run_forever()
+
+        threading.Thread(target=run, daemon=True).start()
+        ready.wait(10)
+
+    def stop(self):
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+class LmtpDelivery(SinkSuite):
+    NAME = "lmtp"
+
+    @classmethod
+    def prepare(cls):
+        cls.lmtp = LmtpServer()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.lmtp.stop()
+
+    @classmethod
+    def daemon_config(cls):
+        return relay_to_sink(cls.dns, cls.sink) + f"""
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+domain "store.test" {{
+  Delivery_Method = LMTP
+  LMTP_Port = {cls.lmtp.port}
+  Gateway = "127.0.0.24"
+}}
+"""
+
+    def test_each_recipient_gets_its_own_reply(self):
+        rcpts = ["a@store.test", "reject@store.test", "b@store.test"]
+        with smtplib.SMTP("127.0.0.1", self.d.port, timeout=20) as s:
+            s.sendmail("x@origin.test", rcpts, b"Subject: lmtp\r\n\r\nhi\r\n")
+        self.wait_until(lambda: len(self.d.records("delivery")) >= 2
+                        and self.d.records("permanent"), 20, "LMTP outcomes")
+        self.assertEqual(self.lmtp.handler.got, [("mx.bindery.test", rcpts)],
+                         "one transaction, greeted with LHLO")
+        delivered = sorted(r["rcpt"] for r in self.d.records("delivery"))
+        self.assertEqual(delivered, ["a@store.test", "b@store.test"])
+        failed = self.d.records("permanent")
+        self.assertEqual([r["rcpt"] for r in failed], ["reject@store.test"])
+        self.assertTrue(failed[0]["reply"].startswith("550 5.1.1 <reject@store.test>"), failed)
+        for r in self.d.records("delivery"):
+            self.assertEqual(r["remote_ip"], "127.0.0.24")
+            self.assertIn(r["rcpt"], r["reply"], "its own reply, not the first one")
+
+    def test_check_refuses_a_method_bindery_does_not_send(self):
+        conf = os.path.join(self.tmp, "push.conf")
+        with open(conf, "w") as f:
+            f.write('domain "gcm.example" {\n  Delivery_Method = "gcm"\n}\n')
+        r = subprocess.run([BIN, "config", "check", "-c", conf], capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("push.conf:2:", r.stderr + r.stdout)
 
 
 if __name__ == "__main__":

@@ -966,7 +966,14 @@ fn kind_diagnostic(
             if honour.iter().any(|w| honoured(w).as_ref() == Some(v)) {
                 return None;
             }
-            refuse(why, Some(&honour.join("` or `")))
+            // "`a` or `b`", "`a`, `b` or `c`".
+            let listed = match honour.split_last() {
+                Some((last, rest)) if !rest.is_empty() => {
+                    format!("{}` or `{last}", rest.join("`, `"))
+                }
+                _ => honour.join(""),
+            };
+            refuse(why, Some(&listed))
         }
         Kind::Fixed(only, why) => {
             if honoured(only).as_ref() == Some(v) {

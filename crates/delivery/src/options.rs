@@ -11,7 +11,7 @@ use bindery_config::snapshot::{BindingId, Chain, DomainKey, Level, Origin, Snaps
 use bindery_config::value::{BindAddress, Value};
 use bindery_queue::throttle::ThrottleKind;
 use bindery_queue::{Limit, MaxRetries, Rate, RetryPolicy, ThrottleKey};
-use bindery_smtp::client::TlsWish;
+use bindery_smtp::client::{Protocol, TlsWish};
 
 use crate::tls::TlsVerify;
 
@@ -82,6 +82,8 @@ pub struct DeliveryOptions {
     pub timeouts: Timeouts,
     pub tls: TlsWish,
     pub tls_fallback: bool,
+    /// `Delivery_Method`: ESMTP, SMTP or LMTP (the others are refused at load).
+    pub protocol: Protocol,
     /// `Send_8BitMIME = ifavailable`: `BODY=8BITMIME` on MAIL for an 8-bit body where the
     /// server offers 8BITMIME. Momentum's default `no` sends the body as it is, unannounced.
     pub announce_8bit: bool,
@@ -135,6 +137,8 @@ struct Ids {
     tls: OptionId,
     tls_fallback: OptionId,
     send_8bitmime: OptionId,
+    delivery_method: OptionId,
+    lmtp_port: OptionId,
     tls_verify: OptionId,
     tls_ca: OptionId,
     tls_protocols: OptionId,
@@ -181,6 +185,8 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     tls: option_id("TLS"),
     tls_fallback: option_id("TLS_IfAvailable_Fallback"),
     send_8bitmime: option_id("Send_8BitMIME"),
+    delivery_method: option_id("Delivery_Method"),
+    lmtp_port: option_id("LMTP_Port"),
     tls_verify: option_id("TLS_Verify"),
     tls_ca: option_id("TLS_CA"),
     tls_protocols: option_id("TLS_Protocols"),
@@ -366,6 +372,11 @@ impl DeliveryOptions {
             Some(s) => EhloName::Literal(s.to_string()),
         };
         let batch = r.int(ids.batch).max(1) as usize;
+        let protocol = match r.word(ids.delivery_method) {
+            Some(w) if w.eq_ignore_ascii_case("lmtp") => Protocol::Lmtp,
+            Some(w) if w.eq_ignore_ascii_case("smtp") => Protocol::Smtp,
+            _ => Protocol::Esmtp,
+        };
         let rcpts_per_connection = u32::try_from(r.int(ids.max_rcpts_per_connection)).unwrap_or(0);
         let bind_address = match r.value(ids.bind_address) {
             Some(Value::Bind(BindAddress::Ip(ip))) => Some(*ip),
@@ -416,6 +427,7 @@ impl DeliveryOptions {
             },
             tls_fallback: r.bool(ids.tls_fallback),
             announce_8bit: r.word(ids.send_8bitmime) == Some("ifavailable"),
+            protocol,
             tls_verify: TlsVerify::parse(r.word(ids.tls_verify)),
             tls_ca: r.string(ids.tls_ca).map(PathBuf::from),
             // Checked when the configuration loaded; a list that no longer parses cannot
@@ -431,7 +443,13 @@ impl DeliveryOptions {
                 Some(Value::List(l)) => Some(l.clone()),
                 _ => None,
             },
-            port: r.int(ids.port).clamp(1, 65535) as u16,
+            // LMTP goes to `LMTP_Port` (Momentum's 2003) unless a gateway or route names one.
+            port: if protocol == Protocol::Lmtp {
+                r.int(ids.lmtp_port)
+            } else {
+                r.int(ids.port)
+            }
+            .clamp(1, 65535) as u16,
             families: crate::resolver::Families::from_use_ipv6(r.bool(ids.use_ipv6)),
             prefer_ipv6_mxs: r.bool(ids.prefer_ipv6_mxs),
             mailerdaemon: r.string(ids.mailerdaemon),

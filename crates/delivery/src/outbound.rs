@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bindery_smtp::client::{
-    Client, ClientConfig, ClientStep, Outcome, Outgoing, Phase, Response, TlsWish,
+    Client, ClientConfig, ClientStep, Outcome, Outgoing, Phase, Protocol, Response, TlsWish,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -77,11 +77,13 @@ async fn connect_from(
 }
 
 impl Outbound {
-    /// Connects and runs the handshake (greeting, EHLO, STARTTLS if wanted and offered).
+    /// Connects and runs the handshake (greeting, EHLO, STARTTLS if wanted and offered), in
+    /// `protocol` (ESMTP, SMTP or LMTP).
     pub async fn open(
         target: &Target,
         source: Option<IpAddr>,
         ehlo: &str,
+        protocol: Protocol,
         tls: TlsWish,
         tls_config: Option<&Arc<rustls::ClientConfig>>,
         timeouts: Timeouts,
@@ -111,6 +113,7 @@ impl Outbound {
             client: Client::new(ClientConfig {
                 ehlo: ehlo.to_string(),
                 tls,
+                protocol,
             }),
             timeouts,
             target: target.clone(),

@@ -1,7 +1,8 @@
 //! Whole outbound dialogues, run in memory against the sans-IO client.
 //!
 //! Each `tests/client/*.txt` file is a golden dialogue. Lines the test keeps as written:
-//! - `# ...` comments; `@ key = value` settings before the first server line (`ehlo`, `tls`);
+//! - `# ...` comments; `@ key = value` settings before the first server line (`ehlo`, `tls`,
+//!   `protocol`: esmtp, smtp or lmtp);
 //! - `S: text` a server line, sent with CRLF; `S| text` the same but in one write with the next
 //!   server line;
 //! - `! send FROM TO...` starts a transaction (FROM `-` is the null sender) with a small body
@@ -19,7 +20,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use bindery_smtp::client::{
-    Client, ClientConfig, ClientStep, OutRecipient, Outgoing, Response, TlsWish,
+    Client, ClientConfig, ClientStep, OutRecipient, Outgoing, Protocol, Response, TlsWish,
 };
 use common::unescape;
 
@@ -123,6 +124,7 @@ fn run(text: &str) -> String {
         cfg: ClientConfig {
             ehlo: "out.test".into(),
             tls: TlsWish::No,
+            protocol: Protocol::Esmtp,
         },
         client: None,
         pending: Vec::new(),
@@ -144,6 +146,9 @@ fn run(text: &str) -> String {
                 ("tls", "no") => r.cfg.tls = TlsWish::No,
                 ("tls", "ifavailable") => r.cfg.tls = TlsWish::IfAvailable,
                 ("tls", "required") => r.cfg.tls = TlsWish::Required,
+                ("protocol", "esmtp") => r.cfg.protocol = Protocol::Esmtp,
+                ("protocol", "smtp") => r.cfg.protocol = Protocol::Smtp,
+                ("protocol", "lmtp") => r.cfg.protocol = Protocol::Lmtp,
                 other => panic!("unknown setting {other:?}"),
             }
         } else if let Some(rest) = line.strip_prefix("S: ") {

@@ -120,6 +120,7 @@ fn drive_client(chunks: &[Vec<u8>]) -> usize {
     let mut c = Client::new(ClientConfig {
         ehlo: "out.test".into(),
         tls: TlsWish::IfAvailable,
+        protocol: bindery_smtp::client::Protocol::Esmtp,
     });
     let msg = Outgoing {
         sender: "a@b.test".into(),

@@ -117,6 +117,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "TLS",
     "TLS_IfAvailable_Fallback",
     "Send_8BitMIME",
+    "LMTP_Port",
     "Blackhole",
     "Max_Recipients_Per_Connection",
     "Allow_Trailing_Whitespace_In_Commands",
@@ -212,8 +213,7 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Drop_Body_After_Trans_Fail", Kind::Inert("Momentum frees a message body from memory after that many failed attempts; bindery never holds bodies in memory")),
     ("Host_Failure_Retry", Kind::Refused("how long a failed remote host is skipped before it is tried again; bindery tries every address on each connection")),
     // ---- Routing and DNS ----
-    ("Delivery_Method", Kind::DefaultOnly("sends by LMTP, ECStream or a mobile push protocol instead of SMTP; bindery sends SMTP only")),
-    ("LMTP_Port", Kind::DefaultOnly("the port for Delivery_Method = LMTP, which bindery does not send")),
+    ("Delivery_Method", Kind::Values(&["ESMTP", "SMTP", "LMTP"], "ECSTREAM is Momentum's own cluster stream and APN, GCM and MM7 are mobile push and multimedia messaging protocols; bindery sends ESMTP, SMTP (HELO only) and LMTP")),
     ("ECStream_Port", Kind::DefaultOnly("the port for Delivery_Method = ECSTREAM, which bindery does not send")),
     ("Fully_Resolve_Before_SMTP", Kind::DefaultOnly("false lets Momentum connect before every MX host is resolved; bindery always resolves them first")),
     ("MX_Failures_To_Delay", Kind::Refused("after that many failed MX connections the domain's queue is delayed as a whole; not built yet")),

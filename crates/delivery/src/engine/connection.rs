@@ -202,6 +202,7 @@ async fn connect(
                 t,
                 opts.bind_address,
                 ehlo,
+                opts.protocol,
                 wish,
                 cfg.as_ref(),
                 opts.timeouts,

@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use bindery_queue::{QueueId, SiteId};
-use bindery_smtp::client::TlsWish;
+use bindery_smtp::client::{Protocol, TlsWish};
 use tokio::sync::Notify;
 
 use super::{CapList, Inner, State};
@@ -31,6 +31,8 @@ pub(crate) struct SiteKey {
     /// Every host and address of the route, sorted: MX selection rotates equal preferences,
     /// which must not make a new site.
     hosts: Box<[(u32, Box<str>, SocketAddr)]>,
+    /// SMTP, ESMTP or LMTP: a connection speaks one.
+    protocol: Protocol,
     tls: TlsWish,
     tls_fallback: bool,
     tls_verify: TlsVerify,
@@ -51,6 +53,7 @@ impl SiteKey {
             bind: opts.bind_address,
             ehlo: ehlo.into(),
             hosts: hosts.into_boxed_slice(),
+            protocol: opts.protocol,
             tls: opts.tls,
             tls_fallback: opts.tls_fallback,
             tls_verify: opts.tls_verify,

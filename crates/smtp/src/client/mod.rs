@@ -18,6 +18,11 @@
 //! notice: [`Client::abort`] then gives the outcome of a transaction cut short, with every
 //! recipient unfinished, because a recipient counts as delivered only after the reply to the
 //! final dot.
+//!
+//! [`ClientConfig::protocol`] is Momentum's `Delivery_Method`: `ESMTP` (EHLO, HELO if the
+//! server refuses it), `SMTP` (HELO only: no extensions), or LMTP (RFC 2033): `LHLO` (no HELO
+//! fallback), and after the final dot one reply per recipient whose RCPT was accepted, in
+//! RCPT order, each deciding its own recipient ([`Outcome::per_rcpt`]).
 
 mod extensions;
 mod outgoing;
@@ -42,6 +47,18 @@ pub struct ClientConfig {
     /// The name we greet with (`ehlo_hostname`, resolved by the caller).
     pub ehlo: String,
     pub tls: TlsWish,
+    pub protocol: Protocol,
+}
+
+/// Momentum's `Delivery_Method`, for the methods bindery speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    #[default]
+    Esmtp,
+    /// RFC 821 SMTP: HELO, no extensions.
+    Smtp,
+    /// RFC 2033 LMTP.
+    Lmtp,
 }
 
 /// What the client is waiting for, which picks the timeout that applies.
@@ -75,6 +92,8 @@ enum Awaiting {
     Rcpt(usize),
     Data,
     Body,
+    /// LMTP: the reply to the final dot for recipient `i` (an accepted one).
+    BodyFor(usize),
     /// The empty `.` sent after a 354 that came although no recipient was accepted.
     EmptyBody,
     Rset,
@@ -90,7 +109,7 @@ impl Awaiting {
             Awaiting::Mail => Phase::MailFrom,
             Awaiting::Rcpt(_) => Phase::RcptTo,
             Awaiting::Data => Phase::Data,
-            Awaiting::Body | Awaiting::EmptyBody => Phase::Body,
+            Awaiting::Body | Awaiting::BodyFor(_) | Awaiting::EmptyBody => Phase::Body,
             Awaiting::Rset => Phase::Rset,
             Awaiting::Quit => Phase::Quit,
         }
@@ -110,6 +129,9 @@ pub struct Outcome {
     pub cut_at: Option<Phase>,
     /// Whether `data` answers the DATA command (`Data`) or the final dot (`Body`).
     pub data_at: Option<Phase>,
+    /// LMTP: the final reply of each recipient, by index (empty for SMTP, where `data` is
+    /// every recipient's). `data` then holds the last of them.
+    pub per_rcpt: Vec<Option<Response>>,
 }
 
 impl Outcome {
@@ -129,6 +151,7 @@ impl Outcome {
             cut: None,
             cut_at: None,
             data_at: None,
+            per_rcpt: Vec::new(),
         }
     }
 
@@ -160,6 +183,13 @@ impl Outcome {
         }
         match self.rcpts.get(i).and_then(Option::as_ref) {
             Some(r) if !r.is_positive_completion() => r,
+            // LMTP after the dot: the recipient's own reply, once there is any.
+            Some(_) if !self.per_rcpt.is_empty() => self
+                .per_rcpt
+                .get(i)
+                .and_then(Option::as_ref)
+                .or(cut)
+                .unwrap_or(&NONE),
             Some(_) => self.data.as_ref().or(cut).unwrap_or(&NONE),
             None => cut.unwrap_or(&NONE),
         }
@@ -176,6 +206,13 @@ impl Outcome {
         }
         match self.rcpts.get(i).and_then(Option::as_ref) {
             Some(r) if !r.is_positive_completion() => Phase::RcptTo,
+            Some(_) if !self.per_rcpt.is_empty() => {
+                if self.per_rcpt.get(i).is_some_and(Option::is_some) {
+                    Phase::Body
+                } else {
+                    cut
+                }
+            }
             Some(_) if self.data.is_some() => self.data_at.unwrap_or(Phase::Body),
             _ => cut,
         }
@@ -363,8 +400,18 @@ impl Client {
     }
 
     fn send_ehlo(&mut self) {
+        let verb = match self.cfg.protocol {
+            Protocol::Esmtp => "EHLO",
+            Protocol::Smtp => {
+                self.out
+                    .extend_from_slice(format!("HELO {}\r\n", self.cfg.ehlo).as_bytes());
+                self.awaiting.push_back(Awaiting::Helo);
+                return;
+            }
+            Protocol::Lmtp => "LHLO",
+        };
         self.out
-            .extend_from_slice(format!("EHLO {}\r\n", self.cfg.ehlo).as_bytes());
+            .extend_from_slice(format!("{verb} {}\r\n", self.cfg.ehlo).as_bytes());
         self.awaiting.push_back(Awaiting::Ehlo);
     }
 
@@ -404,7 +451,10 @@ impl Client {
                 if r.code == 250 {
                     self.ext = Extensions::from_ehlo(&r);
                     self.after_hello();
-                } else if r.is_permanent() && !self.tls_active {
+                } else if r.is_permanent()
+                    && !self.tls_active
+                    && self.cfg.protocol != Protocol::Lmtp
+                {
                     // An old server: try HELO (RFC 5321 §3.2).
                     self.out
                         .extend_from_slice(format!("HELO {}\r\n", self.cfg.ehlo).as_bytes());
@@ -440,6 +490,19 @@ impl Client {
                     o.data_at = Some(Phase::Body);
                 }
                 self.finish(false);
+            }
+            Awaiting::BodyFor(i) => {
+                if let Some((_, o)) = &mut self.tx {
+                    if let Some(slot) = o.per_rcpt.get_mut(i) {
+                        *slot = Some(r.clone());
+                    }
+                    o.data = Some(r);
+                    o.data_at = Some(Phase::Body);
+                }
+                // The transaction ends with the last recipient's reply.
+                if !matches!(self.awaiting.front(), Some(Awaiting::BodyFor(_))) {
+                    self.finish(false);
+                }
             }
             Awaiting::EmptyBody => self.finish(true),
             Awaiting::Rset => {
@@ -517,7 +580,17 @@ impl Client {
         if r.code == 354 {
             if o.mail_ok() && o.accepted() > 0 {
                 dot_stuff_into(&msg.body, &mut self.out);
-                self.awaiting.push_back(Awaiting::Body);
+                if self.cfg.protocol == Protocol::Lmtp {
+                    // RFC 2033 §4.2: one reply per recipient that RCPT accepted, in order.
+                    o.per_rcpt = vec![None; o.rcpts.len()];
+                    for (i, rr) in o.rcpts.iter().enumerate() {
+                        if rr.as_ref().is_some_and(Response::is_positive_completion) {
+                            self.awaiting.push_back(Awaiting::BodyFor(i));
+                        }
+                    }
+                } else {
+                    self.awaiting.push_back(Awaiting::Body);
+                }
             } else {
                 // RFC 2920 §3.1: DATA accepted with no valid recipient; end it empty.
                 self.out.extend_from_slice(b".\r\n");
@@ -548,6 +621,7 @@ mod tests {
             cut: None,
             cut_at: None,
             data_at: Some(Phase::Body),
+            per_rcpt: Vec::new(),
         };
         assert_eq!(o.for_recipient(0).lines[0], "2.0.0 queued");
         assert_eq!(o.phase_for(0), Phase::Body);
@@ -569,6 +643,7 @@ mod tests {
         let mut c = Client::new(ClientConfig {
             ehlo: "me".into(),
             tls: TlsWish::No,
+            protocol: Protocol::Esmtp,
         });
         c.input(b"220 hi\r\n250 ok\r\n");
         while !matches!(c.step(), ClientStep::NeedInput | ClientStep::Ready) {}
