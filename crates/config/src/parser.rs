@@ -123,6 +123,13 @@ impl Parser {
             span: key_tok.span,
         };
         match self.peek_at(0) {
+            // Momentum's inbound-SSL page opens a stanza as `ESMTP_Listener = {`: a brace is
+            // never a value, so the `=` is read as the stanza it can only be.
+            Some(Tok::Eq) if self.peek_at(1) == Some(&Tok::LBrace) => {
+                self.pos += 1;
+                let brace = self.bump()?.span;
+                self.stanza(key, None, brace, depth)
+            }
             Some(Tok::Eq) => {
                 self.pos += 1;
                 let value = self.value(0)?;

@@ -75,6 +75,9 @@ impl Kind {
     }
 }
 
+/// The adaptive module's options in binding and domain scopes.
+const ADAPTIVE_LATER: &str = "read by Momentum's adaptive module, which tunes limits from remote replies; arrives with adaptive delivery (issue 22)";
+
 /// Options bindery implements: each is read by code outside the schema.
 pub const IMPLEMENTED: &[&str] = &[
     "Bind_Address",
@@ -230,6 +233,36 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("DomainKeys", Kind::DefaultOnly("signs with DomainKeys (the pre-DKIM scheme); bindery does not sign it")),
     ("Enable_FBL_Header_Insertion", Kind::DefaultOnly("adds the fbl module's X-MSFBL header; arrives with feedback loops (issue 22)")),
     ("Adaptive_Enabled", Kind::DefaultOnly("lets the adaptive module tune limits from remote replies; arrives with adaptive delivery (issue 22)")),
+    ("Adaptive_Adjustment_Interval", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_Alert_Email_Destination", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_Attempt_Threshold", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_Body_Timeout", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_Default_Suspension", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_EHLO_Timeout", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_FBL_Volume_Threshold", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_Idle_Timeout", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_MailFrom_Timeout", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_Max_Deliveries_Per_Connection", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_Max_Outbound_Connections", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_Max_Recipients_Per_Batch", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_Max_Recipients_Per_Connection", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_Max_Resident_Active_Queue", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_Max_Retries", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_Max_Retry_Interval", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_Notification_Events", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_Notification_Interval", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_Outbound_Throttle_Messages", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_Positive_Adjustment_Interval", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_RcptTo_Timeout", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_Rejection_Rate_Suspension_Percentage", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_Retry_Fuzz", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_Retry_Interval", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_Rset_Timeout", Kind::Refused(ADAPTIVE_LATER)),
+    ("Adaptive_Sweep_Rule_Enabled", Kind::Refused(ADAPTIVE_LATER)),
+    ("Rollup_MX", Kind::DefaultOnly("queues the domains whose MX is this host as one routing domain, so adaptive delivery's limits apply to them together; arrives with adaptive delivery (issue 22). Bindery already shares connections among domains that route to the same hosts (sites), with limits kept per domain")),
+    ("Rollup_MX_Name", Kind::Refused("the routing domain of Rollup_MX; arrives with adaptive delivery (issue 22)")),
+    ("Reroute_Domain", Kind::Refused("the xfer module's rerouting of a domain's mail to another Momentum node; bindery has no xfer module")),
+    ("Delayed_Reroute_Domain", Kind::Refused("the xfer module's rerouting of delayed mail to another Momentum node; bindery has no xfer module")),
     // ---- Bounces and DSNs (issue 22) ----
     ("MDN_Failures_Notify", Kind::Refused("sends failure notices for mobile (MM7) delivery; bindery does not deliver MM7")),
     ("Generate_Delay_DSN", Kind::DefaultOnly("sends a delay notice to the sender while mail waits; not built yet")),

@@ -170,7 +170,7 @@ pub static MODULES: &[ModuleDef] = &[
     m("mms_logger", N, Refused("logs MMS; bindery delivers mail only"), NONE, NO_STANZAS),
     m("msg_gen", S, Refused("generates messages from templates for the HTTP API; arrives with HTTP injection (issue 21)"), NONE, NO_STANZAS),
     m("msgcserver_listener", S, Inert("the cluster message bus's listener; bindery runs one node"), NONE, LISTEN_AND_PEER),
-    m("msgc_client", S, Inert("the cluster's message bus client; bindery runs one node"), &[("server", Str), ("bind_address", Str), ("connect_timeout", Seconds), ("reconnect_interval", Seconds), ("keepalive_interval", Seconds), ("idle_timeout", Seconds), ("debug_level", Str)], NO_STANZAS),
+    m("msgc_client", S, Inert("the cluster's message bus client; bindery runs one node"), &[("server", List), ("bind_address", Str), ("connect_timeout", Seconds), ("reconnect_interval", Seconds), ("keepalive_interval", Seconds), ("idle_timeout", Seconds), ("debug_level", Str)], NO_STANZAS),
     m("msgc_server", S, Inert("the cluster's message bus server; bindery runs one node"), &[("peers", Dict), ("manager", Str), ("port", Int), ("max_backlog", Int), ("messages_per_iter", Int), ("tcpbuf_size", Bytes), ("debug_level", Str)], NO_STANZAS),
     m("mxip", N, Refused("delivers to domains whose MX is a literal IP address; not built yet"), NONE, NO_STANZAS),
     m("openarc", N, Refused("signs and checks ARC headers; not built yet"), NONE, NO_STANZAS),

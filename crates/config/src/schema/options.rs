@@ -276,6 +276,41 @@ options! {
     "DomainKeys": Bool, Some("false"), DELIV;
     "Enable_FBL_Header_Insertion": Bool, Some("false"), DELIV;
     "Adaptive_Enabled": Bool, Some("false"), DELIV;
+    // The adaptive module's bounds and switches (modules/4-adaptive.md), read only by it:
+    // typed as lists, which also take a single value, so that whatever is written gets the
+    // refusal that names issue 22 rather than a type error.
+    "Adaptive_Adjustment_Interval": List, None, DELIV;
+    "Adaptive_Alert_Email_Destination": List, None, DELIV;
+    "Adaptive_Attempt_Threshold": List, None, DELIV;
+    "Adaptive_Body_Timeout": List, None, DELIV;
+    "Adaptive_Default_Suspension": List, None, DELIV;
+    "Adaptive_EHLO_Timeout": List, None, DELIV;
+    "Adaptive_FBL_Volume_Threshold": List, None, DELIV;
+    "Adaptive_Idle_Timeout": List, None, DELIV;
+    "Adaptive_MailFrom_Timeout": List, None, DELIV;
+    "Adaptive_Max_Deliveries_Per_Connection": List, None, DELIV;
+    "Adaptive_Max_Outbound_Connections": List, None, DELIV;
+    "Adaptive_Max_Recipients_Per_Batch": List, None, DELIV;
+    "Adaptive_Max_Recipients_Per_Connection": List, None, DELIV;
+    "Adaptive_Max_Resident_Active_Queue": List, None, DELIV;
+    "Adaptive_Max_Retries": List, None, DELIV;
+    "Adaptive_Max_Retry_Interval": List, None, DELIV;
+    "Adaptive_Notification_Events": List, None, DELIV;
+    "Adaptive_Notification_Interval": List, None, DELIV;
+    "Adaptive_Outbound_Throttle_Messages": List, None, DELIV;
+    "Adaptive_Positive_Adjustment_Interval": List, None, DELIV;
+    "Adaptive_RcptTo_Timeout": List, None, DELIV;
+    "Adaptive_Rejection_Rate_Suspension_Percentage": List, None, DELIV;
+    "Adaptive_Retry_Fuzz": List, None, DELIV;
+    "Adaptive_Retry_Interval": List, None, DELIV;
+    "Adaptive_Rset_Timeout": List, None, DELIV;
+    "Adaptive_Sweep_Rule_Enabled": List, None, DELIV;
+    // MX rollup (config/ref-rollup-mx.md): queue by the MX host's routing domain.
+    "Rollup_MX": Bool, Some("false"), H;
+    "Rollup_MX_Name": Str, None, H;
+    // The xfer module's rerouting (outbound-xfer.md).
+    "Reroute_Domain": Str, None, DELIV;
+    "Delayed_Reroute_Domain": Str, None, DELIV;
 
     // ---- Bounces and DSNs ----
     "MailerDaemon": Str, None, DELIV;
