@@ -21,10 +21,16 @@ Send_8BitMIME: an 8-bit message to an aiosmtpd sink (which offers 8BITMIME) carr
 Delivery_Method = LMTP: a domain delivered to aiosmtpd's LMTP server (LHLO; after the dot one
 reply per recipient) on LMTP_Port: each recipient gets its own fate from its own reply.
 
+delay_dsn: with the module loaded and Generate_Delay_DSN on, a message an aiosmtpd sink keeps
+answering 451 brings its sender a delay notice, parsed with Python's `email`: a
+multipart/report with `Action: delayed`, the 4.x.x status and `Will-Retry-Until`.
+
 Run by `cargo test` (crates/bindery/tests/peers.rs) with BINDERY_BIN set.
 """
 
 import asyncio
+import email
+import email.policy
 import grp
 import os
 import pwd
@@ -712,6 +718,58 @@ domain "store.test" {{
         r = subprocess.run([BIN, "config", "check", "-c", conf], capture_output=True, text=True)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("push.conf:2:", r.stderr + r.stdout)
+
+
+class DelayNotices(SinkSuite):
+    NAME = "delay-dsn"
+
+    @classmethod
+    def prepare(cls):
+        from deliver import Sink
+        # origin.test's MX (127.0.0.23 in the suite's dnsmasq): where the notices go.
+        cls.senders = Sink("127.0.0.23")
+
+    @classmethod
+    def daemon_config(cls):
+        return relay_to_sink(cls.dns, cls.sink) + f"""
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+delay_dsn "delay_dsn1" {{ }}
+Generate_Delay_DSN = true
+Delay_DSN_Retry_Interval = 2
+domain "origin.test" {{ Remote_SMTP_Port = {cls.senders.port} }}
+"""
+
+    def test_a_waiting_message_brings_its_sender_a_delay_notice(self):
+        with smtplib.SMTP("127.0.0.1", self.d.port, timeout=20) as s:
+            s.sendmail("x@origin.test", ["always@one.test"],
+                       b"Subject: waiting\r\nMessage-ID: <w1@origin.test>\r\n\r\nhi\r\n")
+        self.wait_until(lambda: self.senders.got, 20, "a delay notice")
+        got = self.senders.got[0]
+        self.assertEqual((got["from"], got["rcpts"]), ("<>", ["x@origin.test"]))
+        msg = email.message_from_bytes(got["data"], policy=email.policy.default)
+        self.assertEqual(msg.get_content_type(), "multipart/report")
+        self.assertEqual(msg.get_param("report-type"), "delivery-status")
+        self.assertEqual(str(msg["Subject"]), "Delayed Mail (still being retried)")
+        status = next(p for p in msg.walk() if p.get_content_type() == "message/delivery-status")
+        groups = status.get_payload()
+        per_rcpt = groups[1]
+        self.assertEqual(per_rcpt["Action"], "delayed")
+        self.assertEqual(per_rcpt["Status"], "4.2.0")
+        self.assertEqual(per_rcpt["Final-Recipient"], "rfc822; always@one.test")
+        self.assertIn("451 4.2.0 mailbox busy", per_rcpt["Diagnostic-Code"])
+        self.assertTrue(per_rcpt["Will-Retry-Until"], per_rcpt)
+        made = self.d.records("delay_dsn")
+        self.assertTrue(made, "the mainlog records the notice")
+        self.assertEqual((made[0]["to"], made[0]["rcpts"]), ("x@origin.test", ["always@one.test"]))
+
+    def test_check_refuses_generate_delay_dsn_without_the_module(self):
+        conf = os.path.join(self.tmp, "nomodule.conf")
+        with open(conf, "w") as f:
+            f.write('domain "slow.example" {\n  Generate_Delay_DSN = true\n}\n')
+        r = subprocess.run([BIN, "config", "check", "-c", conf], capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("nomodule.conf:2:", r.stderr + r.stdout)
+        self.assertIn("delay_dsn", r.stderr + r.stdout)
 
 
 if __name__ == "__main__":

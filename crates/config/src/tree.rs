@@ -795,7 +795,10 @@ impl Builder {
         // domain stanzas, and the registry is a list.
         if matches!(
             def.kind,
-            ScopeKind::Scriptlet | ScopeKind::EcLogger | ScopeKind::BounceLogger
+            ScopeKind::Scriptlet
+                | ScopeKind::EcLogger
+                | ScopeKind::BounceLogger
+                | ScopeKind::DelayDsn
         ) && let Some(m) = module_by_name(&keyword.node)
         {
             self.found(keyword.span, "module", m.name.into(), m.kind.word(), None);

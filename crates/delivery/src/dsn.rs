@@ -1,5 +1,6 @@
 //! Delivery status notifications (RFC 3464): the bounce sent to the envelope sender when
-//! recipients fail, and the success report asked for with `NOTIFY=SUCCESS`.
+//! recipients fail, the success report asked for with `NOTIFY=SUCCESS`, and the delay notice
+//! Momentum's `delay_dsn` module sends while mail waits (`generate_delay_dsn`).
 //!
 //! The MIME tree is built with mail-builder; the `message/delivery-status` body is written
 //! here field by field, because its format is the part receivers parse (Sisimai, Python's
@@ -21,6 +22,8 @@ use crate::options::InlineOriginal;
 pub enum ReportKind {
     Failure,
     Success,
+    /// `Action: delayed`: a warning, the mail is still being retried.
+    Delay,
 }
 
 /// One recipient's line in the report.
@@ -55,6 +58,8 @@ pub struct Report<'a> {
     /// When the original arrived and when this report is made (seconds since the epoch).
     pub arrival: u64,
     pub now: u64,
+    /// A delay notice's `Will-Retry-Until` (RFC 3464 §2.3.9): when the message expires.
+    pub retry_until: Option<u64>,
     pub recipients: Vec<ReportRecipient>,
     /// The original message as stored.
     pub original: &'a [u8],
@@ -81,6 +86,7 @@ pub fn delivery_status(r: &Report<'_>) -> String {
     let action = match r.kind {
         ReportKind::Failure => "failed",
         ReportKind::Success => "relayed",
+        ReportKind::Delay => "delayed",
     };
     for rc in &r.recipients {
         s.push_str("\r\n");
@@ -102,6 +108,9 @@ pub fn delivery_status(r: &Report<'_>) -> String {
         }
         let _ = write!(s, "Diagnostic-Code: smtp; {}\r\n", rc.diagnostic);
         let _ = write!(s, "Last-Attempt-Date: {}\r\n", rfc5322_date(r.now));
+        if let (ReportKind::Delay, Some(t)) = (r.kind, r.retry_until) {
+            let _ = write!(s, "Will-Retry-Until: {}\r\n", rfc5322_date(t));
+        }
     }
     s
 }
@@ -118,6 +127,19 @@ fn human_text(r: &Report<'_>) -> String {
             "Your message was successfully delivered to the destination(s)\r\n\
              listed below, as you asked with NOTIFY=SUCCESS.\r\n",
         ),
+        ReportKind::Delay => {
+            s.push_str(
+                "This is a warning only; you do not need to send your message again.\r\n\
+                 It could not be delivered yet to the recipients below, and delivery\r\n\
+                 is still being tried",
+            );
+            match r.retry_until {
+                Some(t) => {
+                    let _ = write!(s, " until {}.\r\n", rfc5322_date(t));
+                }
+                None => s.push_str(".\r\n"),
+            }
+        }
     }
     let _ = write!(s, "\r\nMessage id: {}\r\n\r\n", r.original_id);
     for rc in &r.recipients {
@@ -135,6 +157,7 @@ pub fn build(r: &Report<'_>) -> Vec<u8> {
     let subject = match r.kind {
         ReportKind::Failure => "Undelivered Mail Returned to Sender",
         ReportKind::Success => "Successful Mail Delivery Report",
+        ReportKind::Delay => "Delayed Mail (still being retried)",
     };
     let mut parts = vec![
         MimePart::new(
@@ -200,8 +223,12 @@ mod tests {
     use mail_parser::MimeHeaders;
 
     fn report(inline: InlineOriginal) -> Vec<u8> {
+        report_of(ReportKind::Failure, inline)
+    }
+
+    fn report_of(kind: ReportKind, inline: InlineOriginal) -> Vec<u8> {
         build(&Report {
-            kind: ReportKind::Failure,
+            kind,
             hostname: "mta.test",
             from: "mailer-daemon@mta.test",
             to: "sender@origin.test",
@@ -210,6 +237,7 @@ mod tests {
             envid: Some("ENV1"),
             arrival: 1_700_000_000,
             now: 1_700_000_100,
+            retry_until: Some(1_700_432_000),
             recipients: vec![ReportRecipient {
                 address: "nobody@dest.test".into(),
                 orcpt: Some("rfc822;nobody@dest.test".into()),
@@ -258,5 +286,22 @@ mod tests {
                 .unwrap()
                 .contains("Subject: hello")
         );
+    }
+
+    #[test]
+    fn a_delay_notice_says_delayed_and_until_when() {
+        let bytes = report_of(ReportKind::Delay, InlineOriginal::Headers);
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains("Action: delayed\r\n"), "{text}");
+        assert!(
+            text.contains("Will-Retry-Until: Sun, 19 Nov 2023 22:13:20 +0000\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("This is a warning only"), "{text}");
+        let msg = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+        assert_eq!(msg.subject(), Some("Delayed Mail (still being retried)"));
+        // A bounce carries no Will-Retry-Until.
+        let bounce = String::from_utf8(report(InlineOriginal::None)).unwrap();
+        assert!(!bounce.contains("Will-Retry-Until"), "{bounce}");
     }
 }

@@ -82,6 +82,9 @@ pub struct DeliveryOptions {
     pub timeouts: Timeouts,
     pub tls: TlsWish,
     pub tls_fallback: bool,
+    /// `generate_delay_dsn` with `delay_dsn_retry_interval` and `delay_dsn_max_retry_interval`
+    /// (seconds): when to tell the sender its mail is still waiting. `None`: never.
+    pub delay_notices: Option<(u64, u64)>,
     /// `Delivery_Method`: ESMTP, SMTP or LMTP (the others are refused at load).
     pub protocol: Protocol,
     /// `Send_8BitMIME = ifavailable`: `BODY=8BITMIME` on MAIL for an 8-bit body where the
@@ -139,6 +142,9 @@ struct Ids {
     send_8bitmime: OptionId,
     delivery_method: OptionId,
     lmtp_port: OptionId,
+    delay_dsn: OptionId,
+    delay_dsn_interval: OptionId,
+    delay_dsn_max: OptionId,
     tls_verify: OptionId,
     tls_ca: OptionId,
     tls_protocols: OptionId,
@@ -187,6 +193,9 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     send_8bitmime: option_id("Send_8BitMIME"),
     delivery_method: option_id("Delivery_Method"),
     lmtp_port: option_id("LMTP_Port"),
+    delay_dsn: option_id("Generate_Delay_DSN"),
+    delay_dsn_interval: option_id("Delay_DSN_Retry_Interval"),
+    delay_dsn_max: option_id("Delay_DSN_Max_Retry_Interval"),
     tls_verify: option_id("TLS_Verify"),
     tls_ca: option_id("TLS_CA"),
     tls_protocols: option_id("TLS_Protocols"),
@@ -428,6 +437,9 @@ impl DeliveryOptions {
             tls_fallback: r.bool(ids.tls_fallback),
             announce_8bit: r.word(ids.send_8bitmime) == Some("ifavailable"),
             protocol,
+            delay_notices: r
+                .bool(ids.delay_dsn)
+                .then(|| (r.secs(ids.delay_dsn_interval), r.secs(ids.delay_dsn_max))),
             tls_verify: TlsVerify::parse(r.word(ids.tls_verify)),
             tls_ca: r.string(ids.tls_ca).map(PathBuf::from),
             // Checked when the configuration loaded; a list that no longer parses cannot

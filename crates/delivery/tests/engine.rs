@@ -787,6 +787,71 @@ async fn max_recipients_per_connection_closes_the_connection() {
     );
 }
 
+/// Momentum's delay_dsn: while mail waits, the sender gets a delay notice on the module's
+/// schedule (`Delay_DSN_Retry_Interval` after reception, then twice the gap each time), at
+/// the first deferral after it is due; the count is kept in the envelope; a recipient with
+/// NOTIFY=NEVER gets none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delay_notices_follow_the_delay_dsn_schedule() {
+    // Port 9 on loopback refuses connections: every attempt defers, every 10 s of clock.
+    let config = r#"
+Retry_Interval = 10
+Max_Retry_Interval = 10
+Generate_Delay_DSN = true
+Delay_DSN_Retry_Interval = 60
+Delay_DSN_Max_Retry_Interval = 0
+binding "dead" { Gateway = "127.0.0.1:9" }
+binding "quiet" { Gateway = "127.0.0.1:9" }
+"#;
+    let t0 = SystemClock.now_ms();
+    let clock = Arc::new(ManualClock::new(t0));
+    let (engine, spool) = start(config, Arc::clone(&clock) as Arc<dyn Clock>);
+    inject(&engine, &spool, 0, "dead", "x@one.test").await;
+    // A second message whose recipient said NOTIFY=NEVER.
+    let (mut never, body) = message(
+        "00000000000000FF".into(),
+        "quiet",
+        "g",
+        &["y@one.test".into()],
+    );
+    never.recipients[0].notify = Some("NEVER".into());
+    never.seal(&body);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    spool.store(
+        never.clone(),
+        body,
+        Box::new(move |r| {
+            let _ = tx.send(r);
+        }),
+    );
+    rx.await.unwrap().unwrap();
+    engine.enqueue(never);
+    // One second of clock every 10 ms, to 200 s; note when each notice is made.
+    let mut made_at = Vec::new();
+    for s in 1..=200u64 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        clock.advance_ms(1000);
+        engine.wake();
+        let n = engine.counters().reports.load(Ordering::Relaxed);
+        while made_at.len() < n as usize {
+            made_at.push(s);
+        }
+    }
+    // Due at 60 s and at 180 s (60 + 120); the next at 420 s.
+    assert_eq!(made_at.len(), 2, "notices made at {made_at:?} s");
+    assert!((60..=75).contains(&made_at[0]), "{made_at:?}");
+    assert!((180..=195).contains(&made_at[1]), "{made_at:?}");
+    let kept = spool.recover().unwrap().messages;
+    let count = |id: &str| kept.iter().find(|e| &*e.id == id).map(|e| e.delay_notices);
+    let dead_id = format!("{:08X}{:08X}", name_hash("dead"), 0);
+    assert_eq!(
+        count(&dead_id),
+        Some(2),
+        "the count is in the spooled envelope"
+    );
+    assert_eq!(count("00000000000000FF"), Some(0), "NOTIFY=NEVER: none");
+}
+
 /// A connection that finished its work waits `idle_timeout` for more: a message queued
 /// meanwhile goes on it; after the timeout it is closed and the next message opens another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

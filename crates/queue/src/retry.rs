@@ -74,6 +74,29 @@ impl RetryPolicy {
     }
 }
 
+/// When the delay notice after `sent` others is due (Momentum's `delay_dsn` module): the first
+/// `interval` seconds after reception, each next one twice the previous gap after it, no gap
+/// longer than `max_interval` (0: no cap). With `interval` 3 hours and `max_interval` 24:
+/// 3 h, 9 h, 21 h, 45 h, then every 24 h (the module's documented example). `None` when
+/// `interval` is 0.
+pub fn delay_notice_due(received: u64, interval: u64, max_interval: u64, sent: u32) -> Option<u64> {
+    if interval == 0 {
+        return None;
+    }
+    let mut at = received;
+    let mut gap = interval;
+    for _ in 0..=sent {
+        let step = if max_interval > 0 {
+            gap.min(max_interval)
+        } else {
+            gap
+        };
+        at = at.saturating_add(step);
+        gap = gap.saturating_mul(2);
+    }
+    Some(at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +160,24 @@ mod tests {
             ..policy()
         };
         assert_eq!(never.after_transient(1, 0, 0), Next::Fail(NO_MORE_RETRIES));
+    }
+
+    #[test]
+    fn delay_notices_follow_the_documented_schedule() {
+        let h = 3600;
+        let due: Vec<u64> = (0..6)
+            .map(|n| super::delay_notice_due(0, 3 * h, 24 * h, n).expect("on") / h)
+            .collect();
+        assert_eq!(due, [3, 9, 21, 45, 69, 93]);
+        // Momentum's defaults: every 3600 s doubling, no cap.
+        assert_eq!(
+            super::delay_notice_due(100, 3600, 0, 2),
+            Some(100 + 3600 * 7)
+        );
+        assert_eq!(super::delay_notice_due(0, 0, 0, 0), None);
+        assert!(
+            super::delay_notice_due(0, u64::MAX / 2, 0, 40).is_some(),
+            "no overflow"
+        );
     }
 }

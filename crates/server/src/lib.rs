@@ -148,6 +148,7 @@ impl Generation {
         let snapshot = Arc::clone(policy.snapshot());
         let logs = bindery_delivery::eclog::plans(&snapshot)
             .map_err(|e| settings::located(&snapshot, e.span, e.message, Some(e.help)))?;
+        settings::check_delay_dsn(&snapshot)?;
         let mut globals = Globals::from_snapshot(&snapshot);
         globals.record_rejections = logs.rejections();
         let plans: Vec<Arc<ListenerPlan>> = esmtp_listeners(&snapshot)?

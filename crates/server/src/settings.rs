@@ -219,6 +219,34 @@ impl Globals {
     }
 }
 
+/// `generate_delay_dsn = true` does something only with the `delay_dsn` module loaded
+/// (Momentum's ref-generate-delay-dsn page): without its stanza, the first such setting is an
+/// error rather than notices that never come.
+pub fn check_delay_dsn(snap: &Snapshot) -> Result<(), ServerError> {
+    let tree = &snap.tree;
+    if tree
+        .children_of(bindery_config::tree::ROOT, ScopeKind::DelayDsn)
+        .next()
+        .is_some()
+    {
+        return Ok(());
+    }
+    let on = opt("generate_delay_dsn");
+    let first = tree
+        .scope_ids()
+        .filter_map(|id| tree.scope(id).setting(on))
+        .find(|st| matches!(st.value, Value::Bool(true)));
+    match first {
+        None => Ok(()),
+        Some(st) => Err(located(
+            snap,
+            Some(st.span),
+            "generate_delay_dsn needs Momentum's delay_dsn module, which is not loaded".into(),
+            Some("add `delay_dsn \"delay_dsn1\" { }` at the top level"),
+        )),
+    }
+}
+
 /// `Blackhole = true` is `inline` (Momentum's ref-blackhole page).
 fn is_inline(word: &str) -> bool {
     word.eq_ignore_ascii_case("inline") || word.eq_ignore_ascii_case("true")

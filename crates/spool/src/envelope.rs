@@ -98,11 +98,19 @@ pub struct Envelope {
     pub smtputf8: bool,
     /// Delivery attempts made so far.
     pub attempts: u32,
+    /// Delay notices (`generate_delay_dsn`) sent to the sender so far: the schedule of the
+    /// next one counts from them, and a restart does not send one twice.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub delay_notices: u32,
     /// When the next attempt is due, seconds since the Unix epoch.
     pub next_attempt: u64,
     /// Length and CRC-32 of the body file: a body that does not match is torn.
     pub body_len: u64,
     pub body_crc: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Envelope {
@@ -166,10 +174,23 @@ pub(crate) mod tests {
             envid: None,
             smtputf8: false,
             attempts: 0,
+            delay_notices: 0,
             next_attempt: 1,
             body_len: 3,
             body_crc: 7,
         }
+    }
+
+    /// The delay notices sent are kept, and an envelope without them writes no field, so
+    /// spools written before the field read the same.
+    #[test]
+    fn delay_notices_round_trip() {
+        let mut env = sample();
+        let plain = String::from_utf8(env.encode()).unwrap();
+        assert!(!plain.contains("delay_notices"), "{plain}");
+        env.delay_notices = 2;
+        let back = Envelope::decode(&env.encode()).unwrap();
+        assert_eq!(back.delay_notices, 2);
     }
 
     /// The in-memory shape changed (boxed text, shared names, `Ret`); the file did not. A

@@ -128,7 +128,7 @@ pub static MODULES: &[ModuleDef] = &[
     m("custom_bounce_logger", N, Refused(LOG_NOT_YET), NONE, NO_STANZAS),
     m("custom_logger", N, Refused(LOG_NOT_YET), NONE, NO_STANZAS),
     m("dane", N, Refused("verifies TLS by DANE TLSA records; not built yet: use TLS_Verify"), NONE, NO_STANZAS),
-    m("delay_dsn", N, Refused("sends delay notices while mail waits; not built yet"), NONE, NO_STANZAS),
+    m("delay_dsn", N, Impl, NONE, NO_STANZAS),
     m("dkim2", N, Refused(DKIM_LATER), NONE, NO_STANZAS),
     m("dk_sign", N, Refused("signs with DomainKeys (the scheme before DKIM); bindery will sign DKIM only (issue 20)"), NONE, NO_STANZAS),
     m("dk_validate", N, Refused("checks DomainKeys on inbound mail; bindery does not"), NONE, NO_STANZAS),

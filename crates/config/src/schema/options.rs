@@ -439,7 +439,7 @@ options! {
     "Info": List, None, DBG;
     "Debug": List, None, DBG;
     // Every Momentum module takes a `debug_level` of its own, the loggers too.
-    "Debug_Level": Enum(DEBUG_LEVELS), Some("ERROR"), G | ECLOG | BLOG;
+    "Debug_Level": Enum(DEBUG_LEVELS), Some("ERROR"), G | ECLOG | BLOG | DELAYDSN;
 
     // ---- Lua policy (Momentum's scriptlet module) ----
     // A script's file: a path (absolute, or relative to the file that says it) with or

@@ -31,6 +31,9 @@ pub enum ScopeKind {
     Authorization,
     /// `Role "name" { allow = ( "regex" ... ) }` inside `Authorization`.
     Role,
+    /// `delay_dsn "name" { }`: Momentum's module that sends delay notices
+    /// (`generate_delay_dsn`).
+    DelayDsn,
 }
 
 impl ScopeKind {
@@ -97,6 +100,7 @@ pub const ECLOG: u32 = ScopeKind::EcLogger.bit();
 pub const BLOG: u32 = ScopeKind::BounceLogger.bit();
 pub const AUTHZ: u32 = ScopeKind::Authorization.bit();
 pub const ROLE: u32 = ScopeKind::Role.bit();
+pub const DELAYDSN: u32 = ScopeKind::DelayDsn.bit();
 
 /// What the schema knows about one scope kind.
 #[derive(Debug)]
@@ -111,7 +115,7 @@ pub struct ScopeDef {
 }
 
 /// Indexed by `ScopeKind as usize`.
-pub static SCOPES: [ScopeDef; 21] = [
+pub static SCOPES: [ScopeDef; 22] = [
     ScopeDef {
         kind: ScopeKind::Global,
         keyword: "global",
@@ -237,5 +241,11 @@ pub static SCOPES: [ScopeDef; 21] = [
         keyword: "Role",
         named: true,
         parents: ScopeSet(AUTHZ),
+    },
+    ScopeDef {
+        kind: ScopeKind::DelayDsn,
+        keyword: "delay_dsn",
+        named: true,
+        parents: ScopeSet(G),
     },
 ];

@@ -564,6 +564,12 @@ impl Engine {
         &self.inner.cfg.stats
     }
 
+    /// Makes the dispatcher look at its timers now. It sleeps in real time until the next
+    /// one by the engine's clock; a `ManualClock` moved forward needs this to be seen.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
     pub fn counters(&self) -> &Counters {
         &self.inner.counters
     }

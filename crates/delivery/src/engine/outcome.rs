@@ -63,6 +63,36 @@ fn wants_failure_report(r: &Recipient) -> bool {
     r.notify.is_none() || notify_has(r, "FAILURE")
 }
 
+/// Whether `r` may get a delay notice: NOTIFY absent (FAILURE,DELAY) or containing DELAY.
+fn wants_delay_report(r: &Recipient) -> bool {
+    r.notify.is_none() || notify_has(r, "DELAY")
+}
+
+/// Whether the part's deferral is the moment for the message's next delay notice
+/// (`generate_delay_dsn`, Momentum's delay_dsn schedule): it is due and one of the deferred
+/// recipients asked for delay notices. Counts the notice in the envelope, under its lock, so
+/// two parts of one message deferred at once send it once.
+fn delay_notice_now(env: &mut Envelope, s: &Settled, opts: &DeliveryOptions, now: u64) -> bool {
+    let Some((interval, max)) = opts.delay_notices else {
+        return false;
+    };
+    if env.sender.is_empty() || s.retry_at.is_none() {
+        return false;
+    }
+    let due =
+        bindery_queue::retry::delay_notice_due(env.received, interval, max, env.delay_notices);
+    let wanted = s.retry.iter().any(|&i| {
+        env.recipients
+            .get(i as usize)
+            .is_some_and(wants_delay_report)
+    });
+    if !wanted || due.is_none_or(|t| now < t) {
+        return false;
+    }
+    env.delay_notices += 1;
+    true
+}
+
 /// A part that never reached a transaction: every recipient gets `reply`, whose class
 /// (4xx or 5xx) decides between a retry and a failure.
 pub(super) async fn no_connection(
@@ -218,11 +248,12 @@ async fn settle<'r>(
     let now = inner.now_ms() / 1000;
     part.attempts += 1;
     let msg = Arc::clone(&part.msg);
-    let (settled, view) = {
+    let (settled, view, delay_notice) = {
         let mut env = msg.env.lock().unwrap_or_else(|p| p.into_inner());
         let s = decide(&mut env, &part, &opts.retry, reply, stage, now);
+        let notice = delay_notice_now(&mut env, &s, opts, now);
         // Copied out so no lock is held while the log and reports are written.
-        (s, View::of(&mut env, &part.rcpts))
+        (s, View::of(&mut env, &part.rcpts), notice)
     };
     log_attempts(inner, &view, &settled, via, part.attempts);
     let (delivered, failed) = (settled.delivered.len() as u64, settled.failed.len() as u64);
@@ -255,6 +286,16 @@ async fn settle<'r>(
             .collect();
         if opts.generate_bounces && !failures.is_empty() {
             report(inner, opts, &view, ReportKind::Failure, &failures, via).await;
+        }
+        if delay_notice && let Some(r) = &settled.transient_reply {
+            let delayed: Vec<(u32, Response)> = settled
+                .retry
+                .iter()
+                .filter(|&&i| view.rcpt(i).is_some_and(wants_delay_report))
+                .map(|&i| (i, r.clone()))
+                .collect();
+            let delayed: Vec<&(u32, Response)> = delayed.iter().collect();
+            report(inner, opts, &view, ReportKind::Delay, &delayed, via).await;
         }
         if !via.dsn {
             let successes: Vec<&(u32, Response)> = settled
@@ -289,7 +330,11 @@ async fn settle<'r>(
             msg.parts.fetch_sub(1, Ordering::AcqRel);
         }
     }
-    if !changed.is_empty() {
+    if delay_notice {
+        // The count of notices sent is in the envelope (a whole rewrite, which carries the
+        // recipients' states too): a restart does not send one twice.
+        persist(inner, msg, None).await;
+    } else if !changed.is_empty() {
         persist(inner, msg, Some(changed)).await;
     }
 }
@@ -461,6 +506,7 @@ async fn report(
         envid: env.envid.as_deref(),
         arrival: env.received,
         now,
+        retry_until: Some(env.received.saturating_add(opts.retry.message_expiration)),
         recipients: rcpts
             .iter()
             .map(|(i, r)| {
@@ -525,6 +571,7 @@ async fn report(
                 kind: match kind {
                     ReportKind::Failure => "bounce",
                     ReportKind::Success => "success_dsn",
+                    ReportKind::Delay => "delay_dsn",
                 },
                 id: &id,
                 original_id: &env.id,
