@@ -85,6 +85,13 @@ pub struct DeliveryOptions {
     /// `generate_delay_dsn` with `delay_dsn_retry_interval` and `delay_dsn_max_retry_interval`
     /// (seconds): when to tell the sender its mail is still waiting. `None`: never.
     pub delay_notices: Option<(u64, u64)>,
+    /// `dns_failures_to_purge`: a part whose route failed this many times for DNS (4.4.3)
+    /// fails permanently; 0: never.
+    pub dns_failures_to_purge: u32,
+    /// `mx_failures_fallback_to_a`: after this many DNS failures of its route, a part's
+    /// domain is looked up by its A record instead of MX (Momentum's -1: after the first);
+    /// 0: never.
+    pub mx_fallback_to_a: u32,
     /// `Delivery_Method`: ESMTP, SMTP or LMTP (the others are refused at load).
     pub protocol: Protocol,
     /// `Send_8BitMIME = ifavailable`: `BODY=8BITMIME` on MAIL for an 8-bit body where the
@@ -143,6 +150,8 @@ struct Ids {
     delivery_method: OptionId,
     lmtp_port: OptionId,
     delay_dsn: OptionId,
+    dns_purge: OptionId,
+    mx_fallback: OptionId,
     delay_dsn_interval: OptionId,
     delay_dsn_max: OptionId,
     tls_verify: OptionId,
@@ -194,6 +203,8 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     delivery_method: option_id("Delivery_Method"),
     lmtp_port: option_id("LMTP_Port"),
     delay_dsn: option_id("Generate_Delay_DSN"),
+    dns_purge: option_id("DNS_Failures_To_Purge"),
+    mx_fallback: option_id("MX_Failures_Fallback_To_A"),
     delay_dsn_interval: option_id("Delay_DSN_Retry_Interval"),
     delay_dsn_max: option_id("Delay_DSN_Max_Retry_Interval"),
     tls_verify: option_id("TLS_Verify"),
@@ -437,6 +448,11 @@ impl DeliveryOptions {
             tls_fallback: r.bool(ids.tls_fallback),
             announce_8bit: r.word(ids.send_8bitmime) == Some("ifavailable"),
             protocol,
+            dns_failures_to_purge: u32::try_from(r.int(ids.dns_purge)).unwrap_or(0),
+            mx_fallback_to_a: match r.int(ids.mx_fallback) {
+                n if n < 0 => 1,
+                n => u32::try_from(n).unwrap_or(0),
+            },
             delay_notices: r
                 .bool(ids.delay_dsn)
                 .then(|| (r.secs(ids.delay_dsn_interval), r.secs(ids.delay_dsn_max))),

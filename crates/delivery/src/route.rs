@@ -212,13 +212,16 @@ async fn add_mx(
 }
 
 /// Every address to try for `domain`, best first, without prohibited ones. Equal preferences
-/// are rotated by `spread` so connections spread evenly over them.
+/// are rotated by `spread` so connections spread evenly over them. With `mx_as_a` (Momentum's
+/// `mx_failures_fallback_to_a` reached), the domain's MX lookups are replaced by its A
+/// lookup, as if it had no MX.
 pub async fn route(
     resolver: &dyn Resolver,
     domain: &str,
     opts: &DeliveryOptions,
     prohibited: &[IpNet],
     spread: usize,
+    mx_as_a: bool,
 ) -> Result<Vec<Target>, RouteError> {
     let mut out = Vec::new();
     let mut failed = Failures::default();
@@ -235,6 +238,9 @@ pub async fn route(
             // Without `pref`, list order is the preference.
             let step = (i as u32) * 100_000;
             let added = match parse_route(r, opts.port) {
+                Some(RouteEntry::Mx) if mx_as_a => {
+                    add_host(resolver, domain, opts.port, step, &[], families, &mut out).await
+                }
                 Some(RouteEntry::Mx) => {
                     let mx = add_mx(
                         resolver,
@@ -262,6 +268,8 @@ pub async fn route(
                 .0
                 .unwrap_or_else(|| transient("4.4.0 empty routes".into())));
         }
+    } else if mx_as_a {
+        add_host(resolver, domain, opts.port, 0, &[], families, &mut out).await?;
     } else {
         add_mx(
             resolver,
@@ -339,28 +347,32 @@ mod tests {
     async fn mx_order_rotation_and_implicit_mx() {
         let z = zone();
         let o = opts("");
-        let t = route(&z, "a.test", &o, &[], 0).await.unwrap();
+        let t = route(&z, "a.test", &o, &[], 0, false).await.unwrap();
         assert_eq!(
             addrs(&t),
             ["127.0.0.21:25", "127.0.0.22:25", "127.0.0.23:25"]
         );
-        let t = route(&z, "a.test", &o, &[], 1).await.unwrap();
+        let t = route(&z, "a.test", &o, &[], 1, false).await.unwrap();
         assert_eq!(
             addrs(&t),
             ["127.0.0.22:25", "127.0.0.21:25", "127.0.0.23:25"]
         );
-        let t = route(&z, "nomx.test", &o, &[], 0).await.unwrap();
+        let t = route(&z, "nomx.test", &o, &[], 0, false).await.unwrap();
         assert_eq!(addrs(&t), ["127.0.0.24:25"]);
-        let e = route(&z, "nowhere.test", &o, &[], 0).await.unwrap_err();
+        let e = route(&z, "nowhere.test", &o, &[], 0, false)
+            .await
+            .unwrap_err();
         assert!(matches!(e, RouteError::Permanent(_)), "{e:?}");
         let prohibited: Vec<IpNet> = vec![
             "127.0.0.20/31".parse().unwrap(),
             "127.0.0.22/32".parse().unwrap(),
         ];
-        let t = route(&z, "a.test", &o, &prohibited, 0).await.unwrap();
+        let t = route(&z, "a.test", &o, &prohibited, 0, false)
+            .await
+            .unwrap();
         assert_eq!(addrs(&t), ["127.0.0.23:25"]);
         let all: Vec<IpNet> = vec!["127.0.0.0/8".parse().unwrap()];
-        let e = route(&z, "a.test", &o, &all, 0).await.unwrap_err();
+        let e = route(&z, "a.test", &o, &all, 0, false).await.unwrap_err();
         assert_eq!(e.response().code, 554);
     }
 
@@ -378,7 +390,7 @@ mod tests {
             z.add_mx("split.test", gone, "mx2.split.test");
             z.fail_ip("mx1.split.test", servfail("mx1.split.test"));
             // mx2.split.test is not in the table: NXDOMAIN.
-            let e = route(&z, "split.test", &opts(""), &[], 0)
+            let e = route(&z, "split.test", &opts(""), &[], 0, false)
                 .await
                 .unwrap_err();
             assert!(
@@ -390,7 +402,9 @@ mod tests {
         let z = MemResolver::default();
         z.add_mx("gone.test", 10, "mx1.gone.test");
         z.add_mx("gone.test", 20, "mx2.gone.test");
-        let e = route(&z, "gone.test", &opts(""), &[], 0).await.unwrap_err();
+        let e = route(&z, "gone.test", &opts(""), &[], 0, false)
+            .await
+            .unwrap_err();
         assert!(matches!(e, RouteError::Permanent(_)), "{e:?}");
         // A temporary failure and a working host: the working one is used.
         let z = MemResolver::default();
@@ -398,11 +412,15 @@ mod tests {
         z.add_mx("half.test", 20, "mx2.half.test");
         z.fail_ip("mx1.half.test", servfail("mx1.half.test"));
         z.add_ip("mx2.half.test", "127.0.0.25".parse().unwrap());
-        let t = route(&z, "half.test", &opts(""), &[], 0).await.unwrap();
+        let t = route(&z, "half.test", &opts(""), &[], 0, false)
+            .await
+            .unwrap();
         assert_eq!(addrs(&t), ["127.0.0.25:25"]);
         // ...unless the working one is prohibited: then the unknown one may still work.
         let p: Vec<IpNet> = vec!["127.0.0.25/32".parse().unwrap()];
-        let e = route(&z, "half.test", &opts(""), &p, 0).await.unwrap_err();
+        let e = route(&z, "half.test", &opts(""), &p, 0, false)
+            .await
+            .unwrap_err();
         assert!(matches!(e, RouteError::Transient(_)), "{e:?}");
         // Routes: a permanent route failure and a temporary one defer too.
         let z = MemResolver::default();
@@ -411,7 +429,7 @@ mod tests {
             r#"routes = ("smtp://gone.route.test", "smtp://tmp.route.test")"#,
             r#"routes = ("smtp://tmp.route.test", "smtp://gone.route.test")"#,
         ] {
-            let e = route(&z, "a.test", &opts(routes), &[], 0)
+            let e = route(&z, "a.test", &opts(routes), &[], 0, false)
                 .await
                 .unwrap_err();
             assert!(matches!(e, RouteError::Transient(_)), "{routes}: {e:?}");
@@ -422,10 +440,10 @@ mod tests {
     async fn gateway_routes_and_port() {
         let z = zone();
         let o = opts("remote_smtp_port = 2525\ngateway = \"127.0.0.9\"");
-        let t = route(&z, "a.test", &o, &[], 0).await.unwrap();
+        let t = route(&z, "a.test", &o, &[], 0, false).await.unwrap();
         assert_eq!(addrs(&t), ["127.0.0.9:2525"]);
         let o = opts("routes = (\"smtp://127.0.0.30:26\", \"__mx__\", \"[::1]:27\")");
-        let t = route(&z, "a.test", &o, &[], 0).await.unwrap();
+        let t = route(&z, "a.test", &o, &[], 0, false).await.unwrap();
         assert_eq!(
             addrs(&t),
             [
@@ -439,9 +457,11 @@ mod tests {
         let o = opts(
             "routes = (\"smtp://127.0.0.31?pref=5&port=28\", \"smtp://127.0.0.32:29?pref=1\")",
         );
-        let t = route(&z, "a.test", &o, &[], 0).await.unwrap();
+        let t = route(&z, "a.test", &o, &[], 0, false).await.unwrap();
         assert_eq!(addrs(&t), ["127.0.0.32:29", "127.0.0.31:28"]);
-        let t = route(&z, "[127.0.0.40]", &opts(""), &[], 0).await.unwrap();
+        let t = route(&z, "[127.0.0.40]", &opts(""), &[], 0, false)
+            .await
+            .unwrap();
         assert_eq!(addrs(&t), ["127.0.0.40:25"]);
     }
 }

@@ -58,7 +58,7 @@ impl Case {
     async fn route(&self, domain: &str) -> (Vec<String>, Vec<String>) {
         let before = self.dns.questions().len();
         let opts = options(self.conf, domain);
-        let targets = route(self.resolver.as_ref(), domain, &opts, &[], 0)
+        let targets = route(self.resolver.as_ref(), domain, &opts, &[], 0, false)
             .await
             .expect("a route");
         // dnsmasq writes its log line as it answers; give the file a moment.

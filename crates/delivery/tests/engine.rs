@@ -852,6 +852,60 @@ binding "quiet" { Gateway = "127.0.0.1:9" }
     assert_eq!(count("00000000000000FF"), Some(0), "NOTIFY=NEVER: none");
 }
 
+/// Momentum's DNS failure rules: a domain whose MX lookups keep failing is looked up by its A
+/// record after `mx_failures_fallback_to_a` failures (and delivered there), and a part whose
+/// route failed for DNS `dns_failures_to_purge` times fails permanently instead of waiting
+/// for `message_expiration`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_failures_fall_back_to_a_then_purge() {
+    use bindery_delivery::resolver::DnsError;
+    let (addr, sink) = sink(Duration::ZERO).await;
+    let failing = |name: &str| DnsError::Failed {
+        name: name.into(),
+        why: "SERVFAIL".into(),
+    };
+    let resolver = MemResolver::default();
+    resolver.fail_mx("flaky.test", failing("flaky.test"));
+    resolver.add_ip("flaky.test", addr.ip());
+    resolver.fail_mx("dead.test", failing("dead.test"));
+    resolver.fail_ip("dead.test", failing("dead.test"));
+    let config = format!(
+        r#"
+Retry_Interval = 10
+Max_Retry_Interval = 10
+Remote_SMTP_Port = {}
+domain "flaky.test" {{ MX_Failures_Fallback_To_A = 2 }}
+domain "dead.test" {{ DNS_Failures_To_Purge = 3 MX_Failures_Fallback_To_A = 0 }}
+"#,
+        addr.port()
+    );
+    let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
+    let (engine, spool) = start_with(&config, Arc::clone(&clock) as Arc<dyn Clock>, resolver);
+    inject(&engine, &spool, 0, "default", "x@flaky.test").await;
+    inject(&engine, &spool, 1, "default", "y@dead.test").await;
+    let g = || engine.stats().global.read();
+    for _ in 0..100 {
+        if g().delivered == 1 && g().bounced == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        clock.advance_ms(1000);
+        engine.wake();
+    }
+    let g = g();
+    // y@dead.test failed and was bounced; the bounce to origin.test (no such domain here)
+    // failed in its turn.
+    assert_eq!((g.delivered, g.bounced, g.failed), (1, 1, 2), "{g:?}");
+    // flaky.test: two deferrals for DNS, then delivered by its A record.
+    assert_eq!(
+        g.transient,
+        2 + 2,
+        "two for each domain before the A fallback and the purge"
+    );
+    let seen = wait_for(&sink, 1).await;
+    assert_eq!(seen[0].rcpts, ["x@flaky.test"]);
+}
+
 /// A connection that finished its work waits `idle_timeout` for more: a message queued
 /// meanwhile goes on it; after the timeout it is closed and the next message opens another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -120,6 +120,8 @@ pub const IMPLEMENTED: &[&str] = &[
     "TLS",
     "TLS_IfAvailable_Fallback",
     "Send_8BitMIME",
+    "MX_Failures_Fallback_To_A",
+    "DNS_Failures_To_Purge",
     "Generate_Delay_DSN",
     "Delay_DSN_Retry_Interval",
     "Delay_DSN_Max_Retry_Interval",
@@ -223,8 +225,6 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("ECStream_Port", Kind::DefaultOnly("the port for Delivery_Method = ECSTREAM, which bindery does not send")),
     ("Fully_Resolve_Before_SMTP", Kind::DefaultOnly("false lets Momentum connect before every MX host is resolved; bindery always resolves them first")),
     ("MX_Failures_To_Delay", Kind::Refused("after that many failed MX connections the domain's queue is delayed as a whole; not built yet")),
-    ("MX_Failures_Fallback_To_A", Kind::Refused("after that many MX lookup failures Momentum tries the domain's A record; bindery defers instead")),
-    ("DNS_Failures_To_Purge", Kind::Refused("after that many DNS failures Momentum bounces the domain's mail; bindery defers until Message_Expiration")),
     ("Connect_Timeout_To_Delay", Kind::Refused("delays a whole domain after connects have timed out this long; not built yet")),
     // ---- TLS ----
     ("TLS_Ciphers", Kind::Fixed("DEFAULT", "an OpenSSL cipher list; bindery uses rustls's safe default suites, which is what `DEFAULT` asks for, and cannot take another list")),

@@ -322,16 +322,22 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList, joined: Op
         return;
     };
     let spread = inner.spread.fetch_add(1, Ordering::Relaxed) as usize;
+    let mx_as_a = opts.mx_fallback_to_a > 0 && first.dns_failures >= opts.mx_fallback_to_a;
     let targets = match route(
         inner.cfg.resolver.as_ref(),
         &domain,
         &opts,
         &inner.cfg.prohibited,
         spread,
+        mx_as_a,
     )
     .await
     {
         Ok(t) => t,
+        Err(e) if is_dns_failure(e.response()) => {
+            Box::pin(settle_all_dns(&inner, q, &opts, first, e.response())).await;
+            return;
+        }
         Err(e) => {
             Box::pin(settle_all(&inner, q, &opts, first, e.response())).await;
             return;
@@ -481,6 +487,47 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList, joined: Op
         }
     }
     Box::pin(conn.quit()).await;
+}
+
+/// A temporary DNS failure of a route (RFC 3463's 4.4.3, "directory server failure").
+fn is_dns_failure(r: &Response) -> bool {
+    r.code / 100 == 4 && r.status() == "4.4.3"
+}
+
+/// As [`settle_all`] for a route that failed for DNS: each part counts the failure, and one
+/// that reached `dns_failures_to_purge` fails permanently (Momentum's rule), the rest are
+/// deferred with `reply`.
+async fn settle_all_dns(
+    inner: &Arc<Inner>,
+    q: QueueId,
+    opts: &DeliveryOptions,
+    first: Part,
+    reply: &Response,
+) {
+    let mut all = vec![first];
+    {
+        let mut st = inner.lock();
+        while let Some(p) = take(&mut st, q) {
+            all.push(p);
+        }
+    }
+    let purge = opts.dns_failures_to_purge;
+    let purged = Response::local(
+        554,
+        format!(
+            "5.4.4 [internal] {purge} DNS failures without a route (dns_failures_to_purge); last: {}",
+            reply.one_line()
+        ),
+    );
+    for mut p in all {
+        p.dns_failures = p.dns_failures.saturating_add(1);
+        let r = if purge > 0 && p.dns_failures >= purge {
+            &purged
+        } else {
+            reply
+        };
+        outcome::no_connection(inner, q, opts, p, r).await;
+    }
 }
 
 /// Settles the parts of every queue waiting on site `s` with `reply`, as `settle_all` does

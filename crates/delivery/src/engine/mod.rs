@@ -107,6 +107,10 @@ pub(crate) struct Part {
     pub rcpts: Rcpts,
     /// Attempts made so far for these recipients.
     pub attempts: u32,
+    /// Attempts that ended in a temporary DNS failure of the route (4.4.3), for
+    /// `dns_failures_to_purge` and `mx_failures_fallback_to_a`. Kept in memory only: a
+    /// restart counts again from 0 (it never fails mail sooner than configured).
+    pub dns_failures: u32,
 }
 
 /// Connection bookkeeping of one queue.
@@ -468,6 +472,7 @@ impl Inner {
                     msg: Arc::clone(&msg),
                     rcpts: Rcpts::from_slice(chunk),
                     attempts,
+                    dns_failures: 0,
                 };
                 st.queues.push(q, part, due_ms, now);
             }
