@@ -58,6 +58,19 @@ def status(pid):
     return out
 
 
+def refused_at(test, text, line):
+    """`bindery config check` on a file holding `text` fails and names its line `line`;
+    returns what it printed."""
+    conf = os.path.join(test.tmp, "refused.conf")
+    with open(conf, "w") as f:
+        f.write(text)
+    r = subprocess.run([BIN, "config", "check", "-c", conf], capture_output=True, text=True)
+    out = r.stderr + r.stdout
+    test.assertNotEqual(r.returncode, 0, out)
+    test.assertIn(f"refused.conf:{line}:", out)
+    return out
+
+
 def nobody():
     """The unprivileged user and group Debian has, or None."""
     try:
@@ -627,12 +640,7 @@ domain "two.test" {{ Remote_SMTP_Port = {cls.sink.port} Send_8BitMIME = ifavaila
         self.assertNotIn("BODY=8BITMIME", ascii_only["mail_options"])
 
     def test_check_refuses_a_value_momentum_does_not_have(self):
-        conf = os.path.join(self.tmp, "bad.conf")
-        with open(conf, "w") as f:
-            f.write('domain "two.test" {\n  Send_8BitMIME = always\n}\n')
-        r = subprocess.run([BIN, "config", "check", "-c", conf], capture_output=True, text=True)
-        self.assertNotEqual(r.returncode, 0)
-        self.assertIn("bad.conf:2:", r.stderr + r.stdout)
+        refused_at(self, 'domain "two.test" {\n  Send_8BitMIME = always\n}\n', 2)
 
 
 class LmtpServer:
@@ -712,12 +720,7 @@ domain "store.test" {{
             self.assertIn(r["rcpt"], r["reply"], "its own reply, not the first one")
 
     def test_check_refuses_a_method_bindery_does_not_send(self):
-        conf = os.path.join(self.tmp, "push.conf")
-        with open(conf, "w") as f:
-            f.write('domain "gcm.example" {\n  Delivery_Method = "gcm"\n}\n')
-        r = subprocess.run([BIN, "config", "check", "-c", conf], capture_output=True, text=True)
-        self.assertNotEqual(r.returncode, 0)
-        self.assertIn("push.conf:2:", r.stderr + r.stdout)
+        refused_at(self, 'domain "gcm.example" {\n  Delivery_Method = "gcm"\n}\n', 2)
 
 
 class DelayNotices(SinkSuite):
@@ -763,13 +766,8 @@ domain "origin.test" {{ Remote_SMTP_Port = {cls.senders.port} }}
         self.assertEqual((made[0]["to"], made[0]["rcpts"]), ("x@origin.test", ["always@one.test"]))
 
     def test_check_refuses_generate_delay_dsn_without_the_module(self):
-        conf = os.path.join(self.tmp, "nomodule.conf")
-        with open(conf, "w") as f:
-            f.write('domain "slow.example" {\n  Generate_Delay_DSN = true\n}\n')
-        r = subprocess.run([BIN, "config", "check", "-c", conf], capture_output=True, text=True)
-        self.assertNotEqual(r.returncode, 0)
-        self.assertIn("nomodule.conf:2:", r.stderr + r.stdout)
-        self.assertIn("delay_dsn", r.stderr + r.stdout)
+        out = refused_at(self, 'domain "slow.example" {\n  Generate_Delay_DSN = true\n}\n', 2)
+        self.assertIn("delay_dsn", out)
 
 
 if __name__ == "__main__":

@@ -243,7 +243,12 @@ async fn inject_to(engine: &Engine, spool: &dyn Spool, n: usize, binding: &str, 
     // A spool id (hex, as the disk spool wants), unique per binding and n.
     let id = format!("{:08X}{n:08X}", name_hash(binding));
     let rcpts: Vec<String> = rcpts.iter().map(|r| r.to_string()).collect();
-    let (mut env, body) = message(id, binding, "g", &rcpts);
+    let (env, body) = message(id, binding, "g", &rcpts);
+    store_and_queue(engine, spool, env, body).await;
+}
+
+/// Spools `env` with `body`, then queues it.
+async fn store_and_queue(engine: &Engine, spool: &dyn Spool, mut env: Envelope, body: Vec<u8>) {
     env.seal(&body);
     let (tx, rx) = tokio::sync::oneshot::channel();
     spool.store(
@@ -815,17 +820,7 @@ binding "quiet" { Gateway = "127.0.0.1:9" }
         &["y@one.test".into()],
     );
     never.recipients[0].notify = Some("NEVER".into());
-    never.seal(&body);
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    spool.store(
-        never.clone(),
-        body,
-        Box::new(move |r| {
-            let _ = tx.send(r);
-        }),
-    );
-    rx.await.unwrap().unwrap();
-    engine.enqueue(never);
+    store_and_queue(&engine, &*spool, never, body).await;
     // One second of clock every 10 ms, to 200 s; note when each notice is made.
     let mut made_at = Vec::new();
     for s in 1..=200u64 {

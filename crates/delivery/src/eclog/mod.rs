@@ -171,9 +171,14 @@ impl EcLogs {
 
     /// One console login.
     pub fn authentication(&self, now: u64, listener: &str, peer: &str, user: &str, ok: bool) {
+        self.to_acctlogs(|| acctlog::authentication(now, listener, peer, user, ok));
+    }
+
+    /// Writes a record to every acctlog (made once per log: there is rarely more than one).
+    fn to_acctlogs(&self, record: impl Fn() -> String) {
         for l in &self.ec {
             if let Some(f) = &l.acct {
-                f.line(acctlog::authentication(now, listener, peer, user, ok).into_bytes());
+                f.line(record().into_bytes());
             }
         }
     }
@@ -188,13 +193,7 @@ impl EcLogs {
         command: &str,
         role: Option<&str>,
     ) {
-        for l in &self.ec {
-            if let Some(f) = &l.acct {
-                f.line(
-                    acctlog::authorization(now, listener, peer, user, command, role).into_bytes(),
-                );
-            }
-        }
+        self.to_acctlogs(|| acctlog::authorization(now, listener, peer, user, command, role));
     }
 
     /// One system event (a warning or an error, or the startup line).

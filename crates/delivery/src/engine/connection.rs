@@ -291,16 +291,19 @@ async fn settle_all(
     first: Part,
     reply: &Response,
 ) {
-    let mut all = vec![first];
-    {
-        let mut st = inner.lock();
-        while let Some(p) = take(&mut st, q) {
-            all.push(p);
-        }
-    }
-    for p in all {
+    for p in with_the_rest(inner, q, first) {
         outcome::no_connection(inner, q, opts, p, reply).await;
     }
+}
+
+/// `first` and every part still active in queue `q`, taken (counted in flight).
+fn with_the_rest(inner: &Inner, q: QueueId, first: Part) -> Vec<Part> {
+    let mut all = vec![first];
+    let mut st = inner.lock();
+    while let Some(p) = take(&mut st, q) {
+        all.push(p);
+    }
+    all
 }
 
 pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList, joined: Option<SiteId>) {
@@ -504,13 +507,6 @@ async fn settle_all_dns(
     first: Part,
     reply: &Response,
 ) {
-    let mut all = vec![first];
-    {
-        let mut st = inner.lock();
-        while let Some(p) = take(&mut st, q) {
-            all.push(p);
-        }
-    }
     let purge = opts.dns_failures_to_purge;
     let purged = Response::local(
         554,
@@ -519,7 +515,7 @@ async fn settle_all_dns(
             reply.one_line()
         ),
     );
-    for mut p in all {
+    for mut p in with_the_rest(inner, q, first) {
         p.dns_failures = p.dns_failures.saturating_add(1);
         let r = if purge > 0 && p.dns_failures >= purge {
             &purged
