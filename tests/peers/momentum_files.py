@@ -130,6 +130,44 @@ Security {
         finally:
             self.assertEqual(d.stop(), 0)
 
+    def test_chroot_puts_the_daemon_in_its_folder(self):
+        user, group = self.who
+        jail = os.path.join(self.tmp, "jail")
+        # Inside the jail, the mainlog's folder (the test's path, as the Daemon helper
+        # writes it) and nothing else: Spoolbase "/spool" is made there at start.
+        os.makedirs(jail + self.tmp)
+        for d in (jail, jail + self.tmp):
+            os.chown(d, user.pw_uid, group.gr_gid)
+        d = Daemon(self.tmp, spoolbase="/spool", extra=f"""
+Security {{
+  User = "nobody"
+  Group = "nogroup"
+  Chroot = "{jail}"
+}}
+""")
+        try:
+            self.assertEqual(os.readlink(f"/proc/{d.proc.pid}/root"), jail)
+            with d.smtp() as s:
+                s.ehlo("client.example")
+                msg_id = send(s)
+            spooled = [f for _, _, files in os.walk(os.path.join(jail, "spool"))
+                       for f in files if f.startswith(msg_id)]
+            self.assertTrue(spooled, "the message is in the jail's spool")
+            self.assertFalse(os.path.exists("/spool"), "nothing outside the jail")
+            with open(jail + d.log) as f:
+                self.assertIn(msg_id, f.read(), "the mainlog is written inside the jail")
+            self.assertIn("chroot", d.stderr_text())
+        finally:
+            self.assertEqual(d.stop(), 0)
+
+    def test_a_chroot_that_is_no_folder_is_refused_by_config_check(self):
+        conf = os.path.join(self.tmp, "c.conf")
+        with open(conf, "w") as f:
+            f.write('Security {\n  Chroot = "relative/jail"\n}\n')
+        r = subprocess.run([BIN, "config", "check", "-c", conf], capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("c.conf:2:", r.stderr + r.stdout)
+
     def test_a_user_this_system_lacks_is_refused_by_config_check(self):
         conf = os.path.join(self.tmp, "b.conf")
         with open(conf, "w") as f:

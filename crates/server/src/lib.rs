@@ -345,8 +345,10 @@ fn preflight(
     ServerError,
 > {
     let generation = Generation::build(snapshot, tls, Origin::Start(host))?;
-    // The Security stanza's user and groups must exist (checked, not yet used).
+    // The Security stanza's user and groups must exist, and its Chroot folder (checked, not
+    // yet used).
     privileges::wanted(&generation.snapshot)?;
+    privileges::chroot_dir(&generation.snapshot)?;
     let dns = match &generation.globals.resolv_conf {
         Some(path) => {
             let snap = &generation.snapshot;
@@ -416,7 +418,9 @@ pub async fn start(
     // folder is made: those then belong to the user the daemon runs as. Only the spool's
     // own folder is made before (the default console socket is in it), and handed over.
     let who = privileges::wanted(&snapshot)?;
-    privileges::make_spoolbase(&generation.globals.spoolbase, who.as_ref())?;
+    let jail = privileges::chroot_dir(&snapshot)?;
+    let spoolbase = privileges::inside(jail.as_deref(), &generation.globals.spoolbase);
+    privileges::make_spoolbase(&spoolbase, who.as_ref())?;
     let mut bound = Vec::new();
     for plan in &generation.plans {
         bound.push(bind_tcp(plan.addr).await?);
@@ -434,6 +438,13 @@ pub async fn start(
     // The descriptor limit is raised while still root: the hard limit may be
     // out of reach once privileges are gone.
     let nofile = guard::raise_nofile();
+    // The resolver reads the system's resolv.conf (when no `Resolv_Conf` was read) as it is
+    // made: before the chroot.
+    let resolver = resolver(dns.as_ref())?;
+    if let Some(dir) = &jail {
+        privileges::enter_chroot(dir)?;
+        tracing::info!(root = %dir.display(), "chroot");
+    }
     if let Some(who) = who {
         privileges::drop_to(&who)?;
         tracing::info!(user = %who.user, uid = %who.uid, gid = %who.gid, "privileges dropped");
@@ -478,7 +489,6 @@ pub async fn start(
     persist::restore(&stats, &globals.spoolbase);
     let spool = Arc::clone(&disk) as Arc<dyn Spool>;
     let ids = Arc::new(IdGenerator::new());
-    let resolver = resolver(dns.as_ref())?;
     bindery_delivery::options::DeliveryOptions::apply_dns_ttl(&snapshot, &resolver);
     let engine = start_engine(
         &snapshot,

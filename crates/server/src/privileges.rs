@@ -7,6 +7,14 @@
 //! plumb binding addresses); bindery binds every listener before it drops and opens a new
 //! one only at a restart, and never plumbs addresses, so it needs none.
 //!
+//! `Chroot`: after the listeners are bound (and before the drop, which takes the right to
+//! chroot away), the daemon's root becomes that folder. Everything bindery opens after that
+//! is found inside it: `Spoolbase` (made inside it at start), the logs, `TLS_CA` files (and
+//! the system's CA bundle, which `TLS_Verify` reads when it first needs it), the
+//! console's password and role files, Lua modules a script requires at run time, and the
+//! files `config reload` reads. What is read before it (the configuration, the policy
+//! scripts, certificates and keys, `Resolv_Conf`, `PidFile`) comes from the real root.
+//!
 //! glibc's `setgroups`, `setgid` and `setuid` change every thread of the process (the
 //! runtime's threads already run), and threads started later inherit the new identity.
 //! The drop happens only when `User` is set: Momentum's default (`ecuser`) would make every
@@ -123,6 +131,56 @@ pub fn wanted(snap: &Snapshot) -> Result<Option<Identity>, ServerError> {
         gid,
         groups,
     }))
+}
+
+/// `Security`'s `Chroot`: an absolute folder that exists, checked by `config check` as well as
+/// at start.
+pub fn chroot_dir(snap: &Snapshot) -> Result<Option<std::path::PathBuf>, ServerError> {
+    let Some((dir, at)) = security_str(snap, "Chroot") else {
+        return Ok(None);
+    };
+    let path = std::path::PathBuf::from(&dir);
+    if !path.is_absolute() || !path.is_dir() {
+        return Err(located(
+            snap,
+            Some(at),
+            format!("Chroot `{dir}` is not an absolute path to a folder"),
+            Some(
+                "make the folder, with what bindery opens after the chroot inside it (see the README)",
+            ),
+        ));
+    }
+    Ok(Some(path))
+}
+
+/// Where `path`, as the configuration names it for use after the chroot, is seen from the
+/// real root now: `root` joined with it (a relative path counts from the chroot's root).
+pub fn inside(root: Option<&std::path::Path>, path: &std::path::Path) -> std::path::PathBuf {
+    match root {
+        None => path.to_path_buf(),
+        Some(r) => r.join(path.strip_prefix("/").unwrap_or(path)),
+    }
+}
+
+/// Changes the process's root to `dir` (every thread: the root is the process's), and its
+/// working folder to the new root. Needs root, so it comes before [`drop_to`].
+pub fn enter_chroot(dir: &std::path::Path) -> Result<(), ServerError> {
+    let fail = |what: &str, e: nix::Error| {
+        ServerError::Config(format!(
+            "error: Security: cannot {what} {}: {e}",
+            dir.display()
+        ))
+    };
+    if !Uid::effective().is_root() {
+        return Err(ServerError::Config(format!(
+            "error: Security: `Chroot = {}` needs bindery to start as root (it runs as uid {})",
+            dir.display(),
+            Uid::effective()
+        )));
+    }
+    nix::unistd::chroot(dir).map_err(|e| fail("chroot to", e))?;
+    nix::unistd::chdir("/").map_err(|e| fail("enter", e))?;
+    Ok(())
 }
 
 /// Makes the spool folder when it is not there yet, before the listeners are bound: the
