@@ -85,6 +85,10 @@ pub struct DeliveryOptions {
     /// `generate_delay_dsn` with `delay_dsn_retry_interval` and `delay_dsn_max_retry_interval`
     /// (seconds): when to tell the sender its mail is still waiting. `None`: never.
     pub delay_notices: Option<(u64, u64)>,
+    /// `delayed_binding_domain_fuzz`: a part deferred without a transaction (its route or
+    /// every connection failed, which defers a whole queue at once) waits up to this many
+    /// seconds more, at random, so the queue's next attempts spread out; 0: none.
+    pub delayed_fuzz: u64,
     /// `dns_failures_to_purge`: a part whose route failed this many times for DNS (4.4.3)
     /// fails permanently; 0: never.
     pub dns_failures_to_purge: u32,
@@ -151,6 +155,7 @@ struct Ids {
     lmtp_port: OptionId,
     delay_dsn: OptionId,
     dns_purge: OptionId,
+    fuzz: OptionId,
     mx_fallback: OptionId,
     delay_dsn_interval: OptionId,
     delay_dsn_max: OptionId,
@@ -204,6 +209,7 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     lmtp_port: option_id("LMTP_Port"),
     delay_dsn: option_id("Generate_Delay_DSN"),
     dns_purge: option_id("DNS_Failures_To_Purge"),
+    fuzz: option_id("Delayed_Binding_Domain_Fuzz"),
     mx_fallback: option_id("MX_Failures_Fallback_To_A"),
     delay_dsn_interval: option_id("Delay_DSN_Retry_Interval"),
     delay_dsn_max: option_id("Delay_DSN_Max_Retry_Interval"),
@@ -449,6 +455,7 @@ impl DeliveryOptions {
             announce_8bit: r.word(ids.send_8bitmime) == Some("ifavailable"),
             protocol,
             dns_failures_to_purge: u32::try_from(r.int(ids.dns_purge)).unwrap_or(0),
+            delayed_fuzz: r.secs(ids.fuzz),
             mx_fallback_to_a: match r.int(ids.mx_fallback) {
                 n if n < 0 => 1,
                 n => u32::try_from(n).unwrap_or(0),

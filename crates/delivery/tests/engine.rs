@@ -847,6 +847,49 @@ binding "quiet" { Gateway = "127.0.0.1:9" }
     assert_eq!(count("00000000000000FF"), Some(0), "NOTIFY=NEVER: none");
 }
 
+/// `delayed_binding_domain_fuzz`: when a dead destination defers a whole queue at once, the
+/// parts' next attempts spread over that many seconds instead of all falling due together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_deferral_spreads_the_next_attempts() {
+    use bindery_delivery::engine::console::Select;
+    // Port 9 on loopback refuses connections.
+    let config = r#"
+Retry_Interval = 600
+binding "dead" { Bind_Address = 127.0.0.2  Gateway = "127.0.0.1:9"  Delayed_Binding_Domain_Fuzz = 64 }
+"#;
+    let (engine, spool) = start(config, Arc::new(SystemClock));
+    for i in 0..40 {
+        inject(&engine, &spool, i, "dead", "x@one.test").await;
+    }
+    let dead = Select {
+        binding: Some("dead"),
+        ..Select::default()
+    };
+    eventually(Duration::from_secs(5), || {
+        let p = engine.parts(dead, 100, 0);
+        p.len() == 40 && p.iter().all(|p| p.due.is_some())
+    })
+    .await;
+    let due: Vec<u64> = engine
+        .parts(dead, 100, 0)
+        .iter()
+        .filter_map(|p| p.due)
+        .collect();
+    assert_eq!(due.len(), 40);
+    let now = SystemClock.now_ms() / 1000;
+    let (first, last) = (due.iter().min().unwrap(), due.iter().max().unwrap());
+    assert!(
+        *first + 5 >= now + 600,
+        "no sooner than the retry interval: {first} vs {now}"
+    );
+    assert!(
+        *last <= now + 600 + 64,
+        "no later than the fuzz: {last} vs {now}"
+    );
+    let distinct: std::collections::HashSet<_> = due.iter().collect();
+    assert!(distinct.len() >= 10, "spread over the fuzz: {due:?}");
+}
+
 /// Momentum's DNS failure rules: a domain whose MX lookups keep failing is looked up by its A
 /// record after `mx_failures_fallback_to_a` failures (and delivered there), and a part whose
 /// route failed for DNS `dns_failures_to_purge` times fails permanently instead of waiting

@@ -120,6 +120,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "TLS",
     "TLS_IfAvailable_Fallback",
     "Send_8BitMIME",
+    "Delayed_Binding_Domain_Fuzz",
     "Chroot",
     "MX_Failures_Fallback_To_A",
     "DNS_Failures_To_Purge",
@@ -218,7 +219,6 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     // ---- Connections and queues ----
     ("Max_Resident_Active_Queue", Kind::Inert("Momentum moves message bodies out of memory past this many per active queue; bindery never holds bodies in memory, they stay in the spool until sent")),
     ("Max_Resident_Messages", Kind::Inert("Momentum moves message bodies out of memory past this many in all; bindery never holds bodies in memory, they stay in the spool until sent")),
-    ("Delayed_Binding_Domain_Fuzz", Kind::DefaultOnly("adds up to that many random seconds to a delayed queue's next attempt; not built yet")),
     ("Drop_Body_After_Trans_Fail", Kind::Inert("Momentum frees a message body from memory after that many failed attempts; bindery never holds bodies in memory")),
     ("Host_Failure_Retry", Kind::Refused("how long a failed remote host is skipped before it is tried again; bindery tries every address on each connection")),
     // ---- Routing and DNS ----

@@ -102,17 +102,14 @@ pub(super) async fn no_connection(
     part: Part,
     reply: &Response,
 ) {
-    let not_connected = |_| stage::NOT_CONNECTED;
-    settle(
-        inner,
-        q,
-        opts,
-        part,
-        |_| reply,
-        not_connected,
-        &Via::default(),
-    )
-    .await;
+    // A whole queue is deferred at once here: `delayed_binding_domain_fuzz` spreads its
+    // next attempts.
+    let fuzz = match opts.delayed_fuzz {
+        0 => 0,
+        f => fastrand::u64(0..=f),
+    };
+    let each = |_| (reply, stage::NOT_CONNECTED);
+    settle(inner, q, opts, part, each, &Via::default(), fuzz).await;
 }
 
 /// A transaction's outcome.
@@ -124,17 +121,8 @@ pub(super) async fn apply(
     outcome: &Outcome,
     via: &Via,
 ) {
-    let stage = |k| stage::of(outcome.phase_for(k));
-    settle(
-        inner,
-        q,
-        opts,
-        part,
-        |k| outcome.for_recipient(k),
-        stage,
-        via,
-    )
-    .await;
+    let each = |k| (outcome.for_recipient(k), stage::of(outcome.phase_for(k)));
+    settle(inner, q, opts, part, each, via, 0).await;
 }
 
 /// What the log and the reports need of a message once a part is settled: its fields, with
@@ -179,13 +167,15 @@ struct Settled {
     transient_reply: Option<Response>,
 }
 
+/// `each(k)`: the reply deciding recipient `k` of the part, and the connection stage it came
+/// at. `fuzz`: seconds added to a retry's time (never past the message's expiry).
 fn decide<'r>(
     env: &mut Envelope,
     part: &Part,
     retry: &RetryPolicy,
-    reply: impl Fn(usize) -> &'r Response,
-    stage: impl Fn(usize) -> u8,
+    each: impl Fn(usize) -> (&'r Response, u8),
     now: u64,
+    fuzz: u64,
 ) -> Settled {
     let mut s = Settled {
         delivered: Vec::new(),
@@ -197,7 +187,7 @@ fn decide<'r>(
         transient_reply: None,
     };
     for (k, &i) in part.rcpts.iter().enumerate() {
-        let r = reply(k);
+        let (r, stage) = each(k);
         let Some(rc) = env.recipients.get_mut(i as usize) else {
             continue;
         };
@@ -207,16 +197,18 @@ fn decide<'r>(
         } else if r.is_permanent() {
             rc.state = RcptState::Failed;
             s.failed.push((i, r.clone()));
-            s.failed_stage.push(stage(k));
+            s.failed_stage.push(stage);
         } else {
             s.retry.push(i);
-            s.retry_stage.push(stage(k));
+            s.retry_stage.push(stage);
             s.transient_reply.get_or_insert_with(|| r.clone());
         }
     }
     if !s.retry.is_empty() {
         match retry.after_transient(part.attempts, env.received, now) {
             Next::RetryAt(t) => {
+                let expires = env.received.saturating_add(retry.message_expiration);
+                let t = t.saturating_add(fuzz).min(expires.max(t));
                 s.retry_at = Some(t);
                 env.next_attempt = t;
             }
@@ -241,16 +233,16 @@ async fn settle<'r>(
     q: QueueId,
     opts: &DeliveryOptions,
     mut part: Part,
-    reply: impl Fn(usize) -> &'r Response,
-    stage: impl Fn(usize) -> u8,
+    each: impl Fn(usize) -> (&'r Response, u8),
     via: &Via,
+    fuzz: u64,
 ) {
     let now = inner.now_ms() / 1000;
     part.attempts += 1;
     let msg = Arc::clone(&part.msg);
     let (settled, view, delay_notice) = {
         let mut env = msg.env.lock().unwrap_or_else(|p| p.into_inner());
-        let s = decide(&mut env, &part, &opts.retry, reply, stage, now);
+        let s = decide(&mut env, &part, &opts.retry, each, now, fuzz);
         let notice = delay_notice_now(&mut env, &s, opts, now);
         // Copied out so no lock is held while the log and reports are written.
         (s, View::of(&mut env, &part.rcpts), notice)
