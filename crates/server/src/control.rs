@@ -58,11 +58,14 @@ pub struct ControlPlan {
     pub site: ListenSite,
     /// `AuthorizationParameters`' role source, checked at load.
     pub roles: Option<RoleSource>,
+    /// The `Authorization` stanza, compiled once per generation (every plan shares it).
+    pub rules: Arc<Rules>,
 }
 
 /// Every enabled `Control_Listener` `Listen`.
 pub fn control_listeners(snap: &Snapshot) -> Result<Vec<ControlPlan>, ServerError> {
     let tree = &snap.tree;
+    let rules = Arc::new(Rules::from_snapshot(snap));
     let mut out = Vec::new();
     for EnabledListen { site, chain, name } in enabled_listens(snap, ScopeKind::ControlListener) {
         let get = |name: &'static str| inbound::resolve(tree, &chain, opt(name));
@@ -89,12 +92,12 @@ pub fn control_listeners(snap: &Snapshot) -> Result<Vec<ControlPlan>, ServerErro
         // Momentum's DIGEST-MD5 example (control-auth.md) turns the login on with the
         // password file alone; an explicit `Enable_Authentication` says otherwise either way
         // (its first example switches it off for the Unix socket under a listener-wide file).
-        let params = inbound::setting(tree, &chain, opt("authdigestmd5parameters")).is_some();
+        let digest = inbound::setting(tree, &chain, opt("authdigestmd5parameters"));
         let auth = match inbound::setting(tree, &chain, opt("enable_authentication")) {
             Some(st) => matches!(st.value, Value::Bool(true)),
-            None => params,
+            None => digest.is_some(),
         };
-        let file = match get("authdigestmd5parameters") {
+        let file = match digest.map(|st| &st.value) {
             Some(Value::Dict(entries)) => entries
                 .iter()
                 .find(|(k, _)| k.eq_ignore_ascii_case("uri") || k.eq_ignore_ascii_case("file"))
@@ -156,6 +159,7 @@ pub fn control_listeners(snap: &Snapshot) -> Result<Vec<ControlPlan>, ServerErro
             concurrency,
             site,
             roles,
+            rules: Arc::clone(&rules),
         });
     }
     Ok(out)
@@ -363,7 +367,6 @@ struct Access {
 
 fn access(shared: &Shared, started: &ControlPlan, ip: Option<IpAddr>) -> Access {
     let generation = shared.current();
-    let snap = &generation.snapshot;
     let Some(plan) = generation.controls.iter().find(|p| p.name == started.name) else {
         // The Listen left the configuration: nothing of the new one speaks for it.
         return Access {
@@ -372,7 +375,7 @@ fn access(shared: &Shared, started: &ControlPlan, ip: Option<IpAddr>) -> Access 
             authz: None,
         };
     };
-    let tree = &snap.tree;
+    let tree = &generation.snapshot.tree;
     let chain = inbound::chain(tree, &plan.site, ip);
     let on = |name: &'static str| {
         matches!(
@@ -399,7 +402,7 @@ fn access(shared: &Shared, started: &ControlPlan, ip: Option<IpAddr>) -> Access 
             None => Groups::default(),
         };
         Authz {
-            rules: Arc::new(Rules::from_snapshot(snap)),
+            rules: Arc::clone(&plan.rules),
             groups: Arc::new(groups),
         }
     });

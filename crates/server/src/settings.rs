@@ -64,6 +64,8 @@ struct InboundOptions {
     max_receptions_per_connection: OptionId,
     max_recipients_per_connection: OptionId,
     loose_paths: OptionId,
+    /// Looked at for each RCPT when some `Blackhole` is `inline`.
+    blackhole: OptionId,
     idle_time: OptionId,
     session_timeout: OptionId,
     context: OptionId,
@@ -95,6 +97,7 @@ static INBOUND: LazyLock<InboundOptions> = LazyLock::new(|| InboundOptions {
     max_receptions_per_connection: opt("max_receptions_per_connection"),
     max_recipients_per_connection: opt("max_recipients_per_connection"),
     loose_paths: opt("allow_trailing_whitespace_in_commands"),
+    blackhole: opt("blackhole"),
     idle_time: opt("idle_time"),
     session_timeout: opt("session_timeout"),
     context: opt("context"),
@@ -193,7 +196,7 @@ impl Globals {
             _ => Vec::new(),
         };
         let b = BindingId::DEFAULT;
-        let blackhole = opt("blackhole");
+        let blackhole = INBOUND.blackhole;
         let blackhole_inline = snap.tree.scope_ids().any(|id| {
             matches!(
                 snap.tree.scope(id).setting(blackhole).map(|s| &s.value),
@@ -258,7 +261,9 @@ fn is_inline(word: &str) -> bool {
 pub fn blackholed_at_rcpt(snap: &Snapshot, domain: &str) -> bool {
     let dk = snap.domain_key(domain);
     matches!(
-        snap.chain(None, None, Some(&dk)).get(opt("blackhole")).map(|r| r.value),
+        snap.chain(None, None, Some(&dk))
+            .get(INBOUND.blackhole)
+            .map(|r| r.value),
         Some(Value::Word(w)) if is_inline(w)
     )
 }
