@@ -504,22 +504,15 @@ impl Builder {
         }
         match value::check(def.ty, &value.node) {
             Ok(v) => {
-                let mut k = scoped_kind(opt, kind);
-                // `Blackhole = inline` refuses a recipient at RCPT, before a message has a
-                // binding: in a binding (or its group) only `internal` can act.
-                if def.name == "Blackhole"
-                    && self.tree.lineage(scope).iter().any(|&s| {
+                let in_binding = || {
+                    self.tree.lineage(scope).iter().any(|&s| {
                         matches!(
                             self.tree.scope(s).kind,
                             ScopeKind::Binding | ScopeKind::BindingGroup
                         )
                     })
-                {
-                    k = Kind::Values(
-                        &["false", "internal"],
-                        "`true` and `inline` refuse a recipient at RCPT time, before the message has a binding: set them in global or domain scope, or use `internal` here",
-                    );
-                }
+                };
+                let k = scoped_kind(opt, kind, in_binding);
                 // Only a listener-only option needs to know the listener it sits under; the
                 // walk up the scopes is not made for the others (every domain's options).
                 let listener = match k {
@@ -910,8 +903,18 @@ impl Builder {
 }
 
 /// The option's kind where it is set: in a `ThreadPool` every option tunes Momentum's
-/// threads (`Concurrency` there is a thread count, not a listener's session cap).
-fn scoped_kind(opt: OptionId, scope: ScopeKind) -> Kind {
+/// threads (`Concurrency` there is a thread count, not a listener's session cap); in a
+/// binding or its group (`in_binding`, asked only for `Blackhole`), `Blackhole = inline`
+/// cannot act, since it refuses a recipient at RCPT, before the message has a binding.
+fn scoped_kind(opt: OptionId, scope: ScopeKind, in_binding: impl FnOnce() -> bool) -> Kind {
+    static BLACKHOLE: std::sync::LazyLock<OptionId> =
+        std::sync::LazyLock::new(|| crate::schema::option_id("Blackhole"));
+    if opt == *BLACKHOLE && in_binding() {
+        return Kind::Values(
+            &["false", "internal"],
+            "`true` and `inline` refuse a recipient at RCPT time, before the message has a binding: set them in global or domain scope, or use `internal` here",
+        );
+    }
     if scope == ScopeKind::ThreadPool {
         return Kind::Tuning("a Momentum thread pool's setting; bindery has one task scheduler");
     }
