@@ -56,6 +56,7 @@ fn queue(binding: &str, domain: &str, a: usize, d: usize, c: u32, sent: u64) -> 
         target: c.max(1),
         idle: 0,
         waiting_for: None,
+        unreachable: None,
         delivered: sent,
         failed: 1,
         transient: 2,
@@ -109,7 +110,11 @@ impl Fake {
                     ..queue("b1", "earthlink.com", 315, 192, 60, 1957)
                 },
                 queue("b1", "hotmail.com", 0, 5, 0, 20),
-                queue("b2", "earthlink.com", 0, 3, 0, 0),
+                QueueView {
+                    // Every connect fails: its active parts wait for an address to come back.
+                    unreachable: Some("240s: 421 4.3.2 try later".into()),
+                    ..queue("b2", "earthlink.com", 0, 3, 0, 0)
+                },
             ],
             parts: vec![
                 part("0000000A00000001", "default", "yahoo.com", None),

@@ -96,6 +96,15 @@ pub struct DeliveryOptions {
     /// domain is looked up by its A record instead of MX (Momentum's -1: after the first);
     /// 0: never.
     pub mx_fallback_to_a: u32,
+    /// `host_failure_retry` (s): an address whose connect failed is skipped this long
+    /// (`engine::health`).
+    pub host_failure_retry: u64,
+    /// `mx_failures_to_delay`: consecutive failures of every address before the queue's
+    /// parts are deferred together; 0: no count rule.
+    pub mx_failures_to_delay: u32,
+    /// `connect_timeout_to_delay` (s): how long a destination may fail before the queue's
+    /// parts are deferred together; 0: at the first round in which every address failed.
+    pub connect_timeout_to_delay: u64,
     /// `Delivery_Method`: ESMTP, SMTP or LMTP (the others are refused at load).
     pub protocol: Protocol,
     /// `Send_8BitMIME = ifavailable`: `BODY=8BITMIME` on MAIL for an 8-bit body where the
@@ -157,6 +166,9 @@ struct Ids {
     dns_purge: OptionId,
     fuzz: OptionId,
     mx_fallback: OptionId,
+    host_failure_retry: OptionId,
+    mx_failures_to_delay: OptionId,
+    connect_timeout_to_delay: OptionId,
     delay_dsn_interval: OptionId,
     delay_dsn_max: OptionId,
     tls_verify: OptionId,
@@ -211,6 +223,9 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     dns_purge: option_id("DNS_Failures_To_Purge"),
     fuzz: option_id("Delayed_Binding_Domain_Fuzz"),
     mx_fallback: option_id("MX_Failures_Fallback_To_A"),
+    host_failure_retry: option_id("Host_Failure_Retry"),
+    mx_failures_to_delay: option_id("MX_Failures_To_Delay"),
+    connect_timeout_to_delay: option_id("Connect_Timeout_To_Delay"),
     delay_dsn_interval: option_id("Delay_DSN_Retry_Interval"),
     delay_dsn_max: option_id("Delay_DSN_Max_Retry_Interval"),
     tls_verify: option_id("TLS_Verify"),
@@ -456,6 +471,9 @@ impl DeliveryOptions {
             protocol,
             dns_failures_to_purge: u32::try_from(r.int(ids.dns_purge)).unwrap_or(0),
             delayed_fuzz: r.secs(ids.fuzz),
+            host_failure_retry: r.secs(ids.host_failure_retry),
+            mx_failures_to_delay: u32::try_from(r.int(ids.mx_failures_to_delay)).unwrap_or(0),
+            connect_timeout_to_delay: r.secs(ids.connect_timeout_to_delay),
             mx_fallback_to_a: match r.int(ids.mx_fallback) {
                 n if n < 0 => 1,
                 n => u32::try_from(n).unwrap_or(0),

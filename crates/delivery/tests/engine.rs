@@ -510,10 +510,12 @@ async fn a_new_generation_lifts_and_sets_suspend_delivery() {
 async fn console_operations_view_flush_fail_and_rebind_queued_mail() {
     use bindery_delivery::engine::console::Select;
     let (addr, sink) = sink(Duration::ZERO).await;
-    // Port 9 on loopback refuses connections: every attempt defers.
+    // Port 9 on loopback refuses connections: every attempt defers, at once
+    // (`connect_timeout_to_delay = 0`; see `a_dead_destination_is_held_then_delayed`).
     let config = format!(
         r#"
 Retry_Interval = 600
+Connect_Timeout_To_Delay = 0
 binding "dead" {{ Bind_Address = 127.0.0.2  Gateway = "127.0.0.1:9" }}
 binding "live" {{ Bind_Address = 127.0.0.3  Gateway = "{addr}" }}
 "#
@@ -800,6 +802,7 @@ async fn max_recipients_per_connection_closes_the_connection() {
 async fn delay_notices_follow_the_delay_dsn_schedule() {
     // Port 9 on loopback refuses connections: every attempt defers, every 10 s of clock.
     let config = r#"
+Connect_Timeout_To_Delay = 0
 Retry_Interval = 10
 Max_Retry_Interval = 10
 Generate_Delay_DSN = true
@@ -852,9 +855,10 @@ binding "quiet" { Gateway = "127.0.0.1:9" }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bulk_deferral_spreads_the_next_attempts() {
     use bindery_delivery::engine::console::Select;
-    // Port 9 on loopback refuses connections.
+    // Port 9 on loopback refuses connections; the queue is deferred at the first failure.
     let config = r#"
 Retry_Interval = 600
+Connect_Timeout_To_Delay = 0
 binding "dead" { Bind_Address = 127.0.0.2  Gateway = "127.0.0.1:9"  Delayed_Binding_Domain_Fuzz = 64 }
 "#;
     let (engine, spool) = start(config, Arc::new(SystemClock));
@@ -1073,6 +1077,7 @@ async fn a_silent_server_times_out_and_the_message_is_deferred() {
 Gateway = "{addr}"
 {option} = 1
 Retry_Interval = 600
+Connect_Timeout_To_Delay = 0
 binding_group "g" {{ binding "b1" {{ Bind_Address = 127.0.0.2 }} }}"#
         );
         let (engine, spool) = start(&config, Arc::new(SystemClock));
@@ -1924,4 +1929,156 @@ async fn a_moved_connection_keeps_to_the_caps_of_its_new_queue() {
     );
     assert_eq!(peak, 1, "the cap of 1 held (and was used)");
     assert!(made <= 21, "{made} connections made");
+}
+
+/// A remote that greets every connection with `421 4.3.2 try later` and closes it; counts
+/// the connections.
+async fn refusing_greeter() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.20:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let n = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            n.fetch_add(1, Ordering::SeqCst);
+            let _ = sock.write_all(b"421 4.3.2 try later\r\n").await;
+        }
+    });
+    (addr, accepted)
+}
+
+/// Moves `clock` on by `ms` and lets the engine look at its timers.
+async fn tick(engine: &Engine, clock: &ManualClock, ms: u64) {
+    clock.advance_ms(ms);
+    engine.wake();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+}
+
+/// Momentum's defaults for a destination that does not answer (`host_failure_retry` 120 s,
+/// `connect_timeout_to_delay` 900 s): after the first failure the parts stay in the active
+/// queue, unattempted, the address is not tried again for 120 s of clock, and only once the
+/// destination has failed for 900 s are the parts deferred together, with its last reply.
+/// Another binding's source address is not held back by the first one's failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_destination_is_held_then_delayed() {
+    let (addr, accepted) = refusing_greeter().await;
+    let config = format!(
+        r#"
+Gateway = "{addr}"
+Retry_Interval = 600
+binding "b" {{ Bind_Address = 127.0.0.2 }}
+binding "c" {{ Bind_Address = 127.0.0.3 }}
+"#
+    );
+    let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
+    let (engine, spool) = start(&config, Arc::clone(&clock) as Arc<dyn Clock>);
+    for i in 0..3 {
+        inject(&engine, &spool, i, "b", "x@one.test").await;
+    }
+    let tries = || accepted.load(Ordering::SeqCst);
+    eventually(Duration::from_secs(5), || tries() == 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let view = |b: &str| {
+        engine
+            .queue_views()
+            .into_iter()
+            .find(|v| v.binding == b)
+            .unwrap()
+    };
+    let v = view("b");
+    assert_eq!((v.active, v.delayed, v.transient), (3, 0, 0), "{v:?}");
+    assert_eq!(
+        v.unreachable.as_deref(),
+        Some("0s: 421 4.3.2 try later"),
+        "{v:?}"
+    );
+    assert_eq!(tries(), 1, "one connect for the whole queue");
+    // 60 s on: the address is held back from 127.0.0.2, not from 127.0.0.3.
+    tick(&engine, &clock, 60_000).await;
+    assert_eq!(tries(), 1, "held back for host_failure_retry");
+    inject(&engine, &spool, 10, "c", "y@one.test").await;
+    eventually(Duration::from_secs(5), || tries() == 2).await;
+    // Past 120 s: tried again; still held.
+    tick(&engine, &clock, 61_000).await;
+    eventually(Duration::from_secs(5), || tries() == 3).await;
+    assert_eq!(view("b").transient, 0);
+    // Each 121 s another try, until the 900 s are up: then the parts are deferred.
+    let mut at = 121;
+    while view("b").delayed == 0 && at < 1_200 {
+        tick(&engine, &clock, 121_000).await;
+        at += 121;
+    }
+    let v = view("b");
+    assert_eq!((v.active, v.delayed, v.transient), (0, 3, 3), "{v:?}");
+    assert!((900..=1_030).contains(&at), "given up at {at} s");
+    let parts = engine.parts(
+        bindery_delivery::engine::console::Select {
+            binding: Some("b"),
+            ..Default::default()
+        },
+        10,
+        0,
+    );
+    assert!(
+        parts.iter().all(|p| p.attempts == 1),
+        "one attempt counted each, at the deferral: {parts:?}"
+    );
+}
+
+/// `mx_failures_to_delay`: with 2 and `host_failure_retry = 10`, the destination is given
+/// up on at its address's second consecutive failure, 10 s in, not after 900 s. A
+/// destination that answers again takes the held mail with no attempt counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mx_failures_to_delay_counts_consecutive_failures_and_a_recovery_delivers() {
+    let (addr, accepted) = refusing_greeter().await;
+    let config = format!(
+        r#"
+Retry_Interval = 600
+Host_Failure_Retry = 10
+MX_Failures_To_Delay = 2
+binding "b" {{ Bind_Address = 127.0.0.2  Gateway = "{addr}" }}
+"#
+    );
+    let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
+    let (engine, spool) = start(&config, Arc::clone(&clock) as Arc<dyn Clock>);
+    inject(&engine, &spool, 0, "b", "x@one.test").await;
+    let tries = || accepted.load(Ordering::SeqCst);
+    eventually(Duration::from_secs(5), || tries() == 1).await;
+    tick(&engine, &clock, 5_000).await;
+    assert_eq!(engine.stats().global.read().transient, 0);
+    tick(&engine, &clock, 6_000).await;
+    eventually(Duration::from_secs(5), || {
+        engine.stats().global.read().transient == 1
+    })
+    .await;
+    assert_eq!(tries(), 2);
+
+    // A destination that is refused once (nothing listens yet), then answers.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.21:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let config = format!("Gateway = \"127.0.0.21:{port}\"\nHost_Failure_Retry = 30\n");
+    let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
+    let (engine, spool) = start(&config, Arc::clone(&clock) as Arc<dyn Clock>);
+    inject(&engine, &spool, 0, "default", "x@two.test").await;
+    eventually(Duration::from_secs(5), || {
+        engine
+            .queue_views()
+            .first()
+            .is_some_and(|v| v.unreachable.is_some())
+    })
+    .await;
+    let (_, sink) = sink_at(&format!("127.0.0.21:{port}"), Duration::ZERO).await;
+    tick(&engine, &clock, 10_000).await;
+    assert!(sink.seen.lock().unwrap().is_empty(), "held back for 30 s");
+    tick(&engine, &clock, 21_000).await;
+    until_delivered(&engine, 1, Duration::from_secs(5)).await;
+    let g = engine.stats().global.read();
+    assert_eq!((g.delivered, g.transient), (1, 0));
+    assert_eq!(
+        engine.queue_views()[0].unreachable,
+        None,
+        "the streak ended"
+    );
 }

@@ -124,6 +124,9 @@ pub const IMPLEMENTED: &[&str] = &[
     "Chroot",
     "MX_Failures_Fallback_To_A",
     "DNS_Failures_To_Purge",
+    "Host_Failure_Retry",
+    "MX_Failures_To_Delay",
+    "Connect_Timeout_To_Delay",
     "Generate_Delay_DSN",
     "Delay_DSN_Retry_Interval",
     "Delay_DSN_Max_Retry_Interval",
@@ -220,13 +223,10 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Max_Resident_Active_Queue", Kind::Inert("Momentum moves message bodies out of memory past this many per active queue; bindery never holds bodies in memory, they stay in the spool until sent")),
     ("Max_Resident_Messages", Kind::Inert("Momentum moves message bodies out of memory past this many in all; bindery never holds bodies in memory, they stay in the spool until sent")),
     ("Drop_Body_After_Trans_Fail", Kind::Inert("Momentum frees a message body from memory after that many failed attempts; bindery never holds bodies in memory")),
-    ("Host_Failure_Retry", Kind::Refused("how long a failed remote host is skipped before it is tried again; bindery tries every address on each connection")),
     // ---- Routing and DNS ----
     ("Delivery_Method", Kind::Values(&["ESMTP", "SMTP", "LMTP"], "ECSTREAM is Momentum's own cluster stream and APN, GCM and MM7 are mobile push and multimedia messaging protocols; bindery sends ESMTP, SMTP (HELO only) and LMTP")),
     ("ECStream_Port", Kind::DefaultOnly("the port for Delivery_Method = ECSTREAM, which bindery does not send")),
     ("Fully_Resolve_Before_SMTP", Kind::DefaultOnly("false lets Momentum connect before every MX host is resolved; bindery always resolves them first")),
-    ("MX_Failures_To_Delay", Kind::Refused("after that many failed MX connections the domain's queue is delayed as a whole; not built yet")),
-    ("Connect_Timeout_To_Delay", Kind::Refused("delays a whole domain after connects have timed out this long; not built yet")),
     // ---- TLS ----
     ("TLS_Ciphers", Kind::Fixed("DEFAULT", "an OpenSSL cipher list; bindery uses rustls's safe default suites, which is what `DEFAULT` asks for, and cannot take another list")),
     ("XClient", Kind::DefaultOnly("sends Postfix's XCLIENT to the next hop; bindery does not send it")),

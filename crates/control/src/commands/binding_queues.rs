@@ -76,6 +76,7 @@ pub fn run<D: Daemon>(d: &D, which: &str, args: &[&str]) -> Output {
                 "idle": q.idle,
                 "waiting_for_slot": q.waiting_for_slot(),
                 "waiting_on": q.waiting_for,
+                "unreachable": q.unreachable,
             }));
         }
     }

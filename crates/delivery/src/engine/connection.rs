@@ -158,6 +158,8 @@ fn ehlo_name(inner: &Inner, opts: &DeliveryOptions, part: &Part) -> String {
 enum Unconnected {
     /// Every address tried failed (or refused us): the reply of the last one.
     Failed(ConnectFailure),
+    /// Every address is skipped after a failure (`host_failure_retry`) until this time (ms).
+    Down(u64),
     /// No address failed, but the ones left were at their host-scope limits: the queue
     /// waits, without counting an attempt, for a token of a host's throttle (this many ms)
     /// or, with `None`, for a place under the host cap it now waits on.
@@ -165,14 +167,16 @@ enum Unconnected {
 }
 
 /// Connects to the first address that answers and greets, with the TLS fallback, skipping
-/// hosts at their host-scope limits. Returns the connection with its place under its host's
-/// limits.
+/// hosts at their host-scope limits and addresses held back after a failure
+/// (`health.rs`). Returns the connection with its place under its host's limits; the
+/// addresses that failed on the way are added to `failed`.
 async fn connect(
     inner: &Arc<Inner>,
     q: QueueId,
     opts: &DeliveryOptions,
     targets: &[crate::route::Target],
     ehlo: &str,
+    failed: &mut Vec<std::net::IpAddr>,
 ) -> Result<(Outbound, Option<HostClaim>), Unconnected> {
     // The TLS configuration for this (tls_verify, tls_ca, tls_protocols); one that cannot be built (an
     // unreadable tls_ca) fails like a handshake, so the fallback rules apply to it.
@@ -218,7 +222,17 @@ async fn connect(
     // throttled (the soonest token).
     let mut capped = false;
     let mut throttled: Option<u64> = None;
+    // The soonest an address held back after a failure is tried again.
+    let mut down: Option<u64> = None;
     for t in targets {
+        if let Some(until) = inner
+            .health
+            .down_until(opts.bind_address, t.addr.ip(), inner.now_ms())
+        {
+            tracing::debug!(host = %t.host, addr = %t.addr, "address held back after a failure; next host");
+            down = Some(down.map_or(until, |d| d.min(until)));
+            continue;
+        }
         let claim = match HostOptions::resolve(&snap, binding, t) {
             None => None,
             Some(h) => match hosts::claim(inner, q, slot, h, inner.now_ms()) {
@@ -253,6 +267,10 @@ async fn connect(
             }
             Err(f) => {
                 tracing::debug!(host = %t.host, addr = %t.addr, reply = %f.response, "connection failed; next host");
+                // A refused certificate is no outage: the address answered.
+                if !f.response.is_permanent() && !f.tls_failed {
+                    failed.push(t.addr.ip());
+                }
                 last = Some(f);
             }
         }
@@ -260,6 +278,9 @@ async fn connect(
     // A host that is only busy is not a failure of the destination: the part waits for it.
     if capped || throttled.is_some() {
         return Err(Unconnected::Busy(throttled));
+    }
+    if let (None, Some(until)) = (&last, down) {
+        return Err(Unconnected::Down(until));
     }
     Err(Unconnected::Failed(last.unwrap_or(ConnectFailure {
         response: Response::local(451, "4.4.0 no host to try"),
@@ -356,8 +377,29 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList, joined: Op
     };
     // Boxed: connecting is the largest state of this task (3.6 KB) and lasts only until
     // the greeting; unboxed it sized every connection's task for its whole life.
-    let (mut conn, host) = match Box::pin(connect(&inner, q, &opts, &targets, &ehlo)).await {
-        Ok(c) => c,
+    let mut failed = Vec::new();
+    let connected = Box::pin(connect(&inner, q, &opts, &targets, &ehlo, &mut failed)).await;
+    let (mut conn, host) = match connected {
+        Ok(c) => {
+            if inner.working(q) == 0 {
+                mark_failed(&inner, &opts, &failed);
+            }
+            inner
+                .health
+                .succeeded(opts.bind_address, c.0.target.addr.ip());
+            Inner::conns(&mut inner.lock(), q).failing = None;
+            c
+        }
+        Err(Unconnected::Down(until)) => {
+            if let Some(reply) = gives_up(&inner, q, &opts, &targets) {
+                Box::pin(settle_all(&inner, q, &opts, first, &reply)).await;
+                Box::pin(settle_waiters(&inner, site, &reply)).await;
+                return;
+            }
+            let wait = until.saturating_sub(inner.now_ms()).max(MIN_HOLD_MS);
+            requeue(&inner, q, first, wait);
+            return;
+        }
         Err(Unconnected::Busy(wait)) => {
             // Waiting for a throttle's token: `not_before`. For a host cap's place: the cap
             // wakes the queue. The slot's drop gives back this connection's places.
@@ -377,6 +419,28 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList, joined: Op
                 // carry on.
                 requeue(&inner, q, first, 1000);
                 return;
+            }
+            // A TLS failure (a certificate refused, no common version) is no outage of
+            // the destination: its parts are deferred at once, as a 5xx fails them.
+            mark_failed(&inner, &opts, &failed);
+            if !f.response.is_permanent() && !f.tls_failed {
+                note_failure(&inner, q, &f.response);
+                if gives_up(&inner, q, &opts, &targets).is_none() {
+                    // The destination has not failed long enough to be given up on: the
+                    // part waits, unattempted, for the first address to come back.
+                    let soonest = targets
+                        .iter()
+                        .filter_map(|t| {
+                            inner
+                                .health
+                                .down_until(opts.bind_address, t.addr.ip(), inner.now_ms())
+                        })
+                        .min()
+                        .unwrap_or(0);
+                    let wait = soonest.saturating_sub(inner.now_ms()).max(MIN_HOLD_MS);
+                    requeue(&inner, q, first, wait);
+                    return;
+                }
             }
             // A 5xx greeting or EHLO from every host is a refusal, not an outage.
             Box::pin(settle_all(&inner, q, &opts, first, &f.response)).await;
@@ -490,6 +554,77 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList, joined: Op
         }
     }
     Box::pin(conn.quit()).await;
+}
+
+/// The least a part held back for a failing destination waits before its next connect
+/// (ms): with `host_failure_retry = 0` the addresses are tried again, but not in a loop.
+const MIN_HOLD_MS: u64 = 1_000;
+
+/// Marks each address in `failed` as held back for the queue's `host_failure_retry`.
+fn mark_failed(inner: &Inner, opts: &DeliveryOptions, failed: &[std::net::IpAddr]) {
+    let now = inner.now_ms();
+    let retry_ms = opts.host_failure_retry.saturating_mul(1000);
+    for &ip in failed {
+        let n = inner.health.failed(opts.bind_address, ip, now, retry_ms);
+        tracing::info!(
+            source = ?opts.bind_address,
+            addr = %ip,
+            failures = n,
+            "connect failed; address held back for host_failure_retry = {}s",
+            opts.host_failure_retry
+        );
+    }
+}
+
+/// Starts or extends queue `q`'s streak of failed connects with `reply`.
+fn note_failure(inner: &Inner, q: QueueId, reply: &Response) {
+    let now = inner.now_ms();
+    let mut st = inner.lock();
+    let c = Inner::conns(&mut st, q);
+    match &mut c.failing {
+        Some(f) => f.last = reply.clone(),
+        None => {
+            c.failing = Some(Box::new(super::Failing {
+                since_ms: now,
+                last: reply.clone(),
+            }))
+        }
+    }
+}
+
+/// The reply to defer queue `q`'s parts with when its destination is given up on for now
+/// (`mx_failures_to_delay`, `connect_timeout_to_delay`), or `None` while its parts wait.
+/// Starts the queue's streak if it has none.
+fn gives_up(
+    inner: &Inner,
+    q: QueueId,
+    opts: &DeliveryOptions,
+    targets: &[crate::route::Target],
+) -> Option<Response> {
+    let rule = super::health::DelayRule {
+        mx_failures: opts.mx_failures_to_delay,
+        connect_timeout_ms: opts.connect_timeout_to_delay.saturating_mul(1000),
+    };
+    let now = inner.now_ms();
+    let (since, last) = {
+        let mut st = inner.lock();
+        // Every address was held back by another queue's failures: this queue's streak
+        // starts now, so it too is given up on in time.
+        let f = Inner::conns(&mut st, q).failing.get_or_insert_with(|| {
+            Box::new(super::Failing {
+                since_ms: now,
+                last: Response::local(
+                    451,
+                    "4.4.1 [internal] every address of the destination is held back after a failure (host_failure_retry)",
+                ),
+            })
+        });
+        (f.since_ms, f.last.clone())
+    };
+    let counts = targets
+        .iter()
+        .map(|t| inner.health.consecutive(opts.bind_address, t.addr.ip()));
+    rule.gives_up(since, now, counts).then_some(last)
 }
 
 /// A temporary DNS failure of a route (RFC 3463's 4.4.3, "directory server failure").

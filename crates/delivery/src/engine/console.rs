@@ -35,6 +35,10 @@ pub struct QueueView {
     /// site whose connection it waits for (`site HOST`), if any; its active parts wait with
     /// it.
     pub waiting_for: Option<String>,
+    /// While every connect of the queue fails (`engine::health`): for how many seconds,
+    /// and the last reply, as `"120s: 421 4.3.2 busy"`. Its active parts wait, unattempted,
+    /// until the destination answers or is given up on for now.
+    pub unreachable: Option<String>,
     /// Recipients delivered, failed, deferred here since the process started.
     pub delivered: u64,
     pub failed: u64,
@@ -255,7 +259,15 @@ impl Engine {
                         let s = st.sites.waiting_on(q)?;
                         st.site_info.get(s as usize).map(|i| i.name.to_string())
                     });
+                let now = self.inner.now_ms();
                 let c = Inner::conns(&mut st, q);
+                let unreachable = c.failing.as_ref().map(|f| {
+                    format!(
+                        "{}s: {}",
+                        now.saturating_sub(f.since_ms) / 1000,
+                        f.last.one_line()
+                    )
+                });
                 QueueView {
                     binding: self.inner.binding_name(binding),
                     domain,
@@ -266,6 +278,7 @@ impl Engine {
                     target: c.target,
                     idle: c.idle,
                     waiting_for,
+                    unreachable,
                     delivered: c.delivered,
                     failed: c.failed,
                     transient: c.transient,

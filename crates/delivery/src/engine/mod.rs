@@ -8,6 +8,9 @@
 //! - `sites.rs`: queues that reach the same hosts the same way share connections: a queue's
 //!   first connection waits for one of its site's, a connection that emptied its queue moves
 //!   to the next queue of its site.
+//! - `health.rs`: remote addresses whose connect failed (`host_failure_retry`), and when a
+//!   destination that does not answer is given up on for now (`mx_failures_to_delay`,
+//!   `connect_timeout_to_delay`).
 //! - `hosts.rs`: host scope: connection limits and throttles per MX host, and skipping a
 //!   host at its limit in MX selection.
 //! - `outcome.rs`: what a reply means for each recipient; retries, expiry, persistence,
@@ -27,6 +30,7 @@
 mod connection;
 mod connects;
 pub mod console;
+mod health;
 mod hosts;
 mod outcome;
 pub mod records;
@@ -134,6 +138,10 @@ pub(crate) struct Conns {
     pub ceiling: Option<(u32, u64)>,
     /// In the dispatcher's timer heap until this time (ms), for `not_before_ms`.
     pub parked_ms: Option<u64>,
+    /// Since when every connect of the queue has failed, and the last reply: the streak
+    /// `mx_failures_to_delay` and `connect_timeout_to_delay` judge (`health.rs`). `None`
+    /// once a connection works.
+    pub failing: Option<Box<Failing>>,
     /// The site of the queue's last route (`sites.rs`); `None` before its first.
     pub site: Option<SiteId>,
     /// Recipients delivered, failed and deferred on this queue since the process started
@@ -141,6 +149,14 @@ pub(crate) struct Conns {
     pub delivered: u64,
     pub failed: u64,
     pub transient: u64,
+}
+
+/// A queue's streak of failed connects.
+pub(crate) struct Failing {
+    pub since_ms: u64,
+    /// What the last failed connect got: the reply its parts are deferred with when the
+    /// destination is given up on.
+    pub last: bindery_smtp::client::Response,
 }
 
 pub(crate) struct State {
@@ -224,6 +240,8 @@ pub(crate) struct Inner {
     pub names: Names,
     /// Connect pacing per remote address, across bindings.
     pub connects: connects::Connects,
+    /// Remote addresses whose connect failed, per source address (`health.rs`).
+    pub health: health::Health,
     /// The most outbound connections the process's descriptors allow (`u32::MAX`: no
     /// limit known); the server's cap is lowered to it.
     pub descriptor_cap: AtomicU32,
@@ -402,6 +420,14 @@ impl Inner {
         }
     }
 
+    /// How many connections of `q` work: made and greeted (a connect in progress, the
+    /// caller's own among them, does not count).
+    pub fn working(&self, q: QueueId) -> u32 {
+        let mut st = self.lock();
+        let open = st.queues.get(q).connections;
+        open.saturating_sub(Inner::conns(&mut st, q).opening)
+    }
+
     /// A connect of `q` failed or timed out: slow start halves its target, and while other
     /// connections of the queue work it grows no further than them for `CEILING_MS`.
     /// Returns how many connections of the queue work: made and greeted, not counting other
@@ -532,6 +558,7 @@ impl Engine {
             spread: AtomicU32::new(0),
             names: Names::default(),
             connects: connects::Connects::default(),
+            health: health::Health::default(),
             descriptor_cap: AtomicU32::new(u32::MAX),
         });
         tokio::spawn(dispatch(Arc::clone(&inner)));
