@@ -138,15 +138,22 @@ Security {
         os.makedirs(jail + self.tmp)
         for d in (jail, jail + self.tmp):
             os.chown(d, user.pw_uid, group.gr_gid)
+        # The console socket and the pid file are made outside the jail, before the chroot,
+        # and removed at a clean stop through their folder opened beforehand.
+        sock, pid = os.path.join(self.tmp, "console.sock"), os.path.join(self.tmp, "bindery.pid")
         d = Daemon(self.tmp, spoolbase="/spool", extra=f"""
 Security {{
   User = "nobody"
   Group = "nogroup"
   Chroot = "{jail}"
 }}
+PidFile = "{pid}"
+Control_Listener {{ Listen "{sock}" {{ }} }}
 """)
+        stopped = False
         try:
             self.assertEqual(os.readlink(f"/proc/{d.proc.pid}/root"), jail)
+            self.assertTrue(os.path.exists(sock) and os.path.exists(pid))
             with d.smtp() as s:
                 s.ehlo("client.example")
                 msg_id = send(s)
@@ -157,8 +164,13 @@ Security {{
             with open(jail + d.log) as f:
                 self.assertIn(msg_id, f.read(), "the mainlog is written inside the jail")
             self.assertIn("chroot", d.stderr_text())
-        finally:
             self.assertEqual(d.stop(), 0)
+            stopped = True
+            self.assertFalse(os.path.exists(sock), "the console socket is removed at stop")
+            self.assertFalse(os.path.exists(pid), "the pid file is removed at stop")
+        finally:
+            if not stopped:
+                d.stop()
 
     def test_a_chroot_that_is_no_folder_is_refused_by_config_check(self):
         conf = os.path.join(self.tmp, "c.conf")

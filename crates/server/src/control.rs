@@ -172,7 +172,8 @@ pub struct Bound {
 }
 
 enum Socket {
-    Unix(UnixListener, PathBuf),
+    /// The listener, its path, and the socket file to remove at stop.
+    Unix(UnixListener, PathBuf, crate::privileges::Leftover),
     Tcp(TcpListener, std::net::SocketAddr),
 }
 
@@ -202,7 +203,8 @@ pub async fn bind(plan: ControlPlan) -> Result<Bound, ServerError> {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(plan.mode))
                 .map_err(io(format!("cannot set the mode of {}", path.display())))?;
-            Socket::Unix(listener, path)
+            let leftover = crate::privileges::Leftover::new(path.clone());
+            Socket::Unix(listener, path, leftover)
         }
         ListenAddr::Tcp { ip, port } => {
             let (listener, local) = crate::bind_tcp(socket_addr(ip, port)).await?;
@@ -216,11 +218,11 @@ pub async fn bind(plan: ControlPlan) -> Result<Bound, ServerError> {
 pub fn serve(shared: Arc<Shared>, bound: Bound, shutdown: watch::Receiver<bool>) {
     let Bound { plan, socket } = bound;
     match socket {
-        Socket::Unix(listener, path) => {
+        Socket::Unix(listener, path, leftover) => {
             tracing::info!(listen = %plan.name, path = %path.display(), "listening (control)");
             tokio::spawn(async move {
                 accept_loop(listener, shared, plan, shutdown).await;
-                let _ = std::fs::remove_file(&path);
+                leftover.remove();
             });
         }
         Socket::Tcp(listener, local) => {

@@ -317,7 +317,7 @@ impl Shared {
 /// A started daemon.
 pub struct Running {
     /// `PidFile`, removed at a clean stop.
-    pidfile: Option<std::path::PathBuf>,
+    pidfile: Option<privileges::Leftover>,
     shutdown: watch::Sender<bool>,
     alive: mpsc::Receiver<()>,
     shared: Arc<Shared>,
@@ -377,7 +377,7 @@ fn preflight(
 
 /// Writes `PidFile` when the configuration sets it (Momentum's default path, which bindery
 /// does not write unless asked, is `/var/run/ecelerity.pid`).
-fn pid_file(snap: &Snapshot) -> Result<Option<std::path::PathBuf>, ServerError> {
+fn pid_file(snap: &Snapshot) -> Result<Option<privileges::Leftover>, ServerError> {
     let root = snap.tree.scope(bindery_config::tree::ROOT);
     let Some(st) = root.setting(bindery_config::schema::option_id("PidFile")) else {
         return Ok(None);
@@ -394,7 +394,7 @@ fn pid_file(snap: &Snapshot) -> Result<Option<std::path::PathBuf>, ServerError> 
             None,
         )
     })?;
-    Ok(Some(path))
+    Ok(Some(privileges::Leftover::new(path)))
 }
 
 /// Opens the spool, recovers it, binds every listener and starts serving. `reload` re-reads
@@ -698,9 +698,7 @@ impl Running {
         self.shared.eclogs.close();
         persist::save(&self.shared.stats, &self.shared.spoolbase);
         if let Some(p) = &self.pidfile {
-            // After the drop from root the folder may not be ours to change: then it stays,
-            // as a stale pid file does after a crash, and the next start overwrites it.
-            let _ = std::fs::remove_file(p);
+            p.remove();
         }
         tracing::info!("stopped");
     }

@@ -234,3 +234,62 @@ pub fn drop_to(who: &Identity) -> Result<(), ServerError> {
     }
     Ok(())
 }
+
+/// A file the daemon makes before a `Chroot` (the console socket, `PidFile`) and removes at
+/// a clean stop. After the chroot its path names nothing, or another file inside the jail,
+/// so the folder is opened beforehand and the file is removed through it (`unlinkat`).
+pub struct Leftover {
+    /// The folder holding the file; `None` if it could not be opened (then the path is
+    /// used, which works when there is no chroot).
+    dir: Option<std::fs::File>,
+    path: std::path::PathBuf,
+}
+
+impl Leftover {
+    /// Opens the folder of `path` now, while its path still means what it says.
+    pub fn new(path: std::path::PathBuf) -> Leftover {
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+        Leftover {
+            dir: std::fs::File::open(folder).ok(),
+            path,
+        }
+    }
+
+    /// Removes the file. After the drop from root the folder may not be ours to change:
+    /// then it stays, as after a crash, and the next start replaces it.
+    pub fn remove(&self) {
+        let removed = match (&self.dir, self.path.file_name()) {
+            (Some(dir), Some(name)) => {
+                nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir)
+                    .map_err(std::io::Error::from)
+            }
+            _ => std::fs::remove_file(&self.path),
+        };
+        if let Err(e) = removed {
+            tracing::debug!(path = %self.path.display(), error = %e, "left in place at stop");
+        }
+    }
+}
+
+#[cfg(test)]
+mod leftover_tests {
+    use super::Leftover;
+
+    #[test]
+    fn a_leftover_is_removed_through_its_folder_even_after_a_chdir_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bindery.pid");
+        std::fs::write(&path, "1\n").unwrap();
+        let l = Leftover::new(path.clone());
+        // What a chroot does to the path: the folder is reached through the open handle,
+        // not the name. Renaming the folder away stands in for it.
+        let moved = dir.path().with_extension("moved");
+        std::fs::rename(dir.path(), &moved).unwrap();
+        l.remove();
+        assert!(!moved.join("bindery.pid").exists());
+        std::fs::rename(&moved, dir.path()).unwrap();
+    }
+}
