@@ -25,6 +25,10 @@ delay_dsn: with the module loaded and Generate_Delay_DSN on, a message an aiosmt
 answering 451 brings its sender a delay notice, parsed with Python's `email`: a
 multipart/report with `Action: delayed`, the 4.x.x status and `Will-Retry-Until`.
 
+XClient: Postfix's smtp-sink (`-v` logs every command it reads) gets XCLIENT with the original
+client's HELO before each message under `ifavailable`; under `required`, a sink that does not
+offer it (`-C`) sees no transaction and the message is deferred with 451 4.7.0.
+
 Run by `cargo test` (crates/bindery/tests/peers.rs) with BINDERY_BIN set.
 """
 
@@ -818,6 +822,106 @@ domain "origin.test" {{ Remote_SMTP_Port = {cls.senders.port} }}
     def test_check_refuses_generate_delay_dsn_without_the_module(self):
         out = refused_at(self, 'domain "slow.example" {\n  Generate_Delay_DSN = true\n}\n', 2)
         self.assertIn("delay_dsn", out)
+
+
+class SmtpSink:
+    """Postfix's smtp-sink on 127.0.0.26, logging each command it reads (`-v`) to a file;
+    `-C` takes XCLIENT out of its EHLO reply."""
+
+    def __init__(self, tmp, *flags):
+        self.port = free_port()
+        self.err = os.path.join(tmp, f"smtp-sink-{self.port}.log")
+        user = ["-u", "nobody"] if os.geteuid() == 0 else []
+        with open(self.err, "w") as err:
+            self.proc = subprocess.Popen(
+                ["smtp-sink", "-v", *user, *flags, f"127.0.0.26:{self.port}", "10"],
+                stderr=err)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.26", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("smtp-sink did not start")
+
+    def commands(self):
+        """The commands it read, in order (`smtp-sink: ` lines after the connect)."""
+        with open(self.err) as f:
+            return [l.split("smtp-sink: ", 1)[1].rstrip("\n") for l in f
+                    if l.startswith("smtp-sink: ")]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+class Xclient(unittest.TestCase):
+    """`XClient` (Momentum's outbound XCLIENT, SparkPost/support-docs
+    content/momentum/4/config/ref-xclient.md) against Postfix's smtp-sink: before each message
+    the client it came from (127.0.0.5, which said EHLO client.example) is passed on in the
+    attributes the sink offers (NAME and HELO), then EHLO again, then the transaction."""
+
+    def setUp(self):
+        if shutil.which("smtp-sink") is None:
+            self.skipTest("no smtp-sink (Debian's postfix package)")
+        self.tmp = tempfile.mkdtemp(prefix="bindery-xclient-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def relay(self, sink, mode):
+        d = Daemon(self.tmp, config=f"""
+Relay_Hosts = ( 127.0.0.0/8 )
+Retry_Interval = 600
+domain "x.test" {{
+  Gateway = "127.0.0.26:{sink.port}"
+  XClient = "{mode}"
+}}
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+""")
+        with d.smtp(source=("127.0.0.5", 0)) as s:
+            s.ehlo("client.example")
+            s.sendmail("a@origin.test", ["b@x.test"], b"Subject: xclient\r\n\r\nhi\r\n")
+        return d
+
+    def wait_for(self, d, kind):
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            got = d.records(kind)
+            if got:
+                return got
+            time.sleep(0.05)
+        self.fail(f"no {kind} record: {d.records()}")
+
+    def test_ifavailable_passes_the_origin_on_before_mail(self):
+        sink = SmtpSink(self.tmp)
+        d = self.relay(sink, "ifavailable")
+        try:
+            self.wait_for(d, "delivery")
+            cmds = sink.commands()
+            i = cmds.index("XCLIENT NAME=[UNAVAILABLE] HELO=client.example")
+            self.assertEqual(cmds[i + 1].upper(), "EHLO MX.BINDERY.TEST", cmds)
+            self.assertEqual(cmds[i + 2].upper(), "MAIL FROM:<A@ORIGIN.TEST>", cmds)
+            self.assertEqual(cmds[i - 1].upper(), "EHLO MX.BINDERY.TEST", "after the first EHLO")
+        finally:
+            d.stop()
+            sink.stop()
+
+    def test_required_defers_where_it_is_not_offered(self):
+        sink = SmtpSink(self.tmp, "-C")
+        d = self.relay(sink, "required")
+        try:
+            rec = self.wait_for(d, "transient")[0]
+            self.assertEqual(rec["reply"],
+                             "451 4.7.0 XCLIENT required but not offered by the remote host")
+            self.assertNotIn("data", [c.split()[0].lower() for c in sink.commands() if c])
+        finally:
+            d.stop()
+            sink.stop()
+
+    def test_check_refuses_another_value(self):
+        refused_at(self, 'XClient = "maybe"\n', 1)
 
 
 if __name__ == "__main__":

@@ -82,6 +82,8 @@ pub struct DeliveryOptions {
     pub timeouts: Timeouts,
     pub tls: TlsWish,
     pub tls_fallback: bool,
+    /// `xclient`: Postfix's XCLIENT before each message (`no`, `ifavailable`, `required`).
+    pub xclient: TlsWish,
     /// `generate_delay_dsn` with `delay_dsn_retry_interval` and `delay_dsn_max_retry_interval`
     /// (seconds): when to tell the sender its mail is still waiting. `None`: never.
     pub delay_notices: Option<(u64, u64)>,
@@ -166,6 +168,7 @@ struct Ids {
     dns_purge: OptionId,
     fuzz: OptionId,
     mx_fallback: OptionId,
+    xclient: OptionId,
     host_failure_retry: OptionId,
     mx_failures_to_delay: OptionId,
     connect_timeout_to_delay: OptionId,
@@ -223,6 +226,7 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     dns_purge: option_id("DNS_Failures_To_Purge"),
     fuzz: option_id("Delayed_Binding_Domain_Fuzz"),
     mx_fallback: option_id("MX_Failures_Fallback_To_A"),
+    xclient: option_id("XClient"),
     host_failure_retry: option_id("Host_Failure_Retry"),
     mx_failures_to_delay: option_id("MX_Failures_To_Delay"),
     connect_timeout_to_delay: option_id("Connect_Timeout_To_Delay"),
@@ -467,6 +471,11 @@ impl DeliveryOptions {
                 _ => TlsWish::No,
             },
             tls_fallback: r.bool(ids.tls_fallback),
+            xclient: match r.word(ids.xclient) {
+                Some("ifavailable") => TlsWish::IfAvailable,
+                Some("required") => TlsWish::Required,
+                _ => TlsWish::No,
+            },
             announce_8bit: r.word(ids.send_8bitmime) == Some("ifavailable"),
             protocol,
             dns_failures_to_purge: u32::try_from(r.int(ids.dns_purge)).unwrap_or(0),

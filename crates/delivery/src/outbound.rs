@@ -6,9 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bindery_smtp::client::{
-    Client, ClientConfig, ClientStep, Outcome, Outgoing, Phase, Protocol, Response, TlsWish,
-};
+use bindery_smtp::client::{Client, ClientConfig, ClientStep, Outcome, Outgoing, Phase, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -77,14 +75,12 @@ async fn connect_from(
 }
 
 impl Outbound {
-    /// Connects and runs the handshake (greeting, EHLO, STARTTLS if wanted and offered), in
-    /// `protocol` (ESMTP, SMTP or LMTP).
+    /// Connects and runs the handshake (greeting, EHLO, STARTTLS if `session.tls` wants it
+    /// and the server offers it), in `session.protocol` (ESMTP, SMTP or LMTP).
     pub async fn open(
         target: &Target,
         source: Option<IpAddr>,
-        ehlo: &str,
-        protocol: Protocol,
-        tls: TlsWish,
+        session: ClientConfig,
         tls_config: Option<&Arc<rustls::ClientConfig>>,
         timeouts: Timeouts,
     ) -> Result<Outbound, ConnectFailure> {
@@ -110,11 +106,7 @@ impl Outbound {
             .map_err(|e| local_failure(format!("4.4.1 {e}")))?;
         let mut ob = Outbound {
             stream: Stream::Plain(tcp),
-            client: Client::new(ClientConfig {
-                ehlo: ehlo.to_string(),
-                tls,
-                protocol,
-            }),
+            client: Client::new(session),
             timeouts,
             target: target.clone(),
             local,

@@ -2,7 +2,8 @@
 //!
 //! Each `tests/client/*.txt` file is a golden dialogue. Lines the test keeps as written:
 //! - `# ...` comments; `@ key = value` settings before the first server line (`ehlo`, `tls`,
-//!   `protocol`: esmtp, smtp or lmtp);
+//!   `protocol`: esmtp, smtp or lmtp; `xclient`: ifavailable or required; a message comes
+//!   from 192.0.2.7, which said HELO client.example);
 //! - `S: text` a server line, sent with CRLF; `S| text` the same but in one write with the next
 //!   server line;
 //! - `! send FROM TO...` starts a transaction (FROM `-` is the null sender) with a small body
@@ -20,7 +21,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use bindery_smtp::client::{
-    Client, ClientConfig, ClientStep, OutRecipient, Outgoing, Protocol, Response, TlsWish,
+    Client, ClientConfig, ClientStep, Origin, OutRecipient, Outgoing, Protocol, Response, TlsWish,
 };
 use common::unescape;
 
@@ -96,6 +97,10 @@ impl Runner {
                     envid: None,
                     smtputf8: false,
                     announce_8bit: false,
+                    origin: Some(Origin {
+                        addr: "192.0.2.7".parse().unwrap(),
+                        helo: "client.example".into(),
+                    }),
                 };
                 self.client().send(msg);
             }
@@ -125,6 +130,7 @@ fn run(text: &str) -> String {
             ehlo: "out.test".into(),
             tls: TlsWish::No,
             protocol: Protocol::Esmtp,
+            xclient: TlsWish::No,
         },
         client: None,
         pending: Vec::new(),
@@ -149,6 +155,8 @@ fn run(text: &str) -> String {
                 ("protocol", "esmtp") => r.cfg.protocol = Protocol::Esmtp,
                 ("protocol", "smtp") => r.cfg.protocol = Protocol::Smtp,
                 ("protocol", "lmtp") => r.cfg.protocol = Protocol::Lmtp,
+                ("xclient", "ifavailable") => r.cfg.xclient = TlsWish::IfAvailable,
+                ("xclient", "required") => r.cfg.xclient = TlsWish::Required,
                 other => panic!("unknown setting {other:?}"),
             }
         } else if let Some(rest) = line.strip_prefix("S: ") {

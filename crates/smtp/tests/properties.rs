@@ -121,6 +121,7 @@ fn drive_client(chunks: &[Vec<u8>]) -> usize {
         ehlo: "out.test".into(),
         tls: TlsWish::IfAvailable,
         protocol: bindery_smtp::client::Protocol::Esmtp,
+        xclient: TlsWish::IfAvailable,
     });
     let msg = Outgoing {
         sender: "a@b.test".into(),
@@ -141,6 +142,7 @@ fn drive_client(chunks: &[Vec<u8>]) -> usize {
         envid: None,
         smtputf8: false,
         announce_8bit: false,
+        origin: None,
     };
     let (mut done, mut sent) = (0, 0);
     for chunk in chunks {

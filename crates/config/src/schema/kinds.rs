@@ -125,6 +125,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "MX_Failures_Fallback_To_A",
     "DNS_Failures_To_Purge",
     "Host_Failure_Retry",
+    "XClient",
     "MX_Failures_To_Delay",
     "Connect_Timeout_To_Delay",
     "Generate_Delay_DSN",
@@ -229,7 +230,6 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Fully_Resolve_Before_SMTP", Kind::DefaultOnly("false lets Momentum connect before every MX host is resolved; bindery always resolves them first")),
     // ---- TLS ----
     ("TLS_Ciphers", Kind::Fixed("DEFAULT", "an OpenSSL cipher list; bindery uses rustls's safe default suites, which is what `DEFAULT` asks for, and cannot take another list")),
-    ("XClient", Kind::DefaultOnly("sends Postfix's XCLIENT to the next hop; bindery does not send it")),
     ("Transform_8BitMIME_Content", Kind::Refused("converts 8-bit bodies to 7-bit for servers without 8BITMIME; not built yet")),
     ("Enable_MTA_STS", Kind::DefaultOnly("enforces the recipient domain's MTA-STS policy; not built yet")),
     // ---- Signing, FBL, adaptive (issues 20 and 22) ----

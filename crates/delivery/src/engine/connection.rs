@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bindery_queue::{CapId, QueueId, SiteId};
-use bindery_smtp::client::{OutRecipient, Outgoing, Response, TlsWish};
+use bindery_smtp::client::{ClientConfig, Origin, OutRecipient, Outgoing, Response, TlsWish};
 
 use super::connects::ConnectLimits;
 use super::hosts::{self, HostBusy, HostClaim, HostOptions};
@@ -202,16 +202,13 @@ async fn connect(
                     });
                 }
             };
-            Outbound::open(
-                t,
-                opts.bind_address,
-                ehlo,
-                opts.protocol,
-                wish,
-                cfg.as_ref(),
-                opts.timeouts,
-            )
-            .await
+            let session = ClientConfig {
+                ehlo: ehlo.to_string(),
+                tls: wish,
+                protocol: opts.protocol,
+                xclient: opts.xclient,
+            };
+            Outbound::open(t, opts.bind_address, session, cfg.as_ref(), opts.timeouts).await
         }
     };
     let snap = inner.snapshot.load_full();
@@ -726,6 +723,11 @@ async fn outgoing(inner: &Inner, p: &Part, announce_8bit: bool) -> Option<Outgoi
                 envid: env.envid.as_deref().map(str::to_string),
                 smtputf8: env.smtputf8,
                 announce_8bit,
+                // A message we made (a bounce) has no peer: XCLIENT says [UNAVAILABLE].
+                origin: env.peer.parse().ok().map(|addr| Origin {
+                    addr,
+                    helo: env.helo.to_string(),
+                }),
             },
         )
     };

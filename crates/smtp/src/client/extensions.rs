@@ -15,6 +15,8 @@ pub struct Extensions {
     pub enhanced_status_codes: bool,
     /// The SIZE limit, when announced with a value (0 means announced without a limit).
     pub size: Option<u64>,
+    /// Postfix's XCLIENT, with the attribute names the server takes (upper case).
+    pub xclient: Option<Vec<String>>,
 }
 
 impl Extensions {
@@ -38,6 +40,9 @@ impl Extensions {
                 "DSN" => ext.dsn = true,
                 "ENHANCEDSTATUSCODES" => ext.enhanced_status_codes = true,
                 "SIZE" => ext.size = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0)),
+                "XCLIENT" => {
+                    ext.xclient = Some(words.map(|w| w.to_ascii_uppercase()).collect());
+                }
                 _ => {}
             }
         }
@@ -61,11 +66,16 @@ mod tests {
                 "DSN".into(),
                 "8BITMIME".into(),
                 "AUTH PLAIN".into(),
+                "XCLIENT name addr PROTO HELO".into(),
             ],
         };
         let e = Extensions::from_ehlo(&r);
         assert!(e.esmtp && e.pipelining && e.starttls && e.dsn && e.eight_bit_mime);
         assert!(!e.smtputf8);
         assert_eq!(e.size, Some(1000));
+        assert_eq!(
+            e.xclient.as_deref(),
+            Some(&["NAME", "ADDR", "PROTO", "HELO"].map(String::from)[..])
+        );
     }
 }

@@ -31,7 +31,7 @@ mod response;
 use std::collections::VecDeque;
 
 pub use extensions::Extensions;
-pub use outgoing::{OutRecipient, Outgoing, dot_stuff_into};
+pub use outgoing::{Origin, OutRecipient, Outgoing, dot_stuff_into};
 pub use response::{Response, ResponseError, ResponseReader};
 
 /// What the configuration asks of TLS (`tls = no|ifavailable|required`).
@@ -48,6 +48,10 @@ pub struct ClientConfig {
     pub ehlo: String,
     pub tls: TlsWish,
     pub protocol: Protocol,
+    /// Momentum's `xclient`: pass each message's origin on with Postfix's XCLIENT before its
+    /// MAIL (`ifavailable`: where the server offers it; `required`: a message is deferred
+    /// where it does not, or refuses it).
+    pub xclient: TlsWish,
 }
 
 /// Momentum's `Delivery_Method`, for the methods bindery speaks.
@@ -88,6 +92,8 @@ enum Awaiting {
     StartTls,
     /// TLS handshake in progress (no reply expected; `tls_started` ends it).
     Handshake,
+    /// XCLIENT before a transaction: its 220 is a new greeting, EHLO follows.
+    Xclient,
     Mail,
     Rcpt(usize),
     Data,
@@ -106,7 +112,7 @@ impl Awaiting {
             Awaiting::Greeting => Phase::Greeting,
             Awaiting::Ehlo | Awaiting::Helo => Phase::Ehlo,
             Awaiting::StartTls | Awaiting::Handshake => Phase::StartTls,
-            Awaiting::Mail => Phase::MailFrom,
+            Awaiting::Xclient | Awaiting::Mail => Phase::MailFrom,
             Awaiting::Rcpt(_) => Phase::RcptTo,
             Awaiting::Data => Phase::Data,
             Awaiting::Body | Awaiting::BodyFor(_) | Awaiting::EmptyBody => Phase::Body,
@@ -259,6 +265,8 @@ pub struct Client {
     ready_reported: bool,
     /// Replies read so far: a new reply awaited is a new phase for its timeout.
     replies: u64,
+    /// XCLIENT was accepted: the transaction starts once the new EHLO is answered.
+    resume: bool,
 }
 
 impl Client {
@@ -277,6 +285,7 @@ impl Client {
             closed: false,
             ready_reported: false,
             replies: 0,
+            resume: false,
         }
     }
 
@@ -327,6 +336,34 @@ impl Client {
         debug_assert!(self.tx.is_none() && self.awaiting.is_empty());
         self.ready_reported = false;
         let n = msg.recipients.len();
+        let xclient = match (self.cfg.xclient, &self.ext.xclient) {
+            (TlsWish::No, _) => None,
+            (_, Some(attrs)) => Some(msg.xclient_command(attrs)),
+            (TlsWish::IfAvailable, None) => None,
+            (TlsWish::Required, None) => {
+                self.tx = Some((msg, Outcome::new(n)));
+                let r = Response::local(
+                    451,
+                    "4.7.0 XCLIENT required but not offered by the remote host",
+                );
+                self.refuse_tx(r);
+                return;
+            }
+        };
+        self.tx = Some((msg, Outcome::new(n)));
+        match xclient {
+            Some(c) => {
+                self.out.extend_from_slice(&c);
+                self.awaiting.push_back(Awaiting::Xclient);
+            }
+            None => self.begin(),
+        }
+    }
+
+    /// The transaction's envelope: MAIL, and with PIPELINING every RCPT and DATA.
+    fn begin(&mut self) {
+        let Some((msg, _)) = &self.tx else { return };
+        let n = msg.recipients.len();
         self.out.extend_from_slice(&msg.mail_command(&self.ext));
         self.awaiting.push_back(Awaiting::Mail);
         self.pipelined = self.ext.pipelining;
@@ -338,7 +375,39 @@ impl Client {
             self.out.extend_from_slice(b"DATA\r\n");
             self.awaiting.push_back(Awaiting::Data);
         }
-        self.tx = Some((msg, Outcome::new(n)));
+    }
+
+    /// Ends the transaction before MAIL: every recipient gets `r` (as a MAIL refusal would
+    /// give it), and the session stays open.
+    fn refuse_tx(&mut self, r: Response) {
+        if let Some((_, o)) = &mut self.tx {
+            o.mail = Some(r);
+        }
+        self.finish(false);
+    }
+
+    /// The reply to XCLIENT: Postfix's smtpd says 220, a new greeting, and Postfix's
+    /// smtp-sink says 250: either way EHLO again, then the transaction. A refusal sends the
+    /// message without it, unless XCLIENT is required.
+    fn on_xclient(&mut self, r: Response) {
+        if r.is_positive_completion() {
+            self.ext = Extensions::default();
+            self.resume = true;
+            self.send_ehlo();
+        } else if self.cfg.xclient == TlsWish::Required {
+            let r = Response::local(451, format!("4.7.0 XCLIENT refused: {}", r.one_line()));
+            self.refuse_tx(r);
+        } else {
+            self.begin();
+        }
+    }
+
+    /// After a HELO or EHLO: a transaction that waited for it (behind XCLIENT) starts.
+    fn resume_tx(&mut self) {
+        if self.resume && self.awaiting.is_empty() {
+            self.resume = false;
+            self.begin();
+        }
     }
 
     /// Says QUIT; the next steps end in `Closed` (or `Failed` if the server misbehaves).
@@ -451,6 +520,7 @@ impl Client {
                 if r.code == 250 {
                     self.ext = Extensions::from_ehlo(&r);
                     self.after_hello();
+                    self.resume_tx();
                 } else if r.is_permanent()
                     && !self.tls_active
                     && self.cfg.protocol != Protocol::Lmtp
@@ -467,6 +537,7 @@ impl Client {
                 if r.code == 250 {
                     self.ext = Extensions::default();
                     self.after_hello();
+                    self.resume_tx();
                 } else {
                     self.fail_at(Phase::Ehlo, r);
                 }
@@ -481,6 +552,7 @@ impl Client {
                 // ifavailable: go on in plaintext (step reports Ready).
             }
             Awaiting::Handshake => {}
+            Awaiting::Xclient => self.on_xclient(r),
             Awaiting::Mail => self.on_mail(r),
             Awaiting::Rcpt(i) => self.on_rcpt(i, r),
             Awaiting::Data => self.on_data(r),
@@ -644,6 +716,7 @@ mod tests {
             ehlo: "me".into(),
             tls: TlsWish::No,
             protocol: Protocol::Esmtp,
+            xclient: TlsWish::No,
         });
         c.input(b"220 hi\r\n250 ok\r\n");
         while !matches!(c.step(), ClientStep::NeedInput | ClientStep::Ready) {}
@@ -659,6 +732,7 @@ mod tests {
             envid: None,
             smtputf8: false,
             announce_8bit: false,
+            origin: None,
         });
         c.input(b"250 ok\r\n");
         let _ = c.step();

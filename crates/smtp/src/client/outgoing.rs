@@ -31,6 +31,61 @@ pub struct Outgoing {
     /// Say `BODY=8BITMIME` for an 8-bit body where the server offers 8BITMIME (Momentum's
     /// `Send_8BitMIME = ifavailable`). Either way the body goes as it is.
     pub announce_8bit: bool,
+    /// Who handed us the message, for XCLIENT (`None`: unknown, as for a bounce we made).
+    pub origin: Option<Origin>,
+}
+
+/// The client that gave us a message, as XCLIENT passes it on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub addr: std::net::IpAddr,
+    /// Its HELO or EHLO argument; empty when it sent none.
+    pub helo: String,
+}
+
+impl Outgoing {
+    /// Postfix's `XCLIENT` with this message's origin, for the attributes the server named
+    /// (`ADDR`, `NAME`, `HELO`, `PROTO`): values are xtext, unknown ones `[UNAVAILABLE]`.
+    /// <https://www.postfix.org/XCLIENT_README.html>
+    pub fn xclient_command(&self, offered: &[String]) -> Vec<u8> {
+        const UNAVAILABLE: &str = "[UNAVAILABLE]";
+        let mut c = String::from("XCLIENT");
+        let o = self.origin.as_ref();
+        for attr in ["NAME", "ADDR", "HELO", "PROTO"] {
+            if !offered.iter().any(|a| a == attr) {
+                continue;
+            }
+            let value = match attr {
+                "ADDR" => o.map_or(UNAVAILABLE.to_string(), |o| match o.addr {
+                    std::net::IpAddr::V4(a) => a.to_string(),
+                    std::net::IpAddr::V6(a) => format!("IPV6:{a}"),
+                }),
+                "HELO" => match o {
+                    Some(o) if !o.helo.is_empty() => xtext(&o.helo),
+                    _ => UNAVAILABLE.to_string(),
+                },
+                "PROTO" if o.is_some() => "ESMTP".to_string(),
+                // The client's verified name: bindery does not look it up.
+                _ => UNAVAILABLE.to_string(),
+            };
+            c.push_str(&format!(" {attr}={value}"));
+        }
+        c.push_str("\r\n");
+        c.into_bytes()
+    }
+}
+
+/// RFC 3461's xtext: `+`, `=`, controls, space and non-ASCII as `+XX`.
+fn xtext(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if (b'!'..=b'~').contains(&b) && b != b'+' && b != b'=' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("+{b:02X}"));
+        }
+    }
+    out
 }
 
 impl Outgoing {
@@ -128,6 +183,7 @@ mod tests {
             envid: Some("E1".into()),
             smtputf8: false,
             announce_8bit: true,
+            origin: None,
         };
         let none = Extensions::default();
         assert_eq!(m.mail_command(&none), b"MAIL FROM:<a@b>\r\n");
@@ -164,6 +220,46 @@ mod tests {
         assert_eq!(
             ascii.mail_command(&all),
             b"MAIL FROM:<a@b> SIZE=3 RET=HDRS ENVID=E1\r\n"
+        );
+    }
+
+    #[test]
+    fn xclient_names_the_origin_in_the_attributes_offered() {
+        let m = Outgoing {
+            sender: "a@b".into(),
+            recipients: Vec::new(),
+            body: Arc::new(Vec::new()),
+            ret: None,
+            envid: None,
+            smtputf8: false,
+            announce_8bit: false,
+            origin: Some(Origin {
+                addr: "192.0.2.7".parse().unwrap(),
+                helo: "client one+x".into(),
+            }),
+        };
+        let all: Vec<String> = ["NAME", "ADDR", "PROTO", "HELO", "LOGIN"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            String::from_utf8(m.xclient_command(&all)).unwrap(),
+            "XCLIENT NAME=[UNAVAILABLE] ADDR=192.0.2.7 HELO=client+20one+2Bx PROTO=ESMTP\r\n"
+        );
+        let v6 = Outgoing {
+            origin: Some(Origin {
+                addr: "2001:db8::1".parse().unwrap(),
+                helo: String::new(),
+            }),
+            ..m.clone()
+        };
+        assert_eq!(
+            String::from_utf8(v6.xclient_command(&["ADDR".into(), "HELO".into()])).unwrap(),
+            "XCLIENT ADDR=IPV6:2001:db8::1 HELO=[UNAVAILABLE]\r\n"
+        );
+        let bounce = Outgoing { origin: None, ..m };
+        assert_eq!(
+            String::from_utf8(bounce.xclient_command(&all)).unwrap(),
+            "XCLIENT NAME=[UNAVAILABLE] ADDR=[UNAVAILABLE] HELO=[UNAVAILABLE] PROTO=[UNAVAILABLE]\r\n"
         );
     }
 }
