@@ -29,6 +29,10 @@ XClient: Postfix's smtp-sink (`-v` logs every command it reads) gets XCLIENT wit
 client's HELO before each message under `ifavailable`; under `required`, a sink that does not
 offer it (`-C`) sees no transaction and the message is deferred with 451 4.7.0.
 
+Transform_8BitMIME_Content: smtp-sink without 8BITMIME (`-8`) dumps what it got; `strict` is
+quoted-printable that Python's `email` decodes back to the text sent, `ifneeded` (the default)
+strips the high bit, `no` sends the bytes as they are, an 8-bit header under `strict` fails.
+
 Run by `cargo test` (crates/bindery/tests/peers.rs) with BINDERY_BIN set.
 """
 
@@ -922,6 +926,93 @@ ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
 
     def test_check_refuses_another_value(self):
         refused_at(self, 'XClient = "maybe"\n', 1)
+
+
+class Transform8BitMime(unittest.TestCase):
+    """`Transform_8BitMIME_Content` (SparkPost/support-docs content/momentum/3/3-reference/
+    3-reference-conf-ref-transform-8-bitmime-content.md; `ifneeded` is the default since
+    3.1.6) against Postfix's smtp-sink told not to offer 8BITMIME (`-8`), its dumps (`-d`)
+    read with Python's `email`: `strict` re-encodes the 8-bit part as quoted-printable (and
+    the text decodes to what was sent), `ifneeded` strips the high bit, `no` sends the bytes
+    as they are, and `strict` fails a message with an 8-bit header permanently."""
+
+    TEXT = "caf\u00e9 cr\u00e8me = good"
+
+    def setUp(self):
+        if shutil.which("smtp-sink") is None:
+            self.skipTest("no smtp-sink (Debian's postfix package)")
+        self.tmp = tempfile.mkdtemp(prefix="bindery-8bit-")
+        # smtp-sink writes its dumps as nobody when started as root.
+        os.chmod(self.tmp, 0o755)
+        self.dumps = os.path.join(self.tmp, "dumps")
+        os.makedirs(self.dumps)
+        os.chmod(self.dumps, 0o777)
+        self.sink = SmtpSink(self.tmp, "-8", "-d", os.path.join(self.dumps, "%M."))
+        self.d = Daemon(self.tmp, config=f"""
+Relay_Hosts = ( 127.0.0.0/8 )
+Retry_Interval = 600
+Gateway = "127.0.0.26:{self.sink.port}"
+domain "strict.test" {{ Transform_8BitMIME_Content = strict }}
+domain "asis.test" {{ Transform_8BitMIME_Content = no }}
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+""")
+
+    def tearDown(self):
+        self.d.stop()
+        self.sink.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def message(self, subject="t"):
+        return (f"From: a@origin.test\r\nSubject: {subject}\r\nMIME-Version: 1.0\r\n"
+                f"Content-Type: text/plain; charset=utf-8\r\n"
+                f"Content-Transfer-Encoding: 8bit\r\n\r\n{self.TEXT}\r\n").encode()
+
+    def dumped(self, rcpt):
+        """The message the sink got for `rcpt`, as bytes after its own X- headers."""
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            for name in os.listdir(self.dumps):
+                with open(os.path.join(self.dumps, name), "rb") as f:
+                    raw = f.read()
+                if f"X-Rcpt-Args: <{rcpt}>".encode() in raw and raw.endswith(b"\n\n"):
+                    # The sink's own headers end with its Received, three lines long.
+                    lines = raw.split(b"\n")
+                    at = next(i for i, l in enumerate(lines) if l.startswith(b"Received: from "))
+                    return b"\n".join(lines[at + 3:])
+            time.sleep(0.05)
+        self.fail(f"nothing dumped for {rcpt}: {os.listdir(self.dumps)}")
+
+    def send(self, rcpt, msg):
+        with self.d.smtp() as s:
+            s.sendmail("a@origin.test", [rcpt], msg)
+
+    def test_strict_encodes_quoted_printable(self):
+        self.send("x@strict.test", self.message())
+        raw = self.dumped("x@strict.test")
+        self.assertTrue(raw.isascii(), raw)
+        m = email.message_from_bytes(raw, policy=email.policy.default)
+        self.assertEqual(m["Content-Transfer-Encoding"], "quoted-printable")
+        self.assertEqual(m.get_content().rstrip("\n"), self.TEXT)
+
+    def test_ifneeded_strips_the_high_bit(self):
+        self.send("x@default.test", self.message())
+        raw = self.dumped("x@default.test")
+        self.assertTrue(raw.isascii(), raw)
+        want = bytes(b & 0x7F for b in self.TEXT.encode())
+        self.assertIn(want, raw)
+
+    def test_no_sends_the_bytes_as_they_are(self):
+        self.send("x@asis.test", self.message())
+        self.assertIn(self.TEXT.encode(), self.dumped("x@asis.test"))
+
+    def test_strict_fails_an_8bit_header(self):
+        self.send("y@strict.test", self.message(subject="caf\u00e9"))
+        deadline = time.time() + 20
+        while time.time() < deadline and not self.d.records("permanent"):
+            time.sleep(0.05)
+        rec = self.d.records("permanent")
+        self.assertTrue(rec, self.d.records())
+        self.assertTrue(rec[0]["reply"].startswith("554 5.6.3 "), rec)
 
 
 if __name__ == "__main__":

@@ -548,10 +548,18 @@ impl Builder {
             Err(msg) => {
                 let why = Some("invalid value (see the error)");
                 self.found(key.span, "option", def.name.into(), "error", why);
-                self.diags.push(Diagnostic::error(
+                let mut d = Diagnostic::error(
                     value.span,
                     format!("invalid value for `{}`: {msg}", def.name),
-                ))
+                );
+                // A misspelt word of an enumerated option: the word it most likely was.
+                if let crate::schema::ValueType::Enum(words) = def.ty
+                    && let crate::syntax::RawValue::Scalar(w) = &value.node
+                    && let Some(near) = crate::diag::did_you_mean(w, words.iter().copied())
+                {
+                    d = d.with_help(format!("did you mean `{near}`?"));
+                }
+                self.diags.push(d)
             }
         }
     }

@@ -84,6 +84,8 @@ pub struct DeliveryOptions {
     pub tls_fallback: bool,
     /// `xclient`: Postfix's XCLIENT before each message (`no`, `ifavailable`, `required`).
     pub xclient: TlsWish,
+    /// `transform_8bitmime_content`: an 8-bit body for a server without 8BITMIME.
+    pub transform_8bit: bindery_smtp::client::Transform8Bit,
     /// `generate_delay_dsn` with `delay_dsn_retry_interval` and `delay_dsn_max_retry_interval`
     /// (seconds): when to tell the sender its mail is still waiting. `None`: never.
     pub delay_notices: Option<(u64, u64)>,
@@ -169,6 +171,7 @@ struct Ids {
     fuzz: OptionId,
     mx_fallback: OptionId,
     xclient: OptionId,
+    transform_8bit: OptionId,
     host_failure_retry: OptionId,
     mx_failures_to_delay: OptionId,
     connect_timeout_to_delay: OptionId,
@@ -227,6 +230,7 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     fuzz: option_id("Delayed_Binding_Domain_Fuzz"),
     mx_fallback: option_id("MX_Failures_Fallback_To_A"),
     xclient: option_id("XClient"),
+    transform_8bit: option_id("Transform_8BitMIME_Content"),
     host_failure_retry: option_id("Host_Failure_Retry"),
     mx_failures_to_delay: option_id("MX_Failures_To_Delay"),
     connect_timeout_to_delay: option_id("Connect_Timeout_To_Delay"),
@@ -471,6 +475,15 @@ impl DeliveryOptions {
                 _ => TlsWish::No,
             },
             tls_fallback: r.bool(ids.tls_fallback),
+            transform_8bit: {
+                use bindery_smtp::client::Transform8Bit as T;
+                match r.word(ids.transform_8bit) {
+                    Some("no") => T::No,
+                    Some("strict") => T::Strict,
+                    Some("strip") => T::Strip,
+                    _ => T::IfNeeded,
+                }
+            },
             xclient: match r.word(ids.xclient) {
                 Some("ifavailable") => TlsWish::IfAvailable,
                 Some("required") => TlsWish::Required,

@@ -131,6 +131,7 @@ fn run(text: &str) -> String {
             tls: TlsWish::No,
             protocol: Protocol::Esmtp,
             xclient: TlsWish::No,
+            transform_8bit: bindery_smtp::client::Transform8Bit::No,
         },
         client: None,
         pending: Vec::new(),

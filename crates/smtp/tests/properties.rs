@@ -122,6 +122,7 @@ fn drive_client(chunks: &[Vec<u8>]) -> usize {
         tls: TlsWish::IfAvailable,
         protocol: bindery_smtp::client::Protocol::Esmtp,
         xclient: TlsWish::IfAvailable,
+        transform_8bit: bindery_smtp::client::Transform8Bit::Strict,
     });
     let msg = Outgoing {
         sender: "a@b.test".into(),

@@ -126,6 +126,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "DNS_Failures_To_Purge",
     "Host_Failure_Retry",
     "XClient",
+    "Transform_8BitMIME_Content",
     "MX_Failures_To_Delay",
     "Connect_Timeout_To_Delay",
     "Generate_Delay_DSN",
@@ -230,7 +231,6 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Fully_Resolve_Before_SMTP", Kind::DefaultOnly("false lets Momentum connect before every MX host is resolved; bindery always resolves them first")),
     // ---- TLS ----
     ("TLS_Ciphers", Kind::Fixed("DEFAULT", "an OpenSSL cipher list; bindery uses rustls's safe default suites, which is what `DEFAULT` asks for, and cannot take another list")),
-    ("Transform_8BitMIME_Content", Kind::Refused("converts 8-bit bodies to 7-bit for servers without 8BITMIME; not built yet")),
     ("Enable_MTA_STS", Kind::DefaultOnly("enforces the recipient domain's MTA-STS policy; not built yet")),
     // ---- Signing, FBL, adaptive (issues 20 and 22) ----
     ("OpenDKIM_Sign", Kind::Inert("the scope's switch for the opendkim module's signing; bindery refuses the opendkim module until DKIM lands (issue 20), so there is nothing for it to switch")),
@@ -278,7 +278,7 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Binding_Auto_Replumb", Kind::DefaultOnly("`enabled` makes Momentum add binding addresses to the network interface; bindery expects them to be configured on the host")),
     ("Force_Fsync", Kind::Inert("Momentum's switch to fsync spool writes; bindery makes every message durable before it answers 250 (Spool_Sync) and cannot be told not to")),
     ("Keep_Message_Dicts_In_Memory", Kind::Inert("Momentum keeps message metadata in memory instead of re-reading it; bindery keeps envelopes in memory always")),
-    ("Local_Changes_Only", Kind::DefaultOnly("true changes how Momentum combines Local_Changes_File with the main files; not built yet")),
+    ("Local_Changes_Only", Kind::Fixed("true", "false, Momentum's default, writes a run-time change into the operator's own file where the option was last set; bindery never writes to a file the operator wrote and keeps every change in Local_Changes_File, which is what true asks for")),
     ("Large_Message_Threshold", Kind::Inert("Momentum keeps bodies above this size on disk instead of in memory; bindery keeps every body on disk")),
     ("Masterdb_File", Kind::Inert("Momentum's internal database of runtime state; bindery keeps no such file")),
     ("Server_Max_File_Descriptors", Kind::Inert("the descriptor limit Momentum asks for; bindery raises its limit to the system's hard limit at start and sizes its caps to it")),

@@ -176,6 +176,7 @@ const LISTENERS: u32 = ESMTP | CTRL | HTTP | LISTEN;
 const TLS_BOTH: u32 = DELIV | ESMTP | HTTP | LISTEN | PEER | PW | PWG;
 
 const TLS_MODES: &[&str] = &["no", "ifavailable", "required"];
+const TRANSFORM_8BIT: &[&str] = &["ifneeded", "no", "strict", "strip"];
 const DELIVERY_METHODS: &[&str] = &["ESMTP", "SMTP", "LMTP", "ECSTREAM", "APN", "GCM", "MM7"];
 const DEBUG_LEVELS: &[&str] = &["DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL"];
 
@@ -270,7 +271,7 @@ options! {
     "TLS_Verified_Peer_Can_Relay": Bool, Some("false"), ESMTP | LISTEN | PEER | PW | PWG;
     "XClient": Enum(TLS_MODES), Some("no"), DELIV;
     "Send_8BitMIME": Enum(&["no", "ifavailable"]), Some("no"), DELIV;
-    "Transform_8BitMIME_Content": Str, Some("ifneeded"), DELIV;
+    "Transform_8BitMIME_Content": Enum(TRANSFORM_8BIT), Some("ifneeded"), DELIV;
     "Enable_MTA_STS": Bool, Some("false"), DELIV;
     "OpenDKIM_Sign": Bool, Some("true"), DELIV, restart;
     "DomainKeys": Bool, Some("false"), DELIV;

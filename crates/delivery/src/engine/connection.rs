@@ -207,6 +207,7 @@ async fn connect(
                 tls: wish,
                 protocol: opts.protocol,
                 xclient: opts.xclient,
+                transform_8bit: opts.transform_8bit,
             };
             Outbound::open(t, opts.bind_address, session, cfg.as_ref(), opts.timeouts).await
         }

@@ -24,12 +24,14 @@
 //! fallback), and after the final dot one reply per recipient whose RCPT was accepted, in
 //! RCPT order, each deciding its own recipient ([`Outcome::per_rcpt`]).
 
+mod downgrade;
 mod extensions;
 mod outgoing;
 mod response;
 
 use std::collections::VecDeque;
 
+pub use downgrade::Transform8Bit;
 pub use extensions::Extensions;
 pub use outgoing::{Origin, OutRecipient, Outgoing, dot_stuff_into};
 pub use response::{Response, ResponseError, ResponseReader};
@@ -52,6 +54,9 @@ pub struct ClientConfig {
     /// MAIL (`ifavailable`: where the server offers it; `required`: a message is deferred
     /// where it does not, or refuses it).
     pub xclient: TlsWish,
+    /// Momentum's `transform_8bitmime_content`: an 8-bit body for a server without
+    /// 8BITMIME (`downgrade.rs`).
+    pub transform_8bit: Transform8Bit,
 }
 
 /// Momentum's `Delivery_Method`, for the methods bindery speaks.
@@ -332,10 +337,25 @@ impl Client {
     }
 
     /// Starts a transaction. Only valid after `Ready`; the message must have recipients.
-    pub fn send(&mut self, msg: Outgoing) {
+    pub fn send(&mut self, mut msg: Outgoing) {
         debug_assert!(self.tx.is_none() && self.awaiting.is_empty());
         self.ready_reported = false;
         let n = msg.recipients.len();
+        match downgrade::transform(&msg.body, self.cfg.transform_8bit, self.ext.eight_bit_mime) {
+            Ok(std::borrow::Cow::Borrowed(_)) => {}
+            Ok(std::borrow::Cow::Owned(b)) => msg.body = std::sync::Arc::new(b),
+            Err(why) => {
+                self.tx = Some((msg, Outcome::new(n)));
+                let r = Response::local(
+                    554,
+                    format!(
+                        "5.6.3 the remote host does not take 8-bit data and the message cannot be converted: {why} (transform_8bitmime_content = strict)"
+                    ),
+                );
+                self.refuse_tx(r);
+                return;
+            }
+        }
         let xclient = match (self.cfg.xclient, &self.ext.xclient) {
             (TlsWish::No, _) => None,
             (_, Some(attrs)) => Some(msg.xclient_command(attrs)),
@@ -717,6 +737,7 @@ mod tests {
             tls: TlsWish::No,
             protocol: Protocol::Esmtp,
             xclient: TlsWish::No,
+            transform_8bit: Transform8Bit::No,
         });
         c.input(b"220 hi\r\n250 ok\r\n");
         while !matches!(c.step(), ClientStep::NeedInput | ClientStep::Ready) {}
