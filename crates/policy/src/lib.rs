@@ -19,6 +19,7 @@
 
 mod choose;
 mod config;
+pub mod dialect;
 mod error;
 mod find;
 mod handles;

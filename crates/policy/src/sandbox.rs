@@ -200,12 +200,8 @@ impl State {
         let libs = if inner.limits.unsafe_libraries {
             StdLib::ALL_SAFE
         } else {
-            StdLib::COROUTINE
-                | StdLib::TABLE
-                | StdLib::STRING
-                | StdLib::UTF8
-                | StdLib::MATH
-                | StdLib::OS
+            // Lua 5.1's base library holds `coroutine`.
+            StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::OS
         };
         let lua = Lua::new_with(libs, LuaOptions::default()).map_err(|e| bare(e.to_string()))?;
         let _ = lua.set_memory_limit(MEMORY_LIMIT);
@@ -254,7 +250,7 @@ impl State {
                 let text = lua_error_text(&e, &script.path, budget.line.get());
                 ScriptError::from_lua(&script.path, &script.text, &text)
             };
-            lua.load(script.text.as_str())
+            lua.load(crate::dialect::translate(&script.text).as_ref())
                 .set_name(format!("@{}", script.path.display()))
                 .exec()
                 .map_err(fail)?;

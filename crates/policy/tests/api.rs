@@ -555,7 +555,8 @@ fn init_must_return_true_and_runtime_errors_at_load_are_located() {
     assert!(text.contains("out of memory"), "{text}");
     let text = load_err(&[("t.lua", "local m = {}\n\nnosuch.call()\n")], &["t"]);
     assert!(
-        text.starts_with("t.lua:3:1: error: attempt to index a nil value (global 'nosuch')"),
+        // Lua 5.1's wording (Momentum's Lua).
+        text.starts_with("t.lua:3:1: error: attempt to index global 'nosuch' (a nil value)"),
         "{text}"
     );
     let text = load_err(&[("t.lua", "require('socket')\n")], &["t"]);
@@ -592,4 +593,38 @@ fn states_are_per_thread_and_each_thread_gets_the_same_answers() {
         assert_eq!(h.join().unwrap().as_deref(), Some("b1"));
         assert!(s.snapshot.binding_id("b1").is_some());
     }
+}
+
+/// Momentum's Lua is 5.1 with `!=` for "not equal" (its reference pages write
+/// `while msgpart != nil do`): such a script loads and means `~=`, and 5.1's globals
+/// (`unpack`, `setfenv`, `getfenv`) are there.
+#[test]
+fn momentums_dialect_loads() {
+    let (s, p) = load(
+        r#"
+local mod = {}
+function mod:validate_set_binding(msg)
+  local hdr = msg:header("X-Binding")
+  local first = unpack(hdr)
+  if first != nil and first != "" then
+    msg:binding(first)
+  elseif type(setfenv) == "function" and type(getfenv) == "function" then
+    msg:binding("b1") -- "!=" in a comment and "a != b" in a string stay as written
+  end
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("dialect", mod)
+"#,
+    );
+    let mut c = conn();
+    let mut m = message("X-Binding: solo\n\n");
+    assert_eq!(
+        binding_of(&s, &p.message(&mut c, &mut m)).as_deref(),
+        Some("solo")
+    );
+    let mut m = message("Subject: x\n\n");
+    assert_eq!(
+        binding_of(&s, &p.message(&mut c, &mut m)).as_deref(),
+        Some("b1")
+    );
 }
