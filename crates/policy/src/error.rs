@@ -31,6 +31,14 @@ impl ScriptError {
     /// Reads the `path:LINE:` prefix Lua puts on messages from a chunk named `@path`, and
     /// finds the column from the `near 'token'` that syntax errors carry.
     pub fn from_lua(path: &std::path::Path, text: &str, message: &str) -> ScriptError {
+        // An error inside a file the script required names that file: located there.
+        let first = message.lines().next().unwrap_or_default();
+        if !first.contains(&format!("{}:", path.display()))
+            && let Some(other) = other_file(first)
+            && let Ok(other_text) = std::fs::read_to_string(&other)
+        {
+            return ScriptError::from_lua(&other, &other_text, message);
+        }
         let shown = path.display().to_string();
         let mut line = None;
         let mut rest = message.to_string();
@@ -45,8 +53,17 @@ impl ScriptError {
                     .to_string();
             }
         }
-        // Keep only the first line of a message that carries a traceback.
-        let rest = rest.lines().next().unwrap_or_default().to_string();
+        // Keep only the first line of a message that carries a traceback; `require`'s list
+        // of the places it looked (`\n\tno file '...'`) is kept, on the same line.
+        let mut lines = rest.lines();
+        let mut rest = lines.next().unwrap_or_default().to_string();
+        for l in lines.take_while(|l| l.starts_with("\tno ")) {
+            if !rest.ends_with(':') {
+                rest.push(';');
+            }
+            rest.push(' ');
+            rest.push_str(l.trim());
+        }
         let line_text = line.and_then(|n| text.lines().nth(n.saturating_sub(1)).map(String::from));
         let col = match (&line_text, near_token(&rest)) {
             (Some(l), Some(tok)) => l.find(tok).map(|i| l[..i].chars().count() + 1),
@@ -80,6 +97,58 @@ impl ScriptError {
         }
         out
     }
+}
+
+/// What a Lua error says, in one line where Lua gave one, located at a script line where
+/// it can be. An error raised by a Rust function (a callback error) has no place of its
+/// own: it gets the first script line of its traceback, where the script called it, instead
+/// of mlua's text, whose first line is the traceback's ("in main chunk").
+pub fn error_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::CallbackError { traceback, cause } => {
+            let inner = error_text(cause);
+            if has_place(&inner) {
+                return inner;
+            }
+            match traceback
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.starts_with('[') && has_place(l))
+            {
+                Some(l) => {
+                    let place = l.splitn(3, ':').take(2).collect::<Vec<_>>().join(":");
+                    format!("{place}: {inner}")
+                }
+                None => inner,
+            }
+        }
+        mlua::Error::RuntimeError(s) => s.clone(),
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether `text` starts with a `FILE.lua:LINE:` place.
+fn has_place(text: &str) -> bool {
+    let first = text.lines().next().unwrap_or_default();
+    first.find(".lua:").is_some_and(|at| {
+        let after = &first[at + 5..];
+        after.starts_with(|c: char| c.is_ascii_digit()) && !first[..at].contains(' ')
+    })
+}
+
+/// The `PATH` of the first `PATH.lua:LINE:` in `line`, if that file exists.
+fn other_file(line: &str) -> Option<PathBuf> {
+    let at = line.find(".lua:")?;
+    let after = &line[at + 5..];
+    if !after.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    let start = line[..at]
+        .rfind(|c: char| c.is_whitespace() || c == '\'' || c == '"')
+        .map_or(0, |i| i + 1);
+    let p = PathBuf::from(&line[start..at + 4]);
+    p.is_file().then_some(p)
 }
 
 /// The token in `... near 'tok'`, unless it is `<eof>`.

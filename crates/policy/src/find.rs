@@ -1,9 +1,9 @@
 //! The scripts a configuration names, found on disk the way Momentum finds them.
 //!
-//! `source` is a path, absolute or relative to the folder of the file that sets it, with or
-//! without `.lua`. Where no such file exists, the dotted module form is tried
-//! (`policy.assign` is `policy/assign.lua`) in that folder and then along the config search
-//! path.
+//! `source` is a path, absolute or relative, with or without `.lua`: a relative one is
+//! looked for in the folder of the file that sets it and then along the config search path,
+//! as includes are. Where no such file exists, the dotted module form is tried
+//! (`policy.assign` is `policy/assign.lua`) in that folder and then along the search path.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -129,6 +129,21 @@ pub fn scripts(tree: &ConfigTree) -> Result<(Vec<Script>, Limits), LoadError> {
     }
 }
 
+/// Where `require` looks for a policy's own modules: each script's folder (in the order
+/// the scripts come), then the configuration search path.
+pub fn module_dirs(scripts: &[Script], search: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let folders = scripts
+        .iter()
+        .filter_map(|s| s.path.parent().map(Path::to_path_buf));
+    for d in folders.chain(search.iter().cloned()) {
+        if !dirs.contains(&d) {
+            dirs.push(d);
+        }
+    }
+    dirs
+}
+
 /// The files `source = src` may mean, in the order they are tried.
 pub fn candidates(src: &str, base: &Path, search: &[PathBuf]) -> Vec<PathBuf> {
     let p = Path::new(src);
@@ -137,17 +152,32 @@ pub fn candidates(src: &str, base: &Path, search: &[PathBuf]) -> Vec<PathBuf> {
     } else {
         base.join(p)
     };
-    let mut out = vec![direct.clone()];
+    let mut out = Vec::new();
+    let mut push = |c: PathBuf| {
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    };
+    let with_lua = |d: &Path| PathBuf::from(format!("{}.lua", d.display()));
+    push(direct.clone());
     if !src.ends_with(".lua") {
-        out.push(PathBuf::from(format!("{}.lua", direct.display())));
-        if !p.is_absolute() && !src.contains('/') && src.contains('.') {
-            let module = format!("{}.lua", src.replace('.', "/"));
-            for dir in std::iter::once(base).chain(search.iter().map(PathBuf::as_path)) {
-                let c = dir.join(&module);
-                if !out.contains(&c) {
-                    out.push(c);
-                }
-            }
+        push(with_lua(&direct));
+    }
+    if p.is_absolute() {
+        return out;
+    }
+    // A relative path is looked up along the search path too, as includes are.
+    for dir in search {
+        let c = dir.join(p);
+        push(c.clone());
+        if !src.ends_with(".lua") {
+            push(with_lua(&c));
+        }
+    }
+    if !src.ends_with(".lua") && !src.contains('/') && src.contains('.') {
+        let module = format!("{}.lua", src.replace('.', "/"));
+        for dir in std::iter::once(base).chain(search.iter().map(PathBuf::as_path)) {
+            push(dir.join(&module));
         }
     }
     out
@@ -187,6 +217,8 @@ mod tests {
             [
                 "/etc/b/policy.assign",
                 "/etc/b/policy.assign.lua",
+                "/etc/b/conf/global/policy.assign",
+                "/etc/b/conf/global/policy.assign.lua",
                 "/etc/b/policy/assign.lua",
                 "/etc/b/conf/global/policy/assign.lua"
             ]
@@ -194,7 +226,7 @@ mod tests {
         );
         assert_eq!(
             candidates("x/a.lua", base, &search),
-            [PathBuf::from("/etc/b/x/a.lua")]
+            ["/etc/b/x/a.lua", "/etc/b/conf/global/x/a.lua"].map(PathBuf::from)
         );
         assert_eq!(
             candidates("/abs/a", base, &search),

@@ -25,6 +25,7 @@ mod find;
 mod handles;
 mod headers;
 mod pool;
+mod require;
 mod sandbox;
 
 use std::collections::HashMap;
@@ -199,6 +200,9 @@ struct Inner {
     /// Thread-local states hold a weak reference: when it dies they can go.
     alive: Arc<()>,
     scripts: Vec<Script>,
+    /// Where `require` looks for the policy's own modules: each script's folder, then the
+    /// configuration search path.
+    module_dirs: Vec<std::path::PathBuf>,
     callouts: u8,
     limits: Limits,
     /// The configuration, with any change the scripts' `init` made to it.
@@ -252,10 +256,12 @@ impl Policy {
         init: Phase,
     ) -> Result<Policy, LoadError> {
         let (scripts, limits) = find::scripts(&snapshot.tree)?;
+        let module_dirs = find::module_dirs(&scripts, &snapshot.tree.search);
         let mut inner = Inner {
             id: pool::next_id(),
             alive: Arc::new(()),
             scripts,
+            module_dirs,
             callouts: 0,
             limits,
             view: View::new(snapshot),
@@ -287,6 +293,7 @@ impl Policy {
                 id: pool::next_id(),
                 alive: Arc::new(()),
                 scripts: Vec::new(),
+                module_dirs: Vec::new(),
                 callouts: 0,
                 limits: find::limits(&snapshot.tree),
                 view: View::new(snapshot),
@@ -394,7 +401,8 @@ impl Policy {
             Ok(code) => code,
             Err(e) => {
                 inner.stats.errors[c as usize].fetch_add(1, Ordering::Relaxed);
-                tracing::error!(callout = c.name(), error = %e, "policy script failed");
+                let error = crate::error::error_text(&e);
+                tracing::error!(callout = c.name(), %error, "policy script failed");
                 match c {
                     Callout::SetBinding => None,
                     Callout::Connect => Some(Code {

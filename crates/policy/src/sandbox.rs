@@ -65,6 +65,22 @@ fn sandbox(lua: &Lua, unsafe_libraries: bool) -> mlua::Result<()> {
             safe.set(name, os.get::<Value>(name)?)?;
         }
         g.set("os", safe)?;
+        // Lua 5.1's `loadstring` compiles source, which is harmless; a precompiled chunk
+        // (what `string.dump` makes) is not checked by the VM and can break out of the
+        // sandbox, so it is refused.
+        lua.load(
+            r#"
+            local real = loadstring
+            loadstring = function(s, name)
+              if type(s) == "string" and string.byte(s, 1) == 27 then
+                return nil, "precompiled chunks are not loaded in the policy sandbox"
+              end
+              return real(s, name)
+            end
+            "#,
+        )
+        .set_name("=bindery")
+        .exec()?;
     }
     // `print` goes to the log, not to the daemon's stdout.
     g.set(
@@ -152,23 +168,7 @@ fn msys(lua: &Lua, world: &Rc<World>) -> mlua::Result<()> {
             w.config(action, words).map_err(mlua::Error::runtime)
         })?,
     )?;
-    lua.globals().set("msys", msys)?;
-    // `require("msys...")` gives the API whatever the sandbox; other names need
-    // Allow_Unsafe_Libraries (the real `require`) or fail with a clear message.
-    lua.load(
-        r#"
-        local real = require
-        local api = msys
-        require = function(name)
-          if name == "msys" or string.sub(name, 1, 5) == "msys." then return api end
-          if real then return real(name) end
-          error("module '" .. tostring(name) .. "' not found: policy scripts may require " ..
-                "msys.* only (Allow_Unsafe_Libraries = true lifts this)", 2)
-        end
-        "#,
-    )
-    .set_name("=bindery")
-    .exec()
+    lua.globals().set("msys", msys)
 }
 
 /// A Lua error's text with a place: Lua says where every error happened but running out of
@@ -181,7 +181,7 @@ fn lua_error_text(e: &mlua::Error, path: &std::path::Path, line: Option<usize>) 
             path.display(),
             MEMORY_LIMIT >> 20
         ),
-        _ => e.to_string(),
+        _ => crate::error::error_text(e),
     }
 }
 
@@ -200,14 +200,21 @@ impl State {
         let libs = if inner.limits.unsafe_libraries {
             StdLib::ALL_SAFE
         } else {
-            // Lua 5.1's base library holds `coroutine`.
-            StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::OS
+            // Lua 5.1's base library holds `coroutine`; `package` is `require` and
+            // `module()`, its file and C loaders replaced (`require.rs`).
+            StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::OS | StdLib::PACKAGE
         };
         let lua = Lua::new_with(libs, LuaOptions::default()).map_err(|e| bare(e.to_string()))?;
         let _ = lua.set_memory_limit(MEMORY_LIMIT);
         let world = Rc::new(World::new(inner.view.clone(), inner.host.clone(), loading));
         sandbox(&lua, inner.limits.unsafe_libraries).map_err(|e| bare(e.to_string()))?;
         msys(&lua, &world).map_err(|e| bare(e.to_string()))?;
+        crate::require::install(
+            &lua,
+            inner.module_dirs.clone(),
+            inner.limits.unsafe_libraries,
+        )
+        .map_err(|e| bare(e.to_string()))?;
 
         let budget = Rc::new(Budget {
             used: Cell::new(0),
