@@ -517,3 +517,33 @@ fn run_makes_the_spool_folder_the_console_socket_lives_in() {
         "the spool opened in the folder made"
     );
 }
+
+/// `config check` warns of a callout the scripts define that bindery never runs, on the
+/// line that defines it, and still says the configuration is OK (issue 19).
+#[test]
+fn check_warns_of_callouts_bindery_does_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("log.lua"),
+        "local mod = {}\nfunction mod:core_log_delivery_v1(msg, dr, now, note, notelen)\n  print(msg.id)\nend\nmsys.registerModule('log', mod)\n",
+    )
+    .unwrap();
+    let conf = dir.path().join("bindery.conf");
+    std::fs::write(
+        &conf,
+        "scriptlet \"scriptlet\" { script \"log\" { source = \"log\" } }\n",
+    )
+    .unwrap();
+    let out = bindery()
+        .args(["config", "check", "-c"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("log.lua:2:1: warning: module 'log' defines `core_log_delivery_v1`"),
+        "{text}"
+    );
+    assert!(text.contains("configuration OK"), "{text}");
+}

@@ -81,6 +81,11 @@ impl ScriptError {
 
     /// `FILE:LINE:COL: error: MESSAGE` with the source line and a caret, like config errors.
     pub fn render(&self) -> String {
+        self.render_as("error")
+    }
+
+    /// As [`ScriptError::render`], with another level (`warning`).
+    pub fn render_as(&self, level: &str) -> String {
         let mut out = String::new();
         let _ = write!(out, "{}", self.path.display());
         if let Some(l) = self.line {
@@ -89,7 +94,7 @@ impl ScriptError {
                 let _ = write!(out, ":{c}");
             }
         }
-        let _ = writeln!(out, ": error: {}", self.message);
+        let _ = writeln!(out, ": {level}: {}", self.message);
         if let (Some(l), Some(text)) = (self.line, &self.line_text) {
             let col = self.col.unwrap_or(1);
             let _ = writeln!(out, "{l:>6} | {}", text.replace('\t', " "));

@@ -27,6 +27,7 @@ mod headers;
 mod pool;
 mod require;
 mod sandbox;
+mod unrun;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -203,6 +204,8 @@ struct Inner {
     /// Where `require` looks for the policy's own modules: each script's folder, then the
     /// configuration search path.
     module_dirs: Vec<std::path::PathBuf>,
+    /// Callouts the scripts define that bindery does not run (`unrun.rs`).
+    warnings: Vec<error::ScriptError>,
     callouts: u8,
     limits: Limits,
     /// The configuration, with any change the scripts' `init` made to it.
@@ -262,6 +265,7 @@ impl Policy {
             alive: Arc::new(()),
             scripts,
             module_dirs,
+            warnings: Vec::new(),
             callouts: 0,
             limits,
             view: View::new(snapshot),
@@ -275,9 +279,20 @@ impl Policy {
         let state = sandbox::State::build(&inner, init).map_err(LoadError::Script)?;
         inner.callouts = state.callouts();
         inner.view = state.view();
+        inner.warnings = state.warnings.clone();
         Ok(Policy {
             inner: Arc::new(inner),
         })
+    }
+
+    /// Warnings about the scripts, rendered like config diagnostics (`FILE:LINE:COL:
+    /// warning: ...`): callouts they define that bindery never runs.
+    pub fn warnings(&self) -> Vec<String> {
+        self.inner
+            .warnings
+            .iter()
+            .map(|w| w.render_as("warning"))
+            .collect()
     }
 
     /// The configuration this policy was built for, with what the scripts' `init` changed:
@@ -294,6 +309,7 @@ impl Policy {
                 alive: Arc::new(()),
                 scripts: Vec::new(),
                 module_dirs: Vec::new(),
+                warnings: Vec::new(),
                 callouts: 0,
                 limits: find::limits(&snapshot.tree),
                 view: View::new(snapshot),

@@ -41,6 +41,9 @@ impl Budget {
 }
 
 pub struct State {
+    /// Callouts the modules define that bindery does not run (`unrun.rs`), located where
+    /// each is defined.
+    pub warnings: Vec<ScriptError>,
     budget: Rc<Budget>,
     shared: Shared,
     msg: AnyUserData,
@@ -306,6 +309,30 @@ impl State {
             }
         }
         world.loaded();
+        let mut warnings = Vec::new();
+        for (i, (name, module)) in modules.iter().enumerate() {
+            let script = &inner.scripts[owner.get(i).copied().unwrap_or(0)];
+            let mut found: Vec<(String, Option<usize>)> = Vec::new();
+            for pair in module.clone().pairs::<Value, Value>() {
+                let Ok((Value::String(k), Value::Function(f))) = pair else {
+                    continue;
+                };
+                found.push((k.to_string_lossy(), f.info().line_defined));
+            }
+            found.sort();
+            for (callout, line) in found {
+                if let Some(why) = crate::unrun::why(&callout) {
+                    let at = line.map_or(String::new(), |l| {
+                        format!("{}:{l}: ", script.path.display())
+                    });
+                    warnings.push(ScriptError::from_lua(
+                        &script.path,
+                        &script.text,
+                        &format!("{at}module '{name}' defines `{callout}`: {why}"),
+                    ));
+                }
+            }
+        }
         let mut hooks: [Vec<(Table, Function)>; 7] = Default::default();
         for c in Callout::ALL {
             for (_, module) in &modules {
@@ -323,6 +350,7 @@ impl State {
         let accept = lua.create_userdata(Accept(shared.clone())).map_err(err)?;
         let vctx = lua.create_userdata(Vctx(shared.clone())).map_err(err)?;
         Ok(State {
+            warnings,
             _lua: lua,
             budget,
             shared,

@@ -729,3 +729,33 @@ fn a_source_path_is_found_along_the_search_path() {
             .ends_with("conf/global/policies/assign.lua")
     );
 }
+
+/// A callout Momentum has and bindery does not run is a warning at load, located where it is
+/// defined, never silence; a misspelt one gets "did you mean"; helpers get nothing.
+#[test]
+fn callouts_bindery_does_not_run_are_warnings() {
+    let (_s, p) = load(
+        r#"
+local mod = {}
+function mod:validate_set_binding(msg) return 0 end
+function mod:core_log_delivery_v1(msg, dr, now, note, notelen) end
+function mod:validate_set_bindings(msg) end
+function mod:helper() end
+msys.registerModule("w", mod)
+"#,
+    );
+    let w = p.warnings();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(
+        w[0].contains("t.lua:4:1: warning: module 'w' defines `core_log_delivery_v1`"),
+        "{}",
+        w[0]
+    );
+    assert!(
+        w[1].contains("did you mean `validate_set_binding`?"),
+        "{}",
+        w[1]
+    );
+    let (_s, p) = load(SEED);
+    assert!(p.warnings().is_empty());
+}

@@ -411,6 +411,9 @@ pub async fn start(
     let snapshot = Arc::clone(&generation.snapshot);
     if !generation.policy.scripts().is_empty() {
         tracing::info!(scripts = generation.policy.scripts().len(), "policy loaded");
+        for w in generation.policy.warnings() {
+            tracing::warn!("{}", w.trim_end());
+        }
     }
     // Every listener is bound before any is served or announced: one that cannot bind
     // (a port in use) stops the start with nothing half-open. They are bound first, before

@@ -136,6 +136,10 @@ fn check(check: &CheckArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    // Callouts the scripts define that bindery never runs: warnings, never silence.
+    for w in generation.policy.warnings() {
+        print!("{w}");
+    }
     let scripts = generation.policy.scripts().len();
     println!(
         "configuration OK: {} files, {} bindings in {} binding groups, {} policy scripts",

@@ -87,6 +87,9 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    for w in policy.warnings() {
+        eprint!("{w}");
+    }
     let body = read_message(&args.message)?;
     let refused = |phase: &str, code: &Code| {
         println!(
