@@ -12,7 +12,8 @@
 //! `tests/peers/momentum_logs.py` (issue 18: ec_logger and bounce_logger output, field by
 //! field), and `tests/peers/momentum_files.py` (issue 18: `Security`'s drop from root, read in
 //! `/proc/PID/status`; implicit TLS with openssl, swaks and Python; HAProxy's PROXY v1 and v2) and `tests/peers/many_bindings.py` (1,000 bindings to an aiosmtpd sink with a small accept
-//! backlog: no connect waits in SYN-SENT, `ss` sampled).
+//! backlog: no connect waits in SYN-SENT, `ss` sampled) and `tests/peers/sample_policies.py`
+//! (issue 19: Momentum's sample policy scripts, unchanged, end to end).
 //! `.ci/run` installs what they need.
 
 use std::path::Path;
@@ -43,6 +44,11 @@ fn delivery_against_real_servers() {
 #[test]
 fn policy_assigns_bindings_end_to_end() {
     run_peer_script("policy.py");
+}
+
+#[test]
+fn momentums_sample_policies_end_to_end() {
+    run_peer_script("sample_policies.py");
 }
 
 #[test]

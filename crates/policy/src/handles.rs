@@ -182,10 +182,56 @@ impl UserData for Msg {
                 Ok(Some(name))
             })
         });
-        m.add_method("header", |lua, this, name: String| {
-            let values = this.0.with(|c| Ok(header_values(&c.msg.body, &name)))?;
-            lua.create_sequence_from(values)
-        });
+        // Momentum's msg:header(name [, value [, mode]]): get (a table of values), delete
+        // (value ""), or set (`replace`, the default, `prepend`, `append`; a table of
+        // values sets one field each).
+        m.add_method(
+            "header",
+            |lua, this, (name, value, mode): (String, Option<Value>, Option<String>)| {
+                let Some(value) = value else {
+                    let values = this.0.with(|c| Ok(header_values(&c.msg.body, &name)))?;
+                    return Ok(Value::Table(lua.create_sequence_from(values)?));
+                };
+                let text = |v: Value| -> Result<String, LuaError> {
+                    match v {
+                        Value::String(s) => Ok(s.to_str()?.to_string()),
+                        Value::Integer(_) | Value::Number(_) => Ok(lua
+                            .coerce_string(v)?
+                            .map(|s| s.to_string_lossy())
+                            .unwrap_or_default()),
+                        other => Err(LuaError::runtime(format!(
+                            "msg:header: a header value must be a string, got {}",
+                            other.type_name()
+                        ))),
+                    }
+                };
+                let values: Vec<String> = match value {
+                    Value::Table(t) => t
+                        .sequence_values::<Value>()
+                        .map(|v| text(v?))
+                        .collect::<Result<_, _>>()?,
+                    v => vec![text(v)?],
+                };
+                let mode = crate::headers::Mode::parse(mode.as_deref()).ok_or_else(|| {
+                    LuaError::runtime(
+                        "msg:header: the mode is \"replace\", \"prepend\" or \"append\"",
+                    )
+                })?;
+                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+                    return Err(LuaError::runtime(format!(
+                        "msg:header: {name:?} is not a header field name"
+                    )));
+                }
+                this.0.with(|c| {
+                    if values.len() == 1 && values[0].is_empty() {
+                        crate::headers::delete(&mut c.msg.body, &name);
+                    } else {
+                        crate::headers::set(&mut c.msg.body, &name, &values, mode);
+                    }
+                    Ok(Value::Boolean(true))
+                })
+            },
+        );
         m.add_method("mailfrom", |_, this, ()| {
             this.0.with(|c| Ok(c.msg.sender.clone()))
         });

@@ -54,18 +54,39 @@ pub enum Callout {
     RcptTo,
     Data,
     DataSpool,
+    /// `core_pre_msg_each_rcpt(msg, accept)`: a recipient's own message is made.
+    PreEachRcpt,
+    /// `validate_data_spool_each_rcpt(msg, accept, vctx)`, per recipient.
+    DataSpoolEachRcpt,
     SetBinding,
+    /// `core_final_validation(msg, accept, vctx)`: last, before the spool write (where
+    /// Momentum signs DKIM).
+    FinalValidation,
 }
 
 impl Callout {
-    pub const ALL: [Callout; 7] = [
+    /// How many callouts there are (the statistics arrays' size).
+    pub const COUNT: usize = 10;
+
+    pub const ALL: [Callout; Callout::COUNT] = [
         Callout::Connect,
         Callout::Ehlo,
         Callout::MailFrom,
         Callout::RcptTo,
         Callout::Data,
         Callout::DataSpool,
+        Callout::PreEachRcpt,
+        Callout::DataSpoolEachRcpt,
         Callout::SetBinding,
+        Callout::FinalValidation,
+    ];
+
+    /// Run for each recipient's own message, in this order.
+    pub const EACH_RCPT: [Callout; 4] = [
+        Callout::PreEachRcpt,
+        Callout::DataSpoolEachRcpt,
+        Callout::SetBinding,
+        Callout::FinalValidation,
     ];
 
     /// The method name a module defines.
@@ -78,11 +99,14 @@ impl Callout {
             Callout::Data => "validate_data",
             Callout::DataSpool => "validate_data_spool",
             Callout::SetBinding => "validate_set_binding",
+            Callout::PreEachRcpt => "core_pre_msg_each_rcpt",
+            Callout::DataSpoolEachRcpt => "validate_data_spool_each_rcpt",
+            Callout::FinalValidation => "core_final_validation",
         }
     }
 
-    pub(crate) fn bit(self) -> u8 {
-        1 << (self as u8)
+    pub(crate) fn bit(self) -> u16 {
+        1 << (self as u16)
     }
 }
 
@@ -169,15 +193,28 @@ pub enum Verdict {
     Accept {
         binding: Option<Assigned>,
     },
+    /// Accepted, but the recipients' own messages came out different (another binding, a
+    /// header changed for one of them): each share is spooled as a message of its own.
+    Split(Vec<Share>),
+}
+
+/// Recipients whose own messages came out the same (see [`Verdict::Split`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Share {
+    /// Indexes into the message's recipients, in their order.
+    pub recipients: Vec<usize>,
+    pub binding: Option<Assigned>,
+    /// The message as the callouts left it for these recipients.
+    pub body: Vec<u8>,
 }
 
 /// Counters for the metrics endpoint and the console.
 #[derive(Debug, Default)]
 pub struct Stats {
     /// Callouts run, by [`Callout`] index.
-    pub calls: [AtomicU64; 7],
+    pub calls: [AtomicU64; Callout::COUNT],
     /// Callouts that raised an error or ran past their budget, by [`Callout`] index.
-    pub errors: [AtomicU64; 7],
+    pub errors: [AtomicU64; Callout::COUNT],
 }
 
 /// How long one callout may run.
@@ -206,7 +243,7 @@ struct Inner {
     module_dirs: Vec<std::path::PathBuf>,
     /// Callouts the scripts define that bindery does not run (`unrun.rs`).
     warnings: Vec<error::ScriptError>,
-    callouts: u8,
+    callouts: u16,
     limits: Limits,
     /// The configuration, with any change the scripts' `init` made to it.
     view: View,
@@ -326,8 +363,9 @@ impl Policy {
 
     /// Whether [`Policy::message`] has anything to run.
     pub fn has_message_callouts(&self) -> bool {
-        [Callout::Data, Callout::DataSpool, Callout::SetBinding]
+        [Callout::Data, Callout::DataSpool]
             .iter()
+            .chain(&Callout::EACH_RCPT)
             .any(|&c| self.has(c))
     }
 
@@ -374,20 +412,78 @@ impl Policy {
         self.phase(Callout::RcptTo, conn, msg, Some(rcpt))
     }
 
-    /// The end of DATA: `validate_data`, `validate_data_spool`, then `validate_set_binding`.
-    /// An error in set_binding keeps the binding chosen so far; an error before it refuses
-    /// the message with a 451.
+    /// The end of DATA, as Momentum runs it: `validate_data` and `validate_data_spool` on the
+    /// whole message; then, since each Momentum message has one recipient, each recipient
+    /// gets its own copy (context, binding, body) and on it `core_pre_msg_each_rcpt`,
+    /// `validate_data_spool_each_rcpt`, `validate_set_binding` and `core_final_validation`.
+    /// Recipients whose copies come out the same (binding and body) stay one message; where
+    /// they differ the verdict is a [`Verdict::Split`]. An error in set_binding keeps the
+    /// binding chosen so far; an error or a refusal code anywhere else refuses the whole
+    /// message (an SMTP DATA has one reply).
     pub fn message(&self, conn: &mut Conn, msg: &mut Message) -> Verdict {
         for c in [Callout::Data, Callout::DataSpool] {
             if let Some(code) = self.phase(c, conn, msg, None) {
                 return Verdict::Refuse(code);
             }
         }
-        // set_binding cannot refuse: setting a code there is an error (Momentum forbids it).
-        let _ = self.phase(Callout::SetBinding, conn, msg, None);
-        Verdict::Accept {
-            binding: msg.binding.clone(),
+        if !Callout::EACH_RCPT.iter().any(|&c| self.has(c)) {
+            return Verdict::Accept {
+                binding: msg.binding.clone(),
+            };
         }
+        if msg.recipients.len() <= 1 {
+            // The message is its one recipient's own: no copy.
+            if let Some(code) = self.each_rcpt(conn, msg) {
+                return Verdict::Refuse(code);
+            }
+            return Verdict::Accept {
+                binding: msg.binding.clone(),
+            };
+        }
+        let mut shares: Vec<Share> = Vec::new();
+        for (i, rcpt) in msg.recipients.iter().enumerate() {
+            let mut own = Message {
+                sender: msg.sender.clone(),
+                recipients: vec![rcpt.clone()],
+                body: msg.body.clone(),
+                context: msg.context.clone(),
+                binding: msg.binding.clone(),
+            };
+            if let Some(code) = self.each_rcpt(conn, &mut own) {
+                return Verdict::Refuse(code);
+            }
+            match shares
+                .iter_mut()
+                .find(|s| s.binding == own.binding && s.body == own.body)
+            {
+                Some(s) => s.recipients.push(i),
+                None => shares.push(Share {
+                    recipients: vec![i],
+                    binding: own.binding,
+                    body: own.body,
+                }),
+            }
+        }
+        if shares.len() == 1 {
+            let s = shares.remove(0);
+            msg.body = s.body;
+            msg.binding = s.binding.clone();
+            return Verdict::Accept { binding: s.binding };
+        }
+        Verdict::Split(shares)
+    }
+
+    /// The per-recipient callouts on one recipient's message; a refusal code, if any.
+    fn each_rcpt(&self, conn: &mut Conn, msg: &mut Message) -> Option<Code> {
+        for c in Callout::EACH_RCPT {
+            let code = self.phase(c, conn, msg, None);
+            // set_binding cannot refuse: setting a code there is an error (Momentum forbids
+            // it), and an error there keeps the binding chosen so far.
+            if c != Callout::SetBinding && code.is_some() {
+                return code;
+            }
+        }
+        None
     }
 
     /// Only `validate_set_binding`, for a message already accepted (the console's `rebind`):

@@ -50,7 +50,7 @@ pub struct State {
     accept: AnyUserData,
     vctx: AnyUserData,
     /// By callout: the modules implementing it (module table, function), in order.
-    hooks: [Vec<(Table, Function)>; 7],
+    hooks: [Vec<(Table, Function)>; Callout::COUNT],
     /// The state the handles above point into; declared last so it is dropped after them.
     _lua: Lua,
 }
@@ -333,7 +333,7 @@ impl State {
                 }
             }
         }
-        let mut hooks: [Vec<(Table, Function)>; 7] = Default::default();
+        let mut hooks: [Vec<(Table, Function)>; Callout::COUNT] = Default::default();
         for c in Callout::ALL {
             for (_, module) in &modules {
                 if let Ok(Value::Function(f)) = module.get::<Value>(c.name()) {
@@ -368,7 +368,7 @@ impl State {
     }
 
     /// Which callouts some module implements, as a bit set.
-    pub fn callouts(&self) -> u8 {
+    pub fn callouts(&self) -> u16 {
         Callout::ALL
             .iter()
             .filter(|c| !self.hooks[**c as usize].is_empty())
@@ -412,9 +412,11 @@ impl State {
                 Callout::Connect => f.call((m, &self.accept, &self.vctx))?,
                 Callout::Ehlo | Callout::MailFrom => f.call((m, arg, &self.accept, &self.vctx))?,
                 Callout::RcptTo => f.call((m, &self.msg, arg, &self.accept, &self.vctx))?,
-                Callout::Data | Callout::DataSpool => {
-                    f.call((m, &self.msg, &self.accept, &self.vctx))?
-                }
+                Callout::Data
+                | Callout::DataSpool
+                | Callout::DataSpoolEachRcpt
+                | Callout::FinalValidation => f.call((m, &self.msg, &self.accept, &self.vctx))?,
+                Callout::PreEachRcpt => f.call((m, &self.msg, &self.accept))?,
                 Callout::SetBinding => f.call((m, &self.msg))?,
             };
             let done = match ret {

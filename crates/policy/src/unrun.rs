@@ -19,10 +19,6 @@ const UNRUN: &[(&str, &str)] = &[
         "Momentum calls it when the script is unloaded, to free what init set up; bindery drops the whole Lua state instead",
     ),
     (
-        "validate_data_spool_each_rcpt",
-        "Momentum calls it for each recipient after validate_data_spool",
-    ),
-    (
         "validate_rcptto_list",
         "Momentum calls it with the list of recipients of a message injected by its HTTP or msg_gen paths",
     ),
@@ -33,14 +29,6 @@ const UNRUN: &[(&str, &str)] = &[
     (
         "validate_dealloc",
         "Momentum calls it when a validation context is torn down",
-    ),
-    (
-        "core_final_validation",
-        "Momentum calls it last, before the message is spooled (where it signs DKIM)",
-    ),
-    (
-        "core_pre_msg_each_rcpt",
-        "Momentum calls it for each recipient before the per-recipient validation",
     ),
     (
         "core_post_msg_each_rcpt",

@@ -84,6 +84,7 @@ fn binding_of(_: &Setup, v: &Verdict) -> Option<String> {
     match v {
         Verdict::Accept { binding } => binding.as_ref().map(|a| a.binding.clone()),
         Verdict::Refuse(c) => panic!("refused: {c:?}"),
+        Verdict::Split(s) => panic!("split: {s:?}"),
     }
 }
 
@@ -219,7 +220,14 @@ msys.registerModule("phases", mod)
     for c in Callout::ALL {
         assert_eq!(
             p.has(c),
-            !matches!(c, Callout::DataSpool | Callout::SetBinding),
+            matches!(
+                c,
+                Callout::Connect
+                    | Callout::Ehlo
+                    | Callout::MailFrom
+                    | Callout::RcptTo
+                    | Callout::Data
+            ),
             "{c:?}"
         );
     }
@@ -758,4 +766,104 @@ msys.registerModule("w", mod)
     );
     let (_s, p) = load(SEED);
     assert!(p.warnings().is_empty());
+}
+
+/// The sample repository's `each_rcpt.lua` pattern (SparkPost/momentum_sample_policy
+/// kitchen-sink): `validate_data_spool_each_rcpt` copies `X-Binding` into the message
+/// context and deletes the header, `validate_set_binding` takes the binding from the
+/// context; `core_final_validation` runs last and may still change the message.
+#[test]
+fn each_rcpt_then_set_binding_then_final_validation() {
+    let (s, p) = load(
+        r#"
+require("msys.core")
+local mctx = msys.core.ECMESS_CTX_MESS
+local mod = {}
+function mod:validate_data_spool_each_rcpt(msg, accept, vctx)
+  local binding = msg:header("X-Binding")[1]
+  if binding ~= nil then
+    msg:context_set(mctx, "binding", binding)
+  end
+  msg:header("X-Binding", "")
+  return msys.core.VALIDATE_DONE
+end
+function mod:validate_set_binding(msg)
+  local b = msg:context_get(mctx, "binding")
+  if b then msg:binding(b) end
+  return msys.core.VALIDATE_CONT
+end
+function mod:core_final_validation(msg, accept, vctx)
+  msg:header("X-Final", msg:rcptto())
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("each", mod)
+"#,
+    );
+    assert!(p.warnings().is_empty(), "{:?}", p.warnings());
+    let mut m = message("X-Binding: solo\nSubject: x\n\nbody\n");
+    let v = p.message(&mut conn(), &mut m);
+    assert_eq!(binding_of(&s, &v).as_deref(), Some("solo"));
+    let body = String::from_utf8(m.body.clone()).unwrap();
+    assert_eq!(body, "Subject: x\r\nX-Final: bob@rcpt.test\r\n\r\nbody\r\n");
+}
+
+/// Each recipient gets its own message (Momentum's messages have one recipient each):
+/// recipients whose copies come out the same stay together; different bindings or headers
+/// split the message.
+#[test]
+fn recipients_split_where_their_messages_differ() {
+    let (_s, p) = load(
+        r#"
+local mod = {}
+function mod:validate_set_binding(msg)
+  if string.find(msg:rcptto(), "@group%.test$") then msg:binding("b1") else msg:binding("solo") end
+  return 0
+end
+msys.registerModule("split", mod)
+"#,
+    );
+    let mut m = message("Subject: x\n\n");
+    m.recipients = vec![
+        "a@group.test".into(),
+        "b@other.test".into(),
+        "c@group.test".into(),
+    ];
+    match p.message(&mut conn(), &mut m) {
+        bindery_policy::Verdict::Split(shares) => {
+            assert_eq!(shares.len(), 2);
+            assert_eq!(shares[0].recipients, [0, 2]);
+            assert_eq!(shares[0].binding.as_ref().unwrap().binding, "b1");
+            assert_eq!(shares[1].recipients, [1]);
+            assert_eq!(shares[1].binding.as_ref().unwrap().binding, "solo");
+        }
+        other => panic!("{other:?}"),
+    }
+    // All on one binding: one message.
+    let mut m = message("Subject: x\n\n");
+    m.recipients = vec!["a@group.test".into(), "c@group.test".into()];
+    assert!(matches!(
+        p.message(&mut conn(), &mut m),
+        Verdict::Accept { binding: Some(_) }
+    ));
+}
+
+/// `msg:header` with a value that is not a string raises, naming the script line; the
+/// message gets the policy failure's 451.
+#[test]
+fn msg_header_refuses_values_that_are_not_strings() {
+    let (_s, p) = load(
+        r#"
+local mod = {}
+function mod:validate_data(msg, accept, vctx)
+  msg:header("X-Flag", true)
+end
+msys.registerModule("bad", mod)
+"#,
+    );
+    let mut m = message("Subject: x\n\n");
+    match p.message(&mut conn(), &mut m) {
+        Verdict::Refuse(c) => assert_eq!(c.code, 451),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p.errors(), 1);
 }

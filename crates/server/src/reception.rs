@@ -89,42 +89,54 @@ pub async fn receive(
     } else {
         Verdict::Accept { binding: None }
     };
-    let (binding_group, binding) = match verdict {
+    // The default binding, or the reply when there is none to take.
+    let resolve = |binding: Option<bindery_policy::Assigned>| match binding {
+        Some(a) => Ok((a.group, a.binding)),
+        None if g.default_binding == DefaultBinding::None => Err(Reply::new(
+            451,
+            "4.4.4",
+            "Error: no binding assigned to message (default_binding = none)",
+        )),
+        None => Ok((g.binding_group.clone(), g.binding.clone())),
+    };
+    let time = unix_now();
+    let (shares, whole) = match verdict {
         Verdict::Refuse(code) => {
             *refused_by = "scriptlet";
             return code_reply(code);
         }
-        Verdict::Accept { binding: Some(a) } => (a.group, a.binding),
-        Verdict::Accept { binding: None } => {
-            if g.default_binding == DefaultBinding::None {
+        Verdict::Accept { binding } => match resolve(binding) {
+            Ok(b) => (
+                (vec![((0..rcpt_strings.len()).collect::<Vec<_>>(), b, None)]),
+                true,
+            ),
+            Err(r) => return r,
+        },
+        Verdict::Split(shares) => {
+            if spill.is_some() {
+                // Its body went to one spool file as it arrived.
+                tracing::warn!(
+                    "a large message's recipients got different bindings or headers from the policy; refused"
+                );
                 return Reply::new(
                     451,
-                    "4.4.4",
-                    "Error: no binding assigned to message (default_binding = none)",
+                    "4.3.0",
+                    "Error: the policy gave this large message's recipients different bindings or headers; send it once per recipient group",
                 );
             }
-            (g.binding_group.clone(), g.binding.clone())
+            let mut out = Vec::with_capacity(shares.len());
+            for s in shares {
+                match resolve(s.binding) {
+                    Ok(b) => out.push((s.recipients, b, Some(s.body))),
+                    Err(r) => return r,
+                }
+            }
+            (out, false)
         }
     };
-    let time = unix_now();
-    let body = match spill {
-        None => {
-            let id = shared.ids.next(time);
-            let header = received(&Trace {
-                helo: &t.helo,
-                peer: t.peer,
-                hostname: received_by,
-                protocol: t.protocol,
-                id: &id,
-                single_rcpt: (rcpt_strings.len() == 1).then(|| rcpt_strings[0].as_str()),
-                time,
-            });
-            let mut body = Vec::with_capacity(header.len() + t.body.len());
-            body.extend_from_slice(header.as_bytes());
-            body.extend_from_slice(&t.body);
-            Body::Whole(id, body)
-        }
-        Some(mut s) => {
+    let mut ids = Vec::with_capacity(shares.len());
+    for (rcpts, (binding_group, binding), own_body) in shares {
+        let body = if whole && let Some(mut s) = spill.take() {
             // Its id and trace header were made when it began to be written.
             s.write(std::mem::take(&mut t.body)).await;
             let id = s.id.clone();
@@ -132,8 +144,69 @@ pub async fn receive(
                 Some(incoming) => Body::Streamed(id, incoming),
                 None => return Reply::new(451, "4.3.0", "Error: queue file write error"),
             }
+        } else {
+            let id = shared.ids.next(time);
+            let content = match &own_body {
+                Some(b) => b.as_slice(),
+                None => t.body.as_slice(),
+            };
+            let header = received(&Trace {
+                helo: &t.helo,
+                peer: t.peer,
+                hostname: received_by,
+                protocol: t.protocol,
+                id: &id,
+                single_rcpt: (rcpts.len() == 1).then(|| rcpt_strings[rcpts[0]].as_str()),
+                time,
+            });
+            let mut body = Vec::with_capacity(header.len() + content.len());
+            body.extend_from_slice(header.as_bytes());
+            body.extend_from_slice(content);
+            Body::Whole(id, body)
+        };
+        let one = Spooled {
+            t: &t,
+            rcpts: &rcpts,
+            rcpt_strings: &rcpt_strings,
+            binding_group: &binding_group,
+            binding: &binding,
+            time,
+            listener,
+            session,
+        };
+        match spool_one(shared, one, body).await {
+            Ok(id) => ids.push(id),
+            Err(reply) => return reply,
         }
-    };
+    }
+    Reply::new(250, "2.0.0", format!("OK queued as {}", ids.join(" ")))
+}
+
+/// One message to spool: the transaction, which of its recipients, on which binding.
+struct Spooled<'a> {
+    t: &'a Transaction,
+    rcpts: &'a [usize],
+    rcpt_strings: &'a [String],
+    binding_group: &'a str,
+    binding: &'a str,
+    time: u64,
+    listener: &'a str,
+    session: &'a str,
+}
+
+/// Writes one message durably, logs its reception and queues it; its id, or the reply for
+/// a write that failed.
+async fn spool_one(shared: &Shared, one: Spooled<'_>, body: Body) -> Result<String, Reply> {
+    let Spooled {
+        t,
+        rcpts,
+        rcpt_strings,
+        binding_group,
+        binding,
+        time,
+        listener,
+        session,
+    } = one;
     let (id, size) = match &body {
         Body::Whole(id, b) => (id.clone(), b.len() as u64),
         Body::Streamed(id, inc) => (id.clone(), inc.len()),
@@ -145,10 +218,9 @@ pub async fn receive(
         peer: t.peer.to_string().into(),
         helo: t.helo.as_str().into(),
         sender: sender.as_str().into(),
-        recipients: t
-            .recipients
+        recipients: rcpts
             .iter()
-            .zip(&rcpt_strings)
+            .filter_map(|&i| Some((t.recipients.get(i)?, rcpt_strings.get(i)?)))
             .map(|(r, a)| Recipient {
                 address: a.as_str().into(),
                 notify: r.params.notify.as_ref().map(|n| notify_text(n).into()),
@@ -156,8 +228,8 @@ pub async fn receive(
                 state: RcptState::Pending,
             })
             .collect(),
-        binding_group: binding_group.as_str().into(),
-        binding: binding.as_str().into(),
+        binding_group: binding_group.into(),
+        binding: binding.into(),
         ret: t.params.ret.map(|r| match r {
             bindery_smtp::command::Ret::Full => Ret::Full,
             bindery_smtp::command::Ret::Hdrs => Ret::Hdrs,
@@ -185,6 +257,10 @@ pub async fn receive(
             queued
         }
     };
+    let recipients: Vec<&str> = rcpts
+        .iter()
+        .filter_map(|&i| rcpt_strings.get(i).map(String::as_str))
+        .collect();
     match rx.await {
         Ok(Ok(())) => {
             if let Some(log) = &shared.mainlog {
@@ -195,16 +271,16 @@ pub async fn receive(
                     peer: t.peer.to_string(),
                     ehlo: &t.helo,
                     sender: &sender,
-                    recipients: rcpt_strings.iter().map(String::as_str).collect(),
+                    recipients: recipients.clone(),
                     size,
-                    binding_group: &binding_group,
-                    binding: &binding,
+                    binding_group,
+                    binding,
                     listener,
                 });
             }
             if !shared.eclogs.is_empty() {
                 let peer_ip = t.peer.to_string();
-                for rcpt in &rcpt_strings {
+                for rcpt in &recipients {
                     shared
                         .eclogs
                         .reception(&bindery_delivery::eclog::Reception {
@@ -216,19 +292,19 @@ pub async fn receive(
                             peer_ip: &peer_ip,
                             size,
                             protocol: "esmtp",
-                            binding_group: &binding_group,
-                            binding: &binding,
+                            binding_group,
+                            binding,
                         });
                 }
             }
             tracing::debug!(%id, size, "message spooled");
             shared.engine.received(queued);
-            Reply::new(250, "2.0.0", format!("OK queued as {id}"))
+            Ok(id)
         }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "spool write failed; answered 451");
-            Reply::new(451, "4.3.0", "Error: queue file write error")
+            Err(Reply::new(451, "4.3.0", "Error: queue file write error"))
         }
-        Err(_) => Reply::new(451, "4.3.0", "Error: queue file write error"),
+        Err(_) => Err(Reply::new(451, "4.3.0", "Error: queue file write error")),
     }
 }

@@ -144,25 +144,45 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
         println!("result: refused, no recipient was accepted");
         return Ok(ExitCode::FAILURE);
     }
-    msg.body = body;
+    msg.body = body.clone();
     let verdict = policy.message(&mut conn, &mut msg);
     let errors = policy.errors();
     if errors > 0 {
         println!("script errors: {errors} (see the log above)");
     }
+    let show_binding = |binding: Option<bindery_policy::Assigned>| {
+        let how = if binding.is_some() {
+            "assigned"
+        } else {
+            "no assignment: default"
+        };
+        let a = binding.unwrap_or_else(|| {
+            bindery_policy::Assigned::of(&snap, bindery_config::snapshot::BindingId::DEFAULT)
+        });
+        println!("binding_group: {}", a.group);
+        println!("binding: {} ({how})", a.binding);
+    };
     match verdict {
         Verdict::Refuse(c) => refused("data", &c),
+        Verdict::Split(shares) => {
+            // The recipients' own messages came out different: one message each share.
+            let count = shares.len();
+            for (n, share) in shares.into_iter().enumerate() {
+                let rcpts: Vec<&str> = share
+                    .recipients
+                    .iter()
+                    .filter_map(|&i| msg.recipients.get(i).map(String::as_str))
+                    .collect();
+                println!("message {}: recipients {}", n + 1, rcpts.join(", "));
+                show_binding(share.binding);
+                header_changes(&body, &share.body);
+            }
+            println!("result: accepted as {count} messages");
+            Ok(ExitCode::SUCCESS)
+        }
         Verdict::Accept { binding } => {
-            let how = if binding.is_some() {
-                "assigned"
-            } else {
-                "no assignment: default"
-            };
-            let a = binding.unwrap_or_else(|| {
-                bindery_policy::Assigned::of(&snap, bindery_config::snapshot::BindingId::DEFAULT)
-            });
-            println!("binding_group: {}", a.group);
-            println!("binding: {} ({how})", a.binding);
+            show_binding(binding);
+            header_changes(&body, &msg.body);
             let mut ctx: Vec<_> = msg.context.iter().collect();
             ctx.sort();
             for (k, v) in ctx {
@@ -171,5 +191,37 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
             println!("result: accepted");
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The header fields a policy added or removed, as `header + Name: value` and
+/// `header - Name: value` lines, in the order of the message.
+fn header_changes(before: &[u8], after: &[u8]) {
+    let fields = |m: &[u8]| -> Vec<String> {
+        let text = String::from_utf8_lossy(m);
+        let head = text
+            .split("\r\n\r\n")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let mut out: Vec<String> = Vec::new();
+        for line in head.split("\r\n") {
+            if line.starts_with([' ', '\t']) {
+                if let Some(last) = out.last_mut() {
+                    last.push(' ');
+                    last.push_str(line.trim());
+                }
+            } else if !line.is_empty() {
+                out.push(line.to_string());
+            }
+        }
+        out
+    };
+    let (old, new) = (fields(before), fields(after));
+    for f in old.iter().filter(|f| !new.contains(f)) {
+        println!("header - {f}");
+    }
+    for f in new.iter().filter(|f| !old.contains(f)) {
+        println!("header + {f}");
     }
 }

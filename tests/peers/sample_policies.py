@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Momentum's sample policies, unchanged, through the daemon (issue 19).
+
+The scripts are copied verbatim from SparkPost/momentum_sample_policy into
+tests/policy-corpus/ (tests/policy-corpus/SOURCES.tsv gives each one's commit and path) and
+loaded from there, as a Momentum operator's scripts would be:
+
+- kitchen-sink `each_rcpt.lua` (validate_data_spool_each_rcpt: the X-Binding header goes into
+  the message context and is removed) with kitchen-sink `set_binding.lua`
+  (validate_set_binding: the binding named in the context, else its group, else
+  "fallthrough binding", which names no binding here: the default binding). The aiosmtpd sink on 127.0.0.20 sees which source address each
+  message came from, and that X-Binding is gone.
+- A message whose recipients get different bindings from a per-recipient script is spooled
+  as one message per binding, each delivered from its own binding's address.
+
+Run by `cargo test` (crates/bindery/tests/peers.rs) with BINDERY_BIN set.
+"""
+
+import os
+import smtplib
+import time
+import unittest
+
+from deliver import SinkSuite, relay_to_sink
+
+CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "policy-corpus",
+                      "momentum_sample_policy", "kitchen-sink")
+
+# Not from the sample repository: a per-recipient binding, to see a message split.
+BY_RECIPIENT = r"""
+local mod = {}
+function mod:validate_set_binding(msg)
+  if string.find(msg:rcptto(), "^split%-b2@") then msg:binding("b2") end
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("by_recipient", mod)
+"""
+
+
+class SamplePolicies(SinkSuite):
+    NAME = "sample-policies"
+    SCRIPT = BY_RECIPIENT
+    SCRIPT_FILE = "by_recipient.lua"
+
+    @classmethod
+    def daemon_config(cls):
+        return relay_to_sink(cls.dns, cls.sink) + f"""
+binding "b2" {{ Bind_Address = 127.0.0.2 }}
+# set_binding.lua's "fallthrough binding" is a placeholder, and a name with a space is no
+# binding name: msg:binding() then assigns nothing and the default binding sends.
+binding "default" {{ Bind_Address = 127.0.0.9 }}
+binding_group "pool" {{
+  binding "p4" {{ Bind_Address = 127.0.0.4 }}
+}}
+# set_binding.lua ends its phase (VALIDATE_DONE): by_recipient goes first.
+scriptlet "scriptlet" {{
+  script "by_recipient" {{ source = "by_recipient" }}
+  script "each_rcpt" {{ source = "{CORPUS}/each_rcpt.lua" }}
+  script "set_binding" {{ source = "{CORPUS}/set_binding.lua" }}
+}}
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+"""
+
+    def send(self, rcpts, extra=""):
+        msg = (f"From: a@origin.test\r\nTo: {', '.join(rcpts)}\r\nSubject: sample\r\n{extra}"
+               f"\r\nHello.\r\n")
+        with smtplib.SMTP("127.0.0.1", self.d.port, timeout=10) as s:
+            s.sendmail("a@origin.test", rcpts, msg.encode())
+
+    def arrived(self, rcpt, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            hits = [m for m in self.sink.got if rcpt in m["rcpts"]]
+            if hits:
+                return hits[0]
+            time.sleep(0.05)
+        self.fail(f"{rcpt} never arrived\n{self.d.records()}\n{self.d.stderr_text()[-3000:]}")
+
+    def test_x_binding_chooses_the_binding_and_is_removed(self):
+        self.send(["x1@one.test"], "X-Binding: b2\r\n")
+        m = self.arrived("x1@one.test")
+        self.assertEqual(m["peer"], "127.0.0.2")
+        self.assertNotIn(b"X-Binding", m["data"])
+
+    def test_a_group_name_chooses_the_group(self):
+        self.send(["x2@one.test"], "X-Binding: pool\r\n")
+        self.assertEqual(self.arrived("x2@one.test")["peer"], "127.0.0.4")
+
+    def test_no_header_falls_through(self):
+        self.send(["x3@one.test"])
+        self.assertEqual(self.arrived("x3@one.test")["peer"], "127.0.0.9")
+
+    def test_recipients_on_different_bindings_split_the_message(self):
+        self.send(["split-b2@one.test", "split-other@one.test"])
+        a = self.arrived("split-b2@one.test")
+        b = self.arrived("split-other@one.test")
+        self.assertEqual((a["peer"], b["peer"]), ("127.0.0.2", "127.0.0.9"))
+        self.assertEqual((a["rcpts"], b["rcpts"]), (["split-b2@one.test"], ["split-other@one.test"]))
+        recs = [r for r in self.d.records("reception")
+                if set(r["recipients"]) & {"split-b2@one.test", "split-other@one.test"}]
+        self.assertEqual(len(recs), 2, recs)
+        self.assertNotEqual(recs[0]["id"], recs[1]["id"])
+
+    def test_config_check_has_no_warning(self):
+        import subprocess
+        from common import BIN
+        r = subprocess.run([BIN, "config", "check", "-c", self.d.conf], capture_output=True,
+                           text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertNotIn("warning", r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
