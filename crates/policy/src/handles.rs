@@ -154,6 +154,11 @@ impl AsRef<Shared> for Vctx {
 }
 
 impl UserData for Msg {
+    fn add_fields<F: mlua::UserDataFields<Self>>(f: &mut F) {
+        // msg.id: the message's spool id.
+        f.add_field_method_get("id", |_, this| this.0.with(|c| Ok(c.msg.id.clone())));
+    }
+
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_method("binding", |_, this, name: Option<String>| {
             this.0.with(|c| {
@@ -242,13 +247,170 @@ impl UserData for Msg {
         m.add_method("code", |_, this, (code, text): (i64, Option<String>)| {
             this.0.with(|c| set_code(c, code, text))
         });
-        context_methods(m, "context_get", "context_set");
+        context_methods(m, "context_get_or_nil", "context_set");
+        // Momentum: context_get "returns an empty string if the key does not exist".
+        m.add_method("context_get", |_, this, (kind, key): (i64, String)| {
+            this.0.with(|c| {
+                Ok(Shared::context(c, kind)?
+                    .get(&key)
+                    .cloned()
+                    .unwrap_or_default())
+            })
+        });
+        m.add_method("context_exists", |_, this, (kind, key): (i64, String)| {
+            this.0
+                .with(|c| Ok(i64::from(Shared::context(c, kind)?.contains_key(&key))))
+        });
+        m.add_method(
+            "context_exists_and_get",
+            |_, this, (kind, key): (i64, String)| {
+                this.0.with(|c| {
+                    Ok(match Shared::context(c, kind)?.get(&key) {
+                        Some(v) => (1i64, Some(v.clone())),
+                        None => (0, None),
+                    })
+                })
+            },
+        );
+        m.add_method("context_delete", |_, this, (kind, key): (i64, String)| {
+            this.0.with(|c| {
+                Shared::context(c, kind)?.remove(&key);
+                Ok(())
+            })
+        });
+        // Momentum's msg:code() and the older get_code/set_code: the reply set so far, as
+        // "CODE TEXT", or nil.
+        m.add_method("get_code", |_, this, ()| {
+            this.0
+                .with(|c| Ok(c.code.as_ref().map(|k| format!("{} {}", k.code, k.text))))
+        });
+        m.add_method(
+            "set_code",
+            |_, this, (code, text): (i64, Option<String>)| this.0.with(|c| set_code(c, code, text)),
+        );
+        m.add_method("get_message_size", |_, this, ()| {
+            this.0.with(|c| Ok(c.msg.body.len() as i64))
+        });
+        // msg:raw(): the whole message and its length; msg:raw(text) replaces it.
+        m.add_method("raw", |lua, this, value: Option<mlua::LuaString>| {
+            this.0.with(|c| match value {
+                Some(v) => {
+                    c.msg.body = v.as_bytes().to_vec();
+                    Ok((Value::Boolean(true), Value::Nil))
+                }
+                None => Ok((
+                    Value::String(lua.create_string(&c.msg.body)?),
+                    Value::Number(c.msg.body.len() as f64),
+                )),
+            })
+        });
+        // msg:get_envelope2(flags, localpart, domain): the sender's or the recipient's
+        // address split into two `msys.core.string_new()` buffers (the whole address in the
+        // first with EC_MSG_ENV_COMPLETE).
+        m.add_method(
+            "get_envelope2",
+            |_, this, (flags, local, domain): (i64, mlua::Table, Option<mlua::Table>)| {
+                let address = this.0.with(|c| {
+                    Ok(match flags & (ENV_FROM | ENV_TO) {
+                        ENV_FROM => c.msg.sender.clone(),
+                        ENV_TO => c
+                            .rcpt
+                            .clone()
+                            .or_else(|| c.msg.recipients.first().cloned())
+                            .unwrap_or_default(),
+                        _ => {
+                            return Err(LuaError::runtime(
+                                "msg:get_envelope2: flags take one of msys.core.EC_MSG_ENV_FROM and EC_MSG_ENV_TO",
+                            ));
+                        }
+                    })
+                })?;
+                if flags & ENV_COMPLETE != 0 {
+                    local.set("buffer", address)?;
+                    return Ok(());
+                }
+                let (l, d) = address.rsplit_once('@').unwrap_or((&address, ""));
+                local.set("buffer", l)?;
+                if let Some(domain) = domain {
+                    domain.set("buffer", d)?;
+                }
+                Ok(())
+            },
+        );
     }
+}
+
+/// `msys.core.EC_MSG_ENV_*`: which address `msg:get_envelope2` reads, and whether whole.
+pub const ENV_FROM: i64 = 1;
+pub const ENV_TO: i64 = 2;
+pub const ENV_COMPLETE: i64 = 4;
+
+/// The addresses a `vctx` recipient call was given: one string, or a table of them.
+fn addresses(v: Value) -> Result<Vec<String>, LuaError> {
+    match v {
+        Value::String(s) => Ok(vec![s.to_str()?.to_string()]),
+        Value::Table(t) => t
+            .sequence_values::<mlua::LuaString>()
+            .map(|s| Ok(s?.to_str()?.to_string()))
+            .collect(),
+        other => Err(LuaError::runtime(format!(
+            "an address is a string, or a table of strings, not a {}",
+            other.type_name()
+        ))),
+    }
+}
+
+/// Recipient changes belong to the message as a whole: in a recipient's own copy they
+/// would silently apply to nobody.
+fn whole_message(c: &Call, what: &str) -> Result<(), LuaError> {
+    if Callout::EACH_RCPT.contains(&c.phase) || c.phase == Callout::RcptTo {
+        return Err(LuaError::runtime(format!(
+            "vctx:{what} changes the message's recipients: call it in validate_data or validate_data_spool, not in {}",
+            c.phase.name()
+        )));
+    }
+    Ok(())
 }
 
 impl UserData for Vctx {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         context_methods(m, "get", "set");
+        m.add_method("exists", |_, this, (kind, key): (i64, String)| {
+            this.0
+                .with(|c| Ok(Shared::context(c, kind)?.contains_key(&key)))
+        });
+        m.add_method("recipient_list", |lua, this, list: Option<Value>| {
+            this.0.with(|c| match list {
+                None => Ok(Value::Table(
+                    lua.create_sequence_from(c.msg.recipients.clone())?,
+                )),
+                Some(v) => {
+                    whole_message(c, "recipient_list")?;
+                    c.msg.recipients = addresses(v)?;
+                    Ok(Value::Boolean(true))
+                }
+            })
+        });
+        m.add_method("add_recipient", |_, this, v: Value| {
+            let add = addresses(v)?;
+            this.0.with(|c| {
+                whole_message(c, "add_recipient")?;
+                for a in add {
+                    if !c.msg.recipients.contains(&a) {
+                        c.msg.recipients.push(a);
+                    }
+                }
+                Ok(true)
+            })
+        });
+        m.add_method("remove_recipient", |_, this, v: Value| {
+            let gone = addresses(v)?;
+            this.0.with(|c| {
+                whole_message(c, "remove_recipient")?;
+                c.msg.recipients.retain(|r| !gone.contains(r));
+                Ok(true)
+            })
+        });
         m.add_method(
             "set_code",
             |_, this, (code, text): (i64, Option<String>)| this.0.with(|c| set_code(c, code, text)),

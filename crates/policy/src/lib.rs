@@ -24,6 +24,7 @@ mod error;
 mod find;
 mod handles;
 mod headers;
+mod library;
 mod pool;
 mod require;
 mod sandbox;
@@ -176,6 +177,8 @@ impl Assigned {
 /// What the callouts see of the message being received.
 #[derive(Clone, Debug, Default)]
 pub struct Message {
+    /// Its spool id (`msg.id`), given before the end-of-DATA callouts; empty before DATA.
+    pub id: String,
     pub sender: String,
     pub recipients: Vec<String>,
     /// The message as received (header and body, CRLF line ends); empty before DATA ends.
@@ -443,6 +446,7 @@ impl Policy {
         let mut shares: Vec<Share> = Vec::new();
         for (i, rcpt) in msg.recipients.iter().enumerate() {
             let mut own = Message {
+                id: msg.id.clone(),
                 sender: msg.sender.clone(),
                 recipients: vec![rcpt.clone()],
                 body: msg.body.clone(),

@@ -114,9 +114,30 @@ fn msys(lua: &Lua, world: &Rc<World>) -> mlua::Result<()> {
         ("ECMESS_CTX_CONN", CTX_CONN),
         ("VCTX_MESS", CTX_MESS),
         ("VCTX_CONN", CTX_CONN),
+        ("EC_MSG_ENV_FROM", crate::handles::ENV_FROM),
+        ("EC_MSG_ENV_TO", crate::handles::ENV_TO),
+        ("EC_MSG_ENV_COMPLETE", crate::handles::ENV_COMPLETE),
     ] {
         core.set(k, v)?;
     }
+    // msys.core.string_new(): Momentum's ec_string, a buffer `msg:get_envelope2` fills;
+    // `tostring` gives its text.
+    let string_mt = lua.create_table()?;
+    string_mt.set(
+        "__tostring",
+        lua.create_function(|_, t: Table| {
+            Ok(t.get::<Option<String>>("buffer")?.unwrap_or_default())
+        })?,
+    )?;
+    core.set(
+        "string_new",
+        lua.create_function(move |lua, ()| {
+            let t = lua.create_table()?;
+            t.set("buffer", "")?;
+            t.set_metatable(Some(string_mt.clone()))?;
+            Ok(t)
+        })?,
+    )?;
     let w = Rc::clone(world);
     core.set(
         "config_get_binding_id_from_name",
@@ -139,6 +160,7 @@ fn msys(lua: &Lua, world: &Rc<World>) -> mlua::Result<()> {
         })?,
     )?;
     msys.set("core", core)?;
+    crate::library::install(lua, &msys)?;
     lua.set_named_registry_value(MODULES, lua.create_table()?)?;
     msys.set(
         "registerModule",
@@ -349,6 +371,24 @@ impl State {
         let msg = lua.create_userdata(Msg(shared.clone())).map_err(err)?;
         let accept = lua.create_userdata(Accept(shared.clone())).map_err(err)?;
         let vctx = lua.create_userdata(Vctx(shared.clone())).map_err(err)?;
+        // msys.core.accept_construct_get_message_construct(accept): the message of the
+        // callout running now, as `.message` (how some sample scripts reach it from
+        // validate_data's first argument).
+        let m = msg.clone();
+        let construct = lua
+            .create_function(move |lua, _: Value| {
+                let t = lua.create_table()?;
+                t.set("message", m.clone())?;
+                Ok(t)
+            })
+            .map_err(err)?;
+        let core: Table = lua
+            .globals()
+            .get::<Table>("msys")
+            .and_then(|m| m.get("core"))
+            .map_err(err)?;
+        core.set("accept_construct_get_message_construct", construct)
+            .map_err(err)?;
         Ok(State {
             warnings,
             _lua: lua,

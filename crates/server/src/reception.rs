@@ -72,7 +72,18 @@ pub async fn receive(
         refused_by,
     } = place;
     let g = &generation.globals;
-    let rcpt_strings: Vec<String> = t.recipients.iter().map(|r| r.mailbox.to_string()).collect();
+    let mut rcpt_strings: Vec<String> =
+        t.recipients.iter().map(|r| r.mailbox.to_string()).collect();
+    // Which of the client's recipients each final one is (the policy may add some).
+    let mut given: Vec<Option<usize>> = (0..rcpt_strings.len()).map(Some).collect();
+    // The id is given before the callouts (`msg.id`); a spilled message has had its own since
+    // it began to be written.
+    let time = unix_now();
+    let first_id = match &spill {
+        Some(s) => s.id.clone(),
+        None => shared.ids.next(time),
+    };
+    msg.id.clone_from(&first_id);
     let verdict = if generation.policy.has_message_callouts() {
         // The session's envelope is the truth; the policy's copy may have missed a MAIL check.
         msg.sender = t.sender.as_ref().map(|m| m.to_string()).unwrap_or_default();
@@ -85,6 +96,23 @@ pub async fn receive(
         msg.body = std::mem::take(seen);
         let v = generation.policy.message(conn, msg);
         *seen = std::mem::take(&mut msg.body);
+        // `vctx:add_recipient` and the like change the recipients.
+        if msg.recipients != rcpt_strings {
+            if msg.recipients.is_empty() {
+                return Reply::new(554, "5.5.1", "Error: the policy left no recipient");
+            }
+            let index: std::collections::HashMap<&str, usize> = rcpt_strings
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.as_str(), i))
+                .collect();
+            given = msg
+                .recipients
+                .iter()
+                .map(|r| index.get(r.as_str()).copied())
+                .collect();
+            rcpt_strings = std::mem::take(&mut msg.recipients);
+        }
         v
     } else {
         Verdict::Accept { binding: None }
@@ -99,7 +127,6 @@ pub async fn receive(
         )),
         None => Ok((g.binding_group.clone(), g.binding.clone())),
     };
-    let time = unix_now();
     let (shares, whole) = match verdict {
         Verdict::Refuse(code) => {
             *refused_by = "scriptlet";
@@ -145,7 +172,11 @@ pub async fn receive(
                 None => return Reply::new(451, "4.3.0", "Error: queue file write error"),
             }
         } else {
-            let id = shared.ids.next(time);
+            let id = if ids.is_empty() {
+                first_id.clone()
+            } else {
+                shared.ids.next(time)
+            };
             let content = match &own_body {
                 Some(b) => b.as_slice(),
                 None => t.body.as_slice(),
@@ -168,6 +199,7 @@ pub async fn receive(
             t: &t,
             rcpts: &rcpts,
             rcpt_strings: &rcpt_strings,
+            given: &given,
             binding_group: &binding_group,
             binding: &binding,
             time,
@@ -187,6 +219,8 @@ struct Spooled<'a> {
     t: &'a Transaction,
     rcpts: &'a [usize],
     rcpt_strings: &'a [String],
+    /// For each of `rcpt_strings`, the index of the client's recipient it is, if any.
+    given: &'a [Option<usize>],
     binding_group: &'a str,
     binding: &'a str,
     time: u64,
@@ -201,6 +235,7 @@ async fn spool_one(shared: &Shared, one: Spooled<'_>, body: Body) -> Result<Stri
         t,
         rcpts,
         rcpt_strings,
+        given,
         binding_group,
         binding,
         time,
@@ -218,14 +253,20 @@ async fn spool_one(shared: &Shared, one: Spooled<'_>, body: Body) -> Result<Stri
         peer: t.peer.to_string().into(),
         helo: t.helo.as_str().into(),
         sender: sender.as_str().into(),
+        // A recipient the client gave keeps its DSN parameters; one the policy added has none.
         recipients: rcpts
             .iter()
-            .filter_map(|&i| Some((t.recipients.get(i)?, rcpt_strings.get(i)?)))
-            .map(|(r, a)| Recipient {
-                address: a.as_str().into(),
-                notify: r.params.notify.as_ref().map(|n| notify_text(n).into()),
-                orcpt: r.params.orcpt.as_deref().map(Box::from),
-                state: RcptState::Pending,
+            .filter_map(|&i| Some((rcpt_strings.get(i)?, given.get(i).copied().flatten())))
+            .map(|(a, g)| {
+                let given = g.and_then(|g| t.recipients.get(g));
+                Recipient {
+                    address: a.as_str().into(),
+                    notify: given
+                        .and_then(|r| r.params.notify.as_ref())
+                        .map(|n| notify_text(n).into()),
+                    orcpt: given.and_then(|r| r.params.orcpt.as_deref()).map(Box::from),
+                    state: RcptState::Pending,
+                }
             })
             .collect(),
         binding_group: binding_group.into(),

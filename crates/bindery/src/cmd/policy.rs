@@ -145,6 +145,7 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     msg.body = body.clone();
+    let given = msg.recipients.clone();
     let verdict = policy.message(&mut conn, &mut msg);
     let errors = policy.errors();
     if errors > 0 {
@@ -182,6 +183,9 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
         }
         Verdict::Accept { binding } => {
             show_binding(binding);
+            if msg.recipients != given {
+                println!("recipients: {}", msg.recipients.join(", "));
+            }
             header_changes(&body, &msg.body);
             let mut ctx: Vec<_> = msg.context.iter().collect();
             ctx.sort();

@@ -1,0 +1,136 @@
+//! Momentum's Lua library functions that need nothing of the message: `msys.pcre` and
+//! `msys.dumper`.
+//!
+//! `msys.pcre` runs on the `regex` crate (linear time, no catastrophic backtracking in a
+//! callout's budget). PCRE syntax it lacks (look-around, back-references) is a compilation
+//! error, returned the way `msys.pcre.match` documents errors (`nil, errstr, errnum`), with
+//! a text that names the construct; never a silent non-match.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use mlua::{Lua, Table, Value};
+
+/// Compiled patterns, kept per Lua state; bounded so a script that builds patterns from
+/// message data cannot grow it without end.
+#[derive(Default)]
+struct Patterns(RefCell<HashMap<String, Rc<regex::Regex>>>);
+
+const PATTERNS_KEPT: usize = 512;
+
+impl Patterns {
+    fn get(&self, pattern: &str) -> Result<Rc<regex::Regex>, String> {
+        if let Some(r) = self.0.borrow().get(pattern) {
+            return Ok(Rc::clone(r));
+        }
+        let r = Rc::new(regex::Regex::new(pattern).map_err(|e| compile_error(pattern, &e))?);
+        let mut map = self.0.borrow_mut();
+        if map.len() >= PATTERNS_KEPT {
+            map.clear();
+        }
+        map.insert(pattern.to_string(), Rc::clone(&r));
+        Ok(r)
+    }
+}
+
+/// A compilation error's text; PCRE constructs `regex` does not have are named.
+fn compile_error(pattern: &str, e: &regex::Error) -> String {
+    let unsupported = ["(?=", "(?!", "(?<=", "(?<!", "\\1", "\\2", "(?>", "(*"]
+        .iter()
+        .find(|c| pattern.contains(**c));
+    match unsupported {
+        Some(c) => format!(
+            "pattern {pattern:?} uses `{c}`, a PCRE construct bindery's regex engine does not have (no look-around, back-references or atomic groups): {e}"
+        ),
+        None => format!("pattern {pattern:?}: {e}"),
+    }
+}
+
+/// Installs `msys.pcre` and `msys.dumper`.
+pub fn install(lua: &Lua, msys: &Table) -> mlua::Result<()> {
+    let patterns = Rc::new(Patterns::default());
+    let pcre = lua.create_table()?;
+    let p = Rc::clone(&patterns);
+    // match(subject, pattern): nil, or {[0] = whole, [1] = first capture, ..., name = ...};
+    // a bad pattern gives nil, errstr, errnum.
+    pcre.set(
+        "match",
+        lua.create_function(move |lua, (subject, pattern): (mlua::LuaString, String)| {
+            let subject = subject.to_str()?.to_string();
+            let re = match p.get(&pattern) {
+                Ok(r) => r,
+                Err(e) => return Ok((Value::Nil, Some(e), Some(-1))),
+            };
+            let Some(caps) = re.captures(&subject) else {
+                return Ok((Value::Nil, None, None));
+            };
+            let t = lua.create_table()?;
+            for (i, m) in caps.iter().enumerate() {
+                if let Some(m) = m {
+                    t.set(i, m.as_str())?;
+                }
+            }
+            for name in re.capture_names().flatten() {
+                if let Some(m) = caps.name(name) {
+                    t.set(name, m.as_str())?;
+                }
+            }
+            Ok((Value::Table(t), None, None))
+        })?,
+    )?;
+    let p = Rc::clone(&patterns);
+    // replace(subject, pattern, replacement): every match replaced; `$1`, `${name}`.
+    pcre.set(
+        "replace",
+        lua.create_function(
+            move |_, (subject, pattern, replacement): (String, String, String)| {
+                let re = p.get(&pattern).map_err(mlua::Error::runtime)?;
+                Ok(re.replace_all(&subject, replacement.as_str()).into_owned())
+            },
+        )?,
+    )?;
+    let p = Rc::clone(&patterns);
+    // split(subject, pattern): the pieces between matches.
+    pcre.set(
+        "split",
+        lua.create_function(move |lua, (subject, pattern): (String, String)| {
+            let re = p.get(&pattern).map_err(mlua::Error::runtime)?;
+            lua.create_sequence_from(re.split(&subject).map(str::to_string))
+        })?,
+    )?;
+    msys.set("pcre", pcre)?;
+    let dumper: Table = lua.load(DUMPER).set_name("=msys.dumper").eval()?;
+    msys.set("dumper", dumper)
+}
+
+/// `msys.dumper.Dumper(value)`: a readable dump of any value, tables nested and sorted by
+/// key, cycles shown once. For debugging, as Momentum's.
+const DUMPER: &str = r#"
+local function key_order(a, b)
+  local ta, tb = type(a), type(b)
+  if ta ~= tb then return ta < tb end
+  if ta == "number" or ta == "string" then return a < b end
+  return tostring(a) < tostring(b)
+end
+local function dump(v, indent, seen)
+  local t = type(v)
+  if t == "string" then return string.format("%q", v) end
+  if t ~= "table" then return tostring(v) end
+  if seen[v] then return "<cycle>" end
+  seen[v] = true
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, key_order)
+  if #keys == 0 then seen[v] = nil return "{}" end
+  local pad = string.rep("  ", indent + 1)
+  local lines = {}
+  for _, k in ipairs(keys) do
+    local name = type(k) == "string" and string.format("[%q]", k) or "[" .. tostring(k) .. "]"
+    lines[#lines + 1] = pad .. name .. " = " .. dump(v[k], indent + 1, seen)
+  end
+  seen[v] = nil
+  return "{\n" .. table.concat(lines, ",\n") .. "\n" .. string.rep("  ", indent) .. "}"
+end
+return { Dumper = function(v) return dump(v, 0, {}) end }
+"#;
