@@ -10,6 +10,12 @@ loaded from there, as a Momentum operator's scripts would be:
   (validate_set_binding: the binding named in the context, else its group, else
   "fallthrough binding", which names no binding here: the default binding). The aiosmtpd sink on 127.0.0.20 sees which source address each
   message came from, and that X-Binding is gone.
+- kitchen-sink `add_bcc_recipient.lua` (validate_data reaches the message through
+  `msys.core.accept_construct_get_message_construct` and adds a recipient with
+  `vctx:add_recipient`): the sink gets the BCC copy.
+- kitchen-sink `discard_from_specific_address.lua` (`msg:discard` in validate_data): the
+  client gets 250, nothing reaches the sink, the mainlog has a `discard` record with the
+  script's reason.
 - A message whose recipients get different bindings from a per-recipient script is spooled
   as one message per binding, each delivered from its own binding's address.
 
@@ -41,6 +47,8 @@ class SamplePolicies(SinkSuite):
     NAME = "sample-policies"
     SCRIPT = BY_RECIPIENT
     SCRIPT_FILE = "by_recipient.lua"
+    # example.com's mail goes to the sink too (add_bcc_recipient.lua's addresses).
+    DNS_EXTRA = ("--mx-host=example.com,mx.one.test,10",)
 
     @classmethod
     def daemon_config(cls):
@@ -57,15 +65,46 @@ scriptlet "scriptlet" {{
   script "by_recipient" {{ source = "by_recipient" }}
   script "each_rcpt" {{ source = "{CORPUS}/each_rcpt.lua" }}
   script "set_binding" {{ source = "{CORPUS}/set_binding.lua" }}
+  script "bcc" {{ source = "{CORPUS}/add_bcc_recipient.lua" }}
+  # Its validate_data ends the phase (VALIDATE_DONE): last.
+  script "discard" {{ source = "{CORPUS}/discard_from_specific_address.lua" }}
 }}
+domain "example.com" {{ Remote_SMTP_Port = {cls.sink.port} }}
 ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
 """
 
-    def send(self, rcpts, extra=""):
-        msg = (f"From: a@origin.test\r\nTo: {', '.join(rcpts)}\r\nSubject: sample\r\n{extra}"
+    def send(self, rcpts, extra="", sender="a@origin.test"):
+        msg = (f"From: {sender}\r\nTo: {', '.join(rcpts)}\r\nSubject: sample\r\n{extra}"
                f"\r\nHello.\r\n")
         with smtplib.SMTP("127.0.0.1", self.d.port, timeout=10) as s:
-            s.sendmail("a@origin.test", rcpts, msg.encode())
+            s.ehlo("client.test")
+            s.mail(sender)
+            for r in rcpts:
+                s.rcpt(r)
+            return s.data(msg.encode())
+
+    def test_add_bcc_recipient_adds_the_bcc(self):
+        code, _ = self.send(["someemail@example.com"])
+        self.assertEqual(code, 250)
+        self.arrived("someemail@example.com")
+        bcc = self.arrived("bcced_email@example.com")
+        self.assertIn(b"Subject: sample", bcc["data"])
+
+    def test_discard_from_specific_address_accepts_and_drops(self):
+        code, text = self.send(["dropped@one.test"], sender="jdoe@example.com")
+        self.assertEqual(code, 250, text)
+        deadline = time.time() + 20
+        while time.time() < deadline and not self.d.records("discard"):
+            time.sleep(0.05)
+        rec = self.d.records("discard")
+        self.assertEqual(len(rec), 1, self.d.records())
+        self.assertEqual(rec[0]["reason"], "550 5.7.0 discarded due to OOB responses")
+        self.assertEqual(rec[0]["recipients"], ["dropped@one.test"])
+        self.assertIn(rec[0]["id"], text.decode())
+        time.sleep(1)
+        self.assertFalse([m for m in self.sink.got if "dropped@one.test" in m["rcpts"]])
+        self.assertFalse([r for r in self.d.records("reception")
+                          if "dropped@one.test" in r["recipients"]])
 
     def arrived(self, rcpt, timeout=20):
         deadline = time.time() + timeout

@@ -25,6 +25,21 @@ pub struct Reception<'a> {
     pub listener: &'a str,
 }
 
+/// A message a policy discarded (`msg:discard`): the client was told it was accepted.
+#[derive(Serialize)]
+pub struct Discard<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: &'a str,
+    pub time: u64,
+    pub peer: String,
+    pub sender: &'a str,
+    pub recipients: Vec<&'a str>,
+    /// The reason the script gave, as Momentum logs it ("550 5.7.0 discarded by policy").
+    pub reason: String,
+    pub listener: &'a str,
+}
+
 pub struct MainLog(LogFile);
 
 impl MainLog {

@@ -288,6 +288,31 @@ impl UserData for Msg {
             "set_code",
             |_, this, (code, text): (i64, Option<String>)| this.0.with(|c| set_code(c, code, text)),
         );
+        // msg:discard([reason]): Momentum's reason must start with an SMTP code, else it
+        // becomes "550 5.7.1 [internal] discarded by policy".
+        m.add_method("discard", |_, this, reason: Option<String>| {
+            this.0.with(|c| {
+                if c.phase == Callout::SetBinding {
+                    return Err(LuaError::runtime(
+                        "msg:discard cannot be called in validate_set_binding (Momentum forbids it)",
+                    ));
+                }
+                let code = match reason.as_deref().map(str::trim) {
+                    None | Some("") => crate::discard_code(),
+                    Some(r) => match r.split_once(' ') {
+                        Some((n, text)) if n.len() == 3 && n.parse::<u16>().is_ok() => {
+                            make_code(i64::from(n.parse::<u16>().unwrap_or(550)), Some(text.into()))?
+                        }
+                        _ => Code {
+                            code: 550,
+                            text: "5.7.1 [internal] discarded by policy".into(),
+                        },
+                    },
+                };
+                c.msg.discard = Some(code);
+                Ok(())
+            })
+        });
         m.add_method("get_message_size", |_, this, ()| {
             this.0.with(|c| Ok(c.msg.body.len() as i64))
         });

@@ -186,6 +186,9 @@ pub struct Message {
     pub context: Context,
     /// The binding a script assigned; `None` means the default binding.
     pub binding: Option<Assigned>,
+    /// `msg:discard(reason)`: accepted in the client's eyes, never delivered; the reason is
+    /// what the rejectlog records.
+    pub discard: Option<Code>,
 }
 
 /// The end-of-DATA verdict: a refusal, or acceptance on a binding.
@@ -199,6 +202,16 @@ pub enum Verdict {
     /// Accepted, but the recipients' own messages came out different (another binding, a
     /// header changed for one of them): each share is spooled as a message of its own.
     Split(Vec<Share>),
+    /// `msg:discard`: the client is told the message was accepted; nothing is spooled.
+    Discard(Code),
+}
+
+/// Momentum's reason for a discard given none: "550 5.7.0 discarded by policy".
+pub fn discard_code() -> Code {
+    Code {
+        code: 550,
+        text: "5.7.0 discarded by policy".into(),
+    }
 }
 
 /// Recipients whose own messages came out the same (see [`Verdict::Split`]).
@@ -429,6 +442,10 @@ impl Policy {
                 return Verdict::Refuse(code);
             }
         }
+        // Discarded at RCPT or in the data phases: no recipient's callouts run.
+        if let Some(reason) = msg.discard.clone() {
+            return Verdict::Discard(reason);
+        }
         if !Callout::EACH_RCPT.iter().any(|&c| self.has(c)) {
             return Verdict::Accept {
                 binding: msg.binding.clone(),
@@ -439,10 +456,14 @@ impl Policy {
             if let Some(code) = self.each_rcpt(conn, msg) {
                 return Verdict::Refuse(code);
             }
+            if let Some(reason) = msg.discard.clone() {
+                return Verdict::Discard(reason);
+            }
             return Verdict::Accept {
                 binding: msg.binding.clone(),
             };
         }
+        let mut discarded = None;
         let mut shares: Vec<Share> = Vec::new();
         for (i, rcpt) in msg.recipients.iter().enumerate() {
             let mut own = Message {
@@ -452,9 +473,15 @@ impl Policy {
                 body: msg.body.clone(),
                 context: msg.context.clone(),
                 binding: msg.binding.clone(),
+                discard: None,
             };
             if let Some(code) = self.each_rcpt(conn, &mut own) {
                 return Verdict::Refuse(code);
+            }
+            // A recipient whose own message was discarded is left out.
+            if own.discard.is_some() {
+                discarded = own.discard;
+                continue;
             }
             match shares
                 .iter_mut()
@@ -468,7 +495,10 @@ impl Policy {
                 }),
             }
         }
-        if shares.len() == 1 {
+        if shares.is_empty() {
+            return Verdict::Discard(discarded.unwrap_or_else(discard_code));
+        }
+        if shares.len() == 1 && shares[0].recipients.len() == msg.recipients.len() {
             let s = shares.remove(0);
             msg.body = s.body;
             msg.binding = s.binding.clone();

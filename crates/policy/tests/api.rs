@@ -85,6 +85,7 @@ fn binding_of(_: &Setup, v: &Verdict) -> Option<String> {
         Verdict::Accept { binding } => binding.as_ref().map(|a| a.binding.clone()),
         Verdict::Refuse(c) => panic!("refused: {c:?}"),
         Verdict::Split(s) => panic!("split: {s:?}"),
+        Verdict::Discard(c) => panic!("discarded: {c:?}"),
     }
 }
 

@@ -163,6 +163,7 @@ pub async fn serve(
             Step::Message(t) => {
                 let written = spill.take();
                 let mut refused_by = "esmtp";
+                let mut discarded = None;
                 let reply = receive(
                     &shared,
                     &generation,
@@ -173,6 +174,7 @@ pub async fn serve(
                         received_by: &inbound.received_hostname,
                         session: logged.as_ref().map_or("", |l| &l.conn),
                         refused_by: &mut refused_by,
+                        discarded: &mut discarded,
                     },
                     &mut conn,
                     &mut msg,
@@ -182,7 +184,10 @@ pub async fn serve(
                     shared.stats.reject(reply.code);
                 }
                 msg = Message::default();
-                session.message_done_by(reply, refused_by);
+                match discarded {
+                    Some(reason) => session.message_discarded(reply, &reason, refused_by),
+                    None => session.message_done_by(reply, refused_by),
+                }
                 if grace.is_some() && !session.in_data() {
                     session.shutdown();
                 }

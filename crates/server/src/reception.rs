@@ -54,6 +54,9 @@ pub struct Place<'a> {
     /// Set to `scriptlet` when the end-of-DATA policy refused the message (the rejectlog's
     /// `M` field).
     pub refused_by: &'a mut &'static str,
+    /// Set to the reason when a script discarded the message (`msg:discard`): the client
+    /// gets the success reply all the same, and the rejectlog the reason.
+    pub discarded: &'a mut Option<Reply>,
 }
 
 pub async fn receive(
@@ -70,6 +73,7 @@ pub async fn receive(
         received_by,
         session,
         refused_by,
+        discarded,
     } = place;
     let g = &generation.globals;
     let mut rcpt_strings: Vec<String> =
@@ -84,7 +88,10 @@ pub async fn receive(
         None => shared.ids.next(time),
     };
     msg.id.clone_from(&first_id);
-    let verdict = if generation.policy.has_message_callouts() {
+    let verdict = if let Some(reason) = msg.discard.clone() {
+        // Discarded at RCPT: no end-of-DATA callout runs for it.
+        Verdict::Discard(reason)
+    } else if generation.policy.has_message_callouts() {
         // The session's envelope is the truth; the policy's copy may have missed a MAIL check.
         msg.sender = t.sender.as_ref().map(|m| m.to_string()).unwrap_or_default();
         msg.recipients.clone_from(&rcpt_strings);
@@ -131,6 +138,26 @@ pub async fn receive(
         Verdict::Refuse(code) => {
             *refused_by = "scriptlet";
             return code_reply(code);
+        }
+        Verdict::Discard(reason) => {
+            let sender = t.sender.as_ref().map(|m| m.to_string()).unwrap_or_default();
+            tracing::info!(id = %first_id, reason = %format!("{} {}", reason.code, reason.text), "message discarded by policy");
+            if let Some(log) = &shared.mainlog {
+                log.record(&bindery_delivery::mainlog::Discard {
+                    kind: "discard",
+                    id: &first_id,
+                    time,
+                    peer: t.peer.to_string(),
+                    sender: &sender,
+                    recipients: rcpt_strings.iter().map(String::as_str).collect(),
+                    reason: format!("{} {}", reason.code, reason.text),
+                    listener,
+                });
+            }
+            // A spilled body's file goes when the spill is dropped.
+            *refused_by = "scriptlet";
+            *discarded = Some(code_reply(reason));
+            return Reply::new(250, "2.0.0", format!("OK queued as {first_id}"));
         }
         Verdict::Accept { binding } => match resolve(binding) {
             Ok(b) => (

@@ -61,3 +61,41 @@ fn nothing_is_kept_unless_asked() {
     run(&mut s, b"MAIL FROM:<bad\r\n", &mut Vec::new());
     assert!(s.take_rejections().is_empty());
 }
+
+/// A message a script discarded (`msg:discard`): the client reads a 250, the rejectlog
+/// keeps the script's reason, from `scriptlet`, in the body phase.
+#[test]
+fn a_discarded_message_is_a_success_and_a_rejection() {
+    let cfg = SessionConfig {
+        relay_domains: DomainSet::new(["ours.example"]),
+        record_rejections: true,
+        ..SessionConfig::default()
+    };
+    let mut s = Session::new(Arc::new(cfg), "192.0.2.7".parse().expect("ip"));
+    s.input(b"EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@ours.example>\r\nDATA\r\nhi\r\n.\r\n");
+    let mut replies = String::new();
+    loop {
+        match s.step() {
+            Step::NeedInput | Step::Close | Step::StartTls => break,
+            Step::Check(_) => s.verdict(None),
+            Step::Message(_) => s.message_discarded(
+                Reply::new(250, "2.0.0", "OK queued as 1"),
+                &Reply::new(550, "5.7.0", "discarded by policy"),
+                "scriptlet",
+            ),
+        }
+        replies.push_str(&String::from_utf8_lossy(s.output()));
+        s.clear_output();
+    }
+    assert!(
+        replies.ends_with("250 2.0.0 OK queued as 1\r\n"),
+        "{replies}"
+    );
+    let r = s.take_rejections();
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(
+        (r[0].phase, r[0].code, r[0].module),
+        ("reading body", 550, "scriptlet")
+    );
+    assert!(r[0].text.contains("discarded by policy"), "{:?}", r[0]);
+}

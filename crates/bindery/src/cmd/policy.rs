@@ -165,6 +165,14 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
     };
     match verdict {
         Verdict::Refuse(c) => refused("data", &c),
+        Verdict::Discard(reason) => {
+            // The client would be told it was accepted; nothing would be spooled.
+            println!(
+                "result: discarded ({} {}); the client gets 250",
+                reason.code, reason.text
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Verdict::Split(shares) => {
             // The recipients' own messages came out different: one message each share.
             let count = shares.len();

@@ -565,6 +565,18 @@ impl Session {
         self.reset_transaction();
     }
 
+    /// The message of the last [`Step::Message`] was discarded by `refuser` (Momentum's
+    /// `msg:discard`): the client gets `reply`, a success, and the rejectlog records
+    /// `reason` as the refusal it was.
+    pub fn message_discarded(&mut self, reply: Reply, reason: &Reply, refuser: &'static str) {
+        if self.cfg.record_rejections {
+            self.refuser = refuser;
+            self.record(reason);
+            self.refuser = "esmtp";
+        }
+        self.message_done(reply);
+    }
+
     /// The TLS handshake after STARTTLS succeeded: forget everything, as RFC 3207 §4.2 says.
     pub fn tls_started(&mut self) {
         self.tls_started_verified(false);
