@@ -16,6 +16,8 @@ loaded from there, as a Momentum operator's scripts would be:
 - kitchen-sink `discard_from_specific_address.lua` (`msg:discard` in validate_data): the
   client gets 250, nothing reaches the sink, the mainlog has a `discard` record with the
   script's reason.
+- kitchen-sink `messageid_on_delivery.lua` (`core_log_delivery_v1(msg, dr, now, note,
+  notelen)`): each delivery prints the local id and the remote reply to the daemon's log.
 - A message whose recipients get different bindings from a per-recipient script is spooled
   as one message per binding, each delivered from its own binding's address.
 
@@ -66,6 +68,7 @@ scriptlet "scriptlet" {{
   script "each_rcpt" {{ source = "{CORPUS}/each_rcpt.lua" }}
   script "set_binding" {{ source = "{CORPUS}/set_binding.lua" }}
   script "bcc" {{ source = "{CORPUS}/add_bcc_recipient.lua" }}
+  script "on_delivery" {{ source = "{CORPUS}/messageid_on_delivery.lua" }}
   # Its validate_data ends the phase (VALIDATE_DONE): last.
   script "discard" {{ source = "{CORPUS}/discard_from_specific_address.lua" }}
 }}
@@ -89,6 +92,25 @@ ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
         self.arrived("someemail@example.com")
         bcc = self.arrived("bcced_email@example.com")
         self.assertIn(b"Subject: sample", bcc["data"])
+
+    def test_messageid_on_delivery_logs_each_delivery(self):
+        self.send(["logged@one.test"])
+        self.arrived("logged@one.test")
+        rec = [r for r in self.d.records("delivery") if r["rcpt"] == "logged@one.test"]
+        deadline = time.time() + 10
+        while time.time() < deadline and not rec:
+            time.sleep(0.05)
+            rec = [r for r in self.d.records("delivery") if r["rcpt"] == "logged@one.test"]
+        msg_id = rec[0]["id"]
+        # print() goes to the daemon's log: "local messageid: ", id, " remote messageid: ",
+        # and the sink's reply, tab-separated.
+        want = f"local messageid: \t{msg_id}\t remote messageid: \t250 2.0.0 OK queued"
+        deadline = time.time() + 10
+        while time.time() < deadline and want not in self.d.stderr_text():
+            time.sleep(0.05)
+        self.assertIn(want, self.d.stderr_text())
+        self.assertIn("core_log_delivery_v1: Grabbing the remote message id on delivery",
+                      self.d.stderr_text())
 
     def test_discard_from_specific_address_accepts_and_drops(self):
         code, text = self.send(["dropped@one.test"], sender="jdoe@example.com")

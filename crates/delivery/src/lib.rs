@@ -7,12 +7,14 @@
 //! - [`route`]: gateway, routes, MX and implicit MX into an ordered list of addresses.
 //! - [`engine`]: queues, the dispatcher, connection tasks and outcomes.
 //! - [`dsn`]: RFC 3464 bounces and success reports.
+//! - [`events`]: each recipient's outcome, for a policy's log callouts.
 //! - [`mainlog`]: the JSON-lines log.
 //! - [`stats`]: counters per binding and global, for the console and metrics.
 
 pub mod dsn;
 pub mod eclog;
 pub mod engine;
+pub mod events;
 pub mod logfile;
 pub mod mainlog;
 pub mod options;

@@ -230,6 +230,7 @@ fn start_on(
         prohibited: Vec::new(),
         tls: Arc::new(bindery_delivery::tls::ClientConfigs::new().unwrap()),
         report_binding: ("default".into(), "default".into()),
+        events: None,
     })
 }
 

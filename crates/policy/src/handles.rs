@@ -126,6 +126,24 @@ fn context_methods<M: UserDataMethods<T>, T: AsRef<Shared>>(m: &mut M, get: &str
 }
 
 fn set_code(c: &mut Call, code: i64, text: Option<String>) -> Result<(), LuaError> {
+    if matches!(
+        c.phase,
+        Callout::LogDelivery | Callout::LogTransient | Callout::LogPermanent
+    ) {
+        // In a log callout the code is the outcome's reply, which a script may rewrite as
+        // it is: no enhanced status is added.
+        let code = u16::try_from(code)
+            .ok()
+            .filter(|c| (200..=599).contains(c))
+            .ok_or_else(|| {
+                LuaError::runtime(format!("SMTP code {code} is not between 200 and 599"))
+            })?;
+        c.code = Some(Code {
+            code,
+            text: text.unwrap_or_default(),
+        });
+        return Ok(());
+    }
     if c.phase == Callout::SetBinding {
         return Err(LuaError::runtime(
             "a code cannot be set in validate_set_binding (Momentum forbids it)",

@@ -63,11 +63,17 @@ pub enum Callout {
     /// `core_final_validation(msg, accept, vctx)`: last, before the spool write (where
     /// Momentum signs DKIM).
     FinalValidation,
+    /// `core_log_delivery_v1(msg, dr, now, note, note_len)`: a recipient was delivered.
+    LogDelivery,
+    /// `core_log_transient_failure_v1(...)`: a recipient was deferred.
+    LogTransient,
+    /// `core_log_permanent_failure_v1(...)`: a recipient failed for good.
+    LogPermanent,
 }
 
 impl Callout {
     /// How many callouts there are (the statistics arrays' size).
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 13;
 
     pub const ALL: [Callout; Callout::COUNT] = [
         Callout::Connect,
@@ -80,6 +86,9 @@ impl Callout {
         Callout::DataSpoolEachRcpt,
         Callout::SetBinding,
         Callout::FinalValidation,
+        Callout::LogDelivery,
+        Callout::LogTransient,
+        Callout::LogPermanent,
     ];
 
     /// Run for each recipient's own message, in this order.
@@ -103,6 +112,9 @@ impl Callout {
             Callout::PreEachRcpt => "core_pre_msg_each_rcpt",
             Callout::DataSpoolEachRcpt => "validate_data_spool_each_rcpt",
             Callout::FinalValidation => "core_final_validation",
+            Callout::LogDelivery => "core_log_delivery_v1",
+            Callout::LogTransient => "core_log_transient_failure_v1",
+            Callout::LogPermanent => "core_log_permanent_failure_v1",
         }
     }
 
@@ -518,6 +530,39 @@ impl Policy {
             }
         }
         None
+    }
+
+    /// A delivery outcome, for `core_log_delivery_v1`, `core_log_transient_failure_v1` or
+    /// `core_log_permanent_failure_v1` (`c`): `msg` has the message's id, sender, the one
+    /// recipient and its binding; `note` is the reply (`msg:get_code()` gives it too), and a
+    /// reply the script sets with `msg:set_code` is returned, to be logged instead. Errors
+    /// are logged and counted; nothing is refused.
+    pub fn log_event(
+        &self,
+        c: Callout,
+        msg: &mut Message,
+        domain: &str,
+        now: u64,
+        note: &Code,
+    ) -> Option<Code> {
+        if !self.has(c) {
+            return None;
+        }
+        let inner = &self.inner;
+        inner.stats.calls[c as usize].fetch_add(1, Ordering::Relaxed);
+        let mut conn = Conn::default();
+        let result = pool::with_state(inner, |state| {
+            state.run_log(c, &mut conn, msg, domain, now, note)
+        });
+        match result {
+            Ok(code) => code,
+            Err(e) => {
+                inner.stats.errors[c as usize].fetch_add(1, Ordering::Relaxed);
+                let error = crate::error::error_text(&e);
+                tracing::error!(callout = c.name(), %error, "policy script failed");
+                None
+            }
+        }
     }
 
     /// Only `validate_set_binding`, for a message already accepted (the console's `rebind`):

@@ -52,7 +52,7 @@ pub struct State {
     /// By callout: the modules implementing it (module table, function), in order.
     hooks: [Vec<(Table, Function)>; Callout::COUNT],
     /// The state the handles above point into; declared last so it is dropped after them.
-    _lua: Lua,
+    lua: Lua,
 }
 
 fn sandbox(lua: &Lua, unsafe_libraries: bool) -> mlua::Result<()> {
@@ -391,7 +391,7 @@ impl State {
             .map_err(err)?;
         Ok(State {
             warnings,
-            _lua: lua,
+            lua,
             budget,
             shared,
             msg,
@@ -444,6 +444,53 @@ impl State {
         Ok(code.filter(|c| c.code >= 400))
     }
 
+    /// Runs a log callout (`core_log_*_v1`) in every module that has it, with Momentum's
+    /// arguments `(msg, dr, now, note, note_len)`; `dr` is a table with the `domain`. The
+    /// code the scripts set (`msg:set_code`) replaces `note`, if they set one.
+    pub fn run_log(
+        &self,
+        c: Callout,
+        conn: &mut Conn,
+        msg: &mut Message,
+        domain: &str,
+        now: u64,
+        note: &Code,
+    ) -> mlua::Result<Option<Code>> {
+        {
+            let mut call = self.shared.call.borrow_mut();
+            call.active = true;
+            call.phase = c;
+            call.conn = std::mem::take(conn);
+            call.msg = std::mem::take(msg);
+            call.rcpt = call.msg.recipients.first().cloned();
+            call.code = Some(note.clone());
+        }
+        let text = format!("{} {}", note.code, note.text);
+        let result = (|| -> mlua::Result<()> {
+            let dr = self.lua.create_table()?;
+            dr.set("domain", domain)?;
+            for (module, f) in &self.hooks[c as usize] {
+                self.budget.start();
+                f.call::<Value>((
+                    module.clone(),
+                    &self.msg,
+                    dr.clone(),
+                    now as f64,
+                    text.as_str(),
+                    text.len(),
+                ))?;
+            }
+            Ok(())
+        })();
+        let mut call = self.shared.call.borrow_mut();
+        call.active = false;
+        *conn = std::mem::take(&mut call.conn);
+        *msg = std::mem::take(&mut call.msg);
+        let code = call.code.take();
+        result?;
+        Ok(code.filter(|k| k != note))
+    }
+
     fn call_modules(&self, c: Callout, arg: Option<&str>) -> mlua::Result<()> {
         for (module, f) in &self.hooks[c as usize] {
             self.budget.start();
@@ -457,6 +504,8 @@ impl State {
                 | Callout::DataSpoolEachRcpt
                 | Callout::FinalValidation => f.call((m, &self.msg, &self.accept, &self.vctx))?,
                 Callout::PreEachRcpt => f.call((m, &self.msg, &self.accept))?,
+                // Run by `run_log`, never here.
+                Callout::LogDelivery | Callout::LogTransient | Callout::LogPermanent => Value::Nil,
                 Callout::SetBinding => f.call((m, &self.msg))?,
             };
             let done = match ret {

@@ -39,18 +39,6 @@ const UNRUN: &[(&str, &str)] = &[
         "Momentum calls it on each accepted connection, before validate_connect",
     ),
     (
-        "core_log_delivery_v1",
-        "Momentum calls it after each delivery is logged",
-    ),
-    (
-        "core_log_transient_failure_v1",
-        "Momentum calls it after each transient failure is logged",
-    ),
-    (
-        "core_log_permanent_failure_v1",
-        "Momentum calls it after each permanent failure is logged",
-    ),
-    (
         "core_log_reception_v1",
         "Momentum calls it after each reception is logged",
     ),

@@ -868,3 +868,56 @@ msys.registerModule("bad", mod)
     }
     assert_eq!(p.errors(), 1);
 }
+
+/// The delivery log callouts get Momentum's arguments `(msg, dr, now, note, note_len)`,
+/// `msg` knows the message (id, sender, the one recipient, `get_code`), and a code set with
+/// `msg:set_code` comes back, to be logged instead of the reply.
+#[test]
+fn log_callouts_see_the_outcome_and_may_rewrite_it() {
+    let (_s, p) = load(
+        r#"
+local mod = {}
+function mod:core_log_permanent_failure_v1(msg, dr, now, note, note_len)
+  assert(dr.domain == "rcpt.test" and type(now) == "number" and note_len == #note)
+  if string.find(msg:get_code(), "^554 5%.4%.7") then
+    msg:set_code(554, "5.4.7 timed out (" .. msg.id .. " to " .. msg:rcptto() .. ")")
+  end
+end
+msys.registerModule("perm", mod)
+"#,
+    );
+    assert!(p.has(Callout::LogPermanent) && !p.has(Callout::LogDelivery));
+    let mut m = Message {
+        id: "0000000A00000001".into(),
+        sender: "a@sender.test".into(),
+        recipients: vec!["b@rcpt.test".into()],
+        ..Message::default()
+    };
+    let note = Code {
+        code: 554,
+        text: "5.4.7 [internal] exceeded max time without delivery".into(),
+    };
+    let got = p.log_event(
+        Callout::LogPermanent,
+        &mut m,
+        "rcpt.test",
+        1_700_000_000,
+        &note,
+    );
+    assert_eq!(
+        got,
+        Some(Code {
+            code: 554,
+            text: "5.4.7 timed out (0000000A00000001 to b@rcpt.test)".into()
+        })
+    );
+    let other = Code {
+        code: 550,
+        text: "5.1.1 unknown".into(),
+    };
+    assert_eq!(
+        p.log_event(Callout::LogPermanent, &mut m, "rcpt.test", 1, &other),
+        None
+    );
+    assert_eq!(p.errors(), 0);
+}

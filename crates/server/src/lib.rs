@@ -15,6 +15,7 @@
 mod connection;
 mod console;
 pub mod control;
+pub mod events;
 pub mod guard;
 pub mod http;
 mod listener;
@@ -256,6 +257,8 @@ pub struct Shared {
     /// Free bytes on the spool's file system, measured every second: a client's `SIZE=`
     /// larger than this gets 452 4.3.1.
     pub spool_free: Arc<std::sync::atomic::AtomicU64>,
+    /// Delivery outcomes to the policy in force (its `core_log_*` callouts).
+    pub events: Arc<events::PolicyEvents>,
 }
 
 impl Shared {
@@ -307,6 +310,7 @@ impl Shared {
             scripts = next.policy.scripts().len(),
             "configuration installed"
         );
+        self.events.install(next.policy.clone());
         self.live.store(Arc::new(next));
         bindery_delivery::options::DeliveryOptions::apply_dns_ttl(&snapshot, &self.resolver);
         self.engine.reconfigure(snapshot);
@@ -493,12 +497,17 @@ pub async fn start(
     let spool = Arc::clone(&disk) as Arc<dyn Spool>;
     let ids = Arc::new(IdGenerator::new());
     bindery_delivery::options::DeliveryOptions::apply_dns_ttl(&snapshot, &resolver);
+    let events = Arc::new(events::PolicyEvents::new(generation.policy.clone()));
     let engine = start_engine(
         &snapshot,
         globals,
         &spool,
         &ids,
-        (&mainlog, &eclogs),
+        (
+            &mainlog,
+            &eclogs,
+            Arc::clone(&events) as Arc<dyn bindery_delivery::events::Events>,
+        ),
         &stats,
         &resolver,
     )?;
@@ -548,6 +557,7 @@ pub async fn start(
     let shared = Arc::new(Shared {
         spoolbase: globals.spoolbase.clone(),
         live: ArcSwap::new(Arc::new(generation)),
+        events,
         spool,
         ids,
         mainlog,
@@ -648,8 +658,12 @@ fn start_engine(
     globals: &Globals,
     spool: &Arc<dyn Spool>,
     ids: &Arc<IdGenerator>,
-    // The JSON mainlog and Momentum's logs.
-    (mainlog, eclogs): (&Option<Arc<MainLog>>, &Arc<EcLogs>),
+    // Where outcomes go: the JSON mainlog, Momentum's logs and the policy's log callouts.
+    (mainlog, eclogs, events): (
+        &Option<Arc<MainLog>>,
+        &Arc<EcLogs>,
+        Arc<dyn bindery_delivery::events::Events>,
+    ),
     stats: &Arc<Stats>,
     resolver: &Arc<CachingResolver>,
 ) -> Result<Engine, ServerError> {
@@ -673,6 +687,7 @@ fn start_engine(
             globals.binding.as_str().into(),
             globals.binding_group.as_str().into(),
         ),
+        events: Some(events),
     }))
 }
 

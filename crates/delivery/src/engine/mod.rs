@@ -90,6 +90,8 @@ pub struct EngineConfig {
     pub tls: Arc<crate::tls::ClientConfigs>,
     /// Where generated reports go: the default binding and its group.
     pub report_binding: (Arc<str>, Arc<str>),
+    /// Each recipient's outcome, for a policy's log callouts (`crate::events`).
+    pub events: Option<Arc<dyn crate::events::Events>>,
 }
 
 /// A message in the queues: its envelope, shared by its parts.

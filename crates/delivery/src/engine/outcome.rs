@@ -247,6 +247,10 @@ async fn settle<'r>(
         // Copied out so no lock is held while the log and reports are written.
         (s, View::of(&mut env, &part.rcpts), notice)
     };
+    let mut settled = settled;
+    if let Some(events) = &inner.cfg.events {
+        tell(events.as_ref(), &view, &mut settled, now);
+    }
     log_attempts(inner, &view, &settled, via, part.attempts);
     let (delivered, failed) = (settled.delivered.len() as u64, settled.failed.len() as u64);
     let transient = if settled.retry_at.is_some() {
@@ -376,6 +380,57 @@ pub(super) async fn persist(inner: &Arc<Inner>, msg: Arc<Message>, changed: Opti
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "spool write after delivery failed"),
         Err(e) => tracing::warn!(error = %e, "spool task failed"),
+    }
+}
+
+/// Tells `events` each recipient's outcome; a reply a script rewrote replaces the one the
+/// logs and reports would carry.
+fn tell(events: &dyn crate::events::Events, view: &View, s: &mut Settled, now: u64) {
+    use crate::events::{Event, EventKind};
+    let env = &view.env;
+    let one = |kind: EventKind, i: u32, r: &Response| -> Option<Response> {
+        let rcpt = view.address(i);
+        let domain = rcpt.rsplit_once('@').map_or("", |(_, d)| d);
+        let text = r.one_line();
+        let text = text.split_once(' ').map_or("", |(_, t)| t);
+        let e = Event {
+            kind,
+            id: &env.id,
+            sender: &env.sender,
+            rcpt,
+            binding_group: &env.binding_group,
+            binding: &env.binding,
+            domain,
+            code: r.code,
+            text,
+            time: now,
+        };
+        events
+            .record(&e)
+            .map(|(code, text)| Response::local(code, text))
+    };
+    if events.wants(EventKind::Delivery) {
+        for (i, r) in &mut s.delivered {
+            if let Some(new) = one(EventKind::Delivery, *i, r) {
+                *r = new;
+            }
+        }
+    }
+    if events.wants(EventKind::Permanent) {
+        for (i, r) in &mut s.failed {
+            if let Some(new) = one(EventKind::Permanent, *i, r) {
+                *r = new;
+            }
+        }
+    }
+    if events.wants(EventKind::Transient)
+        && s.retry_at.is_some()
+        && let Some(r) = s.transient_reply.clone()
+    {
+        for &i in &s.retry {
+            // One reply stands for every deferred recipient of the part: not rewritten.
+            let _ = one(EventKind::Transient, i, &r);
+        }
     }
 }
 

@@ -1,0 +1,41 @@
+//! The seam through which delivery tells a policy what happened to each recipient:
+//! Momentum's `core_log_delivery_v1`, `core_log_transient_failure_v1` and
+//! `core_log_permanent_failure_v1` callouts, run by the server with the policy in force.
+//!
+//! Called once per recipient, after the outcome is decided and before it is logged: a
+//! script may rewrite the reply that the logs and the bounce then carry (Momentum's sample
+//! `log_reason_form_perm_fail.lua` does, with `msg:set_code`).
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    Delivery,
+    Transient,
+    Permanent,
+}
+
+/// One recipient's outcome.
+#[derive(Debug)]
+pub struct Event<'a> {
+    pub kind: EventKind,
+    pub id: &'a str,
+    pub sender: &'a str,
+    pub rcpt: &'a str,
+    pub binding_group: &'a str,
+    pub binding: &'a str,
+    /// The recipient's domain (Momentum's `domain_record`).
+    pub domain: &'a str,
+    /// The reply that decided it: code and text (`250 2.0.0 OK`).
+    pub code: u16,
+    pub text: &'a str,
+    /// Seconds since the Unix epoch.
+    pub time: u64,
+}
+
+/// Receives every outcome; implemented by the server with the policy in force.
+pub trait Events: Send + Sync {
+    /// Whether `kind` has anything to run: outcomes are not built for nobody.
+    fn wants(&self, kind: EventKind) -> bool;
+    /// Runs the callouts for `e`; the reply a script set instead, if it did.
+    fn record(&self, e: &Event<'_>) -> Option<(u16, String)>;
+}
