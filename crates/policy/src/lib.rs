@@ -19,12 +19,15 @@
 
 mod choose;
 mod config;
+pub mod counters;
 pub mod dialect;
 mod error;
 mod find;
 mod handles;
 mod headers;
+mod json;
 mod library;
+mod macros;
 mod pool;
 mod require;
 mod sandbox;
@@ -243,6 +246,8 @@ pub struct Stats {
     pub calls: [AtomicU64; Callout::COUNT],
     /// Callouts that raised an error or ran past their budget, by [`Callout`] index.
     pub errors: [AtomicU64; Callout::COUNT],
+    /// `msys.counter`'s counters: they outlive a reload, as they do in Momentum.
+    pub counters: Arc<counters::Counters>,
 }
 
 /// How long one callout may run.
@@ -425,6 +430,8 @@ impl Policy {
     pub fn ehlo(&self, conn: &mut Conn, name: &str) -> Option<Code> {
         conn.ehlo = Some(name.to_string());
         conn.context.insert("ehlo".into(), name.to_string());
+        // Momentum's predefined connection variable.
+        conn.context.insert("ehlo_domain".into(), name.to_string());
         let mut msg = Message::default();
         self.phase(Callout::Ehlo, conn, &mut msg, Some(name))
     }

@@ -1,5 +1,5 @@
-//! Momentum's Lua library functions that need nothing of the message: `msys.pcre` and
-//! `msys.dumper`.
+//! Momentum's Lua library functions that need nothing of the message: `msys.pcre`,
+//! `msys.dumper` and `msys.json` (`json.rs`).
 //!
 //! `msys.pcre` runs on the `regex` crate (linear time, no catastrophic backtracking in a
 //! callout's budget). PCRE syntax it lacks (look-around, back-references) is a compilation
@@ -100,6 +100,7 @@ pub fn install(lua: &Lua, msys: &Table) -> mlua::Result<()> {
         })?,
     )?;
     msys.set("pcre", pcre)?;
+    msys.set("json", crate::json::module(lua)?)?;
     let dumper: Table = lua.load(DUMPER).set_name("=msys.dumper").eval()?;
     msys.set("dumper", dumper)
 }

@@ -3,6 +3,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use mlua::{
@@ -150,6 +151,19 @@ fn msys(lua: &Lua, world: &Rc<World>) -> mlua::Result<()> {
     )?;
     let w = Rc::clone(world);
     core.set(
+        "config_get_binding_name_from_id",
+        lua.create_function(move |_, id: i64| {
+            let view = w.view();
+            let name = u32::try_from(id)
+                .ok()
+                .map(bindery_config::snapshot::BindingId)
+                .filter(|b| view.snapshot.bindings().any(|x| x == *b))
+                .map(|b| view.snapshot.binding_name(b).to_string());
+            Ok(name)
+        })?,
+    )?;
+    let w = Rc::clone(world);
+    core.set(
         "config_get_binding_group_size",
         lua.create_function(move |_, name: String| {
             let view = w.view();
@@ -234,6 +248,11 @@ impl State {
         let world = Rc::new(World::new(inner.view.clone(), inner.host.clone(), loading));
         sandbox(&lua, inner.limits.unsafe_libraries).map_err(|e| bare(e.to_string()))?;
         msys(&lua, &world).map_err(|e| bare(e.to_string()))?;
+        let counters = Arc::clone(&inner.stats.counters);
+        lua.globals()
+            .get::<Table>("msys")
+            .and_then(|m| crate::counters::install(&lua, &m, counters))
+            .map_err(|e| bare(e.to_string()))?;
         crate::require::install(
             &lua,
             inner.module_dirs.clone(),
@@ -388,6 +407,23 @@ impl State {
             .and_then(|m| m.get("core"))
             .map_err(err)?;
         core.set("accept_construct_get_message_construct", construct)
+            .map_err(err)?;
+        // msys.expandMacro(text): `%{vctx_conn:KEY}` and `%{vctx_mess:KEY}` from the
+        // callout running now; any other macro stays as written.
+        let call = Rc::clone(&shared.call);
+        let expand = lua
+            .create_function(move |_, text: String| {
+                let call = call.borrow();
+                Ok(crate::macros::expand(&text, |kind, key| match kind {
+                    "vctx_conn" => call.conn.context.get(key).cloned(),
+                    "vctx_mess" => call.msg.context.get(key).cloned(),
+                    _ => None,
+                }))
+            })
+            .map_err(err)?;
+        lua.globals()
+            .get::<Table>("msys")
+            .and_then(|m| m.set("expandMacro", expand))
             .map_err(err)?;
         Ok(State {
             warnings,

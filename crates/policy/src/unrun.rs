@@ -102,10 +102,11 @@ mod tests {
         assert_eq!(why("validate_set_binding"), None);
         assert_eq!(why("init"), None);
         assert_eq!(why("get_binding"), None);
+        assert_eq!(why("core_log_delivery_v1"), None);
         assert!(
-            why("core_log_delivery_v1")
+            why("core_pre_mailq_message_requeue")
                 .unwrap()
-                .contains("after each delivery")
+                .contains("delayed queue")
         );
         assert!(
             why("validate_set_bindings")

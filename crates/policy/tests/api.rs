@@ -921,3 +921,98 @@ msys.registerModule("perm", mod)
     );
     assert_eq!(p.errors(), 0);
 }
+
+/// Momentum's `json` module as its reference pages use it: decode gives an object whose
+/// fields read and assign, that prints as JSON; encode and new; a bad document gives nil,
+/// a json-c error code and a message; null survives a round trip.
+#[test]
+fn json_module_follows_momentums_pages() {
+    let (_s, p) = load(
+        r#"
+local json = require("json")
+local mod = {}
+function mod:validate_data(msg, accept, vctx)
+  local obj, code, err = json.decode([[{ "hello": "world", "n": null, "list": [1, 2] }]])
+  assert(obj and code == nil, err)
+  obj.int = 4
+  obj.arr = json.encode({ 0, 1, 3 })
+  local o = json.new()
+  o.name = "value"
+  local bad, bcode, berr = json.decode("{ \"a\": ")
+  msg:context_set(msys.core.ECMESS_CTX_MESS, "r", table.concat({
+    obj.hello, tostring(obj.n == json.null), tostring(#obj.list),
+    tostring(json.decode(tostring(obj)).arr[3]), tostring(o), tostring(bad),
+    tostring(bcode == json.ERROR_PARSE_EOF), json.strerror(bcode), "x" .. o,
+    tostring(msys.json == json)}, "|"))
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("j", mod)
+"#,
+    );
+    let mut m = message("Subject: x\n\n");
+    p.message(&mut conn(), &mut m);
+    assert_eq!(p.errors(), 0);
+    assert_eq!(
+        m.context["r"],
+        "world|true|2|3|{\"name\":\"value\"}|nil|true|unexpected end of data|x{\"name\":\"value\"}|true"
+    );
+}
+
+/// `msys.counter` (the reference page's example: a handle, paths, add, read, reset, unlink),
+/// shared by every state and kept by the policy's statistics; `msys.expandMacro` with the
+/// validation context; `msys.core.config_get_binding_name_from_id`.
+#[test]
+fn counters_macros_and_binding_names() {
+    let (_s, p) = load(
+        r#"
+require("msys.counter")
+local ct = msys.counter.open("/lua/test")
+local mod = {}
+function mod:validate_mailfrom(str, accept, vctx)
+  if (string.find(str, "count@test.example.com") != nil) then
+    msys.counter.inc(ct)
+  elseif (string.find(str, "blargh@test.example.com") != nil) then
+    local c = msys.counter.open("/lua/blargh", msys.counter.RELAXED)
+    msys.counter.add(c, 1024)
+  elseif (string.find(str, "blarghstring@test.example.com") != nil) then
+    msys.counter.add("/lua/blargh", 3)
+  elseif (string.find(str, "reset@test.example.com") != nil) then
+    msys.counter.reset("/lua/blargh")
+  end
+  vctx:set(msys.core.VCTX_MESS, "read", msys.counter.read(ct) .. "/" ..
+    msys.counter.read("/lua/blargh"))
+  vctx:set(msys.core.VCTX_MESS, "macro",
+    msys.expandMacro("%{vctx_conn:ehlo_domain} %{vctx_mess:read} %{spf:x}"))
+  local id = msys.core.config_get_binding_id_from_name("solo")
+  vctx:set(msys.core.VCTX_MESS, "name", tostring(msys.core.config_get_binding_name_from_id(id)) ..
+    "/" .. tostring(msys.core.config_get_binding_name_from_id(9999)))
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("c", mod)
+"#,
+    );
+    let mut c = conn();
+    p.ehlo(&mut c, "client.example");
+    let mut run = |from: &str| {
+        let mut m = Message {
+            sender: from.into(),
+            ..Message::default()
+        };
+        assert_eq!(p.mailfrom(&mut c, &mut m), None);
+        m.context
+    };
+    run("count@test.example.com");
+    run("count@test.example.com");
+    run("blargh@test.example.com");
+    let ctx = run("blarghstring@test.example.com");
+    assert_eq!(ctx["read"], "2/1027");
+    assert_eq!(ctx["macro"], "client.example 2/1027 %{spf:x}");
+    assert_eq!(ctx["name"], "solo/nil");
+    assert_eq!(run("reset@test.example.com")["read"], "2/0");
+    assert!(
+        p.stats()
+            .counters
+            .list()
+            .contains(&("/lua/test".to_string(), 2))
+    );
+}
