@@ -747,7 +747,7 @@ fn callouts_bindery_does_not_run_are_warnings() {
         r#"
 local mod = {}
 function mod:validate_set_binding(msg) return 0 end
-function mod:core_log_delivery_v1(msg, dr, now, note, notelen) end
+function mod:core_pre_mailq_message_requeue(msg, now) end
 function mod:validate_set_bindings(msg) end
 function mod:helper() end
 msys.registerModule("w", mod)
@@ -756,7 +756,7 @@ msys.registerModule("w", mod)
     let w = p.warnings();
     assert_eq!(w.len(), 2, "{w:?}");
     assert!(
-        w[0].contains("t.lua:4:1: warning: module 'w' defines `core_log_delivery_v1`"),
+        w[0].contains("t.lua:4:1: warning: module 'w' defines `core_pre_mailq_message_requeue`"),
         "{}",
         w[0]
     );
