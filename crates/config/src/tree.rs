@@ -800,6 +800,7 @@ impl Builder {
                 | ScopeKind::EcLogger
                 | ScopeKind::BounceLogger
                 | ScopeKind::DelayDsn
+                | ScopeKind::Datasource
         ) && let Some(m) = module_by_name(&keyword.node)
         {
             self.found(keyword.span, "module", m.name.into(), m.kind.word(), None);

@@ -20,6 +20,7 @@
 mod choose;
 mod config;
 pub mod counters;
+mod db;
 pub mod dialect;
 mod error;
 mod find;
@@ -276,6 +277,9 @@ struct Inner {
     module_dirs: Vec<std::path::PathBuf>,
     /// Callouts the scripts define that bindery does not run (`unrun.rs`).
     warnings: Vec<error::ScriptError>,
+    /// The configuration's `Datasource` stanzas, for `msys.db` (their caches live as long as
+    /// this generation's policy).
+    datasources: Arc<bindery_datasource::Datasources>,
     callouts: u16,
     limits: Limits,
     /// The configuration, with any change the scripts' `init` made to it.
@@ -330,12 +334,14 @@ impl Policy {
     ) -> Result<Policy, LoadError> {
         let (scripts, limits) = find::scripts(&snapshot.tree)?;
         let module_dirs = find::module_dirs(&scripts, &snapshot.tree.search);
+        let datasources = Arc::new(db::datasources(&snapshot.tree).map_err(LoadError::Config)?);
         let mut inner = Inner {
             id: pool::next_id(),
             alive: Arc::new(()),
             scripts,
             module_dirs,
             warnings: Vec::new(),
+            datasources,
             callouts: 0,
             limits,
             view: View::new(snapshot),
@@ -380,6 +386,7 @@ impl Policy {
                 scripts: Vec::new(),
                 module_dirs: Vec::new(),
                 warnings: Vec::new(),
+                datasources: Arc::default(),
                 callouts: 0,
                 limits: find::limits(&snapshot.tree),
                 view: View::new(snapshot),

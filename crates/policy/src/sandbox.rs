@@ -251,7 +251,10 @@ impl State {
         let counters = Arc::clone(&inner.stats.counters);
         lua.globals()
             .get::<Table>("msys")
-            .and_then(|m| crate::counters::install(&lua, &m, counters))
+            .and_then(|m| {
+                crate::counters::install(&lua, &m, counters)?;
+                crate::db::install(&lua, &m, Arc::clone(&inner.datasources))
+            })
             .map_err(|e| bare(e.to_string()))?;
         crate::require::install(
             &lua,

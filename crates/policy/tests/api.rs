@@ -1016,3 +1016,141 @@ msys.registerModule("c", mod)
             .contains(&("/lua/test".to_string(), 2))
     );
 }
+
+/// Bad scripts (issue 19's acceptance): a script that raises in every callout gets the
+/// session a 4xx at each phase (421 at connect), keeps the binding in set_binding, and
+/// reports each error with its script line; a call to a function that does not exist is
+/// the same; nothing panics.
+#[test]
+fn a_script_that_raises_everywhere_gets_4xx_and_names_its_line() {
+    let (_s, p) = load(
+        r#"
+local mod = {}
+local function boom() error("boom") end
+function mod:validate_connect(accept, vctx) boom() end
+function mod:validate_ehlo(s, accept, vctx) boom() end
+function mod:validate_mailfrom(s, accept, vctx) boom() end
+function mod:validate_rcptto(msg, s, accept, vctx) boom() end
+function mod:validate_data(msg, accept, vctx) msys.no_such_function() end
+function mod:validate_set_binding(msg) msg:binding("solo") boom() end
+function mod:core_log_delivery_v1(msg, dr, now, note, len) boom() end
+msys.registerModule("bad", mod)
+"#,
+    );
+    let mut c = conn();
+    assert_eq!(p.connect(&mut c).map(|k| k.code), Some(421));
+    assert_eq!(p.ehlo(&mut c, "x").map(|k| k.code), Some(451));
+    let mut m = message("Subject: x\n\n");
+    assert_eq!(p.mailfrom(&mut c, &mut m).map(|k| k.code), Some(451));
+    assert_eq!(
+        p.rcptto(&mut c, &mut m, "a@b.test").map(|k| k.code),
+        Some(451)
+    );
+    match p.message(&mut c, &mut m) {
+        Verdict::Refuse(k) => assert_eq!(k.code, 451),
+        other => panic!("{other:?}"),
+    }
+    let note = Code {
+        code: 250,
+        text: "2.0.0 ok".into(),
+    };
+    assert_eq!(
+        p.log_event(Callout::LogDelivery, &mut m, "b.test", 1, &note),
+        None
+    );
+    assert_eq!(p.errors(), 6);
+    // set_binding alone: the binding chosen before the error stands.
+    let (s2, p2) = load(
+        "local mod = {}\nfunction mod:validate_set_binding(msg) msg:binding('solo') error('late') end\nmsys.registerModule('b', mod)\n",
+    );
+    let v = p2.message(&mut conn(), &mut message("Subject: x\n\n"));
+    assert_eq!(binding_of(&s2, &v).as_deref(), Some("solo"));
+    assert_eq!(p2.errors(), 1);
+}
+
+/// `Datasource` stanzas over SQLite with `msys.db` as Momentum's pages write it: `query`
+/// iterates rows by column name with `?` parameters, `fetch_row` gives the first row or nil,
+/// `execute` changes data, `raise_error = false` gives nil and the message; a URI whose
+/// driver bindery lacks is a configuration error on its line.
+#[test]
+fn msys_db_queries_a_sqlite_datasource() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("prefs.sqlite");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch(
+        "create table blacklist (address text primary key, reason text);
+         insert into blacklist values ('bad@rcpt.test', 'complained');",
+    )
+    .unwrap();
+    drop(c);
+    let extra = format!(
+        "Datasource \"prefs\" {{\n  uri = ( \"sqlite:{}\" )\n  cache_life = 60\n}}\n",
+        db.display()
+    );
+    let script = r#"
+require("msys.datasource")
+require("msys.db")
+local mod = {}
+function mod:validate_data(msg, accept, vctx)
+  local rcpt = msg:rcptto()
+  local found = {}
+  local rows, err = msys.db.query("prefs", "select address, reason from blacklist where address = ?", { rcpt })
+  assert(rows, err)
+  for row in rows do found[#found + 1] = row.address .. "=" .. row.reason end
+  local first = msys.db.fetch_row("prefs", "select reason from blacklist where address = :a", { a = rcpt })
+  local none = msys.db.fetch_row("prefs", "select reason from blacklist where address = ?", { "nobody" })
+  local bad, msg2 = msys.db.fetch_row("prefs", "select nonsense from", nil, { raise_error = false })
+  assert(msys.db.execute("prefs", "insert or replace into blacklist values (?, ?)", { "seen@" .. rcpt, "seen" }))
+  msg:context_set(msys.core.ECMESS_CTX_MESS, "r", table.concat({ table.concat(found, ","),
+    first and first.reason or "nil", tostring(none), tostring(bad), tostring(msg2 ~= nil) }, "|"))
+  if #found > 0 then msg:discard() end
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("db", mod)
+"#;
+    let s = setup(&[("t.lua", script)], &["t"], &extra);
+    let p = Policy::load(s.snapshot.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let mut m = message("Subject: x\n\n");
+    m.recipients = vec!["bad@rcpt.test".into()];
+    assert!(matches!(
+        p.message(&mut conn(), &mut m),
+        Verdict::Discard(_)
+    ));
+    assert_eq!(
+        m.context["r"],
+        "bad@rcpt.test=complained|complained|nil|nil|true"
+    );
+    let mut m = message("Subject: x\n\n");
+    assert!(matches!(
+        p.message(&mut conn(), &mut m),
+        Verdict::Accept { .. }
+    ));
+    assert_eq!(p.errors(), 0);
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let n: i64 = c
+        .query_row(
+            "select count(*) from blacklist where reason = 'seen'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 2, "execute wrote to the file");
+
+    let s = setup(
+        &[("t.lua", "")],
+        &["t"],
+        "Datasource \"mssql\" {\n  uri = ( \"odbc:DSN=sqlserver;UID=user;PWD=pass\" )\n}\n",
+    );
+    match Policy::load(s.snapshot.clone()) {
+        Ok(_) => panic!("an ODBC datasource loaded"),
+        Err(e) => {
+            let text = bindery_policy::render(&e, &s.snapshot);
+            assert!(text.contains(":3: error: Datasource `mssql`"), "{text}");
+            assert!(
+                text.contains("uri = ( \"odbc:"),
+                "the line is shown: {text}"
+            );
+            assert!(text.contains("only sqlite: URIs are implemented"), "{text}");
+        }
+    }
+}

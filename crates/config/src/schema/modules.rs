@@ -137,7 +137,7 @@ pub static MODULES: &[ModuleDef] = &[
     m("dnsbuf", S, Inert("sizes the DNS socket's buffers; bindery's resolver (hickory) sizes its own"), &[("sndbuf_size", Bytes), ("rcvbuf_size", Bytes), ("interval", Seconds)], NO_STANZAS),
     m("ds_ldap", S, Inert("the LDAP driver for datasources; it does nothing by itself, and the modules that query it are refused"), NONE, NO_STANZAS),
     m("ds_core", S, Inert("the datasource layer; it does nothing by itself, and the modules that query it are refused"), &[("serialized", Bool)], NO_STANZAS),
-    m("Datasource", N, Inert("defines a database other modules and Lua's msys.db query; bindery has no msys.db yet (issue 19), so a script that queries it fails loudly, and the modules that use it are refused"), &[("uri", List), ("cache_size", Int), ("cache_life", Seconds), ("connection_cache_size", Int), ("connection_cache_life", Seconds), ("max_rows", Int), ("no_cache", Bool), ("user", Str), ("password", Str), ("Alias_Schemes", List)], NO_STANZAS),
+    m("Datasource", N, Impl, NONE, NO_STANZAS),
     m("ec_logger", N, Impl, NONE, NO_STANZAS),
     m("ECCluster_Listener", S, Inert("the cluster manager's listener (eccmgr, not the MTA); bindery runs one node"), &[("logs", Dict), ("control_group", Str), ("cluster_group", Str)], LISTEN_AND_PEER),
     m("ECStream_Listener", S, Refused("accepts mail over Momentum's ECStream protocol; bindery takes SMTP only"), NONE, NO_STANZAS),

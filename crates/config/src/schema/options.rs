@@ -428,7 +428,7 @@ options! {
     "Stack_Size": Bytes, Some("0"), TP, restart;
     // Momentum's default user; bindery drops to it only when `User` is set (`privileges.rs`
     // in the server crate says why).
-    "User": Str, Some("ecuser"), SEC, restart;
+    "User": Str, Some("ecuser"), SEC | DATASRC, restart;
     "Group": Str, Some("ecuser"), SEC, restart;
     "Chroot": Path, None, SEC, restart;
     "Capabilities": List, None, SEC, restart;
@@ -477,4 +477,19 @@ options! {
     "Log_Errors": Bool, Some("true"), ECLOG;
     "Log_Inband_Bounces": Bool, Some("true"), BLOG;
     "Log_Outofband_Bounces": Bool, Some("true"), BLOG;
+
+    // ---- Datasources (ds_core; Lua's msys.db) ----
+    // One or more `driver:details` URIs, used in turn; bindery's driver is sqlite.
+    "Uri": List, None, DATASRC;
+    // Query results kept, and for how long.
+    "Cache_Size": Int, Some("1000"), DATASRC;
+    "Cache_Life": Seconds, Some("3600"), DATASRC;
+    "No_Cache": Bool, Some("false"), DATASRC;
+    // A query returning more rows fails; 0: no limit.
+    "Max_Rows": Int, Some("0"), DATASRC;
+    "Connection_Cache_Size": Int, None, DATASRC;
+    "Connection_Cache_Life": Seconds, None, DATASRC;
+    "Password": Str, None, DATASRC;
+    "Alias_Schemes": List, None, DATASRC;
+    "Assume_Charset": Str, None, DATASRC;
 }

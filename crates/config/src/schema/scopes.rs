@@ -34,6 +34,9 @@ pub enum ScopeKind {
     /// `delay_dsn "name" { }`: Momentum's module that sends delay notices
     /// (`generate_delay_dsn`).
     DelayDsn,
+    /// `Datasource "name" { uri = ( "sqlite:/path" ) }`: a database Lua's `msys.db` queries
+    /// through a cache of that name.
+    Datasource,
 }
 
 impl ScopeKind {
@@ -101,6 +104,7 @@ pub const BLOG: u32 = ScopeKind::BounceLogger.bit();
 pub const AUTHZ: u32 = ScopeKind::Authorization.bit();
 pub const ROLE: u32 = ScopeKind::Role.bit();
 pub const DELAYDSN: u32 = ScopeKind::DelayDsn.bit();
+pub const DATASRC: u32 = ScopeKind::Datasource.bit();
 
 /// What the schema knows about one scope kind.
 #[derive(Debug)]
@@ -115,7 +119,7 @@ pub struct ScopeDef {
 }
 
 /// Indexed by `ScopeKind as usize`.
-pub static SCOPES: [ScopeDef; 22] = [
+pub static SCOPES: [ScopeDef; 23] = [
     ScopeDef {
         kind: ScopeKind::Global,
         keyword: "global",
@@ -245,6 +249,12 @@ pub static SCOPES: [ScopeDef; 22] = [
     ScopeDef {
         kind: ScopeKind::DelayDsn,
         keyword: "delay_dsn",
+        named: true,
+        parents: ScopeSet(G),
+    },
+    ScopeDef {
+        kind: ScopeKind::Datasource,
+        keyword: "Datasource",
         named: true,
         parents: ScopeSet(G),
     },
