@@ -1,13 +1,23 @@
 //! Momentum's Lua dialect. Momentum embeds Lua 5.1 (its own threaded build, "thrlua",
-//! 5.1.38 in the 3.x changelog), which bindery runs as it is (mlua's vendored 5.1), plus one
-//! addition its own reference pages and real scripts use: `!=` for "not equal". Lua 5.1
-//! rejects it, so each `!=` outside strings and comments becomes `~=` before the chunk is
-//! loaded. The replacement is the same length, so every error keeps its line and column.
+//! 5.1.38 in the 3.x changelog), which bindery runs as it is (mlua's vendored 5.1), plus
+//! what its reference pages and real scripts add: `!=` for "not equal", and bitwise
+//! operators (`bitwise.rs`). Lua 5.1 rejects both, so before a chunk loads each `!=` outside
+//! strings and comments becomes `~=` (the same length: errors keep their line and column),
+//! and each bitwise expression becomes calls (lines keep their numbers).
 
 use std::borrow::Cow;
 
-/// `src` with every `!=` operator spelt `~=`; borrowed when there is none.
+/// `src` in Lua 5.1: `!=` spelt `~=`, and Momentum's bitwise operators as calls
+/// (`bitwise.rs`); borrowed when there is nothing to change.
 pub fn translate(src: &str) -> Cow<'_, str> {
+    match not_equal(src) {
+        Cow::Borrowed(s) => crate::bitwise::translate(s),
+        Cow::Owned(s) => Cow::Owned(crate::bitwise::translate(&s).into_owned()),
+    }
+}
+
+/// `src` with every `!=` operator spelt `~=`; borrowed when there is none.
+fn not_equal(src: &str) -> Cow<'_, str> {
     if !src.contains("!=") {
         return Cow::Borrowed(src);
     }

@@ -17,6 +17,7 @@
 //! `choose` (binding and binding-group assignment), `config` (`msys.config`, which can
 //! change the configuration through a [`ConfigHost`]).
 
+mod bitwise;
 mod choose;
 mod config;
 pub mod counters;

@@ -101,6 +101,31 @@ pub fn install(lua: &Lua, msys: &Table) -> mlua::Result<()> {
     )?;
     msys.set("pcre", pcre)?;
     msys.set("json", crate::json::module(lua)?)?;
+    // msys.audit reads the inbound_audit module's monitors; bindery refuses that module, so
+    // every call raises what Momentum raises when it is not configured.
+    let audit = lua.create_table()?;
+    for f in [
+        "connections",
+        "receptions",
+        "rejections",
+        "inbound_session_count",
+    ] {
+        audit.set(
+            f,
+            lua.create_function(move |_, _: mlua::Variadic<Value>| -> mlua::Result<()> {
+                Err(mlua::Error::runtime(format!(
+                    "msys.audit.{f}: the inbound_audit module is not configured (bindery does not implement it)"
+                )))
+            })?,
+        )?;
+    }
+    msys.set("audit", audit)?;
+    // `thread` (a global in Momentum's Lua, and `require("thread")`): its mutexes guard
+    // globals Momentum's threads share. Each bindery thread has a Lua state of its own, so
+    // nothing is shared and a lock is always free at once; an error-checking mutex still
+    // refuses an unlock it does not hold.
+    let thread: Table = lua.load(THREAD).set_name("=thread").eval()?;
+    lua.globals().set("thread", thread)?;
     let dumper: Table = lua.load(DUMPER).set_name("=msys.dumper").eval()?;
     msys.set("dumper", dumper)
 }
@@ -134,4 +159,35 @@ local function dump(v, indent, seen)
   return "{\n" .. table.concat(lines, ",\n") .. "\n" .. string.rep("  ", indent) .. "}"
 end
 return { Dumper = function(v) return dump(v, 0, {}) end }
+"#;
+
+/// Momentum's `thread` module, for a state that no other thread touches.
+const THREAD: &str = r#"
+local NORMAL, RECURSIVE, ERRORCHECK = 0, 1, 2
+local mt = {}
+mt.__index = mt
+function mt:lock()
+  if self.held > 0 and self.kind ~= RECURSIVE then
+    error("thread.mutex: lock of a mutex this thread holds already", 2)
+  end
+  self.held = self.held + 1
+  return true
+end
+function mt:trylock()
+  if self.held > 0 and self.kind ~= RECURSIVE then return false end
+  self.held = self.held + 1
+  return true
+end
+function mt:unlock()
+  if self.held == 0 then
+    if self.kind == ERRORCHECK then error("thread.mutex: unlock of a mutex not held", 2) end
+    return true
+  end
+  self.held = self.held - 1
+  return true
+end
+return {
+  MUTEX_NORMAL = NORMAL, MUTEX_RECURSIVE = RECURSIVE, MUTEX_ERRORCHECK = ERRORCHECK,
+  mutex = function(kind) return setmetatable({ kind = kind or NORMAL, held = 0 }, mt) end,
+}
 "#;

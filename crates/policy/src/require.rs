@@ -116,10 +116,6 @@ const MISSING: &[Missing] = &[
         what: "Momentum's thread pools for scripts (refused: each bindery thread has its own Lua state)",
     },
     Missing {
-        name: "thread",
-        what: "Lua threads across Momentum's pools (refused: each bindery thread has its own Lua state)",
-    },
-    Missing {
         name: "msys.timer",
         what: "timers that run Lua later (refused: not built)",
     },
@@ -146,6 +142,18 @@ const MISSING: &[Missing] = &[
     Missing {
         name: "xml",
         what: "Momentum's XML parser for scripts (refused: not built)",
+    },
+    Missing {
+        name: "msys.smpp",
+        what: "SMPP (SMS) delivery (refused: bindery delivers by SMTP and LMTP)",
+    },
+    Missing {
+        name: "msys.pbp",
+        what: "Momentum 3's policy-based protection helpers (whitelists, FCDNS checks), which Momentum 4's API does not have (refused: write the check with msys.dnsLookup and msys.cidr)",
+    },
+    Missing {
+        name: "msys.policyeditor",
+        what: "Momentum 3's Policy Editor API, replaced by msys.* in Momentum 4 (refused)",
     },
 ];
 
@@ -208,6 +216,11 @@ fn api_loader(lua: &Lua, name: &str) -> mlua::Result<Value> {
     }
     let path = match name {
         "json" => "msys.json",
+        "thread" => {
+            let t: Value = lua.globals().get("thread")?;
+            let f = lua.create_function(move |_, _: mlua::Variadic<Value>| Ok(t.clone()))?;
+            return Ok(Value::Function(f));
+        }
         n if n == "msys" || n.starts_with("msys.") => n,
         _ => return Ok(Value::Nil),
     };

@@ -118,6 +118,13 @@ fn msys(lua: &Lua, world: &Rc<World>) -> mlua::Result<()> {
         ("EC_MSG_ENV_FROM", crate::handles::ENV_FROM),
         ("EC_MSG_ENV_TO", crate::handles::ENV_TO),
         ("EC_MSG_ENV_COMPLETE", crate::handles::ENV_COMPLETE),
+        // Linux's open(2) flags, for io_wrapper_open's callers.
+        ("O_RDONLY", 0),
+        ("O_WRONLY", 1),
+        ("O_RDWR", 2),
+        ("O_CREAT", 0o100),
+        ("O_TRUNC", 0o1000),
+        ("O_APPEND", 0o2000),
     ] {
         core.set(k, v)?;
     }
@@ -173,8 +180,17 @@ fn msys(lua: &Lua, world: &Rc<World>) -> mlua::Result<()> {
                 .map_or(-1, |g| view.bindings.group_size(g) as i64))
         })?,
     )?;
+    core.set(
+        "io_wrapper_open",
+        lua.create_function(|_, uri: String| -> mlua::Result<()> {
+            Err(mlua::Error::runtime(format!(
+                "msys.core.io_wrapper_open({uri:?}) is not implemented by bindery: scripts do not open files or jlogs in its sandbox (Allow_Unsafe_Libraries = true gives them Lua's io library)"
+            )))
+        })?,
+    )?;
     msys.set("core", core)?;
     crate::library::install(lua, &msys)?;
+    crate::bitwise::install(lua)?;
     lua.set_named_registry_value(MODULES, lua.create_table()?)?;
     msys.set(
         "registerModule",

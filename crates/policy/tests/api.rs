@@ -1154,3 +1154,55 @@ msys.registerModule("db", mod)
         }
     }
 }
+
+/// Momentum's bitwise operators (its reference pages; real scripts OR the `O_*` flags):
+/// `|`, `&`, `^^`, `<<`, `>>`, `~` and `\` run on Lua 5.1, with Lua 5.3's precedence.
+#[test]
+fn momentums_bitwise_operators_run() {
+    let (_s, p) = load(
+        r#"
+local FLAGS = msys.core.O_CREAT | msys.core.O_APPEND | msys.core.O_WRONLY;
+local mod = {}
+function mod:validate_data(msg, accept, vctx)
+  local r = { FLAGS, 6 & 3, 6 ^^ 3, 1 << 4, 256 >> 4, ~0 & 255, 7 \ 2, 1 | 2 == 3 }
+  for i, v in ipairs(r) do r[i] = tostring(v) end
+  msg:context_set(msys.core.ECMESS_CTX_MESS, "r", table.concat(r, ","))
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("bits", mod)
+"#,
+    );
+    let mut m = message("Subject: x\n\n");
+    p.message(&mut conn(), &mut m);
+    assert_eq!(p.errors(), 0);
+    assert_eq!(m.context["r"], "1089,2,5,16,16,255,3,true");
+}
+
+/// `thread.mutex` as the reference page uses it (a global, and `require("thread")`); an
+/// error-checking mutex refuses an unlock it does not hold. A Momentum module bindery
+/// refuses (`msys.audit` needs `inbound_audit`) raises when called, naming why.
+#[test]
+fn thread_mutexes_and_refused_subsystems() {
+    let (_s, p) = load(
+        r#"
+counter_lock = thread.mutex()
+counter = 0
+local t = require("thread")
+local strict = t.mutex(t.MUTEX_ERRORCHECK)
+local mod = {}
+function mod:validate_data(msg, accept, vctx)
+  counter_lock:lock() counter = counter + 1 counter_lock:unlock()
+  local ok = pcall(function() strict:unlock() end)
+  local aok, aerr = pcall(msys.audit.connections, "monitor")
+  msg:context_set(msys.core.ECMESS_CTX_MESS, "r", table.concat({ counter, tostring(ok),
+    tostring(aok), tostring(string.find(tostring(aerr), "inbound_audit module is not configured") ~= nil) }, ","))
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("m", mod)
+"#,
+    );
+    let mut m = message("Subject: x\n\n");
+    p.message(&mut conn(), &mut m);
+    assert_eq!(p.errors(), 0);
+    assert_eq!(m.context["r"], "1,false,false,true");
+}
