@@ -18,6 +18,8 @@ loaded from there, as a Momentum operator's scripts would be:
   script's reason.
 - kitchen-sink `messageid_on_delivery.lua` (`core_log_delivery_v1(msg, dr, now, note,
   notelen)`): each delivery prints the local id and the remote reply to the daemon's log.
+- kitchen-sink `route_to_smart_host.lua` (`msg:routing_domain` in
+  validate_data_spool_each_rcpt): mail for a domain with no MX goes by the smart host's.
 - A message whose recipients get different bindings from a per-recipient script is spooled
   as one message per binding, each delivered from its own binding's address.
 
@@ -33,6 +35,18 @@ from deliver import SinkSuite, relay_to_sink
 
 CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "policy-corpus",
                       "momentum_sample_policy", "kitchen-sink")
+
+# Not from the sample repository: route_to_smart_host.lua reads the recipient's domain from
+# the message context ("rcptto_domain"), which its own setup filled; this does it here.
+RCPTTO_DOMAIN = r"""
+local mod = {}
+function mod:validate_data_spool_each_rcpt(msg, accept, vctx)
+  local d = string.match(msg:rcptto(), "@(.+)$")
+  msg:context_set(msys.core.ECMESS_CTX_MESS, "rcptto_domain", d)
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("rcptto_domain", mod)
+"""
 
 # Not from the sample repository: a per-recipient binding, to see a message split.
 BY_RECIPIENT = r"""
@@ -50,7 +64,12 @@ class SamplePolicies(SinkSuite):
     SCRIPT = BY_RECIPIENT
     SCRIPT_FILE = "by_recipient.lua"
     # example.com's mail goes to the sink too (add_bcc_recipient.lua's addresses).
-    DNS_EXTRA = ("--mx-host=example.com,mx.one.test,10",)
+    DNS_EXTRA = ("--mx-host=example.com,mx.one.test,10", "--mx-host=my.smart.host,mx.one.test,10")
+
+    @classmethod
+    def prepare(cls):
+        with open(os.path.join(cls.tmp, "rcptto_domain.lua"), "w") as f:
+            f.write(RCPTTO_DOMAIN)
 
     @classmethod
     def daemon_config(cls):
@@ -65,6 +84,8 @@ binding_group "pool" {{
 # set_binding.lua ends its phase (VALIDATE_DONE): by_recipient goes first.
 scriptlet "scriptlet" {{
   script "by_recipient" {{ source = "by_recipient" }}
+  script "rcptto_domain" {{ source = "rcptto_domain" }}
+  script "smarthost" {{ source = "{CORPUS}/route_to_smart_host.lua" }}
   script "each_rcpt" {{ source = "{CORPUS}/each_rcpt.lua" }}
   script "set_binding" {{ source = "{CORPUS}/set_binding.lua" }}
   script "bcc" {{ source = "{CORPUS}/add_bcc_recipient.lua" }}
@@ -73,6 +94,7 @@ scriptlet "scriptlet" {{
   script "discard" {{ source = "{CORPUS}/discard_from_specific_address.lua" }}
 }}
 domain "example.com" {{ Remote_SMTP_Port = {cls.sink.port} }}
+domain "my.smart.host" {{ Remote_SMTP_Port = {cls.sink.port} }}
 ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
 """
 
@@ -92,6 +114,13 @@ ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
         self.arrived("someemail@example.com")
         bcc = self.arrived("bcced_email@example.com")
         self.assertIn(b"Subject: sample", bcc["data"])
+
+    def test_route_to_smart_host_routes_by_another_domain(self):
+        # smarthostdomain.tld has no MX in the suite's DNS: only the routing domain the script
+        # sets (my.smart.host, whose MX is the sink) gets it there.
+        self.send(["someone@smarthostdomain.tld"])
+        m = self.arrived("someone@smarthostdomain.tld")
+        self.assertEqual(m["rcpts"], ["someone@smarthostdomain.tld"])
 
     def test_messageid_on_delivery_logs_each_delivery(self):
         self.send(["logged@one.test"])

@@ -331,6 +331,26 @@ impl UserData for Msg {
                 Ok(())
             })
         });
+        // msg:routing_domain([domain]): the domain whose route the message takes (its
+        // recipient's, lower case, until a script sets one).
+        m.add_method("routing_domain", |_, this, domain: Option<String>| {
+            this.0.with(|c| match domain {
+                Some(d) => {
+                    let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+                    if d.is_empty() || d.contains(['@', ' ']) {
+                        return Err(LuaError::runtime(format!(
+                            "msg:routing_domain: {d:?} is not a domain"
+                        )));
+                    }
+                    c.msg.routing_domain = Some(d.clone());
+                    Ok(Some(d))
+                }
+                None => Ok(c.msg.routing_domain.clone().or_else(|| {
+                    let r = c.rcpt.as_ref().or_else(|| c.msg.recipients.first())?;
+                    Some(r.rsplit_once('@')?.1.to_ascii_lowercase())
+                })),
+            })
+        });
         m.add_method("get_message_size", |_, this, ()| {
             this.0.with(|c| Ok(c.msg.body.len() as i64))
         });

@@ -206,6 +206,8 @@ pub struct Message {
     /// `msg:discard(reason)`: accepted in the client's eyes, never delivered; the reason is
     /// what the rejectlog records.
     pub discard: Option<Code>,
+    /// `msg:routing_domain(domain)`: the domain whose route the message takes.
+    pub routing_domain: Option<String>,
 }
 
 /// The end-of-DATA verdict: a refusal, or acceptance on a binding.
@@ -239,6 +241,8 @@ pub struct Share {
     pub binding: Option<Assigned>,
     /// The message as the callouts left it for these recipients.
     pub body: Vec<u8>,
+    /// The routing domain a script set for them (`msg:routing_domain`).
+    pub routing_domain: Option<String>,
 }
 
 /// Counters for the metrics endpoint and the console.
@@ -501,6 +505,7 @@ impl Policy {
                 context: msg.context.clone(),
                 binding: msg.binding.clone(),
                 discard: None,
+                routing_domain: msg.routing_domain.clone(),
             };
             if let Some(code) = self.each_rcpt(conn, &mut own) {
                 return Verdict::Refuse(code);
@@ -510,15 +515,17 @@ impl Policy {
                 discarded = own.discard;
                 continue;
             }
-            match shares
-                .iter_mut()
-                .find(|s| s.binding == own.binding && s.body == own.body)
-            {
+            match shares.iter_mut().find(|s| {
+                s.binding == own.binding
+                    && s.routing_domain == own.routing_domain
+                    && s.body == own.body
+            }) {
                 Some(s) => s.recipients.push(i),
                 None => shares.push(Share {
                     recipients: vec![i],
                     binding: own.binding,
                     body: own.body,
+                    routing_domain: own.routing_domain,
                 }),
             }
         }
@@ -529,6 +536,7 @@ impl Policy {
             let s = shares.remove(0);
             msg.body = s.body;
             msg.binding = s.binding.clone();
+            msg.routing_domain = s.routing_domain;
             return Verdict::Accept { binding: s.binding };
         }
         Verdict::Split(shares)

@@ -161,7 +161,12 @@ pub async fn receive(
         }
         Verdict::Accept { binding } => match resolve(binding) {
             Ok(b) => (
-                (vec![((0..rcpt_strings.len()).collect::<Vec<_>>(), b, None)]),
+                (vec![(
+                    (0..rcpt_strings.len()).collect::<Vec<_>>(),
+                    b,
+                    None,
+                    msg.routing_domain.take(),
+                )]),
                 true,
             ),
             Err(r) => return r,
@@ -181,7 +186,7 @@ pub async fn receive(
             let mut out = Vec::with_capacity(shares.len());
             for s in shares {
                 match resolve(s.binding) {
-                    Ok(b) => out.push((s.recipients, b, Some(s.body))),
+                    Ok(b) => out.push((s.recipients, b, Some(s.body), s.routing_domain)),
                     Err(r) => return r,
                 }
             }
@@ -189,7 +194,7 @@ pub async fn receive(
         }
     };
     let mut ids = Vec::with_capacity(shares.len());
-    for (rcpts, (binding_group, binding), own_body) in shares {
+    for (rcpts, (binding_group, binding), own_body, routing) in shares {
         let body = if whole && let Some(mut s) = spill.take() {
             // Its id and trace header were made when it began to be written.
             s.write(std::mem::take(&mut t.body)).await;
@@ -229,6 +234,7 @@ pub async fn receive(
             given: &given,
             binding_group: &binding_group,
             binding: &binding,
+            routing: routing.as_deref(),
             time,
             listener,
             session,
@@ -250,6 +256,8 @@ struct Spooled<'a> {
     given: &'a [Option<usize>],
     binding_group: &'a str,
     binding: &'a str,
+    /// `msg:routing_domain`, if a script set one.
+    routing: Option<&'a str>,
     time: u64,
     listener: &'a str,
     session: &'a str,
@@ -265,6 +273,7 @@ async fn spool_one(shared: &Shared, one: Spooled<'_>, body: Body) -> Result<Stri
         given,
         binding_group,
         binding,
+        routing,
         time,
         listener,
         session,
@@ -304,6 +313,7 @@ async fn spool_one(shared: &Shared, one: Spooled<'_>, body: Body) -> Result<Stri
         }),
         envid: t.params.envid.as_deref().map(Box::from),
         smtputf8: t.params.smtputf8,
+        routing: routing.map(Box::from),
         next_attempt: time,
         ..Envelope::default()
     };

@@ -96,6 +96,10 @@ pub struct Envelope {
     pub envid: Option<Box<str>>,
     #[serde(default)]
     pub smtputf8: bool,
+    /// The domain whose route the message takes instead of its recipients' (a policy's
+    /// `msg:routing_domain`): its MX, its options, its queue. `None`: each recipient's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<Box<str>>,
     /// Delivery attempts made so far.
     pub attempts: u32,
     /// Delay notices (`generate_delay_dsn`) sent to the sender so far: the schedule of the

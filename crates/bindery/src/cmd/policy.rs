@@ -184,6 +184,9 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
                     .collect();
                 println!("message {}: recipients {}", n + 1, rcpts.join(", "));
                 show_binding(share.binding);
+                if let Some(d) = &share.routing_domain {
+                    println!("routing_domain: {d}");
+                }
                 header_changes(&body, &share.body);
             }
             println!("result: accepted as {count} messages");
@@ -191,6 +194,9 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
         }
         Verdict::Accept { binding } => {
             show_binding(binding);
+            if let Some(d) = &msg.routing_domain {
+                println!("routing_domain: {d}");
+            }
             if msg.recipients != given {
                 println!("recipients: {}", msg.recipients.join(", "));
             }

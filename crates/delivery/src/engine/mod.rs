@@ -458,7 +458,8 @@ impl Inner {
     }
 
     /// Queues a message's pending recipients, one part per domain (and per
-    /// `max_recipients_per_batch`).
+    /// `max_recipients_per_batch`); a message with a routing domain (`msg:routing_domain`)
+    /// is one part per batch on that domain's queue.
     pub fn enqueue(&self, mut env: Envelope) {
         env.binding = self.names.share(&env.binding);
         env.binding_group = self.names.share(&env.binding_group);
@@ -471,7 +472,10 @@ impl Inner {
             if r.state != RcptState::Pending {
                 continue;
             }
-            let domain = domain_of(&r.address);
+            let domain = match env.routing.as_deref() {
+                Some(d) => d.to_ascii_lowercase(),
+                None => domain_of(&r.address),
+            };
             match groups.iter_mut().find(|(d, _)| *d == domain) {
                 Some((_, v)) => v.push(i as u32),
                 None => groups.push((domain, vec![i as u32])),
