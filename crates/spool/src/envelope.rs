@@ -177,6 +177,7 @@ pub(crate) mod tests {
             ret: Some(Ret::Hdrs),
             envid: None,
             smtputf8: false,
+            routing: None,
             attempts: 0,
             delay_notices: 0,
             next_attempt: 1,
@@ -218,5 +219,16 @@ pub(crate) mod tests {
         let mut flipped = bytes.clone();
         flipped[5] ^= 1;
         assert!(Envelope::decode(&flipped).is_err());
+    }
+
+    /// A routing domain (`msg:routing_domain`) is kept through a write and a read; files
+    /// without one (every earlier one) read as `None`.
+    #[test]
+    fn a_routing_domain_round_trips() {
+        let mut e = sample();
+        e.routing = Some("smart.example".into());
+        let back = Envelope::decode(&e.encode()).unwrap();
+        assert_eq!(back.routing.as_deref(), Some("smart.example"));
+        assert_eq!(Envelope::decode(&sample().encode()).unwrap().routing, None);
     }
 }
