@@ -64,6 +64,9 @@ pub enum Callout {
     PreEachRcpt,
     /// `validate_data_spool_each_rcpt(msg, accept, vctx)`, per recipient.
     DataSpoolEachRcpt,
+    /// `core_post_msg_each_rcpt(msg, accept, vctx)`: a recipient's own message is validated
+    /// (the sample policies check suppression lists and discard here).
+    PostEachRcpt,
     SetBinding,
     /// `core_final_validation(msg, accept, vctx)`: last, before the spool write (where
     /// Momentum signs DKIM).
@@ -78,7 +81,7 @@ pub enum Callout {
 
 impl Callout {
     /// How many callouts there are (the statistics arrays' size).
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 14;
 
     pub const ALL: [Callout; Callout::COUNT] = [
         Callout::Connect,
@@ -89,6 +92,7 @@ impl Callout {
         Callout::DataSpool,
         Callout::PreEachRcpt,
         Callout::DataSpoolEachRcpt,
+        Callout::PostEachRcpt,
         Callout::SetBinding,
         Callout::FinalValidation,
         Callout::LogDelivery,
@@ -97,9 +101,10 @@ impl Callout {
     ];
 
     /// Run for each recipient's own message, in this order.
-    pub const EACH_RCPT: [Callout; 4] = [
+    pub const EACH_RCPT: [Callout; 5] = [
         Callout::PreEachRcpt,
         Callout::DataSpoolEachRcpt,
+        Callout::PostEachRcpt,
         Callout::SetBinding,
         Callout::FinalValidation,
     ];
@@ -116,6 +121,7 @@ impl Callout {
             Callout::SetBinding => "validate_set_binding",
             Callout::PreEachRcpt => "core_pre_msg_each_rcpt",
             Callout::DataSpoolEachRcpt => "validate_data_spool_each_rcpt",
+            Callout::PostEachRcpt => "core_post_msg_each_rcpt",
             Callout::FinalValidation => "core_final_validation",
             Callout::LogDelivery => "core_log_delivery_v1",
             Callout::LogTransient => "core_log_transient_failure_v1",
@@ -462,7 +468,8 @@ impl Policy {
     /// The end of DATA, as Momentum runs it: `validate_data` and `validate_data_spool` on the
     /// whole message; then, since each Momentum message has one recipient, each recipient
     /// gets its own copy (context, binding, body) and on it `core_pre_msg_each_rcpt`,
-    /// `validate_data_spool_each_rcpt`, `validate_set_binding` and `core_final_validation`.
+    /// `validate_data_spool_each_rcpt`, `core_post_msg_each_rcpt`, `validate_set_binding`
+    /// and `core_final_validation`.
     /// Recipients whose copies come out the same (binding and body) stay one message; where
     /// they differ the verdict is a [`Verdict::Split`]. An error in set_binding keeps the
     /// binding chosen so far; an error or a refusal code anywhere else refuses the whole

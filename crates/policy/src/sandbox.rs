@@ -557,6 +557,7 @@ impl State {
                 Callout::Data
                 | Callout::DataSpool
                 | Callout::DataSpoolEachRcpt
+                | Callout::PostEachRcpt
                 | Callout::FinalValidation => f.call((m, &self.msg, &self.accept, &self.vctx))?,
                 Callout::PreEachRcpt => f.call((m, &self.msg, &self.accept))?,
                 // Run by `run_log`, never here.

@@ -31,10 +31,6 @@ const UNRUN: &[(&str, &str)] = &[
         "Momentum calls it when a validation context is torn down",
     ),
     (
-        "core_post_msg_each_rcpt",
-        "Momentum calls it for each recipient once the message is accepted",
-    ),
-    (
         "core_validate_accept",
         "Momentum calls it on each accepted connection, before validate_connect",
     ),
