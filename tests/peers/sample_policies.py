@@ -200,5 +200,77 @@ ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
         self.assertNotIn("warning", r.stdout)
 
 
+DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "policy-corpus",
+                    "support-docs")
+
+
+class ReferencePageExamples(SinkSuite):
+    """Examples from Momentum's reference pages, unchanged (tests/policy-corpus/support-docs):
+    `vctx:tarpit(1)` at connect holds the greeting a second; `vctx:disconnect(421, ...)` for
+    MAIL FROM:<disconnect@example.com> answers and closes the connection."""
+
+    NAME = "reference-examples"
+
+    @classmethod
+    def daemon_config(cls):
+        return relay_to_sink(cls.dns, cls.sink) + f"""
+scriptlet "scriptlet" {{
+  script "tarpit" {{ source = "{DOCS}/ref-vctx-tarpit.lua" }}
+  script "disconnect" {{ source = "{DOCS}/ref-vctx-disconnect.lua" }}
+}}
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+"""
+
+    def test_tarpit_holds_the_greeting(self):
+        started = time.monotonic()
+        with smtplib.SMTP("127.0.0.1", self.d.port, timeout=10) as s:
+            waited = time.monotonic() - started
+            s.noop()
+        self.assertGreaterEqual(waited, 0.9, "the greeting came at once")
+
+    def test_disconnect_answers_and_closes(self):
+        s = smtplib.SMTP("127.0.0.1", self.d.port, timeout=10)
+        s.ehlo("client.test")
+        code, text = s.mail("disconnect@example.com")
+        self.assertEqual((code, text), (421, b"4.7.1 Go away dude"))
+        with self.assertRaises(smtplib.SMTPServerDisconnected):
+            s.noop()
+        s.close()
+
+
+class CapabilityAdd(SinkSuite):
+    """`ac:esmtp_capability_add` (the reference page's example adds 8BITMIME, which bindery
+    offers already: it is not repeated) and a keyword bindery does not offer."""
+
+    NAME = "capability-add"
+    SCRIPT = r"""
+local mod = {}
+function mod:validate_connect(ac, vctx)
+  ac:esmtp_capability_add("XSAMPLE 1")
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("extra", mod)
+"""
+    SCRIPT_FILE = "extra.lua"
+
+    @classmethod
+    def daemon_config(cls):
+        return relay_to_sink(cls.dns, cls.sink) + f"""
+scriptlet "scriptlet" {{
+  script "doc" {{ source = "{DOCS}/ref-ac-esmtp-capability-add.lua" }}
+  script "extra" {{ source = "extra" }}
+}}
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+"""
+
+    def test_keywords_are_added_once(self):
+        with smtplib.SMTP("127.0.0.1", self.d.port, timeout=10) as s:
+            code, text = s.ehlo("client.test")
+        lines = text.decode().split("\n")
+        self.assertEqual(code, 250)
+        self.assertEqual(sum(1 for l in lines if l == "8BITMIME"), 1, lines)
+        self.assertIn("XSAMPLE 1", lines)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -173,8 +173,9 @@ impl AsRef<Shared> for Vctx {
 
 impl UserData for Msg {
     fn add_fields<F: mlua::UserDataFields<Self>>(f: &mut F) {
-        // msg.id: the message's spool id.
+        // msg.id: the message's spool id; msg.conn_id: its session's.
         f.add_field_method_get("id", |_, this| this.0.with(|c| Ok(c.msg.id.clone())));
+        f.add_field_method_get("conn_id", |_, this| this.0.with(|c| Ok(c.conn.id.clone())));
     }
 
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
@@ -435,9 +436,37 @@ fn whole_message(c: &Call, what: &str) -> Result<(), LuaError> {
     Ok(())
 }
 
+/// Momentum's tarpit has no ceiling; bindery's is the longest a client could be kept
+/// waiting for one reply without its own timeout (RFC 5321 §4.5.3.2: 5 minutes) firing.
+const MAX_TARPIT: f64 = 300.0;
+
 impl UserData for Vctx {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         context_methods(m, "get", "set");
+        // vctx:disconnect(code, message): the reply, then the session closes.
+        m.add_method(
+            "disconnect",
+            |_, this, (code, text): (Value, Option<String>)| {
+                let code = match code {
+                    Value::Integer(i) => i,
+                    Value::Number(n) => n as i64,
+                    Value::String(s) => s.to_str()?.trim().parse().unwrap_or(421),
+                    _ => 421,
+                };
+                this.0.with(|c| {
+                    c.code = Some(make_code(code, text)?);
+                    c.conn.disconnect = true;
+                    Ok(())
+                })
+            },
+        );
+        m.add_method("tarpit", |_, this, seconds: f64| {
+            this.0.with(|c| {
+                let s = seconds.clamp(0.0, MAX_TARPIT);
+                c.conn.tarpit = Some(std::time::Duration::from_secs_f64(s));
+                Ok(())
+            })
+        });
         m.add_method("exists", |_, this, (kind, key): (i64, String)| {
             this.0
                 .with(|c| Ok(Shared::context(c, kind)?.contains_key(&key)))
@@ -482,7 +511,20 @@ impl UserData for Vctx {
 }
 
 impl UserData for Accept {
+    fn add_fields<F: mlua::UserDataFields<Self>>(f: &mut F) {
+        f.add_field_method_get("remote_addr", |_, this| {
+            this.0.with(|c| Ok(c.conn.peer.map(|p| p.to_string())))
+        });
+        f.add_field_method_get("conn_id", |_, this| this.0.with(|c| Ok(c.conn.id.clone())));
+    }
+
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_method("esmtp_capability_add", |_, this, name: String| {
+            this.0.with(|c| {
+                c.conn.capabilities.push(name);
+                Ok(())
+            })
+        });
         m.add_method("peer", |_, this, ()| {
             this.0.with(|c| Ok(c.conn.peer.map(|p| p.to_string())))
         });

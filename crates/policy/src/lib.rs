@@ -164,6 +164,15 @@ pub struct Conn {
     pub listener: String,
     pub ehlo: Option<String>,
     pub context: Context,
+    /// The session's id (`accept.conn_id`, `msg.conn_id`).
+    pub id: String,
+    /// `vctx:disconnect`: the session closes after the reply to the command in progress.
+    pub disconnect: bool,
+    /// `vctx:tarpit(seconds)`: the reply waits this long.
+    pub tarpit: Option<Duration>,
+    /// `ac:esmtp_capability_add`: keywords for this session's EHLO reply, taken by the
+    /// server.
+    pub capabilities: Vec<String>,
 }
 
 impl Conn {
@@ -176,6 +185,7 @@ impl Conn {
             listener: listener.into(),
             ehlo: None,
             context: ctx,
+            ..Conn::default()
         }
     }
 }

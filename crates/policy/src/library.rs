@@ -125,6 +125,15 @@ pub fn install(lua: &Lua, msys: &Table) -> mlua::Result<()> {
     // nothing is shared and a lock is always free at once; an error-checking mutex still
     // refuses an unlock it does not hold.
     let thread: Table = lua.load(THREAD).set_name("=thread").eval()?;
+    // msys.runInPool(pool, closure, ...): Momentum runs the closure in another thread pool
+    // while the caller waits for its `status, results...`; here it runs on the calling
+    // thread (whose Lua state it needs), which the caller cannot tell apart.
+    msys.set(
+        "runInPool",
+        lua.load("return function(pool, closure, ...) return pcall(closure, ...) end")
+            .set_name("=msys.runInPool")
+            .eval::<mlua::Function>()?,
+    )?;
     lua.globals().set("thread", thread)?;
     let dumper: Table = lua.load(DUMPER).set_name("=msys.dumper").eval()?;
     msys.set("dumper", dumper)

@@ -1206,3 +1206,23 @@ msys.registerModule("m", mod)
     assert_eq!(p.errors(), 0);
     assert_eq!(m.context["r"], "1,false,false,true");
 }
+
+/// `msys.runInPool(pool, closure, ...)` gives the closure's status and results.
+#[test]
+fn run_in_pool_returns_status_and_results() {
+    let (_s, p) = load(
+        r#"
+local mod = {}
+function mod:validate_data(msg, accept, vctx)
+  local ok, v = msys.runInPool("io", function(a, b) return a + b end, 2, 3)
+  local bad, err = msys.runInPool("io", function() error("no") end)
+  msg:context_set(msys.core.ECMESS_CTX_MESS, "r", tostring(ok) .. v .. tostring(bad))
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("pool", mod)
+"#,
+    );
+    let mut m = message("Subject: x\n\n");
+    p.message(&mut conn(), &mut m);
+    assert_eq!(m.context["r"], "true5false");
+}

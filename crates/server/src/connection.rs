@@ -81,6 +81,11 @@ pub async fn serve(
     let mut session = Session::new(Arc::clone(&inbound.session), peer);
     // `Use_SSL`: the handshake comes first; the greeting goes out encrypted.
     let mut conn = Conn::new(peer, &plan.name, &inbound.context);
+    // The session's id: the one Momentum's logs give it, else a fresh one.
+    conn.id = match &logged {
+        Some(l) => l.conn.clone(),
+        None => shared.ids.next(crate::unix_now()),
+    };
     let mut stream = if plan.use_ssl {
         let Some(cfg) = inbound.tls.as_ref() else {
             return Ok(());
@@ -158,7 +163,13 @@ pub async fn serve(
                 if let Some(c) = code.as_ref().filter(|c| c.code >= 400) {
                     shared.stats.reject(c.code);
                 }
-                session.verdict(code.map(code_reply));
+                policy_effects(&mut conn, &mut session).await;
+                if std::mem::take(&mut conn.disconnect) {
+                    let reply = code.map(code_reply).unwrap_or_else(policy_disconnect);
+                    session.disconnect(reply, "scriptlet");
+                } else {
+                    session.verdict(code.map(code_reply));
+                }
             }
             Step::Message(t) => {
                 let written = spill.take();
@@ -184,8 +195,12 @@ pub async fn serve(
                     shared.stats.reject(reply.code);
                 }
                 msg = Message::default();
+                policy_effects(&mut conn, &mut session).await;
                 match discarded {
                     Some(reason) => session.message_discarded(reply, &reason, refused_by),
+                    None if std::mem::take(&mut conn.disconnect) => {
+                        session.disconnect(reply, "scriptlet")
+                    }
                     None => session.message_done_by(reply, refused_by),
                 }
                 if grace.is_some() && !session.in_data() {
@@ -368,6 +383,22 @@ fn ask(policy: &Policy, conn: &mut Conn, msg: &mut Message, check: Check) -> Opt
             code
         }
     }
+}
+
+/// What a callout asked of the session besides a code: EHLO keywords to add
+/// (`ac:esmtp_capability_add`) and a wait before the reply (`vctx:tarpit`).
+async fn policy_effects(conn: &mut Conn, session: &mut Session) {
+    for k in std::mem::take(&mut conn.capabilities) {
+        session.add_capability(&k);
+    }
+    if let Some(wait) = conn.tarpit.take() {
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// `vctx:disconnect` with no code: Momentum's closing reply.
+fn policy_disconnect() -> Reply {
+    Reply::new(421, "4.7.0", "Connection closed by policy")
 }
 
 /// A policy's code as an SMTP reply (its text already starts with the enhanced status).

@@ -99,3 +99,52 @@ fn a_discarded_message_is_a_success_and_a_rejection() {
     );
     assert!(r[0].text.contains("discarded by policy"), "{:?}", r[0]);
 }
+
+/// A policy's `vctx:disconnect` answers the command waiting for a verdict and closes the
+/// session; `ac:esmtp_capability_add` puts a keyword in this session's EHLO reply once.
+#[test]
+fn a_policy_disconnects_and_adds_capabilities() {
+    let cfg = SessionConfig {
+        relay_domains: DomainSet::new(["ours.example"]),
+        record_rejections: true,
+        checks: Checks {
+            mail: true,
+            ..Checks::default()
+        },
+        ..SessionConfig::default()
+    };
+    let mut s = Session::new(Arc::new(cfg), "192.0.2.7".parse().expect("ip"));
+    s.add_capability("XTEST ONE");
+    s.add_capability("xtest one");
+    s.add_capability("PIPELINING");
+    s.input(b"EHLO c.example\r\nMAIL FROM:<disconnect@example.com>\r\nNOOP\r\n");
+    let mut out = String::new();
+    let mut closed = false;
+    loop {
+        match s.step() {
+            Step::NeedInput | Step::StartTls => break,
+            Step::Close => {
+                closed = true;
+                break;
+            }
+            Step::Check(_) => s.disconnect(Reply::new(550, "5.7.1", "go away"), "scriptlet"),
+            Step::Message(_) => unreachable!("no DATA was sent"),
+        }
+        out.push_str(&String::from_utf8_lossy(s.output()));
+        s.clear_output();
+    }
+    out.push_str(&String::from_utf8_lossy(s.output()));
+    assert_eq!(out.matches("XTEST ONE").count(), 1, "{out}");
+    assert_eq!(out.matches("PIPELINING").count(), 1, "{out}");
+    assert!(out.ends_with("550 5.7.1 go away\r\n"), "{out}");
+    assert!(
+        !out.contains("NOOP") && !out.contains("\r\n250 2.0.0 Ok\r\n"),
+        "{out}"
+    );
+    assert!(
+        closed || matches!(s.step(), Step::Close),
+        "closed after the reply"
+    );
+    let r = s.take_rejections();
+    assert_eq!((r[0].code, r[0].module), (550, "scriptlet"));
+}

@@ -38,6 +38,17 @@ impl Session {
         for ext in ["ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "SMTPUTF8"] {
             lines.push(ext.into());
         }
+        // A policy's additions (`ac:esmtp_capability_add`), unless already offered.
+        for ext in &self.extra_capabilities {
+            let keyword = ext.split_whitespace().next();
+            if !lines
+                .iter()
+                .skip(1)
+                .any(|l| l.split_whitespace().next() == keyword)
+            {
+                lines.push(ext.clone());
+            }
+        }
         self.ok(Reply {
             code: 250,
             status: "",

@@ -199,6 +199,8 @@ enum Phase {
 pub struct Session {
     cfg: Arc<SessionConfig>,
     peer: IpAddr,
+    /// Keywords a policy added to the EHLO reply (`ac:esmtp_capability_add`).
+    extra_capabilities: Vec<String>,
     phase: Phase,
     helo: Option<String>,
     esmtp: bool,
@@ -232,6 +234,7 @@ impl Session {
     pub fn new(cfg: Arc<SessionConfig>, peer: IpAddr) -> Session {
         let mut s = Session {
             peer,
+            extra_capabilities: Vec::new(),
             phase: Phase::Fresh,
             helo: None,
             esmtp: false,
@@ -575,6 +578,29 @@ impl Session {
             self.refuser = "esmtp";
         }
         self.message_done(reply);
+    }
+
+    /// A policy ends the session (`vctx:disconnect`): `reply` answers the command waiting
+    /// for a verdict (or the message), and the connection closes after it.
+    pub fn disconnect(&mut self, reply: Reply, refuser: &'static str) {
+        self.pending = None;
+        self.refuser = refuser;
+        self.close_with(reply);
+        self.refuser = "esmtp";
+    }
+
+    /// Adds a keyword to this session's EHLO reply (`ac:esmtp_capability_add`, usually at
+    /// connect); a keyword already offered is not repeated.
+    pub fn add_capability(&mut self, keyword: &str) {
+        let k = keyword.trim();
+        if !k.is_empty()
+            && !self
+                .extra_capabilities
+                .iter()
+                .any(|e| e.eq_ignore_ascii_case(k))
+        {
+            self.extra_capabilities.push(k.to_string());
+        }
     }
 
     /// The TLS handshake after STARTTLS succeeded: forget everything, as RFC 3207 §4.2 says.
