@@ -1,7 +1,9 @@
 //! What a Lua binding policy adds per message, measured the way the daemon calls it.
 //!
 //! Loads `examples/policy/bindery.conf` (the seed's if/elseif/else `validate_set_binding`
-//! that reads a header, the sender's domain and the recipient's domain) and runs the
+//! that reads a header, the sender's domain and the recipient's domain), then
+//! `spe-relay.conf` (the sample repository's sparkpost-relay policy, unchanged: a context
+//! read, `msys.config("get")` and two prints per message), and runs the
 //! end-of-DATA phase (`Policy::message`) on a rotating set of four 2 KB messages, one per
 //! branch. The same loop with no script gives the floor. Each round times `N` messages; the
 //! median of the rounds is reported, and the run is repeated on every core at once to show
@@ -108,7 +110,21 @@ fn main() {
     let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let rounds: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(7);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let snap = snapshot(&root.join("examples/policy/bindery.conf"));
+    println!("policy\tthreads\tno_script_ns\tscript_ns\tadded_ns");
+    for (name, conf) in [
+        ("example", root.join("examples/policy/bindery.conf")),
+        (
+            "spe-relay",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("spe-relay.conf"),
+        ),
+    ] {
+        run(name, &conf, n, rounds);
+    }
+}
+
+/// Measures one policy: every message must get a binding from it.
+fn run(name: &str, conf: &Path, n: usize, rounds: usize) {
+    let snap = snapshot(conf);
     let scripted = match Policy::load(snap.clone()) {
         Ok(p) => p,
         Err(e) => {
@@ -127,12 +143,11 @@ fn main() {
         ));
     }
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    println!("threads\tno_script_ns\tscript_ns\tadded_ns");
     for threads in [1, cores] {
         let base = measure(&none, threads, n, rounds);
         let with = measure(&scripted, threads, n, rounds);
         println!(
-            "{threads}\t{base:.0}\t{with:.0}\t{:.0}",
+            "{name}\t{threads}\t{base:.0}\t{with:.0}\t{:.0}",
             (with - base).max(0.0)
         );
         if cores == 1 {

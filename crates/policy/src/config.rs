@@ -79,7 +79,17 @@ pub struct World {
     view: RefCell<View>,
     host: Option<Arc<dyn ConfigHost>>,
     phase: Cell<Phase>,
+    /// Answers to `msys.config("get"/"eval")` for the generation in force: a script that
+    /// reads an option per message (the sample sparkpost-relay policy does, twice) would
+    /// otherwise pay the query's parse, and for a name the configuration does not have
+    /// its "did you mean", every time. Keyed by generation and words; bounded.
+    reads: RefCell<std::collections::HashMap<(u64, bool, Vec<String>), ReadAnswer>>,
 }
+
+type ReadAnswer = (Option<String>, String);
+
+/// The most `msys.config` answers one state keeps.
+const READS_KEPT: usize = 256;
 
 impl World {
     /// A state's world while its scripts load, in phase `loading` (Apply or Replay).
@@ -88,6 +98,7 @@ impl World {
             view: RefCell::new(view),
             host,
             phase: Cell::new(loading),
+            reads: RefCell::default(),
         }
     }
 
@@ -136,7 +147,19 @@ impl World {
     ) -> Result<(Option<String>, String), String> {
         let snap = self.view().snapshot;
         let action = match action {
-            "get" | "eval" => return Ok(read(&snap, action == "get", words)),
+            "get" | "eval" => {
+                let key = (snap.generation, action == "get", words.to_vec());
+                if let Some(a) = self.reads.borrow().get(&key) {
+                    return Ok(a.clone());
+                }
+                let answer = read(&snap, action == "get", words);
+                let mut reads = self.reads.borrow_mut();
+                if reads.len() >= READS_KEPT {
+                    reads.clear();
+                }
+                reads.insert(key, answer.clone());
+                return Ok(answer);
+            }
             "set" => Action::Set,
             "unset" => Action::Unset,
             other => {
