@@ -83,9 +83,11 @@ pub struct World {
     /// reads an option per message (the sample sparkpost-relay policy does, twice) would
     /// otherwise pay the query's parse, and for a name the configuration does not have
     /// its "did you mean", every time. Keyed by generation and words; bounded.
-    reads: RefCell<std::collections::HashMap<(u64, bool, Vec<String>), ReadAnswer>>,
+    reads: RefCell<std::collections::HashMap<ReadKey, ReadAnswer>>,
 }
 
+/// A read's generation, whether it is a `get` (else `eval`), and its words.
+type ReadKey = (u64, bool, Vec<String>);
 type ReadAnswer = (Option<String>, String);
 
 /// The most `msys.config` answers one state keeps.
