@@ -12,6 +12,8 @@ pub enum EventKind {
     Delivery,
     Transient,
     Permanent,
+    /// The deferred message goes back to the delayed queue (after `Transient`).
+    Requeue,
 }
 
 /// One recipient's outcome.

@@ -128,7 +128,7 @@ fn context_methods<M: UserDataMethods<T>, T: AsRef<Shared>>(m: &mut M, get: &str
 fn set_code(c: &mut Call, code: i64, text: Option<String>) -> Result<(), LuaError> {
     if matches!(
         c.phase,
-        Callout::LogDelivery | Callout::LogTransient | Callout::LogPermanent
+        Callout::LogDelivery | Callout::LogTransient | Callout::LogPermanent | Callout::PreRequeue
     ) {
         // In a log callout the code is the outcome's reply, which a script may rewrite as
         // it is: no enhanced status is added.

@@ -54,6 +54,9 @@ use config::{Phase, View};
 /// The validate callouts bindery runs, in Momentum's order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Callout {
+    /// `core_validate_accept(accept, vctx)`: a connection was accepted; before
+    /// `validate_connect`.
+    Accept,
     Connect,
     Ehlo,
     MailFrom,
@@ -77,13 +80,19 @@ pub enum Callout {
     LogTransient,
     /// `core_log_permanent_failure_v1(...)`: a recipient failed for good.
     LogPermanent,
+    /// `core_pre_mailq_message_requeue(msg, now)`: a deferred message goes back to the
+    /// delayed queue.
+    PreRequeue,
+    /// `validate_dealloc()`: the session's validation context is torn down.
+    Dealloc,
 }
 
 impl Callout {
     /// How many callouts there are (the statistics arrays' size).
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 17;
 
     pub const ALL: [Callout; Callout::COUNT] = [
+        Callout::Accept,
         Callout::Connect,
         Callout::Ehlo,
         Callout::MailFrom,
@@ -98,6 +107,8 @@ impl Callout {
         Callout::LogDelivery,
         Callout::LogTransient,
         Callout::LogPermanent,
+        Callout::PreRequeue,
+        Callout::Dealloc,
     ];
 
     /// Run for each recipient's own message, in this order.
@@ -126,11 +137,14 @@ impl Callout {
             Callout::LogDelivery => "core_log_delivery_v1",
             Callout::LogTransient => "core_log_transient_failure_v1",
             Callout::LogPermanent => "core_log_permanent_failure_v1",
+            Callout::Accept => "core_validate_accept",
+            Callout::PreRequeue => "core_pre_mailq_message_requeue",
+            Callout::Dealloc => "validate_dealloc",
         }
     }
 
-    pub(crate) fn bit(self) -> u16 {
-        1 << (self as u16)
+    pub(crate) fn bit(self) -> u32 {
+        1 << (self as u32)
     }
 }
 
@@ -301,7 +315,7 @@ struct Inner {
     /// The configuration's `Datasource` stanzas, for `msys.db` (their caches live as long as
     /// this generation's policy).
     datasources: Arc<bindery_datasource::Datasources>,
-    callouts: u16,
+    callouts: u32,
     limits: Limits,
     /// The configuration, with any change the scripts' `init` made to it.
     view: View,
@@ -448,10 +462,25 @@ impl Policy {
             .sum()
     }
 
-    /// `validate_connect`, before the greeting.
+    /// `core_validate_accept`, then `validate_connect`, before the greeting.
     pub fn connect(&self, conn: &mut Conn) -> Option<Code> {
         let mut msg = Message::default();
+        if let Some(code) = self.phase(Callout::Accept, conn, &mut msg, None) {
+            return Some(code);
+        }
         self.phase(Callout::Connect, conn, &mut msg, None)
+    }
+
+    /// Whether [`Policy::connect`] has anything to run.
+    pub fn has_connect_callouts(&self) -> bool {
+        self.has(Callout::Accept) || self.has(Callout::Connect)
+    }
+
+    /// `validate_dealloc()`, when a session ends: the modules' chance to let go of what
+    /// they kept for it. Errors are logged; there is no one left to answer.
+    pub fn dealloc(&self, conn: &mut Conn) {
+        let mut msg = Message::default();
+        let _ = self.phase(Callout::Dealloc, conn, &mut msg, None);
     }
 
     /// `validate_ehlo` with the name the client gave.
@@ -635,8 +664,8 @@ impl Policy {
                 let error = crate::error::error_text(&e);
                 tracing::error!(callout = c.name(), %error, "policy script failed");
                 match c {
-                    Callout::SetBinding => None,
-                    Callout::Connect => Some(Code {
+                    Callout::SetBinding | Callout::Dealloc => None,
+                    Callout::Connect | Callout::Accept => Some(Code {
                         code: 421,
                         text: "4.3.0 Error: policy failure, try again later".into(),
                     }),

@@ -463,7 +463,7 @@ impl State {
     }
 
     /// Which callouts some module implements, as a bit set.
-    pub fn callouts(&self) -> u16 {
+    pub fn callouts(&self) -> u32 {
         Callout::ALL
             .iter()
             .filter(|c| !self.hooks[**c as usize].is_empty())
@@ -526,6 +526,11 @@ impl State {
             dr.set("domain", domain)?;
             for (module, f) in &self.hooks[c as usize] {
                 self.budget.start();
+                if c == Callout::PreRequeue {
+                    // Momentum's (msg, now).
+                    f.call::<Value>((module.clone(), &self.msg, now as f64))?;
+                    continue;
+                }
                 f.call::<Value>((
                     module.clone(),
                     &self.msg,
@@ -551,7 +556,8 @@ impl State {
             self.budget.start();
             let m = module.clone();
             let ret: Value = match c {
-                Callout::Connect => f.call((m, &self.accept, &self.vctx))?,
+                Callout::Connect | Callout::Accept => f.call((m, &self.accept, &self.vctx))?,
+                Callout::Dealloc => f.call(m)?,
                 Callout::Ehlo | Callout::MailFrom => f.call((m, arg, &self.accept, &self.vctx))?,
                 Callout::RcptTo => f.call((m, &self.msg, arg, &self.accept, &self.vctx))?,
                 Callout::Data
@@ -561,7 +567,10 @@ impl State {
                 | Callout::FinalValidation => f.call((m, &self.msg, &self.accept, &self.vctx))?,
                 Callout::PreEachRcpt => f.call((m, &self.msg, &self.accept))?,
                 // Run by `run_log`, never here.
-                Callout::LogDelivery | Callout::LogTransient | Callout::LogPermanent => Value::Nil,
+                Callout::LogDelivery
+                | Callout::LogTransient
+                | Callout::LogPermanent
+                | Callout::PreRequeue => Value::Nil,
                 Callout::SetBinding => f.call((m, &self.msg))?,
             };
             let done = match ret {

@@ -27,14 +27,6 @@ const UNRUN: &[(&str, &str)] = &[
         "Momentum calls it once the recipient list of an injected message is complete",
     ),
     (
-        "validate_dealloc",
-        "Momentum calls it when a validation context is torn down",
-    ),
-    (
-        "core_validate_accept",
-        "Momentum calls it on each accepted connection, before validate_connect",
-    ),
-    (
         "core_log_reception_v1",
         "Momentum calls it after each reception is logged",
     ),
@@ -45,10 +37,6 @@ const UNRUN: &[(&str, &str)] = &[
     (
         "core_log_attempt_v1",
         "Momentum calls it after each delivery attempt",
-    ),
-    (
-        "core_pre_mailq_message_requeue",
-        "Momentum calls it before a message goes back to the delayed queue",
     ),
     (
         "msg_gen_data_spool",
@@ -99,11 +87,8 @@ mod tests {
         assert_eq!(why("init"), None);
         assert_eq!(why("get_binding"), None);
         assert_eq!(why("core_log_delivery_v1"), None);
-        assert!(
-            why("core_pre_mailq_message_requeue")
-                .unwrap()
-                .contains("delayed queue")
-        );
+        assert_eq!(why("core_pre_mailq_message_requeue"), None);
+        assert!(why("validate_rcptto_list").unwrap().contains("HTTP"));
         assert!(
             why("validate_set_bindings")
                 .unwrap()

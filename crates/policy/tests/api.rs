@@ -747,7 +747,7 @@ fn callouts_bindery_does_not_run_are_warnings() {
         r#"
 local mod = {}
 function mod:validate_set_binding(msg) return 0 end
-function mod:core_pre_mailq_message_requeue(msg, now) end
+function mod:validate_rcptto_list(list, vctx) end
 function mod:validate_set_bindings(msg) end
 function mod:helper() end
 msys.registerModule("w", mod)
@@ -756,7 +756,7 @@ msys.registerModule("w", mod)
     let w = p.warnings();
     assert_eq!(w.len(), 2, "{w:?}");
     assert!(
-        w[0].contains("t.lua:4:1: warning: module 'w' defines `core_pre_mailq_message_requeue`"),
+        w[0].contains("t.lua:4:1: warning: module 'w' defines `validate_rcptto_list`"),
         "{}",
         w[0]
     );
@@ -1225,4 +1225,63 @@ msys.registerModule("pool", mod)
     let mut m = message("Subject: x\n\n");
     p.message(&mut conn(), &mut m);
     assert_eq!(m.context["r"], "true5false");
+}
+
+/// The training policy's `core_validate_accept(ac, vctx)` runs before `validate_connect`
+/// and may refuse the connection; `validate_dealloc()` runs at the session's end with the
+/// module as `self`; `core_pre_mailq_message_requeue(msg, now)` runs for a deferred message.
+#[test]
+fn accept_dealloc_and_requeue_callouts() {
+    let (_s, p) = load(
+        r#"
+local mod = {}
+function mod:core_validate_accept(ac, vctx)
+  vctx:set(msys.core.VCTX_CONN, "order", "accept")
+  if ac:peer() == "192.0.2.66" then vctx:set_code(554, "5.7.1 not from there") end
+  return msys.core.VALIDATE_CONT
+end
+function mod:validate_connect(ac, vctx)
+  vctx:set(msys.core.VCTX_CONN, "order", vctx:get(msys.core.VCTX_CONN, "order") .. ",connect")
+  return msys.core.VALIDATE_CONT
+end
+function mod:validate_dealloc()
+  msys.counter.inc("/test/dealloc")
+end
+function mod:core_pre_mailq_message_requeue(msg, now)
+  assert(type(now) == "number")
+  msys.counter.inc("/test/requeue/" .. msg:rcptto())
+end
+msys.registerModule("t", mod)
+"#,
+    );
+    assert!(p.warnings().is_empty(), "{:?}", p.warnings());
+    let mut c = conn();
+    assert_eq!(p.connect(&mut c), None);
+    assert_eq!(c.context["order"], "accept,connect");
+    let mut far = Conn::new("192.0.2.66".parse().unwrap(), "esmtp", &[]);
+    assert_eq!(p.connect(&mut far).map(|k| k.code), Some(554));
+    assert!(!far.context.contains_key("order") || far.context["order"] == "accept");
+    p.dealloc(&mut c);
+    let mut m = Message {
+        recipients: vec!["b@rcpt.test".into()],
+        ..Message::default()
+    };
+    let note = Code {
+        code: 451,
+        text: "4.2.0 busy".into(),
+    };
+    assert_eq!(
+        p.log_event(Callout::PreRequeue, &mut m, "rcpt.test", 1, &note),
+        None
+    );
+    let counters = p.stats().counters.list();
+    assert!(
+        counters.contains(&("/test/dealloc".to_string(), 1)),
+        "{counters:?}"
+    );
+    assert!(
+        counters.contains(&("/test/requeue/b@rcpt.test".to_string(), 1)),
+        "{counters:?}"
+    );
+    assert_eq!(p.errors(), 0);
 }

@@ -86,6 +86,8 @@ pub async fn serve(
         Some(l) => l.conn.clone(),
         None => shared.ids.next(crate::unix_now()),
     };
+    // `validate_dealloc` when the session ends, however it ends.
+    let _dealloc = Dealloc(generation.policy.clone(), conn.clone());
     let mut stream = if plan.use_ssl {
         let Some(cfg) = inbound.tls.as_ref() else {
             return Ok(());
@@ -381,6 +383,17 @@ fn ask(policy: &Policy, conn: &mut Conn, msg: &mut Message, check: Check) -> Opt
                 msg.recipients.push(to);
             }
             code
+        }
+    }
+}
+
+/// Runs the policy's `validate_dealloc` when dropped: a session's end, whatever ended it.
+struct Dealloc(bindery_policy::Policy, Conn);
+
+impl Drop for Dealloc {
+    fn drop(&mut self) {
+        if self.0.has(bindery_policy::Callout::Dealloc) {
+            self.0.dealloc(&mut self.1);
         }
     }
 }

@@ -28,6 +28,7 @@ fn callout(kind: EventKind) -> Callout {
         EventKind::Delivery => Callout::LogDelivery,
         EventKind::Transient => Callout::LogTransient,
         EventKind::Permanent => Callout::LogPermanent,
+        EventKind::Requeue => Callout::PreRequeue,
     }
 }
 

@@ -644,7 +644,7 @@ pub fn inbound(
         starttls: tls_config.is_some(),
         tls_verified_peer_can_relay,
         checks: Checks {
-            connect: policy.has(Callout::Connect),
+            connect: policy.has_connect_callouts(),
             ehlo: policy.has(Callout::Ehlo),
             // A transaction's policy context starts at MAIL: rcptto needs it too.
             mail: policy.has(Callout::MailFrom) || policy.has(Callout::RcptTo),

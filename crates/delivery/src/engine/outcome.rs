@@ -432,6 +432,14 @@ fn tell(events: &dyn crate::events::Events, view: &View, s: &mut Settled, now: u
             let _ = one(EventKind::Transient, i, &r);
         }
     }
+    if events.wants(EventKind::Requeue)
+        && s.retry_at.is_some()
+        && let Some(r) = s.transient_reply.clone()
+    {
+        for &i in &s.retry {
+            let _ = one(EventKind::Requeue, i, &r);
+        }
+    }
 }
 
 fn log_attempts(inner: &Inner, view: &View, s: &Settled, via: &Via, attempt: u32) {
