@@ -352,6 +352,28 @@ impl UserData for Msg {
                 })),
             })
         });
+        // msg:text(): the text parts of the body, transfer-decoded to UTF-8 (mail-parser):
+        // one string, or a table of them when there are several. Setting it is not built.
+        m.add_method("text", |lua, this, args: mlua::Variadic<Value>| {
+            if !args.is_empty() {
+                return Err(LuaError::runtime(
+                    "msg:text(value) is not implemented by bindery: use msg:raw(value) to replace the message",
+                ));
+            }
+            let texts: Vec<String> = this.0.with(|c| {
+                let Some(parsed) = mail_parser::MessageParser::default().parse(&c.msg.body) else {
+                    return Ok(Vec::new());
+                };
+                Ok((0..parsed.text_body_count())
+                    .filter_map(|i| parsed.body_text(i).map(|t| t.into_owned()))
+                    .collect())
+            })?;
+            match texts.len() {
+                0 => Ok(Value::Nil),
+                1 => Ok(Value::String(lua.create_string(&texts[0])?)),
+                _ => Ok(Value::Table(lua.create_sequence_from(texts)?)),
+            }
+        });
         m.add_method("get_message_size", |_, this, ()| {
             this.0.with(|c| Ok(c.msg.body.len() as i64))
         });

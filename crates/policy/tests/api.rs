@@ -1285,3 +1285,32 @@ msys.registerModule("t", mod)
     );
     assert_eq!(p.errors(), 0);
 }
+
+/// `msg:text()`: the text of the body, transfer-decoded to UTF-8; a table when there are
+/// several text parts.
+#[test]
+fn msg_text_decodes_the_text_parts() {
+    let (_s, p) = load(
+        r#"
+local mod = {}
+function mod:validate_data(msg, accept, vctx)
+  local t = msg:text()
+  if type(t) == "table" then t = table.concat(t, "|") end
+  msg:context_set(msys.core.ECMESS_CTX_MESS, "r", string.gsub(t, "\r?\n", "/"))
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("t", mod)
+"#,
+    );
+    let mut m = message(
+        "Subject: x\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\ncaf=C3=A9\n",
+    );
+    p.message(&mut conn(), &mut m);
+    assert_eq!(m.context["r"], "café/");
+    let mut m = message(
+        "Subject: x\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\none\n--b\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\ndHdv\n--b--\n",
+    );
+    p.message(&mut conn(), &mut m);
+    assert_eq!(p.errors(), 0);
+    assert_eq!(m.context["r"], "one|two");
+}
