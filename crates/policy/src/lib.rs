@@ -17,6 +17,7 @@
 //! `choose` (binding and binding-group assignment), `config` (`msys.config`, which can
 //! change the configuration through a [`ConfigHost`]).
 
+pub mod audit_series;
 mod bitwise;
 mod choose;
 mod config;
@@ -284,6 +285,8 @@ pub struct Stats {
     pub errors: [AtomicU64; Callout::COUNT],
     /// `msys.counter`'s counters: they outlive a reload, as they do in Momentum.
     pub counters: Arc<counters::Counters>,
+    /// `msys.audit_series`'s series, likewise.
+    pub audit_series: Arc<audit_series::AuditSeries>,
 }
 
 /// How long one callout may run.

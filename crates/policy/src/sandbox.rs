@@ -226,6 +226,131 @@ fn msys(lua: &Lua, world: &Rc<World>) -> mlua::Result<()> {
     lua.globals().set("msys", msys)
 }
 
+/// `msys.audit_series` over `series`; an address key defaults to the connected client's, a
+/// key given as the `accept` object means that client too.
+fn audit_series_table(
+    lua: &Lua,
+    call: &Rc<RefCell<Call>>,
+    series: Arc<crate::audit_series::AuditSeries>,
+) -> mlua::Result<Table> {
+    use crate::audit_series::Kind;
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    };
+    let t = lua.create_table()?;
+    let s = Arc::clone(&series);
+    t.set(
+        "define",
+        lua.create_function(
+            move |_,
+                  (name, kind, interval, windows, options): (
+                String,
+                String,
+                f64,
+                f64,
+                Option<Table>,
+            )| {
+                if let Some(o) = &options {
+                    let on = |k: &str| o.get::<Option<bool>>(k).ok().flatten() == Some(true);
+                    let replicate = o.get::<Option<String>>("replicate").ok().flatten();
+                    if on("persist") || on("serialize") || replicate.is_some_and(|r| r != "none") {
+                        return Err(mlua::Error::runtime(
+                            "msys.audit_series.define: persist, serialize and replicate are not implemented by bindery (series live in memory, on one node)",
+                        ));
+                    }
+                }
+                let kind = match kind.as_str() {
+                    "cidr" => Kind::Cidr,
+                    "cidr_ipv6" => Kind::CidrV6,
+                    "string" => Kind::Str,
+                    other => {
+                        return Err(mlua::Error::runtime(format!(
+                            "msys.audit_series.define: type {other:?} is not cidr, cidr_ipv6 or string"
+                        )));
+                    }
+                };
+                s.define(&name, kind, interval.max(0.0) as u64, windows.max(0.0) as u64)
+                    .map_err(mlua::Error::runtime)
+            },
+        )?,
+    )?;
+    // The key an option table or a bare value names, for series `name`.
+    let call = Rc::clone(call);
+    let s = Arc::clone(&series);
+    let key_of = move |name: &str, v: &Value| -> mlua::Result<String> {
+        let peer = || {
+            call.borrow()
+                .conn
+                .peer
+                .map(|p| p.to_string())
+                .ok_or_else(|| {
+                    mlua::Error::runtime("msys.audit_series: no connected client to count")
+                })
+        };
+        let given = match v {
+            Value::Table(o) => o.get::<Value>("key")?,
+            other => other.clone(),
+        };
+        match given {
+            Value::String(k) => {
+                let k = k.to_str()?.to_string();
+                // "/24": the connected client's address with that mask.
+                if k.starts_with('/') && s.kind(name) != Some(Kind::Str) {
+                    return Ok(format!("{}{k}", peer()?));
+                }
+                Ok(k)
+            }
+            Value::UserData(_) => peer(),
+            Value::Nil if s.kind(name) != Some(Kind::Str) => peer(),
+            _ => Err(mlua::Error::runtime(
+                "msys.audit_series: a string series needs a key",
+            )),
+        }
+    };
+    let key_of = Rc::new(key_of);
+    let (s, k) = (Arc::clone(&series), Rc::clone(&key_of));
+    t.set(
+        "add",
+        lua.create_function(move |_, (name, o): (String, Value)| {
+            let count = match &o {
+                Value::Table(t) => t.get::<Option<f64>>("count")?.unwrap_or(1.0) as i64,
+                _ => 1,
+            };
+            let key = k(&name, &o)?;
+            s.add(&name, &key, count, now())
+                .map_err(mlua::Error::runtime)
+        })?,
+    )?;
+    let (s, k) = (Arc::clone(&series), Rc::clone(&key_of));
+    t.set(
+        "count",
+        lua.create_function(move |_, (name, o): (String, Value)| {
+            let (startv, endv) = match &o {
+                Value::Table(t) => (
+                    t.get::<Option<f64>>("startv")?.unwrap_or(0.0).max(0.0) as u64,
+                    t.get::<Option<f64>>("endv")?.unwrap_or(0.0).max(0.0) as u64,
+                ),
+                _ => (0, 0),
+            };
+            let key = k(&name, &o)?;
+            s.count(&name, &key, startv, endv, now())
+                .map_err(mlua::Error::runtime)
+        })?,
+    )?;
+    let (s, k) = (series, key_of);
+    t.set(
+        "remove_item",
+        lua.create_function(move |_, (name, key): (String, Value)| {
+            let key = k(&name, &key)?;
+            s.remove_item(&name, &key);
+            Ok(())
+        })?,
+    )?;
+    Ok(t)
+}
+
 /// A Lua error's text with a place: Lua says where every error happened but running out of
 /// memory, which is then reported at `line`, where the budget hook last saw the script.
 fn lua_error_text(e: &mlua::Error, path: &std::path::Path, line: Option<usize>) -> String {
@@ -264,6 +389,15 @@ impl State {
         let world = Rc::new(World::new(inner.view.clone(), inner.host.clone(), loading));
         sandbox(&lua, inner.limits.unsafe_libraries).map_err(|e| bare(e.to_string()))?;
         msys(&lua, &world).map_err(|e| bare(e.to_string()))?;
+        // The callout running now, shared by the handles and the functions that need it;
+        // made before the scripts load, which may call those functions in `init`.
+        let call = Rc::new(RefCell::new(Call::idle()));
+        let series = audit_series_table(&lua, &call, Arc::clone(&inner.stats.audit_series))
+            .map_err(|e| bare(e.to_string()))?;
+        lua.globals()
+            .get::<Table>("msys")
+            .and_then(|m| m.set("audit_series", series))
+            .map_err(|e| bare(e.to_string()))?;
         let counters = Arc::clone(&inner.stats.counters);
         lua.globals()
             .get::<Table>("msys")
@@ -401,10 +535,7 @@ impl State {
                 }
             }
         }
-        let shared = Shared {
-            call: Rc::new(RefCell::new(Call::idle())),
-            world,
-        };
+        let shared = Shared { call, world };
         let err = |e: mlua::Error| bare(e.to_string());
         let msg = lua.create_userdata(Msg(shared.clone())).map_err(err)?;
         let accept = lua.create_userdata(Accept(shared.clone())).map_err(err)?;

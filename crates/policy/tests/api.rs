@@ -1314,3 +1314,55 @@ msys.registerModule("t", mod)
     assert_eq!(p.errors(), 0);
     assert_eq!(m.context["r"], "one|two");
 }
+
+/// `msys.audit_series` as its reference pages use it: defined in `init`, counted per
+/// connecting address (the `accept` object as the key), summed over a network with
+/// `"/24"`; a string series by key; `persist` is refused, never ignored.
+#[test]
+fn audit_series_count_connections_per_network() {
+    let (_s, p) = load(
+        r#"
+require("msys.audit_series")
+local mod = {}
+function mod:init()
+  msys.audit_series.define("conns", "cidr", 60, 5)
+  msys.audit_series.define("senders", "string", 3600, 1)
+  return true
+end
+function mod:validate_connect(accept, vctx)
+  msys.audit_series.add("conns", accept)
+  local n = msys.audit_series.count("conns", { key = "/24" })
+  vctx:set(msys.core.VCTX_CONN, "n", tostring(n))
+  if n > 2 then vctx:set_code(421, "4.7.1 too many connections from your network") end
+  return msys.core.VALIDATE_CONT
+end
+function mod:validate_mailfrom(from, accept, vctx)
+  msys.audit_series.add("senders", { key = from, count = 2 })
+  vctx:set(msys.core.VCTX_MESS, "s", tostring(msys.audit_series.count("senders", from)))
+  local ok = pcall(msys.audit_series.define, "p", "cidr", 60, 1, { persist = true })
+  vctx:set(msys.core.VCTX_MESS, "persist", tostring(ok))
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("a", mod)
+"#,
+    );
+    let ip = |s: &str| Conn::new(s.parse().unwrap(), "esmtp", &[]);
+    let mut c1 = ip("192.0.2.1");
+    assert_eq!(p.connect(&mut c1), None);
+    let mut c2 = ip("192.0.2.2");
+    assert_eq!(p.connect(&mut c2), None);
+    assert_eq!(c2.context["n"], "2");
+    let mut other = ip("198.51.100.1");
+    assert_eq!(p.connect(&mut other), None);
+    assert_eq!(other.context["n"], "1", "another network");
+    let mut c3 = ip("192.0.2.3");
+    assert_eq!(p.connect(&mut c3).map(|k| k.code), Some(421));
+    let mut m = Message {
+        sender: "a@b.test".into(),
+        ..Message::default()
+    };
+    p.mailfrom(&mut c1, &mut m);
+    assert_eq!(m.context["s"], "2");
+    assert_eq!(m.context["persist"], "false");
+    assert_eq!(p.errors(), 0);
+}

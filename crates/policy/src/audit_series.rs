@@ -1,0 +1,173 @@
+//! `msys.audit_series`: named counts in time windows, by client address (`cidr`,
+//! `cidr_ipv6`) or by string, as Momentum's reference pages describe them. A series has
+//! `num_windows` buckets of `interval` seconds; `add` counts into the current one, `count`
+//! sums the current one, or the windows `startv` to `endv` back from it, for one key or,
+//! for an address series, every address inside `ip/mask`. Series are shared by every
+//! thread's Lua state and outlive a reload, as Momentum's do; `persist`, `serialize` and
+//! `replicate` are Momentum's cluster and disk options, not built here, and refused when
+//! asked for.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use ipnet::IpNet;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Cidr,
+    CidrV6,
+    Str,
+}
+
+#[derive(Debug)]
+struct Series {
+    kind: Kind,
+    interval: u64,
+    windows: u64,
+    /// Per key: (window number, count), newest last, at most `windows` of them.
+    data: HashMap<String, Vec<(u64, i64)>>,
+}
+
+/// Every series, by name.
+#[derive(Debug, Default)]
+pub struct AuditSeries(Mutex<HashMap<String, Series>>);
+
+impl AuditSeries {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Series>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Defines `name`; defining it again with the same shape keeps its counts.
+    pub fn define(
+        &self,
+        name: &str,
+        kind: Kind,
+        interval: u64,
+        windows: u64,
+    ) -> Result<(), String> {
+        if interval == 0 || windows == 0 {
+            return Err(
+                "msys.audit_series.define: interval and num_windows must be positive".into(),
+            );
+        }
+        let mut all = self.lock();
+        match all.get(name) {
+            Some(s) if s.kind == kind && s.interval == interval && s.windows == windows => {}
+            _ => {
+                all.insert(
+                    name.to_string(),
+                    Series {
+                        kind,
+                        interval,
+                        windows,
+                        data: HashMap::new(),
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The kind of `name`, if it is defined.
+    pub fn kind(&self, name: &str) -> Option<Kind> {
+        self.lock().get(name).map(|s| s.kind)
+    }
+
+    /// Adds `count` to `key`'s current window at time `now` (seconds).
+    pub fn add(&self, name: &str, key: &str, count: i64, now: u64) -> Result<(), String> {
+        let mut all = self.lock();
+        let s = all
+            .get_mut(name)
+            .ok_or_else(|| format!("msys.audit_series: no series named {name:?} is defined"))?;
+        let w = now / s.interval;
+        let oldest = w.saturating_sub(s.windows - 1);
+        let v = s.data.entry(key.to_string()).or_default();
+        v.retain(|(x, _)| *x >= oldest);
+        match v.last_mut() {
+            Some((x, c)) if *x == w => *c += count,
+            _ => v.push((w, count)),
+        }
+        Ok(())
+    }
+
+    /// The sum over windows `startv..=endv` back from the current one, for `key`, or for
+    /// every address inside it when it is a network.
+    pub fn count(
+        &self,
+        name: &str,
+        key: &str,
+        startv: u64,
+        endv: u64,
+        now: u64,
+    ) -> Result<i64, String> {
+        let all = self.lock();
+        let s = all
+            .get(name)
+            .ok_or_else(|| format!("msys.audit_series: no series named {name:?} is defined"))?;
+        let w = now / s.interval;
+        let (lo, hi) = (startv.min(endv), startv.max(endv).min(s.windows - 1));
+        let in_range = |x: u64| x <= w.saturating_sub(lo) && x + hi >= w;
+        let sum = |v: &Vec<(u64, i64)>| -> i64 {
+            v.iter().filter(|(x, _)| in_range(*x)).map(|(_, c)| c).sum()
+        };
+        if s.kind != Kind::Str && key.contains('/') {
+            let net: IpNet = key
+                .parse()
+                .map_err(|_| format!("msys.audit_series: {key:?} is not an address/mask"))?;
+            return Ok(s
+                .data
+                .iter()
+                .filter(|(k, _)| k.parse::<IpAddr>().is_ok_and(|ip| net.contains(&ip)))
+                .map(|(_, v)| sum(v))
+                .sum());
+        }
+        Ok(s.data.get(key).map_or(0, sum))
+    }
+
+    /// Forgets `key` in `name`.
+    pub fn remove_item(&self, name: &str, key: &str) {
+        if let Some(s) = self.lock().get_mut(name) {
+            s.data.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_fall_in_windows_and_networks_sum_their_addresses() {
+        let a = AuditSeries::default();
+        a.define("conns", Kind::Cidr, 60, 3).unwrap();
+        a.add("conns", "192.0.2.1", 1, 0).unwrap();
+        a.add("conns", "192.0.2.1", 2, 59).unwrap();
+        a.add("conns", "192.0.2.9", 5, 59).unwrap();
+        a.add("conns", "198.51.100.1", 7, 59).unwrap();
+        assert_eq!(a.count("conns", "192.0.2.1", 0, 0, 59), Ok(3));
+        assert_eq!(a.count("conns", "192.0.2.0/24", 0, 0, 59), Ok(8));
+        a.add("conns", "192.0.2.1", 10, 61).unwrap();
+        assert_eq!(
+            a.count("conns", "192.0.2.1", 0, 0, 61),
+            Ok(10),
+            "a new window"
+        );
+        assert_eq!(
+            a.count("conns", "192.0.2.1", 0, 1, 61),
+            Ok(13),
+            "this and the last"
+        );
+        assert_eq!(
+            a.count("conns", "192.0.2.1", 0, 2, 300),
+            Ok(0),
+            "all old now"
+        );
+        a.remove_item("conns", "192.0.2.9");
+        assert_eq!(a.count("conns", "192.0.2.0/24", 0, 1, 61), Ok(13));
+        assert!(a.count("nope", "x", 0, 0, 0).is_err());
+        // Defining it again with the same shape keeps the counts.
+        a.define("conns", Kind::Cidr, 60, 3).unwrap();
+        assert_eq!(a.count("conns", "192.0.2.1", 0, 0, 61), Ok(10));
+    }
+}
