@@ -228,6 +228,17 @@ class SinkSuite(unittest.TestCase):
             time.sleep(0.02)
         self.fail(f"{what}\n{self.d.stderr_text()[-3000:]}")
 
+    def arrived(self, rcpt, timeout=20):
+        """The first message the sink got for `rcpt`; fails with the daemon's records and
+        log after `timeout` seconds."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            hits = [m for m in self.sink.got if rcpt in m["rcpts"]]
+            if hits:
+                return hits[0]
+            time.sleep(0.05)
+        self.fail(f"{rcpt} never arrived\n{self.d.records()}\n{self.d.stderr_text()[-3000:]}")
+
     @classmethod
     def tearDownClass(cls):
         cls.d.stop()

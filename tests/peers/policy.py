@@ -106,15 +106,6 @@ class Policy(SinkSuite):
             code, text = s.data(message(sender, rcpt, extra))
             self.assertEqual(code, 250, text)
 
-    def arrived(self, rcpt, timeout=20):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            hits = [m for m in self.sink.got if rcpt in m["rcpts"]]
-            if hits:
-                return hits[0]
-            time.sleep(0.05)
-        self.fail(f"{rcpt} never arrived\n{self.d.records()}\n{self.d.stderr_text()[-3000:]}")
-
     def reception(self, rcpt):
         recs = [r for r in self.d.records("reception") if rcpt in r["recipients"]]
         self.assertEqual(len(recs), 1, recs)

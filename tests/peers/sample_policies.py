@@ -157,15 +157,6 @@ ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
         self.assertFalse([r for r in self.d.records("reception")
                           if "dropped@one.test" in r["recipients"]])
 
-    def arrived(self, rcpt, timeout=20):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            hits = [m for m in self.sink.got if rcpt in m["rcpts"]]
-            if hits:
-                return hits[0]
-            time.sleep(0.05)
-        self.fail(f"{rcpt} never arrived\n{self.d.records()}\n{self.d.stderr_text()[-3000:]}")
-
     def test_x_binding_chooses_the_binding_and_is_removed(self):
         self.send(["x1@one.test"], "X-Binding: b2\r\n")
         m = self.arrived("x1@one.test")

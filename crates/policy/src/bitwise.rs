@@ -14,145 +14,7 @@
 
 use std::borrow::Cow;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Tok {
-    Name,
-    Number,
-    Str,
-    Punct,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Token {
-    kind: Tok,
-    start: usize,
-    end: usize,
-}
-
-const KEYWORDS: &[&str] = &[
-    "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "if", "in", "local",
-    "nil", "not", "or", "repeat", "return", "then", "true", "until", "while",
-];
-
-/// The significant tokens of `src` (comments and white space skipped).
-fn lex(src: &str) -> Vec<Token> {
-    let b = src.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        let start = i;
-        if c.is_ascii_whitespace() {
-            i += 1;
-            continue;
-        }
-        if c == b'-' && b.get(i + 1) == Some(&b'-') {
-            i += 2;
-            match long_level(b, i) {
-                Some(l) => i = skip_long(b, i, l),
-                None => {
-                    while i < b.len() && b[i] != b'\n' {
-                        i += 1;
-                    }
-                }
-            }
-            continue;
-        }
-        if c == b'['
-            && let Some(l) = long_level(b, i)
-        {
-            i = skip_long(b, i, l);
-            out.push(Token {
-                kind: Tok::Str,
-                start,
-                end: i,
-            });
-            continue;
-        }
-        if c == b'"' || c == b'\'' {
-            i += 1;
-            while i < b.len() && b[i] != c && b[i] != b'\n' {
-                i += if b[i] == b'\\' { 2 } else { 1 };
-            }
-            i = (i + 1).min(b.len());
-            out.push(Token {
-                kind: Tok::Str,
-                start,
-                end: i,
-            });
-            continue;
-        }
-        if c.is_ascii_alphabetic() || c == b'_' {
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
-                i += 1;
-            }
-            out.push(Token {
-                kind: Tok::Name,
-                start,
-                end: i,
-            });
-            continue;
-        }
-        if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) {
-            while i < b.len()
-                && (b[i].is_ascii_alphanumeric()
-                    || b[i] == b'.'
-                    || ((b[i] == b'+' || b[i] == b'-')
-                        && matches!(b[i - 1], b'e' | b'E')
-                        && !src[start..i].starts_with("0x")))
-            {
-                i += 1;
-            }
-            out.push(Token {
-                kind: Tok::Number,
-                start,
-                end: i,
-            });
-            continue;
-        }
-        let three = ["..."];
-        let two = ["..", "==", "~=", "<=", ">=", "<<", ">>", "^^", "!="];
-        let len = if three.iter().any(|p| src[i..].starts_with(p)) {
-            3
-        } else if two.iter().any(|p| src[i..].starts_with(p)) {
-            2
-        } else {
-            src[i..].chars().next().map_or(1, char::len_utf8)
-        };
-        i += len;
-        out.push(Token {
-            kind: Tok::Punct,
-            start,
-            end: i,
-        });
-    }
-    out
-}
-
-fn long_level(b: &[u8], i: usize) -> Option<usize> {
-    if b.get(i) != Some(&b'[') {
-        return None;
-    }
-    let mut j = i + 1;
-    while b.get(j) == Some(&b'=') {
-        j += 1;
-    }
-    (b.get(j) == Some(&b'[')).then_some(j - i - 1)
-}
-
-fn skip_long(b: &[u8], i: usize, level: usize) -> usize {
-    let mut j = i + level + 2;
-    while j < b.len() {
-        if b[j] == b']'
-            && b.get(j + 1 + level) == Some(&b']')
-            && b[j + 1..j + 1 + level].iter().all(|&c| c == b'=')
-        {
-            return j + level + 2;
-        }
-        j += 1;
-    }
-    b.len()
-}
+use crate::lex::{KEYWORDS, Tok, Token, lex};
 
 /// A binary operator's precedence (Lua 5.3's, with Momentum's `^^` for XOR and `\` for
 /// integer division), whether it is right-associative, and the function a bitwise one
@@ -264,51 +126,46 @@ impl Parser<'_> {
         self.text(self.i)
     }
 
-    /// Past the bracket group opening at `self.i`; its end offset.
-    fn skip_group(&mut self) -> Option<usize> {
+    /// Past the nested construct opening at `self.i`: tokens that `opens` counts up,
+    /// tokens that `closes` counts down, to the one that closes the first. Its end offset.
+    fn skip_nested(
+        &mut self,
+        opens: fn(Tok, &str) -> bool,
+        closes: fn(Tok, &str) -> bool,
+    ) -> Option<usize> {
         let mut depth = 0usize;
-        while let Some(t) = self.peek() {
-            match t {
-                "(" | "[" | "{" => depth += 1,
-                ")" | "]" | "}" => {
-                    depth = depth.checked_sub(1)?;
-                    if depth == 0 {
-                        let end = self.toks[self.i].end;
-                        self.i += 1;
-                        return Some(end);
-                    }
+        while let Some(t) = self.toks.get(self.i) {
+            let text = &self.src[t.start..t.end];
+            if opens(t.kind, text) {
+                depth += 1;
+            } else if closes(t.kind, text) {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    self.i += 1;
+                    return Some(t.end);
                 }
-                _ => {}
             }
             self.i += 1;
         }
         None
     }
 
-    /// Past a `function ... end` body; its end offset.
+    /// Past the bracket group opening at `self.i`; its end offset.
+    fn skip_group(&mut self) -> Option<usize> {
+        self.skip_nested(
+            |_, t| matches!(t, "(" | "[" | "{"),
+            |_, t| matches!(t, ")" | "]" | "}"),
+        )
+    }
+
+    /// Past a `function ... end` body; its end offset. Blocks close with `end` or
+    /// `until`: `while` and `for` open theirs with `do`, and `if` with itself (`then`
+    /// opens nothing).
     fn skip_function(&mut self) -> Option<usize> {
-        let mut depth = 0usize;
-        while let Some(t) = self.peek() {
-            let name = self.toks[self.i].kind == Tok::Name;
-            if name {
-                // Blocks that close with `end` or `until`: `while` and `for` open theirs
-                // with `do`, and `if` with itself (`then` opens nothing).
-                match t {
-                    "function" | "do" | "if" | "repeat" => depth += 1,
-                    "end" | "until" => {
-                        depth = depth.checked_sub(1)?;
-                        if depth == 0 {
-                            let end = self.toks[self.i].end;
-                            self.i += 1;
-                            return Some(end);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            self.i += 1;
-        }
-        None
+        self.skip_nested(
+            |k, t| k == Tok::Name && matches!(t, "function" | "do" | "if" | "repeat"),
+            |k, t| k == Tok::Name && matches!(t, "end" | "until"),
+        )
     }
 
     fn primary(&mut self) -> Option<Node> {

@@ -155,6 +155,25 @@ fn options(o: Option<Table>) -> mlua::Result<(bool, bool)> {
     Ok((nocache, raise))
 }
 
+/// The rows of a `query` or `fetch_row` (`what`): a failure raises, or with
+/// `raise_error = false` is the inner `Err` with its message.
+fn rows_of(
+    sources: &Datasources,
+    what: &str,
+    cache: &str,
+    sql: &str,
+    p: Option<Table>,
+    o: Option<Table>,
+) -> mlua::Result<Result<Arc<Vec<Row>>, String>> {
+    let (nocache, raise) = options(o)?;
+    let p = params(p)?;
+    match sources.get(cache).and_then(|c| c.query(sql, &p, nocache)) {
+        Ok(rows) => Ok(Ok(rows)),
+        Err(e) if raise => Err(mlua::Error::runtime(format!("msys.db.{what}: {e}"))),
+        Err(e) => Ok(Err(e.to_string())),
+    }
+}
+
 /// Installs `msys.db` and the `msys.datasource` namespace.
 pub fn install(lua: &Lua, msys: &Table, sources: Arc<Datasources>) -> mlua::Result<()> {
     let db = lua.create_table()?;
@@ -163,13 +182,9 @@ pub fn install(lua: &Lua, msys: &Table, sources: Arc<Datasources>) -> mlua::Resu
     db.set(
         "query",
         lua.create_function(move |lua, (cache, sql, p, o): Args| {
-            let (nocache, raise) = options(o)?;
-            let p = params(p)?;
-            let result = s.get(&cache).and_then(|c| c.query(&sql, &p, nocache));
-            let rows = match result {
+            let rows = match rows_of(&s, "query", &cache, &sql, p, o)? {
                 Ok(r) => r,
-                Err(e) if raise => return Err(mlua::Error::runtime(format!("msys.db.query: {e}"))),
-                Err(e) => return Ok((Value::Nil, Some(e.to_string()))),
+                Err(e) => return Ok((Value::Nil, Some(e))),
             };
             let mut next = 0usize;
             let iter = lua.create_function_mut(move |lua, _: mlua::Variadic<Value>| {
@@ -186,16 +201,12 @@ pub fn install(lua: &Lua, msys: &Table, sources: Arc<Datasources>) -> mlua::Resu
     db.set(
         "fetch_row",
         lua.create_function(move |lua, (cache, sql, p, o): Args| {
-            let (nocache, raise) = options(o)?;
-            let p = params(p)?;
-            let result = s.get(&cache).and_then(|c| c.query(&sql, &p, nocache));
-            match result {
+            match rows_of(&s, "fetch_row", &cache, &sql, p, o)? {
                 Ok(rows) => match rows.first() {
                     Some(r) => Ok((Value::Table(row(lua, r)?), None)),
                     None => Ok((Value::Nil, None)),
                 },
-                Err(e) if raise => Err(mlua::Error::runtime(format!("msys.db.fetch_row: {e}"))),
-                Err(e) => Ok((Value::Nil, Some(e.to_string()))),
+                Err(e) => Ok((Value::Nil, Some(e))),
             }
         })?,
     )?;

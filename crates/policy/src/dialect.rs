@@ -21,70 +21,14 @@ fn not_equal(src: &str) -> Cow<'_, str> {
     if !src.contains("!=") {
         return Cow::Borrowed(src);
     }
-    let b = src.as_bytes();
-    let mut out = b.to_vec();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                i += 2;
-                match long_bracket(b, i) {
-                    Some(level) => i = skip_long(b, i, level),
-                    None => {
-                        while i < b.len() && b[i] != b'\n' {
-                            i += 1;
-                        }
-                    }
-                }
-            }
-            b'[' => match long_bracket(b, i) {
-                Some(level) => i = skip_long(b, i, level),
-                None => i += 1,
-            },
-            q @ (b'"' | b'\'') => {
-                i += 1;
-                while i < b.len() && b[i] != q && b[i] != b'\n' {
-                    i += if b[i] == b'\\' { 2 } else { 1 };
-                }
-                i += 1;
-            }
-            b'!' if b.get(i + 1) == Some(&b'=') => {
-                out[i] = b'~';
-                i += 2;
-            }
-            _ => i += 1,
+    let mut out = src.as_bytes().to_vec();
+    for t in crate::lex::lex(src) {
+        if t.kind == crate::lex::Tok::Punct && &src[t.start..t.end] == "!=" {
+            out[t.start] = b'~';
         }
     }
     // Only an ASCII byte was replaced by another: still UTF-8.
     Cow::Owned(String::from_utf8(out).unwrap_or_else(|_| src.to_string()))
-}
-
-/// The level of a long bracket `[`, `=`*, `[` opening at `i`, if one does.
-fn long_bracket(b: &[u8], i: usize) -> Option<usize> {
-    if b.get(i) != Some(&b'[') {
-        return None;
-    }
-    let mut j = i + 1;
-    while b.get(j) == Some(&b'=') {
-        j += 1;
-    }
-    (b.get(j) == Some(&b'[')).then_some(j - i - 1)
-}
-
-/// Past the long string or comment opening at `i` with `level` equals signs (to the end of
-/// the text when it is not closed: the Lua parser reports that).
-fn skip_long(b: &[u8], i: usize, level: usize) -> usize {
-    let mut j = i + level + 2;
-    while j < b.len() {
-        if b[j] == b']'
-            && b.get(j + 1 + level) == Some(&b']')
-            && b[j + 1..j + 1 + level].iter().all(|&c| c == b'=')
-        {
-            return j + level + 2;
-        }
-        j += 1;
-    }
-    b.len()
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ mod find;
 mod handles;
 mod headers;
 mod json;
+mod lex;
 mod library;
 mod macros;
 mod pool;
@@ -626,15 +627,17 @@ impl Policy {
         let result = pool::with_state(inner, |state| {
             state.run_log(c, &mut conn, msg, domain, now, note)
         });
-        match result {
-            Ok(code) => code,
-            Err(e) => {
-                inner.stats.errors[c as usize].fetch_add(1, Ordering::Relaxed);
-                let error = crate::error::error_text(&e);
-                tracing::error!(callout = c.name(), %error, "policy script failed");
-                None
-            }
-        }
+        result.unwrap_or_else(|e| {
+            self.failed(c, &e);
+            None
+        })
+    }
+
+    /// A callout raised or ran past its budget: counted, and logged with its place.
+    fn failed(&self, c: Callout, e: &mlua::Error) {
+        self.inner.stats.errors[c as usize].fetch_add(1, Ordering::Relaxed);
+        let error = crate::error::error_text(e);
+        tracing::error!(callout = c.name(), %error, "policy script failed");
     }
 
     /// Only `validate_set_binding`, for a message already accepted (the console's `rebind`):
@@ -663,9 +666,7 @@ impl Policy {
         match result {
             Ok(code) => code,
             Err(e) => {
-                inner.stats.errors[c as usize].fetch_add(1, Ordering::Relaxed);
-                let error = crate::error::error_text(&e);
-                tracing::error!(callout = c.name(), %error, "policy script failed");
+                self.failed(c, &e);
                 match c {
                     Callout::SetBinding | Callout::Dealloc => None,
                     Callout::Connect | Callout::Accept => Some(Code {

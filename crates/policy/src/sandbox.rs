@@ -610,24 +610,40 @@ impl State {
         msg: &mut Message,
         arg: Option<&str>,
     ) -> mlua::Result<Option<Code>> {
-        {
-            let mut call = self.shared.call.borrow_mut();
-            call.active = true;
-            call.phase = c;
-            call.conn = std::mem::take(conn);
-            call.msg = std::mem::take(msg);
-            call.rcpt = (c == Callout::RcptTo).then(|| arg.unwrap_or_default().to_string());
-            call.code = None;
-        }
+        let rcpt = (c == Callout::RcptTo).then(|| arg.unwrap_or_default().to_string());
+        self.enter(c, conn, msg, rcpt, None);
         let result = self.call_modules(c, arg);
+        let code = self.leave(conn, msg);
+        result?;
+        // A 2xx or 3xx "code" accepts: there is nothing to refuse.
+        Ok(code.filter(|c| c.code >= 400))
+    }
+
+    /// Moves the connection and message into the shared call for callout `c`.
+    fn enter(
+        &self,
+        c: Callout,
+        conn: &mut Conn,
+        msg: &mut Message,
+        rcpt: Option<String>,
+        code: Option<Code>,
+    ) {
+        let mut call = self.shared.call.borrow_mut();
+        call.active = true;
+        call.phase = c;
+        call.conn = std::mem::take(conn);
+        call.msg = std::mem::take(msg);
+        call.rcpt = rcpt;
+        call.code = code;
+    }
+
+    /// Moves them back out, whatever the callout did; the code it set.
+    fn leave(&self, conn: &mut Conn, msg: &mut Message) -> Option<Code> {
         let mut call = self.shared.call.borrow_mut();
         call.active = false;
         *conn = std::mem::take(&mut call.conn);
         *msg = std::mem::take(&mut call.msg);
-        let code = call.code.take();
-        result?;
-        // A 2xx or 3xx "code" accepts: there is nothing to refuse.
-        Ok(code.filter(|c| c.code >= 400))
+        call.code.take()
     }
 
     /// Runs a log callout (`core_log_*_v1`) in every module that has it, with Momentum's
@@ -642,15 +658,8 @@ impl State {
         now: u64,
         note: &Code,
     ) -> mlua::Result<Option<Code>> {
-        {
-            let mut call = self.shared.call.borrow_mut();
-            call.active = true;
-            call.phase = c;
-            call.conn = std::mem::take(conn);
-            call.msg = std::mem::take(msg);
-            call.rcpt = call.msg.recipients.first().cloned();
-            call.code = Some(note.clone());
-        }
+        let rcpt = msg.recipients.first().cloned();
+        self.enter(c, conn, msg, rcpt, Some(note.clone()));
         let text = format!("{} {}", note.code, note.text);
         let result = (|| -> mlua::Result<()> {
             let dr = self.lua.create_table()?;
@@ -673,11 +682,7 @@ impl State {
             }
             Ok(())
         })();
-        let mut call = self.shared.call.borrow_mut();
-        call.active = false;
-        *conn = std::mem::take(&mut call.conn);
-        *msg = std::mem::take(&mut call.msg);
-        let code = call.code.take();
+        let code = self.leave(conn, msg);
         result?;
         Ok(code.filter(|k| k != note))
     }

@@ -86,8 +86,12 @@ pub async fn serve(
         Some(l) => l.conn.clone(),
         None => shared.ids.next(crate::unix_now()),
     };
-    // `validate_dealloc` when the session ends, however it ends.
-    let _dealloc = Dealloc(generation.policy.clone(), conn.clone());
+    // `validate_dealloc` when the session ends, however it ends; no copy of the connection
+    // for a policy without it.
+    let _dealloc = generation
+        .policy
+        .has(bindery_policy::Callout::Dealloc)
+        .then(|| Dealloc(generation.policy.clone(), conn.clone()));
     let mut stream = if plan.use_ssl {
         let Some(cfg) = inbound.tls.as_ref() else {
             return Ok(());
@@ -392,9 +396,7 @@ struct Dealloc(bindery_policy::Policy, Conn);
 
 impl Drop for Dealloc {
     fn drop(&mut self) {
-        if self.0.has(bindery_policy::Callout::Dealloc) {
-            self.0.dealloc(&mut self.1);
-        }
+        self.0.dealloc(&mut self.1);
     }
 }
 
