@@ -20,6 +20,7 @@
 pub mod audit_series;
 mod bitwise;
 mod choose;
+pub mod cidr;
 mod config;
 pub mod counters;
 mod db;
@@ -288,6 +289,9 @@ pub struct Stats {
     pub counters: Arc<counters::Counters>,
     /// `msys.audit_series`'s series, likewise.
     pub audit_series: Arc<audit_series::AuditSeries>,
+    /// `msys.cidr`'s tables, likewise (each state's `init` defines them again; an equal
+    /// definition keeps the loaded data).
+    pub cidrs: Arc<cidr::Cidrs>,
 }
 
 /// How long one callout may run.

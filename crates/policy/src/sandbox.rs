@@ -403,6 +403,13 @@ impl State {
             .get::<Table>("msys")
             .and_then(|m| {
                 crate::counters::install(&lua, &m, counters)?;
+                crate::cidr::install(
+                    &lua,
+                    &m,
+                    &call,
+                    Arc::clone(&inner.stats.cidrs),
+                    Arc::clone(&inner.datasources),
+                )?;
                 crate::db::install(&lua, &m, Arc::clone(&inner.datasources))
             })
             .map_err(|e| bare(e.to_string()))?;

@@ -1366,3 +1366,88 @@ msys.registerModule("a", mod)
     assert_eq!(m.context["persist"], "false");
     assert_eq!(p.errors(), 0);
 }
+
+/// `msys.cidr` as the cidrdb pages and the training policy use it: an rbldnsd file defined
+/// in `init` (the reference page's example shape), queried for the connected client (no
+/// address) and for a given one, with `interpolate` and `default_value`; a datasource table
+/// from SQLite; an unknown table or type raises, naming it.
+#[test]
+fn msys_cidr_answers_from_rbldnsd_files_and_datasources() {
+    let dir = tempfile::tempdir().unwrap();
+    let rbl = dir.path().join("rbl.txt");
+    std::fs::write(
+        &rbl,
+        "# test list\n:127.0.0.2:Listed $\n192.0.2.0/24\n!192.0.2.200\n198.51.100.7 :5:Spam from $\n",
+    )
+    .unwrap();
+    let db = dir.path().join("nets.sqlite");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch(
+        "create table nets (label text, block text);
+         insert into nets values ('partner', '203.0.113.0/24'), ('office', '192.0.2.9');",
+    )
+    .unwrap();
+    drop(c);
+    let extra = format!(
+        "Datasource \"nets\" {{\n  uri = ( \"sqlite:{}\" )\n  max_rows = -1\n}}\n",
+        db.display()
+    );
+    let script = format!(
+        r#"
+require("msys.cidr")
+local mod = {{}}
+function mod:init()
+  msys.cidr.define("rbl", {{ type = "rbldnsd", source = "{rbl}", value = "txt",
+                            interpolate = true, default_value = "127.0.0.0" }})
+  msys.cidr.define("rbl_a", {{ type = "rbldnsd", source = "file://{rbl}" }})
+  msys.cidr.define("nets", {{ type = "datasource", cachename = "nets",
+                             query = "select label, block from nets",
+                             cidr_column = "block", value_column = 1 }})
+  msys.cidr.define("present", {{ type = "datasource", cachename = "nets",
+                                query = "select block from nets" }})
+  msys.cidr.define("blank", "empty")
+  return true
+end
+function mod:validate_connect(accept, vctx)
+  local r = {{ msys.cidr.query("rbl"), msys.cidr.query("rbl", "198.51.100.7"),
+              msys.cidr.query("rbl", "192.0.2.200"), msys.cidr.query("rbl_a", "198.51.100.7"),
+              tostring(msys.cidr.query("rbl_a", "10.0.0.1")), msys.cidr.query("nets"),
+              msys.cidr.query("nets", "203.0.113.77:2525"), tostring(msys.cidr.query("present")),
+              tostring(msys.cidr.query("blank")), tostring(msys.cidr.reload("rbl")) }}
+  vctx:set(msys.core.VCTX_CONN, "r", table.concat(r, "|"))
+  local ok, err = pcall(msys.cidr.query, "nope")
+  vctx:set(msys.core.VCTX_CONN, "e", tostring(err))
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("cidr", mod)
+"#,
+        rbl = rbl.display()
+    );
+    let s = setup(&[("t.lua", &script)], &["t"], &extra);
+    let p = Policy::load(s.snapshot.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let mut c = conn();
+    assert_eq!(p.connect(&mut c), None);
+    assert_eq!(
+        c.context.get("r").map(String::as_str),
+        Some(
+            "Listed 192.0.2.9|Spam from 198.51.100.7|127.0.0.0|127.0.0.5|nil|office|partner|true|nil|true"
+        )
+    );
+    let e = c.context.get("e").cloned().unwrap_or_default();
+    assert!(e.contains("no CIDR named \"nope\""), "{e}");
+    assert_eq!(p.errors(), 0);
+
+    let bad = r#"
+local mod = {}
+function mod:init()
+  msys.cidr.define("x", { type = "rbl", source = "/nonexistent" })
+  return true
+end
+msys.registerModule("bad", mod)
+"#;
+    let err = load_err(&[("t.lua", bad)], &["t"]);
+    assert!(
+        err.contains("type \"rbl\" is not datasource, rbldnsd or empty"),
+        "{err}"
+    );
+}
