@@ -282,6 +282,104 @@ impl Resolver for HickoryResolver {
     }
 }
 
+/// The record types a policy script may ask for (`msys.dnsLookup`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Rtype {
+    A,
+    Aaaa,
+    Txt,
+    Mx,
+    Ptr,
+    Ns,
+}
+
+impl Rtype {
+    /// Momentum's names, in any case.
+    pub fn parse(s: &str) -> Option<Rtype> {
+        Some(match s.to_ascii_uppercase().as_str() {
+            "A" => Rtype::A,
+            "AAAA" => Rtype::Aaaa,
+            "TXT" => Rtype::Txt,
+            "MX" => Rtype::Mx,
+            "PTR" => Rtype::Ptr,
+            "NS" => Rtype::Ns,
+            _ => return None,
+        })
+    }
+}
+
+/// One record's data as text; MX records keep their preference.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub preference: Option<u16>,
+    pub text: String,
+}
+
+/// The name a PTR question asks: an address becomes its `in-addr.arpa` / `ip6.arpa` name,
+/// anything else is taken as the name itself.
+pub fn ptr_name(name: &str) -> String {
+    match name.parse::<IpAddr>() {
+        Ok(IpAddr::V4(a)) => {
+            let o = a.octets();
+            format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0])
+        }
+        Ok(IpAddr::V6(a)) => {
+            let mut s = String::new();
+            for b in a.octets().iter().rev() {
+                s.push_str(&format!("{:x}.{:x}.", b & 0xf, b >> 4));
+            }
+            s + "ip6.arpa"
+        }
+        Err(_) => name.to_string(),
+    }
+}
+
+impl HickoryResolver {
+    /// Any record type, as a script asks: TXT strings joined, names without their trailing
+    /// dot, MX records best first.
+    pub async fn records(&self, name: &str, rtype: Rtype) -> Result<Vec<Record>, DnsError> {
+        use hickory_resolver::proto::rr::{RData, RecordType};
+        let _turn = self.in_flight.acquire().await.ok();
+        let (asked, t) = match rtype {
+            Rtype::A => (fqdn(name), RecordType::A),
+            Rtype::Aaaa => (fqdn(name), RecordType::AAAA),
+            Rtype::Txt => (fqdn(name), RecordType::TXT),
+            Rtype::Mx => (fqdn(name), RecordType::MX),
+            Rtype::Ns => (fqdn(name), RecordType::NS),
+            Rtype::Ptr => (fqdn(&ptr_name(name)), RecordType::PTR),
+        };
+        let lookup = self
+            .inner
+            .lookup(asked.as_str(), t)
+            .await
+            .map_err(|e| classify(name, e))?;
+        let mut out = Vec::new();
+        for r in lookup.answers() {
+            let (preference, text) = match &r.data {
+                RData::A(a) if t == RecordType::A => (None, a.0.to_string()),
+                RData::AAAA(a) if t == RecordType::AAAA => (None, a.0.to_string()),
+                RData::TXT(txt) if t == RecordType::TXT => (
+                    None,
+                    txt.txt_data
+                        .iter()
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                        .collect::<String>(),
+                ),
+                RData::MX(mx) if t == RecordType::MX => {
+                    (Some(mx.preference), host_name(&mx.exchange))
+                }
+                RData::PTR(p) if t == RecordType::PTR => (None, host_name(&p.0)),
+                RData::NS(n) if t == RecordType::NS => (None, host_name(&n.0)),
+                _ => continue,
+            };
+            out.push(Record { preference, text });
+        }
+        // Best first; equal preferences keep the answer's order.
+        out.sort_by_key(|r| r.preference.unwrap_or(0));
+        Ok(out)
+    }
+}
+
 /// Answers from a table: for tests and for fixed routing.
 #[derive(Default)]
 pub struct MemResolver {

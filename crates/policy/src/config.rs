@@ -78,6 +78,8 @@ pub enum Phase {
 pub struct World {
     view: RefCell<View>,
     host: Option<Arc<dyn ConfigHost>>,
+    /// The daemon's other services (the handles reach `msg:inject`'s injector here).
+    pub hosts: crate::Hosts,
     phase: Cell<Phase>,
     /// Answers to `msys.config("get"/"eval")` for the generation in force: a script that
     /// reads an option per message (the sample sparkpost-relay policy does, twice) would
@@ -95,10 +97,11 @@ const READS_KEPT: usize = 256;
 
 impl World {
     /// A state's world while its scripts load, in phase `loading` (Apply or Replay).
-    pub fn new(view: View, host: Option<Arc<dyn ConfigHost>>, loading: Phase) -> World {
+    pub fn new(view: View, hosts: crate::Hosts, loading: Phase) -> World {
         World {
             view: RefCell::new(view),
-            host,
+            host: hosts.config.clone(),
+            hosts,
             phase: Cell::new(loading),
             reads: RefCell::default(),
         }

@@ -45,7 +45,10 @@ pub struct Shared {
 }
 
 impl Shared {
-    fn with<R>(&self, f: impl FnOnce(&mut Call) -> Result<R, LuaError>) -> Result<R, LuaError> {
+    pub(crate) fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Call) -> Result<R, LuaError>,
+    ) -> Result<R, LuaError> {
         let mut call = self.call.borrow_mut();
         if !call.active {
             return Err(LuaError::runtime(
@@ -176,9 +179,13 @@ impl UserData for Msg {
         // msg.id: the message's spool id; msg.conn_id: its session's.
         f.add_field_method_get("id", |_, this| this.0.with(|c| Ok(c.msg.id.clone())));
         f.add_field_method_get("conn_id", |_, this| this.0.with(|c| Ok(c.conn.id.clone())));
+        f.add_field_method_get("recv_method", |_, this| {
+            this.0.with(|c| Ok(c.msg.recv_method.number()))
+        });
     }
 
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        crate::newmsg::add_methods(m);
         m.add_method("binding", |_, this, name: Option<String>| {
             this.0.with(|c| {
                 let Some(name) = name else {
@@ -426,6 +433,51 @@ impl UserData for Msg {
     }
 }
 
+/// A socket address as Momentum gives one to scripts (`accept.remote_addr`): `tostring`
+/// prints `ip:port` for IPv4 and `ip.port` for IPv6, the forms the sample policy's
+/// `ip_from_addr_and_port` splits (at `:` and at `.`); `msys.core.ec_sockaddr_family`
+/// tells them apart.
+#[derive(Clone, Copy, Debug)]
+pub struct SockAddr(pub std::net::IpAddr, pub u16);
+
+impl std::fmt::Display for SockAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            std::net::IpAddr::V4(a) => write!(f, "{a}:{}", self.1),
+            std::net::IpAddr::V6(a) => write!(f, "{a}.{}", self.1),
+        }
+    }
+}
+
+impl UserData for SockAddr {
+    fn add_fields<F: mlua::UserDataFields<Self>>(f: &mut F) {
+        f.add_field_method_get("ip", |_, this| Ok(this.0.to_string()));
+        f.add_field_method_get("port", |_, this| Ok(this.1));
+    }
+
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_meta_method(mlua::MetaMethod::ToString, |_, this, ()| {
+            Ok(this.to_string())
+        });
+        m.add_meta_function(mlua::MetaMethod::Concat, |lua, (a, b): (Value, Value)| {
+            let text = |v: Value| -> mlua::Result<String> {
+                match v {
+                    Value::UserData(u) => Ok(u.borrow::<SockAddr>()?.to_string()),
+                    other => Ok(lua
+                        .coerce_string(other)?
+                        .map(|s| s.to_string_lossy())
+                        .unwrap_or_default()),
+                }
+            };
+            Ok(text(a)? + &text(b)?)
+        });
+        m.add_meta_method(mlua::MetaMethod::Eq, |_, this, other: mlua::AnyUserData| {
+            let o = other.borrow::<SockAddr>()?;
+            Ok(this.0 == o.0 && this.1 == o.1)
+        });
+    }
+}
+
 /// `msys.core.EC_MSG_ENV_*`: which address `msg:get_envelope2` reads, and whether whole.
 pub const ENV_FROM: i64 = 1;
 pub const ENV_TO: i64 = 2;
@@ -535,12 +587,32 @@ impl UserData for Vctx {
 impl UserData for Accept {
     fn add_fields<F: mlua::UserDataFields<Self>>(f: &mut F) {
         f.add_field_method_get("remote_addr", |_, this| {
-            this.0.with(|c| Ok(c.conn.peer.map(|p| p.to_string())))
+            this.0
+                .with(|c| Ok(c.conn.peer.map(|ip| SockAddr(ip, c.conn.peer_port))))
         });
         f.add_field_method_get("conn_id", |_, this| this.0.with(|c| Ok(c.conn.id.clone())));
     }
 
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        // ac:inbound_session_count([cidr [, service]]): sessions open now from `cidr`
+        // (default: this client's address) on this listener.
+        m.add_method(
+            "inbound_session_count",
+            |_, this, (cidr, service): (Option<String>, Option<String>)| {
+                let (peer, listener) = this
+                    .0
+                    .with(|c| Ok((c.conn.peer, c.conn.listener.clone())))?;
+                let live = this.0.world.hosts.sessions.clone();
+                crate::inject::session_count(
+                    live.as_deref(),
+                    cidr.as_deref().unwrap_or("/32"),
+                    service.as_deref().unwrap_or("SMTP"),
+                    peer,
+                    Some(&listener),
+                )
+                .map_err(|e| LuaError::runtime(format!("ac:inbound_session_count: {e}")))
+            },
+        );
         m.add_method("esmtp_capability_add", |_, this, name: String| {
             this.0.with(|c| {
                 c.conn.capabilities.push(name);

@@ -25,14 +25,17 @@ mod config;
 pub mod counters;
 mod db;
 pub mod dialect;
+pub mod dns;
 mod error;
 mod find;
 mod handles;
 mod headers;
+pub mod inject;
 mod json;
 mod lex;
 mod library;
 mod macros;
+pub mod newmsg;
 mod pool;
 mod require;
 mod sandbox;
@@ -190,6 +193,10 @@ pub struct Conn {
     /// `ac:esmtp_capability_add`: keywords for this session's EHLO reply, taken by the
     /// server.
     pub capabilities: Vec<String>,
+    /// The client's port (`accept.remote_addr`, `msg:reception_peer`); 0 when unknown.
+    pub peer_port: u16,
+    /// The listener's own address (`msg:listener_addr`).
+    pub local: Option<std::net::SocketAddr>,
 }
 
 impl Conn {
@@ -241,6 +248,10 @@ pub struct Message {
     pub discard: Option<Code>,
     /// `msg:routing_domain(domain)`: the domain whose route the message takes.
     pub routing_domain: Option<String>,
+    /// `msg.recv_method`: how it came in.
+    pub recv_method: inject::RecvMethod,
+    /// How many injected messages led to this one (0: received from a client).
+    pub depth: u8,
 }
 
 /// The end-of-DATA verdict: a refusal, or acceptance on a binding.
@@ -303,6 +314,18 @@ pub struct Limits {
     pub unsafe_libraries: bool,
 }
 
+/// The daemon's services a script reaches. Each is optional: without `config`, a
+/// callout's `msys.config("set")` stays in its own state; without `dns`, `msys.dnsLookup`
+/// answers nil and why; without `sessions`, session counts raise; without `injector`,
+/// `msg:inject` raises.
+#[derive(Clone, Default)]
+pub struct Hosts {
+    pub config: Option<Arc<dyn ConfigHost>>,
+    pub dns: Option<Arc<dyn dns::Dns>>,
+    pub sessions: Option<Arc<dyn inject::LiveSessions>>,
+    pub injector: Option<Arc<dyn inject::Injector>>,
+}
+
 /// One configuration generation's policy. Cheap to clone.
 #[derive(Clone)]
 pub struct Policy {
@@ -327,8 +350,8 @@ struct Inner {
     limits: Limits,
     /// The configuration, with any change the scripts' `init` made to it.
     view: View,
-    /// Where run-time `msys.config("set")` goes; shared with later generations.
-    host: Option<Arc<dyn ConfigHost>>,
+    /// What the daemon gives the scripts; shared with later generations.
+    hosts: Hosts,
     /// Shared with the generations before and after (see [`Policy::continuing`]).
     stats: Arc<Stats>,
 }
@@ -337,16 +360,13 @@ impl Policy {
     /// Finds, compiles and initialises every script the configuration names. Errors point at
     /// the `source` setting or at the script's own line.
     pub fn load(snapshot: Arc<Snapshot>) -> Result<Policy, LoadError> {
-        Policy::load_with(snapshot, None, Arc::default(), Phase::Apply)
+        Policy::load_with(snapshot, Hosts::default(), Arc::default(), Phase::Apply)
     }
 
-    /// [`Policy::load`] for a running daemon: run-time `msys.config("set"|"unset")` goes to
-    /// `host`.
-    pub fn load_hosted(
-        snapshot: Arc<Snapshot>,
-        host: Arc<dyn ConfigHost>,
-    ) -> Result<Policy, LoadError> {
-        Policy::load_with(snapshot, Some(host), Arc::default(), Phase::Apply)
+    /// [`Policy::load`] for a running daemon (or a command standing in for one): the
+    /// scripts reach the daemon's services through `hosts`.
+    pub fn load_hosted(snapshot: Arc<Snapshot>, hosts: Hosts) -> Result<Policy, LoadError> {
+        Policy::load_with(snapshot, hosts, Arc::default(), Phase::Apply)
     }
 
     /// The policy for a configuration read again from the files (`config reload`): loaded as
@@ -365,13 +385,13 @@ impl Policy {
 
     /// A policy following `previous`: its host and counters carry on.
     fn after(snapshot: Arc<Snapshot>, previous: &Policy, init: Phase) -> Result<Policy, LoadError> {
-        let host = previous.inner.host.clone();
-        Policy::load_with(snapshot, host, Arc::clone(&previous.inner.stats), init)
+        let hosts = previous.inner.hosts.clone();
+        Policy::load_with(snapshot, hosts, Arc::clone(&previous.inner.stats), init)
     }
 
     fn load_with(
         snapshot: Arc<Snapshot>,
-        host: Option<Arc<dyn ConfigHost>>,
+        hosts: Hosts,
         stats: Arc<Stats>,
         init: Phase,
     ) -> Result<Policy, LoadError> {
@@ -388,7 +408,7 @@ impl Policy {
             callouts: 0,
             limits,
             view: View::new(snapshot),
-            host,
+            hosts,
             stats,
         };
         // A trial state proves every script compiles and initialises, and says which
@@ -433,7 +453,7 @@ impl Policy {
                 callouts: 0,
                 limits: find::limits(&snapshot.tree),
                 view: View::new(snapshot),
-                host: None,
+                hosts: Hosts::default(),
                 stats: Arc::default(),
             }),
         }
@@ -560,6 +580,8 @@ impl Policy {
                 binding: msg.binding.clone(),
                 discard: None,
                 routing_domain: msg.routing_domain.clone(),
+                recv_method: msg.recv_method,
+                depth: msg.depth,
             };
             if let Some(code) = self.each_rcpt(conn, &mut own) {
                 return Verdict::Refuse(code);

@@ -101,15 +101,11 @@ pub fn install(lua: &Lua, msys: &Table) -> mlua::Result<()> {
     )?;
     msys.set("pcre", pcre)?;
     msys.set("json", crate::json::module(lua)?)?;
-    // msys.audit reads the inbound_audit module's monitors; bindery refuses that module, so
-    // every call raises what Momentum raises when it is not configured.
+    // msys.audit's connections, receptions and rejections read the inbound_audit module's
+    // monitors; bindery refuses that module, so they raise what Momentum raises when it is
+    // not configured. (`inbound_session_count` counts live sessions: `newmsg.rs`.)
     let audit = lua.create_table()?;
-    for f in [
-        "connections",
-        "receptions",
-        "rejections",
-        "inbound_session_count",
-    ] {
+    for f in ["connections", "receptions", "rejections"] {
         audit.set(
             f,
             lua.create_function(move |_, _: mlua::Variadic<Value>| -> mlua::Result<()> {

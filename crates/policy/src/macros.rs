@@ -27,6 +27,36 @@ pub fn expand(text: &str, lookup: impl Fn(&str, &str) -> Option<String>) -> Stri
     out
 }
 
+/// An SPF macro letter (RFC 7208 §7.3) for the session and message in hand: `s` the
+/// sender, `l` its local part, `o` and `d` its domain, `i` and `c` the client's address,
+/// `v` `in-addr` or `ip6`, `h` the HELO name, `t` the time. `p` (a validated PTR name) and
+/// `r` are not known here and stay as written.
+pub fn spf(letter: &str, conn: &crate::Conn, msg: &crate::Message) -> Option<String> {
+    let sender = || {
+        if msg.sender.is_empty() {
+            // RFC 7208 §4.3: the null sender is postmaster at the HELO name.
+            conn.ehlo.as_ref().map(|h| format!("postmaster@{h}"))
+        } else {
+            Some(msg.sender.clone())
+        }
+    };
+    match letter.to_ascii_lowercase().as_str() {
+        "s" => sender(),
+        "l" => sender().and_then(|s| s.rsplit_once('@').map(|(l, _)| l.to_string())),
+        "o" | "d" => sender().and_then(|s| s.rsplit_once('@').map(|(_, d)| d.to_string())),
+        "i" | "c" => conn.peer.map(|p| p.to_string()),
+        "v" => conn
+            .peer
+            .map(|p| if p.is_ipv4() { "in-addr" } else { "ip6" }.to_string()),
+        "h" => conn.ehlo.clone(),
+        "t" => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs().to_string()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::expand;

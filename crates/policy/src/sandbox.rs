@@ -86,21 +86,27 @@ fn sandbox(lua: &Lua, unsafe_libraries: bool) -> mlua::Result<()> {
         .set_name("=bindery")
         .exec()?;
     }
-    // `print` goes to the log, not to the daemon's stdout.
-    g.set(
-        "print",
-        lua.create_function(|lua, args: Variadic<Value>| {
-            let mut line = Vec::new();
-            for a in args {
-                line.push(match lua.coerce_string(a.clone())? {
-                    Some(s) => s.to_string_lossy(),
-                    None => format!("{a:?}"),
-                });
-            }
-            tracing::info!(target: "policy", "{}", line.join("\t"));
-            Ok(())
-        })?,
-    )?;
+    // `print` goes to the log, not to the daemon's stdout; each argument as `tostring`
+    // gives it (a userdata's `__tostring` too).
+    let tostring: mlua::Function = g.get("tostring")?;
+    let print = lua.create_function(move |_, args: Variadic<Value>| {
+        let mut line = Vec::new();
+        for a in args {
+            line.push(tostring.call::<String>(a)?);
+        }
+        tracing::info!(target: "policy", "{}", line.join("\t"));
+        Ok(())
+    })?;
+    g.set("print", print.clone())?;
+    // `debug.output(text)`: the logging helper SparkPost's sample policies call (it is on
+    // no reference page); it logs as `print` does. Lua's own `debug` library is not in the
+    // sandbox, so this table holds only it unless unsafe libraries are allowed.
+    let debug = match g.get::<Value>("debug")? {
+        Value::Table(t) => t,
+        _ => lua.create_table()?,
+    };
+    debug.set("output", print)?;
+    g.set("debug", debug)?;
     Ok(())
 }
 
@@ -386,7 +392,7 @@ impl State {
         };
         let lua = Lua::new_with(libs, LuaOptions::default()).map_err(|e| bare(e.to_string()))?;
         let _ = lua.set_memory_limit(MEMORY_LIMIT);
-        let world = Rc::new(World::new(inner.view.clone(), inner.host.clone(), loading));
+        let world = Rc::new(World::new(inner.view.clone(), inner.hosts.clone(), loading));
         sandbox(&lua, inner.limits.unsafe_libraries).map_err(|e| bare(e.to_string()))?;
         msys(&lua, &world).map_err(|e| bare(e.to_string()))?;
         // The callout running now, shared by the handles and the functions that need it;
@@ -397,6 +403,33 @@ impl State {
         lua.globals()
             .get::<Table>("msys")
             .and_then(|m| m.set("audit_series", series))
+            .map_err(|e| bare(e.to_string()))?;
+        let live = inner.hosts.sessions.clone();
+        let c = Rc::clone(&call);
+        lua.globals()
+            .get::<Table>("msys")
+            .and_then(|m| {
+                let core: Table = m.get("core")?;
+                crate::newmsg::install_core(&lua, &core, &call, &world)?;
+                // msys.audit.inbound_session_count(cidr, service): sessions open now.
+                let audit: Table = m.get("audit")?;
+                audit.set(
+                    "inbound_session_count",
+                    lua.create_function(move |_, (cidr, service): (String, Option<String>)| {
+                        let peer = c.borrow().conn.peer;
+                        crate::inject::session_count(
+                            live.as_deref(),
+                            &cidr,
+                            service.as_deref().unwrap_or("SMTP"),
+                            peer,
+                            None,
+                        )
+                        .map_err(|e| {
+                            mlua::Error::runtime(format!("msys.audit.inbound_session_count: {e}"))
+                        })
+                    })?,
+                )
+            })
             .map_err(|e| bare(e.to_string()))?;
         let counters = Arc::clone(&inner.stats.counters);
         lua.globals()
@@ -426,6 +459,16 @@ impl State {
             limits: inner.limits,
             line: Cell::new(None),
         });
+        // A DNS lookup's wait is not the script's running time.
+        let b = budget.clone();
+        lua.globals()
+            .get::<Table>("msys")
+            .and_then(|m| {
+                crate::dns::install(&lua, &m, inner.hosts.dns.clone(), move |waited| {
+                    b.started.set(b.started.get() + waited)
+                })
+            })
+            .map_err(|e| bare(e.to_string()))?;
         let b = budget.clone();
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(STRIDE),
@@ -566,7 +609,8 @@ impl State {
         core.set("accept_construct_get_message_construct", construct)
             .map_err(err)?;
         // msys.expandMacro(text): `%{vctx_conn:KEY}` and `%{vctx_mess:KEY}` from the
-        // callout running now; any other macro stays as written.
+        // callout running now, `%{spfv1:L}` (RFC 7208's macro letters); any other macro
+        // stays as written.
         let call = Rc::clone(&shared.call);
         let expand = lua
             .create_function(move |_, text: String| {
@@ -574,6 +618,7 @@ impl State {
                 Ok(crate::macros::expand(&text, |kind, key| match kind {
                     "vctx_conn" => call.conn.context.get(key).cloned(),
                     "vctx_mess" => call.msg.context.get(key).cloned(),
+                    "spfv1" => crate::macros::spf(key, &call.conn, &call.msg),
                     _ => None,
                 }))
             })

@@ -1451,3 +1451,202 @@ msys.registerModule("bad", mod)
         "{err}"
     );
 }
+
+/// `msys.dnsLookup` as its reference page gives it: A by default, MX best first (with
+/// `priority = true` as `{preference, name}`), TXT, `nil, "NXDOMAIN"` for a name that does
+/// not exist, an empty table for a name without such records, `server` passed on, and an
+/// unknown record type raises.
+#[test]
+fn dns_lookup_answers_through_the_resolver_seam() {
+    use bindery_policy::dns::{DnsFailure, DnsRecord, MemDns, RecordType};
+    let rec = |p: Option<u16>, t: &str| DnsRecord {
+        preference: p,
+        text: t.into(),
+    };
+    let dns = Arc::new(MemDns::default());
+    dns.answer("a.test", RecordType::A, Ok(vec![rec(None, "192.0.2.1")]));
+    dns.answer(
+        "a.test",
+        RecordType::Mx,
+        Ok(vec![
+            rec(Some(10), "mx1.a.test"),
+            rec(Some(20), "mx2.a.test"),
+        ]),
+    );
+    dns.answer(
+        "a.test",
+        RecordType::Txt,
+        Ok(vec![rec(None, "v=spf1 -all")]),
+    );
+    dns.answer("empty.test", RecordType::Mx, Ok(vec![]));
+    dns.answer(
+        "broken.test",
+        RecordType::A,
+        Err(DnsFailure::Failed("SERVFAIL".into())),
+    );
+    let script = r##"
+local mod = {}
+function mod:validate_connect(accept, vctx)
+  local out = {}
+  local a = msys.dnsLookup("a.test")
+  out[#out + 1] = a[1]
+  local mx = msys.dnsLookup("a.test", "mx")
+  out[#out + 1] = table.concat(mx, ",")
+  local p = msys.dnsLookup("a.test", "MX", { priority = true })
+  out[#out + 1] = p[1][1] .. "=" .. p[1][2]
+  out[#out + 1] = msys.dnsLookup("a.test", "TXT", { server = "127.0.0.1:5353" })[1]
+  local none, err = msys.dnsLookup("nosuch.test", "A")
+  out[#out + 1] = tostring(none) .. ":" .. err
+  out[#out + 1] = "#" .. #msys.dnsLookup("empty.test", "MX")
+  local b, why = msys.dnsLookup("broken.test")
+  out[#out + 1] = tostring(b) .. ":" .. why
+  local ok, e = pcall(msys.dnsLookup, "a.test", "SRV")
+  out[#out + 1] = tostring(ok)
+  vctx:set(msys.core.VCTX_CONN, "r", table.concat(out, "|"))
+  vctx:set(msys.core.VCTX_CONN, "e", tostring(e))
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("dns", mod)
+"##;
+    let s = setup(&[("t.lua", script)], &["t"], "");
+    let hosts = bindery_policy::Hosts {
+        dns: Some(dns.clone()),
+        ..Default::default()
+    };
+    let p = Policy::load_hosted(s.snapshot.clone(), hosts).unwrap_or_else(|e| panic!("{e}"));
+    let mut c = conn();
+    assert_eq!(p.connect(&mut c), None);
+    assert_eq!(
+        c.context.get("r").map(String::as_str),
+        Some(
+            "192.0.2.1|mx1.a.test,mx2.a.test|10=mx1.a.test|v=spf1 -all|nil:NXDOMAIN|#0|nil:SERVFAIL|false"
+        )
+    );
+    let e = c.context.get("e").cloned().unwrap_or_default();
+    assert!(e.contains("record type \"SRV\" is not A, AAAA"), "{e}");
+    let asked = dns.asked.lock().unwrap().clone();
+    assert!(
+        asked.contains(&"a.test/Txt@127.0.0.1:5353".to_string()),
+        "{asked:?}"
+    );
+    assert_eq!(p.errors(), 0);
+}
+
+/// Messages a script makes and the addresses a message came by, as the reference pages and
+/// the sample policy use them: `msg:copy():inject` (secondary_delivery.lua),
+/// `ec_message_new` + `msg:build` + `inject` (dynamically_create_new_message.lua), an
+/// injection loop stopped at `MAX_DEPTH`, `msg.recv_method` against `msys.core.P_*`,
+/// `msg:reception_peer` / `listener_addr`, `accept.remote_addr` as a sockaddr the training
+/// library splits, live session counts, `debug.output`.
+#[test]
+fn scripts_make_and_inject_messages_and_read_their_addresses() {
+    use bindery_policy::inject::{MemInjector, MemSessions, Service};
+    let script = r#"
+local mod = {}
+function mod:validate_connect(ac, vctx)
+  local sa = ac.remote_addr
+  vctx:set(msys.core.VCTX_CONN, "addr", tostring(sa) .. "|" .. msys.core.ec_sockaddr_family(sa)
+    .. "|" .. tostring(msys.core.ec_sockaddr_family(sa) == msys.core.AF_INET) .. "|" .. "x" .. sa)
+  vctx:set(msys.core.VCTX_CONN, "count", msys.audit.inbound_session_count("/24", "SMTP") .. ","
+    .. msys.audit.inbound_session_count("10.0.0.0/8", "SMTP") .. "," .. ac:inbound_session_count())
+  local ok, err = pcall(msys.audit.inbound_session_count, "/32", "ECCluster")
+  vctx:set(msys.core.VCTX_CONN, "cluster", tostring(err))
+  debug.output("connect from " .. tostring(sa))
+  return msys.core.VALIDATE_CONT
+end
+function mod:validate_data_spool(msg, ac, vctx)
+  msg:context_set(msys.core.ECMESS_CTX_MESS, "seen", table.concat({ msg.recv_method,
+    tostring(msg.recv_method == msys.core.P_ESMTP), msys.core.protocol_string(msg.recv_method),
+    msg:reception_peer("ip"), msg:reception_peer("port"), msg:reception_peer(),
+    msg:listener_addr() }, "|"))
+  local copy = msg:copy()
+  copy:header("X-Copy", "yes")
+  copy:inject(msg:mailfrom(), "archive@example.com, audit@example.com")
+  local new = msys.core.ec_message_new(os.time())
+  new:build({ To = "recipient@example.com", Subject = "built" },
+            { ["text/plain; charset=utf8"] = "plain words", ["text/html"] = "<b>html</b>" },
+            { { type = "text/csv", name = "data.csv", content = "a,b\n1,2\n" } })
+  new:inject("noreply@example.com", "test2@example.com")
+  local ok, err = pcall(new.build, new, {}, {})
+  msg:context_set(msys.core.ECMESS_CTX_MESS, "rebuild", tostring(err))
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("made", mod)
+"#;
+    let s = setup(&[("t.lua", script)], &["t"], "");
+    let injected = Arc::new(MemInjector::default());
+    let peer: std::net::IpAddr = "192.0.2.9".parse().unwrap();
+    let hosts = bindery_policy::Hosts {
+        sessions: Some(Arc::new(MemSessions(vec![
+            (Service::Smtp, "esmtp".into(), peer),
+            (Service::Smtp, "esmtp".into(), "192.0.2.77".parse().unwrap()),
+            (Service::Smtp, "other".into(), peer),
+        ]))),
+        injector: Some(injected.clone()),
+        ..Default::default()
+    };
+    let p = Policy::load_hosted(s.snapshot.clone(), hosts).unwrap_or_else(|e| panic!("{e}"));
+    let mut c = conn();
+    c.peer_port = 40123;
+    c.local = Some("192.0.2.1:25".parse().unwrap());
+    assert_eq!(p.connect(&mut c), None);
+    assert_eq!(
+        c.context.get("addr").map(String::as_str),
+        Some("192.0.2.9:40123|2|true|x192.0.2.9:40123")
+    );
+    assert_eq!(c.context.get("count").map(String::as_str), Some("3,0,1"));
+    assert!(
+        c.context["cluster"].contains("\"ECCluster\" is not implemented by bindery"),
+        "{}",
+        c.context["cluster"]
+    );
+    let mut m = message("Subject: original\n\nHello.\n");
+    assert!(matches!(p.message(&mut c, &mut m), Verdict::Accept { .. }));
+    assert_eq!(p.errors(), 0);
+    assert_eq!(
+        m.context["seen"],
+        "2|true|ESMTP|192.0.2.9|40123|192.0.2.9:40123|192.0.2.1:25"
+    );
+    assert!(
+        m.context["rebuild"].contains("needs an empty message"),
+        "{}",
+        m.context["rebuild"]
+    );
+    assert!(
+        !String::from_utf8_lossy(&m.body).contains("X-Copy"),
+        "the copy's header is not the original's"
+    );
+    let taken = injected.taken.lock().unwrap().clone();
+    assert_eq!(taken.len(), 2);
+    assert_eq!(taken[0].sender, "alice@sender.test");
+    assert_eq!(
+        taken[0].recipients,
+        vec!["archive@example.com", "audit@example.com"]
+    );
+    let copy = String::from_utf8_lossy(&taken[0].body).into_owned();
+    assert!(
+        copy.contains("X-Copy: yes\r\n") && copy.contains("Subject: original\r\n"),
+        "{copy}"
+    );
+    assert_eq!(taken[0].depth, 1);
+    let built = mail_parser::MessageParser::default()
+        .parse(&taken[1].body)
+        .expect("a MIME message");
+    assert_eq!(built.subject(), Some("built"));
+    assert_eq!(built.body_text(0).as_deref(), Some("plain words"));
+    assert_eq!(built.body_html(0).as_deref(), Some("<b>html</b>"));
+    let att = built.attachment(0).expect("the attachment");
+    {
+        use mail_parser::MimeHeaders;
+        assert_eq!(att.attachment_name(), Some("data.csv"));
+    }
+    assert_eq!(att.contents(), b"a,b\n1,2\n");
+
+    // An injected message's own injection goes one deeper; at MAX_DEPTH it is refused.
+    let mut deep = message("Subject: loop\n\n");
+    deep.recv_method = bindery_policy::inject::RecvMethod::Internal;
+    deep.depth = bindery_policy::inject::MAX_DEPTH;
+    let _ = p.message(&mut c, &mut deep);
+    assert!(p.errors() > 0, "the loop was refused by raising");
+    assert_eq!(injected.taken.lock().unwrap().len(), 2);
+}

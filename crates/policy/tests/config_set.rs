@@ -26,7 +26,13 @@ fn policy_with(script: &str, host: Option<Arc<dyn ConfigHost>>) -> (tempfile::Te
     .unwrap();
     let snap = files(&dir);
     let p = match host {
-        Some(h) => Policy::load_hosted(snap, h),
+        Some(h) => Policy::load_hosted(
+            snap,
+            bindery_policy::Hosts {
+                config: Some(h),
+                ..Default::default()
+            },
+        ),
         None => Policy::load(snap),
     }
     .unwrap_or_else(|e| panic!("{e}"));

@@ -81,6 +81,15 @@ pub async fn serve(
     let mut session = Session::new(Arc::clone(&inbound.session), peer);
     // `Use_SSL`: the handshake comes first; the greeting goes out encrypted.
     let mut conn = Conn::new(peer, &plan.name, &inbound.context);
+    // The client's port where the address is the socket's (behind a PROXY header it is
+    // the original client's, whose port is not known here).
+    conn.peer_port = tcp
+        .peer_addr()
+        .ok()
+        .filter(|a| a.ip() == peer)
+        .map_or(0, |a| a.port());
+    conn.local = tcp.local_addr().ok();
+    let _counted = shared.peers.enter(&plan.name, peer);
     // The session's id: the one Momentum's logs give it, else a fresh one.
     conn.id = match &logged {
         Some(l) => l.conn.clone(),

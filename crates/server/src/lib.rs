@@ -21,7 +21,9 @@ pub mod http;
 mod listener;
 pub use bindery_delivery::eclog;
 pub use bindery_delivery::mainlog;
+pub mod injected;
 mod persist;
+pub mod policy_dns;
 pub mod privileges;
 pub mod proxy;
 mod reception;
@@ -141,7 +143,7 @@ impl Generation {
         use bindery_control::daemon::Install;
         let snap = Arc::clone(&snapshot);
         let policy = match origin {
-            Origin::Start(host) => Policy::load_hosted(snap, host),
+            Origin::Start(hosts) => Policy::load_hosted(snap, hosts),
             Origin::After(p, Install::Change) => Policy::continuing(snap, &p.policy),
             Origin::After(p, Install::Reload) => Policy::reloaded(snap, &p.policy),
         }
@@ -180,9 +182,9 @@ impl Generation {
 
 /// Where a generation comes from.
 pub enum Origin<'a> {
-    /// The first: its policy sends run-time changes to this host, and every later
-    /// generation's policy inherits it.
-    Start(Arc<LiveConfig>),
+    /// The first: its policy reaches the daemon through these, and every later
+    /// generation's policy inherits them.
+    Start(bindery_policy::Hosts),
     /// After the generation in force, and why: the policy's counters and host carry on, and
     /// `init` makes its configuration changes again only on a reload.
     After(&'a Generation, bindery_control::daemon::Install),
@@ -254,6 +256,8 @@ pub struct Shared {
     pub inbound: std::sync::atomic::AtomicU64,
     /// `Listener_Sessions` / `Service_Sessions` budgets.
     pub sessions: Arc<sessions::Sessions>,
+    /// Open sessions by listener and client, for the policy's session counts.
+    pub peers: Arc<sessions::Peers>,
     /// Free bytes on the spool's file system, measured every second: a client's `SIZE=`
     /// larger than this gets 452 4.3.1.
     pub spool_free: Arc<std::sync::atomic::AtomicU64>,
@@ -333,50 +337,81 @@ pub struct Running {
 /// console has a login, and `resolv_conf` is readable and parses. `config check` and `run`
 /// share this one function, so whatever `run` would refuse, `check` refuses too.
 pub fn check(snapshot: Arc<Snapshot>) -> Result<Generation, ServerError> {
-    let host = Arc::new(LiveConfig::default());
-    preflight(snapshot, &TlsCache::default(), host).map(|(g, _)| g)
+    let services = Services::new(&snapshot)?;
+    preflight(snapshot, &TlsCache::default(), &services)
+}
+
+/// `Resolv_Conf`, read and parsed (none set: the system's resolv.conf, read by hickory).
+fn resolv_conf(
+    snap: &Snapshot,
+) -> Result<Option<bindery_delivery::resolv_conf::ResolvConf>, ServerError> {
+    let Some(path) = Globals::from_snapshot(snap).resolv_conf else {
+        return Ok(None);
+    };
+    let at = snap
+        .tree
+        .scope(bindery_config::tree::ROOT)
+        .setting(bindery_config::schema::option_id("resolv_conf"))
+        .map(|s| s.span);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        settings::located(
+            snap,
+            at,
+            format!("cannot read resolv_conf {}: {e}", path.display()),
+            None,
+        )
+    })?;
+    bindery_delivery::resolv_conf::parse(&path.display().to_string(), &text)
+        .map(Some)
+        .map_err(|e| ServerError::Config(e.to_string()))
+}
+
+/// The resolver `bindery policy test` gives `msys.dnsLookup`: the configuration's
+/// `Resolv_Conf` servers, or the system's.
+pub fn policy_dns(snap: &Snapshot) -> Result<Arc<policy_dns::PolicyDns>, ServerError> {
+    Ok(Arc::new(policy_dns::PolicyDns::new(resolv_conf(snap)?)))
+}
+
+/// What the daemon gives the policy, made before the daemon (a script's `init` runs at
+/// the first load) and connected to it once it runs.
+pub struct Services {
+    pub config: Arc<LiveConfig>,
+    pub dns: Arc<policy_dns::PolicyDns>,
+    pub peers: Arc<sessions::Peers>,
+    pub injector: Arc<injected::DaemonInjector>,
+}
+
+impl Services {
+    pub fn new(snap: &Snapshot) -> Result<Services, ServerError> {
+        Ok(Services {
+            config: Arc::default(),
+            dns: policy_dns(snap)?,
+            peers: Arc::default(),
+            injector: Arc::default(),
+        })
+    }
+
+    pub fn hosts(&self) -> bindery_policy::Hosts {
+        bindery_policy::Hosts {
+            config: Some(Arc::clone(&self.config) as Arc<dyn bindery_policy::ConfigHost>),
+            dns: Some(Arc::clone(&self.dns) as Arc<dyn bindery_policy::dns::Dns>),
+            sessions: Some(Arc::clone(&self.peers) as Arc<dyn bindery_policy::inject::LiveSessions>),
+            injector: Some(Arc::clone(&self.injector) as Arc<dyn bindery_policy::inject::Injector>),
+        }
+    }
 }
 
 fn preflight(
     snapshot: Arc<Snapshot>,
     tls: &TlsCache,
-    host: Arc<LiveConfig>,
-) -> Result<
-    (
-        Generation,
-        Option<bindery_delivery::resolv_conf::ResolvConf>,
-    ),
-    ServerError,
-> {
-    let generation = Generation::build(snapshot, tls, Origin::Start(host))?;
+    services: &Services,
+) -> Result<Generation, ServerError> {
+    let generation = Generation::build(snapshot, tls, Origin::Start(services.hosts()))?;
     // The Security stanza's user and groups must exist, and its Chroot folder (checked, not
     // yet used).
     privileges::wanted(&generation.snapshot)?;
     privileges::chroot_dir(&generation.snapshot)?;
-    let dns = match &generation.globals.resolv_conf {
-        Some(path) => {
-            let snap = &generation.snapshot;
-            let at = snap
-                .tree
-                .scope(bindery_config::tree::ROOT)
-                .setting(bindery_config::schema::option_id("resolv_conf"))
-                .map(|s| s.span);
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                settings::located(
-                    snap,
-                    at,
-                    format!("cannot read resolv_conf {}: {e}", path.display()),
-                    None,
-                )
-            })?;
-            Some(
-                bindery_delivery::resolv_conf::parse(&path.display().to_string(), &text)
-                    .map_err(|e| ServerError::Config(e.to_string()))?,
-            )
-        }
-        None => None,
-    };
-    Ok((generation, dns))
+    Ok(generation)
 }
 
 /// Writes `PidFile` when the configuration sets it (Momentum's default path, which bindery
@@ -408,10 +443,11 @@ pub async fn start(
     reload: Option<Reload>,
 ) -> Result<Running, ServerError> {
     let tls = TlsCache::default();
-    let host = Arc::new(LiveConfig::default());
+    let services = Services::new(&snapshot)?;
     // Everything `config check` checks, before anything opens: a broken configuration must
     // not half-start a daemon.
-    let (mut generation, dns) = preflight(snapshot, &tls, Arc::clone(&host))?;
+    let mut generation = preflight(snapshot, &tls, &services)?;
+    let dns = resolv_conf(&generation.snapshot)?;
     let snapshot = Arc::clone(&generation.snapshot);
     if !generation.policy.scripts().is_empty() {
         tracing::info!(scripts = generation.policy.scripts().len(), "policy loaded");
@@ -448,6 +484,10 @@ pub async fn start(
     // The resolver reads the system's resolv.conf (when no `Resolv_Conf` was read) as it is
     // made: before the chroot.
     let resolver = resolver(dns.as_ref())?;
+    services
+        .dns
+        .start()
+        .map_err(|e| ServerError::Config(e.to_string()))?;
     if let Some(dir) = &jail {
         privileges::enter_chroot(dir)?;
         tracing::info!(root = %dir.display(), "chroot");
@@ -574,8 +614,10 @@ pub async fn start(
         disk: Arc::clone(&disk),
         inbound: std::sync::atomic::AtomicU64::new(0),
         sessions: Arc::default(),
+        peers: Arc::clone(&services.peers),
     });
-    let _ = host.daemon.set(Arc::downgrade(&shared));
+    let _ = services.config.daemon.set(Arc::downgrade(&shared));
+    services.injector.start(Arc::downgrade(&shared));
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (alive_tx, alive) = mpsc::channel::<()>(1);
     for (plan, listener, local) in esmtp {

@@ -95,6 +95,12 @@ pub async fn receive(
         // The session's envelope is the truth; the policy's copy may have missed a MAIL check.
         msg.sender = t.sender.as_ref().map(|m| m.to_string()).unwrap_or_default();
         msg.recipients.clone_from(&rcpt_strings);
+        if msg.recv_method != bindery_policy::inject::RecvMethod::Internal {
+            msg.recv_method = match t.protocol {
+                "SMTP" => bindery_policy::inject::RecvMethod::Smtp,
+                _ => bindery_policy::inject::RecvMethod::Esmtp,
+            };
+        }
         // A spilled message shows the policy its header section (all a callout reads).
         let seen = match &mut spill {
             Some(s) => &mut s.head,

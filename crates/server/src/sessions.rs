@@ -104,3 +104,61 @@ mod tests {
         assert!(s.enter(&[listener, peer]).is_some());
     }
 }
+
+/// Inbound SMTP sessions open now, by listener and client address: what
+/// `msys.audit.inbound_session_count` and `ac:inbound_session_count` count.
+#[derive(Default)]
+pub struct Peers {
+    open: Mutex<HashMap<(Arc<str>, std::net::IpAddr), u64>>,
+}
+
+/// A session's place in [`Peers`], given back when it drops.
+pub struct PeerHeld {
+    peers: Arc<Peers>,
+    key: (Arc<str>, std::net::IpAddr),
+}
+
+impl Peers {
+    pub fn enter(self: &Arc<Self>, listener: &str, ip: std::net::IpAddr) -> PeerHeld {
+        let key: (Arc<str>, std::net::IpAddr) = (Arc::from(listener), ip);
+        *self
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.clone())
+            .or_insert(0) += 1;
+        PeerHeld {
+            peers: Arc::clone(self),
+            key,
+        }
+    }
+}
+
+impl Drop for PeerHeld {
+    fn drop(&mut self) {
+        let mut open = self.peers.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl bindery_policy::inject::LiveSessions for Peers {
+    fn count(
+        &self,
+        net: ipnet::IpNet,
+        _service: bindery_policy::inject::Service,
+        listener: Option<&str>,
+    ) -> u64 {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|((l, ip), _)| net.contains(ip) && listener.is_none_or(|w| **l == *w))
+            .map(|(_, n)| *n)
+            .sum()
+    }
+}

@@ -80,7 +80,27 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     };
     let snap = Arc::new(snap);
-    let policy = match Policy::load(snap.clone()) {
+    // `msys.dnsLookup` asks the configuration's `Resolv_Conf` servers, as the daemon would.
+    let dns = match bindery_server::policy_dns(&snap) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    // The simulated session is the only one; injected messages are shown, not spooled.
+    let injected = Arc::new(bindery_policy::inject::MemInjector::default());
+    let hosts = bindery_policy::Hosts {
+        config: None,
+        dns: Some(dns as Arc<dyn bindery_policy::dns::Dns>),
+        sessions: Some(Arc::new(bindery_policy::inject::MemSessions(vec![(
+            bindery_policy::inject::Service::Smtp,
+            args.listener.clone(),
+            args.peer,
+        )]))),
+        injector: Some(Arc::clone(&injected) as Arc<dyn bindery_policy::inject::Injector>),
+    };
+    let policy = match Policy::load_hosted(snap.clone(), hosts) {
         Ok(p) => p,
         Err(e) => {
             eprint!("{}", bindery_policy::render(&e, &snap));
@@ -163,7 +183,7 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
         println!("binding_group: {}", a.group);
         println!("binding: {} ({how})", a.binding);
     };
-    match verdict {
+    let exit = match verdict {
         Verdict::Refuse(c) => refused("data", &c),
         Verdict::Discard(reason) => {
             // The client would be told it was accepted; nothing would be spooled.
@@ -208,6 +228,36 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
             }
             println!("result: accepted");
             Ok(ExitCode::SUCCESS)
+        }
+    };
+    show_injected(&injected);
+    exit
+}
+
+/// The messages the scripts injected (`msg:inject`): the daemon would receive each.
+fn show_injected(injected: &bindery_policy::inject::MemInjector) {
+    let taken = injected.taken.lock().unwrap_or_else(|p| p.into_inner());
+    for (n, m) in taken.iter().enumerate() {
+        println!(
+            "injected {}: <{}> to {} ({} bytes)",
+            n + 1,
+            m.sender,
+            m.recipients.join(", "),
+            m.body.len()
+        );
+        let text = String::from_utf8_lossy(&m.body);
+        for line in text
+            .split("\r\n\r\n")
+            .next()
+            .unwrap_or_default()
+            .split("\r\n")
+        {
+            let name = line.split(':').next().unwrap_or_default();
+            // Boundaries, dates and ids change from run to run.
+            if ["Subject", "From", "To", "Content-Type"].contains(&name) {
+                let stable = line.split("boundary=").next().unwrap_or(line).trim_end();
+                println!("injected {} header {stable}", n + 1);
+            }
         }
     }
 }
