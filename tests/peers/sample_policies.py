@@ -263,5 +263,143 @@ ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
         self.assertIn("XSAMPLE 1", lines)
 
 
+TRAINING = os.path.join(os.path.dirname(CORPUS), "training-policy")
+MULTI = os.path.join(os.path.dirname(CORPUS), "multi-channel-demo")
+
+# Not from the sample repository: drives the training policy's modules (unchanged, found as
+# `inbound.*` through the `inbound` link beside this file) the way its policy.lua would,
+# without policy.lua's own modules that need msys.pbp (Momentum 3). An rbldnsd list and a
+# DNS RBL at connect, the sending domain's MX or A at MAIL FROM.
+TRAINING_DRIVER = r"""
+require("inbound.library")
+require("inbound.sending_domain")
+local mod = {}
+function mod:init()
+  msys.cidr.define("blocked", { type = "rbldnsd", source = "%(blocked)s", value = "txt",
+                                interpolate = true })
+  return true
+end
+function mod:validate_connect(ac, vctx)
+  local addr = inbound.library.ip_from_addr_and_port(ac.remote_addr)
+  local hit = msys.cidr.query("blocked", addr)
+  if hit then
+    vctx:set_code(554, hit)
+    return msys.core.VALIDATE_DONE
+  end
+  local a, b, c, d = string.match(addr, "^(%%d+)%%.(%%d+)%%.(%%d+)%%.(%%d+)$")
+  local listed = msys.dnsLookup(d .. "." .. c .. "." .. b .. "." .. a .. ".rbl.test", "TXT")
+  if listed and #listed > 0 then
+    vctx:set_code(554, "Listed: " .. listed[1])
+    return msys.core.VALIDATE_DONE
+  end
+  return msys.core.VALIDATE_CONT
+end
+function mod:validate_mailfrom(str, ac, vctx)
+  local msg = msys.core.accept_construct_get_message_construct(ac).message
+  local ok, code, reason = inbound.sending_domain.check({}, "mailfrom", ac, vctx, msg, str)
+  if not ok then
+    vctx:set_code(code, reason)
+    return msys.core.VALIDATE_DONE
+  end
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("training_driver", mod)
+"""
+
+
+class DaemonServices(SinkSuite):
+    """The policy reaching the daemon's services, with Momentum's own scripts where the sample
+    repository has one:
+
+    - training-policy `inbound/sending_domain.lua` (msys.dnsLookup MX then A, through the
+      daemon's resolver, dnsmasq here): MAIL FROM a domain that does not exist gets 554
+      "Invalid sending domain"; one with only an A record passes;
+    - an rbldnsd file (msys.cidr) and a DNS RBL (msys.dnsLookup TXT) refuse the greeting to
+      127.0.0.6 and 127.0.0.5, with the list's text;
+    - multi-channel-demo `secondary_delivery.lua` (core_post_msg_each_rcpt, msg:copy,
+      msg:inject): each message's copy goes to esmtp@http-inbound-gateway.local, and the copy
+      (recv_method P_INTERNAL) is not copied again;
+    - kitchen-sink `action_based_on_connection_ip.lua` (msys.audit.inbound_session_count,
+      msys.expandMacro("%{spfv1:i}")): a second session from 127.0.0.1 while one is open gets
+      421 and is closed."""
+
+    NAME = "daemon-services"
+    SCRIPT = ""
+    SCRIPT_FILE = "unused.lua"
+    DNS_EXTRA = ('--txt-record=5.0.0.127.rbl.test,spam source',
+                 "--mx-host=http-inbound-gateway.local,mx.one.test,10",
+                 "--host-record=aonly.test,127.0.0.20")
+
+    @classmethod
+    def prepare(cls):
+        blocked = os.path.join(cls.tmp, "blocked.txt")
+        with open(blocked, "w") as f:
+            f.write("# test list\n127.0.0.6 :2:Blocked $ by list\n")
+        with open(os.path.join(cls.tmp, "driver.lua"), "w") as f:
+            f.write(TRAINING_DRIVER % {"blocked": blocked})
+        os.symlink(os.path.join(TRAINING, "inbound"), os.path.join(cls.tmp, "inbound"))
+
+    @classmethod
+    def daemon_config(cls):
+        return relay_to_sink(cls.dns, cls.sink) + f"""
+Relay_Hosts = ( 127.0.0.0/8 )
+domain "http-inbound-gateway.local" {{ Remote_SMTP_Port = {cls.sink.port} }}
+domain "aonly.test" {{ Remote_SMTP_Port = {cls.sink.port} }}
+scriptlet "scriptlet" {{
+  script "driver" {{ source = "driver" }}
+  script "secondary" {{ source = "{MULTI}/secondary_delivery.lua" }}
+  script "connections" {{ source = "{CORPUS}/action_based_on_connection_ip.lua" }}
+}}
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+"""
+
+    def session(self, source="127.0.0.1"):
+        return smtplib.SMTP("127.0.0.1", self.d.port, timeout=10, source_address=(source, 0))
+
+    def test_sending_domain_needs_mx_or_a(self):
+        with self.session() as s:
+            s.ehlo("client.test")
+            code, text = s.mail("someone@nosuch.test")
+            self.assertEqual((code, text), (554, b"5.7.1 Invalid sending domain"))
+            code, _ = s.mail("someone@aonly.test")
+            self.assertEqual(code, 250)
+            s.rset()
+
+    def test_rbldnsd_list_and_dns_rbl_refuse_the_greeting(self):
+        for source, want in (("127.0.0.6", b"Blocked 127.0.0.6 by list"),
+                             ("127.0.0.5", b"Listed: spam source")):
+            with self.assertRaises(smtplib.SMTPConnectError) as e:
+                self.session(source)
+            self.assertEqual(e.exception.smtp_code, 554)
+            self.assertIn(want, e.exception.smtp_error)
+        with self.session("127.0.0.7") as s:
+            self.assertEqual(s.noop()[0], 250)
+
+    def test_secondary_delivery_injects_one_copy(self):
+        with self.session() as s:
+            s.sendmail("a@one.test", ["orig@one.test"],
+                       b"From: a@one.test\r\nSubject: secondary\r\n\r\nHello.\r\n")
+        self.arrived("orig@one.test")
+        copy = self.arrived("esmtp@http-inbound-gateway.local")
+        self.assertIn(b"Subject: secondary", copy["data"])
+        time.sleep(1)
+        copies = [m for m in self.sink.got if "esmtp@http-inbound-gateway.local" in m["rcpts"]]
+        self.assertEqual(len(copies), 1, "the copy was copied again")
+
+    def test_second_session_from_localhost_is_refused(self):
+        first = self.session()
+        try:
+            first.ehlo("client.test")
+            with self.assertRaises(smtplib.SMTPConnectError) as e:
+                self.session()
+            self.assertEqual(e.exception.smtp_code, 421)
+            self.assertIn(b"Too many simultaneous connections from: 127.0.0.1",
+                          e.exception.smtp_error)
+        finally:
+            first.quit()
+        with self.session() as s:
+            self.assertEqual(s.noop()[0], 250)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
