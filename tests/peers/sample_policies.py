@@ -206,8 +206,8 @@ class ReferencePageExamples(SinkSuite):
     def daemon_config(cls):
         return relay_to_sink(cls.dns, cls.sink) + f"""
 scriptlet "scriptlet" {{
-  script "tarpit" {{ source = "{DOCS}/ref-vctx-tarpit.lua" }}
-  script "disconnect" {{ source = "{DOCS}/ref-vctx-disconnect.lua" }}
+  script "tarpit" {{ source = "{DOCS}/ref-vctx-tarpit.1.lua" }}
+  script "disconnect" {{ source = "{DOCS}/ref-vctx-disconnect.2.lua" }}
 }}
 ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
 """
@@ -248,7 +248,7 @@ msys.registerModule("extra", mod)
     def daemon_config(cls):
         return relay_to_sink(cls.dns, cls.sink) + f"""
 scriptlet "scriptlet" {{
-  script "doc" {{ source = "{DOCS}/ref-ac-esmtp-capability-add.lua" }}
+  script "doc" {{ source = "{DOCS}/ref-ac-esmtp-capability-add.1.lua" }}
   script "extra" {{ source = "extra" }}
 }}
 ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}

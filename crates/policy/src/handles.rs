@@ -23,6 +23,8 @@ pub struct Call {
     /// The recipient `validate_rcptto` is asked about.
     pub rcpt: Option<String>,
     pub code: Option<Code>,
+    /// The tree `msg:mime` gave last, which writes back into `msg`.
+    pub mime: Option<crate::msgpart::MimeCtx>,
 }
 
 impl Call {
@@ -34,6 +36,7 @@ impl Call {
             msg: Message::default(),
             rcpt: None,
             code: None,
+            mime: None,
         }
     }
 }
@@ -185,7 +188,12 @@ impl UserData for Msg {
     }
 
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        // Printed (print, msys.dumper) by their type, not their address: logs and golden
+        // files stay the same from run to run.
+        m.add_meta_method(mlua::MetaMethod::ToString, |_, _, ()| Ok("ec_message"));
         crate::newmsg::add_methods(m);
+        crate::addresses::add_methods(m);
+        crate::msgpart::add_methods(m);
         m.add_method("binding", |_, this, name: Option<String>| {
             this.0.with(|c| {
                 let Some(name) = name else {
@@ -360,27 +368,31 @@ impl UserData for Msg {
             })
         });
         // msg:text(): the text parts of the body, transfer-decoded to UTF-8 (mail-parser):
-        // one string, or a table of them when there are several. Setting it is not built.
-        m.add_method("text", |lua, this, args: mlua::Variadic<Value>| {
-            if !args.is_empty() {
-                return Err(LuaError::runtime(
-                    "msg:text(value) is not implemented by bindery: use msg:raw(value) to replace the message",
-                ));
-            }
-            let texts: Vec<String> = this.0.with(|c| {
-                let Some(parsed) = mail_parser::MessageParser::default().parse(&c.msg.body) else {
-                    return Ok(Vec::new());
-                };
-                Ok((0..parsed.text_body_count())
-                    .filter_map(|i| parsed.body_text(i).map(|t| t.into_owned()))
-                    .collect())
-            })?;
-            match texts.len() {
-                0 => Ok(Value::Nil),
-                1 => Ok(Value::String(lua.create_string(&texts[0])?)),
-                _ => Ok(Value::Table(lua.create_sequence_from(texts)?)),
-            }
-        });
+        // one string, or a table of them when there are several. msg:text(value [, type
+        // [, charset]]) replaces the first text part's text (`msgpart.rs`).
+        m.add_method(
+            "text",
+            |lua, this, (value, mimetype): (Option<String>, Option<String>)| {
+                if let Some(v) = value {
+                    return crate::msgpart::set_message_text(&this.0, &v, mimetype.as_deref())
+                        .map(Value::Boolean);
+                }
+                let texts: Vec<String> = this.0.with(|c| {
+                    let Some(parsed) = mail_parser::MessageParser::default().parse(&c.msg.body)
+                    else {
+                        return Ok(Vec::new());
+                    };
+                    Ok((0..parsed.text_body_count())
+                        .filter_map(|i| parsed.body_text(i).map(|t| t.into_owned()))
+                        .collect())
+                })?;
+                match texts.len() {
+                    0 => Ok(Value::Nil),
+                    1 => Ok(Value::String(lua.create_string(&texts[0])?)),
+                    _ => Ok(Value::Table(lua.create_sequence_from(texts)?)),
+                }
+            },
+        );
         m.add_method("get_message_size", |_, this, ()| {
             this.0.with(|c| Ok(c.msg.body.len() as i64))
         });
@@ -487,10 +499,16 @@ pub const ENV_COMPLETE: i64 = 4;
 fn addresses(v: Value) -> Result<Vec<String>, LuaError> {
     match v {
         Value::String(s) => Ok(vec![s.to_str()?.to_string()]),
-        Value::Table(t) => t
-            .sequence_values::<mlua::LuaString>()
-            .map(|s| Ok(s?.to_str()?.to_string()))
-            .collect(),
+        // A list from recipient_list starts at 0; one a script made, at 1.
+        Value::Table(t) => {
+            let first = t.raw_get::<Option<mlua::LuaString>>(0)?;
+            first
+                .into_iter()
+                .map(Ok)
+                .chain(t.sequence_values::<mlua::LuaString>())
+                .map(|s| Ok(s?.to_str()?.to_string()))
+                .collect()
+        }
         other => Err(LuaError::runtime(format!(
             "an address is a string, or a table of strings, not a {}",
             other.type_name()
@@ -516,6 +534,9 @@ const MAX_TARPIT: f64 = 300.0;
 
 impl UserData for Vctx {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_meta_method(mlua::MetaMethod::ToString, |_, _, ()| {
+            Ok("validate_context")
+        });
         context_methods(m, "get", "set");
         // vctx:disconnect(code, message): the reply, then the session closes.
         m.add_method(
@@ -545,11 +566,17 @@ impl UserData for Vctx {
             this.0
                 .with(|c| Ok(Shared::context(c, kind)?.contains_key(&key)))
         });
+        // vctx:recipient_list(): numbered from 0, as Momentum's C array is (its page loops
+        // `for i=0,#tbl`; `#tbl` is then the last index, and ipairs skips the first).
         m.add_method("recipient_list", |lua, this, list: Option<Value>| {
             this.0.with(|c| match list {
-                None => Ok(Value::Table(
-                    lua.create_sequence_from(c.msg.recipients.clone())?,
-                )),
+                None => {
+                    let t = lua.create_table_with_capacity(c.msg.recipients.len(), 1)?;
+                    for (i, r) in c.msg.recipients.iter().enumerate() {
+                        t.raw_set(i, r.as_str())?;
+                    }
+                    Ok(Value::Table(t))
+                }
                 Some(v) => {
                     whole_message(c, "recipient_list")?;
                     c.msg.recipients = addresses(v)?;
@@ -594,6 +621,9 @@ impl UserData for Accept {
     }
 
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_meta_method(mlua::MetaMethod::ToString, |_, _, ()| {
+            Ok("accept_construct")
+        });
         // ac:inbound_session_count([cidr [, service]]): sessions open now from `cidr`
         // (default: this client's address) on this listener.
         m.add_method(

@@ -17,6 +17,7 @@
 //! `choose` (binding and binding-group assignment), `config` (`msys.config`, which can
 //! change the configuration through a [`ConfigHost`]).
 
+pub mod addresses;
 pub mod audit_series;
 mod bitwise;
 mod choose;
@@ -35,6 +36,8 @@ mod json;
 mod lex;
 mod library;
 mod macros;
+pub mod mime;
+mod msgpart;
 pub mod newmsg;
 mod pool;
 mod require;
@@ -324,6 +327,9 @@ pub struct Hosts {
     pub dns: Option<Arc<dyn dns::Dns>>,
     pub sessions: Option<Arc<dyn inject::LiveSessions>>,
     pub injector: Option<Arc<dyn inject::Injector>>,
+    /// A fixed "now" for the scripts' `os.time()` and `os.date()` (`bindery policy test
+    /// --time`); none: the clock.
+    pub fixed_time: Option<i64>,
 }
 
 /// One configuration generation's policy. Cheap to clone.
@@ -515,8 +521,9 @@ impl Policy {
     pub fn ehlo(&self, conn: &mut Conn, name: &str) -> Option<Code> {
         conn.ehlo = Some(name.to_string());
         conn.context.insert("ehlo".into(), name.to_string());
-        // Momentum's predefined connection variable.
+        // Momentum's predefined connection variables.
         conn.context.insert("ehlo_domain".into(), name.to_string());
+        conn.context.insert("ehlo_string".into(), name.to_string());
         let mut msg = Message::default();
         self.phase(Callout::Ehlo, conn, &mut msg, Some(name))
     }

@@ -35,7 +35,7 @@ impl Patterns {
 }
 
 /// A compilation error's text; PCRE constructs `regex` does not have are named.
-fn compile_error(pattern: &str, e: &regex::Error) -> String {
+pub(crate) fn compile_error(pattern: &str, e: &regex::Error) -> String {
     let unsupported = ["(?=", "(?!", "(?<=", "(?<!", "\\1", "\\2", "(?>", "(*"]
         .iter()
         .find(|c| pattern.contains(**c));
@@ -100,7 +100,13 @@ pub fn install(lua: &Lua, msys: &Table) -> mlua::Result<()> {
         })?,
     )?;
     msys.set("pcre", pcre)?;
-    msys.set("json", crate::json::module(lua)?)?;
+    crate::addresses::install(lua, msys)?;
+    // `json` is a global too: Momentum's scripts share one Lua state, where the first
+    // `require("json")` makes it one for all, and the multi-channel demo's scripts use it
+    // without requiring it themselves.
+    let json = crate::json::module(lua)?;
+    msys.set("json", json.clone())?;
+    lua.globals().set("json", json)?;
     // msys.audit's connections, receptions and rejections read the inbound_audit module's
     // monitors; bindery refuses that module, so they raise what Momentum raises when it is
     // not configured. (`inbound_session_count` counts live sessions: `newmsg.rs`.)
@@ -110,7 +116,7 @@ pub fn install(lua: &Lua, msys: &Table) -> mlua::Result<()> {
             f,
             lua.create_function(move |_, _: mlua::Variadic<Value>| -> mlua::Result<()> {
                 Err(mlua::Error::runtime(format!(
-                    "msys.audit.{f}: the inbound_audit module is not configured (bindery does not implement it)"
+                    "msys.audit.{f}: the inbound_audit module it reads is not implemented by bindery"
                 )))
             })?,
         )?;
@@ -121,19 +127,73 @@ pub fn install(lua: &Lua, msys: &Table) -> mlua::Result<()> {
     // nothing is shared and a lock is always free at once; an error-checking mutex still
     // refuses an unlock it does not hold.
     let thread: Table = lua.load(THREAD).set_name("=thread").eval()?;
-    // msys.runInPool(pool, closure, ...): Momentum runs the closure in another thread pool
-    // while the caller waits for its `status, results...`; here it runs on the calling
-    // thread (whose Lua state it needs), which the caller cannot tell apart.
-    msys.set(
-        "runInPool",
-        lua.load("return function(pool, closure, ...) return pcall(closure, ...) end")
-            .set_name("=msys.runInPool")
-            .eval::<mlua::Function>()?,
-    )?;
+    // msys.runInPool(pool, closure [, async | completion [, mode]]): Momentum runs the
+    // closure in another thread pool. Waited for (no third argument, or false), it runs
+    // here on the calling thread, whose Lua state it needs, and gives pcall's results,
+    // which the caller cannot tell apart. Asynchronous (true, or a completion function),
+    // it runs when the callout has returned, as Momentum's does, then its completion
+    // function; `run_pending` (called by the sandbox after each callout) runs them.
+    // Queuing sets a flag, so a callout without queued closures costs no Lua call.
+    lua.set_app_data(Queued(std::cell::Cell::new(false)));
+    let mark = lua.create_function(|lua, ()| {
+        if let Some(q) = lua.app_data_ref::<Queued>() {
+            q.0.set(true);
+        }
+        Ok(())
+    })?;
+    let pool: Table = lua
+        .load(RUN_IN_POOL)
+        .set_name("=msys.runInPool")
+        .call(mark)?;
+    msys.set("runInPool", pool.get::<mlua::Function>("run")?)?;
+    lua.set_named_registry_value(PENDING, pool.get::<mlua::Function>("pending")?)?;
+    let core: Table = msys.get("core")?;
+    core.set("ECTP_COMPLETE_CALLBACK", 0)?;
+    core.set("ECTP_COMPLETE_CALLBACK_SCHED", 1)?;
     lua.globals().set("thread", thread)?;
     let dumper: Table = lua.load(DUMPER).set_name("=msys.dumper").eval()?;
     msys.set("dumper", dumper)
 }
+
+/// Where the function that runs the asynchronous `msys.runInPool` closures is kept.
+pub const PENDING: &str = "bindery.runInPool.pending";
+
+/// Whether an asynchronous `msys.runInPool` closure waits to run.
+pub struct Queued(pub std::cell::Cell<bool>);
+
+const RUN_IN_POOL: &str = r#"
+local mark = ...
+local queue = {}
+local function run(pool, closure, third, ...)
+  if third == nil or third == false then
+    return pcall(closure)
+  end
+  if third ~= true and type(third) ~= "function" then
+    -- Not a documented form: the extra values are the closure's arguments.
+    return pcall(closure, third, ...)
+  end
+  queue[#queue + 1] = { closure, type(third) == "function" and third or nil }
+  mark()
+end
+-- Runs what was queued (and what that queues); the errors, for the log.
+local function pending()
+  local errors = {}
+  while #queue > 0 do
+    local jobs = queue
+    queue = {}
+    for _, job in ipairs(jobs) do
+      local ok, err = pcall(job[1])
+      if not ok then errors[#errors + 1] = tostring(err) end
+      if job[2] then
+        local ok2, err2 = pcall(job[2])
+        if not ok2 then errors[#errors + 1] = tostring(err2) end
+      end
+    end
+  end
+  return errors
+end
+return { run = run, pending = pending }
+"#;
 
 /// `msys.dumper.Dumper(value)`: a readable dump of any value, tables nested and sorted by
 /// key, cycles shown once. For debugging, as Momentum's.

@@ -43,6 +43,7 @@ pub fn detached(
         msg: message,
         rcpt: None,
         code: None,
+        mime: None,
     };
     let shared = Shared {
         call: Rc::new(RefCell::new(call)),
@@ -292,6 +293,9 @@ pub fn install_core(
     use crate::inject::RecvMethod;
     for (name, m) in RecvMethod::CONSTANTS {
         core.set(name, m.number())?;
+    }
+    for (name, n, _) in crate::msgpart::ENCODINGS {
+        core.set(name, n)?;
     }
     core.set("AF_INET", AF_INET)?;
     core.set("AF_INET6", AF_INET6)?;

@@ -174,10 +174,104 @@ const NAMESPACES: &[&str] = &[
     "msys.extended.message_routing",
 ];
 
+/// Momentum functions outside the modules above that bindery does not provide, and why.
+const MISSING_FUNCTIONS: &[Missing] = &[
+    Missing {
+        name: "msys.runInInst",
+        what: "running a function on another scheduler instance (refused: each bindery thread has its own Lua state; msys.runInPool runs a function in place)",
+    },
+    Missing {
+        name: "msys.core.scheduler_for_domain",
+        what: "Momentum's scheduler instances (refused: bindery's delivery is not split into scripted instances)",
+    },
+    Missing {
+        name: "msys.registerControl",
+        what: "console commands written in Lua (refused: not built)",
+    },
+    Missing {
+        name: "msys.registerAuth",
+        what: "SMTP AUTH written in Lua (issue 21)",
+    },
+];
+
+/// The table at a dotted path under `msys`, made where missing.
+fn table_at(lua: &Lua, msys: &Table, path: &str) -> mlua::Result<Table> {
+    let mut t = msys.clone();
+    for part in path.split('.').skip(1) {
+        t = match t.get::<Value>(part)? {
+            Value::Table(next) => next,
+            _ => {
+                let next = lua.create_table()?;
+                t.set(part, next.clone())?;
+                next
+            }
+        };
+    }
+    Ok(t)
+}
+
+/// Stand-ins for what [`MISSING`] and [`MISSING_FUNCTIONS`] name, where a script reaches
+/// them without `require` (`msys.timer.after(...)`, the `xml` and `curl` globals): calling
+/// one, or any function in one, raises the same "not implemented by bindery" error as
+/// `require`, never "attempt to index a nil value".
+fn refusing_stand_ins(lua: &Lua, msys: &Table) -> mlua::Result<()> {
+    let raiser = |what: String| {
+        lua.create_function(move |_, _: mlua::Variadic<Value>| -> mlua::Result<()> {
+            Err(mlua::Error::runtime(what.clone()))
+        })
+    };
+    for m in MISSING {
+        let why = format!(
+            "module '{}' is not implemented by bindery: {}",
+            m.name, m.what
+        );
+        let proxy = lua.create_table()?;
+        let mt = lua.create_table()?;
+        let (name, w) = (m.name, why.clone());
+        mt.set(
+            "__index",
+            lua.create_function(move |_, (_, key): (Value, Value)| -> mlua::Result<()> {
+                let key = match key {
+                    Value::String(s) => s.to_string_lossy(),
+                    _ => "?".into(),
+                };
+                Err(mlua::Error::runtime(format!("{name}.{key}: {w}")))
+            })?,
+        )?;
+        mt.set("__call", raiser(why)?)?;
+        proxy.set_metatable(Some(mt))?;
+        match m.name.rsplit_once('.') {
+            None => lua.globals().set(m.name, proxy)?,
+            Some((parent, last)) if parent == "msys" || parent.starts_with("msys.") => {
+                let t = table_at(lua, msys, parent)?;
+                if t.get::<Value>(last)?.is_nil() {
+                    t.set(last, proxy)?;
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    for f in MISSING_FUNCTIONS {
+        let Some((parent, last)) = f.name.rsplit_once('.') else {
+            continue;
+        };
+        let t = table_at(lua, msys, parent)?;
+        t.set(
+            last,
+            raiser(format!(
+                "{} is not implemented by bindery: {}",
+                f.name, f.what
+            ))?,
+        )?;
+    }
+    Ok(())
+}
+
 /// Installs the loaders. `dirs` are where the policy's own modules are looked for, in
 /// order.
 pub fn install(lua: &Lua, dirs: Vec<PathBuf>, unsafe_libraries: bool) -> mlua::Result<()> {
     let msys: Table = lua.globals().get("msys")?;
+    refusing_stand_ins(lua, &msys)?;
     for path in NAMESPACES {
         let mut t = msys.clone();
         for part in path.split('.').skip(1) {
@@ -209,12 +303,32 @@ pub fn install(lua: &Lua, dirs: Vec<PathBuf>, unsafe_libraries: bool) -> mlua::R
     package.set("loaders", loaders)
 }
 
+/// Lua's `strict` module (etc/strict.lua of the Lua 5.1 distribution, which Momentum's
+/// pages `require`): reading a global that was never assigned raises instead of giving nil.
+/// Assigning declares, wherever it happens (the original also refuses a first assignment
+/// inside a function, which needs the `debug` library the sandbox withholds).
+const STRICT: &str = r#"
+local declared = {}
+for k in pairs(_G) do declared[k] = true end
+local mt = getmetatable(_G) or {}
+mt.__newindex = function(t, k, v) declared[k] = true; rawset(t, k, v) end
+mt.__index = function(_, k)
+  if not declared[k] then error("variable '" .. tostring(k) .. "' is not declared", 2) end
+  return nil
+end
+setmetatable(_G, mt)
+"#;
+
 /// `msys`, `msys.*` and `json`: a loader that returns the table, or the reason there is none.
 fn api_loader(lua: &Lua, name: &str) -> mlua::Result<Value> {
     if let Some(why) = missing(name) {
         return Err(mlua::Error::runtime(why));
     }
     let path = match name {
+        "strict" => {
+            let f = lua.load(STRICT).set_name("=strict").into_function()?;
+            return Ok(Value::Function(f));
+        }
         "json" => "msys.json",
         "thread" => {
             let t: Value = lua.globals().get("thread")?;

@@ -98,6 +98,32 @@ fn sandbox(lua: &Lua, unsafe_libraries: bool) -> mlua::Result<()> {
         Ok(())
     })?;
     g.set("print", print.clone())?;
+    // An error a bindery function raises reaches Lua as an mlua error object; Momentum's
+    // are strings, and scripts `string.find` them after `pcall`. So `pcall` and `xpcall`
+    // hand on such an error as its message (without mlua's "runtime error:" and
+    // traceback).
+    let text = lua.create_function(|lua, v: Value| {
+        Ok(match v {
+            Value::Error(e) => Value::String(lua.create_string(error_message(&e))?),
+            other => other,
+        })
+    })?;
+    lua.load(
+        r#"
+        local text = ...
+        local raw_pcall, raw_xpcall, select = pcall, xpcall, select
+        local function fix(ok, ...)
+          if ok then return ok, ... end
+          return false, text((...)), select(2, ...)
+        end
+        pcall = function(f, ...) return fix(raw_pcall(f, ...)) end
+        xpcall = function(f, handler)
+          return raw_xpcall(f, function(e) return handler(text(e)) end)
+        end
+        "#,
+    )
+    .set_name("=bindery.pcall")
+    .call::<()>(text)?;
     // `debug.output(text)`: the logging helper SparkPost's sample policies call (it is on
     // no reference page); it logs as `print` does. Lua's own `debug` library is not in the
     // sandbox, so this table holds only it unless unsafe libraries are allowed.
@@ -108,6 +134,30 @@ fn sandbox(lua: &Lua, unsafe_libraries: bool) -> mlua::Result<()> {
     debug.set("output", print)?;
     g.set("debug", debug)?;
     Ok(())
+}
+
+/// The message of an error a Rust function raised: the innermost cause's text.
+fn error_message(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => error_message(cause),
+        mlua::Error::RuntimeError(m) => m.clone(),
+        mlua::Error::WithContext { cause, .. } => error_message(cause),
+        other => other.to_string(),
+    }
+}
+
+/// `os.time()` and `os.date()` as at `now` (a time given to them is still theirs).
+fn fixed_clock(lua: &Lua, now: i64) -> mlua::Result<()> {
+    lua.load(
+        r#"
+        local now = ...
+        local time, date = os.time, os.date
+        os.time = function(t) if t == nil then return now end return time(t) end
+        os.date = function(fmt, t) return date(fmt, t or now) end
+        "#,
+    )
+    .set_name("=bindery.clock")
+    .call::<()>(now)
 }
 
 fn msys(lua: &Lua, world: &Rc<World>) -> mlua::Result<()> {
@@ -395,6 +445,9 @@ impl State {
         let world = Rc::new(World::new(inner.view.clone(), inner.hosts.clone(), loading));
         sandbox(&lua, inner.limits.unsafe_libraries).map_err(|e| bare(e.to_string()))?;
         msys(&lua, &world).map_err(|e| bare(e.to_string()))?;
+        if let Some(t) = inner.hosts.fixed_time {
+            fixed_clock(&lua, t).map_err(|e| bare(e.to_string()))?;
+        }
         // The callout running now, shared by the handles and the functions that need it;
         // made before the scripts load, which may call those functions in `init`.
         let call = Rc::new(RefCell::new(Call::idle()));
@@ -665,6 +718,7 @@ impl State {
         let rcpt = (c == Callout::RcptTo).then(|| arg.unwrap_or_default().to_string());
         self.enter(c, conn, msg, rcpt, None);
         let result = self.call_modules(c, arg);
+        self.run_pending(c);
         let code = self.leave(conn, msg);
         result?;
         // A 2xx or 3xx "code" accepts: there is nothing to refuse.
@@ -687,6 +741,7 @@ impl State {
         call.msg = std::mem::take(msg);
         call.rcpt = rcpt;
         call.code = code;
+        call.mime = None;
     }
 
     /// Moves them back out, whatever the callout did; the code it set.
@@ -734,9 +789,36 @@ impl State {
             }
             Ok(())
         })();
+        self.run_pending(c);
         let code = self.leave(conn, msg);
         result?;
         Ok(code.filter(|k| k != note))
+    }
+
+    /// Runs the closures `msys.runInPool` was given to run once the callout returned; their
+    /// errors are logged (nobody waits for their results).
+    fn run_pending(&self, c: Callout) {
+        match self.lua.app_data_ref::<crate::library::Queued>() {
+            Some(q) if q.0.replace(false) => {}
+            _ => return,
+        }
+        let Ok(pending) = self
+            .lua
+            .named_registry_value::<mlua::Function>(crate::library::PENDING)
+        else {
+            return;
+        };
+        self.budget.start();
+        match pending.call::<Vec<String>>(()) {
+            Ok(errors) => {
+                for e in errors {
+                    tracing::warn!(callout = c.name(), error = %e, "an msys.runInPool closure failed");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(callout = c.name(), error = %e, "msys.runInPool's closures failed")
+            }
+        }
     }
 
     fn call_modules(&self, c: Callout, arg: Option<&str>) -> mlua::Result<()> {

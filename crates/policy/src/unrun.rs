@@ -20,11 +20,11 @@ const UNRUN: &[(&str, &str)] = &[
     ),
     (
         "validate_rcptto_list",
-        "Momentum calls it with the list of recipients of a message injected by its HTTP or msg_gen paths",
+        "Momentum calls it with the list of recipients of a message injected by its HTTP or msg_gen paths (issue 21)",
     ),
     (
         "validate_rcptto_list_final",
-        "Momentum calls it once the recipient list of an injected message is complete",
+        "Momentum calls it once the recipient list of a message injected over HTTP is complete (issue 21)",
     ),
     (
         "core_log_reception_v1",

@@ -1195,7 +1195,7 @@ function mod:validate_data(msg, accept, vctx)
   local ok = pcall(function() strict:unlock() end)
   local aok, aerr = pcall(msys.audit.connections, "monitor")
   msg:context_set(msys.core.ECMESS_CTX_MESS, "r", table.concat({ counter, tostring(ok),
-    tostring(aok), tostring(string.find(tostring(aerr), "inbound_audit module is not configured") ~= nil) }, ","))
+    tostring(aok), tostring(string.find(tostring(aerr), "inbound_audit module it reads is not implemented by bindery") ~= nil) }, ","))
   return msys.core.VALIDATE_CONT
 end
 msys.registerModule("m", mod)
@@ -1207,16 +1207,25 @@ msys.registerModule("m", mod)
     assert_eq!(m.context["r"], "1,false,false,true");
 }
 
-/// `msys.runInPool(pool, closure, ...)` gives the closure's status and results.
+/// `msys.runInPool(pool, closure)` gives the closure's status and results; with `true` or
+/// a completion function it runs the closure (then the completion) once the callout has
+/// returned, and gives nothing.
 #[test]
 fn run_in_pool_returns_status_and_results() {
     let (_s, p) = load(
         r#"
 local mod = {}
 function mod:validate_data(msg, accept, vctx)
-  local ok, v = msys.runInPool("io", function(a, b) return a + b end, 2, 3)
+  local ok, v = msys.runInPool("io", function() return 5 end)
   local bad, err = msys.runInPool("io", function() error("no") end)
-  msg:context_set(msys.core.ECMESS_CTX_MESS, "r", tostring(ok) .. v .. tostring(bad))
+  local order = {}
+  local none = msys.runInPool("io", function() order[#order + 1] = "async" end, true)
+  msys.runInPool("io", function() order[#order + 1] = "closure" end,
+    function() order[#order + 1] = "completion"
+      msg:context_set(msys.core.ECMESS_CTX_MESS, "order", table.concat(order, ","))
+    end, msys.core.ECTP_COMPLETE_CALLBACK_SCHED)
+  order[#order + 1] = "callout"
+  msg:context_set(msys.core.ECMESS_CTX_MESS, "r", tostring(ok) .. v .. tostring(bad) .. tostring(none))
   return msys.core.VALIDATE_CONT
 end
 msys.registerModule("pool", mod)
@@ -1224,7 +1233,9 @@ msys.registerModule("pool", mod)
     );
     let mut m = message("Subject: x\n\n");
     p.message(&mut conn(), &mut m);
-    assert_eq!(m.context["r"], "true5false");
+    assert_eq!(p.errors(), 0);
+    assert_eq!(m.context["r"], "true5falsenil");
+    assert_eq!(m.context["order"], "callout,async,closure,completion");
 }
 
 /// The training policy's `core_validate_accept(ac, vctx)` runs before `validate_connect`
@@ -1649,4 +1660,65 @@ msys.registerModule("made", mod)
     let _ = p.message(&mut c, &mut deep);
     assert!(p.errors() > 0, "the loop was refused by raising");
     assert_eq!(injected.taken.lock().unwrap().len(), 2);
+}
+
+/// The MIME API as Momentum's pages describe it: `msg:mime` walks the tree by `thread`;
+/// a read-only tree refuses changes; a writable one writes them back (`text` of a
+/// quoted-printable part stays quoted-printable, `addLastChild` of a made part, `unlink`);
+/// a tree older than a header change refuses; `body_match` / `text_replace` on the whole
+/// message; `vctx:recipient_list` counts from 0, as the page's loop does.
+#[test]
+fn mime_trees_read_edit_and_write_back() {
+    let script = r##"
+local mod = {}
+function mod:validate_data(msg, accept, vctx)
+  local out = {}
+  local p = msg:mime()
+  while p ~= nil do out[#out + 1] = p:content_type().mimetype; p = p.thread end
+  local ro = msg:mime()
+  local ok, err = pcall(function() ro.parts[1]:text("changed") end)
+  out[#out + 1] = tostring(ok) .. ":" .. tostring(string.find(err, "read%-only") ~= nil)
+  local top = msg:mime(false)
+  local plain = top.parts[1]
+  out[#out + 1] = plain:text()
+  plain:text("Bonjour, café")
+  top:addLastChild(msg:makePart("text/calendar", "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"))
+  top.parts[2]:unlink()
+  msg:header("X-After", "yes")
+  local stale, serr = pcall(function() top.parts[1]:header("X-Part", "1") end)
+  out[#out + 1] = tostring(stale) .. ":" .. tostring(string.find(serr, "call msg:mime again") ~= nil)
+  out[#out + 1] = tostring(msg:body_match("VCALENDAR")[1])
+  out[#out + 1] = tostring(msg:text_replace("Bonjour", "Salut"))
+  local list = vctx:recipient_list()
+  out[#out + 1] = list[0] .. "#" .. #list
+  msg:context_set(msys.core.ECMESS_CTX_MESS, "r", table.concat(out, "|"))
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("mime", mod)
+"##;
+    let (_s, p) = load(script);
+    let body = "Subject: x\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=\"b\"\n\n--b\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\nHello caf=C3=A9\n--b\nContent-Type: text/html\n\n<p>Hello</p>\n--b--\n";
+    let mut m = message(body);
+    m.recipients = vec!["one@rcpt.test".into(), "two@rcpt.test".into()];
+    p.message(&mut conn(), &mut m);
+    assert_eq!(p.errors(), 0);
+    assert_eq!(
+        m.context["r"],
+        "multipart/alternative|text/plain|text/html|false:true|Hello café|false:true|VCALENDAR|true|one@rcpt.test#1"
+    );
+    let out = String::from_utf8(m.body.clone()).unwrap();
+    assert!(
+        out.contains("Content-Transfer-Encoding: quoted-printable\r\n\r\nSalut, caf=C3=A9"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Content-Type: text/calendar\r\n\r\nBEGIN:VCALENDAR"),
+        "{out}"
+    );
+    assert!(!out.contains("<p>Hello</p>"), "{out}");
+    assert!(out.contains("X-After: yes"), "{out}");
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&m.body)
+        .unwrap();
+    assert_eq!(parsed.body_text(0).as_deref(), Some("Salut, café"));
 }

@@ -397,6 +397,7 @@ impl Services {
             dns: Some(Arc::clone(&self.dns) as Arc<dyn bindery_policy::dns::Dns>),
             sessions: Some(Arc::clone(&self.peers) as Arc<dyn bindery_policy::inject::LiveSessions>),
             injector: Some(Arc::clone(&self.injector) as Arc<dyn bindery_policy::inject::Injector>),
+            fixed_time: None,
         }
     }
 }

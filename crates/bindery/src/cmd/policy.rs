@@ -17,7 +17,7 @@ use super::{ConfigArgs, compiled, init_logging};
 #[derive(clap::Subcommand)]
 pub enum PolicyCommand {
     /// Run the callouts on MESSAGE and print the binding group, binding and every code set.
-    Test(TestArgs),
+    Test(Box<TestArgs>),
 }
 
 #[derive(clap::Args)]
@@ -39,9 +39,107 @@ pub struct TestArgs {
     /// The listener name the callouts see.
     #[arg(long, value_name = "NAME", default_value = "policy-test")]
     pub listener: String,
+    /// The listener's address (`msg:listener_addr`).
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:25")]
+    pub local: std::net::SocketAddr,
+    /// The client's port (`msg:reception_peer`, `accept.remote_addr`).
+    #[arg(long, value_name = "PORT", default_value_t = 40000)]
+    pub peer_port: u16,
+    /// After acceptance, run the delivery log callout (`core_log_delivery_v1`) as if the
+    /// message was delivered with this reply.
+    #[arg(long, value_name = "REPLY", conflicts_with_all = ["transient", "permanent"])]
+    pub delivered: Option<String>,
+    /// Likewise `core_log_transient_failure_v1` (and `core_pre_mailq_message_requeue`).
+    #[arg(long, value_name = "REPLY", conflicts_with = "permanent")]
+    pub transient: Option<String>,
+    /// Likewise `core_log_permanent_failure_v1`.
+    #[arg(long, value_name = "REPLY")]
+    pub permanent: Option<String>,
+    /// Run as at this time (seconds since 1970): the scripts' `os.time()` and `os.date()`
+    /// give it, for a policy that depends on the time of day.
+    #[arg(long, value_name = "EPOCH")]
+    pub time: Option<i64>,
     /// The message: headers and body, as a .eml file.
     #[arg(value_name = "MESSAGE")]
     pub message: PathBuf,
+}
+
+/// What the scripts did to the connection, as lines: keywords added to the EHLO reply, a
+/// tarpit, a disconnect, connection context keys set. `seen` holds what was printed.
+fn conn_effects(conn: &Conn, seen: &mut Vec<String>) {
+    let mut now = Vec::new();
+    for c in &conn.capabilities {
+        now.push(format!("capability + {c}"));
+    }
+    if let Some(t) = conn.tarpit {
+        now.push(format!("tarpit: the reply waits {} s", t.as_secs_f64()));
+    }
+    if conn.disconnect {
+        now.push("disconnect: the session closes after the reply".to_string());
+    }
+    let mut ctx: Vec<_> = conn
+        .context
+        .iter()
+        .filter(|(k, _)| {
+            !["peer_ip", "listener", "ehlo", "ehlo_domain", "ehlo_string"].contains(&k.as_str())
+        })
+        .collect();
+    ctx.sort();
+    for (k, v) in ctx {
+        now.push(format!("connection context {k} = {v}"));
+    }
+    for line in now {
+        if !seen.contains(&line) {
+            println!("{line}");
+            seen.push(line);
+        }
+    }
+}
+
+/// `--delivered`, `--transient`, `--permanent`: the log callouts run for `msg` with that
+/// reply, and what they changed.
+fn delivery_outcome(policy: &Policy, args: &TestArgs, msg: &mut Message) {
+    let (callouts, reply): (&[Callout], &str) =
+        match (&args.delivered, &args.transient, &args.permanent) {
+            (Some(r), _, _) => (&[Callout::LogDelivery], r),
+            (_, Some(r), _) => (&[Callout::LogTransient, Callout::PreRequeue], r),
+            (_, _, Some(r)) => (&[Callout::LogPermanent], r),
+            _ => return,
+        };
+    let (code, text) = reply.split_once(' ').unwrap_or((reply, ""));
+    let note = Code {
+        code: code.parse().unwrap_or(250),
+        text: text.to_string(),
+    };
+    let domain = msg
+        .recipients
+        .first()
+        .and_then(|r| r.rsplit_once('@'))
+        .map(|(_, d)| d.to_ascii_lowercase())
+        .unwrap_or_default();
+    let now = match args.time {
+        Some(t) => t.max(0) as u64,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    };
+    for &c in callouts {
+        let changed = policy.log_event(c, msg, &domain, now, &note);
+        let what = if policy.has(c) {
+            "ran"
+        } else {
+            "no script has this callout"
+        };
+        println!("{} ({} {}): {what}", c.name(), note.code, note.text);
+        if let Some(k) = changed {
+            println!(
+                "{}: the scripts changed the reply to {} {}",
+                c.name(),
+                k.code,
+                k.text
+            );
+        }
+    }
 }
 
 pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
@@ -99,6 +197,7 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
             args.peer,
         )]))),
         injector: Some(Arc::clone(&injected) as Arc<dyn bindery_policy::inject::Injector>),
+        fixed_time: args.time,
     };
     let policy = match Policy::load_hosted(snap.clone(), hosts) {
         Ok(p) => p,
@@ -119,12 +218,16 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
         Ok(ExitCode::FAILURE)
     };
     let mut conn = Conn::new(args.peer, &args.listener, &[]);
+    conn.peer_port = args.peer_port;
+    conn.local = Some(args.local);
+    let mut seen = Vec::new();
     let code = policy.connect(&mut conn);
     println!(
         "connect {}: {}",
         args.peer,
         outcome(&policy, Callout::Connect, &code)
     );
+    conn_effects(&conn, &mut seen);
     if let Some(c) = &code {
         return refused("connect", c);
     }
@@ -134,6 +237,7 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
         args.ehlo,
         outcome(&policy, Callout::Ehlo, &code)
     );
+    conn_effects(&conn, &mut seen);
     if let Some(c) = &code {
         return refused("ehlo", c);
     }
@@ -147,6 +251,7 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
         args.mail_from,
         outcome(&policy, Callout::MailFrom, &code)
     );
+    conn_effects(&conn, &mut seen);
     if let Some(c) = &code {
         return refused("mailfrom", c);
     }
@@ -156,6 +261,7 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
             "rcptto <{rcpt}>: {}",
             outcome(&policy, Callout::RcptTo, &code)
         );
+        conn_effects(&conn, &mut seen);
         if code.is_none() {
             msg.recipients.push(rcpt.clone());
         }
@@ -167,6 +273,7 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
     msg.body = body.clone();
     let given = msg.recipients.clone();
     let verdict = policy.message(&mut conn, &mut msg);
+    conn_effects(&conn, &mut seen);
     let errors = policy.errors();
     if errors > 0 {
         println!("script errors: {errors} (see the log above)");
@@ -227,10 +334,15 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
                 println!("context {k} = {v}");
             }
             println!("result: accepted");
+            delivery_outcome(&policy, args, &mut msg);
             Ok(ExitCode::SUCCESS)
         }
     };
     show_injected(&injected);
+    // msys.counter's counters the scripts made or moved.
+    for (name, value) in policy.stats().counters.list() {
+        println!("counter {name} = {value}");
+    }
     exit
 }
 
@@ -291,5 +403,27 @@ fn header_changes(before: &[u8], after: &[u8]) {
     }
     for f in new.iter().filter(|f| !old.contains(f)) {
         println!("header + {f}");
+    }
+    // The body's lines the scripts removed and added (MIME parts, text replaced).
+    let body = |m: &[u8]| -> Vec<String> {
+        let text = String::from_utf8_lossy(m);
+        match text.split_once("\r\n\r\n") {
+            Some((_, b)) => b.split("\r\n").map(str::to_string).collect(),
+            None => Vec::new(),
+        }
+    };
+    let (old, new) = (body(before), body(after));
+    if old != new {
+        for l in old.iter().filter(|l| !new.contains(l)) {
+            println!("body - {l}");
+        }
+        for l in new.iter().filter(|l| !old.contains(l)) {
+            // Made-up boundaries change from run to run.
+            let stable = match l.find("=_bindery_") {
+                Some(i) => format!("{}=_bindery_...", &l[..i]),
+                None => l.clone(),
+            };
+            println!("body + {stable}");
+        }
     }
 }

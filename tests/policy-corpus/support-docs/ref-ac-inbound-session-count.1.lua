@@ -1,0 +1,2 @@
+cidr: string (optional)
+service_type: string (optional)

@@ -1,0 +1,3 @@
+type: string
+url: string
+data: string (optional)

@@ -1,0 +1,2 @@
+option: numeric
+value: mixed

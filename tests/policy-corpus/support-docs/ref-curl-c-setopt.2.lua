@@ -1,0 +1,6 @@
+c = curl.new();
+c:setopt(curl.OPT_URL, "http://example.com/index.php");
+c:setopt(curl.OPT_HTTP_VERSION, 1.1);
+c:setopt(curl.OPT_WRITEFUNCTION, function(userdata, datastring) print(datastring); »
+  return string.len(datastring); end);
+c:perform();

@@ -1,0 +1,3 @@
+hdr: string
+value: string (optional)
+mode: string (optional)

@@ -1,0 +1,3 @@
+o = json.new();
+o.name = "value";
+print(o); -- { "name": "value" }

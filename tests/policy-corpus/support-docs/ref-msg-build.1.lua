@@ -1,0 +1,3 @@
+headers: table
+parts: table
+attachments: array of userdata

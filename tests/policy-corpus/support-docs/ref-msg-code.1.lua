@@ -1,0 +1,2 @@
+number: number (optional)
+str: string (optional)

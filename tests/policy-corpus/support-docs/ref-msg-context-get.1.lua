@@ -1,0 +1,2 @@
+type: numeric
+key: string

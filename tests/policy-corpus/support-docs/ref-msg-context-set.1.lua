@@ -1,0 +1,3 @@
+type: numeric
+key: string
+value: string

@@ -1,0 +1,5 @@
+sender: string
+rcptto: string
+text: string
+subject: string, optional
+charset: string, optional

@@ -1,0 +1,2 @@
+mailfrom: string
+rcptto: string

@@ -1,0 +1,3 @@
+mimetype: string
+boundary: string, optional
+add_terminator: boolean, optional

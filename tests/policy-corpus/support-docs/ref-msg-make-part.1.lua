@@ -1,0 +1,3 @@
+mimetype: string
+body: userdata, io_object, optional
+encoding: string, optional

@@ -1,0 +1,2 @@
+pattern: string
+replacement: string

@@ -1,0 +1,2 @@
+headername: string
+component: string, optional

@@ -1,0 +1,3 @@
+value: string
+type: string, optional
+charset: string, optional

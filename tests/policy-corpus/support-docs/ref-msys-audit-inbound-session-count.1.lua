@@ -1,0 +1,2 @@
+cidr: string
+servicename: string

@@ -1,0 +1,2 @@
+monitor: string
+options: table, optional

@@ -1,0 +1,5 @@
+name: string
+type: string
+interval: number
+num_windows: number
+options: table, optional

@@ -1,0 +1,2 @@
+encoded_text: string
+charset: string, optional

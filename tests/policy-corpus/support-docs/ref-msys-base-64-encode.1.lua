@@ -1,0 +1,3 @@
+original: mixed
+fold: string, optional
+charset: string, optional

@@ -1,0 +1,2 @@
+response_text: string
+domain: string

@@ -1,0 +1,3 @@
+msg: userdata, ec_message type
+accept: userdata, accept_construct type
+vctx: userdata, validate_context type

@@ -1,0 +1,2 @@
+addr: string
+data: userdata (key-value pairs)

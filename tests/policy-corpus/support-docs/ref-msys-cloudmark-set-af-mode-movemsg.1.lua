@@ -1,0 +1,3 @@
+inbox: string
+spam: string
+unread_only: string

@@ -1,0 +1,2 @@
+action: string
+parameters: string

@@ -1,0 +1,3 @@
+filename: string
+options: numeric
+mode: numeric

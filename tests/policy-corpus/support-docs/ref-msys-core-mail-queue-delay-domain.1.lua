@@ -1,0 +1,2 @@
+dr: userdata, domain_record
+note: string

@@ -1,0 +1,2 @@
+object_or_path: mixed
+delta: number

@@ -1,0 +1,2 @@
+counter_path: string
+semantics: number, optional

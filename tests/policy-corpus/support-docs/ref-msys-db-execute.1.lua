@@ -1,0 +1,2 @@
+require('msys.db')
+require('msys.datasource')

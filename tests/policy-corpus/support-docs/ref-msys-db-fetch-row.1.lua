@@ -1,0 +1,4 @@
+cachename: string
+query: string
+queryparams: table, optional
+options: table, optional

@@ -1,0 +1,3 @@
+name: string
+recordtype: string (optional)
+options: table (optional)

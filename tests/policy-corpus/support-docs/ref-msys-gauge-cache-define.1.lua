@@ -1,0 +1,4 @@
+name: string
+maxelems: number
+ttl: number
+replicated: boolean, optional

@@ -1,0 +1,2 @@
+cachename: string
+keystring: string

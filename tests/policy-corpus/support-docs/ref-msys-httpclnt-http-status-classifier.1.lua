@@ -1,0 +1,2 @@
+require('msys.httpclnt');
+require('msys.delivery');

@@ -1,0 +1,3 @@
+method: string
+endpoint: string
+function_name: string

@@ -1,0 +1,2 @@
+path: string
+interval: number

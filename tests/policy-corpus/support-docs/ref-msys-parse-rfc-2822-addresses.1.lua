@@ -1,0 +1,2 @@
+addressstring: string
+component: string

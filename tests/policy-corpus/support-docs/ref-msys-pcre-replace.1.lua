@@ -1,0 +1,3 @@
+subject: string
+pattern: string
+replacement: string

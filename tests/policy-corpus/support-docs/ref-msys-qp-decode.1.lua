@@ -1,0 +1,2 @@
+encoded_txt: string
+charset: string, optional

@@ -1,0 +1,3 @@
+original: mixed
+charset: string, optional
+dotstuffing: boolean

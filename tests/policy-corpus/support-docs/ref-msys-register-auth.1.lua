@@ -1,0 +1,2 @@
+schemename: string
+authtable: table

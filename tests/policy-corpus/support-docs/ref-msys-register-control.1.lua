@@ -1,0 +1,2 @@
+prefix: string
+closure: string

@@ -1,0 +1,2 @@
+modname: string
+table: table

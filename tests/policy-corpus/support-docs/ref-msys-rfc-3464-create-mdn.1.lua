@@ -1,0 +1,2 @@
+msg: userdata, ec_message type
+action: number

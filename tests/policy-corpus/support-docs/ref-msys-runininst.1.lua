@@ -1,0 +1,2 @@
+pool: mixed
+closure: mixed

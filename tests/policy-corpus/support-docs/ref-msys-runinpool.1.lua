@@ -1,0 +1,3 @@
+pool: mixed
+closure: mixed
+...: mixed, optional

@@ -1,0 +1,6 @@
+st, res = msys.runInPool('IO',
+  function()
+    print("doing heavy lifting")
+    return true
+  end
+)

@@ -1,0 +1,2 @@
+msg: userdata, ec_message type
+vctx: userdata, validate_context type

@@ -1,0 +1,3 @@
+delta: number
+closure: string
+name: string, optional

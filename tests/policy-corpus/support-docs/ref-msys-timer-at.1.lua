@@ -1,0 +1,3 @@
+time: number
+closure: string
+name: string, optional

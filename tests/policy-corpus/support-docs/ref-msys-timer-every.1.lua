@@ -1,0 +1,3 @@
+interval: number
+closure: string
+name: string, optional

@@ -1,0 +1,3 @@
+tls_params: mixed
+param: string
+val: string

@@ -1,0 +1,3 @@
+msg: userdata, ec_message type
+vctx: userdata, validate_context type
+options: table

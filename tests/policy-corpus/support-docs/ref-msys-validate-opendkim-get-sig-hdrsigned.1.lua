@@ -1,0 +1,2 @@
+dkim_sig: userdata, DKIM_SIGINFO type 
+header_name: string

@@ -1,0 +1,2 @@
+dkim: userdata, DKIM type
+dkim_sig: userdata, DKIM_SIGINFO type

@@ -1,0 +1,2 @@
+dkim: userdata, DKIM type
+num: numeric, optional

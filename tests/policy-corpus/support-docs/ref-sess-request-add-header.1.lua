@@ -1,0 +1,3 @@
+header: string
+value: string
+replace: boolean

@@ -1,0 +1,2 @@
+code: string
+message: string

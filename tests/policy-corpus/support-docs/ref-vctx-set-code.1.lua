@@ -1,0 +1,2 @@
+codenum: string
+message: string

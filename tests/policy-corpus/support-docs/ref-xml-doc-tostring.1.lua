@@ -1,0 +1,6 @@
+doc = xml.parsexml([[<doc></doc>]]);
+local node = doc:root();
+local child = node:addchild("item");
+child:contents("I am a child node.");
+local doc = node:doc();
+print(doc:tostring());

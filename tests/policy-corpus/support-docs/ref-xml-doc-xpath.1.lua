@@ -1,0 +1,2 @@
+query: string
+contextnode: string (optional)

@@ -1,0 +1,4 @@
+...
+for node in doc:xpath("//item") do
+  print(node:name())
+end

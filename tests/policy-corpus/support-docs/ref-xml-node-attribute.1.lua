@@ -1,0 +1,2 @@
+name: string
+value: mixed (optional)

@@ -1,0 +1,3 @@
+for child in node:children() do
+  print(child:name());
+end

@@ -1,0 +1,3 @@
+local node = doc:root();
+local child = node:addchild("item");
+child:contents("I am a child node.");

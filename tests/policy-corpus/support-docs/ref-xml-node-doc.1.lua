@@ -1,0 +1,2 @@
+local doc = node:doc();
+print(doc:tostring());

@@ -1,0 +1,3 @@
+<doc>
+ <item>I am a child node.</item>
+</doc>

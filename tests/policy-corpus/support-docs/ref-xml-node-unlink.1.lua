@@ -1,0 +1,3 @@
+local doc = xml.parsexml([[<doc><item/></doc>]]);
+local node = doc:root();
+local node = node:unlink();

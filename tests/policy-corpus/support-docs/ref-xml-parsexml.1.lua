@@ -1,0 +1,2 @@
+strxml: string
+keep_blanks: numeric (optional)

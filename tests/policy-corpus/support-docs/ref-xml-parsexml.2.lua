@@ -1,0 +1,3 @@
+local doc = xml.parsexml([[<doc></doc>]]);
+local node = doc:root();
+local child = node:addchild("item")
