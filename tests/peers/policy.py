@@ -183,5 +183,90 @@ class Policy(SinkSuite):
         self.assertIn("assign.lua:37: attempt to index local 't' (a nil value)", self.d.stderr_text())
 
 
+BAD = r"""
+local mod = {}
+function mod:validate_connect(ac, vctx)
+  if ac:peer() == "127.0.0.7" then error("connect fails for " .. ac:peer()) end
+  return msys.core.VALIDATE_CONT
+end
+function mod:validate_ehlo(str, ac, vctx)
+  if str == "crash.test" then error("ehlo fails") end
+  return msys.core.VALIDATE_CONT
+end
+function mod:validate_mailfrom(str, ac, vctx)
+  if string.find(tostring(str), "^alloc@") then
+    local t = {}
+    while true do t[#t + 1] = string.rep("x", 1000000) .. #t end
+  end
+  return msys.core.VALIDATE_CONT
+end
+function mod:validate_rcptto(msg, str, ac, vctx)
+  if string.find(tostring(str), "^missing@") then msys.no_such_function(str) end
+  return msys.core.VALIDATE_CONT
+end
+function mod:validate_data(msg, ac, vctx)
+  if #msg:header("X-Bad") > 0 then msg:header("X-Set", true) end
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("bad", mod)
+"""
+
+
+class BadScripts(SinkSuite):
+    """Scripts that go wrong in every phase, through the daemon: each session gets a 4xx
+    (421 at the greeting), the error in the log names the script's line, and the daemon goes
+    on serving: a script that raises at connect or EHLO, allocates without bound at MAIL (the
+    64 MB limit), calls a function that does not exist at RCPT, or gives msg:header a boolean
+    at DATA."""
+
+    NAME = "bad-scripts"
+    SCRIPT = BAD
+    SCRIPT_FILE = "bad.lua"
+
+    @classmethod
+    def daemon_config(cls):
+        return relay_to_sink(cls.dns, cls.sink) + f"""
+Relay_Hosts = ( 127.0.0.0/8 )
+scriptlet "scriptlet" {{
+  script "bad" {{ source = "bad" }}
+}}
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+"""
+
+    def session(self, source="127.0.0.1"):
+        return smtplib.SMTP("127.0.0.1", self.d.port, timeout=20, source_address=(source, 0))
+
+    def assert_logged(self, text):
+        self.wait_until(lambda: text in self.d.stderr_text(), 10, f"{text!r} not in the log")
+
+    def test_every_phase_fails_soft_and_the_daemon_lives(self):
+        with self.assertRaises(smtplib.SMTPConnectError) as e:
+            self.session("127.0.0.7")
+        self.assertEqual(e.exception.smtp_code, 421)
+        self.assert_logged("bad.lua:4: connect fails for 127.0.0.7")
+        with self.session() as s:
+            code, _ = s.ehlo("crash.test")
+            self.assertEqual(code, 451)
+            self.assertEqual(s.ehlo("client.test")[0], 250)
+            code, _ = s.mail("alloc@origin.test")
+            self.assertEqual(code, 451)
+            self.assertEqual(s.mail("someone@origin.test")[0], 250)
+            code, _ = s.rcpt("missing@one.test")
+            self.assertEqual(code, 451)
+            self.assertEqual(s.rcpt("fine@one.test")[0], 250)
+            code, _ = s.data(b"From: a@origin.test\r\nX-Bad: 1\r\nSubject: bad\r\n\r\nHi.\r\n")
+            self.assertEqual(code, 451)
+        log = self.d.stderr_text()
+        self.assertIn("bad.lua:8: ehlo fails", log)
+        self.assertRegex(log, r"bad\.lua:1[1-4]: out of memory")
+        self.assertIn("bad.lua:19: attempt to call field 'no_such_function' (a nil value)", log)
+        self.assertIn("msg:header: a header value must be a string, got boolean", log)
+        # Still serving, and memory was given back.
+        with self.session() as s:
+            s.sendmail("someone@origin.test", ["after@one.test"],
+                       b"From: someone@origin.test\r\nSubject: after\r\n\r\nStill here.\r\n")
+        self.arrived("after@one.test")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -32,12 +32,15 @@ struct Budget {
     /// The line the script was at when the hook last looked (every `STRIDE` instructions):
     /// where an out-of-memory error, which carries no place of its own, is reported.
     line: Cell<Option<usize>>,
+    /// The file the hook last saw running (its short name, as Lua's errors give it).
+    file: RefCell<String>,
 }
 
 impl Budget {
     fn start(&self) {
         self.used.set(0);
         self.started.set(Instant::now());
+        self.line.set(None);
     }
 }
 
@@ -511,6 +514,7 @@ impl State {
             started: Cell::new(Instant::now()),
             limits: inner.limits,
             line: Cell::new(None),
+            file: RefCell::default(),
         });
         // A DNS lookup's wait is not the script's running time.
         let b = budget.clone();
@@ -529,6 +533,12 @@ impl State {
                 let used = b.used.get() + u64::from(STRIDE);
                 b.used.set(used);
                 b.line.set(debug.current_line());
+                if let Some(src) = debug.source().short_src {
+                    let mut file = b.file.borrow_mut();
+                    if *file != *src {
+                        *file = src.into_owned();
+                    }
+                }
                 let over_count = used > b.limits.instructions;
                 if over_count || b.started.get().elapsed() > b.limits.time {
                     let src = debug.source();
@@ -775,7 +785,8 @@ impl State {
                 self.budget.start();
                 if c == Callout::PreRequeue {
                     // Momentum's (msg, now).
-                    f.call::<Value>((module.clone(), &self.msg, now as f64))?;
+                    f.call::<Value>((module.clone(), &self.msg, now as f64))
+                        .map_err(|e| self.located(e, f))?;
                     continue;
                 }
                 f.call::<Value>((
@@ -785,7 +796,8 @@ impl State {
                     now as f64,
                     text.as_str(),
                     text.len(),
-                ))?;
+                ))
+                .map_err(|e| self.located(e, f))?;
             }
             Ok(())
         })();
@@ -793,6 +805,27 @@ impl State {
         let code = self.leave(conn, msg);
         result?;
         Ok(code.filter(|k| k != note))
+    }
+
+    /// An out-of-memory error (Lua gives it no place) located where the hook last saw the
+    /// script in this call, else where the callout `f` that ran out is defined.
+    fn located(&self, e: mlua::Error, f: &mlua::Function) -> mlua::Error {
+        if !matches!(e, mlua::Error::MemoryError(_)) {
+            return e;
+        }
+        let (file, line) = match self.budget.line.get() {
+            Some(line) => (self.budget.file.borrow().clone(), line),
+            None => {
+                let info = f.info();
+                let file = info.short_src.unwrap_or_else(|| "?".into());
+                (file, info.line_defined.unwrap_or(0))
+            }
+        };
+        mlua::Error::runtime(format!(
+            "{file}:{line}: out of memory: the script used up the {} MB a policy state may have \
+             (in or near this function)",
+            MEMORY_LIMIT >> 20
+        ))
     }
 
     /// Runs the closures `msys.runInPool` was given to run once the callout returned; their
@@ -825,24 +858,25 @@ impl State {
         for (module, f) in &self.hooks[c as usize] {
             self.budget.start();
             let m = module.clone();
-            let ret: Value = match c {
-                Callout::Connect | Callout::Accept => f.call((m, &self.accept, &self.vctx))?,
-                Callout::Dealloc => f.call(m)?,
-                Callout::Ehlo | Callout::MailFrom => f.call((m, arg, &self.accept, &self.vctx))?,
-                Callout::RcptTo => f.call((m, &self.msg, arg, &self.accept, &self.vctx))?,
+            let ret: mlua::Result<Value> = match c {
+                Callout::Connect | Callout::Accept => f.call((m, &self.accept, &self.vctx)),
+                Callout::Dealloc => f.call(m),
+                Callout::Ehlo | Callout::MailFrom => f.call((m, arg, &self.accept, &self.vctx)),
+                Callout::RcptTo => f.call((m, &self.msg, arg, &self.accept, &self.vctx)),
                 Callout::Data
                 | Callout::DataSpool
                 | Callout::DataSpoolEachRcpt
                 | Callout::PostEachRcpt
-                | Callout::FinalValidation => f.call((m, &self.msg, &self.accept, &self.vctx))?,
-                Callout::PreEachRcpt => f.call((m, &self.msg, &self.accept))?,
+                | Callout::FinalValidation => f.call((m, &self.msg, &self.accept, &self.vctx)),
+                Callout::PreEachRcpt => f.call((m, &self.msg, &self.accept)),
                 // Run by `run_log`, never here.
                 Callout::LogDelivery
                 | Callout::LogTransient
                 | Callout::LogPermanent
-                | Callout::PreRequeue => Value::Nil,
-                Callout::SetBinding => f.call((m, &self.msg))?,
+                | Callout::PreRequeue => Ok(Value::Nil),
+                Callout::SetBinding => f.call((m, &self.msg)),
             };
+            let ret = ret.map_err(|e| self.located(e, f))?;
             let done = match ret {
                 Value::Integer(n) => n == VALIDATE_DONE,
                 Value::Number(n) => n == VALIDATE_DONE as f64,
