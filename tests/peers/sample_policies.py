@@ -401,5 +401,60 @@ ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
             self.assertEqual(s.noop()[0], 250)
 
 
+# Not from the sample repository: a per-minute limit on the inbound_audit module's counts.
+AUDIT_LIMIT = r"""
+local mod = {}
+function mod:validate_mailfrom(str, ac, vctx)
+  local span = { startv = 0, endv = 1 }
+  local c = msys.audit.connections("60,2", span)
+  local r = msys.audit.receptions("60,2", span)
+  local j = msys.audit.rejections("60,2", span)
+  if r >= 2 then
+    vctx:set_code(452, "4.7.1 too much mail from you: " .. c .. " connections, " .. r ..
+                  " messages, " .. j .. " refused")
+    return msys.core.VALIDATE_DONE
+  end
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("audit_limit", mod)
+"""
+
+
+class InboundAudit(SinkSuite):
+    """Momentum's inbound_audit module with `msys.audit.connections`, `receptions` and
+    `rejections`: two messages go through, the third MAIL FROM is refused with the counts
+    (three connections, two messages, and then the refusal counted); the reference page's
+    own example (`msys.audit.*("60,1")`) runs beside it."""
+
+    NAME = "inbound-audit"
+    SCRIPT = AUDIT_LIMIT
+    SCRIPT_FILE = "audit_limit.lua"
+
+    @classmethod
+    def daemon_config(cls):
+        return relay_to_sink(cls.dns, cls.sink) + f"""
+inbound_audit {{ monitors = ( "60,1" "60,2" ) }}
+scriptlet "scriptlet" {{
+  script "limit" {{ source = "audit_limit" }}
+  script "page" {{ source = "{DOCS}/ref-msys-audit-connections.2.lua" }}
+}}
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+"""
+
+    def test_counts_limit_the_third_message(self):
+        for n in (1, 2):
+            with smtplib.SMTP("127.0.0.1", self.d.port, timeout=10) as s:
+                s.sendmail("a@origin.test", [f"audit{n}@one.test"],
+                           f"Subject: {n}\r\n\r\nHi.\r\n".encode())
+            self.arrived(f"audit{n}@one.test")
+        with smtplib.SMTP("127.0.0.1", self.d.port, timeout=10) as s:
+            s.ehlo("client.test")
+            code, text = s.mail("a@origin.test")
+            self.assertEqual(code, 452)
+            self.assertEqual(text, b"4.7.1 too much mail from you: 3 connections, 2 messages, 0 refused")
+            code, text = s.mail("a@origin.test")
+            self.assertEqual(text, b"4.7.1 too much mail from you: 3 connections, 2 messages, 1 refused")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -190,14 +190,18 @@ fn words(args: &str) -> Vec<String> {
 fn run_row(row: &Row, resolv: &str) -> String {
     let root = corpus_root().canonicalize().expect("the corpus");
     let dir = tempfile::tempdir().expect("a temporary folder");
+    // Scripts are named by short relative paths (`corpus/...` through a link): Lua cuts a
+    // long chunk name to its last 60 characters, which would make the output depend on
+    // where the checkout is.
+    std::os::unix::fs::symlink(&root, dir.path().join("corpus")).expect("a link");
     let file = root.join(&row.file);
     let source = match row.kind.as_str() {
-        "module" => file.clone(),
+        "module" => format!("corpus/{}", row.file),
         "fragment" => {
             let text = std::fs::read_to_string(&file).expect("the fragment");
             let p = dir.path().join("fragment.lua");
             std::fs::write(&p, wrap(&text, &row.callout, &row.file)).expect("write");
-            p
+            "fragment.lua".to_string()
         }
         other => panic!("{}: kind {other:?} is module or fragment", row.file),
     };
@@ -220,14 +224,10 @@ fn run_row(row: &Row, resolv: &str) -> String {
     conf.push_str("scriptlet \"scriptlet\" {\n");
     for (i, b) in row.before.iter().enumerate() {
         conf.push_str(&format!(
-            "  script \"before{i}\" {{ source = \"{}\" }}\n",
-            root.join(b).display()
+            "  script \"before{i}\" {{ source = \"corpus/{b}\" }}\n"
         ));
     }
-    conf.push_str(&format!(
-        "  script \"s\" {{ source = \"{}\" }}\n}}\n",
-        source.display()
-    ));
+    conf.push_str(&format!("  script \"s\" {{ source = \"{source}\" }}\n}}\n"));
     std::fs::write(dir.path().join("bindery.conf"), conf).expect("write");
     let out = Command::new(env!("CARGO_BIN_EXE_bindery"))
         .current_dir(dir.path())

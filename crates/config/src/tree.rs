@@ -801,6 +801,7 @@ impl Builder {
                 | ScopeKind::BounceLogger
                 | ScopeKind::DelayDsn
                 | ScopeKind::Datasource
+                | ScopeKind::InboundAudit
         ) && let Some(m) = module_by_name(&keyword.node)
         {
             self.found(keyword.span, "module", m.name.into(), m.kind.word(), None);

@@ -125,12 +125,103 @@ impl AuditSeries {
         Ok(s.data.get(key).map_or(0, sum))
     }
 
+    /// Whether `name` is defined.
+    pub fn has(&self, name: &str) -> bool {
+        self.lock().contains_key(name)
+    }
+
+    /// The names defined, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.lock().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Drops every key whose windows are all past its series' reach at `now`: what keeps a
+    /// series of client addresses from growing with every address ever seen.
+    pub fn sweep(&self, now: u64) {
+        for s in self.lock().values_mut() {
+            let oldest = (now / s.interval).saturating_sub(s.windows - 1);
+            s.data.retain(|_, v| {
+                v.retain(|(x, _)| *x >= oldest);
+                !v.is_empty()
+            });
+        }
+    }
+
     /// Forgets `key` in `name`.
     pub fn remove_item(&self, name: &str, key: &str) {
         if let Some(s) = self.lock().get_mut(name) {
             s.data.remove(key);
         }
     }
+}
+
+/// `msys.audit.connections`, `receptions` and `rejections(monitor, options)`: the inbound_audit
+/// module's counts (the daemon counts into series `connections:MONITOR` and so on) for the
+/// connected client, or `options.cidr` (or `options` itself as a string), summed over
+/// windows `startv` to `endv`. A monitor the module does not have, or the module not
+/// loaded, raises, as Momentum's does; `cluster = true` asks for cluster-wide counts, which
+/// a single node does not have (issue 23), and raises too.
+pub fn install_inbound(
+    lua: &mlua::Lua,
+    audit: &mlua::Table,
+    call: &std::rc::Rc<std::cell::RefCell<crate::handles::Call>>,
+    series: std::sync::Arc<AuditSeries>,
+) -> mlua::Result<()> {
+    use mlua::Value;
+    for what in ["connections", "receptions", "rejections"] {
+        let (series, call) = (std::sync::Arc::clone(&series), std::rc::Rc::clone(call));
+        audit.set(
+            what,
+            lua.create_function(move |_, (monitor, options): (String, Value)| {
+                let fail = |e: String| mlua::Error::runtime(format!("msys.audit.{what}: {e}"));
+                let monitor: String = monitor.chars().filter(|c| !c.is_whitespace()).collect();
+                let name = format!("{what}:{monitor}");
+                if !series.has(&name) {
+                    let have: Vec<String> = series
+                        .names()
+                        .into_iter()
+                        .filter_map(|n| n.strip_prefix("connections:").map(str::to_string))
+                        .collect();
+                    return Err(fail(if have.is_empty() {
+                        "the inbound_audit module is not loaded (add `inbound_audit { monitors = ( \"300,6\" ) }`)".into()
+                    } else {
+                        format!("no monitor {monitor:?}; inbound_audit has {}", have.join(", "))
+                    }));
+                }
+                let (mut startv, mut endv, mut cidr) = (0u64, 0u64, None);
+                match &options {
+                    Value::Table(t) => {
+                        if t.get::<Option<bool>>("cluster")? == Some(true) {
+                            return Err(fail(
+                                "cluster-wide counts are not implemented by bindery (one node's counts; issue 23)".into(),
+                            ));
+                        }
+                        startv = t.get::<Option<f64>>("startv")?.unwrap_or(0.0).max(0.0) as u64;
+                        endv = t.get::<Option<f64>>("endv")?.unwrap_or(0.0).max(0.0) as u64;
+                        cidr = t.get::<Option<String>>("cidr")?;
+                    }
+                    Value::String(s) => cidr = Some(s.to_str()?.to_string()),
+                    _ => {}
+                }
+                let key = match cidr {
+                    Some(c) => c,
+                    None => call
+                        .borrow()
+                        .conn
+                        .peer
+                        .map(|p| p.to_string())
+                        .ok_or_else(|| fail("no cidr given and no connected client".into()))?,
+                };
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                series.count(&name, &key, startv, endv, now).map_err(fail)
+            })?,
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -169,5 +260,11 @@ mod tests {
         // Defining it again with the same shape keeps the counts.
         a.define("conns", Kind::Cidr, 60, 3).unwrap();
         assert_eq!(a.count("conns", "192.0.2.1", 0, 0, 61), Ok(10));
+        // A sweep drops what no window reaches any more.
+        a.sweep(61);
+        assert_eq!(a.count("conns", "192.0.2.0/24", 0, 2, 61), Ok(13));
+        a.sweep(400);
+        assert_eq!(a.count("conns", "192.0.2.0/24", 0, 2, 400), Ok(0));
+        assert!(a.has("conns") && a.names() == vec!["conns".to_string()]);
     }
 }

@@ -100,6 +100,39 @@ pub fn install(lua: &Lua, msys: &Table) -> mlua::Result<()> {
         })?,
     )?;
     msys.set("pcre", pcre)?;
+    // msys.log(level, text...): to the daemon's log at the syslog level's counterpart;
+    // `msys.core.LOG_*` are syslog's numbers.
+    let core: Table = msys.get("core")?;
+    for (name, n) in [
+        ("LOG_EMERG", 0),
+        ("LOG_ALERT", 1),
+        ("LOG_CRIT", 2),
+        ("LOG_ERR", 3),
+        ("LOG_WARNING", 4),
+        ("LOG_NOTICE", 5),
+        ("LOG_INFO", 6),
+        ("LOG_DEBUG", 7),
+    ] {
+        core.set(name, n)?;
+    }
+    msys.set(
+        "log",
+        lua.create_function(|lua, (level, rest): (i64, mlua::Variadic<Value>)| {
+            let tostring: mlua::Function = lua.globals().get("tostring")?;
+            let mut parts = Vec::with_capacity(rest.len());
+            for v in rest {
+                parts.push(tostring.call::<String>(v)?);
+            }
+            let text = parts.join(" ");
+            match level {
+                ..=3 => tracing::error!(target: "policy", "{text}"),
+                4 => tracing::warn!(target: "policy", "{text}"),
+                5 | 6 => tracing::info!(target: "policy", "{text}"),
+                _ => tracing::debug!(target: "policy", "{text}"),
+            }
+            Ok(())
+        })?,
+    )?;
     crate::addresses::install(lua, msys)?;
     // `json` is a global too: Momentum's scripts share one Lua state, where the first
     // `require("json")` makes it one for all, and the multi-channel demo's scripts use it
@@ -107,20 +140,10 @@ pub fn install(lua: &Lua, msys: &Table) -> mlua::Result<()> {
     let json = crate::json::module(lua)?;
     msys.set("json", json.clone())?;
     lua.globals().set("json", json)?;
-    // msys.audit's connections, receptions and rejections read the inbound_audit module's
-    // monitors; bindery refuses that module, so they raise what Momentum raises when it is
-    // not configured. (`inbound_session_count` counts live sessions: `newmsg.rs`.)
+    // msys.audit: `connections`, `receptions` and `rejections` read the inbound_audit
+    // module's series (`audit_series::install_inbound`), `inbound_session_count` the live
+    // sessions (`newmsg.rs`).
     let audit = lua.create_table()?;
-    for f in ["connections", "receptions", "rejections"] {
-        audit.set(
-            f,
-            lua.create_function(move |_, _: mlua::Variadic<Value>| -> mlua::Result<()> {
-                Err(mlua::Error::runtime(format!(
-                    "msys.audit.{f}: the inbound_audit module it reads is not implemented by bindery"
-                )))
-            })?,
-        )?;
-    }
     msys.set("audit", audit)?;
     // `thread` (a global in Momentum's Lua, and `require("thread")`): its mutexes guard
     // globals Momentum's threads share. Each bindery thread has a Lua state of its own, so

@@ -469,6 +469,12 @@ impl State {
                 crate::newmsg::install_core(&lua, &core, &call, &world)?;
                 // msys.audit.inbound_session_count(cidr, service): sessions open now.
                 let audit: Table = m.get("audit")?;
+                crate::audit_series::install_inbound(
+                    &lua,
+                    &audit,
+                    &call,
+                    Arc::clone(&inner.stats.audit_series),
+                )?;
                 audit.set(
                     "inbound_session_count",
                     lua.create_function(move |_, (cidr, service): (String, Option<String>)| {

@@ -1179,8 +1179,8 @@ msys.registerModule("bits", mod)
 }
 
 /// `thread.mutex` as the reference page uses it (a global, and `require("thread")`); an
-/// error-checking mutex refuses an unlock it does not hold. A Momentum module bindery
-/// refuses (`msys.audit` needs `inbound_audit`) raises when called, naming why.
+/// error-checking mutex refuses an unlock it does not hold. `msys.audit.connections`
+/// without the inbound_audit module raises, saying so.
 #[test]
 fn thread_mutexes_and_refused_subsystems() {
     let (_s, p) = load(
@@ -1195,7 +1195,7 @@ function mod:validate_data(msg, accept, vctx)
   local ok = pcall(function() strict:unlock() end)
   local aok, aerr = pcall(msys.audit.connections, "monitor")
   msg:context_set(msys.core.ECMESS_CTX_MESS, "r", table.concat({ counter, tostring(ok),
-    tostring(aok), tostring(string.find(tostring(aerr), "inbound_audit module it reads is not implemented by bindery") ~= nil) }, ","))
+    tostring(aok), tostring(string.find(tostring(aerr), "the inbound_audit module is not loaded") ~= nil) }, ","))
   return msys.core.VALIDATE_CONT
 end
 msys.registerModule("m", mod)

@@ -90,6 +90,7 @@ pub async fn serve(
         .map_or(0, |a| a.port());
     conn.local = tcp.local_addr().ok();
     let _counted = shared.peers.enter(&plan.name, peer);
+    generation.audit(crate::audit::Event::Connection, peer);
     // The session's id: the one Momentum's logs give it, else a fresh one.
     conn.id = match &logged {
         Some(l) => l.conn.clone(),
@@ -171,12 +172,14 @@ pub async fn serve(
                 // `Blackhole = inline`: the recipient fails here, permanently, with the
                 // reply Momentum documents for it (responses-by-code).
                 shared.stats.reject(551);
+                generation.audit(crate::audit::Event::Rejection, peer);
                 session.verdict(Some(Reply::new(551, "5.7.1", "recipient blackholed")));
             }
             Step::Check(check) => {
                 let code = ask(&generation.policy, &mut conn, &mut msg, check);
                 if let Some(c) = code.as_ref().filter(|c| c.code >= 400) {
                     shared.stats.reject(c.code);
+                    generation.audit(crate::audit::Event::Rejection, peer);
                 }
                 policy_effects(&mut conn, &mut session).await;
                 if std::mem::take(&mut conn.disconnect) {
@@ -208,6 +211,9 @@ pub async fn serve(
                 .await;
                 if reply.code >= 400 {
                     shared.stats.reject(reply.code);
+                    generation.audit(crate::audit::Event::Rejection, peer);
+                } else if discarded.is_none() {
+                    generation.audit(crate::audit::Event::Reception, peer);
                 }
                 msg = Message::default();
                 policy_effects(&mut conn, &mut session).await;

@@ -21,6 +21,7 @@ pub mod http;
 mod listener;
 pub use bindery_delivery::eclog;
 pub use bindery_delivery::mainlog;
+pub mod audit;
 pub mod injected;
 mod persist;
 pub mod policy_dns;
@@ -128,6 +129,17 @@ pub struct Generation {
     /// The `ec_logger` and `bounce_logger` stanzas (opened at start only: their paths
     /// need a restart, as in Momentum).
     pub logs: bindery_delivery::eclog::LogPlans,
+    /// The `inbound_audit` module, when configured.
+    pub audit: Option<Arc<audit::InboundAudit>>,
+}
+
+impl Generation {
+    /// Counts `event` for `ip` in the inbound_audit module's monitors, if it is loaded.
+    pub fn audit(&self, event: audit::Event, ip: std::net::IpAddr) {
+        if let Some(a) = &self.audit {
+            a.record(event, ip);
+        }
+    }
 }
 
 impl Generation {
@@ -164,6 +176,8 @@ impl Generation {
         }
         let controls = control::control_listeners(&snapshot)?;
         let https = http::http_listeners(&snapshot)?;
+        let audit =
+            audit::InboundAudit::plan(&snapshot, &policy.stats().audit_series)?.map(Arc::new);
         Ok(Generation {
             snapshot,
             globals,
@@ -172,6 +186,7 @@ impl Generation {
             controls,
             https,
             logs,
+            audit,
         })
     }
 
@@ -660,6 +675,25 @@ pub async fn start(
         http::serve(Arc::clone(&shared), bound, shutdown_rx.clone());
     }
     tokio::spawn(persist::ticker(Arc::clone(&shared), shutdown_rx.clone()));
+    // inbound_audit: old windows dropped every `maintenance_interval` (of the generation in
+    // force each time).
+    let sweeper = Arc::clone(&shared);
+    let mut stop = shutdown_rx.clone();
+    tokio::spawn(async move {
+        loop {
+            let audit = sweeper.current().audit.clone();
+            let every = audit
+                .as_ref()
+                .map_or(Duration::from_secs(300), |a| a.maintenance);
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return,
+            }
+            if let Some(a) = sweeper.current().audit.clone() {
+                a.sweep();
+            }
+        }
+    });
     Ok(Running {
         pidfile,
         shutdown,

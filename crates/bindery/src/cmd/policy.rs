@@ -209,6 +209,19 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
     for w in policy.warnings() {
         eprint!("{w}");
     }
+    // The inbound_audit module's series, as the daemon keeps them, with this session's
+    // connection counted.
+    let audit = match bindery_server::audit::InboundAudit::plan(&snap, &policy.stats().audit_series)
+    {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if let Some(a) = &audit {
+        a.record(bindery_server::audit::Event::Connection, args.peer);
+    }
     let body = read_message(&args.message)?;
     let refused = |phase: &str, code: &Code| {
         println!(
@@ -351,11 +364,10 @@ fn show_injected(injected: &bindery_policy::inject::MemInjector) {
     let taken = injected.taken.lock().unwrap_or_else(|p| p.into_inner());
     for (n, m) in taken.iter().enumerate() {
         println!(
-            "injected {}: <{}> to {} ({} bytes)",
+            "injected {}: <{}> to {}",
             n + 1,
             m.sender,
-            m.recipients.join(", "),
-            m.body.len()
+            m.recipients.join(", ")
         );
         let text = String::from_utf8_lossy(&m.body);
         for line in text

@@ -157,7 +157,7 @@ pub static MODULES: &[ModuleDef] = &[
     m("httpsrv", S, Refused("serves Momentum's HTTP API (REST injection); arrives with HTTP injection (issue 21)"), NONE, NO_STANZAS),
     m("icu", S, Inert("Unicode support Momentum loads for other modules; bindery is Unicode-aware throughout"), NONE, NO_STANZAS),
     m("ilf_logger", S, Inert("logs usage for Message Systems' usage-based licence; bindery has no licence to count"), &[("filename_format", Str), ("write_interval", Seconds)], NO_STANZAS),
-    m("inbound_audit", S, Refused("counts connections and messages per client address for Lua limits; not built yet"), NONE, NO_STANZAS),
+    m("inbound_audit", S, Impl, NONE, NO_STANZAS),
     m("ipv6_lookup", N, Refused("looks up A records for IPv6 MX hosts; bindery follows Use_IPv6"), NONE, NO_STANZAS),
     m("jlog", S, Refused("writes logs as jlog journals other tools read; not built yet"), NONE, NO_STANZAS),
     m("live_bounce_updates", N, Refused(BOUNCES_LATER), NONE, NO_STANZAS),

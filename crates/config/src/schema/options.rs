@@ -492,4 +492,12 @@ options! {
     "Password": Str, None, DATASRC;
     "Alias_Schemes": List, None, DATASRC;
     "Assume_Charset": Str, None, DATASRC;
+
+    // ---- inbound_audit (Lua's msys.audit) ----
+    // "window-seconds,number-of-windows" for each series kept.
+    "Monitors": List, None, INAUDIT;
+    // How often windows older than every series' reach are dropped.
+    "Maintenance_Interval": Seconds, Some("300"), INAUDIT;
+    "Log_Dir": Path, Some("/var/log/ecelerity/audit_series_logs"), INAUDIT;
+    "Serialize_Dir": Path, Some("/var/log/ecelerity/audit_series_persist"), INAUDIT;
 }

@@ -37,6 +37,9 @@ pub enum ScopeKind {
     /// `Datasource "name" { uri = ( "sqlite:/path" ) }`: a database Lua's `msys.db` queries
     /// through a cache of that name.
     Datasource,
+    /// `inbound_audit { monitors = ( "300,6" ) }`: connections, receptions and rejections per
+    /// client address in time windows, for Lua's `msys.audit`.
+    InboundAudit,
 }
 
 impl ScopeKind {
@@ -105,6 +108,7 @@ pub const AUTHZ: u32 = ScopeKind::Authorization.bit();
 pub const ROLE: u32 = ScopeKind::Role.bit();
 pub const DELAYDSN: u32 = ScopeKind::DelayDsn.bit();
 pub const DATASRC: u32 = ScopeKind::Datasource.bit();
+pub const INAUDIT: u32 = ScopeKind::InboundAudit.bit();
 
 /// What the schema knows about one scope kind.
 #[derive(Debug)]
@@ -119,7 +123,7 @@ pub struct ScopeDef {
 }
 
 /// Indexed by `ScopeKind as usize`.
-pub static SCOPES: [ScopeDef; 23] = [
+pub static SCOPES: [ScopeDef; 24] = [
     ScopeDef {
         kind: ScopeKind::Global,
         keyword: "global",
@@ -256,6 +260,12 @@ pub static SCOPES: [ScopeDef; 23] = [
         kind: ScopeKind::Datasource,
         keyword: "Datasource",
         named: true,
+        parents: ScopeSet(G),
+    },
+    ScopeDef {
+        kind: ScopeKind::InboundAudit,
+        keyword: "inbound_audit",
+        named: false,
         parents: ScopeSet(G),
     },
 ];
