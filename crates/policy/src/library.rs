@@ -157,11 +157,10 @@ pub fn install(lua: &Lua, msys: &Table) -> mlua::Result<()> {
     // it runs when the callout has returned, as Momentum's does, then its completion
     // function; `run_pending` (called by the sandbox after each callout) runs them.
     // Queuing sets a flag, so a callout without queued closures costs no Lua call.
-    lua.set_app_data(Queued(std::cell::Cell::new(false)));
-    let mark = lua.create_function(|lua, ()| {
-        if let Some(q) = lua.app_data_ref::<Queued>() {
-            q.0.set(true);
-        }
+    let queued = Rc::new(std::cell::Cell::new(false));
+    lua.set_app_data(Queued(Rc::clone(&queued)));
+    let mark = lua.create_function(move |_, ()| {
+        queued.set(true);
         Ok(())
     })?;
     let pool: Table = lua
@@ -181,8 +180,9 @@ pub fn install(lua: &Lua, msys: &Table) -> mlua::Result<()> {
 /// Where the function that runs the asynchronous `msys.runInPool` closures is kept.
 pub const PENDING: &str = "bindery.runInPool.pending";
 
-/// Whether an asynchronous `msys.runInPool` closure waits to run.
-pub struct Queued(pub std::cell::Cell<bool>);
+/// Whether an asynchronous `msys.runInPool` closure waits to run (the sandbox keeps a copy
+/// of the cell, so checking costs no lookup).
+pub struct Queued(pub Rc<std::cell::Cell<bool>>);
 
 const RUN_IN_POOL: &str = r#"
 local mark = ...

@@ -55,6 +55,8 @@ pub struct State {
     vctx: AnyUserData,
     /// By callout: the modules implementing it (module table, function), in order.
     hooks: [Vec<(Table, Function)>; Callout::COUNT],
+    /// Set when `msys.runInPool` queued a closure to run after the callout.
+    queued: Rc<Cell<bool>>,
     /// The state the handles above point into; declared last so it is dropped after them.
     lua: Lua,
 }
@@ -93,9 +95,14 @@ fn sandbox(lua: &Lua, unsafe_libraries: bool) -> mlua::Result<()> {
     // gives it (a userdata's `__tostring` too).
     let tostring: mlua::Function = g.get("tostring")?;
     let print = lua.create_function(move |_, args: Variadic<Value>| {
-        let mut line = Vec::new();
+        let mut line = Vec::with_capacity(args.len());
         for a in args {
-            line.push(tostring.call::<String>(a)?);
+            // Strings directly; anything else as `tostring` writes it (numbers as Lua 5.1's
+            // "%.14g").
+            line.push(match a {
+                Value::String(s) => s.to_string_lossy(),
+                other => tostring.call::<String>(other)?,
+            });
         }
         tracing::info!(target: "policy", "{}", line.join("\t"));
         Ok(())
@@ -696,8 +703,13 @@ impl State {
             .get::<Table>("msys")
             .and_then(|m| m.set("expandMacro", expand))
             .map_err(err)?;
+        let queued = lua
+            .app_data_ref::<crate::library::Queued>()
+            .map(|q| Rc::clone(&q.0))
+            .unwrap_or_default();
         Ok(State {
             warnings,
+            queued,
             lua,
             budget,
             shared,
@@ -837,9 +849,8 @@ impl State {
     /// Runs the closures `msys.runInPool` was given to run once the callout returned; their
     /// errors are logged (nobody waits for their results).
     fn run_pending(&self, c: Callout) {
-        match self.lua.app_data_ref::<crate::library::Queued>() {
-            Some(q) if q.0.replace(false) => {}
-            _ => return,
+        if !self.queued.replace(false) {
+            return;
         }
         let Ok(pending) = self
             .lua
