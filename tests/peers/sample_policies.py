@@ -456,5 +456,36 @@ ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
             self.assertEqual(text, b"4.7.1 too much mail from you: 3 connections, 2 messages, 1 refused")
 
 
+class StateLogger(SinkSuite):
+    """The multi-channel demo's `state_logger.lua`, unchanged, through the daemon: each
+    callout prints its name, in Momentum's order, `validate_rcptto_list` and `_final`
+    between the last RCPT and the message."""
+
+    NAME = "state-logger"
+
+    @classmethod
+    def daemon_config(cls):
+        return relay_to_sink(cls.dns, cls.sink) + f"""
+scriptlet "scriptlet" {{
+  script "state" {{ source = "{MULTI}/state_logger.lua" }}
+}}
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+"""
+
+    def test_callouts_run_in_order(self):
+        with smtplib.SMTP("127.0.0.1", self.d.port, timeout=10) as s:
+            s.sendmail("a@origin.test", ["one@one.test", "two@one.test"],
+                       b"Subject: states\r\n\r\nHi.\r\n")
+        self.arrived("one@one.test")
+        log = self.d.stderr_text()
+        order = [l.split("XXXX STATE: ", 1)[1].split()[0] for l in log.splitlines()
+                 if "XXXX STATE: " in l]
+        self.assertEqual(order[:8], [
+            "validate_connect", "validate_ehlo", "validate_mailfrom", "validate_rcptto",
+            "validate_rcptto", "validate_rcptto_list", "validate_rcptto_list_final",
+            "validate_data"], order)
+        self.assertNotIn("warning", log)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -519,7 +519,12 @@ fn addresses(v: Value) -> Result<Vec<String>, LuaError> {
 /// Recipient changes belong to the message as a whole: in a recipient's own copy they
 /// would silently apply to nobody.
 fn whole_message(c: &Call, what: &str) -> Result<(), LuaError> {
-    if Callout::EACH_RCPT.contains(&c.phase) || c.phase == Callout::RcptTo {
+    if Callout::EACH_RCPT.contains(&c.phase)
+        || matches!(
+            c.phase,
+            Callout::RcptTo | Callout::RcptToList | Callout::RcptToListFinal
+        )
+    {
         return Err(LuaError::runtime(format!(
             "vctx:{what} changes the message's recipients: call it in validate_data or validate_data_spool, not in {}",
             c.phase.name()

@@ -70,6 +70,12 @@ pub enum Callout {
     Ehlo,
     MailFrom,
     RcptTo,
+    /// `validate_rcptto_list(list, vctx)`: at DATA, the recipient list complete (Momentum's
+    /// `MC_STATE_RCPTTO_LIST_RESPONSE`, between the last RCPT and the body).
+    RcptToList,
+    /// `validate_rcptto_list_final(list, vctx)`: right after it, the last point before the
+    /// list may change.
+    RcptToListFinal,
     Data,
     DataSpool,
     /// `core_pre_msg_each_rcpt(msg, accept)`: a recipient's own message is made.
@@ -98,7 +104,7 @@ pub enum Callout {
 
 impl Callout {
     /// How many callouts there are (the statistics arrays' size).
-    pub const COUNT: usize = 17;
+    pub const COUNT: usize = 19;
 
     pub const ALL: [Callout; Callout::COUNT] = [
         Callout::Accept,
@@ -106,6 +112,8 @@ impl Callout {
         Callout::Ehlo,
         Callout::MailFrom,
         Callout::RcptTo,
+        Callout::RcptToList,
+        Callout::RcptToListFinal,
         Callout::Data,
         Callout::DataSpool,
         Callout::PreEachRcpt,
@@ -136,6 +144,8 @@ impl Callout {
             Callout::Ehlo => "validate_ehlo",
             Callout::MailFrom => "validate_mailfrom",
             Callout::RcptTo => "validate_rcptto",
+            Callout::RcptToList => "validate_rcptto_list",
+            Callout::RcptToListFinal => "validate_rcptto_list_final",
             Callout::Data => "validate_data",
             Callout::DataSpool => "validate_data_spool",
             Callout::SetBinding => "validate_set_binding",
@@ -537,6 +547,18 @@ impl Policy {
     /// `validate_rcptto` for one recipient, before it joins `msg.recipients`.
     pub fn rcptto(&self, conn: &mut Conn, msg: &mut Message, rcpt: &str) -> Option<Code> {
         self.phase(Callout::RcptTo, conn, msg, Some(rcpt))
+    }
+
+    /// Whether [`Policy::rcptto_list`] has anything to run.
+    pub fn has_rcptto_list(&self) -> bool {
+        self.has(Callout::RcptToList) || self.has(Callout::RcptToListFinal)
+    }
+
+    /// At DATA, with `msg.recipients` the transaction's complete list:
+    /// `validate_rcptto_list`, then `validate_rcptto_list_final`. A code refuses DATA.
+    pub fn rcptto_list(&self, conn: &mut Conn, msg: &mut Message) -> Option<Code> {
+        self.phase(Callout::RcptToList, conn, msg, None)
+            .or_else(|| self.phase(Callout::RcptToListFinal, conn, msg, None))
     }
 
     /// The end of DATA, as Momentum runs it: `validate_data` and `validate_data_spool` on the

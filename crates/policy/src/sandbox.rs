@@ -880,6 +880,15 @@ impl State {
                 Callout::Dealloc => f.call(m),
                 Callout::Ehlo | Callout::MailFrom => f.call((m, arg, &self.accept, &self.vctx)),
                 Callout::RcptTo => f.call((m, &self.msg, arg, &self.accept, &self.vctx)),
+                Callout::RcptToList | Callout::RcptToListFinal => {
+                    // The recipients as `vctx:recipient_list` gives them (from 0).
+                    let list = self.lua.create_table()?;
+                    let rcpts = self.shared.call.borrow().msg.recipients.clone();
+                    for (i, r) in rcpts.iter().enumerate() {
+                        list.raw_set(i, r.as_str())?;
+                    }
+                    f.call((m, list, &self.vctx))
+                }
                 Callout::Data
                 | Callout::DataSpool
                 | Callout::DataSpoolEachRcpt

@@ -19,14 +19,6 @@ const UNRUN: &[(&str, &str)] = &[
         "Momentum calls it when the script is unloaded, to free what init set up; bindery drops the whole Lua state instead",
     ),
     (
-        "validate_rcptto_list",
-        "Momentum calls it with the list of recipients of a message injected by its HTTP or msg_gen paths (issue 21)",
-    ),
-    (
-        "validate_rcptto_list_final",
-        "Momentum calls it once the recipient list of a message injected over HTTP is complete (issue 21)",
-    ),
-    (
         "core_log_reception_v1",
         "Momentum calls it after each reception is logged",
     ),
@@ -88,7 +80,8 @@ mod tests {
         assert_eq!(why("get_binding"), None);
         assert_eq!(why("core_log_delivery_v1"), None);
         assert_eq!(why("core_pre_mailq_message_requeue"), None);
-        assert!(why("validate_rcptto_list").unwrap().contains("HTTP"));
+        assert_eq!(why("validate_rcptto_list"), None);
+        assert!(why("msg_gen_data_spool").unwrap().contains("HTTP"));
         assert!(
             why("validate_set_bindings")
                 .unwrap()

@@ -747,7 +747,7 @@ fn callouts_bindery_does_not_run_are_warnings() {
         r#"
 local mod = {}
 function mod:validate_set_binding(msg) return 0 end
-function mod:validate_rcptto_list(list, vctx) end
+function mod:msg_gen_data_spool(msg, ac, vctx) end
 function mod:validate_set_bindings(msg) end
 function mod:helper() end
 msys.registerModule("w", mod)
@@ -756,7 +756,7 @@ msys.registerModule("w", mod)
     let w = p.warnings();
     assert_eq!(w.len(), 2, "{w:?}");
     assert!(
-        w[0].contains("t.lua:4:1: warning: module 'w' defines `validate_rcptto_list`"),
+        w[0].contains("t.lua:4:1: warning: module 'w' defines `msg_gen_data_spool`"),
         "{}",
         w[0]
     );
@@ -1721,4 +1721,48 @@ msys.registerModule("mime", mod)
         .parse(&m.body)
         .unwrap();
     assert_eq!(parsed.body_text(0).as_deref(), Some("Salut, café"));
+}
+
+/// `validate_rcptto_list(list, vctx)` and `validate_rcptto_list_final(list, vctx)` run at DATA
+/// with the complete recipient list (numbered from 0, as `vctx:recipient_list`); a code
+/// refuses DATA, and `_final` does not run after a refusal; changing the recipients there is
+/// refused (the list is the session's).
+#[test]
+fn rcptto_list_callouts_see_the_whole_list_at_data() {
+    let (_s, p) = load(
+        r#"
+local mod = {}
+function mod:validate_rcptto_list(list, vctx)
+  local seen = {}
+  for i = 0, #list do seen[#seen + 1] = list[i] end
+  vctx:set(msys.core.VCTX_CONN, "list", table.concat(seen, ","))
+  if #seen > 2 then vctx:set_code(452, "4.5.3 three is a crowd") end
+  return msys.core.VALIDATE_CONT
+end
+function mod:validate_rcptto_list_final(list, vctx)
+  vctx:set(msys.core.VCTX_CONN, "final", tostring(list[0]))
+  local ok, err = pcall(function() vctx:add_recipient("x@y.test") end)
+  vctx:set(msys.core.VCTX_CONN, "add", tostring(ok))
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("lists", mod)
+"#,
+    );
+    assert!(p.has_rcptto_list());
+    let mut c = conn();
+    let mut m = message("");
+    m.recipients = vec!["a@r.test".into(), "b@r.test".into()];
+    assert_eq!(p.rcptto_list(&mut c, &mut m), None);
+    assert_eq!(c.context["list"], "a@r.test,b@r.test");
+    assert_eq!(c.context["final"], "a@r.test");
+    assert_eq!(c.context["add"], "false");
+    let mut c = conn();
+    m.recipients.push("c@r.test".into());
+    let code = p.rcptto_list(&mut c, &mut m).expect("refused");
+    assert_eq!(
+        (code.code, code.text.as_str()),
+        (452, "4.5.3 three is a crowd")
+    );
+    assert!(!c.context.contains_key("final"), "_final after a refusal");
+    assert_eq!(p.errors(), 0);
 }

@@ -403,6 +403,11 @@ fn ask(policy: &Policy, conn: &mut Conn, msg: &mut Message, check: Check) -> Opt
             }
             code
         }
+        Check::Data(list) => {
+            // The session's list is the truth (RCPT checks may not have run).
+            msg.recipients = list.iter().map(|m| m.to_string()).collect();
+            policy.rcptto_list(conn, msg)
+        }
     }
 }
 

@@ -649,6 +649,7 @@ pub fn inbound(
             // A transaction's policy context starts at MAIL: rcptto needs it too.
             mail: policy.has(Callout::MailFrom) || policy.has(Callout::RcptTo),
             rcpt: policy.has(Callout::RcptTo) || globals.blackhole_inline,
+            data: policy.has_rcptto_list(),
         },
         spool_free: spool_free.cloned(),
         record_rejections: globals.record_rejections,

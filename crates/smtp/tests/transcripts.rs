@@ -62,6 +62,7 @@ fn set(cfg: &mut SessionConfig, key: &str, value: &str) {
                     "ehlo" => cfg.checks.ehlo = true,
                     "mail" => cfg.checks.mail = true,
                     "rcpt" => cfg.checks.rcpt = true,
+                    "data" => cfg.checks.data = true,
                     other => panic!("unknown check {other}"),
                 }
             }
@@ -133,6 +134,10 @@ impl Runner {
                             (format!("mail <{f}>"), f)
                         }
                         Check::Rcpt(t) => (format!("rcpt <{t}>"), t.to_string()),
+                        Check::Data(list) => {
+                            let list: Vec<String> = list.iter().map(|m| m.to_string()).collect();
+                            (format!("data <{}>", list.join(">, <")), list.join(" "))
+                        }
                     };
                     let verdict = if word.contains("reject") || word == "refuse" {
                         Some(Reply::new(550, "5.7.1", "Refused by policy"))

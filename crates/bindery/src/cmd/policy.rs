@@ -283,6 +283,25 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
         println!("result: refused, no recipient was accepted");
         return Ok(ExitCode::FAILURE);
     }
+    if policy.has_rcptto_list() {
+        let code = policy.rcptto_list(&mut conn, &mut msg);
+        println!(
+            "data (recipient list): {}",
+            outcome(
+                &policy,
+                if policy.has(Callout::RcptToList) {
+                    Callout::RcptToList
+                } else {
+                    Callout::RcptToListFinal
+                },
+                &code
+            )
+        );
+        conn_effects(&conn, &mut seen);
+        if let Some(c) = &code {
+            return refused("data", c);
+        }
+    }
     msg.body = body.clone();
     let given = msg.recipients.clone();
     let verdict = policy.message(&mut conn, &mut msg);

@@ -17,6 +17,8 @@ pub struct Checks {
     pub ehlo: bool,
     pub mail: bool,
     pub rcpt: bool,
+    /// DATA, before the 354: the recipient list is complete.
+    pub data: bool,
 }
 
 /// What the caller is asked about.
@@ -30,6 +32,8 @@ pub enum Check {
     Mail(Option<Mailbox>),
     /// RCPT TO with this recipient.
     Rcpt(Mailbox),
+    /// DATA: the transaction's recipients, complete (Momentum's `validate_rcptto_list`).
+    Data(Vec<Mailbox>),
 }
 
 /// A command held until its verdict.
@@ -48,6 +52,7 @@ pub(super) enum Pending {
         to: Mailbox,
         params: RcptParams,
     },
+    Data(Vec<Mailbox>),
 }
 
 impl Pending {
@@ -57,6 +62,7 @@ impl Pending {
             Pending::Hello { name, .. } => Check::Hello(name.clone()),
             Pending::Mail { from, .. } => Check::Mail(from.clone()),
             Pending::Rcpt { to, .. } => Check::Rcpt(to.clone()),
+            Pending::Data(list) => Check::Data(list.clone()),
         }
     }
 }
@@ -87,6 +93,7 @@ impl Session {
                 self.refused += 1;
                 self.error(r);
             }
+            (Pending::Data(_), None) => self.data_accepted(),
             (_, Some(r)) => self.error(r),
         }
         self.refuser = "esmtp";

@@ -1,13 +1,14 @@
 //! DATA (RFC 5321 §4.1.1.4) and what happens at its end.
 
-use super::{Phase, Session, Transaction};
+use super::{Pending, Phase, Session, Step, Transaction};
 use crate::data::DataReceiver;
 use crate::reply::Reply;
 
 impl Session {
-    pub(super) fn data(&mut self) {
+    pub(super) fn data(&mut self) -> Option<Step> {
         if !matches!(self.phase, Phase::Mail) {
-            return self.error(Reply::new(503, "5.5.1", "Error: need MAIL command"));
+            self.error(Reply::new(503, "5.5.1", "Error: need MAIL command"));
+            return None;
         }
         if self.recipients.is_empty() {
             let r = if self.refused > 0 {
@@ -15,8 +16,19 @@ impl Session {
             } else {
                 Reply::new(503, "5.5.1", "Error: need RCPT command")
             };
-            return self.error(r);
+            self.error(r);
+            return None;
         }
+        if self.cfg.checks.data {
+            let list = self.recipients.iter().map(|r| r.mailbox.clone()).collect();
+            return Some(self.ask(Pending::Data(list)));
+        }
+        self.data_accepted();
+        None
+    }
+
+    /// DATA accepted: the message comes next.
+    pub(super) fn data_accepted(&mut self) {
         self.data_serial += 1;
         let hint = self.params.size.unwrap_or(0) as usize;
         self.phase = Phase::Data(Box::new(DataReceiver::new(self.cfg.max_message_size, hint)));

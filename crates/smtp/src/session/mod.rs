@@ -502,7 +502,7 @@ impl Session {
             Command::Helo(name) => return self.hello(name, false),
             Command::Mail(from, params) => return self.mail(from, params),
             Command::Rcpt(to, params) => return self.rcpt(to, params),
-            Command::Data => self.data(),
+            Command::Data => return self.data(),
             Command::Rset => self.rset(),
             Command::Noop => self.ok(Reply::new(250, "2.0.0", "OK")),
             Command::Quit => return Some(self.quit()),
