@@ -20,6 +20,7 @@ fn drive(chunks: &[Vec<u8>]) -> (Vec<u8>, Vec<Vec<u8>>) {
             ehlo: true,
             mail: true,
             rcpt: true,
+            data: true,
         },
         ..SessionConfig::default()
     };
