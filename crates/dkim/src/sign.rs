@@ -1,0 +1,190 @@
+//! One DKIM signature (RFC 6376) over a message, as Momentum's opendkim module makes it.
+//!
+//! mail-auth canonicalizes and hashes; this file decides what goes in: line ends made CRLF
+//! first (a bare CR or LF would be hashed one way and sent another: Momentum's MO-6817), the
+//! headers of `headerlist` (every instance present, and each named once more where absent,
+//! which asserts its absence), the `oversign` headers once more than they occur (so none can
+//! be added after signing), `l=` and `x=` on request.
+
+use mail_auth::common::headers::HeaderWriter;
+use mail_auth::dkim::{Canonicalization, DkimSigner};
+
+use crate::key::Key;
+
+/// `simple` or `relaxed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Canon {
+    #[default]
+    Simple,
+    Relaxed,
+}
+
+impl Canon {
+    pub fn parse(s: &str) -> Option<Canon> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "simple" => Some(Canon::Simple),
+            "relaxed" => Some(Canon::Relaxed),
+            _ => None,
+        }
+    }
+
+    fn mail_auth(self) -> Canonicalization {
+        match self {
+            Canon::Simple => Canonicalization::Simple,
+            Canon::Relaxed => Canonicalization::Relaxed,
+        }
+    }
+}
+
+/// What one signature says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `d=`.
+    pub domain: String,
+    /// `s=`.
+    pub selector: String,
+    /// `headerlist`: signed in this order; one absent from the message is asserted absent.
+    pub headers: Vec<String>,
+    /// `oversign_headerlist`: signed once more than they occur.
+    pub oversign: Vec<String>,
+    pub header_canon: Canon,
+    pub body_canon: Canon,
+    /// `body_length_limit`: `l=`.
+    pub body_length: bool,
+    /// `lifetime` in seconds (Momentum's option is in hours): `x=`; 0 for none.
+    pub expiration: u64,
+    /// `identity`: `i=`.
+    pub identity: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("no header to sign: none of the headerlist is in the message")]
+    NoHeaders,
+    #[error("signing failed: {0}")]
+    Crypto(String),
+}
+
+/// `message` with every line ending CRLF (a bare CR or a bare LF becomes CRLF).
+pub fn crlf(message: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let clean = message.iter().enumerate().all(|(i, &b)| match b {
+        b'\r' => message.get(i + 1) == Some(&b'\n'),
+        b'\n' => i > 0 && message[i - 1] == b'\r',
+        _ => true,
+    });
+    if clean {
+        return std::borrow::Cow::Borrowed(message);
+    }
+    let mut out = Vec::with_capacity(message.len() + 64);
+    let mut i = 0;
+    while i < message.len() {
+        match message[i] {
+            b'\r' if message.get(i + 1) == Some(&b'\n') => {
+                out.extend_from_slice(b"\r\n");
+                i += 2;
+                continue;
+            }
+            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// How many times header `name` occurs in the header section of `message`.
+fn occurrences(message: &[u8], name: &str) -> usize {
+    let mut n = 0;
+    for line in message.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            continue;
+        }
+        if let Some(colon) = line.iter().position(|&b| b == b':')
+            && line[..colon]
+                .trim_ascii()
+                .eq_ignore_ascii_case(name.as_bytes())
+        {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// The `DKIM-Signature:` field for `message` (which must already end its lines with CRLF:
+/// see [`crlf`]), folded, with its CRLF: prepend it to the message.
+pub fn sign(message: &[u8], key: &Key, o: &Options) -> Result<String, SignError> {
+    let mut h: Vec<String> = Vec::with_capacity(o.headers.len() + o.oversign.len());
+    for name in &o.headers {
+        if !h.iter().any(|x| x.eq_ignore_ascii_case(name)) {
+            h.push(name.clone());
+        }
+    }
+    // mail-auth signs every instance of a listed name and lists a name that matched
+    // nothing as absent: one more entry per name oversigns it.
+    for name in &o.oversign {
+        if !h.iter().any(|x| x.eq_ignore_ascii_case(name)) {
+            h.push(name.clone());
+        }
+        if occurrences(message, name) > 0 {
+            h.push(name.clone());
+        }
+    }
+    let mut signer = DkimSigner::from_key(key)
+        .domain(o.domain.clone())
+        .selector(o.selector.clone())
+        .headers(h)
+        .header_canonicalization(o.header_canon.mail_auth())
+        .body_canonicalization(o.body_canon.mail_auth())
+        .body_length(o.body_length);
+    if o.expiration > 0 {
+        signer = signer.expiration(o.expiration);
+    }
+    if let Some(i) = &o.identity {
+        signer = signer.agent_user_identifier(i.clone());
+    }
+    let signature = signer.sign(message).map_err(|e| match e {
+        mail_auth::Error::NoHeadersFound => SignError::NoHeaders,
+        other => SignError::Crypto(other.to_string()),
+    })?;
+    let mut header = signature.to_header();
+    if !header.ends_with("\r\n") {
+        header.push_str("\r\n");
+    }
+    Ok(header)
+}
+
+impl mail_auth::common::crypto::SigningKey for &Key {
+    type Hasher = mail_auth::common::crypto::Sha256;
+
+    fn sign(&self, input: impl mail_auth::common::headers::Writable) -> mail_auth::Result<Vec<u8>> {
+        (*self).sign(input)
+    }
+
+    fn algorithm(&self) -> mail_auth::common::crypto::Algorithm {
+        (*self).algorithm()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_ends_become_crlf() {
+        assert_eq!(crlf(b"a\r\nb\r\n").as_ref(), b"a\r\nb\r\n");
+        assert!(matches!(crlf(b"a\r\nb\r\n"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(crlf(b"a\nb\rc\r\n").as_ref(), b"a\r\nb\r\nc\r\n");
+    }
+
+    #[test]
+    fn occurrences_count_fields_not_continuations() {
+        let m = b"From: a\r\nTo: b\r\n c\r\nfrom : d\r\n\r\nFrom: body\r\n";
+        assert_eq!(occurrences(m, "From"), 2);
+        assert_eq!(occurrences(m, "to"), 1);
+        assert_eq!(occurrences(m, "Subject"), 0);
+    }
+}
