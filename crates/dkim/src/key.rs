@@ -1,9 +1,9 @@
 //! Private keys: PEM or DER, PKCS#1 or PKCS#8, RSA of any usual size or Ed25519.
 //!
-//! RSA keys of 2048 to 4096 bits and Ed25519 keys sign through ring (mail-auth's backend):
-//! constant-time and about as fast as OpenSSL. ring refuses RSA keys under 2048 bits, and
+//! RSA keys of 2048 to 4096 bits and Ed25519 keys sign through aws-lc (mail-auth's aws-lc-rs
+//! backend): constant-time and as fast as OpenSSL. aws-lc refuses RSA keys under 2048 bits, and
 //! Momentum's own examples (`dkim-s1024`) and many senders still publish 1024-bit keys, so
-//! those (and any size ring will not load) sign through the `rsa` crate. That crate's
+//! those (and any size aws-lc will not load) sign through the `rsa` crate. That crate's
 //! private-key operations are not constant-time (RUSTSEC-2023-0071): acceptable for the
 //! legacy keys only, and `Key::legacy` says when a key takes that road.
 
@@ -31,10 +31,10 @@ pub enum KeyError {
 
 /// A signing key.
 pub enum Key {
-    /// RSA 2048 to 4096 bits, through ring (the public half kept for its DNS record).
+    /// RSA 2048 to 4096 bits, through aws-lc (the public half kept for its DNS record).
     Rsa(RsaKey<Sha256>, Box<rsa::RsaPublicKey>),
     Ed25519(Ed25519Key),
-    /// RSA that ring does not load (under 2048 bits), through the `rsa` crate.
+    /// RSA that aws-lc does not load (under 2048 bits), through the `rsa` crate.
     LegacyRsa(Box<rsa::RsaPrivateKey>),
 }
 
