@@ -150,7 +150,29 @@ pub fn sign(message: &[u8], key: &Key, o: &Options) -> Result<String, SignError>
         mail_auth::Error::NoHeadersFound => SignError::NoHeaders,
         other => SignError::Crypto(other.to_string()),
     })?;
-    let mut header = signature.to_header();
+    // mail-auth hashes the signature header in one form and writes it in another: with
+    // `relaxed`, its folds fall elsewhere in the written header than the spaces it hashed,
+    // and a long `h=` then fails every verifier. So under `relaxed` the header is written
+    // from the very form that was hashed, each of its spaces a fold (which `relaxed` turns
+    // back into that space); under `simple` the written header is the hashed one.
+    let mut header = match o.header_canon {
+        Canon::Simple => signature.to_header(),
+        Canon::Relaxed => {
+            let hashed = signature.to_string();
+            let value = hashed
+                .strip_prefix("dkim-signature:")
+                .unwrap_or(&hashed)
+                .trim();
+            // The value was hashed with `b=` empty, so with no space after `b=`'s value: a
+            // fold mail-auth puts between the signature and its closing `;` would be hashed
+            // by a verifier as a space.
+            let value = match value.strip_suffix(';') {
+                Some(v) => format!("{};", v.trim_end()),
+                None => value.to_string(),
+            };
+            format!("DKIM-Signature: {}", value.replace(' ', "\r\n\t"))
+        }
+    };
     if !header.ends_with("\r\n") {
         header.push_str("\r\n");
     }

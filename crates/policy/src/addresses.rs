@@ -97,6 +97,11 @@ pub fn lua_components(
     lua.create_sequence_from(found)
 }
 
+/// The domain of each address in header `values`.
+pub fn domains(values: &[String]) -> Vec<String> {
+    components(values, "domain").unwrap_or_default()
+}
+
 /// `msg:address_header(name [, component])`.
 pub fn add_methods<M: UserDataMethods<Msg>>(m: &mut M) {
     m.add_method(

@@ -39,6 +39,7 @@ mod macros;
 pub mod mime;
 mod msgpart;
 pub mod newmsg;
+pub mod opendkim;
 mod pool;
 mod require;
 mod sandbox;
@@ -362,6 +363,8 @@ struct Inner {
     /// The configuration's `Datasource` stanzas, for `msys.db` (their caches live as long as
     /// this generation's policy).
     datasources: Arc<bindery_datasource::Datasources>,
+    /// `msys.validate.opendkim.sign`'s keys, read once per generation.
+    dkim_keys: Arc<opendkim::KeyCache>,
     callouts: u32,
     limits: Limits,
     /// The configuration, with any change the scripts' `init` made to it.
@@ -421,6 +424,7 @@ impl Policy {
             module_dirs,
             warnings: Vec::new(),
             datasources,
+            dkim_keys: Arc::default(),
             callouts: 0,
             limits,
             view: View::new(snapshot),
@@ -466,6 +470,7 @@ impl Policy {
                 module_dirs: Vec::new(),
                 warnings: Vec::new(),
                 datasources: Arc::default(),
+                dkim_keys: Arc::default(),
                 callouts: 0,
                 limits: find::limits(&snapshot.tree),
                 view: View::new(snapshot),

@@ -64,14 +64,6 @@ const MISSING: &[Missing] = &[
         what: "Momentum's SNMP agent (refused: bindery has Prometheus metrics instead)",
     },
     Missing {
-        name: "msys.validate.opendkim",
-        what: "DKIM signing and verification (issue 20)",
-    },
-    Missing {
-        name: "opendkim.dkim",
-        what: "DKIM signing and verification (issue 20)",
-    },
-    Missing {
         name: "msys.validate.dkim2",
         what: "the older DKIM module (refused: DKIM comes with the opendkim module, issue 20)",
     },
@@ -330,6 +322,8 @@ fn api_loader(lua: &Lua, name: &str) -> mlua::Result<Value> {
             return Ok(Value::Function(f));
         }
         "json" => "msys.json",
+        // Momentum's scripts require the opendkim binding by this name too.
+        "opendkim.dkim" => "msys.validate.opendkim",
         "thread" => {
             let t: Value = lua.globals().get("thread")?;
             let f = lua.create_function(move |_, _: mlua::Variadic<Value>| Ok(t.clone()))?;

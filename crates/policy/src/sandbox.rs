@@ -512,6 +512,7 @@ impl State {
                     Arc::clone(&inner.stats.cidrs),
                     Arc::clone(&inner.datasources),
                 )?;
+                crate::opendkim::install(&lua, &m, Arc::clone(&inner.dkim_keys))?;
                 crate::db::install(&lua, &m, Arc::clone(&inner.datasources))
             })
             .map_err(|e| bare(e.to_string()))?;

@@ -1766,3 +1766,98 @@ msys.registerModule("lists", mod)
     assert!(!c.context.contains_key("final"), "_final after a refusal");
     assert_eq!(p.errors(), 0);
 }
+
+/// `msys.validate.opendkim.sign` in `core_final_validation`, as Momentum's page calls it (a
+/// `keyfile` with `%{d}` and `%{s}`, the responsible domain from From): the message comes out
+/// with a DKIM-Signature python3-dkim verifies; `keybuf` works too; `rsa-sha1` and a call
+/// outside core_final_validation raise.
+#[test]
+fn opendkim_sign_in_final_validation_verifies_with_python3_dkim() {
+    let dir = tempfile::tempdir().unwrap();
+    let keydir = dir.path().join("dkim/sign.test");
+    std::fs::create_dir_all(&keydir).unwrap();
+    let key = keydir.join("s1.key");
+    let ok = std::process::Command::new("openssl")
+        .args(["genrsa", "-traditional", "-out"])
+        .arg(&key)
+        .arg("2048")
+        .output()
+        .map(|o| o.status.success());
+    assert!(matches!(ok, Ok(true)), "openssl makes a key");
+    let pem = std::fs::read_to_string(&key).unwrap();
+    let keybuf: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let public = bindery_dkim::Key::from_pem(pem.as_bytes())
+        .unwrap()
+        .public_key_base64();
+    let script = format!(
+        r#"
+require("msys.validate.opendkim")
+local mod = {{}}
+function mod:validate_data(msg, ac, vctx)
+  local ok, err = pcall(msys.validate.opendkim.sign, msg, vctx, {{ selector = "s1", keybuf = "x" }})
+  msg:context_set(msys.core.ECMESS_CTX_MESS, "early", tostring(err))
+  return msys.core.VALIDATE_CONT
+end
+function mod:core_final_validation(msg, ac, vctx)
+  local ok, err = pcall(msys.validate.opendkim.sign, msg, vctx,
+    {{ selector = "s1", keyfile = "{dir}/dkim/%{{d}}/%{{s}}.key", digest = "rsa-sha1" }})
+  msg:context_set(msys.core.ECMESS_CTX_MESS, "sha1", tostring(err))
+  if msg:rcptto() == "buf@rcpt.test" then
+    msys.validate.opendkim.sign(msg, vctx, {{ selector = "s1", keybuf = "{keybuf}",
+      header_canon = "relaxed", body_canon = "relaxed", headerlist = "from:to:subject" }})
+  else
+    msys.validate.opendkim.sign(msg, vctx, {{ selector = "s1",
+      keyfile = "{dir}/dkim/%{{d}}/%{{s}}.key", header_canon = "relaxed" }})
+  end
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("sign", mod)
+"#,
+        dir = dir.path().display()
+    );
+    let (_s, p) = load(&script);
+    let mut signed = Vec::new();
+    for rcpt in ["file@rcpt.test", "buf@rcpt.test"] {
+        let mut m = message(
+            "From: =?UTF-8?B?Wm/Dqw==?= <zoe@sign.test>\nTo: bob@rcpt.test\nSubject: signed\n\nHello.\n",
+        );
+        m.recipients = vec![rcpt.into()];
+        let v = p.message(&mut conn(), &mut m);
+        assert!(matches!(v, Verdict::Accept { .. }), "{v:?}");
+        assert!(
+            m.context["early"].contains("core_final_validation only"),
+            "{}",
+            m.context["early"]
+        );
+        assert!(
+            m.context["sha1"].contains("RFC 8301"),
+            "{}",
+            m.context["sha1"]
+        );
+        let head = String::from_utf8_lossy(&m.body[..200.min(m.body.len())]).replace("\r\n\t", " ");
+        assert!(
+            head.starts_with("DKIM-Signature: v=1; a=rsa-sha256; s=s1; d=sign.test;"),
+            "{head}"
+        );
+        signed.push(m.body);
+    }
+    assert_eq!(p.errors(), 0);
+    let verdicts: Vec<String> = signed
+        .iter()
+        .map(|body| {
+            let path = dir.path().join(format!("m{}.eml", body.len()));
+            std::fs::write(&path, body).unwrap();
+            let out = std::process::Command::new("/usr/bin/python3")
+                .arg("-c")
+                .arg(format!(
+                    "import dkim,sys\nrec=b'v=DKIM1; k=rsa; p={public}'\nprint(dkim.verify(open(sys.argv[1],'rb').read(), dnsfunc=lambda n, timeout=5: rec))"
+                ))
+                .arg(&path)
+                .output()
+                .expect("/usr/bin/python3 with python3-dkim");
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+                + &String::from_utf8_lossy(&out.stderr)
+        })
+        .collect();
+    assert_eq!(verdicts, vec!["True", "True"]);
+}
