@@ -228,6 +228,13 @@ class SinkSuite(unittest.TestCase):
             time.sleep(0.02)
         self.fail(f"{what}\n{self.d.stderr_text()[-3000:]}")
 
+    SESSION_TIMEOUT = 10
+
+    def session(self, source="127.0.0.1"):
+        """An SMTP session with the daemon from `source` (a loopback address)."""
+        return smtplib.SMTP("127.0.0.1", self.d.port, timeout=self.SESSION_TIMEOUT,
+                            source_address=(source, 0))
+
     def arrived(self, rcpt, timeout=20):
         """The first message the sink got for `rcpt`; fails with the daemon's records and
         log after `timeout` seconds."""

@@ -39,17 +39,10 @@ from deliver import SinkSuite, relay_to_sink
 CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "policy-corpus",
                       "momentum_sample_policy", "kitchen-sink")
 
-# Not from the sample repository: route_to_smart_host.lua reads the recipient's domain from
-# the message context ("rcptto_domain"), which its own setup filled; this does it here.
-RCPTTO_DOMAIN = r"""
-local mod = {}
-function mod:validate_data_spool_each_rcpt(msg, accept, vctx)
-  local d = string.match(msg:rcptto(), "@(.+)$")
-  msg:context_set(msys.core.ECMESS_CTX_MESS, "rcptto_domain", d)
-  return msys.core.VALIDATE_CONT
-end
-msys.registerModule("rcptto_domain", mod)
-"""
+# Our corpus helper (not from the sample repository): route_to_smart_host.lua reads the
+# recipient's domain from the message context ("rcptto_domain"), which its own setup filled.
+HELPERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "policy-corpus",
+                       "helpers")
 
 # Not from the sample repository: a per-recipient binding, to see a message split.
 BY_RECIPIENT = r"""
@@ -70,11 +63,6 @@ class SamplePolicies(SinkSuite):
     DNS_EXTRA = ("--mx-host=example.com,mx.one.test,10", "--mx-host=my.smart.host,mx.one.test,10")
 
     @classmethod
-    def prepare(cls):
-        with open(os.path.join(cls.tmp, "rcptto_domain.lua"), "w") as f:
-            f.write(RCPTTO_DOMAIN)
-
-    @classmethod
     def daemon_config(cls):
         return relay_to_sink(cls.dns, cls.sink) + f"""
 binding "b2" {{ Bind_Address = 127.0.0.2 }}
@@ -87,7 +75,7 @@ binding_group "pool" {{
 # set_binding.lua ends its phase (VALIDATE_DONE): by_recipient goes first.
 scriptlet "scriptlet" {{
   script "by_recipient" {{ source = "by_recipient" }}
-  script "rcptto_domain" {{ source = "rcptto_domain" }}
+  script "rcptto_domain" {{ source = "{HELPERS}/rcptto-domain.lua" }}
   script "smarthost" {{ source = "{CORPUS}/route_to_smart_host.lua" }}
   script "each_rcpt" {{ source = "{CORPUS}/each_rcpt.lua" }}
   script "set_binding" {{ source = "{CORPUS}/set_binding.lua" }}
@@ -355,9 +343,6 @@ scriptlet "scriptlet" {{
 }}
 ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
 """
-
-    def session(self, source="127.0.0.1"):
-        return smtplib.SMTP("127.0.0.1", self.d.port, timeout=10, source_address=(source, 0))
 
     # The connection-count script allows one session at a time from 127.0.0.1 (and a
     # session the client has closed may still be open on the server's side for a moment):

@@ -102,7 +102,8 @@ fn messages() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-fn python_verify(signed: &[Vec<u8>], records: &[(String, String)]) -> Vec<String> {
+/// The messages in files of a temporary folder (kept as long as the folder is).
+fn files(signed: &[Vec<u8>]) -> (tempfile::TempDir, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let mut paths = Vec::new();
     for (i, m) in signed.iter().enumerate() {
@@ -110,6 +111,25 @@ fn python_verify(signed: &[Vec<u8>], records: &[(String, String)]) -> Vec<String
         std::fs::write(&p, m).unwrap();
         paths.push(p.display().to_string());
     }
+    (dir, paths)
+}
+
+/// A verifier's verdicts, one line per message; `what` names it where it cannot run.
+fn verdicts(cmd: &mut Command, what: &str) -> Vec<String> {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn python_verify(signed: &[Vec<u8>], records: &[(String, String)]) -> Vec<String> {
+    let (_dir, paths) = files(signed);
     let table: Vec<String> = records
         .iter()
         .map(|(n, v)| format!("{:?}: {:?}", format!("{n}."), v))
@@ -128,31 +148,17 @@ for p in sys.argv[1:]:
 "#,
         table.join(", ")
     );
-    let out = Command::new("/usr/bin/python3")
-        .arg("-c")
-        .arg(script)
-        .args(&paths)
-        .output()
-        .expect("/usr/bin/python3 runs (apt-get install python3-dkim)");
-    assert!(
-        out.status.success(),
-        "python3-dkim: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
+    verdicts(
+        Command::new("/usr/bin/python3")
+            .arg("-c")
+            .arg(script)
+            .args(&paths),
+        "python3-dkim (apt-get install python3-dkim)",
+    )
 }
 
 fn perl_verify(signed: &[Vec<u8>], dns_port: u16) -> Vec<String> {
-    let dir = tempfile::tempdir().unwrap();
-    let mut paths = Vec::new();
-    for (i, m) in signed.iter().enumerate() {
-        let p = dir.path().join(format!("{i}.eml"));
-        std::fs::write(&p, m).unwrap();
-        paths.push(p.display().to_string());
-    }
+    let (_dir, paths) = files(signed);
     let script = r#"
 use strict; use warnings;
 use Mail::DKIM::Verifier; use Mail::DKIM::DNS; use Net::DNS::Resolver;
@@ -167,22 +173,14 @@ for my $p (@ARGV) {
   print(($ours && $ours->result eq 'pass') ? "ok\n" : "FAIL " . ($ours ? $ours->result_detail : 'no signature') . "\n");
 }
 "#;
-    let out = Command::new("perl")
-        .arg("-e")
-        .arg(script)
-        .arg(dns_port.to_string())
-        .args(&paths)
-        .output()
-        .expect("perl runs (apt-get install libmail-dkim-perl)");
-    assert!(
-        out.status.success(),
-        "Mail::DKIM: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
+    verdicts(
+        Command::new("perl")
+            .arg("-e")
+            .arg(script)
+            .arg(dns_port.to_string())
+            .args(&paths),
+        "Mail::DKIM (apt-get install libmail-dkim-perl)",
+    )
 }
 
 #[test]

@@ -120,9 +120,7 @@ pub fn install(lua: &Lua, msys: &Table) -> mlua::Result<()> {
     msys.set(
         "parseRFC2822Addresses",
         lua.create_function(|lua, (s, which): (String, Option<String>)| {
-            let found = components(&[s], which.as_deref().unwrap_or("all"))
-                .map_err(|e| mlua::Error::runtime(format!("msys.parseRFC2822Addresses: {e}")))?;
-            lua.create_sequence_from(found)
+            lua_components(lua, &[s], which.as_deref(), "msys.parseRFC2822Addresses")
         })?,
     )?;
     let idn = lua.create_table()?;

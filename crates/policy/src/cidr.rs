@@ -421,12 +421,19 @@ impl Cidrs {
     /// What `ip` finds in `name`: its entry (with `$` replaced by `ip` when the table
     /// interpolates), or the table's `default_value`.
     pub fn query(&self, name: &str, ip: IpAddr) -> Result<Option<Found>, String> {
-        let (table, options, stale) = {
+        // Only what the answer needs leaves the lock: the table, and the two options.
+        let (table, interpolate, default_value, stale) = {
             let all = self.lock();
             let d = all.get(name).ok_or_else(|| no_such(name))?;
             let stale = d.options.refresh > 0
                 && d.loaded.elapsed() >= Duration::from_secs(d.options.refresh);
-            (Arc::clone(&d.table), d.options.clone(), stale)
+            let o = &d.options;
+            (
+                Arc::clone(&d.table),
+                o.interpolate,
+                o.default_value.clone(),
+                stale,
+            )
         };
         let table = if stale {
             match self.reload(name) {
@@ -446,23 +453,12 @@ impl Cidrs {
             table
         };
         Ok(match table.lookup(ip) {
-            Some(Found::Text(t)) if options.interpolate => {
+            Some(Found::Text(t)) if interpolate => {
                 Some(Found::Text(t.replace('$', &ip.to_string())))
             }
             Some(found) => Some(found.clone()),
-            None => options.default_value.map(Found::Text),
+            None => default_value.map(Found::Text),
         })
-    }
-
-    /// Every table: name, refresh, entries (the console's `cidrdb list`).
-    pub fn list(&self) -> Vec<(String, u64, usize)> {
-        let mut v: Vec<_> = self
-            .lock()
-            .iter()
-            .map(|(n, d)| (n.clone(), d.options.refresh, d.table.len()))
-            .collect();
-        v.sort();
-        v
     }
 }
 

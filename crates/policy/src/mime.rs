@@ -56,13 +56,26 @@ pub fn param(value: &str, name: &str) -> Option<String> {
     })
 }
 
-/// The first value of header `name` in a raw header block, unfolded.
-pub fn header(head: &[u8], name: &str) -> Option<String> {
+/// Every value of header `name` in a raw header block, unfolded.
+pub fn headers(head: &[u8], name: &str) -> Vec<String> {
     let mut block = head.to_vec();
     block.extend_from_slice(b"\r\n");
     crate::headers::header_values(&block, name)
-        .into_iter()
-        .next()
+}
+
+/// The first value of header `name` in a raw header block, unfolded.
+pub fn header(head: &[u8], name: &str) -> Option<String> {
+    headers(head, name).into_iter().next()
+}
+
+/// Edits a node's header block with the functions of `headers.rs`, which work on a header
+/// section ended by its blank line.
+pub fn edit_head(node: &mut Node, edit: impl FnOnce(&mut Vec<u8>)) {
+    let mut head = std::mem::take(&mut node.head);
+    head.extend_from_slice(b"\r\n");
+    edit(&mut head);
+    head.truncate(head.len() - 2);
+    node.head = head;
 }
 
 /// Splits raw part bytes at the blank line.

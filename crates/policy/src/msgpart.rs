@@ -170,22 +170,20 @@ fn set_text(node: &PartRef, value: &str, mimetype: Option<&str>) {
             quoted_printable::encode_to_str(text.as_bytes()).replace("\n", "\r\n"),
         ),
     };
-    let mut head = std::mem::take(&mut n.head);
-    head.extend_from_slice(b"\r\n");
-    crate::headers::set(
-        &mut head,
-        "Content-Type",
-        &[format!("{mimetype}; charset=utf-8")],
-        crate::headers::Mode::Replace,
-    );
-    crate::headers::set(
-        &mut head,
-        "Content-Transfer-Encoding",
-        &[cte.to_string()],
-        crate::headers::Mode::Replace,
-    );
-    head.truncate(head.len() - 2);
-    n.head = head;
+    mime::edit_head(&mut n, |head| {
+        crate::headers::set(
+            head,
+            "Content-Type",
+            &[format!("{mimetype}; charset=utf-8")],
+            crate::headers::Mode::Replace,
+        );
+        crate::headers::set(
+            head,
+            "Content-Transfer-Encoding",
+            &[cte.to_string()],
+            crate::headers::Mode::Replace,
+        );
+    });
     n.separator = true;
     n.body = Body::Leaf(body.into_bytes());
 }
@@ -200,6 +198,21 @@ fn matches(lua: &Lua, re: &regex::bytes::Regex, hay: &[u8]) -> mlua::Result<Valu
         return Ok(Value::Boolean(false));
     }
     Ok(Value::Table(lua.create_sequence_from(found)?))
+}
+
+/// What `*_match` searches under `node`: its body (`body`), its bytes (`raw`) or its text
+/// parts' text, one per line (`text`).
+fn haystack(node: &PartRef, kind: &str) -> Vec<u8> {
+    match kind {
+        "body" => body_bytes(node),
+        "raw" => mime::serialize(node),
+        _ => text_leaves(node)
+            .iter()
+            .filter_map(text_of)
+            .collect::<Vec<_>>()
+            .join("\n")
+            .into_bytes(),
+    }
 }
 
 /// The text leaves under `node` (itself included).
@@ -364,9 +377,7 @@ impl UserData for Part {
                 _ => return Err(LuaError::runtime("msgpart:header needs a header name")),
             };
             if args.len() == 1 {
-                let mut block = this.node.borrow().head.clone();
-                block.extend_from_slice(b"\r\n");
-                let values = crate::headers::header_values(&block, &name);
+                let values = mime::headers(&this.node.borrow().head, &name);
                 return Ok(Value::Table(lua.create_sequence_from(values)?));
             }
             let mode = match args.get(2) {
@@ -387,19 +398,12 @@ impl UserData for Part {
                         .to_string(),
                 ),
             };
-            {
-                let mut n = this.node.borrow_mut();
-                let mut head = std::mem::take(&mut n.head);
-                head.extend_from_slice(b"\r\n");
-                match &value {
-                    None => {
-                        crate::headers::delete(&mut head, &name);
-                    }
-                    Some(v) => crate::headers::set(&mut head, &name, std::slice::from_ref(v), mode),
+            mime::edit_head(&mut this.node.borrow_mut(), |head| match &value {
+                None => {
+                    crate::headers::delete(head, &name);
                 }
-                head.truncate(head.len() - 2);
-                n.head = head;
-            }
+                Some(v) => crate::headers::set(head, &name, std::slice::from_ref(v), mode),
+            });
             changed(this, &this.node, "msgpart:header")?;
             Ok(Value::Boolean(true))
         });
@@ -429,17 +433,7 @@ impl UserData for Part {
                 format!("{kind}_match"),
                 move |lua, this, pattern: String| {
                     let re = regex(&pattern)?;
-                    let hay = match kind {
-                        "body" => body_bytes(&this.node),
-                        "raw" => mime::serialize(&this.node),
-                        _ => text_leaves(&this.node)
-                            .iter()
-                            .filter_map(text_of)
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                            .into_bytes(),
-                    };
-                    matches(lua, &re, &hay)
+                    matches(lua, &re, &haystack(&this.node, kind))
                 },
             );
             m.add_method(
@@ -481,9 +475,7 @@ impl UserData for Part {
         m.add_method(
             "address_header",
             |lua, this, (name, which): (String, Option<String>)| {
-                let mut block = this.node.borrow().head.clone();
-                block.extend_from_slice(b"\r\n");
-                let values = crate::headers::header_values(&block, &name);
+                let values = mime::headers(&this.node.borrow().head, &name);
                 crate::addresses::lua_components(
                     lua,
                     &values,
@@ -604,17 +596,13 @@ pub fn add_methods<M: UserDataMethods<Msg>>(m: &mut M) {
             format!("{kind}_match"),
             move |lua, this, pattern: String| {
                 let re = regex(&pattern)?;
-                let root = this.0.with(|c| Ok(mime::parse(&c.msg.body)))?;
-                let hay = match kind {
-                    "body" => body_bytes(&root),
-                    "raw" => mime::serialize(&root),
-                    _ => text_leaves(&root)
-                        .iter()
-                        .filter_map(text_of)
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                        .into_bytes(),
-                };
+                // The raw message is the message as it is: no tree to build for it.
+                let hay = this.0.with(|c| {
+                    Ok(match kind {
+                        "raw" => c.msg.body.clone(),
+                        _ => haystack(&mime::parse(&c.msg.body), kind),
+                    })
+                })?;
                 matches(lua, &re, &hay)
             },
         );

@@ -96,14 +96,7 @@ fn words(v: Value) -> Result<Vec<String>, LuaError> {
 
 /// Installs `msys.validate.opendkim` (also `require("opendkim.dkim")`).
 pub fn install(lua: &Lua, msys: &Table, keys: Arc<KeyCache>) -> mlua::Result<Table> {
-    let validate: Table = match msys.get::<Value>("validate")? {
-        Value::Table(t) => t,
-        _ => {
-            let t = lua.create_table()?;
-            msys.set("validate", t.clone())?;
-            t
-        }
-    };
+    let validate = crate::require::table_at(lua, msys, "msys.validate")?;
     let t = lua.create_table()?;
     t.set(
         "sign",

@@ -187,7 +187,7 @@ const MISSING_FUNCTIONS: &[Missing] = &[
 ];
 
 /// The table at a dotted path under `msys`, made where missing.
-fn table_at(lua: &Lua, msys: &Table, path: &str) -> mlua::Result<Table> {
+pub(crate) fn table_at(lua: &Lua, msys: &Table, path: &str) -> mlua::Result<Table> {
     let mut t = msys.clone();
     for part in path.split('.').skip(1) {
         t = match t.get::<Value>(part)? {
@@ -265,17 +265,7 @@ pub fn install(lua: &Lua, dirs: Vec<PathBuf>, unsafe_libraries: bool) -> mlua::R
     let msys: Table = lua.globals().get("msys")?;
     refusing_stand_ins(lua, &msys)?;
     for path in NAMESPACES {
-        let mut t = msys.clone();
-        for part in path.split('.').skip(1) {
-            t = match t.get::<Value>(part)? {
-                Value::Table(next) => next,
-                _ => {
-                    let next = lua.create_table()?;
-                    t.set(part, next.clone())?;
-                    next
-                }
-            };
-        }
+        table_at(lua, &msys, path)?;
     }
     let package: Table = lua.globals().get("package")?;
     let old: Table = package.get("loaders")?;

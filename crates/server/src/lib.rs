@@ -463,7 +463,8 @@ pub async fn start(
     // Everything `config check` checks, before anything opens: a broken configuration must
     // not half-start a daemon.
     let mut generation = preflight(snapshot, &tls, &services)?;
-    let dns = resolv_conf(&generation.snapshot)?;
+    // `Resolv_Conf` was read once, for the policy's resolver: delivery's asks the same.
+    let dns = services.dns.conf().cloned();
     let snapshot = Arc::clone(&generation.snapshot);
     if !generation.policy.scripts().is_empty() {
         tracing::info!(scripts = generation.policy.scripts().len(), "policy loaded");

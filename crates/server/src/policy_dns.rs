@@ -34,6 +34,11 @@ impl PolicyDns {
         }
     }
 
+    /// `Resolv_Conf` as read when the daemon started (none: the system's).
+    pub fn conf(&self) -> Option<&ResolvConf> {
+        self.conf.as_ref()
+    }
+
     /// Makes the daemon's resolver (before a chroot: it may read /etc/resolv.conf).
     pub fn start(&self) -> Result<(), DnsError> {
         let r = self.resolver(None)?;
