@@ -307,7 +307,7 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Password", Kind::Inert("a database login; SQLite, bindery's one datasource driver, has none")),
     ("Alias_Schemes", Kind::Inert("maps URI schemes to datasource drivers; bindery has one driver, sqlite:")),
     ("Log_Dir", Kind::Inert("where Momentum writes audit series defined with `serialize`; msys.audit_series.define refuses `serialize`, so nothing is written there")),
-    ("Serialize_Dir", Kind::Inert("where Momentum keeps the audit counts across a restart; bindery's start at zero after a restart (they do outlive a config reload)")),
+    ("Serialize_Dir", Kind::Refused("Momentum keeps the inbound_audit counts in this folder across a restart; bindery's start at zero after a restart (they outlive a config reload), so limits built on them would reset: remove the option")),
     ("Assume_Charset", Kind::Inert("the charset of text a driver cannot label; SQLite text is UTF-8")),
     ("Listen_Backlog", Kind::Tuning("the kernel's accept backlog for the socket; bindery listens with the system's default")),
     ("Accept_Queue_Backlog", Kind::Tuning("Momentum's queue of accepted connections waiting for a thread")),
