@@ -2045,6 +2045,15 @@ binding "b" {{ Bind_Address = 127.0.0.2  Gateway = "{addr}" }}
     inject(&engine, &spool, 0, "b", "x@one.test").await;
     let tries = || accepted.load(Ordering::SeqCst);
     eventually(Duration::from_secs(5), || tries() == 1).await;
+    // The clock moves only once the engine has recorded the failure: recorded after the
+    // first tick, it would be held from 5 s on and not tried again at 11 s.
+    eventually(Duration::from_secs(5), || {
+        engine
+            .queue_views()
+            .first()
+            .is_some_and(|v| v.unreachable.is_some())
+    })
+    .await;
     tick(&engine, &clock, 5_000).await;
     assert_eq!(engine.stats().global.read().transient, 0);
     tick(&engine, &clock, 6_000).await;
