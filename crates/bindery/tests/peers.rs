@@ -13,7 +13,9 @@
 //! field), and `tests/peers/momentum_files.py` (issue 18: `Security`'s drop from root, read in
 //! `/proc/PID/status`; implicit TLS with openssl, swaks and Python; HAProxy's PROXY v1 and v2) and `tests/peers/many_bindings.py` (1,000 bindings to an aiosmtpd sink with a small accept
 //! backlog: no connect waits in SYN-SENT, `ss` sampled) and `tests/peers/sample_policies.py`
-//! (issue 19: Momentum's sample policy scripts, unchanged, end to end).
+//! (issue 19: Momentum's sample policy scripts, unchanged, end to end) and
+//! `tests/peers/dkim_signing.py` (issue 20: the `opendkim` module's signatures checked by
+//! python3-dkim and Mail::DKIM against keys dnsmasq serves).
 //! `.ci/run` installs what they need.
 
 use std::path::Path;
@@ -84,4 +86,9 @@ fn momentum_logs_on_real_traffic() {
 #[test]
 fn many_bindings_pace_their_connects() {
     run_peer_script("many_bindings.py");
+}
+
+#[test]
+fn dkim_signing_verifies_with_real_verifiers() {
+    run_peer_script("dkim_signing.py");
 }

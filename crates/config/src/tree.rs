@@ -802,6 +802,7 @@ impl Builder {
                 | ScopeKind::DelayDsn
                 | ScopeKind::Datasource
                 | ScopeKind::InboundAudit
+                | ScopeKind::OpenDkim
         ) && let Some(m) = module_by_name(&keyword.node)
         {
             self.found(keyword.span, "module", m.name.into(), m.kind.word(), None);

@@ -52,6 +52,8 @@ pub trait Daemon: Sync {
     /// The configuration in force.
     fn snapshot(&self) -> Arc<Snapshot>;
     fn stats(&self) -> &Stats;
+    /// DKIM signing statistics (`signing_stats`).
+    fn signing(&self) -> &crate::signing::SigningStats;
     fn queues(&self) -> Vec<QueueView>;
     fn parts(&self, sel: Select<'_>, limit: usize, offset: usize) -> Vec<PartView>;
     fn message(&self, id: &str) -> Option<MessageView>;

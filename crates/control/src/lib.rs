@@ -26,6 +26,7 @@ pub mod frame;
 pub mod lockout;
 pub mod metrics;
 pub mod session;
+pub mod signing;
 pub mod words;
 
 pub use commands::{Output, run};

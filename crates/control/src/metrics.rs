@@ -39,10 +39,21 @@ struct Family {
     series: Vec<(Labels, f64)>,
 }
 
+/// A histogram: its sum, count and cumulative buckets `(upper bound, count)`.
+#[derive(Debug)]
+struct Histogram {
+    name: &'static str,
+    help: &'static str,
+    sum: f64,
+    count: u64,
+    buckets: Vec<(f64, u64)>,
+}
+
 /// Every family of one scrape, gathered before encoding.
 #[derive(Debug, Default)]
 struct Gathered {
     families: Vec<Family>,
+    histograms: Vec<Histogram>,
 }
 
 impl Gathered {
@@ -78,6 +89,13 @@ impl Collector for Gathered {
                     }
                 }
             }
+        }
+        for h in &self.histograms {
+            let t = prometheus_client::metrics::MetricType::Histogram;
+            let mut m = encoder.encode_descriptor(h.name, h.help, None, t)?;
+            m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+                h.sum, h.count, &h.buckets, None,
+            )?;
         }
         Ok(())
     }
@@ -425,6 +443,8 @@ pub fn render<D: Daemon>(d: &D) -> String {
         d.now().saturating_sub(stats.started) as f64,
     );
 
+    signing(&mut g, d);
+
     let mut registry = Registry::default();
     registry.register_collector(Box::new(g));
     let mut text = String::new();
@@ -432,4 +452,50 @@ pub fn render<D: Daemon>(d: &D) -> String {
         text.clear();
     }
     text
+}
+
+/// DKIM signing: per binding counters and the signing time of every message considered.
+fn signing<D: Daemon>(g: &mut Gathered, d: &D) {
+    use crate::signing::BUCKETS;
+    let f = d.signing().figures();
+    for (binding, c) in &f.per_binding {
+        let l = || -> Labels { vec![("binding", binding.clone())] };
+        g.add(
+            "bindery_dkim_signatures",
+            "DKIM signatures made for the binding's mail.",
+            Kind::Counter,
+            l(),
+            c.signed as f64,
+        );
+        g.add(
+            "bindery_dkim_failures",
+            "DKIM signatures that could not be made (key missing or broken).",
+            Kind::Counter,
+            l(),
+            c.failed as f64,
+        );
+        g.add(
+            "bindery_dkim_messages_processed",
+            "Messages the opendkim stanzas considered, signed or not.",
+            Kind::Counter,
+            l(),
+            c.processed as f64,
+        );
+    }
+    if f.global.processed > 0 {
+        // Per-bucket counts: the encoder makes them cumulative.
+        let buckets = BUCKETS
+            .iter()
+            .copied()
+            .chain([f64::INFINITY])
+            .zip(f.histogram.iter().copied())
+            .collect();
+        g.histograms.push(Histogram {
+            name: "bindery_dkim_signing_seconds",
+            help: "Time spent signing one message (every signature it got).",
+            sum: f.global.time,
+            count: f.global.processed,
+            buckets,
+        });
+    }
 }

@@ -33,6 +33,7 @@ struct Fake {
     /// The files before `#empty`, for `#restore`.
     kept: Mutex<String>,
     stats: Stats,
+    signing: bindery_control::signing::SigningStats,
     queues: Vec<QueueView>,
     parts: Vec<PartView>,
     changes: Mutex<Vec<String>>,
@@ -101,6 +102,20 @@ impl Fake {
             files: Mutex::new(CONFIG.to_string()),
             kept: Mutex::new(String::new()),
             stats,
+            signing: {
+                use bindery_control::signing::{Mode, Record, SigningStats};
+                let s = SigningStats::default();
+                let ms = |n| std::time::Duration::from_micros(n);
+                let rec = |d, signed, failed| Record {
+                    domain: Some(d),
+                    signed,
+                    failed,
+                };
+                s.record(Mode::All, "b1", ms(300), &[rec("example.com", 1, 0)]);
+                s.record(Mode::All, "b1", ms(420), &[rec("example.com", 2, 0)]);
+                s.record(Mode::All, "b2", ms(40), &[rec("other.example", 0, 1)]);
+                s
+            },
             queues: vec![
                 queue("default", "yahoo.com", 11, 0, 1, 40),
                 QueueView {
@@ -150,6 +165,9 @@ impl Daemon for Fake {
     }
     fn stats(&self) -> &Stats {
         &self.stats
+    }
+    fn signing(&self) -> &bindery_control::signing::SigningStats {
+        &self.signing
     }
     fn queues(&self) -> Vec<QueueView> {
         self.queues.clone()
@@ -374,6 +392,11 @@ fn metrics_carry_the_figures() {
         "bindery_policy_errors_total{callout=\"validate_set_binding\"} 2",
         "bindery_spool_healthy 1.0",
         "bindery_uptime_seconds 590.0",
+        "bindery_dkim_signatures_total{binding=\"b1\"} 3",
+        "bindery_dkim_failures_total{binding=\"b2\"} 1",
+        "bindery_dkim_signing_seconds_count 3",
+        "bindery_dkim_signing_seconds_bucket{le=\"0.0005\"} 3",
+        "bindery_dkim_signing_seconds_bucket{le=\"0.00025\"} 1",
     ] {
         assert!(
             text.lines().any(|l| l == line),

@@ -81,6 +81,11 @@ pub async fn serve(
     let mut session = Session::new(Arc::clone(&inbound.session), peer);
     // `Use_SSL`: the handshake comes first; the greeting goes out encrypted.
     let mut conn = Conn::new(peer, &plan.name, &inbound.context);
+    // Momentum's `can_relay` context key: this client may relay (Relay_Hosts, Open_Relay),
+    // what the opendkim module's `sign_condition = "can_relay"` asks.
+    if inbound.session.relay_client {
+        conn.context.insert("can_relay".into(), "true".into());
+    }
     // The client's port where the address is the socket's (behind a PROXY header it is
     // the original client's, whose port is not known here).
     conn.peer_port = tcp

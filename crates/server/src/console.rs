@@ -36,6 +36,10 @@ impl Daemon for Shared {
         &self.stats
     }
 
+    fn signing(&self) -> &bindery_control::signing::SigningStats {
+        &self.signing
+    }
+
     fn queues(&self) -> Vec<QueueView> {
         self.engine.queue_views()
     }

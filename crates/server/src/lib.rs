@@ -30,6 +30,7 @@ pub mod proxy;
 mod reception;
 pub mod sessions;
 pub mod settings;
+mod signing;
 mod spill;
 pub mod tls;
 
@@ -131,6 +132,8 @@ pub struct Generation {
     pub logs: bindery_delivery::eclog::LogPlans,
     /// The `inbound_audit` module, when configured.
     pub audit: Option<Arc<audit::InboundAudit>>,
+    /// The `opendkim` stanzas, their keys read and checked; `None` without one.
+    pub signers: Option<Arc<bindery_dkim::Signers>>,
 }
 
 impl Generation {
@@ -178,6 +181,9 @@ impl Generation {
         let https = http::http_listeners(&snapshot)?;
         let audit =
             audit::InboundAudit::plan(&snapshot, &policy.stats().audit_series)?.map(Arc::new);
+        let signers = bindery_dkim::Signers::plan(&snapshot)
+            .map_err(|e| settings::located(&snapshot, e.span, e.message, e.help.as_deref()))?
+            .map(Arc::new);
         Ok(Generation {
             snapshot,
             globals,
@@ -187,6 +193,7 @@ impl Generation {
             https,
             logs,
             audit,
+            signers,
         })
     }
 
@@ -258,6 +265,8 @@ pub struct Shared {
     /// Delivery: every spooled message is handed to it.
     pub engine: Engine,
     pub stats: Arc<Stats>,
+    /// DKIM signing statistics (`signing_stats`).
+    pub signing: Arc<bindery_control::signing::SigningStats>,
     /// Where `stats.json` lives: the spool folder of the first generation.
     pub spoolbase: std::path::PathBuf,
     pub reload: Option<Reload>,
@@ -550,7 +559,8 @@ pub async fn start(
         &format!("bindery {} starting", env!("CARGO_PKG_VERSION")),
     );
     let stats = Arc::new(Stats::new(unix_now()));
-    persist::restore(&stats, &globals.spoolbase);
+    let signing = Arc::default();
+    persist::restore(&stats, &signing, &globals.spoolbase);
     let spool = Arc::clone(&disk) as Arc<dyn Spool>;
     let ids = Arc::new(IdGenerator::new());
     bindery_delivery::options::DeliveryOptions::apply_dns_ttl(&snapshot, &resolver);
@@ -622,6 +632,7 @@ pub async fn start(
         tls,
         engine,
         stats,
+        signing,
         reload,
         changes: std::sync::Mutex::new(Vec::new()),
         resolver,
@@ -792,7 +803,11 @@ impl Running {
             log.close();
         }
         self.shared.eclogs.close();
-        persist::save(&self.shared.stats, &self.shared.spoolbase);
+        persist::save(
+            &self.shared.stats,
+            &self.shared.signing,
+            &self.shared.spoolbase,
+        );
         if let Some(p) = &self.pidfile {
             p.remove();
         }

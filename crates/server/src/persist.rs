@@ -1,5 +1,6 @@
-//! Statistics that survive a restart (Momentum's permastore): `stats.json` in the spool
-//! folder, written every `Permastore_Interval` seconds and at shutdown, read at start.
+//! Statistics that survive a restart (Momentum's permastore): `stats.json` (delivery) and
+//! `signing_stats.json` (DKIM, global and per binding) in the spool folder, written every
+//! `Permastore_Interval` seconds and at shutdown, read at start.
 //! The same task takes the once-a-second samples the console's rates come from.
 
 use std::path::Path;
@@ -14,34 +15,55 @@ use tokio::sync::watch;
 use crate::{Shared, unix_now};
 
 const FILE: &str = "stats.json";
+const SIGNING_FILE: &str = "signing_stats.json";
 
-/// Puts back the counters saved by the last run. A missing file is a first start; an
-/// unreadable one is logged and ignored (statistics are not worth refusing to start for).
-pub fn restore(stats: &Stats, spoolbase: &Path) {
-    let path = spoolbase.join(FILE);
-    match std::fs::read(&path) {
-        Ok(bytes) => match serde_json::from_slice::<Saved>(&bytes) {
-            Ok(saved) => stats.restore(&saved),
+use bindery_control::signing::SigningStats;
+
+/// Reads one saved file: `None` for a first start (no file) or an unreadable one, which is
+/// logged and ignored (statistics are not worth refusing to start for).
+fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    match std::fs::read(path) {
+        Ok(bytes) => match serde_json::from_slice::<T>(&bytes) {
+            Ok(saved) => Some(saved),
             Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "statistics file unreadable; starting from zero")
+                tracing::warn!(path = %path.display(), error = %e, "statistics file unreadable; starting from zero");
+                None
             }
         },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot read statistics file"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot read statistics file");
+            None
+        }
     }
 }
 
-/// Writes the counters with [`crate::write_durably`], so a crash leaves the old or the new
+/// Puts back the counters saved by the last run.
+pub fn restore(stats: &Stats, signing: &SigningStats, spoolbase: &Path) {
+    if let Some(saved) = read::<Saved>(&spoolbase.join(FILE)) {
+        stats.restore(&saved);
+    }
+    if let Some(saved) = read(&spoolbase.join(SIGNING_FILE)) {
+        signing.restore(&saved);
+    }
+}
+
+/// Writes one file with [`crate::write_durably`], so a crash leaves the old or the new
 /// file, never half of one.
-pub fn save(stats: &Stats, spoolbase: &Path) {
-    let path = spoolbase.join(FILE);
+fn write<T: serde::Serialize>(path: &Path, value: &T) {
     let write = || -> std::io::Result<()> {
-        let bytes = serde_json::to_vec(&stats.save()).map_err(std::io::Error::other)?;
-        crate::write_durably(&path, &bytes)
+        let bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
+        crate::write_durably(path, &bytes)
     };
     if let Err(e) = write() {
         tracing::warn!(path = %path.display(), error = %e, "cannot write statistics file");
     }
+}
+
+/// Writes the counters.
+pub fn save(stats: &Stats, signing: &SigningStats, spoolbase: &Path) {
+    write(&spoolbase.join(FILE), &stats.save());
+    write(&spoolbase.join(SIGNING_FILE), &signing.save());
 }
 
 /// Samples rates and the spool's free space every second, and saves every
@@ -70,8 +92,12 @@ pub async fn ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             .max(1);
         if now.saturating_sub(last_save) >= interval {
             last_save = now;
-            let (stats, base) = (Arc::clone(&shared.stats), shared.spoolbase.clone());
-            let _ = tokio::task::spawn_blocking(move || save(&stats, &base)).await;
+            let (stats, signing, base) = (
+                Arc::clone(&shared.stats),
+                Arc::clone(&shared.signing),
+                shared.spoolbase.clone(),
+            );
+            let _ = tokio::task::spawn_blocking(move || save(&stats, &signing, &base)).await;
         }
     }
 }

@@ -13,6 +13,7 @@ use bindery_policy::{Conn, Message, Verdict};
 use crate::connection::code_reply;
 use crate::mainlog::Reception;
 use crate::settings::DefaultBinding;
+use crate::signing;
 use crate::spill::Spill;
 use crate::{Generation, Shared, unix_now};
 
@@ -199,8 +200,50 @@ pub async fn receive(
             (out, false)
         }
     };
-    let mut ids = Vec::with_capacity(shares.len());
-    for (rcpts, (binding_group, binding), own_body, routing) in shares {
+    // DKIM (issue 20): recipients whose binding and domain sign get a copy of their own,
+    // signed here, every share before any is spooled, so a signature that cannot be made
+    // defers the whole message and leaves nothing half-queued.
+    let shares: Vec<(signing::Share, bool)> = match &generation.signers {
+        Some(signers) => signing::split(signers, &generation.snapshot, shares, &rcpt_strings),
+        None => shares.into_iter().map(|s| (s, false)).collect(),
+    };
+    let whole = whole && shares.len() == 1;
+    if spill.is_some() && !whole {
+        tracing::warn!("a large message's recipients are signed for some and not others; refused");
+        return Reply::new(
+            451,
+            "4.3.0",
+            "Error: this large message is DKIM-signed for some recipients and not others; send it once per recipient group",
+        );
+    }
+    let mut prepared = Vec::with_capacity(shares.len());
+    for ((rcpts, binding, own_body, routing), sign) in shares {
+        let signed = match (&generation.signers, sign) {
+            (Some(signers), true) => {
+                if spill.is_some() {
+                    // Its body went to the spool as it arrived; signing it there is not
+                    // built yet. Refused rather than sent unsigned.
+                    tracing::warn!(
+                        "a message over 1 MiB is to be DKIM-signed; bindery does not sign those yet: deferred"
+                    );
+                    return Reply::new(
+                        451,
+                        "4.3.0",
+                        "Error: messages over 1 MiB cannot be DKIM-signed yet; try again later",
+                    );
+                }
+                let content = own_body.as_deref().unwrap_or(t.body.as_slice());
+                match signing::sign(shared, signers, &binding.1, content, conn, msg) {
+                    Ok(s) => Some(s),
+                    Err(reply) => return reply,
+                }
+            }
+            _ => None,
+        };
+        prepared.push((rcpts, binding, own_body, routing, signed));
+    }
+    let mut ids = Vec::with_capacity(prepared.len());
+    for (rcpts, (binding_group, binding), own_body, routing, signed) in prepared {
         let body = if whole && let Some(mut s) = spill.take() {
             // Its id and trace header were made when it began to be written.
             s.write(std::mem::take(&mut t.body)).await;
@@ -215,9 +258,15 @@ pub async fn receive(
             } else {
                 shared.ids.next(time)
             };
-            let content = match &own_body {
-                Some(b) => b.as_slice(),
-                None => t.body.as_slice(),
+            let (fields, content) = match &signed {
+                Some(s) => (s.fields.as_str(), s.message.as_slice()),
+                None => (
+                    "",
+                    match &own_body {
+                        Some(b) => b.as_slice(),
+                        None => t.body.as_slice(),
+                    },
+                ),
             };
             let header = received(&Trace {
                 helo: &t.helo,
@@ -228,7 +277,8 @@ pub async fn receive(
                 single_rcpt: (rcpts.len() == 1).then(|| rcpt_strings[rcpts[0]].as_str()),
                 time,
             });
-            let mut body = Vec::with_capacity(header.len() + content.len());
+            let mut body = Vec::with_capacity(fields.len() + header.len() + content.len());
+            body.extend_from_slice(fields.as_bytes());
             body.extend_from_slice(header.as_bytes());
             body.extend_from_slice(content);
             Body::Whole(id, body)

@@ -174,7 +174,7 @@ pub static MODULES: &[ModuleDef] = &[
     m("msgc_server", S, Inert("the cluster's message bus server; bindery runs one node"), &[("peers", Dict), ("manager", Str), ("port", Int), ("max_backlog", Int), ("messages_per_iter", Int), ("tcpbuf_size", Bytes), ("debug_level", Str)], NO_STANZAS),
     m("mxip", N, Refused("delivers to domains whose MX is a literal IP address; not built yet"), NONE, NO_STANZAS),
     m("openarc", N, Refused("signs and checks ARC headers; not built yet"), NONE, NO_STANZAS),
-    m("opendkim", N, Refused(DKIM_LATER), NONE, NO_STANZAS),
+    m("opendkim", N, Impl, NONE, NO_STANZAS),
     m("outbound_audit", N, Refused("keeps time series of remote domains' replies for Lua; not built yet"), NONE, NO_STANZAS),
     m("outbound_smtp_auth", N, Refused("authenticates to remote servers with SMTP AUTH; arrives with SMTP AUTH (issue 21)"), NONE, NO_STANZAS),
     m("persist_io", S, Inert("a disk cache between Momentum's loggers and their IO wrappers; bindery's loggers write their files directly"), &[("persist_path", Path), ("dirmode", Mode), ("filemode", Mode)], NO_STANZAS),

@@ -178,6 +178,7 @@ const TLS_BOTH: u32 = DELIV | ESMTP | HTTP | LISTEN | PEER | PW | PWG;
 const TLS_MODES: &[&str] = &["no", "ifavailable", "required"];
 const TRANSFORM_8BIT: &[&str] = &["ifneeded", "no", "strict", "strip"];
 const DELIVERY_METHODS: &[&str] = &["ESMTP", "SMTP", "LMTP", "ECSTREAM", "APN", "GCM", "MM7"];
+const CANONS: &[&str] = &["simple", "relaxed"];
 const DEBUG_LEVELS: &[&str] = &["DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL"];
 
 options! {
@@ -500,4 +501,37 @@ options! {
     "Maintenance_Interval": Seconds, Some("300"), INAUDIT;
     "Log_Dir": Path, Some("/var/log/ecelerity/audit_series_logs"), INAUDIT;
     "Serialize_Dir": Path, Some("/var/log/ecelerity/audit_series_persist"), INAUDIT;
+
+    // ---- opendkim (DKIM signing; Momentum 4's modules/opendkim page) ----
+    // `dkim_domain` overrides the instance's value for mail of its responsible domain.
+    "Header_Canon": Enum(CANONS), Some("simple"), OPENDKIM | DKIMDOM;
+    "Body_Canon": Enum(CANONS), Some("simple"), OPENDKIM | DKIMDOM;
+    // Bindery adds ed25519-sha256 (RFC 8463), which Momentum's DKIM1 lacks.
+    "Digest": Enum(&["rsa-sha256", "rsa-sha1", "ed25519-sha256"]), Some("rsa-sha256"), OPENDKIM | DKIMDOM;
+    // Required: the headers signed, in order; one absent from a message is asserted absent.
+    "Headerlist": List, None, OPENDKIM;
+    // Signed once more than they occur, so that none can be added after signing.
+    "Oversign_Headerlist": List, None, OPENDKIM;
+    // Never signed, even when `headerlist` names them.
+    "Skip_Headerlist": List, None, OPENDKIM;
+    // PEM private key; `%{d}` is the signing domain, `%{s}` the selector.
+    "Key": Path, None, OPENDKIM | DKIMDOM;
+    "Selector": Str, None, OPENDKIM | DKIMDOM;
+    // Signs with this parent domain (`d=`) instead of the responsible domain.
+    "Base_Domain": Str, None, DKIMDOM;
+    // A validation-context key that must exist for the message to be signed.
+    "Sign_Condition": Str, None, OPENDKIM | DKIMDOM;
+    "Body_Length_Limit": Bool, Some("false"), OPENDKIM | DKIMDOM;
+    "Copy_Headers": Bool, Some("false"), OPENDKIM;
+    // Hours a signature stays valid (`x=`); 0: no expiry.
+    "Lifetime": Int, Some("0"), OPENDKIM;
+    "Keycache_Size": Int, Some("2048"), OPENDKIM | DKIMDOM;
+    "Pos_Keycache_Ttl": Seconds, Some("300"), OPENDKIM | DKIMDOM;
+    "Neg_Keycache_Ttl": Seconds, Some("3600"), OPENDKIM | DKIMDOM;
+    "Testing": Bool, Some("false"), OPENDKIM | DKIMDOM;
+    // Bindery's own: a message that should be signed and cannot be (its key is missing or
+    // broken) goes out unsigned instead of waiting (4xx) for the key to be fixed.
+    "Send_Unsigned_On_Error": Bool, Some("false"), OPENDKIM | DKIMDOM;
+    // Which signing statistics are kept (console `signing_stats`): all, global only, none.
+    "Signing_Stats": Enum(&["all", "global", "off"]), Some("all"), G;
 }

@@ -40,6 +40,12 @@ pub enum ScopeKind {
     /// `inbound_audit { monitors = ( "300,6" ) }`: connections, receptions and rejections per
     /// client address in time windows, for Lua's `msys.audit`.
     InboundAudit,
+    /// `opendkim "name" { headerlist = ( ... ) key = ... }`: one DKIM signature each message
+    /// whose `opendkim_sign` is on gets (issue 20).
+    OpenDkim,
+    /// `dkim_domain "example.com" { selector = ... }` inside `opendkim`: how mail whose
+    /// responsible domain this is gets signed.
+    DkimDomain,
 }
 
 impl ScopeKind {
@@ -109,6 +115,8 @@ pub const ROLE: u32 = ScopeKind::Role.bit();
 pub const DELAYDSN: u32 = ScopeKind::DelayDsn.bit();
 pub const DATASRC: u32 = ScopeKind::Datasource.bit();
 pub const INAUDIT: u32 = ScopeKind::InboundAudit.bit();
+pub const OPENDKIM: u32 = ScopeKind::OpenDkim.bit();
+pub const DKIMDOM: u32 = ScopeKind::DkimDomain.bit();
 
 /// What the schema knows about one scope kind.
 #[derive(Debug)]
@@ -123,7 +131,7 @@ pub struct ScopeDef {
 }
 
 /// Indexed by `ScopeKind as usize`.
-pub static SCOPES: [ScopeDef; 24] = [
+pub static SCOPES: [ScopeDef; 26] = [
     ScopeDef {
         kind: ScopeKind::Global,
         keyword: "global",
@@ -267,5 +275,17 @@ pub static SCOPES: [ScopeDef; 24] = [
         keyword: "inbound_audit",
         named: false,
         parents: ScopeSet(G),
+    },
+    ScopeDef {
+        kind: ScopeKind::OpenDkim,
+        keyword: "opendkim",
+        named: true,
+        parents: ScopeSet(G),
+    },
+    ScopeDef {
+        kind: ScopeKind::DkimDomain,
+        keyword: "dkim_domain",
+        named: true,
+        parents: ScopeSet(OPENDKIM),
     },
 ];

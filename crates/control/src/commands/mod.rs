@@ -12,6 +12,7 @@ mod message;
 mod rebind;
 mod reopen;
 mod showqueue;
+mod signing_stats;
 mod summary;
 mod writeback;
 
@@ -160,6 +161,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "",
         "close and reopen every log file (after rotation); also `ec_logger:NAME reopen logs`",
     ),
+    (
+        "signing_stats",
+        "[reset]",
+        "DKIM signing statistics: global, per domain, per binding, per binding per domain",
+    ),
     ("help", "", "this list"),
     ("quit", "", "leave the console"),
 ];
@@ -185,6 +191,8 @@ pub async fn run<D: Daemon>(d: &D, words: &[String]) -> Output {
         ["message", which, id] => message::run(d, which, id).await,
         ["config", rest @ ..] => config::run(d, rest),
         ["reopen", "logs"] => reopen::run(d),
+        ["signing_stats"] => signing_stats::show(d),
+        ["signing_stats", "reset"] => signing_stats::reset(d),
         // Momentum's module-addressed form; bindery reopens every log, which includes that
         // module's.
         [m, "reopen", "logs"] if m.starts_with("ec_logger:") || m.starts_with("bounce_logger:") => {
