@@ -8,6 +8,7 @@
 //! - [`strip`]: removes our own signatures from an earlier pass.
 //! - [`sign`]: one `DKIM-Signature` field.
 //! - [`plan`]: the `opendkim` stanzas made ready to sign.
+//! - [`verify`]: verification with OpenDKIM's statuses, for Lua.
 
 pub mod key;
 pub mod keycache;
@@ -15,6 +16,7 @@ pub mod plan;
 pub mod responsible;
 pub mod sign;
 pub mod strip;
+pub mod verify;
 
 pub use key::{Key, KeyError};
 pub use plan::{Outcome, PlanError, Signed, Signers};

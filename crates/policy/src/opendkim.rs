@@ -9,15 +9,24 @@
 //! `identity`, `body_length_limit`. Without the `opendkim` module's stanza (issue 20's next
 //! slice) there are no module defaults, so `keyfile`/`keybuf` and `selector` are required.
 //! Keys are read once per policy generation (a `config reload` reads a changed file).
-//! Verification (`msys.validate.opendkim.verify`) is not built yet and raises saying so.
+//!
+//! `msys.validate.opendkim.verify(msg)` verifies every signature of the message (with
+//! `bindery_dkim::verify`, key records asked through the policy's resolver seam, as
+//! `msys.dnsLookup` asks) and returns a DKIM handle and a `DKIM_STAT_*` status; the getters
+//! (`get_num_sigs`, `get_sig`, `get_sig_domain`, `get_sig_selector`, `get_sig_identity`,
+//! `get_sig_signalg`, `get_sig_keysize`, `get_sig_canons`, `get_sig_flags`,
+//! `get_sig_errorstr`, `get_sig_hdrsigned`) read it, each returning its value and a status as
+//! OpenDKIM's do. The `DKIM_STAT_*`, `DKIM_SIGFLAG_*` and `DKIM_CANON_*` constants are on the
+//! module table (also `require("opendkim.dkim")`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bindery_dkim::{Canon, Key, Options};
-use mlua::{Error as LuaError, Lua, Table, Value};
+use mlua::{Error as LuaError, IntoLua, Lua, Table, Value};
 
 use crate::Callout;
+use crate::dns::{Dns, DnsFailure, RecordType};
 use crate::handles::Msg;
 
 /// RFC 6376 §5.4.1: the header fields a signature should cover.
@@ -95,7 +104,12 @@ fn words(v: Value) -> Result<Vec<String>, LuaError> {
 }
 
 /// Installs `msys.validate.opendkim` (also `require("opendkim.dkim")`).
-pub fn install(lua: &Lua, msys: &Table, keys: Arc<KeyCache>) -> mlua::Result<Table> {
+pub fn install(
+    lua: &Lua,
+    msys: &Table,
+    keys: Arc<KeyCache>,
+    dns: Option<Arc<dyn Dns>>,
+) -> mlua::Result<Table> {
     let validate = crate::require::table_at(lua, msys, "msys.validate")?;
     let t = lua.create_table()?;
     t.set(
@@ -186,14 +200,138 @@ pub fn install(lua: &Lua, msys: &Table, keys: Arc<KeyCache>) -> mlua::Result<Tab
             },
         )?,
     )?;
+    install_verify(lua, &t, dns)?;
+    validate.set("opendkim", t.clone())?;
+    Ok(t)
+}
+
+/// `msys.validate.opendkim.verify`'s result: every signature of the message.
+struct Verified(Arc<Vec<bindery_dkim::verify::SigInfo>>);
+impl mlua::UserData for Verified {}
+
+/// One signature (`DKIM_SIGINFO`).
+struct Sig(bindery_dkim::verify::SigInfo);
+impl mlua::UserData for Sig {}
+
+fn canon_number(c: Canon) -> i64 {
+    match c {
+        Canon::Simple => 0,
+        Canon::Relaxed => 1,
+    }
+}
+
+/// `verify` and the getters, and the constants they return.
+fn install_verify(lua: &Lua, t: &Table, dns: Option<Arc<dyn Dns>>) -> mlua::Result<()> {
+    use bindery_dkim::verify::{self, Status, TxtAnswer};
+    for (name, s) in Status::ALL {
+        t.set(*name, *s as i64)?;
+    }
+    for (name, v) in [
+        ("DKIM_SIGFLAG_IGNORE", verify::SIGFLAG_IGNORE),
+        ("DKIM_SIGFLAG_PROCESSED", verify::SIGFLAG_PROCESSED),
+        ("DKIM_SIGFLAG_PASSED", verify::SIGFLAG_PASSED),
+        ("DKIM_SIGFLAG_TESTKEY", verify::SIGFLAG_TESTKEY),
+        ("DKIM_SIGFLAG_NOSUBDOMAIN", verify::SIGFLAG_NOSUBDOMAIN),
+        ("DKIM_CANON_SIMPLE", 0),
+        ("DKIM_CANON_RELAXED", 1),
+    ] {
+        t.set(name, v)?;
+    }
+    let ok = Status::Ok as i64;
     t.set(
         "verify",
-        lua.create_function(|_, _: mlua::Variadic<Value>| -> mlua::Result<()> {
-            Err(LuaError::runtime(
-                "msys.validate.opendkim.verify is not implemented by bindery yet (issue 20)",
+        lua.create_function(move |lua, msg: mlua::AnyUserData| {
+            let fail = |e: &str| LuaError::runtime(format!("msys.validate.opendkim.verify: {e}"));
+            let msg = msg.borrow::<Msg>()?;
+            let body: Vec<u8> = msg.0.with(|c| Ok(c.msg.body.clone()))?;
+            if body.is_empty() {
+                return Err(fail(
+                    "the message has no data yet: call it from validate_data or later",
+                ));
+            }
+            let dns = dns.clone();
+            let answer = move |name: &str| -> TxtAnswer {
+                let Some(dns) = &dns else {
+                    return TxtAnswer::TempFail("no resolver".into());
+                };
+                match dns.lookup(name, RecordType::Txt, None) {
+                    Ok(records) if records.is_empty() => TxtAnswer::NotFound,
+                    Ok(records) => {
+                        TxtAnswer::Records(records.into_iter().map(|r| r.text).collect())
+                    }
+                    Err(DnsFailure::NxDomain) => TxtAnswer::NotFound,
+                    Err(DnsFailure::Failed(why)) => TxtAnswer::TempFail(why),
+                }
+            };
+            let (sigs, status) = verify::verify(&body, &answer);
+            let handle = lua.create_userdata(Verified(Arc::new(sigs)))?;
+            Ok((handle, status as i64))
+        })?,
+    )?;
+    t.set(
+        "get_num_sigs",
+        lua.create_function(move |_, d: mlua::UserDataRef<Verified>| Ok((d.0.len() as i64, ok)))?,
+    )?;
+    t.set(
+        "get_sig",
+        lua.create_function(
+            move |lua, (d, n): (mlua::UserDataRef<Verified>, Option<i64>)| {
+                let i = n.unwrap_or(0);
+                match usize::try_from(i).ok().and_then(|i| d.0.get(i)) {
+                    Some(s) => Ok((Value::UserData(lua.create_userdata(Sig(s.clone()))?), ok)),
+                    None => Ok((Value::Nil, Status::Invalid as i64)),
+                }
+            },
+        )?,
+    )?;
+    let getter = |f: fn(&Lua, &bindery_dkim::verify::SigInfo) -> mlua::Result<Value>| {
+        lua.create_function(move |lua, s: mlua::UserDataRef<Sig>| Ok((f(lua, &s.0)?, ok)))
+    };
+    t.set(
+        "get_sig_domain",
+        getter(|lua, s| s.domain.clone().into_lua(lua))?,
+    )?;
+    t.set(
+        "get_sig_selector",
+        getter(|lua, s| s.selector.clone().into_lua(lua))?,
+    )?;
+    t.set(
+        "get_sig_signalg",
+        getter(|lua, s| s.algorithm.into_lua(lua))?,
+    )?;
+    t.set(
+        "get_sig_keysize",
+        getter(|lua, s| i64::from(s.key_bits).into_lua(lua))?,
+    )?;
+    t.set("get_sig_flags", getter(|lua, s| s.flags.into_lua(lua))?)?;
+    t.set(
+        "get_sig_errorstr",
+        getter(|lua, s| s.error.clone().unwrap_or_default().into_lua(lua))?,
+    )?;
+    t.set(
+        "get_sig_canons",
+        lua.create_function(move |_, s: mlua::UserDataRef<Sig>| {
+            Ok((
+                canon_number(s.0.header_canon),
+                canon_number(s.0.body_canon),
+                ok,
             ))
         })?,
     )?;
-    validate.set("opendkim", t.clone())?;
-    Ok(t)
+    t.set(
+        "get_sig_hdrsigned",
+        lua.create_function(move |_, (s, name): (mlua::UserDataRef<Sig>, String)| {
+            let name = name.to_ascii_lowercase();
+            Ok((s.0.signed_headers.contains(&name), ok))
+        })?,
+    )?;
+    t.set(
+        "get_sig_identity",
+        lua.create_function(
+            move |_, (_d, s): (mlua::UserDataRef<Verified>, mlua::UserDataRef<Sig>)| {
+                Ok((s.0.identity.clone(), ok))
+            },
+        )?,
+    )?;
+    Ok(())
 }

@@ -512,7 +512,12 @@ impl State {
                     Arc::clone(&inner.stats.cidrs),
                     Arc::clone(&inner.datasources),
                 )?;
-                crate::opendkim::install(&lua, &m, Arc::clone(&inner.dkim_keys))?;
+                crate::opendkim::install(
+                    &lua,
+                    &m,
+                    Arc::clone(&inner.dkim_keys),
+                    inner.hosts.dns.clone(),
+                )?;
                 crate::db::install(&lua, &m, Arc::clone(&inner.datasources))
             })
             .map_err(|e| bare(e.to_string()))?;

@@ -1861,3 +1861,121 @@ msys.registerModule("sign", mod)
         .collect();
     assert_eq!(verdicts, vec!["True", "True"]);
 }
+
+/// The cross-check the other way: a message signed by python3-dkim verifies with
+/// `msys.validate.opendkim.verify` in `validate_data`, the key record coming through the
+/// resolver seam; the getters read the signature as Momentum's page loops over it. A changed
+/// body is `DKIM_STAT_BADSIG`, a key record that is not there `DKIM_STAT_NOKEY`, an unsigned
+/// message `DKIM_STAT_NOSIG`.
+#[test]
+fn opendkim_verify_reads_a_python3_dkim_signature() {
+    use bindery_policy::dns::{DnsRecord, MemDns, RecordType};
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("py.key");
+    let ok = std::process::Command::new("openssl")
+        .args(["genrsa", "-traditional", "-out"])
+        .arg(&key)
+        .arg("1024")
+        .output()
+        .map(|o| o.status.success());
+    assert!(matches!(ok, Ok(true)), "openssl makes a key");
+    let public = bindery_dkim::Key::from_pem(&std::fs::read(&key).unwrap())
+        .unwrap()
+        .public_key_base64();
+    let original = "From: Py <py@py.test>\r\nTo: b@rcpt.test\r\nSubject: signed by python\r\n\r\nHello from dkimpy.\r\n";
+    let out = std::process::Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg("import dkim,sys\nm=sys.stdin.buffer.read()\nk=open(sys.argv[1],'rb').read()\nsys.stdout.buffer.write(dkim.sign(m,b's1',b'py.test',k,canonicalize=(b'relaxed',b'simple'),include_headers=[b'from',b'to',b'subject'])+m)")
+        .arg(&key)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().expect("stdin").write_all(original.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("/usr/bin/python3 with python3-dkim");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let signed = String::from_utf8(out.stdout).unwrap();
+    assert!(signed.starts_with("DKIM-Signature:"), "{signed}");
+    let dns = Arc::new(MemDns::default());
+    dns.answer(
+        "s1._domainkey.py.test",
+        RecordType::Txt,
+        Ok(vec![DnsRecord {
+            preference: None,
+            text: format!("v=DKIM1; k=rsa; p={public}"),
+        }]),
+    );
+    let script = r##"
+require("opendkim.dkim")
+require("msys.validate.opendkim")
+local mod = {}
+function mod:validate_data(msg, accept, vctx)
+  local out = {}
+  local dkim, stat = msys.validate.opendkim.verify(msg)
+  local num = msys.validate.opendkim.get_num_sigs(dkim)
+  out[#out + 1] = "stat=" .. stat .. " num=" .. num
+  if num > 0 then
+    for i = 0, num - 1 do
+      local sig = msys.validate.opendkim.get_sig(dkim, i)
+      local hc, bc = msys.validate.opendkim.get_sig_canons(sig)
+      out[#out + 1] = table.concat({
+        msys.validate.opendkim.get_sig_domain(sig),
+        msys.validate.opendkim.get_sig_selector(sig),
+        msys.validate.opendkim.get_sig_signalg(sig),
+        tostring(msys.validate.opendkim.get_sig_keysize(sig)),
+        hc .. "/" .. bc,
+        msys.validate.opendkim.get_sig_identity(dkim, sig),
+        tostring(msys.validate.opendkim.get_sig_hdrsigned(sig, "Subject")),
+        tostring(msys.validate.opendkim.get_sig_hdrsigned(sig, "Date")),
+        tostring(msys.validate.opendkim.get_sig_flags(sig)),
+        msys.validate.opendkim.get_sig_errorstr(sig),
+      }, ",")
+    end
+  end
+  out[#out + 1] = tostring(stat == msys.validate.opendkim.DKIM_STAT_OK)
+  msg:context_set(msys.core.ECMESS_CTX_MESS, "r", table.concat(out, "|"))
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("verify", mod)
+"##;
+    let s = setup(&[("t.lua", script)], &["t"], "");
+    let hosts = bindery_policy::Hosts {
+        dns: Some(dns.clone()),
+        ..Default::default()
+    };
+    let p = Policy::load_hosted(s.snapshot.clone(), hosts).unwrap_or_else(|e| panic!("{e}"));
+    let run = |body: &str| {
+        let mut m = message(&body.replace("\r\n", "\n"));
+        let v = p.message(&mut conn(), &mut m);
+        assert!(matches!(v, Verdict::Accept { .. }), "{v:?}");
+        m.context.get("r").cloned().unwrap_or_default()
+    };
+    assert_eq!(
+        run(&signed),
+        "stat=0 num=1|py.test,s1,rsa-sha256,1024,1/0,@py.test,true,false,6,,0|true"
+    );
+    let changed = signed.replace("Hello from dkimpy", "Hello from elsewhere");
+    let r = run(&changed);
+    assert!(
+        r.starts_with("stat=1 num=1|py.test,s1,rsa-sha256,1024,1/0,@py.test,true,false,2,"),
+        "{r}"
+    );
+    let unknown = signed.replace("d=py.test", "d=other.test");
+    assert!(
+        run(&unknown).starts_with("stat=3 num=1|other.test"),
+        "{}",
+        run(&unknown)
+    );
+    assert_eq!(
+        run("From: a@b.test\nSubject: unsigned\n\nHi.\n"),
+        "stat=2 num=0|false"
+    );
+    assert_eq!(p.errors(), 0);
+}
