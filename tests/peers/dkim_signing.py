@@ -223,6 +223,16 @@ opendkim "ed25519" {{
         got = self.send("c.sign.test", "large@one.test", line * 240)
         self.assert_signed(got, [("c.sign.test", "s4096")])
 
+    def test_message_over_1mib_is_signed_from_the_spool(self):
+        """A message the daemon writes to the spool as it arrives (over 1 MiB) is signed
+        there, read back in chunks; the signatures go before it when it is sent."""
+        line = b"y" * 2000 + b"\r\n"
+        got = self.send("b.sign.test", "huge@one.test", line * 1500)
+        self.assertGreater(len(got["data"]), 3_000_000)
+        self.assert_signed(got, [("b.sign.test", "s2048"), ("b.sign.test", "sed")])
+        got = self.send("a.sign.test", "huge-simple@one.test", line * 1000)
+        self.assert_signed(got, [("a.sign.test", "s1024")])
+
     def test_8bit_and_smtputf8_headers(self):
         got = self.send("b.sign.test", "utf8@one.test", "Grüße aus Köln.\r\n".encode(),
                         extra="X-Note: été\r\n".encode(), utf8=True,
@@ -367,6 +377,7 @@ opendkim "lenient" {{
     test_key_sizes_and_canonicalizations = None
     test_base_domain_signs_with_the_parent = None
     test_empty_and_large_bodies = None
+    test_message_over_1mib_is_signed_from_the_spool = None
     test_8bit_and_smtputf8_headers = None
     test_rfc2047_from_and_oversigned_from = None
     test_our_earlier_signature_is_replaced_and_others_kept = None

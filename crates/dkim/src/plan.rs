@@ -399,104 +399,104 @@ impl Signers {
         }
     }
 
-    /// Signs `message` (the header section and body as received) with every instance that
-    /// applies. `context` answers whether a validation-context key exists
-    /// (`sign_condition`).
-    pub fn sign(&self, message: &[u8], context: &dyn Fn(&str) -> bool) -> Signed {
-        let started = Instant::now();
-        let responsible = crate::responsible::responsible_domain(message);
-        let mut outcomes = Vec::with_capacity(self.instances.len());
-        // Which instances sign, with what, before anything is signed: our old signatures
-        // are removed first, and every new one covers the same bytes.
-        let mut plans: Vec<(&Instance, &Params, String, String)> = Vec::new();
+    /// Which instances sign a message with header section `head`, with what; the others'
+    /// outcomes (`Skipped`) go in `outcomes`.
+    fn planned<'s>(
+        &'s self,
+        head: &[u8],
+        context: &dyn Fn(&str) -> bool,
+        outcomes: &mut Vec<Outcome>,
+    ) -> Vec<Planned<'s>> {
+        let responsible = crate::responsible::responsible_domain(head);
+        let mut plans = Vec::new();
         for inst in &self.instances {
+            let skip = |domain: Option<&String>| Outcome::Skipped {
+                instance: inst.name.clone(),
+                domain: domain.cloned(),
+            };
             let Some(resp) = &responsible else {
-                outcomes.push(Outcome::Skipped {
-                    instance: inst.name.clone(),
-                    domain: None,
-                });
+                outcomes.push(skip(None));
                 continue;
             };
             let params = match inst.domains.get(resp) {
                 Some(p) => p,
                 None if inst.own.selector.is_some() => &inst.own,
                 None => {
-                    outcomes.push(Outcome::Skipped {
-                        instance: inst.name.clone(),
-                        domain: Some(resp.clone()),
-                    });
+                    outcomes.push(skip(Some(resp)));
                     continue;
                 }
             };
-            if let Some(cond) = &params.sign_condition
-                && !context(cond)
+            if params
+                .sign_condition
+                .as_deref()
+                .is_some_and(|c| !context(c))
             {
-                outcomes.push(Outcome::Skipped {
-                    instance: inst.name.clone(),
-                    domain: Some(resp.clone()),
-                });
+                outcomes.push(skip(Some(resp)));
                 continue;
             }
-            let signing = params.base_domain.clone().unwrap_or_else(|| resp.clone());
-            let selector = params.selector.clone().unwrap_or_default();
-            plans.push((inst, params, signing, selector));
+            plans.push(Planned {
+                inst,
+                params,
+                signing: params.base_domain.clone().unwrap_or_else(|| resp.clone()),
+                selector: params.selector.clone().unwrap_or_default(),
+            });
         }
+        plans
+    }
+
+    /// The key of a planned signature, checked against its digest.
+    fn key(&self, p: &Planned<'_>) -> Result<std::sync::Arc<Key>, Outcome> {
+        let path = expand(
+            p.params.key.as_deref().unwrap_or_default(),
+            &p.signing,
+            &p.selector,
+        );
+        let key = self
+            .keys
+            .get(&path, p.params.cache)
+            .map_err(|e| p.failed(e))?;
+        if !p.params.digest.matches(&key) {
+            return Err(p.failed(format!(
+                "key {path} is {} and digest is {}",
+                key.describe(),
+                p.params.digest.name()
+            )));
+        }
+        Ok(key)
+    }
+
+    /// Signs `message` (the header section and body as received) with every instance that
+    /// applies. `context` answers whether a validation-context key exists
+    /// (`sign_condition`).
+    pub fn sign(&self, message: &[u8], context: &dyn Fn(&str) -> bool) -> Signed {
+        let started = Instant::now();
+        let mut outcomes = Vec::with_capacity(self.instances.len());
+        // Which instances sign, with what, before anything is signed: our old signatures
+        // are removed first, and every new one covers the same bytes.
+        let plans = self.planned(message, context, &mut outcomes);
         let mut clean = crate::sign::crlf(message).into_owned();
         if !plans.is_empty() {
             let ours: Vec<(&str, &str)> = plans
                 .iter()
-                .map(|(_, _, d, s)| (d.as_str(), s.as_str()))
+                .map(|p| (p.signing.as_str(), p.selector.as_str()))
                 .collect();
             clean = crate::strip::strip_signatures(&clean, &ours);
         }
         let mut fields = String::new();
-        for (inst, params, signing, selector) in plans {
-            let fail = |reason: String| Outcome::Failed {
-                instance: inst.name.clone(),
-                domain: signing.clone(),
-                reason,
-                send_unsigned: params.send_unsigned,
-            };
-            let path = expand(
-                params.key.as_deref().unwrap_or_default(),
-                &signing,
-                &selector,
-            );
-            let key = match self.keys.get(&path, params.cache) {
+        for p in &plans {
+            let key = match self.key(p) {
                 Ok(k) => k,
-                Err(e) => {
-                    outcomes.push(fail(e));
+                Err(failed) => {
+                    outcomes.push(failed);
                     continue;
                 }
             };
-            if !params.digest.matches(&key) {
-                outcomes.push(fail(format!(
-                    "key {path} is {} and digest is {}",
-                    key.describe(),
-                    params.digest.name()
-                )));
-                continue;
-            }
-            let options = Options {
-                domain: signing.clone(),
-                selector: selector.clone(),
-                headers: inst.headers.clone(),
-                oversign: inst.oversign.clone(),
-                header_canon: params.header_canon,
-                body_canon: params.body_canon,
-                body_length: params.body_length,
-                expiration: inst.expiration,
-                identity: None,
-            };
-            match crate::sign::sign(&clean, &key, &options) {
+            match crate::sign::sign(&clean, &key, &p.options()) {
                 Ok(field) => {
                     fields.push_str(&field);
-                    outcomes.push(Outcome::Signed {
-                        instance: inst.name.clone(),
-                        domain: signing.clone(),
-                    });
+                    outcomes.push(p.signed());
                 }
-                Err(e) => outcomes.push(fail(e.to_string())),
+                Err(e) => outcomes.push(p.failed(e.to_string())),
             }
         }
         Signed {
@@ -504,6 +504,94 @@ impl Signers {
             message: clean,
             outcomes,
             elapsed: started.elapsed(),
+        }
+    }
+
+    /// Signs a message too large to hold in memory, already in the spool: `head` is its
+    /// header section; `feed` hands every chunk of the message as spooled (our Received
+    /// header first) to the function it is given, once for every signature. The spooled
+    /// bytes cannot change, so `Signed::message` is empty: line ends are hashed as they are,
+    /// and an earlier signature of ours is not removed.
+    pub fn sign_streamed(
+        &self,
+        head: &[u8],
+        context: &dyn Fn(&str) -> bool,
+        feed: crate::sign::Feed<'_>,
+    ) -> Signed {
+        let started = Instant::now();
+        let mut outcomes = Vec::with_capacity(self.instances.len());
+        let plans = self.planned(head, context, &mut outcomes);
+        let mut ready = Vec::with_capacity(plans.len());
+        for p in &plans {
+            match self.key(p) {
+                Ok(k) => ready.push((p, k, p.options())),
+                Err(failed) => outcomes.push(failed),
+            }
+        }
+        let mut fields = String::new();
+        if !ready.is_empty() {
+            let keys: Vec<(&Key, &Options)> = ready.iter().map(|(_, k, o)| (&**k, o)).collect();
+            match crate::sign::sign_streamed(&keys, head, feed) {
+                Ok(made) => {
+                    for ((p, _, _), field) in ready.iter().zip(made) {
+                        fields.push_str(&field);
+                        outcomes.push(p.signed());
+                    }
+                }
+                Err(e) => {
+                    for (p, _, _) in &ready {
+                        outcomes.push(p.failed(e.to_string()));
+                    }
+                }
+            }
+        }
+        Signed {
+            fields,
+            message: Vec::new(),
+            outcomes,
+            elapsed: started.elapsed(),
+        }
+    }
+}
+
+/// One signature an instance is to make.
+struct Planned<'s> {
+    inst: &'s Instance,
+    params: &'s Params,
+    /// `d=`.
+    signing: String,
+    /// `s=`.
+    selector: String,
+}
+
+impl Planned<'_> {
+    fn options(&self) -> Options {
+        Options {
+            domain: self.signing.clone(),
+            selector: self.selector.clone(),
+            headers: self.inst.headers.clone(),
+            oversign: self.inst.oversign.clone(),
+            header_canon: self.params.header_canon,
+            body_canon: self.params.body_canon,
+            body_length: self.params.body_length,
+            expiration: self.inst.expiration,
+            identity: None,
+        }
+    }
+
+    fn signed(&self) -> Outcome {
+        Outcome::Signed {
+            instance: self.inst.name.clone(),
+            domain: self.signing.clone(),
+        }
+    }
+
+    fn failed(&self, reason: String) -> Outcome {
+        Outcome::Failed {
+            instance: self.inst.name.clone(),
+            domain: self.signing.clone(),
+            reason,
+            send_unsigned: self.params.send_unsigned,
         }
     }
 }

@@ -7,7 +7,7 @@
 //! be added after signing), `l=` and `x=` on request.
 
 use mail_auth::common::headers::HeaderWriter;
-use mail_auth::dkim::{Canonicalization, DkimSigner};
+use mail_auth::dkim::{Canonicalization, DkimSigner, Done};
 
 use crate::key::Key;
 
@@ -63,6 +63,8 @@ pub enum SignError {
     NoHeaders,
     #[error("signing failed: {0}")]
     Crypto(String),
+    #[error("cannot read the spooled message: {0}")]
+    Read(String),
 }
 
 /// `message` with every line ending CRLF (a bare CR or a bare LF becomes CRLF).
@@ -114,9 +116,13 @@ fn occurrences(message: &[u8], name: &str) -> usize {
     n
 }
 
-/// The `DKIM-Signature:` field for `message` (which must already end its lines with CRLF:
-/// see [`crlf`]), folded, with its CRLF: prepend it to the message.
-pub fn sign(message: &[u8], key: &Key, o: &Options) -> Result<String, SignError> {
+/// Hands every chunk of a message, in order, to the function it is given; its error says
+/// why the message could not be read.
+pub type Feed<'a> = &'a mut dyn FnMut(&mut dyn FnMut(&[u8])) -> Result<(), String>;
+
+/// The signer for `o`, given the message's header section (or the whole message): the
+/// header list in order, each `oversign` header once more than `head` holds it.
+fn signer<'k>(key: &'k Key, o: &Options, head: &[u8]) -> DkimSigner<&'k Key, Done> {
     let mut h: Vec<String> = Vec::with_capacity(o.headers.len() + o.oversign.len());
     for name in &o.headers {
         if !h.iter().any(|x| x.eq_ignore_ascii_case(name)) {
@@ -129,7 +135,7 @@ pub fn sign(message: &[u8], key: &Key, o: &Options) -> Result<String, SignError>
         if !h.iter().any(|x| x.eq_ignore_ascii_case(name)) {
             h.push(name.clone());
         }
-        if occurrences(message, name) > 0 {
+        if occurrences(head, name) > 0 {
             h.push(name.clone());
         }
     }
@@ -146,15 +152,54 @@ pub fn sign(message: &[u8], key: &Key, o: &Options) -> Result<String, SignError>
     if let Some(i) = &o.identity {
         signer = signer.agent_user_identifier(i.clone());
     }
-    let signature = signer.sign(message).map_err(|e| match e {
+    signer
+}
+
+fn sign_error(e: mail_auth::Error) -> SignError {
+    match e {
         mail_auth::Error::NoHeadersFound => SignError::NoHeaders,
         other => SignError::Crypto(other.to_string()),
-    })?;
-    // mail-auth hashes the signature header in one form and writes it in another: with
-    // `relaxed`, its folds fall elsewhere in the written header than the spaces it hashed,
-    // and a long `h=` then fails every verifier. So under `relaxed` the header is written
-    // from the very form that was hashed, each of its spaces a fold (which `relaxed` turns
-    // back into that space); under `simple` the written header is the hashed one.
+    }
+}
+
+/// The `DKIM-Signature:` field for `message` (which must already end its lines with CRLF:
+/// see [`crlf`]), folded, with its CRLF: prepend it to the message.
+pub fn sign(message: &[u8], key: &Key, o: &Options) -> Result<String, SignError> {
+    let signature = signer(key, o, message).sign(message).map_err(sign_error)?;
+    Ok(field(&signature, o))
+}
+
+/// Signs a message too large to hold: `head` is its header section (for oversigning), and
+/// `feed` hands every chunk of the whole message, in order, to the function it is given
+/// (one pass, however many signatures). Returns one field per entry of `keys`, or the first
+/// error; `feed`'s own error is returned as [`SignError::Read`].
+pub fn sign_streamed(
+    keys: &[(&Key, &Options)],
+    head: &[u8],
+    feed: Feed<'_>,
+) -> Result<Vec<String>, SignError> {
+    let signers: Vec<DkimSigner<&Key, Done>> =
+        keys.iter().map(|(k, o)| signer(k, o, head)).collect();
+    let mut streams: Vec<_> = signers.iter().map(|s| s.sign_streaming()).collect();
+    feed(&mut |chunk| {
+        for s in &mut streams {
+            s.write(chunk);
+        }
+    })
+    .map_err(SignError::Read)?;
+    streams
+        .into_iter()
+        .zip(keys)
+        .map(|(s, (_, o))| s.finish().map(|sig| field(&sig, o)).map_err(sign_error))
+        .collect()
+}
+
+/// The field as written. mail-auth hashes the signature header in one form and writes it in
+/// another: with `relaxed`, its folds fall elsewhere in the written header than the spaces
+/// it hashed, and a long `h=` then fails every verifier. So under `relaxed` the header is
+/// written from the very form that was hashed, each of its spaces a fold (which `relaxed`
+/// turns back into that space); under `simple` the written header is the hashed one.
+fn field(signature: &mail_auth::dkim::Signature, o: &Options) -> String {
     let mut header = match o.header_canon {
         Canon::Simple => signature.to_header(),
         Canon::Relaxed => {
@@ -176,7 +221,7 @@ pub fn sign(message: &[u8], key: &Key, o: &Options) -> Result<String, SignError>
     if !header.ends_with("\r\n") {
         header.push_str("\r\n");
     }
-    Ok(header)
+    header
 }
 
 impl mail_auth::common::crypto::SigningKey for &Key {

@@ -359,4 +359,37 @@ mod tests {
         let (sigs, status) = verify(b"From: a@b\r\n\r\nx\r\n", &answer);
         assert_eq!((sigs.len(), status), (0, Status::NoSig));
     }
+
+    /// A message signed in chunks (as one over 1 MiB is, from the spool) verifies, whatever
+    /// the chunk size, the header/body boundary split across chunks included.
+    #[test]
+    fn streamed_signatures_verify() {
+        let (key, record) = ed25519();
+        let mut m = b"Received: by us\r\nFrom: a@example.com\r\nSubject: big\r\n\r\n".to_vec();
+        for i in 0..2000 {
+            m.extend_from_slice(format!("line {i} {}\r\n", "z".repeat(i % 300)).as_bytes());
+        }
+        let answer = |_: &str| TxtAnswer::Records(vec![record.clone()]);
+        for canon in [Canon::Simple, Canon::Relaxed] {
+            let o = Options {
+                domain: "example.com".into(),
+                selector: "s1".into(),
+                headers: vec!["from".into(), "subject".into()],
+                header_canon: canon,
+                body_canon: canon,
+                ..Options::default()
+            };
+            for chunk in [7usize, 4096, 1 << 20] {
+                let fields = crate::sign::sign_streamed(&[(&key, &o)], &m[..60], &mut |each| {
+                    m.chunks(chunk).for_each(&mut *each);
+                    Ok(())
+                })
+                .expect("signed");
+                let mut sent = fields[0].clone().into_bytes();
+                sent.extend_from_slice(&m);
+                let (sigs, status) = verify(&sent, &answer);
+                assert_eq!(status, Status::Ok, "{canon:?} {chunk}: {sigs:?}");
+            }
+        }
+    }
 }

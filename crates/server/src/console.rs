@@ -116,7 +116,7 @@ impl Daemon for Shared {
         );
         let choose = |env: &Envelope| -> Option<(String, String)> {
             let chosen = if generation.policy.has(Callout::SetBinding) {
-                let body = tokio::task::block_in_place(|| spool.body(&env.id)).ok()?;
+                let body = tokio::task::block_in_place(|| spool.message(env)).ok()?;
                 let peer = env
                     .peer
                     .parse()

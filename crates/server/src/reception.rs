@@ -38,8 +38,8 @@ fn notify_text(n: &bindery_smtp::command::Notify) -> String {
 enum Body {
     /// Held in memory, trace header first.
     Whole(String, Vec<u8>),
-    /// Written to the spool as it arrived.
-    Streamed(String, bindery_spool::Incoming),
+    /// Written to the spool as it arrived, with the DKIM signatures to send before it.
+    Streamed(String, bindery_spool::Incoming, Option<String>),
 }
 
 /// Runs the end-of-DATA callouts, spools `t` and returns the reply for the end of DATA.
@@ -219,19 +219,9 @@ pub async fn receive(
     let mut prepared = Vec::with_capacity(shares.len());
     for ((rcpts, binding, own_body, routing), sign) in shares {
         let signed = match (&generation.signers, sign) {
+            // Its body is in the spool already: signed there, once it is all written.
+            (Some(_), true) if spill.is_some() => None,
             (Some(signers), true) => {
-                if spill.is_some() {
-                    // Its body went to the spool as it arrived; signing it there is not
-                    // built yet. Refused rather than sent unsigned.
-                    tracing::warn!(
-                        "a message over 1 MiB is to be DKIM-signed; bindery does not sign those yet: deferred"
-                    );
-                    return Reply::new(
-                        451,
-                        "4.3.0",
-                        "Error: messages over 1 MiB cannot be DKIM-signed yet; try again later",
-                    );
-                }
                 let content = own_body.as_deref().unwrap_or(t.body.as_slice());
                 match signing::sign(shared, signers, &binding.1, content, conn, msg) {
                     Ok(s) => Some(s),
@@ -240,17 +230,32 @@ pub async fn receive(
             }
             _ => None,
         };
-        prepared.push((rcpts, binding, own_body, routing, signed));
+        prepared.push((rcpts, binding, own_body, routing, signed, sign));
     }
     let mut ids = Vec::with_capacity(prepared.len());
-    for (rcpts, (binding_group, binding), own_body, routing, signed) in prepared {
+    for (rcpts, (binding_group, binding), own_body, routing, signed, sign) in prepared {
         let body = if whole && let Some(mut s) = spill.take() {
             // Its id and trace header were made when it began to be written.
             s.write(std::mem::take(&mut t.body)).await;
             let id = s.id.clone();
-            match s.finish() {
-                Some(incoming) => Body::Streamed(id, incoming),
-                None => return Reply::new(451, "4.3.0", "Error: queue file write error"),
+            let head = std::mem::take(&mut s.head);
+            let Some(incoming) = s.finish() else {
+                return Reply::new(451, "4.3.0", "Error: queue file write error");
+            };
+            match (&generation.signers, sign) {
+                (Some(signers), true) => {
+                    match signing::sign_spooled(
+                        shared, signers, &binding, incoming, head, conn, msg,
+                    )
+                    .await
+                    {
+                        Ok((incoming, fields)) => {
+                            Body::Streamed(id, incoming, (!fields.is_empty()).then_some(fields))
+                        }
+                        Err(reply) => return reply,
+                    }
+                }
+                _ => Body::Streamed(id, incoming, None),
             }
         } else {
             let id = if ids.is_empty() {
@@ -336,7 +341,7 @@ async fn spool_one(shared: &Shared, one: Spooled<'_>, body: Body) -> Result<Stri
     } = one;
     let (id, size) = match &body {
         Body::Whole(id, b) => (id.clone(), b.len() as u64),
-        Body::Streamed(id, inc) => (id.clone(), inc.len()),
+        Body::Streamed(id, inc, _) => (id.clone(), inc.len()),
     };
     let sender = t.sender.as_ref().map(|m| m.to_string()).unwrap_or_default();
     let mut env = Envelope {
@@ -384,8 +389,9 @@ async fn spool_one(shared: &Shared, one: Spooled<'_>, body: Body) -> Result<Stri
             shared.spool.store(env, body, done);
             queued
         }
-        Body::Streamed(_, incoming) => {
+        Body::Streamed(_, incoming, prefix) => {
             (env.body_len, env.body_crc) = incoming.seal();
+            env.prefix = prefix.map(String::into_boxed_str);
             let queued = env.clone();
             shared.spool.store_incoming(env, incoming, done);
             queued

@@ -7,6 +7,9 @@
 //! and an unsigned one for others: each becomes a spooled message of its own, as the
 //! policy's per-recipient changes already do.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use bindery_config::Snapshot;
 use bindery_control::signing::{Mode, Record};
 use bindery_dkim::plan::{Outcome, StatsMode};
@@ -80,6 +83,58 @@ pub fn sign(
 ) -> Result<Signed, Reply> {
     let has = |key: &str| msg.context.contains_key(key) || conn.context.contains_key(key);
     let signed = signers.sign(content, &has);
+    account(shared, signers, binding, &signed)?;
+    Ok(signed)
+}
+
+/// Signs a message that went to the spool as it arrived (over 1 MiB): `incoming` is read
+/// back in chunks on a blocking thread (from the page cache: it was just written), so memory
+/// stays bounded whatever its size. Returns the writer and the signature fields, to be sent
+/// before the spooled bytes (`Envelope::prefix`).
+pub async fn sign_spooled(
+    shared: &Shared,
+    signers: &Arc<Signers>,
+    binding: &str,
+    incoming: bindery_spool::Incoming,
+    head: Vec<u8>,
+    conn: &Conn,
+    msg: &Message,
+) -> Result<(bindery_spool::Incoming, String), Reply> {
+    // The context keys `sign_condition` may ask for, owned: the signing thread outlives
+    // the borrow of the session.
+    let keys: HashSet<String> = msg
+        .context
+        .keys()
+        .chain(conn.context.keys())
+        .cloned()
+        .collect();
+    let signers2 = Arc::clone(signers);
+    let done = tokio::task::spawn_blocking(move || {
+        let signed = signers2.sign_streamed(&head, &|k| keys.contains(k), &mut |each| {
+            incoming.read_body(each).map_err(|e| e.to_string())
+        });
+        (incoming, signed)
+    })
+    .await;
+    let Ok((incoming, signed)) = done else {
+        return Err(Reply::new(
+            451,
+            "4.3.0",
+            "Error: DKIM signing failed; try again later",
+        ));
+    };
+    account(shared, signers, binding, &signed)?;
+    Ok((incoming, signed.fields))
+}
+
+/// Counts a message in `signing_stats` and logs its failures; the reply that defers it when
+/// one of them is not to be sent unsigned.
+fn account(
+    shared: &Shared,
+    signers: &Signers,
+    binding: &str,
+    signed: &Signed,
+) -> Result<(), Reply> {
     let records: Vec<Record<'_>> = signed
         .outcomes
         .iter()
@@ -128,5 +183,5 @@ pub fn sign(
             format!("Error: cannot DKIM-sign for {domain} now; try again later"),
         ));
     }
-    Ok(signed)
+    Ok(())
 }

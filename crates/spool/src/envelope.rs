@@ -100,6 +100,10 @@ pub struct Envelope {
     /// `msg:routing_domain`): its MX, its options, its queue. `None`: each recipient's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routing: Option<Box<str>>,
+    /// Header fields sent before the body: the DKIM signatures of a message that went to the
+    /// spool as it arrived, before they could be made (`Spool::message` puts them first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<Box<str>>,
     /// Delivery attempts made so far.
     pub attempts: u32,
     /// Delay notices (`generate_delay_dsn`) sent to the sender so far: the schedule of the
@@ -178,6 +182,7 @@ pub(crate) mod tests {
             envid: None,
             smtputf8: false,
             routing: None,
+            prefix: None,
             attempts: 0,
             delay_notices: 0,
             next_attempt: 1,

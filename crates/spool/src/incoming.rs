@@ -78,6 +78,58 @@ impl Incoming {
         Ok(())
     }
 
+    /// Hands what was written so far to `each`, in chunks of at most 256 KiB, in order:
+    /// for signing a message too large to hold in memory. Blocking file I/O (from the page
+    /// cache, as it was just written): call it off the async threads.
+    pub fn read_body(&self, each: &mut dyn FnMut(&[u8])) -> Result<(), SpoolError> {
+        match &self.sink {
+            Sink::Disk { path, fs, .. } => {
+                // The writing handle is write-only: read through one of our own.
+                let file = fs
+                    .open(path, crate::fs::Open::Read, 0)
+                    .map_err(|e| SpoolError::Io {
+                        op: "open",
+                        path: path.clone(),
+                        source: e,
+                    })?;
+                let mut buf = vec![0u8; 256 * 1024];
+                let mut at = 0u64;
+                while at < self.len {
+                    let want = buf
+                        .len()
+                        .min(usize::try_from(self.len - at).unwrap_or(buf.len()));
+                    let n = file
+                        .read_at(&mut buf[..want], crate::file::STREAMED_HEAD_LEN as u64 + at)
+                        .map_err(|e| SpoolError::Io {
+                            op: "read",
+                            path: path.clone(),
+                            source: e,
+                        })?;
+                    if n == 0 {
+                        return Err(SpoolError::Io {
+                            op: "read",
+                            path: path.clone(),
+                            source: std::io::Error::new(
+                                std::io::ErrorKind::UnexpectedEof,
+                                "the file is shorter than what was written",
+                            ),
+                        });
+                    }
+                    each(&buf[..n]);
+                    at += n as u64;
+                }
+                Ok(())
+            }
+            Sink::Memory(v) => {
+                for chunk in v.chunks(256 * 1024) {
+                    each(chunk);
+                }
+                Ok(())
+            }
+            Sink::Taken => Err(SpoolError::Closed),
+        }
+    }
+
     /// The body's length and CRC-32, as `Envelope::seal` records them.
     pub fn seal(&self) -> (u64, u32) {
         (self.len, self.crc.clone().finalize())

@@ -53,6 +53,19 @@ pub enum SpoolError {
     Injected,
 }
 
+/// `body` with an envelope's `prefix` before it: the message as it is sent.
+pub fn with_prefix(prefix: Option<&str>, body: Vec<u8>) -> Vec<u8> {
+    match prefix {
+        Some(p) => {
+            let mut out = Vec::with_capacity(p.len() + body.len());
+            out.extend_from_slice(p.as_bytes());
+            out.extend_from_slice(&body);
+            out
+        }
+        None => body,
+    }
+}
+
 /// A file recovery could not use.
 #[derive(Debug, Clone)]
 pub struct Quarantined {
@@ -107,6 +120,11 @@ pub trait Spool: Send + Sync + 'static {
     fn remove(&self, id: &str) -> Result<(), SpoolError>;
     /// Reads the body.
     fn body(&self, id: &str) -> Result<Vec<u8>, SpoolError>;
+    /// The message as it is sent: the envelope's `prefix` (signatures of a message that was
+    /// written as it arrived), then the body.
+    fn message(&self, env: &Envelope) -> Result<Vec<u8>, SpoolError> {
+        Ok(with_prefix(env.prefix.as_deref(), self.body(&env.id)?))
+    }
     /// Finds every stored message; sets aside what cannot be used.
     fn recover(&self) -> Result<Recovered, SpoolError>;
     /// False after several writes in a row failed, until [`Spool::probe`] or a store succeeds.

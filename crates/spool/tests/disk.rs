@@ -187,10 +187,24 @@ fn an_incoming_body_is_stored_or_leaves_nothing() {
         want.extend_from_slice(&chunk);
     }
     assert_eq!(inc.len(), want.len() as u64);
+    // Read back before it is stored (what DKIM signing of a large message does).
+    let mut read = Vec::new();
+    inc.read_body(&mut |c| read.extend_from_slice(c)).unwrap();
+    assert_eq!(read, want);
     let (tx, rx) = mpsc::channel();
-    spool.store_incoming(envelope(&id), inc, Box::new(move |r| drop(tx.send(r))));
+    let mut env = envelope(&id);
+    env.prefix = Some("DKIM-Signature: v=1; d=x\r\n".into());
+    spool.store_incoming(env, inc, Box::new(move |r| drop(tx.send(r))));
     rx.recv().unwrap().unwrap();
     assert_eq!(spool.body(&id).unwrap(), want);
+    // The message as sent: the prefix (kept in the envelope), then the body.
+    let stored = spool.recover().unwrap().messages[0].clone();
+    let sent = spool.message(&stored).unwrap();
+    assert!(sent.starts_with(b"DKIM-Signature: v=1; d=x\r\nReceived: from test\r\n"));
+    assert_eq!(
+        sent.len(),
+        want.len() + "DKIM-Signature: v=1; d=x\r\n".len()
+    );
     let rec = spool.recover().unwrap();
     assert_eq!(rec.messages.len(), 1);
     assert_eq!(rec.messages[0].body_len, want.len() as u64);

@@ -702,7 +702,7 @@ fn yields(
 
 /// The part as the client sends it; the body is read from the spool now, not before.
 async fn outgoing(inner: &Inner, p: &Part, announce_8bit: bool) -> Option<Outgoing> {
-    let (id, mut msg) = {
+    let (id, prefix, mut msg) = {
         let env = p.msg.env.lock().unwrap_or_else(|e| e.into_inner());
         let recipients = p
             .rcpts
@@ -716,6 +716,7 @@ async fn outgoing(inner: &Inner, p: &Part, announce_8bit: bool) -> Option<Outgoi
             .collect();
         (
             env.id.clone(),
+            env.prefix.clone(),
             Outgoing {
                 sender: env.sender.to_string(),
                 recipients,
@@ -732,6 +733,6 @@ async fn outgoing(inner: &Inner, p: &Part, announce_8bit: bool) -> Option<Outgoi
             },
         )
     };
-    msg.body = Arc::new(inner.body(&id).await?);
+    msg.body = Arc::new(inner.message(&id, prefix).await?);
     Some(msg)
 }

@@ -279,14 +279,16 @@ impl Inner {
         self.cfg.clock.now_ms()
     }
 
-    /// A message's body from the spool, read off the async workers; `None` if unreadable.
-    pub async fn body(&self, id: &str) -> Option<Vec<u8>> {
+    /// A message as it is sent (its envelope's `prefix`, then the body from the spool), read
+    /// off the async workers; `None` if unreadable.
+    pub async fn message(&self, id: &str, prefix: Option<Box<str>>) -> Option<Vec<u8>> {
         let spool = Arc::clone(&self.cfg.spool);
         let id = id.to_string();
         tokio::task::spawn_blocking(move || spool.body(&id))
             .await
             .ok()?
             .ok()
+            .map(|body| bindery_spool::with_prefix(prefix.as_deref(), body))
     }
 
     pub fn log(&self, rec: &impl serde::Serialize) {

@@ -544,7 +544,10 @@ async fn report(
     let original = if inline == InlineOriginal::None {
         Vec::new()
     } else {
-        inner.body(&env.id).await.unwrap_or_default()
+        inner
+            .message(&env.id, env.prefix.clone())
+            .await
+            .unwrap_or_default()
     };
     let from = opts
         .mailerdaemon
