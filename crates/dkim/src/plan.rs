@@ -145,9 +145,10 @@ pub struct Signed {
     /// The `DKIM-Signature` fields, in instance order, each ending in CRLF: written before
     /// the message.
     pub fields: String,
-    /// The message the signatures cover: line ends made CRLF, and any `DKIM-Signature` of
-    /// ours (same `d=` and `s=`) from an earlier pass removed. This is what is spooled.
-    pub message: Vec<u8>,
+    /// The message the signatures cover when it is not the one given: line ends made CRLF,
+    /// or a `DKIM-Signature` of ours (same `d=` and `s=`) from an earlier pass removed. This
+    /// is then what is spooled; `None`: the message as given (no copy made).
+    pub message: Option<Vec<u8>>,
     pub outcomes: Vec<Outcome>,
     pub elapsed: Duration,
 }
@@ -474,13 +475,13 @@ impl Signers {
         // Which instances sign, with what, before anything is signed: our old signatures
         // are removed first, and every new one covers the same bytes.
         let plans = self.planned(message, context, &mut outcomes);
-        let mut clean = crate::sign::crlf(message).into_owned();
-        if !plans.is_empty() {
+        let mut clean = crate::sign::crlf(message);
+        if !plans.is_empty() && crate::strip::has_signature(&clean) {
             let ours: Vec<(&str, &str)> = plans
                 .iter()
                 .map(|p| (p.signing.as_str(), p.selector.as_str()))
                 .collect();
-            clean = crate::strip::strip_signatures(&clean, &ours);
+            clean = std::borrow::Cow::Owned(crate::strip::strip_signatures(&clean, &ours));
         }
         let mut fields = String::new();
         for p in &plans {
@@ -501,7 +502,10 @@ impl Signers {
         }
         Signed {
             fields,
-            message: clean,
+            message: match clean {
+                std::borrow::Cow::Owned(changed) => Some(changed),
+                std::borrow::Cow::Borrowed(_) => None,
+            },
             outcomes,
             elapsed: started.elapsed(),
         }
@@ -510,7 +514,7 @@ impl Signers {
     /// Signs a message too large to hold in memory, already in the spool: `head` is its
     /// header section; `feed` hands every chunk of the message as spooled (our Received
     /// header first) to the function it is given, once for every signature. The spooled
-    /// bytes cannot change, so `Signed::message` is empty: line ends are hashed as they are,
+    /// bytes cannot change, so `Signed::message` is `None`: line ends are hashed as they are,
     /// and an earlier signature of ours is not removed.
     pub fn sign_streamed(
         &self,
@@ -547,7 +551,7 @@ impl Signers {
         }
         Signed {
             fields,
-            message: Vec::new(),
+            message: None,
             outcomes,
             elapsed: started.elapsed(),
         }

@@ -12,6 +12,20 @@ fn tag(value: &[u8], name: &str) -> Option<String> {
     })
 }
 
+/// Whether the header section of `message` holds a `DKIM-Signature` field (the common case
+/// of none skips [`strip_signatures`]' copy).
+pub fn has_signature(message: &[u8]) -> bool {
+    let end = memchr::memmem::find(message, b"\r\n\r\n").map_or(message.len(), |e| e + 2);
+    let head = &message[..end];
+    memchr::memmem::find_iter(head, b"\n")
+        .map(|i| i + 1)
+        .chain(std::iter::once(0))
+        .any(|start| {
+            head.get(start..start + 15)
+                .is_some_and(|n| n.eq_ignore_ascii_case(b"dkim-signature:"))
+        })
+}
+
 /// `message` (CRLF line ends) without the header fields `DKIM-Signature` whose `d=` and
 /// `s=` are one of `ours`.
 pub fn strip_signatures(message: &[u8], ours: &[(&str, &str)]) -> Vec<u8> {
@@ -68,6 +82,8 @@ mod tests {
             out,
             b"DKIM-Signature: v=1; d=esp.example; s=s1; b=x\r\nFrom: a@example.com\r\n\r\nbody\r\nDKIM-Signature: d=example.com; s=s1\r\n"
         );
+        assert!(has_signature(m));
+        assert!(!has_signature(b"From: a\r\n\r\nDKIM-Signature: d=x\r\n"));
         // Another selector is another signer's (or an older key's): kept.
         assert_eq!(strip_signatures(m, &[("example.com", "s2")]), m.to_vec());
     }

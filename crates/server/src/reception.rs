@@ -263,15 +263,13 @@ pub async fn receive(
             } else {
                 shared.ids.next(time)
             };
+            let given = match &own_body {
+                Some(b) => b.as_slice(),
+                None => t.body.as_slice(),
+            };
             let (fields, content) = match &signed {
-                Some(s) => (s.fields.as_str(), s.message.as_slice()),
-                None => (
-                    "",
-                    match &own_body {
-                        Some(b) => b.as_slice(),
-                        None => t.body.as_slice(),
-                    },
-                ),
+                Some(s) => (s.fields.as_str(), s.message.as_deref().unwrap_or(given)),
+                None => ("", given),
             };
             let header = received(&Trace {
                 helo: &t.helo,
