@@ -287,6 +287,19 @@ opendkim "ed25519" {{
                                "signing_stats"], capture_output=True, text=True,
                               timeout=30).stdout
         self.assertIn("Per Binding Per Domain", text)
+        # Global and per-binding counts outlive a restart (signing_stats.json in the spool
+        # folder, as Momentum's permastore); per-domain ones do not.
+        self.d.stop()
+        self.d.start()
+        out = subprocess.run([BIN, "console", "-s", f"{self.tmp}/bindery.sock", "--json",
+                              "signing_stats"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        after = json.loads(out.stdout)
+        self.assertEqual(after["global"]["total_messages_signed"],
+                         stats["global"]["total_messages_signed"])
+        self.assertEqual(after["per_binding"]["signer"]["dkim"],
+                         stats["per_binding"]["signer"]["dkim"])
+        self.assertEqual(after["per_domain"], {})
 
 
 class KeyErrors(ConfigSigning):
