@@ -102,6 +102,8 @@ class ConfigSigning(SinkSuite):
         ("b.sign.test", "sed", ["-algorithm", "ED25519"]),
         ("c.sign.test", "s4096", ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:4096"]),
         ("d.sign.test", "s2048", ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]),
+        ("z.sign.test", "s2048", ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]),
+        ("z.sign.test", "sed", ["-algorithm", "ED25519"]),
     ]
 
     @classmethod
@@ -147,6 +149,20 @@ opendkim "rsa" {{
   dkim_domain "b.sign.test" {{ selector = "s2048" header_canon = "relaxed" body_canon = "relaxed" }}
   dkim_domain "c.sign.test" {{ selector = "s4096" header_canon = "relaxed" body_canon = "simple" }}
   dkim_domain "corp.d.sign.test" {{ selector = "s2048" base_domain = "d.sign.test" }}
+}}
+opendkim "copies" {{
+  headerlist = {HEADERS}
+  copy_headers = true
+  header_canon = "relaxed"
+  key = "{cls.keydir}/%{{d}}/%{{s}}.key"
+  dkim_domain "z.sign.test" {{ selector = "s2048" }}
+}}
+opendkim "copies-simple" {{
+  headerlist = {HEADERS}
+  copy_headers = true
+  digest = "ed25519-sha256"
+  key = "{cls.keydir}/%{{d}}/%{{s}}.key"
+  dkim_domain "z.sign.test" {{ selector = "sed" }}
 }}
 opendkim "ed25519" {{
   headerlist = {HEADERS}
@@ -232,6 +248,16 @@ opendkim "ed25519" {{
         self.assert_signed(got, [("b.sign.test", "s2048"), ("b.sign.test", "sed")])
         got = self.send("a.sign.test", "huge-simple@one.test", line * 1000)
         self.assert_signed(got, [("a.sign.test", "s1024")])
+
+    def test_copy_headers_adds_z(self):
+        """`copy_headers = true`: the signature carries `z=` with the signed header fields,
+        and verifies (relaxed with RSA, simple with Ed25519), in memory and from the spool."""
+        for rcpt, body in (("copies@one.test", b"Copied.\r\n"),
+                           ("copies-big@one.test", (b"z" * 1000 + b"\r\n") * 1500)):
+            got = self.send("z.sign.test", rcpt, body)
+            head = got["data"].split(b"\r\n\r\n")[0].replace(b"\r\n\t", b" ")
+            self.assertEqual(head.count(b" z=From:Alice=20<alice@z.sign.test>|"), 2, head[:800])
+            self.assert_signed(got, [("z.sign.test", "s2048"), ("z.sign.test", "sed")])
 
     def test_8bit_and_smtputf8_headers(self):
         got = self.send("b.sign.test", "utf8@one.test", "Grüße aus Köln.\r\n".encode(),
@@ -391,6 +417,7 @@ opendkim "lenient" {{
     test_base_domain_signs_with_the_parent = None
     test_empty_and_large_bodies = None
     test_message_over_1mib_is_signed_from_the_spool = None
+    test_copy_headers_adds_z = None
     test_8bit_and_smtputf8_headers = None
     test_rfc2047_from_and_oversigned_from = None
     test_our_earlier_signature_is_replaced_and_others_kept = None

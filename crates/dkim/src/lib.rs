@@ -7,9 +7,11 @@
 //! - [`responsible`]: the responsible domain (Sender, else From).
 //! - [`strip`]: removes our own signatures from an earlier pass.
 //! - [`sign`]: one `DKIM-Signature` field.
+//! - [`copies`]: the `z=` tag (`copy_headers`), which mail-auth does not write.
 //! - [`plan`]: the `opendkim` stanzas made ready to sign.
 //! - [`verify`]: verification with OpenDKIM's statuses, for Lua.
 
+pub mod copies;
 pub mod key;
 pub mod keycache;
 pub mod plan;

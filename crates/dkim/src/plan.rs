@@ -90,6 +90,8 @@ struct Instance {
     oversign: Vec<String>,
     /// `lifetime`, in seconds.
     expiration: u64,
+    /// `copy_headers`: `z=`.
+    copy_headers: bool,
     own: Params,
     /// `dkim_domain` stanzas by lowercased domain.
     domains: HashMap<String, Params>,
@@ -369,6 +371,7 @@ impl Signers {
                 });
             }
             instances.push(Instance {
+                copy_headers: r.boolean("copy_headers", false),
                 name,
                 headers,
                 oversign: words(r.get("oversign_headerlist").map(|(v, _)| v)),
@@ -580,6 +583,7 @@ impl Planned<'_> {
             body_length: self.params.body_length,
             expiration: self.inst.expiration,
             identity: None,
+            copy_headers: self.inst.copy_headers,
         }
     }
 

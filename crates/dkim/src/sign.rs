@@ -55,6 +55,8 @@ pub struct Options {
     pub expiration: u64,
     /// `identity`: `i=`.
     pub identity: Option<String>,
+    /// `copy_headers`: `z=`, a copy of the signed header fields.
+    pub copy_headers: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -174,7 +176,11 @@ fn sign_error(e: mail_auth::Error) -> SignError {
 /// The `DKIM-Signature:` field for `message` (which must already end its lines with CRLF:
 /// see [`crlf`]), folded, with its CRLF: prepend it to the message.
 pub fn sign(message: &[u8], key: &Key, o: &Options) -> Result<String, SignError> {
-    let signature = signer(key, o, message).sign(message).map_err(sign_error)?;
+    let signer = signer(key, o, message);
+    let signature = signer.sign(message).map_err(sign_error)?;
+    if o.copy_headers {
+        return crate::copies::with_copies(&signer, &signature, key, message, o.header_canon);
+    }
     Ok(field(&signature, o))
 }
 
@@ -199,7 +205,19 @@ pub fn sign_streamed(
     streams
         .into_iter()
         .zip(keys)
-        .map(|(s, (_, o))| s.finish().map(|sig| field(&sig, o)).map_err(sign_error))
+        .zip(&signers)
+        .map(|((s, (k, o)), signer)| {
+            let sig = s.finish().map_err(sign_error)?;
+            if o.copy_headers {
+                // `head` ends at the blank line: what the header iterator needs to stop.
+                let mut h = head.to_vec();
+                if !h.ends_with(b"\r\n\r\n") {
+                    h.extend_from_slice(b"\r\n");
+                }
+                return crate::copies::with_copies(signer, &sig, k, &h, o.header_canon);
+            }
+            Ok(field(&sig, o))
+        })
         .collect()
 }
 

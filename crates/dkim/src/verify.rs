@@ -360,6 +360,45 @@ mod tests {
         assert_eq!((sigs.len(), status), (0, Status::NoSig));
     }
 
+    /// `copy_headers`: the signature carries `z=` and still verifies, whole or streamed, under
+    /// both header canonicalizations.
+    #[test]
+    fn signatures_with_copies_verify() {
+        let (key, record) = ed25519();
+        let m = b"From: A <a@example.com>\r\nSubject: with =|; and\r\n spaces\r\nTo: b@example.net\r\n\r\nBody.\r\n";
+        let answer = |_: &str| TxtAnswer::Records(vec![record.clone()]);
+        for canon in [Canon::Simple, Canon::Relaxed] {
+            let o = Options {
+                domain: "example.com".into(),
+                selector: "s1".into(),
+                headers: vec!["from".into(), "subject".into(), "to".into(), "cc".into()],
+                header_canon: canon,
+                body_canon: canon,
+                copy_headers: true,
+                ..Options::default()
+            };
+            let field = crate::sign::sign(m, &key, &o).expect("signed");
+            assert!(field.contains("z=From:A=20<a@example.com>|"), "{field}");
+            let streamed =
+                crate::sign::sign_streamed(&[(&key, &o)], &m[..m.len() - 7], &mut |each| {
+                    each(m);
+                    Ok(())
+                })
+                .expect("signed");
+            for f in [field, streamed[0].clone()] {
+                let mut sent = f.into_bytes();
+                sent.extend_from_slice(m);
+                let (sigs, status) = verify(&sent, &answer);
+                assert_eq!(
+                    status,
+                    Status::Ok,
+                    "{canon:?}: {sigs:?}\n{}",
+                    String::from_utf8_lossy(&sent)
+                );
+            }
+        }
+    }
+
     /// A message signed in chunks (as one over 1 MiB is, from the spool) verifies, whatever
     /// the chunk size, the header/body boundary split across chunks included.
     #[test]

@@ -189,6 +189,7 @@ pub fn install(
                         body_length,
                         expiration: 0,
                         identity,
+                        copy_headers: false,
                     };
                     let header = bindery_dkim::sign(&body, &key, &options)
                         .map_err(|e| fail(e.to_string()))?;

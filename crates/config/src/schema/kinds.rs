@@ -229,6 +229,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "Neg_Keycache_Ttl",
     "Send_Unsigned_On_Error",
     "Signing_Stats",
+    "Copy_Headers",
 ];
 
 /// Every other option, with its kind and the one line that decides it.
@@ -258,7 +259,6 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Enable_MTA_STS", Kind::DefaultOnly("enforces the recipient domain's MTA-STS policy; not built yet")),
     // ---- Signing, FBL, adaptive (issues 20 and 22) ----
     ("Digest", Kind::Values(&["rsa-sha256", "ed25519-sha256"], "rsa-sha1 signatures are no longer accepted by verifiers (RFC 8301)")),
-    ("Copy_Headers", Kind::DefaultOnly("adds a `z=` tag with copies of the signed headers, for debugging; bindery does not write it")),
     ("Testing", Kind::DefaultOnly("Momentum documents it only as \"for a test environment\" without saying what changes; bindery refuses `true` rather than guess")),
     ("DomainKeys", Kind::DefaultOnly("signs with DomainKeys (the pre-DKIM scheme); bindery does not sign it")),
     ("Enable_FBL_Header_Insertion", Kind::DefaultOnly("adds the fbl module's X-MSFBL header; arrives with feedback loops (issue 22)")),
