@@ -40,25 +40,13 @@ rm -rf "$OD_DIR"; mkdir -m 755 "$OD_DIR"
 cp "$KEYS/example.com/rsa.key" "$OD_DIR/rsa.key"; cp "$KEYS/example.com/ed.key" "$OD_DIR/ed.key"
 chown opendkim "$OD_DIR/rsa.key" "$OD_DIR/ed.key"; chmod 600 "$OD_DIR/rsa.key" "$OD_DIR/ed.key"
 
-# ---- the sink: one per measurement, so its counter starts at 0 ----
 SINK_PORT=$(free_port)
-start_sink() {
-  smtp-sink -u nobody -c "127.0.0.1:$SINK_PORT" 1000 > "$OUT/sink-$1.out" 2>&1 &
-  SINK_PID=$!
-  sleep 0.3
-}
 # A sink that also writes every message to a file (the warm-ups: the signatures are counted).
 start_dump_sink() {
   rm -rf "$OUT/dump-$1"; mkdir -p "$OUT/dump-$1"; chmod 777 "$OUT/dump-$1"
   smtp-sink -u nobody -c -d "$OUT/dump-$1/%M." "127.0.0.1:$SINK_PORT" 1000 > "$OUT/sink-$1.out" 2>&1 &
   SINK_PID=$!
   sleep 0.3
-}
-stop_sink() { kill "$SINK_PID" 2>/dev/null; wait "$SINK_PID" 2>/dev/null || true; SINK_PID=""; }
-sink_count() {
-  local n
-  n=$(tr '\r' '\n' < "$OUT/sink-$1.out" | grep -o 'mesg=[0-9]*' | tail -n1 | cut -d= -f2)
-  echo "${n:-0}"
 }
 signed_in_dump() { { grep -l '^DKIM-Signature:' -r "$OUT/dump-$1" 2>/dev/null || true; } | wc -l; }
 
@@ -136,22 +124,6 @@ bindery_signed() { "$BIN" console -s "$OUT/bindery.sock" --json signing_stats 2>
   | python3 -c 'import json,sys; g=json.load(sys.stdin)["global"]; print(g["total_messages_signed"], round(g["accumulated_signing_time"] * 1e6 / max(g["total_messages_processed"], 1)))'; }
 bindery_cpu_us() { # user + system of BINDERY_PID, in µs
   awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) * 1000000 / hz}' "/proc/$BINDERY_PID/stat"
-}
-
-# measure NAME PORT -> "msg/s" on stdout, once the sink has counted N
-measure() {
-  local t0 t1 rc=0 n=$N deadline
-  t0=$(now)
-  smtp-source -4 -s "$SESSIONS" -l "$SIZE" -m "$n" -f a@example.com -t b@example.net "127.0.0.1:$2" \
-    > "$OUT/source-$1.out" 2>&1 || rc=$?
-  [ $rc = 0 ] || { log "smtp-source against $1 exited $rc: $(tail -n1 "$OUT/source-$1.out")"; exit 1; }
-  deadline=$(( $(date +%s) + 900 ))
-  while [ "$(sink_count "$1")" -lt "$n" ]; do
-    [ "$(date +%s)" -lt "$deadline" ] || { log "$1: sink has $(sink_count "$1") of $n after 900 s"; exit 1; }
-    sleep 0.05
-  done
-  t1=$(now)
-  python3 -c "print(f'{$n/($t1-$t0):.0f}')"
 }
 
 # ---- the floor: one signature, one core, in this run ----

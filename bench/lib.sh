@@ -5,7 +5,8 @@
 # stop_bindery; inject_rate NAME PORT (smtp-source N messages of SIZE bytes over SESSIONS
 # sessions into 127.0.0.1:PORT, msg/s on stdout); start_postfix PORT NAME MAIN_CF_EXTRA (a loopback Postfix on PORT, its
 # main.cf the common part plus MAIN_CF_EXTRA); and a cleanup on exit that stops bindery, the
-# sink in SINK_PID and Postfix, and removes SPOOL_DIR.
+# sink in SINK_PID and Postfix, and removes SPOOL_DIR. For relay benches: start_sink,
+# stop_sink, sink_count and measure (below).
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # BINDERY_BIN picks another build (an A/B run against an older commit, say).
@@ -87,4 +88,37 @@ CF
   postsuper -d ALL >/dev/null 2>&1 || true
   postfix start >/dev/null; STARTED_POSTFIX=1
   sleep 1
+}
+
+# ---- relay benches (deliver.sh, dkim-relay.sh): smtp-source into PORT, smtp-sink counting ----
+# start_sink NAME / stop_sink: Postfix's smtp-sink on 127.0.0.1:$SINK_PORT (set by the
+# script), one per measurement so its counter starts at 0; sink_count NAME: what it counted.
+start_sink() {
+  smtp-sink -u nobody -c "127.0.0.1:$SINK_PORT" 1000 > "$OUT/sink-$1.out" 2>&1 &
+  SINK_PID=$!
+  sleep 0.3
+}
+stop_sink() { kill "$SINK_PID" 2>/dev/null; wait "$SINK_PID" 2>/dev/null || true; SINK_PID=""; }
+# smtp-sink -c rewrites a counter line in place ("sess=36 quit=36 mesg=1000\r").
+sink_count() {
+  local n
+  n=$(tr '\r' '\n' < "$OUT/sink-$1.out" | grep -o 'mesg=[0-9]*' | tail -n1 | cut -d= -f2)
+  echo "${n:-0}"
+}
+
+# measure NAME PORT -> "msg/s" on stdout: N messages of SIZE bytes over SESSIONS sessions
+# into 127.0.0.1:PORT, until the sink has counted N (at most MEASURE_TIMEOUT, 900 s).
+measure() {
+  local t0 t1 rc=0 n=$N deadline
+  t0=$(now)
+  smtp-source -4 -s "$SESSIONS" -l "$SIZE" -m "$n" -f a@example.com -t b@example.net "127.0.0.1:$2" \
+    > "$OUT/source-$1.out" 2>&1 || rc=$?
+  [ $rc = 0 ] || { log "smtp-source against $1 exited $rc: $(tail -n1 "$OUT/source-$1.out")"; exit 1; }
+  deadline=$(( $(date +%s) + ${MEASURE_TIMEOUT:-900} ))
+  while [ "$(sink_count "$1")" -lt "$n" ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || { log "$1: sink has $(sink_count "$1") of $n after ${MEASURE_TIMEOUT:-900} s"; exit 1; }
+    sleep 0.05
+  done
+  t1=$(now)
+  python3 -c "print(f'{$n/($t1-$t0):.0f}')"
 }

@@ -24,6 +24,7 @@ import unittest
 from aiosmtpd.smtp import SMTP
 
 from common import BIN
+import dkim_verify
 from deliver import Sink, SinkSuite, relay_to_sink
 
 SCRIPT = r"""
@@ -34,39 +35,6 @@ function mod:validate_set_binding(msg)
   return msys.core.VALIDATE_CONT
 end
 msys.registerModule("assign", mod)
-"""
-
-# Each signature of a message on stdin, verified: "d s a result" per line.
-PY_VERIFY = r"""
-import sys, dkim, dns.resolver
-r = dns.resolver.Resolver(configure=False)
-r.nameservers = ["127.0.0.1"]
-r.port = int(sys.argv[1])
-def txt(name, timeout=5):
-    name = name.decode() if isinstance(name, bytes) else name
-    return b"".join(b"".join(x.strings) for x in r.resolve(name, "TXT"))
-msg = sys.stdin.buffer.read()
-headers, _ = dkim.rfc822_parse(msg)
-sigs = [v for (k, v) in headers if k.lower() == b"dkim-signature"]
-for i, v in enumerate(sigs):
-    tags = dict(t.strip().split(b"=", 1) for t in v.split(b";") if b"=" in t)
-    try:
-        ok = dkim.DKIM(msg).verify(idx=i, dnsfunc=txt)
-    except Exception:  # another signer's broken signature
-        ok = False
-    print(tags[b"d"].decode(), tags[b"s"].decode(), tags[b"a"].decode(), ok)
-"""
-
-PERL_VERIFY = r"""
-use strict; use warnings;
-use Mail::DKIM::Verifier; use Mail::DKIM::DNS; use Net::DNS::Resolver;
-Mail::DKIM::DNS::resolver(Net::DNS::Resolver->new(nameservers => ['127.0.0.1'], port => $ARGV[0], recurse => 1));
-binmode STDIN;
-my $v = Mail::DKIM::Verifier->new();
-$v->load(*STDIN);
-for my $s ($v->signatures) {
-  print join(' ', $s->domain // '', $s->selector // '', $s->algorithm // '', $s->result), "\n";
-}
 """
 
 HEADERS = '( "from" "to" "subject" "date" "message-id" "mime-version" "content-type" )'
@@ -175,22 +143,8 @@ opendkim "ed25519" {{
 """
 
     def verdicts(self, data):
-        """Every signature's verdict from both verifiers: {(d, s): [python, perl or None]}."""
-        def run(*args):
-            r = subprocess.run([*args, str(self.dns.port)], input=data, capture_output=True)
-            self.assertEqual(r.returncode, 0, r.stderr.decode())
-            return r.stdout.decode()
-        py = run("/usr/bin/python3", "-c", PY_VERIFY)
-        perl = run("perl", "-e", PERL_VERIFY)
-        out = {}
-        for line in py.splitlines():
-            d, s, a, ok = line.split()
-            out[(d, s)] = [ok == "True", None, a]
-        for line in perl.splitlines():
-            d, s, a, result = line.split()[:4]
-            if (d, s) in out and not a.startswith("ed25519"):
-                out[(d, s)][1] = result == "pass"
-        return out
+        """Every signature's verdicts from both verifiers (see `dkim_verify`)."""
+        return dkim_verify.verdicts(data, self.dns.port)
 
     def send(self, sender_domain, rcpt, body, binding="signer", extra=b"", utf8=False,
              from_header=None):

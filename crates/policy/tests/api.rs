@@ -25,6 +25,17 @@ struct Setup {
 
 /// A config directory with `bindery.conf` (BINDINGS, `extra`, and one script stanza per
 /// file) and the given script files.
+/// `script` loaded as `t.lua` with `dns` as its resolver seam.
+fn load_with_dns(script: &str, dns: Arc<bindery_policy::dns::MemDns>) -> (Setup, Policy) {
+    let s = setup(&[("t.lua", script)], &["t"], "");
+    let hosts = bindery_policy::Hosts {
+        dns: Some(dns),
+        ..Default::default()
+    };
+    let p = Policy::load_hosted(s.snapshot.clone(), hosts).unwrap_or_else(|e| panic!("{e}"));
+    (s, p)
+}
+
 fn setup(files: &[(&str, &str)], sources: &[&str], extra: &str) -> Setup {
     setup_in(files, sources, extra, "")
 }
@@ -1519,12 +1530,7 @@ function mod:validate_connect(accept, vctx)
 end
 msys.registerModule("dns", mod)
 "##;
-    let s = setup(&[("t.lua", script)], &["t"], "");
-    let hosts = bindery_policy::Hosts {
-        dns: Some(dns.clone()),
-        ..Default::default()
-    };
-    let p = Policy::load_hosted(s.snapshot.clone(), hosts).unwrap_or_else(|e| panic!("{e}"));
+    let (_s, p) = load_with_dns(script, dns.clone());
     let mut c = conn();
     assert_eq!(p.connect(&mut c), None);
     assert_eq!(
@@ -1945,12 +1951,7 @@ function mod:validate_data(msg, accept, vctx)
 end
 msys.registerModule("verify", mod)
 "##;
-    let s = setup(&[("t.lua", script)], &["t"], "");
-    let hosts = bindery_policy::Hosts {
-        dns: Some(dns.clone()),
-        ..Default::default()
-    };
-    let p = Policy::load_hosted(s.snapshot.clone(), hosts).unwrap_or_else(|e| panic!("{e}"));
+    let (_s, p) = load_with_dns(script, dns.clone());
     let run = |body: &str| {
         let mut m = message(&body.replace("\r\n", "\n"));
         let v = p.message(&mut conn(), &mut m);

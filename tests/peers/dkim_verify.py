@@ -1,0 +1,62 @@
+"""DKIM verdicts from the real verifiers, for the peer suites: python3-dkim (Debian's, under
+/usr/bin/python3, which knows Ed25519) and Perl's Mail::DKIM (RSA only: Debian's predates
+Ed25519), each asking the suite's dnsmasq for the key records.
+
+(Not named `dkim.py`: /usr/bin/python3 -c, run from this folder, would import it instead of
+python3-dkim's `dkim`.)
+"""
+
+import subprocess
+
+# Each signature of a message on stdin, verified: "d s a result" per line.
+PY_VERIFY = r"""
+import sys, dkim, dns.resolver
+r = dns.resolver.Resolver(configure=False)
+r.nameservers = ["127.0.0.1"]
+r.port = int(sys.argv[1])
+def txt(name, timeout=5):
+    name = name.decode() if isinstance(name, bytes) else name
+    return b"".join(b"".join(x.strings) for x in r.resolve(name, "TXT"))
+msg = sys.stdin.buffer.read()
+headers, _ = dkim.rfc822_parse(msg)
+sigs = [v for (k, v) in headers if k.lower() == b"dkim-signature"]
+for i, v in enumerate(sigs):
+    tags = dict(t.strip().split(b"=", 1) for t in v.split(b";") if b"=" in t)
+    try:
+        ok = dkim.DKIM(msg).verify(idx=i, dnsfunc=txt)
+    except Exception:  # another signer's broken signature
+        ok = False
+    print(tags[b"d"].decode(), tags[b"s"].decode(), tags[b"a"].decode(), ok)
+"""
+
+PERL_VERIFY = r"""
+use strict; use warnings;
+use Mail::DKIM::Verifier; use Mail::DKIM::DNS; use Net::DNS::Resolver;
+Mail::DKIM::DNS::resolver(Net::DNS::Resolver->new(nameservers => ['127.0.0.1'], port => $ARGV[0], recurse => 1));
+binmode STDIN;
+my $v = Mail::DKIM::Verifier->new();
+$v->load(*STDIN);
+for my $s ($v->signatures) {
+  print join(' ', $s->domain // '', $s->selector // '', $s->algorithm // '', $s->result), "\n";
+}
+"""
+
+
+
+def verdicts(data, dns_port):
+    """Every signature's verdicts: {(d, s): [python3-dkim passed, Mail::DKIM passed or None
+    (Ed25519), algorithm]}. A verifier that cannot run raises with its error output."""
+    def run(*args):
+        r = subprocess.run([*args, str(dns_port)], input=data, capture_output=True)
+        if r.returncode != 0:
+            raise AssertionError(f"{args[0]} failed: {r.stderr.decode()}")
+        return r.stdout.decode()
+    out = {}
+    for line in run("/usr/bin/python3", "-c", PY_VERIFY).splitlines():
+        d, s, a, ok = line.split()
+        out[(d, s)] = [ok == "True", None, a]
+    for line in run("perl", "-e", PERL_VERIFY).splitlines():
+        d, s, a, result = line.split()[:4]
+        if (d, s) in out and not a.startswith("ed25519"):
+            out[(d, s)][1] = result == "pass"
+    return out
