@@ -6,7 +6,24 @@ Ed25519), each asking the suite's dnsmasq for the key records.
 python3-dkim's `dkim`.)
 """
 
+import base64
 import subprocess
+
+
+def published(domain, selector, path, make):
+    """Makes a private key at `path` with openssl (`make`: its arguments, the output file
+    last) and returns the dnsmasq argument that publishes its public half at
+    `selector._domainkey.domain` (split into 250-byte strings, as a TXT record must be)."""
+    subprocess.run(["openssl", *make, path], check=True, capture_output=True)
+    der = subprocess.run(["openssl", "pkey", "-in", path, "-pubout", "-outform", "DER"],
+                         check=True, capture_output=True).stdout
+    if len(der) < 64:
+        # Ed25519: the raw 32-byte key is the end of its SubjectPublicKeyInfo (RFC 8463).
+        value = f"v=DKIM1; k=ed25519; p={base64.b64encode(der[-32:]).decode()}"
+    else:
+        value = f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
+    pieces = ",".join(value[i:i + 250] for i in range(0, len(value), 250))
+    return f"--txt-record={selector}._domainkey.{domain},{pieces}"
 
 # Each signature of a message on stdin, verified: "d s a result" per line.
 PY_VERIFY = r"""
