@@ -372,6 +372,16 @@ impl Spool for DiskSpool {
             .map_err(|e| io_err("read", &msg, e))
     }
 
+    fn message(&self, env: &Envelope) -> Result<Vec<u8>, SpoolError> {
+        let msg = self.paths(&env.id)?.msg;
+        let prefix = env.prefix.as_deref().unwrap_or_default().as_bytes();
+        self.inner
+            .fs
+            .open(&msg, Open::Read, 0)
+            .and_then(|f| Head::read(&*f)?.body_after(&*f, prefix))
+            .map_err(|e| io_err("read", &msg, e))
+    }
+
     fn recover(&self) -> Result<Recovered, SpoolError> {
         scan(
             &*self.inner.fs,

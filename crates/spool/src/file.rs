@@ -141,8 +141,16 @@ impl Head {
 
     /// The body, read in one call into a buffer of its exact size.
     pub fn body(&self, file: &dyn FsFile) -> io::Result<Vec<u8>> {
-        let mut buf = vec![0; usize::try_from(self.body_len()).map_err(io::Error::other)?];
-        read_exact_at(file, &mut buf, self.body_start)?;
+        self.body_after(file, b"")
+    }
+
+    /// `prefix` then the body, read into one buffer of their exact size (a large message's
+    /// signatures before it: no second copy of the body).
+    pub fn body_after(&self, file: &dyn FsFile, prefix: &[u8]) -> io::Result<Vec<u8>> {
+        let len = usize::try_from(self.body_len()).map_err(io::Error::other)?;
+        let mut buf = vec![0; prefix.len() + len];
+        buf[..prefix.len()].copy_from_slice(prefix);
+        read_exact_at(file, &mut buf[prefix.len()..], self.body_start)?;
         Ok(buf)
     }
 }

@@ -284,11 +284,21 @@ impl Inner {
     pub async fn message(&self, id: &str, prefix: Option<Box<str>>) -> Option<Vec<u8>> {
         let spool = Arc::clone(&self.cfg.spool);
         let id = id.to_string();
-        tokio::task::spawn_blocking(move || spool.body(&id))
-            .await
-            .ok()?
-            .ok()
-            .map(|body| bindery_spool::with_prefix(prefix.as_deref(), body))
+        tokio::task::spawn_blocking(move || match prefix {
+            // Only the id and prefix are read from the envelope: no copy of the whole.
+            Some(prefix) => {
+                let env = bindery_spool::Envelope {
+                    id: id.into_boxed_str(),
+                    prefix: Some(prefix),
+                    ..bindery_spool::Envelope::default()
+                };
+                spool.message(&env)
+            }
+            None => spool.body(&id),
+        })
+        .await
+        .ok()?
+        .ok()
     }
 
     pub fn log(&self, rec: &impl serde::Serialize) {
