@@ -19,8 +19,7 @@
 //! OpenDKIM's do. The `DKIM_STAT_*`, `DKIM_SIGFLAG_*` and `DKIM_CANON_*` constants are on the
 //! module table (also `require("opendkim.dkim")`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bindery_dkim::{Canon, Key, Options};
 use mlua::{Error as LuaError, IntoLua, Lua, Table, Value};
@@ -56,22 +55,16 @@ pub const DEFAULT_HEADERS: &[&str] = &[
     "content-transfer-encoding",
 ];
 
-/// Keys by file, read once per policy generation.
-#[derive(Default)]
-pub struct KeyCache(Mutex<HashMap<String, Arc<Key>>>);
+/// Keys by file for scripts (`bindery_dkim`'s cache): read once per policy generation and
+/// kept for it, a file that could not be read asked again at the next call.
+pub type KeyCache = bindery_dkim::keycache::KeyCache;
 
-impl KeyCache {
-    fn get(&self, path: &str) -> Result<Arc<Key>, String> {
-        let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(k) = all.get(path) {
-            return Ok(Arc::clone(k));
-        }
-        let bytes = std::fs::read(path).map_err(|e| format!("cannot read key {path}: {e}"))?;
-        let key = Arc::new(Key::from_pem(&bytes).map_err(|e| format!("key {path}: {e}"))?);
-        all.insert(path.to_string(), Arc::clone(&key));
-        Ok(key)
-    }
-}
+/// What the scripts' cache keeps: every key for the generation, no failure.
+const SCRIPT_KEYS: bindery_dkim::keycache::CachePolicy = bindery_dkim::keycache::CachePolicy {
+    positive: std::time::Duration::MAX,
+    negative: std::time::Duration::ZERO,
+    size: usize::MAX,
+};
 
 /// The responsible domain of a message: Sender's address, else From's (RFC 2047 words and
 /// display names aside).
@@ -175,7 +168,7 @@ pub fn install(
                         (_, Some(b)) => Arc::new(Key::from_base64(b).map_err(|e| fail(format!("keybuf: {e}")))?),
                         (Some(f), None) => {
                             let path = f.replace("%{d}", &domain).replace("%{s}", &selector);
-                            keys.get(&path).map_err(fail)?
+                            keys.get(&path, SCRIPT_KEYS).map_err(fail)?
                         }
                         (None, None) => return Err(fail("keyfile or keybuf is required".into())),
                     };
