@@ -66,19 +66,6 @@ const SCRIPT_KEYS: bindery_dkim::keycache::CachePolicy = bindery_dkim::keycache:
     size: usize::MAX,
 };
 
-/// The responsible domain of a message: Sender's address, else From's (RFC 2047 words and
-/// display names aside).
-fn responsible_domain(body: &[u8]) -> Option<String> {
-    for name in ["Sender", "From"] {
-        let values = crate::headers::header_values(body, name);
-        let domains = crate::addresses::domains(&values);
-        if let Some(d) = domains.into_iter().next() {
-            return Some(d.to_ascii_lowercase());
-        }
-    }
-    None
-}
-
 fn words(v: Value) -> Result<Vec<String>, LuaError> {
     match v {
         Value::Nil => Ok(Vec::new()),
@@ -161,7 +148,7 @@ pub fn install(
                     let body = bindery_dkim::crlf(&c.msg.body).into_owned();
                     let domain = match &base {
                         Some(d) => d.clone(),
-                        None => responsible_domain(&body)
+                        None => bindery_dkim::responsible::responsible_domain(&body)
                             .ok_or_else(|| fail("no Sender or From domain to sign for".into()))?,
                     };
                     let key = match (&keyfile, &keybuf) {
