@@ -1949,6 +1949,18 @@ async fn refusing_greeter() -> (SocketAddr, Arc<AtomicUsize>) {
 }
 
 /// Moves `clock` on by `ms` and lets the engine look at its timers.
+/// Waits until the engine has recorded its first queue's destination as unreachable: the
+/// manual clock may move only then, or the failure is dated after the tick.
+async fn failure_recorded(engine: &Engine) {
+    eventually(Duration::from_secs(5), || {
+        engine
+            .queue_views()
+            .first()
+            .is_some_and(|v| v.unreachable.is_some())
+    })
+    .await;
+}
+
 async fn tick(engine: &Engine, clock: &ManualClock, ms: u64) {
     clock.advance_ms(ms);
     engine.wake();
@@ -2047,13 +2059,7 @@ binding "b" {{ Bind_Address = 127.0.0.2  Gateway = "{addr}" }}
     eventually(Duration::from_secs(5), || tries() == 1).await;
     // The clock moves only once the engine has recorded the failure: recorded after the
     // first tick, it would be held from 5 s on and not tried again at 11 s.
-    eventually(Duration::from_secs(5), || {
-        engine
-            .queue_views()
-            .first()
-            .is_some_and(|v| v.unreachable.is_some())
-    })
-    .await;
+    failure_recorded(&engine).await;
     tick(&engine, &clock, 5_000).await;
     assert_eq!(engine.stats().global.read().transient, 0);
     tick(&engine, &clock, 6_000).await;
@@ -2072,13 +2078,7 @@ binding "b" {{ Bind_Address = 127.0.0.2  Gateway = "{addr}" }}
     let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
     let (engine, spool) = start(&config, Arc::clone(&clock) as Arc<dyn Clock>);
     inject(&engine, &spool, 0, "default", "x@two.test").await;
-    eventually(Duration::from_secs(5), || {
-        engine
-            .queue_views()
-            .first()
-            .is_some_and(|v| v.unreachable.is_some())
-    })
-    .await;
+    failure_recorded(&engine).await;
     let (_, sink) = sink_at(&format!("127.0.0.21:{port}"), Duration::ZERO).await;
     tick(&engine, &clock, 10_000).await;
     assert!(sink.seen.lock().unwrap().is_empty(), "held back for 30 s");
