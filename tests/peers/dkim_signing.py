@@ -17,7 +17,6 @@ import re
 import shutil
 import smtplib
 import subprocess
-import tempfile
 import unittest
 
 from aiosmtpd.smtp import SMTP
@@ -53,7 +52,7 @@ class LongLineSink(Sink):
         return s
 
 
-class ConfigSigning(SinkSuite):
+class ConfigSigning(dkim_verify.WithKeys, SinkSuite):
     NAME = "dkim-config"
     SCRIPT_FILE = "assign.lua"
     SCRIPT = SCRIPT
@@ -70,21 +69,11 @@ class ConfigSigning(SinkSuite):
     ]
 
     @classmethod
-    def setUpClass(cls):
-        cls.keydir = tempfile.mkdtemp(prefix="bindery-dkim-keys-")
-        records = []
+    def publish(cls):
         for domain, selector, args in cls.KEYS:
             os.makedirs(os.path.join(cls.keydir, domain), exist_ok=True)
             path = os.path.join(cls.keydir, domain, f"{selector}.key")
-            records.append(dkim_verify.published(domain, selector, path,
-                                                 ["genpkey", *args, "-out"]))
-        cls.DNS_EXTRA = tuple(records)
-        super().setUpClass()
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        shutil.rmtree(cls.keydir, ignore_errors=True)
+            yield dkim_verify.published(domain, selector, path, ["genpkey", *args, "-out"])
 
     @classmethod
     def daemon_config(cls):

@@ -7,7 +7,9 @@ python3-dkim's `dkim`.)
 """
 
 import base64
+import shutil
 import subprocess
+import tempfile
 
 
 def published(domain, selector, path, make):
@@ -77,3 +79,24 @@ def verdicts(data, dns_port):
         if (d, s) in out and not a.startswith("ed25519"):
             out[(d, s)][1] = result == "pass"
     return out
+
+
+class WithKeys:
+    """A suite's signing keys, in a folder of their own for the suite's life: mixed in before
+    the suite's base class. `publish(cls)` makes them (with `published`, under `cls.keydir`)
+    and returns the dnsmasq arguments, which become the suite's `DNS_EXTRA`."""
+
+    @classmethod
+    def publish(cls):
+        raise NotImplementedError
+
+    @classmethod
+    def setUpClass(cls):
+        cls.keydir = tempfile.mkdtemp(prefix="bindery-dkim-keys-")
+        cls.DNS_EXTRA = tuple(cls.publish())
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        shutil.rmtree(cls.keydir, ignore_errors=True)

@@ -27,13 +27,12 @@ Run by `cargo test` (crates/bindery/tests/peers.rs) with BINDERY_BIN set.
 """
 
 import os
-import shutil
 import subprocess
-import tempfile
 import smtplib
 import time
 import unittest
 
+import dkim_verify
 from deliver import SinkSuite, relay_to_sink
 
 CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "policy-corpus",
@@ -508,7 +507,7 @@ end
 msys.registerModule("dkim_by_binding", mod)
 """
 
-class DkimFromLua(SinkSuite):
+class DkimFromLua(dkim_verify.WithKeys, SinkSuite):
     """`msys.validate.opendkim.sign` through the daemon: a message on binding "signer" reaches
     the sink signed, and python3-dkim and Mail::DKIM verify it with the key dnsmasq serves; a message on the
     default binding arrives unsigned."""
@@ -517,19 +516,10 @@ class DkimFromLua(SinkSuite):
     SCRIPT_FILE = "dkim_by_binding.lua"
 
     @classmethod
-    def setUpClass(cls):
-        import dkim_verify
-        cls.keydir = tempfile.mkdtemp(prefix="bindery-dkim-keys-")
-        key = os.path.join(cls.keydir, "sign.test.s2048.key")
-        cls.DNS_EXTRA = (dkim_verify.published("sign.test", "s2048", key,
-                                               ["genrsa", "-traditional", "-out"]),)
+    def publish(cls):
         cls.SCRIPT = DKIM_BY_BINDING % {"keydir": cls.keydir}
-        super().setUpClass()
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        shutil.rmtree(cls.keydir, ignore_errors=True)
+        key = os.path.join(cls.keydir, "sign.test.s2048.key")
+        yield dkim_verify.published("sign.test", "s2048", key, ["genrsa", "-traditional", "-out"])
 
     @classmethod
     def daemon_config(cls):
@@ -541,7 +531,6 @@ ESMTP_Listener { Listen "127.0.0.1:0" { } }
 
     def verify(self, data):
         """python3-dkim's and Mail::DKIM's verdicts on sign.test's signature."""
-        import dkim_verify
         py, perl, _ = dkim_verify.verdicts(data, self.dns.port)[("sign.test", "s2048")]
         return str(py and perl)
 
