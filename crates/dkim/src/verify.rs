@@ -89,8 +89,8 @@ pub enum TxtAnswer {
     TempFail(String),
 }
 
-/// Key records by name, as mail-auth reads them.
-struct Answered(Mutex<HashMap<String, Txt>>);
+/// Key records by name, as mail-auth reads them (with and without the final dot).
+struct Answered(Mutex<HashMap<Box<str>, Txt>>);
 
 fn key_name(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
@@ -102,13 +102,11 @@ impl mail_auth::ResolverCache<Box<str>, Txt> for Answered {
         Box<str>: std::borrow::Borrow<Q>,
         Q: std::hash::Hash + Eq + ?Sized,
     {
-        // Q is `str` in every call mail-auth makes (`get::<str>`); compare through `Box<str>`.
-        let all = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        all.iter().find_map(|(k, v)| {
-            let key: Box<str> = k.clone().into_boxed_str();
-            let b: &Q = std::borrow::Borrow::borrow(&key);
-            (b == name).then(|| v.clone())
-        })
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
     }
 
     fn remove<Q>(&self, _: &Q) -> Option<Txt>
@@ -214,16 +212,10 @@ pub fn verify(message: &[u8], txt: &dyn Fn(&str) -> TxtAnswer) -> (Vec<SigInfo>,
             TxtAnswer::NotFound => (invalid(), Status::NoKey, 0),
             TxtAnswer::TempFail(_) => (invalid(), Status::KeyFail, 0),
         };
-        answered
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(format!("{name}."), value.clone());
-        answered
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.clone(), value);
+        let mut records = answered.0.lock().unwrap_or_else(|p| p.into_inner());
+        records.insert(format!("{name}.").into(), value.clone());
+        records.insert(name.clone().into(), value);
+        drop(records);
         found.insert(name, (status, bits));
     }
     let Some(auth) = authenticator() else {
