@@ -20,9 +20,11 @@ fn conformance(cases: &Path) {
         eprintln!("skipped: {} is not beside this checkout", script.display());
         return;
     }
+    // From the repository root, as .ci/run runs them: a case names its files relative to it.
     let out = Command::new("bash")
         .arg(&script)
         .arg(cases)
+        .current_dir(repo())
         .env("BINDERY", env!("CARGO_BIN_EXE_bindery"))
         .output()
         .expect("run-config.sh runs");

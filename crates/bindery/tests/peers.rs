@@ -15,7 +15,9 @@
 //! backlog: no connect waits in SYN-SENT, `ss` sampled) and `tests/peers/sample_policies.py`
 //! (issue 19: Momentum's sample policy scripts, unchanged, end to end) and
 //! `tests/peers/dkim_signing.py` (issue 20: the `opendkim` module's signatures checked by
-//! python3-dkim and Mail::DKIM against keys dnsmasq serves).
+//! python3-dkim and Mail::DKIM against keys dnsmasq serves) and `tests/peers/smtp_auth.py`
+//! (issue 21: SMTP AUTH with swaks and smtplib, the guessing lockout, `config check`'s
+//! refusals).
 //! `.ci/run` installs what they need.
 
 use std::path::Path;
@@ -91,4 +93,9 @@ fn many_bindings_pace_their_connects() {
 #[test]
 fn dkim_signing_verifies_with_real_verifiers() {
     run_peer_script("dkim_signing.py");
+}
+
+#[test]
+fn smtp_auth_with_real_clients() {
+    run_peer_script("smtp_auth.py");
 }

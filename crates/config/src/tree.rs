@@ -803,6 +803,7 @@ impl Builder {
                 | ScopeKind::Datasource
                 | ScopeKind::InboundAudit
                 | ScopeKind::OpenDkim
+                | ScopeKind::OutboundSmtpAuth
         ) && let Some(m) = module_by_name(&keyword.node)
         {
             self.found(keyword.span, "module", m.name.into(), m.kind.word(), None);
@@ -1025,7 +1026,7 @@ fn kind_diagnostic(
                 .with_help(why.to_string()),
             )
         }
-        Kind::ListenerOnly(kind, _) if listener == Some(kind) => None,
+        Kind::ListenerOnly(kinds, _) if listener.is_some_and(|l| kinds.contains(&l)) => None,
         Kind::ListenerOnly(_, why) | Kind::Refused(why) => refuse(why, None),
     }
 }

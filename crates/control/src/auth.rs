@@ -9,18 +9,12 @@
 //! The server checks in constant time.
 
 use hmac::{Hmac, KeyInit, Mac};
-use md5::{Digest, Md5};
 use sha2::Sha256;
 
 /// The realm when the configuration names none.
 pub const DEFAULT_REALM: &str = "bindery";
 
-/// `hex(MD5(user:realm:password))`.
-pub fn ha1(user: &str, realm: &str, password: &str) -> String {
-    let mut h = Md5::new();
-    h.update(format!("{user}:{realm}:{password}").as_bytes());
-    hex::encode(h.finalize())
-}
+pub use bindery_auth::ha1;
 
 /// A password file line for `user`.
 pub fn passwd_line(user: &str, realm: &str, password: &str) -> String {

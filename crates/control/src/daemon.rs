@@ -54,6 +54,8 @@ pub trait Daemon: Sync {
     fn stats(&self) -> &Stats;
     /// DKIM signing statistics (`signing_stats`).
     fn signing(&self) -> &crate::signing::SigningStats;
+    /// Logins and injections per SMTP user and API key (`injection summary`).
+    fn injections(&self) -> &crate::injections::Injections;
     fn queues(&self) -> Vec<QueueView>;
     fn parts(&self, sel: Select<'_>, limit: usize, offset: usize) -> Vec<PartView>;
     fn message(&self, id: &str) -> Option<MessageView>;

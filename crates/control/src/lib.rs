@@ -9,6 +9,7 @@
 //! - [`daemon`]: the [`daemon::Daemon`] trait the commands run against.
 //! - [`change`]: the one road for run-time `set`/`unset`, the console's and Lua's.
 //! - [`commands`]: one file per command family; Momentum's output formats and JSON.
+//! - [`injections`]: logins and injections per SMTP AUTH user and API key.
 //! - [`metrics`]: the Prometheus text for `/metrics`.
 //! - [`complete`]: completion candidates for the interactive client.
 //!
@@ -23,7 +24,7 @@ pub mod commands;
 pub mod complete;
 pub mod daemon;
 pub mod frame;
-pub mod lockout;
+pub mod injections;
 pub mod metrics;
 pub mod session;
 pub mod signing;

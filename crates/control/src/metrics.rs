@@ -444,6 +444,7 @@ pub fn render<D: Daemon>(d: &D) -> String {
     );
 
     signing(&mut g, d);
+    injections(&mut g, d);
 
     let mut registry = Registry::default();
     registry.register_collector(Box::new(g));
@@ -452,6 +453,48 @@ pub fn render<D: Daemon>(d: &D) -> String {
         text.clear();
     }
     text
+}
+
+/// Logins and injections per SMTP AUTH user and API key name (never a password or a key).
+fn injections<D: Daemon>(g: &mut Gathered, d: &D) {
+    for (via, name, c) in d.injections().figures() {
+        let l = || -> Labels { vec![("via", via.word().to_string()), ("name", name.clone())] };
+        g.add(
+            "bindery_injection_logins",
+            "Logins let in: SMTP AUTH logins, or API requests with a valid key.",
+            Kind::Counter,
+            l(),
+            c.logins as f64,
+        );
+        g.add(
+            "bindery_injection_failed_logins",
+            "Logins refused: wrong password, locked-out address.",
+            Kind::Counter,
+            l(),
+            c.failed_logins as f64,
+        );
+        g.add(
+            "bindery_injection_messages",
+            "Messages spooled for this SMTP user or API key.",
+            Kind::Counter,
+            l(),
+            c.messages as f64,
+        );
+        g.add(
+            "bindery_injection_recipients",
+            "Recipients accepted for this SMTP user or API key.",
+            Kind::Counter,
+            l(),
+            c.recipients as f64,
+        );
+        g.add(
+            "bindery_injection_rejected_recipients",
+            "Recipients refused for this SMTP user or API key.",
+            Kind::Counter,
+            l(),
+            c.rejected as f64,
+        );
+    }
 }
 
 /// DKIM signing: per binding counters and the signing time of every message considered.

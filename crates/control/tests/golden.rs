@@ -34,6 +34,7 @@ struct Fake {
     kept: Mutex<String>,
     stats: Stats,
     signing: bindery_control::signing::SigningStats,
+    injections: bindery_control::injections::Injections,
     queues: Vec<QueueView>,
     parts: Vec<PartView>,
     changes: Mutex<Vec<String>>,
@@ -116,6 +117,16 @@ impl Fake {
                 s.record(Mode::All, "b2", ms(40), &[rec("other.example", 0, 1)]);
                 s
             },
+            injections: {
+                use bindery_control::injections::{Injections, Via};
+                let i = Injections::default();
+                i.login(Via::Smtp, "alice", true);
+                i.login(Via::Smtp, "alice", false);
+                i.message(Via::Smtp, "alice", 2, 0);
+                i.login(Via::Api, "platform", true);
+                i.message(Via::Api, "platform", 100, 3);
+                i
+            },
             queues: vec![
                 queue("default", "yahoo.com", 11, 0, 1, 40),
                 QueueView {
@@ -168,6 +179,9 @@ impl Daemon for Fake {
     }
     fn signing(&self) -> &bindery_control::signing::SigningStats {
         &self.signing
+    }
+    fn injections(&self) -> &bindery_control::injections::Injections {
+        &self.injections
     }
     fn queues(&self) -> Vec<QueueView> {
         self.queues.clone()

@@ -114,6 +114,10 @@ pub struct DeliveryOptions {
     /// `Send_8BitMIME = ifavailable`: `BODY=8BITMIME` on MAIL for an 8-bit body where the
     /// server offers 8BITMIME. Momentum's default `no` sends the body as it is, unannounced.
     pub announce_8bit: bool,
+    /// Momentum's `outbound_smtp_auth`: `Outbound_SMTP_AUTH_Type`, `_User`, `_Pass` and
+    /// bindery's `_Allow_Plaintext`. `Err` names what is missing when the type is set
+    /// without a user or password (the connection then defers with that reason).
+    pub auth: Result<Option<bindery_smtp::client::ClientAuth>, &'static str>,
     pub tls_verify: TlsVerify,
     /// `tls_ca`: the PEM file of trusted CAs; `None` for the system's bundle.
     pub tls_ca: Option<PathBuf>,
@@ -191,6 +195,10 @@ struct Ids {
     max_dns_ttl: OptionId,
     mailerdaemon: OptionId,
     inline_original: OptionId,
+    auth_type: OptionId,
+    auth_user: OptionId,
+    auth_pass: OptionId,
+    auth_plaintext: OptionId,
 }
 
 static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
@@ -230,6 +238,10 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     fuzz: option_id("Delayed_Binding_Domain_Fuzz"),
     mx_fallback: option_id("MX_Failures_Fallback_To_A"),
     xclient: option_id("XClient"),
+    auth_type: option_id("Outbound_SMTP_AUTH_Type"),
+    auth_user: option_id("Outbound_SMTP_AUTH_User"),
+    auth_pass: option_id("Outbound_SMTP_AUTH_Pass"),
+    auth_plaintext: option_id("Outbound_SMTP_AUTH_Allow_Plaintext"),
     transform_8bit: option_id("Transform_8BitMIME_Content"),
     host_failure_retry: option_id("Host_Failure_Retry"),
     mx_failures_to_delay: option_id("MX_Failures_To_Delay"),
@@ -490,6 +502,7 @@ impl DeliveryOptions {
                 _ => TlsWish::No,
             },
             announce_8bit: r.word(ids.send_8bitmime) == Some("ifavailable"),
+            auth: outbound_auth(&r, ids),
             protocol,
             dns_failures_to_purge: u32::try_from(r.int(ids.dns_purge)).unwrap_or(0),
             delayed_fuzz: r.secs(ids.fuzz),
@@ -535,6 +548,32 @@ impl DeliveryOptions {
             },
         }
     }
+}
+
+/// `Outbound_SMTP_AUTH_*` along the chain.
+fn outbound_auth(
+    r: &Reader<'_, '_>,
+    ids: &Ids,
+) -> Result<Option<bindery_smtp::client::ClientAuth>, &'static str> {
+    use bindery_smtp::client::{AuthMechanism, ClientAuth};
+    let mechanism = match r.word(ids.auth_type) {
+        None => return Ok(None),
+        Some(w) if w.eq_ignore_ascii_case("LOGIN") => AuthMechanism::Login,
+        Some(w) if w.eq_ignore_ascii_case("XOAUTH2") => AuthMechanism::Xoauth2,
+        Some(_) => AuthMechanism::Plain,
+    };
+    let user = r
+        .string(ids.auth_user)
+        .ok_or("Outbound_SMTP_AUTH_Type is set but Outbound_SMTP_AUTH_User is not")?;
+    let secret = r
+        .string(ids.auth_pass)
+        .ok_or("Outbound_SMTP_AUTH_Type is set but Outbound_SMTP_AUTH_Pass is not")?;
+    Ok(Some(ClientAuth {
+        mechanism,
+        user,
+        secret,
+        plaintext: r.bool(ids.auth_plaintext),
+    }))
 }
 
 #[cfg(test)]

@@ -20,6 +20,9 @@ pub struct ConnectFailure {
     pub response: Response,
     /// The TLS handshake failed (so a plaintext retry may help under `ifavailable`).
     pub tls_failed: bool,
+    /// The server answered and refused us (a login): no outage of the destination, so its
+    /// parts are deferred at once with this reply.
+    pub answered: bool,
 }
 
 /// A connected, greeted session, ready for transactions.
@@ -48,6 +51,7 @@ fn local_failure(text: String) -> ConnectFailure {
     ConnectFailure {
         response: Response::local(451, text),
         tls_failed: false,
+        answered: false,
     }
 }
 
@@ -135,12 +139,14 @@ impl Outbound {
                                 format!("4.7.5 TLS handshake with {} failed: {e}", target.addr),
                             ),
                             tls_failed: true,
+                            answered: false,
                         });
                     }
                     ob.client.tls_started();
                 }
                 ClientStep::Failed(f) => {
                     return Err(ConnectFailure {
+                        answered: f.phase == Phase::Auth,
                         response: f.response,
                         tls_failed: false,
                     });
@@ -176,7 +182,7 @@ impl Outbound {
     fn phase_timeout(&self) -> Duration {
         let t = &self.timeouts;
         match self.client.phase() {
-            Phase::Greeting | Phase::Ehlo | Phase::StartTls => t.ehlo,
+            Phase::Greeting | Phase::Ehlo | Phase::StartTls | Phase::Auth => t.ehlo,
             Phase::MailFrom => t.mailfrom,
             Phase::RcptTo | Phase::Data => t.rcptto,
             Phase::Body => t.body,

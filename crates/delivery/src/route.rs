@@ -229,7 +229,13 @@ pub async fn route(
     if let Some(literal) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
         let ip = literal.strip_prefix("IPv6:").unwrap_or(literal);
         add_host(resolver, ip, opts.port, 0, &[], families, &mut out).await?;
-    } else if let Some(gw) = &opts.gateway {
+    } else if let Some(gw) = opts
+        .gateway
+        .as_ref()
+        // `#name` routes by that domain stanza, whose queue this part is in (engine's
+        // enqueue put it there): its routes or MX below, not a host called `#name`.
+        .filter(|g| !g.starts_with('#'))
+    {
         let (host, port) = host_port(gw, opts.port)
             .ok_or_else(|| transient(format!("4.4.0 bad gateway {gw:?}")))?;
         add_host(resolver, &host, port, 0, &[], families, &mut out).await?;
@@ -268,6 +274,10 @@ pub async fn route(
                 .0
                 .unwrap_or_else(|| transient("4.4.0 empty routes".into())));
         }
+    } else if domain.starts_with('#') {
+        return Err(transient(format!(
+            "4.4.0 {domain} is a gateway's domain stanza without routes: set routes = ( \"smtp://host:port\" ) in domain \"{domain}\""
+        )));
     } else if mx_as_a {
         add_host(resolver, domain, opts.port, 0, &[], families, &mut out).await?;
     } else {

@@ -79,6 +79,7 @@ pub async fn serve(
     let _open = OpenSession(&shared);
     let logged = SessionLog::new(&shared, &generation, &tcp, peer);
     let mut session = Session::new(Arc::clone(&inbound.session), peer);
+    session.set_auth_seed(fastrand::u64(..));
     // `Use_SSL`: the handshake comes first; the greeting goes out encrypted.
     let mut conn = Conn::new(peer, &plan.name, &inbound.context);
     // Momentum's `can_relay` context key: this client may relay (Relay_Hosts, Open_Relay),
@@ -196,6 +197,7 @@ pub async fn serve(
             }
             Step::Message(t) => {
                 let written = spill.take();
+                let login = t.auth_user.clone().map(|u| (u, t.recipients.len() as u64));
                 let mut refused_by = "esmtp";
                 let mut discarded = None;
                 let reply = receive(
@@ -219,6 +221,10 @@ pub async fn serve(
                     generation.audit(crate::audit::Event::Rejection, peer);
                 } else if discarded.is_none() {
                     generation.audit(crate::audit::Event::Reception, peer);
+                    if let Some((user, rcpts)) = &login {
+                        use bindery_control::injections::Via;
+                        shared.injections.message(Via::Smtp, user, *rcpts, 0);
+                    }
                 }
                 msg = Message::default();
                 policy_effects(&mut conn, &mut session).await;
@@ -242,6 +248,18 @@ pub async fn serve(
                     return Ok(());
                 };
                 stream = tls_started(tls, &mut session, &mut conn);
+            }
+            Step::Auth(login) => {
+                let verdict = match &inbound.auth {
+                    Some(auth) => {
+                        let offer = &inbound.session.auth;
+                        crate::smtp_auth::check(&shared, auth, offer, &plan.name, peer, &login)
+                            .await
+                    }
+                    None => bindery_smtp::session::AuthVerdict::Unavailable,
+                };
+                crate::smtp_auth::context(&mut conn, &login, &verdict);
+                session.auth_done(verdict);
             }
             Step::Close => break,
         }

@@ -40,6 +40,10 @@ impl Daemon for Shared {
         &self.signing
     }
 
+    fn injections(&self) -> &bindery_control::injections::Injections {
+        &self.injections
+    }
+
     fn queues(&self) -> Vec<QueueView> {
         self.engine.queue_views()
     }

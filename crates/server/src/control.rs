@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bindery_auth::lockout::Lockout;
 use bindery_config::inbound::{self, ListenSite};
 use bindery_config::schema::{ScopeKind, option_id as opt};
 use bindery_config::snapshot::Snapshot;
@@ -29,7 +30,6 @@ use bindery_config::value::{ListenAddr, Value};
 use bindery_control::auth::{DEFAULT_REALM, Passwords};
 use bindery_control::authz::{self, Decision, Groups, RoleSource, Rules};
 use bindery_control::frame::{Frame, Status};
-use bindery_control::lockout::Lockout;
 use bindery_control::session::{Action, Authz, Login, Session};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};

@@ -77,6 +77,7 @@ fn transaction(m: &Injected, hostname: &str) -> Result<Transaction, String> {
         peer: std::net::IpAddr::from([127, 0, 0, 1]),
         helo: hostname.to_string(),
         protocol: "LOCAL",
+        auth_user: None,
         sender,
         params: MailParams::default(),
         recipients,

@@ -31,6 +31,7 @@ mod reception;
 pub mod sessions;
 pub mod settings;
 mod signing;
+pub mod smtp_auth;
 mod spill;
 pub mod tls;
 
@@ -134,6 +135,8 @@ pub struct Generation {
     pub audit: Option<Arc<audit::InboundAudit>>,
     /// The `opendkim` stanzas, their keys read and checked; `None` without one.
     pub signers: Option<Arc<bindery_dkim::Signers>>,
+    /// The SMTP AUTH password files of every ESMTP listener, read and checked.
+    pub auth_stores: smtp_auth::Stores,
 }
 
 impl Generation {
@@ -167,15 +170,23 @@ impl Generation {
         let logs = bindery_delivery::eclog::plans(&snapshot)
             .map_err(|e| settings::located(&snapshot, e.span, e.message, Some(e.help)))?;
         settings::check_delay_dsn(&snapshot)?;
+        settings::check_outbound_auth(&snapshot)?;
         let mut globals = Globals::from_snapshot(&snapshot);
         globals.record_rejections = logs.rejections();
         let plans: Vec<Arc<ListenerPlan>> = esmtp_listeners(&snapshot)?
             .into_iter()
             .map(Arc::new)
             .collect();
+        let auth_stores = smtp_auth::plan(&snapshot, &globals.hostname)?;
         for plan in &plans {
             let unspecified = std::net::IpAddr::from([192, 0, 2, 0]);
-            settings::inbound(&snapshot, &globals, plan, unspecified, tls, &policy, None)?;
+            let env = settings::Env {
+                tls,
+                policy: &policy,
+                auth: &auth_stores,
+                spool_free: None,
+            };
+            settings::inbound(&snapshot, &globals, plan, unspecified, &env)?;
         }
         let controls = control::control_listeners(&snapshot)?;
         let https = http::http_listeners(&snapshot)?;
@@ -194,6 +205,7 @@ impl Generation {
             logs,
             audit,
             signers,
+            auth_stores,
         })
     }
 
@@ -267,6 +279,10 @@ pub struct Shared {
     pub stats: Arc<Stats>,
     /// DKIM signing statistics (`signing_stats`).
     pub signing: Arc<bindery_control::signing::SigningStats>,
+    /// Logins and injections per SMTP user and API key (`injection summary`).
+    pub injections: bindery_control::injections::Injections,
+    /// Failed SMTP AUTH logins per client address.
+    pub auth_lockout: bindery_auth::lockout::Lockout,
     /// Where `stats.json` lives: the spool folder of the first generation.
     pub spoolbase: std::path::PathBuf,
     pub reload: Option<Reload>,
@@ -633,6 +649,8 @@ pub async fn start(
         engine,
         stats,
         signing,
+        injections: Default::default(),
+        auth_lockout: Default::default(),
         reload,
         changes: std::sync::Mutex::new(Vec::new()),
         resolver,

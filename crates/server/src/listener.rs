@@ -84,14 +84,18 @@ pub async fn accept_loop(
                     }
                 },
             };
+            let env = crate::settings::Env {
+                tls: &shared.tls,
+                policy: &generation.policy,
+                auth: &generation.auth_stores,
+                spool_free: Some(&shared.spool_free),
+            };
             let settings = match inbound(
                 &generation.snapshot,
                 &generation.globals,
                 &plan,
                 client,
-                &shared.tls,
-                &generation.policy,
-                Some(&shared.spool_free),
+                &env,
             ) {
                 Ok(s) => s,
                 Err(e) => {

@@ -250,6 +250,66 @@ pub fn check_delay_dsn(snap: &Snapshot) -> Result<(), ServerError> {
     }
 }
 
+/// The `Outbound_SMTP_AUTH_*` options need Momentum's `outbound_smtp_auth` module, as in
+/// Momentum, and a type needs its user and password: each scope that sets one is checked
+/// along its own fallback (binding, its group, global; or domain, global), so a login that
+/// could never be made is refused at its line rather than deferring mail at run time.
+pub fn check_outbound_auth(snap: &Snapshot) -> Result<(), ServerError> {
+    let tree = &snap.tree;
+    let [ty, user, pass] = [
+        "outbound_smtp_auth_type",
+        "outbound_smtp_auth_user",
+        "outbound_smtp_auth_pass",
+    ]
+    .map(opt);
+    let loaded = tree
+        .children_of(bindery_config::tree::ROOT, ScopeKind::OutboundSmtpAuth)
+        .next()
+        .is_some();
+    for id in tree.scope_ids() {
+        let scope = tree.scope(id);
+        let Some(st) = [ty, user, pass].iter().find_map(|&o| scope.setting(o)) else {
+            continue;
+        };
+        if !loaded {
+            return Err(located(
+                snap,
+                Some(st.span),
+                format!(
+                    "{} needs Momentum's outbound_smtp_auth module, which is not loaded",
+                    st.option.def().name
+                ),
+                Some("add `outbound_smtp_auth { }` at the top level"),
+            ));
+        }
+        // The scope's own chain: itself, its parents (a binding's group), then global.
+        let lineage = tree.lineage(id);
+        let find = |o: OptionId| {
+            lineage
+                .iter()
+                .rev()
+                .chain([&bindery_config::tree::ROOT])
+                .find_map(|&s| tree.scope(s).setting(o))
+        };
+        if let Some(t) = find(ty) {
+            for (o, name) in [
+                (user, "Outbound_SMTP_AUTH_User"),
+                (pass, "Outbound_SMTP_AUTH_Pass"),
+            ] {
+                if find(o).is_none() {
+                    return Err(located(
+                        snap,
+                        Some(t.span),
+                        format!("Outbound_SMTP_AUTH_Type is set but {name} is not, here or above"),
+                        Some("set the user and the password beside the type"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `Blackhole = true` is `inline` (Momentum's ref-blackhole page).
 fn is_inline(word: &str) -> bool {
     word.eq_ignore_ascii_case("inline") || word.eq_ignore_ascii_case("true")
@@ -418,6 +478,8 @@ pub struct Inbound {
     /// `Listener_Sessions` and `Service_Sessions` along the chain: the budgets this
     /// session counts against.
     pub session_budgets: Vec<crate::sessions::Budget>,
+    /// SMTP AUTH's password files, when the listener offers AUTH to this client.
+    pub auth: Option<Arc<crate::smtp_auth::SmtpAuth>>,
 }
 
 /// The TLS options along a listener's chain: the certificate pair, `TLS_Protocols`,
@@ -464,6 +526,15 @@ fn tls_settings(
     })
 }
 
+/// What [`inbound`] needs besides the configuration: the daemon's caches and the
+/// generation's policy and password files.
+pub struct Env<'a> {
+    pub tls: &'a TlsCache,
+    pub policy: &'a Policy,
+    pub auth: &'a crate::smtp_auth::Stores,
+    pub spool_free: Option<&'a Arc<std::sync::atomic::AtomicU64>>,
+}
+
 /// Resolves the listener options for a client at `peer` (Listen::Peer > Listen >
 /// Listener::Peer > Listener > global).
 pub fn inbound(
@@ -471,10 +542,14 @@ pub fn inbound(
     globals: &Globals,
     plan: &ListenerPlan,
     peer: IpAddr,
-    tls: &TlsCache,
-    policy: &Policy,
-    spool_free: Option<&Arc<std::sync::atomic::AtomicU64>>,
+    env: &Env<'_>,
 ) -> Result<Inbound, ServerError> {
+    let Env {
+        tls,
+        policy,
+        spool_free,
+        ..
+    } = *env;
     let tree = &snap.tree;
     let chain = inbound::chain(tree, &plan.site, Some(peer));
     let o = &*INBOUND;
@@ -616,6 +691,8 @@ pub fn inbound(
             });
         }
     }
+    let (auth_offer, auth) =
+        crate::smtp_auth::for_chain(snap, &chain, env.auth, &globals.hostname)?;
     let received_hostname = match get(o.received_hostname) {
         Some(Value::Str(h)) => h,
         _ => globals.hostname.clone(),
@@ -653,6 +730,7 @@ pub fn inbound(
         },
         spool_free: spool_free.cloned(),
         record_rejections: globals.record_rejections,
+        auth: auth_offer,
         ..SessionConfig::default()
     };
     let context = match get(o.context) {
@@ -667,6 +745,7 @@ pub fn inbound(
         context,
         received_hostname,
         session_budgets,
+        auth,
     })
 }
 

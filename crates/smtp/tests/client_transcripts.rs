@@ -2,8 +2,9 @@
 //!
 //! Each `tests/client/*.txt` file is a golden dialogue. Lines the test keeps as written:
 //! - `# ...` comments; `@ key = value` settings before the first server line (`ehlo`, `tls`,
-//!   `protocol`: esmtp, smtp or lmtp; `xclient`: ifavailable or required; a message comes
-//!   from 192.0.2.7, which said HELO client.example);
+//!   `protocol`: esmtp, smtp or lmtp; `xclient`: ifavailable or required; `auth`: a
+//!   mechanism, then the user and the secret, and `plaintext` to log in without TLS; a
+//!   message comes from 192.0.2.7, which said HELO client.example);
 //! - `S: text` a server line, sent with CRLF; `S| text` the same but in one write with the next
 //!   server line;
 //! - `! send FROM TO...` starts a transaction (FROM `-` is the null sender) with a small body
@@ -132,6 +133,7 @@ fn run(text: &str) -> String {
             protocol: Protocol::Esmtp,
             xclient: TlsWish::No,
             transform_8bit: bindery_smtp::client::Transform8Bit::No,
+            auth: None,
         },
         client: None,
         pending: Vec::new(),
@@ -158,6 +160,21 @@ fn run(text: &str) -> String {
                 ("protocol", "lmtp") => r.cfg.protocol = Protocol::Lmtp,
                 ("xclient", "ifavailable") => r.cfg.xclient = TlsWish::IfAvailable,
                 ("xclient", "required") => r.cfg.xclient = TlsWish::Required,
+                ("auth", v) => {
+                    use bindery_smtp::client::{AuthMechanism, ClientAuth};
+                    let w: Vec<&str> = v.split_whitespace().collect();
+                    r.cfg.auth = Some(ClientAuth {
+                        mechanism: match w[0] {
+                            "PLAIN" => AuthMechanism::Plain,
+                            "LOGIN" => AuthMechanism::Login,
+                            "XOAUTH2" => AuthMechanism::Xoauth2,
+                            m => panic!("unknown mechanism {m}"),
+                        },
+                        user: w[1].into(),
+                        secret: w[2].into(),
+                        plaintext: w.get(3) == Some(&"plaintext"),
+                    });
+                }
                 other => panic!("unknown setting {other:?}"),
             }
         } else if let Some(rest) = line.strip_prefix("S: ") {

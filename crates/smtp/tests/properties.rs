@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use bindery_smtp::relay::DomainSet;
-use bindery_smtp::session::{Check, Checks};
+use bindery_smtp::session::{AuthOffer, AuthVerdict, Check, Checks, Mechanism};
 use bindery_smtp::{Reply, Session, SessionConfig, Step};
 use proptest::prelude::*;
 
@@ -21,6 +21,11 @@ fn drive(chunks: &[Vec<u8>]) -> (Vec<u8>, Vec<Vec<u8>>) {
             mail: true,
             rcpt: true,
             data: true,
+        },
+        auth: AuthOffer {
+            mechanisms: vec![Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5],
+            plaintext: true,
+            ..AuthOffer::default()
         },
         ..SessionConfig::default()
     };
@@ -42,6 +47,14 @@ fn drive(chunks: &[Vec<u8>]) -> (Vec<u8>, Vec<Vec<u8>>) {
                     checks += 1;
                     let refuse = checks.is_multiple_of(2) && c != Check::Connect;
                     s.verdict(refuse.then(|| Reply::new(550, "5.7.1", "no")));
+                }
+                Step::Auth(_) => {
+                    checks += 1;
+                    s.auth_done(if checks.is_multiple_of(2) {
+                        AuthVerdict::Invalid
+                    } else {
+                        AuthVerdict::Accepted
+                    });
                 }
                 Step::Message(t) => {
                     bodies.push(t.body);
@@ -70,6 +83,11 @@ fn piece() -> impl Strategy<Value = Vec<u8>> {
         Just(b"\n.\n".to_vec()),
         Just(b"..x\r\n".to_vec()),
         Just(b"QUIT\r\n".to_vec()),
+        Just(b"AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n".to_vec()),
+        Just(b"AUTH LOGIN\r\n".to_vec()),
+        Just(b"AUTH CRAM-MD5\r\n".to_vec()),
+        Just(b"YWxpY2U=\r\n".to_vec()),
+        Just(b"*\r\n".to_vec()),
         proptest::collection::vec(any::<u8>(), 0..40),
         proptest::collection::vec(
             prop_oneof![Just(b'a'), Just(b'\r'), Just(b'\n'), Just(b'.')],
@@ -124,6 +142,7 @@ fn drive_client(chunks: &[Vec<u8>]) -> usize {
         protocol: bindery_smtp::client::Protocol::Esmtp,
         xclient: TlsWish::IfAvailable,
         transform_8bit: bindery_smtp::client::Transform8Bit::Strict,
+        auth: None,
     });
     let msg = Outgoing {
         sender: "a@b.test".into(),

@@ -14,7 +14,7 @@ fn run(s: &mut Session, input: &[u8], verdicts: &mut Vec<Option<Reply>>) {
             Step::NeedInput | Step::Close => break,
             Step::Check(_) => s.verdict(verdicts.remove(0)),
             Step::Message(_) => s.message_done(Reply::new(250, "2.0.0", "OK")),
-            Step::StartTls => break,
+            Step::StartTls | Step::Auth(_) => break,
         }
         s.clear_output();
     }
@@ -76,7 +76,7 @@ fn a_discarded_message_is_a_success_and_a_rejection() {
     let mut replies = String::new();
     loop {
         match s.step() {
-            Step::NeedInput | Step::Close | Step::StartTls => break,
+            Step::NeedInput | Step::Close | Step::StartTls | Step::Auth(_) => break,
             Step::Check(_) => s.verdict(None),
             Step::Message(_) => s.message_discarded(
                 Reply::new(250, "2.0.0", "OK queued as 1"),
@@ -122,7 +122,7 @@ fn a_policy_disconnects_and_adds_capabilities() {
     let mut closed = false;
     loop {
         match s.step() {
-            Step::NeedInput | Step::StartTls => break,
+            Step::NeedInput | Step::StartTls | Step::Auth(_) => break,
             Step::Close => {
                 closed = true;
                 break;

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use common::{escape, unescape};
 
 use bindery_smtp::relay::DomainSet;
-use bindery_smtp::session::Check;
+use bindery_smtp::session::{AuthVerdict, Check, Login, Mechanism, Proof};
 use bindery_smtp::{Reply, Session, SessionConfig, Step};
 
 fn set(cfg: &mut SessionConfig, key: &str, value: &str) {
@@ -55,6 +55,13 @@ fn set(cfg: &mut SessionConfig, key: &str, value: &str) {
             cfg.unqualified_recipient_domain = Some(value.to_string())
         }
         "relay_domains" => cfg.relay_domains = DomainSet::new(value.split_whitespace()),
+        "auth" => {
+            cfg.auth.mechanisms = value
+                .split_whitespace()
+                .map(|m| Mechanism::parse(m).expect("a mechanism"))
+                .collect()
+        }
+        "auth_plaintext" => cfg.auth.plaintext = value.parse().unwrap(),
         "checks" => {
             for w in value.split_whitespace() {
                 match w {
@@ -154,6 +161,18 @@ impl Runner {
                     self.session().verdict(verdict);
                     self.flush();
                 }
+                Step::Auth(login) => {
+                    let verdict = fake_store(&login);
+                    let _ = writeln!(
+                        self.out,
+                        "A: {} user={} authzid={} -> {verdict:?}",
+                        login.mechanism.name(),
+                        login.user,
+                        login.authzid
+                    );
+                    self.session().auth_done(verdict);
+                    self.flush();
+                }
                 Step::Message(t) => {
                     let rcpts: Vec<String> = t
                         .recipients
@@ -193,6 +212,31 @@ impl Runner {
                 }
             }
         }
+    }
+}
+
+/// The password store of the transcripts: `alice` / `secret`; `locked` is locked out and
+/// `broken` cannot be read. CRAM-MD5 is checked for real (HMAC-MD5 keyed with the password).
+fn fake_store(login: &Login) -> AuthVerdict {
+    use hmac::{Hmac, KeyInit, Mac};
+    match login.user.as_str() {
+        "locked" => return AuthVerdict::Locked,
+        "broken" => return AuthVerdict::Unavailable,
+        "alice" => {}
+        _ => return AuthVerdict::Invalid,
+    }
+    let good = match &login.proof {
+        Proof::Password(p) => p == "secret",
+        Proof::CramMd5 { challenge, digest } => {
+            let mut mac = Hmac::<md5::Md5>::new_from_slice(b"secret").unwrap();
+            mac.update(challenge.as_bytes());
+            hex::encode(mac.finalize().into_bytes()) == *digest
+        }
+    };
+    if good {
+        AuthVerdict::Accepted
+    } else {
+        AuthVerdict::Invalid
     }
 }
 

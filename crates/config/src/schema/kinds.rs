@@ -31,9 +31,9 @@ pub enum Kind {
     /// Only the value given is honoured, because it is what bindery does (which is not
     /// Momentum's default); any other value is refused.
     Fixed(&'static str, &'static str),
-    /// Implemented under one kind of listener (the stanza and its `Listen` stanzas);
-    /// refused elsewhere, where the text says what it would do.
-    ListenerOnly(ScopeKind, &'static str),
+    /// Implemented under these kinds of listener (the stanza and its `Listen` and `Peer`
+    /// stanzas); refused elsewhere, where the text says what it would do.
+    ListenerOnly(&'static [ScopeKind], &'static str),
     /// Only these values are honoured (the first is the default); any other is refused,
     /// and the text says what those do in Momentum.
     Values(&'static [&'static str], &'static str),
@@ -55,7 +55,7 @@ impl Kind {
             Kind::Fixed(..) => "one value only",
             Kind::Subset(..) => "some values only",
             Kind::Values(..) => "some values only",
-            Kind::ListenerOnly(..) => "implemented on one listener kind",
+            Kind::ListenerOnly(..) => "implemented on some listener kinds",
             Kind::Refused(_) => "refused",
         }
     }
@@ -230,6 +230,14 @@ pub const IMPLEMENTED: &[&str] = &[
     "Send_Unsigned_On_Error",
     "Signing_Stats",
     "Copy_Headers",
+    // SMTP AUTH (issue 21); the last two are bindery's own.
+    "Allow_Plaintext_Auth",
+    "Auth_Failure_Delay",
+    // outbound_smtp_auth (issue 21); the last is bindery's own.
+    "Outbound_SMTP_AUTH_Type",
+    "Outbound_SMTP_AUTH_User",
+    "Outbound_SMTP_AUTH_Pass",
+    "Outbound_SMTP_AUTH_Allow_Plaintext",
 ];
 
 /// Every other option, with its kind and the one line that decides it.
@@ -313,11 +321,11 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Reconfig_Message", Kind::DefaultOnly("the reply while Momentum reloads; bindery installs a new configuration without refusing sessions")),
     // Momentum offers PIPELINING, 8BITMIME and STARTTLS by itself and adds the listed ones;
     // bindery offers every one of these on every listener (STARTTLS where a certificate is set).
-    ("SMTP_Extensions", Kind::Subset(&["ENHANCEDSTATUSCODES", "ENHANCEDSTATUSCODE", "STARTTLS", "PIPELINING", "8BITMIME", "SIZE", "DSN", "SMTPUTF8"], "AUTH arrives with SMTP AUTH (issue 21); XCLIENT, XREMOTEIP and XSETCONTEXT let a trusted client change its address or context, and ALWAYS-ALLOW authenticates everyone, which bindery does not offer (use Proxy_Protocol for the client's address)")),
+    ("SMTP_Extensions", Kind::Subset(&["ENHANCEDSTATUSCODES", "ENHANCEDSTATUSCODE", "STARTTLS", "PIPELINING", "8BITMIME", "SIZE", "DSN", "SMTPUTF8", "AUTH PLAIN", "AUTH LOGIN", "AUTH CRAM-MD5"], "list each AUTH mechanism as its own entry (\"AUTH PLAIN\" \"AUTH LOGIN\"); AUTH DIGEST-MD5 is not built (RFC 6331 made it historic): offer AUTH PLAIN over TLS with the same digest:// file in AuthPlainParameters; XCLIENT, XREMOTEIP and XSETCONTEXT let a trusted client change its address or context, and ALWAYS-ALLOW authenticates everyone, which bindery does not offer (use Proxy_Protocol for the client's address, Always_Allow in a Peer for trusted logins)")),
     ("STARTTLS_Injection_Policy", Kind::Fixed("ignore", "`reject` (Momentum's default) answers commands a client pipelined after STARTTLS with an error; bindery drops them unread (CVE-2011-0411)")),
-    ("Use_SSL", Kind::ListenerOnly(ScopeKind::EsmtpListener, "implicit TLS (port 465 style) on an ESMTP listener; bindery's console and HTTP listeners do not take it")),
-    ("Proxy_Protocol", Kind::ListenerOnly(ScopeKind::EsmtpListener, "reads the client's address from a PROXY header; bindery's console and HTTP listeners do not take it")),
-    ("Proxy_Protocol_Timeout", Kind::ListenerOnly(ScopeKind::EsmtpListener, "how long a PROXY header may take; bindery's console and HTTP listeners do not take PROXY")),
+    ("Use_SSL", Kind::ListenerOnly(&[ScopeKind::EsmtpListener], "implicit TLS (port 465 style) on an ESMTP listener; bindery's console and HTTP listeners do not take it")),
+    ("Proxy_Protocol", Kind::ListenerOnly(&[ScopeKind::EsmtpListener], "reads the client's address from a PROXY header; bindery's console and HTTP listeners do not take it")),
+    ("Proxy_Protocol_Timeout", Kind::ListenerOnly(&[ScopeKind::EsmtpListener], "how long a PROXY header may take; bindery's console and HTTP listeners do not take PROXY")),
     ("Pathway", Kind::Refused("names the pathway stanza a listener's sessions take their options from; not built yet")),
     ("Inbound_Throttle_Messages", Kind::Refused("limits the rate of messages a pathway accepts; not built yet")),
     // ---- Listener tuning ----
@@ -336,16 +344,17 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("TCP_Recv_Buffer_Size", Kind::Tuning("the socket's receive buffer; the kernel sizes it")),
     ("TCP_Send_Buffer_Size", Kind::Tuning("the socket's send buffer; the kernel sizes it")),
     ("Control_Client_Timeout", Kind::Inert("the timeout of the control connections Momentum opens as a client (eccmgrio:// in a cluster); bindery opens none. A console connection's idle timeout is the Control_Listener's Timeout")),
-    // ---- Authentication and authorization (issue 21; the console's in issue 18) ----
-    ("Enable_Authorization", Kind::ListenerOnly(ScopeKind::ControlListener, "authorization of SMTP AUTH users; on the console (Authorization stanza) it is implemented")),
-    ("Always_Allow", Kind::ListenerOnly(ScopeKind::ControlListener, "makes every SMTP AUTH or HTTP login succeed for these clients; arrives with SMTP AUTH (issue 21); on the console it is implemented")),
-    ("Always_Deny", Kind::ListenerOnly(ScopeKind::ControlListener, "makes every SMTP AUTH or HTTP login fail for these clients; arrives with SMTP AUTH (issue 21); on the console it is implemented")),
-    ("AuthorizationParameters", Kind::ListenerOnly(ScopeKind::ControlListener, "where SMTP AUTH users' roles come from; arrives with SMTP AUTH (issue 21); on the console it is implemented (groups:// files)")),
-    ("AuthDigestMD5Parameters", Kind::ListenerOnly(ScopeKind::ControlListener, "DIGEST-MD5 authentication for SMTP AUTH; arrives with SMTP AUTH (issue 21); on the console it is implemented")),
-    ("Enable_Authentication", Kind::ListenerOnly(ScopeKind::ControlListener, "SMTP AUTH on an ESMTP listener or an HTTP listener's login; arrives with SMTP AUTH (issue 21); on the console it is implemented")),
-    ("AuthLoginParameters", Kind::Refused("AUTH LOGIN; arrives with SMTP AUTH (issue 21)")),
-    ("AuthPlainParameters", Kind::Refused("AUTH PLAIN; arrives with SMTP AUTH (issue 21)")),
-    ("AuthCramMD5Parameters", Kind::Refused("AUTH CRAM-MD5; arrives with SMTP AUTH (issue 21)")),
+    // ---- Authentication and authorization (SMTP AUTH in issue 21; the console's in issue 18) ----
+    ("Enable_Authorization", Kind::ListenerOnly(&[ScopeKind::ControlListener], "authorization of SMTP AUTH users; on the console (Authorization stanza) it is implemented")),
+    ("Always_Allow", Kind::ListenerOnly(&[ScopeKind::ControlListener, ScopeKind::EsmtpListener], "makes every login succeed for these clients; implemented for the console and SMTP AUTH, not for HTTP listeners (their API keys are checked always)")),
+    ("Always_Deny", Kind::ListenerOnly(&[ScopeKind::ControlListener, ScopeKind::EsmtpListener], "makes every login fail for these clients; implemented for the console and SMTP AUTH, not for HTTP listeners")),
+    ("AuthorizationParameters", Kind::ListenerOnly(&[ScopeKind::ControlListener], "where SMTP AUTH users' roles come from; arrives with SMTP AUTH (issue 21); on the console it is implemented (groups:// files)")),
+    ("AuthDigestMD5Parameters", Kind::ListenerOnly(&[ScopeKind::ControlListener], "DIGEST-MD5 for SMTP AUTH is not built (RFC 6331 made it historic); point AuthPlainParameters or AuthLoginParameters at the same digest:// file and offer \"AUTH PLAIN\" over TLS. On the console it is implemented")),
+    ("Enable_Authentication", Kind::ListenerOnly(&[ScopeKind::ControlListener], "on an ESMTP listener, listing \"AUTH PLAIN\" (or LOGIN, CRAM-MD5) in SMTP_Extensions with its Auth*Parameters turns SMTP AUTH on; HTTP listeners check API keys always. On the console it is implemented")),
+    ("AuthLoginParameters", Kind::ListenerOnly(&[ScopeKind::EsmtpListener], "the password file of SMTP AUTH LOGIN; the console logs in with AuthDigestMD5Parameters only")),
+    ("AuthPlainParameters", Kind::ListenerOnly(&[ScopeKind::EsmtpListener], "the password file of SMTP AUTH PLAIN; HTTP listeners check API keys instead")),
+    ("AuthCramMD5Parameters", Kind::ListenerOnly(&[ScopeKind::EsmtpListener], "the password file of SMTP AUTH CRAM-MD5; the console logs in with AuthDigestMD5Parameters only")),
+    ("Outbound_SMTP_AUTH_Key", Kind::Refused("a key Momentum's Lua hook outbound_smtp_auth_config looks credentials up by; bindery does not run that hook: set Outbound_SMTP_AUTH_User and Outbound_SMTP_AUTH_Pass in the binding or domain")),
     // ---- ThreadPool, Security, Debug_Flags ----
     ("Backlog", Kind::Tuning("a Momentum thread pool's job queue length; bindery has one task scheduler")),
     ("Stack_Size", Kind::Tuning("a Momentum thread pool's thread stack size; bindery has one task scheduler")),

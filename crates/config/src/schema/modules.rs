@@ -176,7 +176,7 @@ pub static MODULES: &[ModuleDef] = &[
     m("openarc", N, Refused("signs and checks ARC headers; not built yet"), NONE, NO_STANZAS),
     m("opendkim", N, Impl, NONE, NO_STANZAS),
     m("outbound_audit", N, Refused("keeps time series of remote domains' replies for Lua; not built yet"), NONE, NO_STANZAS),
-    m("outbound_smtp_auth", N, Refused("authenticates to remote servers with SMTP AUTH; arrives with SMTP AUTH (issue 21)"), NONE, NO_STANZAS),
+    m("outbound_smtp_auth", S, Impl, NONE, NO_STANZAS),
     m("persist_io", S, Inert("a disk cache between Momentum's loggers and their IO wrappers; bindery's loggers write their files directly"), &[("persist_path", Path), ("dirmode", Mode), ("filemode", Mode)], NO_STANZAS),
     m("pipe_io", S, Refused("writes logs through a program; not built yet"), NONE, NO_STANZAS),
     m("pipe_transport", N, Refused("delivers mail to a local program; bindery delivers by SMTP only"), NONE, NO_STANZAS),

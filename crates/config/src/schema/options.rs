@@ -416,9 +416,23 @@ options! {
     "Always_Allow": Bool, Some("false"), CTRL | ESMTP | HTTP | LISTEN | PEER | PW | PWG;
     "Always_Deny": Bool, Some("false"), CTRL | ESMTP | HTTP | LISTEN | PEER | PW | PWG;
     "AuthDigestMD5Parameters": Dict, None, CTRL | ESMTP | HTTP | LISTEN | PEER | PW | PWG;
-    "AuthLoginParameters": Dict, None, CTRL | ESMTP | LISTEN | PW | PWG;
-    "AuthPlainParameters": Dict, None, ESMTP | HTTP | LISTEN | PW | PWG;
-    "AuthCramMD5Parameters": Dict, None, CTRL | ESMTP | LISTEN | PW | PWG;
+    "AuthLoginParameters": Dict, None, CTRL | ESMTP | LISTEN | PEER | PW | PWG;
+    "AuthPlainParameters": Dict, None, ESMTP | HTTP | LISTEN | PEER | PW | PWG;
+    "AuthCramMD5Parameters": Dict, None, CTRL | ESMTP | LISTEN | PEER | PW | PWG;
+    // Momentum's outbound_smtp_auth module (modules/outbound-smtp-auth.md): log in to the
+    // remote server, in binding_group, binding, domain and global scopes.
+    "Outbound_SMTP_AUTH_Type": Enum(&["PLAIN", "LOGIN", "XOAUTH2"]), None, DELIV;
+    "Outbound_SMTP_AUTH_User": Str, None, DELIV;
+    "Outbound_SMTP_AUTH_Pass": Str, None, DELIV;
+    "Outbound_SMTP_AUTH_Key": Str, None, DELIV;
+    // Bindery's own: the login may go out on a connection without TLS.
+    "Outbound_SMTP_AUTH_Allow_Plaintext": Bool, Some("false"), DELIV;
+    // Bindery's own: SMTP AUTH may be used before STARTTLS by these clients (a trusted
+    // network). Without it AUTH is offered only under TLS.
+    "Allow_Plaintext_Auth": Bool, Some("false"), INBOUND;
+    // Bindery's own: how long a failed SMTP AUTH login waits before its 535 (and a locked-out
+    // address before its 454), so that guessing is slow.
+    "Auth_Failure_Delay": Seconds, Some("1"), INBOUND;
     "AuthorizationParameters": Dict, None, CTRL | ESMTP | LISTEN;
     // Inside `Authorization { Role "name" { ... } }`: Perl regexes matched against a
     // console command line.
@@ -441,7 +455,7 @@ options! {
     "Info": List, None, DBG;
     "Debug": List, None, DBG;
     // Every Momentum module takes a `debug_level` of its own, the loggers too.
-    "Debug_Level": Enum(DEBUG_LEVELS), Some("ERROR"), G | ECLOG | BLOG | DELAYDSN;
+    "Debug_Level": Enum(DEBUG_LEVELS), Some("ERROR"), G | ECLOG | BLOG | DELAYDSN | OUTAUTH;
 
     // ---- Lua policy (Momentum's scriptlet module) ----
     // A script's file: a path (absolute, or relative to the file that says it) with or

@@ -46,6 +46,9 @@ pub enum ScopeKind {
     /// `dkim_domain "example.com" { selector = ... }` inside `opendkim`: how mail whose
     /// responsible domain this is gets signed.
     DkimDomain,
+    /// `outbound_smtp_auth { }`: Momentum's module that logs in to remote servers with the
+    /// `Outbound_SMTP_AUTH_*` options (issue 21).
+    OutboundSmtpAuth,
 }
 
 impl ScopeKind {
@@ -117,6 +120,7 @@ pub const DATASRC: u32 = ScopeKind::Datasource.bit();
 pub const INAUDIT: u32 = ScopeKind::InboundAudit.bit();
 pub const OPENDKIM: u32 = ScopeKind::OpenDkim.bit();
 pub const DKIMDOM: u32 = ScopeKind::DkimDomain.bit();
+pub const OUTAUTH: u32 = ScopeKind::OutboundSmtpAuth.bit();
 
 /// What the schema knows about one scope kind.
 #[derive(Debug)]
@@ -131,7 +135,7 @@ pub struct ScopeDef {
 }
 
 /// Indexed by `ScopeKind as usize`.
-pub static SCOPES: [ScopeDef; 26] = [
+pub static SCOPES: [ScopeDef; 27] = [
     ScopeDef {
         kind: ScopeKind::Global,
         keyword: "global",
@@ -287,5 +291,11 @@ pub static SCOPES: [ScopeDef; 26] = [
         keyword: "dkim_domain",
         named: true,
         parents: ScopeSet(OPENDKIM),
+    },
+    ScopeDef {
+        kind: ScopeKind::OutboundSmtpAuth,
+        keyword: "outbound_smtp_auth",
+        named: false,
+        parents: ScopeSet(G),
     },
 ];

@@ -7,6 +7,7 @@ mod binding_summary;
 mod config;
 mod domain;
 pub(crate) mod figures;
+mod injection_summary;
 mod mailq;
 mod message;
 mod rebind;
@@ -166,6 +167,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "[reset]",
         "DKIM signing statistics: global, per domain, per binding, per binding per domain",
     ),
+    (
+        "injection summary",
+        "",
+        "logins, messages and recipients per SMTP AUTH user and per API key name",
+    ),
     ("help", "", "this list"),
     ("quit", "", "leave the console"),
 ];
@@ -193,6 +199,7 @@ pub async fn run<D: Daemon>(d: &D, words: &[String]) -> Output {
         ["reopen", "logs"] => reopen::run(d),
         ["signing_stats"] => signing_stats::show(d),
         ["signing_stats", "reset"] => signing_stats::reset(d),
+        ["injection", "summary"] => injection_summary::run(d),
         // Momentum's module-addressed form; bindery reopens every log, which includes that
         // module's.
         [m, "reopen", "logs"] if m.starts_with("ec_logger:") || m.starts_with("bounce_logger:") => {

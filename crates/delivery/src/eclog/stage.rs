@@ -16,7 +16,8 @@ pub fn of(phase: Phase) -> u8 {
         Phase::Data => 6,
         // The body went out; the reply to the final dot is what failed.
         Phase::Body => 9,
-        Phase::Ehlo => 10,
+        // Momentum has no stage of its own for the login, which is part of the handshake.
+        Phase::Ehlo | Phase::Auth => 10,
         Phase::Greeting => 12,
         Phase::Rset => 13,
         Phase::StartTls => 15,

@@ -199,6 +199,17 @@ async fn connect(
                     return Err(ConnectFailure {
                         response: Response::local(451, format!("4.7.5 {e}")),
                         tls_failed: true,
+                        answered: false,
+                    });
+                }
+            };
+            let auth = match &opts.auth {
+                Ok(a) => a.clone(),
+                Err(why) => {
+                    return Err(ConnectFailure {
+                        response: Response::local(451, format!("4.7.0 {why}")),
+                        tls_failed: false,
+                        answered: true,
                     });
                 }
             };
@@ -208,6 +219,7 @@ async fn connect(
                 protocol: opts.protocol,
                 xclient: opts.xclient,
                 transform_8bit: opts.transform_8bit,
+                auth,
             };
             Outbound::open(t, opts.bind_address, session, cfg.as_ref(), opts.timeouts).await
         }
@@ -266,7 +278,7 @@ async fn connect(
             Err(f) => {
                 tracing::debug!(host = %t.host, addr = %t.addr, reply = %f.response, "connection failed; next host");
                 // A refused certificate is no outage: the address answered.
-                if !f.response.is_permanent() && !f.tls_failed {
+                if !f.response.is_permanent() && !f.tls_failed && !f.answered {
                     failed.push(t.addr.ip());
                 }
                 last = Some(f);
@@ -283,6 +295,7 @@ async fn connect(
     Err(Unconnected::Failed(last.unwrap_or(ConnectFailure {
         response: Response::local(451, "4.4.0 no host to try"),
         tls_failed: false,
+        answered: false,
     })))
 }
 
@@ -418,10 +431,11 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList, joined: Op
                 requeue(&inner, q, first, 1000);
                 return;
             }
-            // A TLS failure (a certificate refused, no common version) is no outage of
-            // the destination: its parts are deferred at once, as a 5xx fails them.
+            // A TLS failure (a certificate refused, no common version) or a refused login is
+            // no outage of the destination: its parts are deferred at once, as a 5xx fails
+            // them.
             mark_failed(&inner, &opts, &failed);
-            if !f.response.is_permanent() && !f.tls_failed {
+            if !f.response.is_permanent() && !f.tls_failed && !f.answered {
                 note_failure(&inner, q, &f.response);
                 if gives_up(&inner, q, &opts, &targets).is_none() {
                     // The destination has not failed long enough to be given up on: the

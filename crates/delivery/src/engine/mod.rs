@@ -508,7 +508,15 @@ impl Inner {
         let now = self.now_ms();
         let mut st = self.lock();
         for (domain, rcpts) in groups {
-            let q = st.queues.queue_id(binding, &domain);
+            let mut q = st.queues.queue_id(binding, &domain);
+            // `gateway = "#name"` (Momentum's synthetic route target, as in SparkPost's relay
+            // example): the part goes to the queue of domain stanza `#name`, whose routes
+            // and options (TLS, the login) it is delivered with.
+            if let Some(gw) = synthetic_gateway(&self.options(&mut st, q).gateway)
+                && !gw.eq_ignore_ascii_case(&domain)
+            {
+                q = st.queues.queue_id(binding, &gw.to_ascii_lowercase());
+            }
             let batch = self.options(&mut st, q).max_recipients_per_batch;
             for chunk in rcpts.chunks(batch) {
                 msg.parts.fetch_add(1, Ordering::Relaxed);
@@ -524,6 +532,13 @@ impl Inner {
         drop(st);
         self.wake.notify_one();
     }
+}
+
+/// A `gateway` that names a synthetic domain stanza (`#name`), not a host.
+pub(crate) fn synthetic_gateway(gateway: &Option<String>) -> Option<&str> {
+    gateway
+        .as_deref()
+        .filter(|g| g.len() > 1 && g.starts_with('#'))
 }
 
 fn default_suspended(snap: &Snapshot) -> bool {

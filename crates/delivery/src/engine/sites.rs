@@ -39,6 +39,9 @@ pub(crate) struct SiteKey {
     tls_ca: Option<Box<std::path::Path>>,
     tls_protocols: bindery_config::tls_protocols::Protocols,
     timeouts: Timeouts,
+    /// The login (`outbound_smtp_auth`): a connection logged in as one user carries no mail
+    /// of another.
+    auth: Option<bindery_smtp::client::ClientAuth>,
 }
 
 impl SiteKey {
@@ -60,6 +63,7 @@ impl SiteKey {
             tls_ca: opts.tls_ca.as_deref().map(Box::from),
             tls_protocols: opts.tls_protocols,
             timeouts: opts.timeouts,
+            auth: opts.auth.clone().ok().flatten(),
         }
     }
 }

@@ -17,6 +17,9 @@ pub struct Extensions {
     pub size: Option<u64>,
     /// Postfix's XCLIENT, with the attribute names the server takes (upper case).
     pub xclient: Option<Vec<String>>,
+    /// AUTH (RFC 4954) with the mechanisms offered (upper case); `AUTH=` lines of old
+    /// servers count too.
+    pub auth: Option<Vec<String>>,
 }
 
 impl Extensions {
@@ -42,6 +45,19 @@ impl Extensions {
                 "SIZE" => ext.size = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0)),
                 "XCLIENT" => {
                     ext.xclient = Some(words.map(|w| w.to_ascii_uppercase()).collect());
+                }
+                k if k == "AUTH" || k.starts_with("AUTH=") => {
+                    let first = k.strip_prefix("AUTH=").filter(|m| !m.is_empty());
+                    let list = ext.auth.get_or_insert_with(Vec::new);
+                    for m in first
+                        .map(str::to_string)
+                        .into_iter()
+                        .chain(words.map(|w| w.to_ascii_uppercase()))
+                    {
+                        if !list.contains(&m) {
+                            list.push(m);
+                        }
+                    }
                 }
                 _ => {}
             }
@@ -73,6 +89,7 @@ mod tests {
         assert!(e.esmtp && e.pipelining && e.starttls && e.dsn && e.eight_bit_mime);
         assert!(!e.smtputf8);
         assert_eq!(e.size, Some(1000));
+        assert_eq!(e.auth.as_deref(), Some(&["PLAIN".to_string()][..]));
         assert_eq!(
             e.xclient.as_deref(),
             Some(&["NAME", "ADDR", "PROTO", "HELO"].map(String::from)[..])

@@ -24,6 +24,7 @@
 //! fallback), and after the final dot one reply per recipient whose RCPT was accepted, in
 //! RCPT order, each deciding its own recipient ([`Outcome::per_rcpt`]).
 
+mod auth;
 mod downgrade;
 mod extensions;
 mod outgoing;
@@ -57,6 +58,52 @@ pub struct ClientConfig {
     /// Momentum's `transform_8bitmime_content`: an 8-bit body for a server without
     /// 8BITMIME (`downgrade.rs`).
     pub transform_8bit: Transform8Bit,
+    /// Momentum's `outbound_smtp_auth`: log in after the handshake where the server offers
+    /// AUTH (`auth.rs`).
+    pub auth: Option<ClientAuth>,
+}
+
+/// Momentum's `outbound_smtp_auth`: how the client logs in to a server that offers AUTH.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ClientAuth {
+    pub mechanism: AuthMechanism,
+    pub user: String,
+    /// The password, or XOAUTH2's access token.
+    pub secret: String,
+    /// Log in without TLS too (bindery's `Outbound_SMTP_AUTH_Allow_Plaintext`); otherwise a
+    /// connection that is not encrypted fails before the password leaves.
+    pub plaintext: bool,
+}
+
+/// Never prints the secret.
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAuth")
+            .field("mechanism", &self.mechanism)
+            .field("user", &self.user)
+            .field("secret", &"<redacted>")
+            .field("plaintext", &self.plaintext)
+            .finish()
+    }
+}
+
+/// `Outbound_SMTP_AUTH_Type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AuthMechanism {
+    Plain,
+    Login,
+    /// Google's and Microsoft's OAuth 2.0 bearer token login.
+    Xoauth2,
+}
+
+impl AuthMechanism {
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMechanism::Plain => "PLAIN",
+            AuthMechanism::Login => "LOGIN",
+            AuthMechanism::Xoauth2 => "XOAUTH2",
+        }
+    }
 }
 
 /// Momentum's `Delivery_Method`, for the methods bindery speaks.
@@ -76,6 +123,8 @@ pub enum Phase {
     Greeting,
     Ehlo,
     StartTls,
+    /// Logging in (`outbound_smtp_auth`), after the handshake.
+    Auth,
     /// Nothing outstanding: the connection is idle (`idle_timeout`).
     Ready,
     MailFrom,
@@ -99,6 +148,8 @@ enum Awaiting {
     Handshake,
     /// XCLIENT before a transaction: its 220 is a new greeting, EHLO follows.
     Xclient,
+    /// AUTH: the reply to the command or to one answer (`auth.rs`).
+    Auth(auth::AuthStep),
     Mail,
     Rcpt(usize),
     Data,
@@ -116,6 +167,7 @@ impl Awaiting {
         match self {
             Awaiting::Greeting => Phase::Greeting,
             Awaiting::Ehlo | Awaiting::Helo => Phase::Ehlo,
+            Awaiting::Auth(_) => Phase::Auth,
             Awaiting::StartTls | Awaiting::Handshake => Phase::StartTls,
             Awaiting::Xclient | Awaiting::Mail => Phase::MailFrom,
             Awaiting::Rcpt(_) => Phase::RcptTo,
@@ -272,6 +324,8 @@ pub struct Client {
     replies: u64,
     /// XCLIENT was accepted: the transaction starts once the new EHLO is answered.
     resume: bool,
+    /// AUTH succeeded on this connection.
+    authenticated: bool,
 }
 
 impl Client {
@@ -291,6 +345,7 @@ impl Client {
             ready_reported: false,
             replies: 0,
             resume: false,
+            authenticated: false,
         }
     }
 
@@ -568,11 +623,14 @@ impl Client {
                     self.events.push_back(ClientStep::StartTls);
                 } else if self.cfg.tls == TlsWish::Required {
                     self.fail_at(Phase::StartTls, r);
+                } else {
+                    // ifavailable: go on in plaintext (step reports Ready).
+                    self.login();
                 }
-                // ifavailable: go on in plaintext (step reports Ready).
             }
             Awaiting::Handshake => {}
             Awaiting::Xclient => self.on_xclient(r),
+            Awaiting::Auth(step) => self.on_auth(step, r),
             Awaiting::Mail => self.on_mail(r),
             Awaiting::Rcpt(i) => self.on_rcpt(i, r),
             Awaiting::Data => self.on_data(r),
@@ -626,6 +684,8 @@ impl Client {
         } else if !self.tls_active && self.cfg.tls == TlsWish::Required {
             let r = Response::local(451, "4.7.4 TLS required but not offered by the remote host");
             self.fail_at(Phase::Ehlo, r);
+        } else {
+            self.login();
         }
     }
 
@@ -738,6 +798,7 @@ mod tests {
             protocol: Protocol::Esmtp,
             xclient: TlsWish::No,
             transform_8bit: Transform8Bit::No,
+            auth: None,
         });
         c.input(b"220 hi\r\n250 ok\r\n");
         while !matches!(c.step(), ClientStep::NeedInput | ClientStep::Ready) {}

@@ -68,6 +68,7 @@ impl Session {
             peer: self.peer,
             helo: self.helo.clone().unwrap_or_default(),
             protocol: self.protocol(),
+            auth_user: self.user.as_ref().map(|(u, _)| u.clone()),
             sender: self.sender.take(),
             params: std::mem::take(&mut self.params),
             recipients: std::mem::take(&mut self.recipients),

@@ -38,6 +38,9 @@ impl Session {
         for ext in ["ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "SMTPUTF8"] {
             lines.push(ext.into());
         }
+        if let Some(auth) = self.auth_capability() {
+            lines.push(auth);
+        }
         // A policy's additions (`ac:esmtp_capability_add`), unless already offered.
         for ext in &self.extra_capabilities {
             let keyword = ext.split_whitespace().next();

@@ -12,8 +12,10 @@
 //! [`Session::verdict`] (see `check.rs`).
 //!
 //! One file per verb family: `hello.rs` (EHLO, HELO), `mail.rs`, `rcpt.rs`, `data.rs`,
-//! `other.rs` (RSET, NOOP, QUIT, VRFY, EXPN, HELP, STARTTLS), `check.rs` (policy checks).
+//! `other.rs` (RSET, NOOP, QUIT, VRFY, EXPN, HELP, STARTTLS), `auth.rs` (AUTH and its SASL
+//! exchange), `check.rs` (policy checks).
 
+mod auth;
 mod check;
 mod data;
 mod hello;
@@ -31,6 +33,7 @@ use crate::data::DataReceiver;
 use crate::relay::DomainSet;
 use crate::reply::Reply;
 
+pub use auth::{AuthOffer, AuthVerdict, Login, Mechanism, Proof};
 use check::Pending;
 pub use check::{Check, Checks};
 
@@ -96,6 +99,8 @@ pub struct SessionConfig {
     /// domain, `<Postmaster>` included (unless `Postmaster_Address` takes it first). Without
     /// it only `<Postmaster>` may be unqualified.
     pub unqualified_recipient_domain: Option<String>,
+    /// SMTP AUTH as offered to this client (`SMTP_Extensions` "AUTH ..."); empty: none.
+    pub auth: AuthOffer,
 }
 
 impl Default for SessionConfig {
@@ -123,6 +128,7 @@ impl Default for SessionConfig {
             record_rejections: false,
             unqualified_sender_domain: None,
             unqualified_recipient_domain: None,
+            auth: AuthOffer::default(),
         }
     }
 }
@@ -156,8 +162,10 @@ pub struct Recipient {
 pub struct Transaction {
     pub peer: IpAddr,
     pub helo: String,
-    /// `SMTP`, `ESMTP` or `ESMTPS`, for the Received header (RFC 3848).
+    /// `SMTP`, `ESMTP`, `ESMTPS`, `ESMTPA` or `ESMTPSA`, for the Received header (RFC 3848).
     pub protocol: &'static str,
+    /// The user the client logged in as with AUTH.
+    pub auth_user: Option<String>,
     pub sender: Option<Mailbox>,
     pub params: MailParams,
     pub recipients: Vec<Recipient>,
@@ -178,6 +186,8 @@ pub enum Step {
     Close,
     /// Ask the policy about this, then call [`Session::verdict`].
     Check(Check),
+    /// Check this login against the password store, then call [`Session::auth_done`].
+    Auth(Login),
 }
 
 #[derive(Debug)]
@@ -192,6 +202,10 @@ enum Phase {
     Data(Box<DataReceiver>),
     /// A message was handed over; waiting for [`Session::message_done`].
     Spooling,
+    /// Inside an AUTH exchange: the next line is the client's base64 answer to a `334`.
+    Auth(auth::Exchange),
+    /// A login was handed over; waiting for [`Session::auth_done`].
+    Verifying(String, Mechanism),
     /// After QUIT or a 421.
     Closed,
 }
@@ -227,6 +241,12 @@ pub struct Session {
     /// What the next refusal is attributed to (see [`Rejected::module`]).
     refuser: &'static str,
     rejected: Vec<Rejected>,
+    /// Who logged in with AUTH, and how.
+    user: Option<(String, Mechanism)>,
+    /// The caller's random part of CRAM-MD5 challenges ([`Session::set_auth_seed`]).
+    auth_seed: u64,
+    /// AUTH exchanges begun, to number the challenges.
+    auth_serial: u64,
 }
 
 impl Session {
@@ -254,6 +274,9 @@ impl Session {
             out: Vec::with_capacity(512),
             refuser: "esmtp",
             rejected: Vec::new(),
+            user: None,
+            auth_seed: 0,
+            auth_serial: 0,
             cfg,
         };
         if s.cfg.checks.connect {
@@ -343,7 +366,7 @@ impl Session {
     fn record(&mut self, r: &Reply) {
         let phase = match &self.phase {
             Phase::Fresh => "awaiting ehlo",
-            Phase::Idle => "awaiting mailfrom",
+            Phase::Idle | Phase::Auth(_) | Phase::Verifying(..) => "awaiting mailfrom",
             Phase::Mail if self.recipients.is_empty() => "awaiting rcptto",
             Phase::Mail => "awaiting data",
             Phase::Data(_) | Phase::Spooling => "reading body",
@@ -404,11 +427,14 @@ impl Session {
         }
     }
 
+    /// The `with` word of the Received header (RFC 3848): A for a logged-in client.
     fn protocol(&self) -> &'static str {
-        match (self.esmtp, self.tls) {
-            (false, _) => "SMTP",
-            (true, false) => "ESMTP",
-            (true, true) => "ESMTPS",
+        match (self.esmtp, self.tls, self.user.is_some()) {
+            (false, _, _) => "SMTP",
+            (true, false, false) => "ESMTP",
+            (true, true, false) => "ESMTPS",
+            (true, false, true) => "ESMTPA",
+            (true, true, true) => "ESMTPSA",
         }
     }
 
@@ -439,7 +465,23 @@ impl Session {
             }
             match &mut self.phase {
                 Phase::Closed => return Step::Close,
-                Phase::Spooling => return Step::NeedInput,
+                Phase::Spooling | Phase::Verifying(..) => return Step::NeedInput,
+                Phase::Auth(_) => {
+                    let Some(line) = self.next_line() else {
+                        return Step::NeedInput;
+                    };
+                    match line {
+                        Ok(line) => {
+                            if let Some(step) = self.sasl_line(&line) {
+                                return step;
+                            }
+                        }
+                        Err(r) => {
+                            self.phase = Phase::Idle;
+                            self.error(r);
+                        }
+                    }
+                }
                 Phase::Data(rx) => {
                     let (used, done) = rx.feed(&self.inbuf);
                     self.inbuf.drain(..used);
@@ -514,6 +556,7 @@ impl Session {
             Command::Expn => self.error(Reply::new(502, "5.5.1", "Error: EXPN not supported")),
             Command::Help => self.help(),
             Command::StartTls => return self.starttls(),
+            Command::Auth(mechanism, initial) => return self.auth(&mechanism, initial),
             Command::NotImplemented(verb) => self.error(Reply::new(
                 502,
                 "5.5.1",
@@ -613,6 +656,7 @@ impl Session {
     pub fn tls_started_verified(&mut self, verified: bool) {
         self.peer_verified = verified;
         self.tls = true;
+        self.user = None;
         self.helo = None;
         self.esmtp = false;
         self.phase = Phase::Fresh;

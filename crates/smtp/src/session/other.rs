@@ -20,6 +20,9 @@ impl Session {
         if self.cfg.starttls {
             cmds.push_str(" STARTTLS");
         }
+        if self.cfg.auth.usable(self.tls) {
+            cmds.push_str(" AUTH");
+        }
         self.ok(Reply::new(214, "2.0.0", cmds));
     }
 

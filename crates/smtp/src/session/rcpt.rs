@@ -62,6 +62,7 @@ impl Session {
         let verified_relay = self.peer_verified && self.cfg.tls_verified_peer_can_relay;
         if !self.cfg.relay_client
             && !verified_relay
+            && self.user.is_none()
             && !postmaster
             && !self.sender_may_relay()
             && let Err(why) = relay::check(to, &self.cfg.relay_domains, &self.cfg.hostname)
