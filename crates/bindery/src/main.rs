@@ -45,6 +45,8 @@ enum Command {
     Console(cmd::console::ConsoleArgs),
     /// Print a console password file line for USER; the password is read from stdin.
     Passwd(cmd::console::PasswdArgs),
+    /// Make a Transmissions API key and print it with its `API_Key_File` line.
+    ApiKey(cmd::api_key::ApiKeyArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Policy(c) => cmd::policy::run(c),
         Command::Console(a) => cmd::console::run(&a),
         Command::Passwd(a) => cmd::console::passwd(&a),
+        Command::ApiKey(a) => cmd::api_key::run(&a),
     };
     match result {
         Ok(code) => code,

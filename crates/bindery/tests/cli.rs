@@ -527,7 +527,7 @@ fn check_warns_of_callouts_bindery_does_not_run() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("log.lua"),
-        "local mod = {}\nfunction mod:msg_gen_data_spool(msg, ac, vctx)\n  print(msg)\nend\nmsys.registerModule('log', mod)\n",
+        "local mod = {}\nfunction mod:msg_gen_rcpt_to(msg, ac, vctx)\n  print(msg)\nend\nmsys.registerModule('log', mod)\n",
     )
     .unwrap();
     let conf = dir.path().join("bindery.conf");
@@ -544,7 +544,7 @@ fn check_warns_of_callouts_bindery_does_not_run() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(
-        text.contains("log.lua:2:1: warning: module 'log' defines `msg_gen_data_spool`"),
+        text.contains("log.lua:2:1: warning: module 'log' defines `msg_gen_rcpt_to`"),
         "{text}"
     );
     assert!(text.contains("configuration OK"), "{text}");

@@ -17,7 +17,8 @@
 //! `tests/peers/dkim_signing.py` (issue 20: the `opendkim` module's signatures checked by
 //! python3-dkim and Mail::DKIM against keys dnsmasq serves) and `tests/peers/smtp_auth.py`
 //! (issue 21: SMTP AUTH with swaks and smtplib, the guessing lockout, `config check`'s
-//! refusals).
+//! refusals) and `tests/peers/transmissions.py` (issue 21: the Transmissions API with
+//! SparkPost's Python client and curl).
 //! `.ci/run` installs what they need.
 
 use std::path::Path;
@@ -98,4 +99,9 @@ fn dkim_signing_verifies_with_real_verifiers() {
 #[test]
 fn smtp_auth_with_real_clients() {
     run_peer_script("smtp_auth.py");
+}
+
+#[test]
+fn transmissions_api_with_sparkposts_client() {
+    run_peer_script("transmissions.py");
 }

@@ -20,7 +20,7 @@
 pub mod addresses;
 pub mod audit_series;
 mod bitwise;
-mod choose;
+pub mod choose;
 pub mod cidr;
 mod config;
 pub mod counters;
@@ -101,11 +101,16 @@ pub enum Callout {
     PreRequeue,
     /// `validate_dealloc()`: the session's validation context is torn down.
     Dealloc,
+    /// `msg_gen_data_spool(msg)`: a message the Transmissions API generated, in place of
+    /// `validate_data` and `validate_data_spool` (which do not fire for those, Momentum's
+    /// `4/dkim2/sign.md`); the recipient's metadata is in the message context as
+    /// `mo_rcpt_meta`.
+    MsgGenDataSpool,
 }
 
 impl Callout {
     /// How many callouts there are (the statistics arrays' size).
-    pub const COUNT: usize = 19;
+    pub const COUNT: usize = 20;
 
     pub const ALL: [Callout; Callout::COUNT] = [
         Callout::Accept,
@@ -127,6 +132,7 @@ impl Callout {
         Callout::LogPermanent,
         Callout::PreRequeue,
         Callout::Dealloc,
+        Callout::MsgGenDataSpool,
     ];
 
     /// Run for each recipient's own message, in this order.
@@ -160,6 +166,7 @@ impl Callout {
             Callout::Accept => "core_validate_accept",
             Callout::PreRequeue => "core_pre_mailq_message_requeue",
             Callout::Dealloc => "validate_dealloc",
+            Callout::MsgGenDataSpool => "msg_gen_data_spool",
         }
     }
 
@@ -487,7 +494,7 @@ impl Policy {
 
     /// Whether [`Policy::message`] has anything to run.
     pub fn has_message_callouts(&self) -> bool {
-        [Callout::Data, Callout::DataSpool]
+        [Callout::Data, Callout::DataSpool, Callout::MsgGenDataSpool]
             .iter()
             .chain(&Callout::EACH_RCPT)
             .any(|&c| self.has(c))
@@ -576,7 +583,13 @@ impl Policy {
     /// binding chosen so far; an error or a refusal code anywhere else refuses the whole
     /// message (an SMTP DATA has one reply).
     pub fn message(&self, conn: &mut Conn, msg: &mut Message) -> Verdict {
-        for c in [Callout::Data, Callout::DataSpool] {
+        let generated = msg.recv_method == inject::RecvMethod::Http;
+        let data_phases: &[Callout] = if generated {
+            &[Callout::MsgGenDataSpool]
+        } else {
+            &[Callout::Data, Callout::DataSpool]
+        };
+        for &c in data_phases {
             if let Some(code) = self.phase(c, conn, msg, None) {
                 return Verdict::Refuse(code);
             }
@@ -655,6 +668,10 @@ impl Policy {
     /// The per-recipient callouts on one recipient's message; a refusal code, if any.
     fn each_rcpt(&self, conn: &mut Conn, msg: &mut Message) -> Option<Code> {
         for c in Callout::EACH_RCPT {
+            // The validate_data_spool phases do not fire for generated messages.
+            if c == Callout::DataSpoolEachRcpt && msg.recv_method == inject::RecvMethod::Http {
+                continue;
+            }
             let code = self.phase(c, conn, msg, None);
             // set_binding cannot refuse: setting a code there is an error (Momentum forbids
             // it), and an error there keeps the binding chosen so far.

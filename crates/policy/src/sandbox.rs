@@ -906,7 +906,7 @@ impl State {
                 | Callout::LogTransient
                 | Callout::LogPermanent
                 | Callout::PreRequeue => Ok(Value::Nil),
-                Callout::SetBinding => f.call((m, &self.msg)),
+                Callout::SetBinding | Callout::MsgGenDataSpool => f.call((m, &self.msg)),
             };
             let ret = ret.map_err(|e| self.located(e, f))?;
             let done = match ret {

@@ -758,7 +758,7 @@ fn callouts_bindery_does_not_run_are_warnings() {
         r#"
 local mod = {}
 function mod:validate_set_binding(msg) return 0 end
-function mod:msg_gen_data_spool(msg, ac, vctx) end
+function mod:msg_gen_rcpt_to(msg, ac, vctx) end
 function mod:validate_set_bindings(msg) end
 function mod:helper() end
 msys.registerModule("w", mod)
@@ -767,7 +767,7 @@ msys.registerModule("w", mod)
     let w = p.warnings();
     assert_eq!(w.len(), 2, "{w:?}");
     assert!(
-        w[0].contains("t.lua:4:1: warning: module 'w' defines `msg_gen_data_spool`"),
+        w[0].contains("t.lua:4:1: warning: module 'w' defines `msg_gen_rcpt_to`"),
         "{}",
         w[0]
     );

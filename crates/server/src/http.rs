@@ -1,5 +1,6 @@
-//! `HTTP_Listener { Listen "127.0.0.1:8080" { } }`: `GET /metrics` in Prometheus text. The
-//! figures are gathered at each scrape by `bindery_control::metrics`. Connections go through
+//! `HTTP_Listener { Listen "127.0.0.1:8080" { } }`: `GET /metrics` in Prometheus text (the
+//! figures are gathered at each scrape by `bindery_control::metrics`), and, where the Listen
+//! names an `API_Key_File`, the Transmissions API (`transmissions.rs`). Connections go through
 //! the side listeners' [`Gate`](crate::guard::Gate): `Concurrency` (0: 64) at once, each
 //! closed after `Idle_Time` without progress either way, none past the descriptor reserve.
 
@@ -13,6 +14,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use bindery_config::schema::ScopeKind;
 use bindery_config::snapshot::Snapshot;
+use bindery_config::value::Value;
 use tokio::sync::watch;
 
 use crate::guard::{Backoff, Deadline, Gate, HTTP_CONCURRENCY};
@@ -26,6 +28,10 @@ pub struct HttpPlan {
     pub concurrency: usize,
     /// `Idle_Time`: a connection making no progress either way is closed after this.
     pub idle: Duration,
+    /// The Transmissions API, where the Listen names its key file.
+    pub api: Option<crate::transmissions::ApiPlan>,
+    /// The Listen's name, for the mainlog.
+    pub name: String,
 }
 
 /// Every enabled `HTTP_Listener` `Listen`.
@@ -42,10 +48,46 @@ pub fn http_listeners(snap: &Snapshot) -> Result<Vec<HttpPlan>, ServerError> {
                 )
             })?;
             let (concurrency, idle) = side_limits(snap, &l.chain, HTTP_CONCURRENCY);
+            let tree = &snap.tree;
+            let api = match bindery_config::inbound::setting(
+                tree,
+                &l.chain,
+                bindery_config::schema::option_id("api_key_file"),
+            ) {
+                Some(st) => {
+                    let Value::Path(p) = &st.value else {
+                        return Err(located(snap, Some(st.span), "expected a path".into(), None));
+                    };
+                    let file = crate::transmissions::KeyFile::new(p.into());
+                    if let Err(e) = file.keys() {
+                        return Err(located(
+                            snap,
+                            Some(st.span),
+                            format!("cannot use the API key file: {e}"),
+                            Some("one NAME:SHA256:PERMISSIONS line per key; `bindery api-key NAME` makes one"),
+                        ));
+                    }
+                    let max = match bindery_config::inbound::resolve(
+                        tree,
+                        &l.chain,
+                        bindery_config::schema::option_id("api_max_request_size"),
+                    ) {
+                        Some(Value::Bytes(n)) => n as usize,
+                        _ => 20 * 1024 * 1024,
+                    };
+                    Some(crate::transmissions::ApiPlan {
+                        keys: p.into(),
+                        max_body: max,
+                    })
+                }
+                None => None,
+            };
             Ok(HttpPlan {
                 addr,
                 concurrency,
                 idle,
+                api,
+                name: l.name.clone(),
             })
         })
         .collect()
@@ -81,6 +123,16 @@ impl axum::serve::Listener for Gated {
     }
 }
 
+/// The client's address, for handlers that log it (`ConnectInfo<Peer>`).
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub std::net::SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Gated>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, Gated>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
 async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     let text = bindery_control::metrics::render(&*shared);
     (
@@ -109,9 +161,30 @@ pub fn serve(
         gate: Gate::new("http", plan.concurrency, plan.idle),
         backoff: Backoff::new("http"),
     };
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/metrics", get(metrics))
-        .with_state(shared);
+        .with_state(Arc::clone(&shared));
+    if let Some(api) = &plan.api {
+        use axum::routing::{any, post};
+        let state = Arc::new(crate::transmissions::Api {
+            shared,
+            keys: crate::transmissions::KeyFile::new(api.keys.clone()),
+            max_body: api.max_body,
+            listener: plan.name.clone(),
+        });
+        let tx = post(crate::transmissions::post).fallback(crate::transmissions::method);
+        let api_routes = Router::new()
+            .route("/api/v1/transmissions", tx.clone())
+            .route("/api/v1/transmissions/", tx)
+            .route("/api/{*rest}", any(crate::transmissions::not_found))
+            // The body is read by the handler against API_Max_Request_Size, so axum's own
+            // 2 MB default does not answer first with a plain-text 413.
+            .layer(axum::extract::DefaultBodyLimit::disable())
+            .with_state(state);
+        app = app.merge(api_routes);
+        tracing::info!(addr = %local, "Transmissions API on this listener");
+    }
+    let app = app.into_make_service_with_connect_info::<Peer>();
     tokio::spawn(async move {
         let stop = async move {
             let _ = shutdown.changed().await;

@@ -34,6 +34,7 @@ mod signing;
 pub mod smtp_auth;
 mod spill;
 pub mod tls;
+pub mod transmissions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -137,6 +138,8 @@ pub struct Generation {
     pub signers: Option<Arc<bindery_dkim::Signers>>,
     /// The SMTP AUTH password files of every ESMTP listener, read and checked.
     pub auth_stores: smtp_auth::Stores,
+    /// The bindings of each group, for the Transmissions API's `ip_pool`.
+    pub bindings: Arc<bindery_policy::choose::Bindings>,
 }
 
 impl Generation {
@@ -178,6 +181,7 @@ impl Generation {
             .map(Arc::new)
             .collect();
         let auth_stores = smtp_auth::plan(&snapshot, &globals.hostname)?;
+        let bindings = Arc::new(bindery_policy::choose::Bindings::new(&snapshot));
         for plan in &plans {
             let unspecified = std::net::IpAddr::from([192, 0, 2, 0]);
             let env = settings::Env {
@@ -206,6 +210,7 @@ impl Generation {
             audit,
             signers,
             auth_stores,
+            bindings,
         })
     }
 

@@ -99,6 +99,7 @@ pub async fn receive(
         if msg.recv_method != bindery_policy::inject::RecvMethod::Internal {
             msg.recv_method = match t.protocol {
                 "SMTP" => bindery_policy::inject::RecvMethod::Smtp,
+                "HTTP" => bindery_policy::inject::RecvMethod::Http,
                 _ => bindery_policy::inject::RecvMethod::Esmtp,
             };
         }
@@ -129,7 +130,10 @@ pub async fn receive(
         }
         v
     } else {
-        Verdict::Accept { binding: None }
+        // A binding chosen before the end of DATA (the Transmissions API's `ip_pool`).
+        Verdict::Accept {
+            binding: msg.binding.clone(),
+        }
     };
     // The default binding, or the reply when there is none to take.
     let resolve = |binding: Option<bindery_policy::Assigned>| match binding {
@@ -417,7 +421,11 @@ async fn spool_one(shared: &Shared, one: Spooled<'_>, body: Body) -> Result<Stri
                 });
             }
             if !shared.eclogs.is_empty() {
-                let peer_ip = t.peer.to_string();
+                // Momentum writes `rest` and an `unknown` address for HTTP injections.
+                let (protocol, peer_ip) = match t.protocol {
+                    "HTTP" => ("rest", "unknown".to_string()),
+                    _ => ("esmtp", t.peer.to_string()),
+                };
                 for rcpt in &recipients {
                     shared
                         .eclogs
@@ -429,7 +437,7 @@ async fn spool_one(shared: &Shared, one: Spooled<'_>, body: Body) -> Result<Stri
                             sender: &sender,
                             peer_ip: &peer_ip,
                             size,
-                            protocol: "esmtp",
+                            protocol,
                             binding_group,
                             binding,
                         });

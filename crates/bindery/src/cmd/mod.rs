@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod api_key;
 pub mod config;
 pub mod console;
 pub mod policy;

@@ -370,6 +370,11 @@ options! {
     "Listener_Sessions": Int, Some("0"), INBOUND;
     "Service_Sessions": Int, Some("0"), INBOUND;
     "Idle_Time": Seconds, Some("300"), INBOUND | HTTP;
+    // Bindery's own: the Transmissions API on an HTTP listener (issue 21). Its API keys,
+    // one `NAME:SHA256:PERMISSIONS` line each (`bindery api-key NAME`), and the largest
+    // request body it reads.
+    "API_Key_File": Path, None, HTTP | LISTEN;
+    "API_Max_Request_Size": Bytes, Some("20971520"), HTTP | LISTEN;
     // Bindery's own: the longest an inbound SMTP connection may last, whatever it does.
     "Session_Timeout": Seconds, Some("1800"), INBOUND;
     "Require_EHLO": Bool, Some("false"), G | INBOUND;
