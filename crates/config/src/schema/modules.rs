@@ -87,7 +87,7 @@ const LISTEN_AND_PEER: &[&str] = &["Listen", "Peer"];
 const CLUSTER_LATER: &str =
     "arrives with cluster throttles on Redis (issue 23); until then run each node on its own";
 const DKIM_LATER: &str = "arrives with DKIM signing (issue 20)";
-const AUTH_LATER: &str = "arrives with SMTP AUTH (issue 21)";
+const AUTH_ELSEWHERE: &str = "checks SMTP AUTH logins against another source; bindery checks them against password files (file://, digest://, crypt:// in AuthPlainParameters and the like): not built";
 const BOUNCES_LATER: &str = "arrives with bounce classification (issue 22)";
 const SCANNER: &str = "bindery does not scan content: scan before injection, or from a Lua policy that calls your scanner";
 const LOG_NOT_YET: &str = "bindery writes its JSON mainlog (`Mainlog`) and nothing else yet: point your tools at it, or wait for this format";
@@ -95,7 +95,7 @@ const LOG_NOT_YET: &str = "bindery writes its JSON mainlog (`Mainlog`) and nothi
 /// Every module bindery knows, by Momentum's name.
 #[rustfmt::skip]
 pub static MODULES: &[ModuleDef] = &[
-    m("ac_auth", N, Refused("lets a Lua module decide SMTP AUTH; arrives with SMTP AUTH (issue 21)"), NONE, NO_STANZAS),
+    m("ac_auth", N, Refused("lets a Lua module decide SMTP AUTH; bindery checks SMTP AUTH against password files (AuthPlainParameters and the like), and the policy sees the outcome in auth_user and auth_status"), NONE, NO_STANZAS),
     m("adaptive", S, Refused("tunes each domain's limits and throttles from remote replies; arrives with adaptive delivery (issue 22)"), NONE, NO_STANZAS),
     m("adaptive_backstore_leveldb", S, Refused("adaptive delivery's store; arrives with adaptive delivery (issue 22)"), NONE, NO_STANZAS),
     m("adaptive_backstore_riak", S, Refused("adaptive delivery's store; arrives with adaptive delivery (issue 22)"), NONE, NO_STANZAS),
@@ -106,8 +106,8 @@ pub static MODULES: &[ModuleDef] = &[
     m("apn", S, Refused("delivers Apple push notifications; bindery delivers mail only"), NONE, NO_STANZAS),
     m("apn_logger", N, Refused("logs Apple push notifications; bindery delivers mail only"), NONE, NO_STANZAS),
     m("as_logger", S, Refused("replicates inbound_audit's audit series to disk; bindery has no audit series"), NONE, NO_STANZAS),
-    m("auth_ds", S, Refused(AUTH_LATER), NONE, NO_STANZAS),
-    m("auth_radius", S, Refused(AUTH_LATER), NONE, NO_STANZAS),
+    m("auth_ds", S, Refused(AUTH_ELSEWHERE), NONE, NO_STANZAS),
+    m("auth_radius", S, Refused(AUTH_ELSEWHERE), NONE, NO_STANZAS),
     m("beik", S, Refused(SCANNER), NONE, NO_STANZAS),
     m("bind_address_secondary", N, Refused("gives a binding a second (IPv6) source address; not built yet: one binding per address"), NONE, NO_STANZAS),
     m("bounce_classifier_override", S, Refused(BOUNCES_LATER), NONE, NO_STANZAS),
@@ -154,7 +154,7 @@ pub static MODULES: &[ModuleDef] = &[
     m("gzipio", S, Inert("gzip compression for compress_spool; bindery's spool format is its own and uncompressed"), NONE, NO_STANZAS),
     m("ha_proxy_client", N, Refused("sends outbound connections through HAProxy; not built yet"), NONE, NO_STANZAS),
     m("http_logger", N, Refused(LOG_NOT_YET), NONE, NO_STANZAS),
-    m("httpsrv", S, Refused("serves Momentum's HTTP API (REST injection); arrives with HTTP injection (issue 21)"), NONE, NO_STANZAS),
+    m("httpsrv", S, Inert("Momentum's HTTP server module; bindery's HTTP_Listener serves without it (/metrics, and the Transmissions API where its Listen names an API_Key_File)"), NONE, NO_STANZAS),
     m("icu", S, Inert("Unicode support Momentum loads for other modules; bindery is Unicode-aware throughout"), NONE, NO_STANZAS),
     m("ilf_logger", S, Inert("logs usage for Message Systems' usage-based licence; bindery has no licence to count"), &[("filename_format", Str), ("write_interval", Seconds)], NO_STANZAS),
     m("inbound_audit", S, Impl, NONE, NO_STANZAS),
@@ -168,7 +168,7 @@ pub static MODULES: &[ModuleDef] = &[
     m("mm7_serv", S, Refused("accepts MMS by MM7; bindery takes mail only"), NONE, NO_STANZAS),
     m("mms_bounce_logger", N, Refused("logs MMS bounces; bindery delivers mail only"), NONE, NO_STANZAS),
     m("mms_logger", N, Refused("logs MMS; bindery delivers mail only"), NONE, NO_STANZAS),
-    m("msg_gen", S, Refused("generates messages from templates for the HTTP API; arrives with HTTP injection (issue 21)"), NONE, NO_STANZAS),
+    m("msg_gen", S, Refused("Momentum's message generation on its Cassandra cluster store (stored templates, recipient lists, deferred generation); bindery generates each transmission in the request: set API_Key_File in the HTTP_Listener's Listen and remove this module"), NONE, NO_STANZAS),
     m("msgcserver_listener", S, Inert("the cluster message bus's listener; bindery runs one node"), NONE, LISTEN_AND_PEER),
     m("msgc_client", S, Inert("the cluster's message bus client; bindery runs one node"), &[("server", List), ("bind_address", Str), ("connect_timeout", Seconds), ("reconnect_interval", Seconds), ("keepalive_interval", Seconds), ("idle_timeout", Seconds), ("debug_level", Str)], NO_STANZAS),
     m("msgc_server", S, Inert("the cluster's message bus server; bindery runs one node"), &[("peers", Dict), ("manager", Str), ("port", Int), ("max_backlog", Int), ("messages_per_iter", Int), ("tcpbuf_size", Bytes), ("debug_level", Str)], NO_STANZAS),
@@ -183,7 +183,7 @@ pub static MODULES: &[ModuleDef] = &[
     m("postfix_logger", N, Refused(LOG_NOT_YET), NONE, NO_STANZAS),
     m("reception_timing", N, Refused(LOG_NOT_YET), NONE, NO_STANZAS),
     m("response_transcode", S, Refused("rewrites remote replies that are known to be wrong; not built yet"), NONE, NO_STANZAS),
-    m("restinjector", S, Refused("injects mail by REST; arrives with HTTP injection (issue 21)"), NONE, NO_STANZAS),
+    m("restinjector", S, Refused("Momentum 3's /v1.0/inject; bindery serves Momentum 4's POST /api/v1/transmissions instead: set API_Key_File in the HTTP_Listener's Listen"), NONE, NO_STANZAS),
     m("sched", S, Refused("runs console commands on a schedule; not built yet: run `bindery console` from cron"), NONE, NO_STANZAS),
     m("scriptlet", N, Impl, NONE, NO_STANZAS),
     m("securecreds", S, Refused("decrypts passwords the configuration holds encrypted; not built yet: keep them in files readable by bindery's user"), NONE, NO_STANZAS),
@@ -195,13 +195,14 @@ pub static MODULES: &[ModuleDef] = &[
     m("smpp", S, Refused("delivers SMS by SMPP; bindery delivers mail only"), NONE, NO_STANZAS),
     m("smpp_bounce_logger", N, Refused("logs SMS bounces; bindery delivers mail only"), NONE, NO_STANZAS),
     m("smpp_logger", N, Refused("logs SMS; bindery delivers mail only"), NONE, NO_STANZAS),
-    m("smtp_auth_proxy", N, Refused(AUTH_LATER), NONE, NO_STANZAS),
+    m("smtp_auth_proxy", N, Refused(AUTH_ELSEWHERE), NONE, NO_STANZAS),
     m("smtp_cbv", N, Refused("verifies senders by calling their MX back; not built yet"), NONE, NO_STANZAS),
     m("smtp_rcptto_proxy", N, Refused("checks recipients with the next hop before accepting them; not built yet"), NONE, NO_STANZAS),
     m("spamassassin", S, Refused(SCANNER), NONE, NO_STANZAS),
     m("spf_macros", S, Inert("SPF macro expansion for spf_v1 and senderid, which are refused; alone it does nothing"), NONE, NO_STANZAS),
     m("spf_v1", N, Refused("checks SPF on inbound mail; not built yet"), NONE, NO_STANZAS),
     m("static_routes", N, Refused("routes domains to fixed servers; use Gateway or Routes in the domain stanza, which bindery implements"), NONE, NO_STANZAS),
+    m("substitution_engine", S, Inert("Momentum's template substitution for message generation; bindery's Transmissions API substitutes itself (SparkPost's template language)"), NONE, NO_STANZAS),
     m("suppress_spool", N, Refused("accepts mail without writing it to disk until delivery fails; bindery makes every accepted message durable first"), NONE, NO_STANZAS),
     m("syslog_io", S, Refused("writes logs to syslog; not built yet: bindery logs to stderr, which journald keeps"), NONE, NO_STANZAS),
     m("tls_macros", N, Inert("TLS fields for custom_logger's formats, which is refused; alone it does nothing"), NONE, NO_STANZAS),
