@@ -178,6 +178,18 @@ domain "one.test" {{ Remote_SMTP_Port = {sink.port} }}
 """
 
 
+# The policy suites assign a binding by the message's X-Binding header with this.
+ASSIGN_BY_HEADER = r"""
+local mod = {}
+function mod:validate_set_binding(msg)
+  local named = msg:header("X-Binding")
+  if #named > 0 then msg:binding(named[1]) end
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("assign", mod)
+"""
+
+
 class SinkSuite(unittest.TestCase):
     """A suite around one daemon relaying to an aiosmtpd sink on 127.0.0.20 through dnsmasq, in
     a temporary folder holding its policy script. Subclasses set NAME and SCRIPT, define

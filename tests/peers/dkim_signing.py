@@ -23,17 +23,8 @@ from aiosmtpd.smtp import SMTP
 
 from common import BIN
 import dkim_verify
-from deliver import Sink, SinkSuite, relay_to_sink
+from deliver import ASSIGN_BY_HEADER, Sink, SinkSuite, relay_to_sink
 
-SCRIPT = r"""
-local mod = {}
-function mod:validate_set_binding(msg)
-  local named = msg:header("X-Binding")
-  if #named > 0 then msg:binding(named[1]) end
-  return msys.core.VALIDATE_CONT
-end
-msys.registerModule("assign", mod)
-"""
 
 HEADERS = '( "from" "to" "subject" "date" "message-id" "mime-version" "content-type" )'
 
@@ -55,7 +46,7 @@ class LongLineSink(Sink):
 class ConfigSigning(dkim_verify.WithKeys, SinkSuite):
     NAME = "dkim-config"
     SCRIPT_FILE = "assign.lua"
-    SCRIPT = SCRIPT
+    SCRIPT = ASSIGN_BY_HEADER
     SINK = LongLineSink
     # (signing domain, selector, openssl genpkey args)
     KEYS = [

@@ -31,7 +31,7 @@ import unittest
 from aiosmtpd.smtp import SMTP, AuthResult
 
 from common import BIN, MSG, Daemon, queued_id
-from deliver import Sink, SinkSuite, relay_to_sink
+from deliver import ASSIGN_BY_HEADER, Sink, SinkSuite, relay_to_sink
 
 PASSWORD = "Tr0ub4dor-and-3"
 WRONG = "Correct-Horse-Battery"
@@ -287,15 +287,6 @@ class AuthSink(Sink):
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-ASSIGN = r"""
-local mod = {}
-function mod:validate_set_binding(msg)
-  local named = msg:header("X-Binding")
-  if #named > 0 then msg:binding(named[1]) end
-  return msys.core.VALIDATE_CONT
-end
-msys.registerModule("assign", mod)
-"""
 
 
 class OutboundAuth(SinkSuite):
@@ -306,7 +297,7 @@ class OutboundAuth(SinkSuite):
     wrong password, so its mail waits (transient, the 535 in the log) instead of bouncing."""
 
     NAME = "outbound-auth"
-    SCRIPT = ASSIGN
+    SCRIPT = ASSIGN_BY_HEADER
     SINK = AuthSink
 
     @classmethod

@@ -163,23 +163,8 @@ fn build(headers: Table, parts: Table, attachments: Option<Table>) -> mlua::Resu
     };
     b.body(top)
         .write_to_vec()
-        .map(|v| crlf(v.as_slice()))
+        .map(|v| bindery_smtp::line_ends::crlf(v.as_slice()).into_owned())
         .map_err(|e| LuaError::runtime(format!("msg:build: {e}")))
-}
-
-/// CRLF line ends throughout (mail-builder writes them; a header value given with bare
-/// LFs would not have them).
-fn crlf(v: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(v.len() + 16);
-    let mut prev = 0u8;
-    for &b in v {
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(b);
-        prev = b;
-    }
-    out
 }
 
 /// `addr:port` as Momentum prints a sockaddr; the parts `flag` asks for.

@@ -415,20 +415,11 @@ fn access(shared: &Shared, started: &ControlPlan, ip: Option<IpAddr>) -> Access 
     }
 }
 
-/// The listener as the acctlog shows it: Momentum writes `Listen ":2025"` as `*:2025`.
-fn acct_listener(plan: &ControlPlan) -> String {
-    if plan.name.starts_with(':') {
-        format!("*{}", plan.name)
-    } else {
-        plan.name.clone()
-    }
-}
-
 /// The acctlog's authentication record for a console login.
 fn acct(shared: &Shared, plan: &ControlPlan, client: &Client, user: &str, ok: bool) {
     shared.eclogs.authentication(
         crate::unix_now(),
-        &acct_listener(plan),
+        &crate::smtp_auth::acct_listener(&plan.name),
         &client.peer(),
         user,
         ok,
@@ -521,7 +512,7 @@ async fn session<S>(
                 };
                 shared.eclogs.authorization(
                     crate::unix_now(),
-                    &acct_listener(&plan),
+                    &crate::smtp_auth::acct_listener(&plan.name),
                     &client.peer(),
                     &a.user,
                     &a.command,

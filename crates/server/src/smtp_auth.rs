@@ -355,8 +355,9 @@ pub async fn check(
     verdict
 }
 
-/// The listener as the acctlog shows it: Momentum writes `Listen ":587"` as `*:587`.
-fn acct_listener(name: &str) -> String {
+/// A listener as the acctlog shows it: Momentum writes `Listen ":587"` as `*:587` (the
+/// console's records use it too).
+pub(crate) fn acct_listener(name: &str) -> String {
     if name.starts_with(':') {
         format!("*{name}")
     } else {

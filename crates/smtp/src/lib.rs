@@ -5,6 +5,7 @@
 //! - [`client`]: the outbound (client) state machine: replies in, commands out.
 //! - [`command`]: one command line to a typed [`command::Command`].
 //! - [`data`]: the DATA receiver (dot-unstuffing, the only end-of-data mark, bare CR/LF).
+//! - [`line_ends`]: a message's line ends made CRLF (for what bindery builds or signs).
 //! - [`relay`]: `relay_domains` matching and the open-relay rules.
 //! - [`reply`]: replies with enhanced status codes.
 //! - [`received`]: the `Received:` header and RFC 5322 dates.
@@ -17,6 +18,7 @@ pub mod address;
 pub mod client;
 pub mod command;
 pub mod data;
+pub mod line_ends;
 pub mod received;
 pub mod relay;
 pub mod reply;

@@ -45,7 +45,9 @@ impl Transmission {
         };
         let (from, message) = match &self.content {
             Content::Rfc822(t) => {
-                let message = crlf(t.render(&scope).as_bytes());
+                // An `email_rfc822` pasted into JSON often has bare LFs.
+                let message =
+                    bindery_smtp::line_ends::crlf(t.render(&scope).as_bytes()).into_owned();
                 // Without a return_path the envelope sender is the message's From.
                 let from = mail_parser::MessageParser::default()
                     .parse_headers(&message)
@@ -111,20 +113,6 @@ fn to_header(r: &Recipient) -> Address<'static> {
         Some(h) => Address::new_address(None::<String>, h.clone()),
         None => Address::new_address(r.name.clone(), r.email.clone()),
     }
-}
-
-/// Line ends made CRLF (an `email_rfc822` pasted into JSON often has bare LFs).
-fn crlf(text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len() + text.len() / 40);
-    let mut prev = 0u8;
-    for &b in text {
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(b);
-        prev = b;
-    }
-    out
 }
 
 #[cfg(test)]
