@@ -49,6 +49,29 @@ pub fn http_listeners(snap: &Snapshot) -> Result<Vec<HttpPlan>, ServerError> {
             })?;
             let (concurrency, idle) = side_limits(snap, &l.chain, HTTP_CONCURRENCY);
             let tree = &snap.tree;
+            // HTTP listeners speak plain HTTP: a certificate here would be a promise of TLS
+            // that is not kept (with API keys on the wire), so it is refused.
+            for name in ["tls_certificate", "tls_key", "tls_client_ca", "use_ssl"] {
+                // Only where the listener's own scopes set it: a global certificate is
+                // the ESMTP listeners' and delivery's.
+                if let Some((scope, st)) = bindery_config::inbound::setting_at(
+                    tree,
+                    &l.chain,
+                    bindery_config::schema::option_id(name),
+                ) && scope != bindery_config::tree::ROOT
+                {
+                    return Err(located(
+                        snap,
+                        Some(st.span),
+                        format!(
+                            "HTTP_Listener Listen \"{}\": bindery's HTTP listeners speak plain HTTP, so {} would do nothing",
+                            l.name,
+                            st.option.def().name
+                        ),
+                        Some("listen on loopback or a private network, and put a TLS proxy (HAProxy, nginx) in front for clients elsewhere"),
+                    ));
+                }
+            }
             let api = match bindery_config::inbound::setting(
                 tree,
                 &l.chain,
