@@ -139,6 +139,9 @@ ESMTP_Listener {{
             body = self.d.body(msg_id)
             self.assertIn(b"with ESMTPSA id " + msg_id.encode(), body)
             self.assertIn(f"X-Auth-Seen: {user} {mech} true".encode(), body)
+            # Momentum's inbound-smtp page: an Authentication-Results header for the login.
+            self.assertIn(f"Authentication-Results: mx.bindery.test;\r\n\tauth=pass smtp.auth={user}"
+                          .encode(), body)
         if not self.bcrypt:
             self.skipTest("htpasswd (apache2-utils) missing: bcrypt not tried")
 

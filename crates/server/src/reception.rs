@@ -283,6 +283,7 @@ pub async fn receive(
                 id: &id,
                 single_rcpt: (rcpts.len() == 1).then(|| rcpt_strings[rcpts[0]].as_str()),
                 time,
+                auth_user: t.auth_user.as_deref(),
             });
             let mut body = Vec::with_capacity(fields.len() + header.len() + content.len());
             body.extend_from_slice(fields.as_bytes());

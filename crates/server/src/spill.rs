@@ -58,6 +58,7 @@ impl Spill {
             id: &id,
             single_rcpt: single.as_deref(),
             time,
+            auth_user: session.authenticated().map(|(u, _)| u),
         });
         let head = header_section(&first).to_vec();
         let mut spill = Spill {

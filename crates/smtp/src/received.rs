@@ -16,11 +16,38 @@ pub struct Trace<'a> {
     pub single_rcpt: Option<&'a str>,
     /// Seconds since the Unix epoch.
     pub time: u64,
+    /// The user the client logged in as with SMTP AUTH: an `Authentication-Results:` header
+    /// (RFC 8601 `auth`) goes above the trace header, as Momentum's inbound-smtp page says.
+    pub auth_user: Option<&'a str>,
 }
 
-/// The whole header, folded, ending in CRLF.
+/// The whole header (with `Authentication-Results:` first for a logged-in client), folded,
+/// ending in CRLF.
 pub fn received(t: &Trace<'_>) -> String {
     let mut s = String::with_capacity(200);
+    if let Some(user) = t.auth_user {
+        // RFC 8601 §2.7.4: `smtp.auth` is the login; a value that is not a token is quoted.
+        // RFC 2045's tspecials are quoted, except '@', which RFC 8601's pvalue allows bare.
+        let token = !user.is_empty()
+            && user
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>,;:\\\"/[]?=".contains(&b));
+        let user = if token {
+            user.to_string()
+        } else {
+            let clean: String = user
+                .chars()
+                .filter(|c| !c.is_control())
+                .map(|c| if c == '"' || c == '\\' { '?' } else { c })
+                .collect();
+            format!("\"{clean}\"")
+        };
+        let _ = write!(
+            s,
+            "Authentication-Results: {};\r\n\tauth=pass smtp.auth={user}\r\n",
+            t.hostname
+        );
+    }
     let peer = match t.peer {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => format!("IPv6:{v6}"),
@@ -116,10 +143,33 @@ mod tests {
             id: "0123",
             single_rcpt: Some("u@x.example"),
             time: 0,
+            auth_user: None,
         });
         assert_eq!(
             h,
             "Received: from client?x? ([127.0.0.2])\r\n\tby mx.example (Bindery) with ESMTPS id 0123\r\n\tfor <u@x.example>;\r\n\tThu, 1 Jan 1970 00:00:00 +0000\r\n"
         );
+        for (user, shown) in [
+            ("alice", "alice"),
+            ("a@b.example", "a@b.example"),
+            ("my user", "\"my user\""),
+        ] {
+            let h = received(&Trace {
+                helo: "c",
+                peer: "127.0.0.2".parse().unwrap(),
+                hostname: "mx.example",
+                protocol: "ESMTPSA",
+                id: "1",
+                single_rcpt: None,
+                time: 0,
+                auth_user: Some(user),
+            });
+            assert!(
+                h.starts_with(&format!(
+                    "Authentication-Results: mx.example;\r\n\tauth=pass smtp.auth={shown}\r\nReceived: "
+                )),
+                "{h}"
+            );
+        }
     }
 }
