@@ -33,7 +33,7 @@ import time
 import unittest
 
 import dkim_verify
-from deliver import SinkSuite, relay_to_sink
+from deliver import ASSIGN_BY_HEADER, SinkSuite, relay_to_sink
 
 CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "policy-corpus",
                       "momentum_sample_policy", "kitchen-sink")
@@ -488,15 +488,10 @@ ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
 
 # Not from the sample repository: Momentum's page's pattern for signing from a script, by
 # binding: messages on binding "signer" are signed in core_final_validation.
-DKIM_BY_BINDING = r"""
+DKIM_BY_BINDING = ASSIGN_BY_HEADER + r"""
 require("msys.validate.opendkim")
-local mod = {}
-function mod:validate_set_binding(msg)
-  local named = msg:header("X-Binding")
-  if #named > 0 then msg:binding(named[1]) end
-  return msys.core.VALIDATE_CONT
-end
-function mod:core_final_validation(msg, ac, vctx)
+local sign = {}
+function sign:core_final_validation(msg, ac, vctx)
   if msg:binding() == "signer" then
     msys.validate.opendkim.sign(msg, vctx, { selector = "s2048",
       keyfile = "%(keydir)s/%%{d}.%%{s}.key", header_canon = "relaxed", body_canon = "relaxed",
@@ -504,7 +499,7 @@ function mod:core_final_validation(msg, ac, vctx)
   end
   return msys.core.VALIDATE_CONT
 end
-msys.registerModule("dkim_by_binding", mod)
+msys.registerModule("dkim_by_binding", sign)
 """
 
 class DkimFromLua(dkim_verify.WithKeys, SinkSuite):

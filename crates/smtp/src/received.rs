@@ -133,18 +133,28 @@ mod tests {
         assert_eq!(rfc5322_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
     }
 
-    #[test]
-    fn header() {
-        let h = received(&Trace {
-            helo: "client(x)",
+    /// A trace of a session from 127.0.0.2 to mx.example at the epoch.
+    fn trace<'a>(
+        helo: &'a str,
+        protocol: &'a str,
+        rcpt: Option<&'a str>,
+        user: Option<&'a str>,
+    ) -> Trace<'a> {
+        Trace {
+            helo,
             peer: "127.0.0.2".parse().unwrap(),
             hostname: "mx.example",
-            protocol: "ESMTPS",
+            protocol,
             id: "0123",
-            single_rcpt: Some("u@x.example"),
+            single_rcpt: rcpt,
             time: 0,
-            auth_user: None,
-        });
+            auth_user: user,
+        }
+    }
+
+    #[test]
+    fn header() {
+        let h = received(&trace("client(x)", "ESMTPS", Some("u@x.example"), None));
         assert_eq!(
             h,
             "Received: from client?x? ([127.0.0.2])\r\n\tby mx.example (Bindery) with ESMTPS id 0123\r\n\tfor <u@x.example>;\r\n\tThu, 1 Jan 1970 00:00:00 +0000\r\n"
@@ -154,16 +164,7 @@ mod tests {
             ("a@b.example", "a@b.example"),
             ("my user", "\"my user\""),
         ] {
-            let h = received(&Trace {
-                helo: "c",
-                peer: "127.0.0.2".parse().unwrap(),
-                hostname: "mx.example",
-                protocol: "ESMTPSA",
-                id: "1",
-                single_rcpt: None,
-                time: 0,
-                auth_user: Some(user),
-            });
+            let h = received(&trace("c", "ESMTPSA", None, Some(user)));
             assert!(
                 h.starts_with(&format!(
                     "Authentication-Results: mx.example;\r\n\tauth=pass smtp.auth={shown}\r\nReceived: "
