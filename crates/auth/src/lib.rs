@@ -7,18 +7,19 @@
 //! - [`source`]: Momentum's `Auth*Parameters = [ uri = "..." realm = "..." ]` dictionaries,
 //!   read into a [`Source`].
 //! - [`lockout`]: failures counted per client address.
+//! - [`reread`]: a file parsed again only when it changes.
 //!
 //! The seam is [`PasswordStore`]: [`FileStore`] reads a file again when it changed (so a new
 //! user needs no reload), [`MemoryStore`] holds a table for tests. Checking a bcrypt hash
 //! takes milliseconds of CPU, so callers run [`Table::check`] off their event loop.
 
 pub mod lockout;
+pub mod reread;
 pub mod source;
 pub mod store;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::sync::Arc;
 
 pub use source::Source;
 pub use store::{Proof, Scheme, Secret, Table, ha1};
@@ -58,19 +59,17 @@ impl PasswordStore for MemoryStore {
 
 /// A password file, read again whenever its modification time or size changes.
 pub struct FileStore {
-    path: PathBuf,
+    file: reread::Reread<Table>,
     scheme: Scheme,
     realm: String,
-    cache: Mutex<Option<(SystemTime, u64, Arc<Table>)>>,
 }
 
 impl FileStore {
     pub fn new(path: PathBuf, scheme: Scheme, realm: String) -> FileStore {
         FileStore {
-            path,
+            file: reread::Reread::new(path),
             scheme,
             realm,
-            cache: Mutex::new(None),
         }
     }
 
@@ -81,27 +80,19 @@ impl FileStore {
 
 impl PasswordStore for FileStore {
     fn table(&self) -> Result<Arc<Table>, StoreError> {
-        let io = |e| StoreError::Io {
-            path: self.path.display().to_string(),
-            source: e,
-        };
-        let meta = std::fs::metadata(&self.path).map_err(io)?;
-        let stamp = (meta.modified().map_err(io)?, meta.len());
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((m, l, t)) = cache.as_ref()
-            && (*m, *l) == stamp
-        {
-            return Ok(Arc::clone(t));
-        }
-        let text = std::fs::read_to_string(&self.path).map_err(io)?;
-        let table = Arc::new(Table::parse(&text, self.scheme, &self.realm).map_err(|e| {
-            StoreError::File {
-                path: self.path.display().to_string(),
-                inner: Box::new(e),
-            }
-        })?);
-        *cache = Some((stamp.0, stamp.1, Arc::clone(&table)));
-        Ok(table)
+        let path = || self.file.path().display().to_string();
+        self.file
+            .get(|text| Table::parse(text, self.scheme, &self.realm))
+            .map_err(|e| match e {
+                reread::ReadError::Io(source) => StoreError::Io {
+                    path: path(),
+                    source,
+                },
+                reread::ReadError::Parse(inner) => StoreError::File {
+                    path: path(),
+                    inner: Box::new(inner),
+                },
+            })
     }
 }
 

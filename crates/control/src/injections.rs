@@ -49,24 +49,34 @@ pub struct Counts {
 
 #[derive(Debug, Default)]
 pub struct Injections {
-    inner: Mutex<BTreeMap<(Via, String), Counts>>,
+    inner: Mutex<Named>,
+}
+
+/// The counts, and how many names each kind has (SMTP, API), so a new name is not a walk
+/// over every other.
+#[derive(Debug, Default)]
+struct Named {
+    counts: BTreeMap<(Via, String), Counts>,
+    names: [usize; 2],
 }
 
 impl Injections {
     fn with(&self, via: Via, name: &str, f: impl FnOnce(&mut Counts)) {
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let Named { counts, names } = &mut *guard;
         let key = (via, name.to_string());
-        if let Some(c) = map.get_mut(&key) {
+        if let Some(c) = counts.get_mut(&key) {
             f(c);
             return;
         }
-        let known = map.keys().filter(|(v, _)| *v == via).count();
-        let key = if known >= MAX_NAMES {
+        let known = &mut names[via as usize];
+        let key = if *known >= MAX_NAMES {
             (via, "_other".to_string())
         } else {
+            *known += 1;
             key
         };
-        f(map.entry(key).or_default());
+        f(counts.entry(key).or_default());
     }
 
     /// A login (or an API request's key check) and whether it was let in.
@@ -99,6 +109,7 @@ impl Injections {
         self.inner
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .counts
             .iter()
             .map(|((v, n), c)| (*v, n.clone(), *c))
             .collect()

@@ -16,8 +16,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
@@ -45,37 +44,20 @@ pub struct ApiPlan {
 }
 
 /// A key file, read again when it changes (a new key needs no reload).
-pub struct KeyFile {
-    path: PathBuf,
-    cache: Mutex<Option<(SystemTime, u64, Arc<Keys>)>>,
-}
+pub struct KeyFile(bindery_auth::reread::Reread<Keys>);
 
 impl KeyFile {
     pub fn new(path: PathBuf) -> KeyFile {
-        KeyFile {
-            path,
-            cache: Mutex::new(None),
-        }
+        KeyFile(bindery_auth::reread::Reread::new(path))
     }
 
     /// The keys now; an error names the file and the line.
     pub fn keys(&self) -> Result<Arc<Keys>, String> {
-        let shown = self.path.display();
-        let meta = std::fs::metadata(&self.path).map_err(|e| format!("{shown}: {e}"))?;
-        let stamp = (
-            meta.modified().map_err(|e| format!("{shown}: {e}"))?,
-            meta.len(),
-        );
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((m, l, k)) = cache.as_ref()
-            && (*m, *l) == stamp
-        {
-            return Ok(Arc::clone(k));
-        }
-        let text = std::fs::read_to_string(&self.path).map_err(|e| format!("{shown}: {e}"))?;
-        let keys = Arc::new(Keys::parse(&text).map_err(|e| format!("{shown}: {e}"))?);
-        *cache = Some((stamp.0, stamp.1, Arc::clone(&keys)));
-        Ok(keys)
+        let shown = self.0.path().display();
+        self.0.get(Keys::parse).map_err(|e| match e {
+            bindery_auth::reread::ReadError::Io(e) => format!("{shown}: {e}"),
+            bindery_auth::reread::ReadError::Parse(e) => format!("{shown}: {e}"),
+        })
     }
 }
 

@@ -212,8 +212,9 @@ impl Session {
         self.sasl_answer(at, line)
     }
 
+    /// The client's answer at `at`; the session is out of the exchange (`Idle`) until a
+    /// further challenge or `Verifying`.
     fn sasl_answer(&mut self, at: Exchange, b64: &str) -> Option<Step> {
-        self.phase = Phase::Idle;
         let Ok(bytes) = B64.decode(b64.trim()) else {
             self.error(Reply::new(501, "5.5.2", "Error: cannot decode response"));
             return None;

@@ -466,22 +466,6 @@ impl Session {
             match &mut self.phase {
                 Phase::Closed => return Step::Close,
                 Phase::Spooling | Phase::Verifying(..) => return Step::NeedInput,
-                Phase::Auth(_) => {
-                    let Some(line) = self.next_line() else {
-                        return Step::NeedInput;
-                    };
-                    match line {
-                        Ok(line) => {
-                            if let Some(step) = self.sasl_line(&line) {
-                                return step;
-                            }
-                        }
-                        Err(r) => {
-                            self.phase = Phase::Idle;
-                            self.error(r);
-                        }
-                    }
-                }
                 Phase::Data(rx) => {
                     let (used, done) = rx.feed(&self.inbuf);
                     self.inbuf.drain(..used);
@@ -499,13 +483,25 @@ impl Session {
                     let Some(line) = self.next_line() else {
                         return Step::NeedInput;
                     };
+                    // Inside an AUTH exchange a line is the client's answer, not a command.
+                    let sasl = matches!(self.phase, Phase::Auth(_));
                     match line {
                         Ok(line) => {
-                            if let Some(step) = self.command(&line) {
+                            let step = if sasl {
+                                self.sasl_line(&line)
+                            } else {
+                                self.command(&line)
+                            };
+                            if let Some(step) = step {
                                 return step;
                             }
                         }
-                        Err(r) => self.error(r),
+                        Err(r) => {
+                            if sasl {
+                                self.phase = Phase::Idle;
+                            }
+                            self.error(r);
+                        }
                     }
                 }
             }
