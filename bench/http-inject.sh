@@ -15,11 +15,13 @@
 # non-2xx reply.
 #
 # Knobs: N [20000] SIZE [2048] SESSIONS [20] CLIENTS [8] RUNS [3] SPOOL_SYNC [fsync|syncfs]
+#        SPOOL_KEEP [1] (spools moved aside and removed at exit; see lib.sh)
 #        SPOOL_DIR [/var/tmp/bindery-bench] OUT [/tmp/http-inject-<ts>]
 # Needs: postfix (smtp-source), apache2-utils (ab).
 set -euo pipefail
 N=${N:-20000}; SIZE=${SIZE:-2048}; SESSIONS=${SESSIONS:-20}; CLIENTS=${CLIENTS:-8}; RUNS=${RUNS:-3}
 SPOOL_SYNC=${SPOOL_SYNC:-fsync}
+SPOOL_KEEP=${SPOOL_KEEP:-1}
 SPOOL_DIR=${SPOOL_DIR:-/var/tmp/bindery-bench}
 OUT=${OUT:-/tmp/http-inject-$(date +%Y%m%d-%H%M%S)}
 # shellcheck source=bench/lib.sh
