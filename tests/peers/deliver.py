@@ -83,6 +83,8 @@ class Handler:
             "mail_options": list(envelope.mail_options),
             "rcpts": list(envelope.rcpt_tos),
             "data": envelope.original_content,
+            # The login the client gave (AuthSink), if any.
+            "user": getattr(getattr(session, "auth_data", None), "login", b"").decode() or None,
         })
         return "250 2.0.0 OK queued"
 

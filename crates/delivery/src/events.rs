@@ -34,10 +34,33 @@ pub struct Event<'a> {
     pub time: u64,
 }
 
+/// A message's recipients of one domain about to be queued, for Momentum's
+/// `outbound_smtp_auth_config` hook: the message as the hook sees it.
+#[derive(Debug)]
+pub struct LoginQuery<'a> {
+    pub id: &'a str,
+    pub sender: &'a str,
+    pub rcpts: Vec<&'a str>,
+    pub binding_group: &'a str,
+    pub binding: &'a str,
+    pub domain: &'a str,
+    /// The message context the hook starts from: what the policy kept at reception, and
+    /// `outbound_smtp_auth_key` from the options where neither set it.
+    pub context: Vec<(String, String)>,
+}
+
 /// Receives every outcome; implemented by the server with the policy in force.
 pub trait Events: Send + Sync {
     /// Whether `kind` has anything to run: outcomes are not built for nobody.
     fn wants(&self, kind: EventKind) -> bool;
     /// Runs the callouts for `e`; the reply a script set instead, if it did.
     fn record(&self, e: &Event<'_>) -> Option<(u16, String)>;
+    /// Whether the policy has an `outbound_smtp_auth_config` hook.
+    fn wants_login(&self) -> bool {
+        false
+    }
+    /// Runs the hook on `q`; the message context as it left it.
+    fn login(&self, q: LoginQuery<'_>) -> Vec<(String, String)> {
+        q.context
+    }
 }

@@ -118,6 +118,9 @@ pub struct DeliveryOptions {
     /// bindery's `_Allow_Plaintext`. `Err` names what is missing when the type is set
     /// without a user or password (the connection then defers with that reason).
     pub auth: Result<Option<bindery_smtp::client::ClientAuth>, &'static str>,
+    /// The `Outbound_SMTP_AUTH_*` values `auth` was made from, for a per-message login
+    /// (Momentum's `outbound_smtp_auth_config` hook) to start from.
+    pub auth_settings: AuthSettings,
     pub tls_verify: TlsVerify,
     /// `tls_ca`: the PEM file of trusted CAs; `None` for the system's bundle.
     pub tls_ca: Option<PathBuf>,
@@ -199,6 +202,7 @@ struct Ids {
     auth_user: OptionId,
     auth_pass: OptionId,
     auth_plaintext: OptionId,
+    auth_key: OptionId,
 }
 
 static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
@@ -242,6 +246,7 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     auth_user: option_id("Outbound_SMTP_AUTH_User"),
     auth_pass: option_id("Outbound_SMTP_AUTH_Pass"),
     auth_plaintext: option_id("Outbound_SMTP_AUTH_Allow_Plaintext"),
+    auth_key: option_id("Outbound_SMTP_AUTH_Key"),
     transform_8bit: option_id("Transform_8BitMIME_Content"),
     host_failure_retry: option_id("Host_Failure_Retry"),
     mx_failures_to_delay: option_id("MX_Failures_To_Delay"),
@@ -502,7 +507,8 @@ impl DeliveryOptions {
                 _ => TlsWish::No,
             },
             announce_8bit: r.word(ids.send_8bitmime) == Some("ifavailable"),
-            auth: outbound_auth(&r, ids),
+            auth: auth_settings(&r, ids).login(),
+            auth_settings: auth_settings(&r, ids),
             protocol,
             dns_failures_to_purge: u32::try_from(r.int(ids.dns_purge)).unwrap_or(0),
             delayed_fuzz: r.secs(ids.fuzz),
@@ -551,30 +557,93 @@ impl DeliveryOptions {
 }
 
 /// `Outbound_SMTP_AUTH_*` along the chain.
-fn outbound_auth(
-    r: &Reader<'_, '_>,
-    ids: &Ids,
-) -> Result<Option<bindery_smtp::client::ClientAuth>, &'static str> {
-    use bindery_smtp::client::{AuthMechanism, ClientAuth};
-    let mechanism = match r.word(ids.auth_type) {
-        None => return Ok(None),
-        Some(w) if w.eq_ignore_ascii_case("LOGIN") => AuthMechanism::Login,
-        Some(w) if w.eq_ignore_ascii_case("XOAUTH2") => AuthMechanism::Xoauth2,
-        Some(_) => AuthMechanism::Plain,
-    };
-    let user = r
-        .string(ids.auth_user)
-        .ok_or("Outbound_SMTP_AUTH_Type is set but Outbound_SMTP_AUTH_User is not")?;
-    let secret = r
-        .string(ids.auth_pass)
-        .ok_or("Outbound_SMTP_AUTH_Type is set but Outbound_SMTP_AUTH_Pass is not")?;
-    Ok(Some(ClientAuth {
-        mechanism,
-        user,
-        secret,
+fn auth_settings(r: &Reader<'_, '_>, ids: &Ids) -> AuthSettings {
+    AuthSettings {
+        key: r.string(ids.auth_key),
+        mechanism: r.word(ids.auth_type).map(str::to_string),
+        user: r.string(ids.auth_user),
+        secret: r.string(ids.auth_pass),
         plaintext: r.bool(ids.auth_plaintext),
-    }))
+    }
 }
+
+/// Momentum's `outbound_smtp_auth` settings of one binding and domain, before they are a
+/// login: the options, or the same names in a message's context, which override them.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct AuthSettings {
+    /// `Outbound_SMTP_AUTH_Key`: only for the policy's hook to look credentials up by.
+    pub key: Option<String>,
+    /// `Outbound_SMTP_AUTH_Type`: `PLAIN`, `LOGIN` or `XOAUTH2`.
+    pub mechanism: Option<String>,
+    pub user: Option<String>,
+    pub secret: Option<String>,
+    /// bindery's `Outbound_SMTP_AUTH_Allow_Plaintext`.
+    pub plaintext: bool,
+}
+
+/// Never prints the secret.
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("key", &self.key)
+            .field("mechanism", &self.mechanism)
+            .field("user", &self.user)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl AuthSettings {
+    /// The login these settings make: none without a type; an error naming what is missing
+    /// when the type is set without a user or password.
+    pub fn login(&self) -> Result<Option<bindery_smtp::client::ClientAuth>, &'static str> {
+        use bindery_smtp::client::{AuthMechanism, ClientAuth};
+        let mechanism = match self.mechanism.as_deref() {
+            None => return Ok(None),
+            Some(w) if w.eq_ignore_ascii_case("LOGIN") => AuthMechanism::Login,
+            Some(w) if w.eq_ignore_ascii_case("XOAUTH2") => AuthMechanism::Xoauth2,
+            Some(w) if w.eq_ignore_ascii_case("PLAIN") => AuthMechanism::Plain,
+            Some(_) => {
+                return Err(
+                    "the message context's outbound_smtp_auth_type is not PLAIN, LOGIN or XOAUTH2",
+                );
+            }
+        };
+        let user = self.user.clone().ok_or(
+            "Outbound_SMTP_AUTH_Type is set but no user is (Outbound_SMTP_AUTH_User, or outbound_smtp_auth_user in the message context)",
+        )?;
+        let secret = self.secret.clone().ok_or(
+            "Outbound_SMTP_AUTH_Type is set but no password is (Outbound_SMTP_AUTH_Pass, or outbound_smtp_auth_pass in the message context)",
+        )?;
+        Ok(Some(ClientAuth {
+            mechanism,
+            user,
+            secret,
+            plaintext: self.plaintext,
+        }))
+    }
+
+    /// These settings with what a message's context sets instead (`outbound_smtp_auth_type`,
+    /// `_user`, `_pass`; Momentum's names, case as Momentum's context keys are).
+    pub fn overridden(&self, context: &[(String, String)]) -> AuthSettings {
+        let mut out = self.clone();
+        for (k, v) in context {
+            match k.as_str() {
+                CTX_TYPE => out.mechanism = Some(v.clone()),
+                CTX_USER => out.user = Some(v.clone()),
+                CTX_PASS => out.secret = Some(v.clone()),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// The message-context names of Momentum's `outbound_smtp_auth` settings.
+pub const CTX_TYPE: &str = "outbound_smtp_auth_type";
+pub const CTX_USER: &str = "outbound_smtp_auth_user";
+pub const CTX_PASS: &str = "outbound_smtp_auth_pass";
+pub const CTX_KEY: &str = "outbound_smtp_auth_key";
 
 #[cfg(test)]
 mod tests {
@@ -653,5 +722,58 @@ mod tests {
             (TlsVerify::Optional, Some(PathBuf::from("b.pem")))
         );
         assert_eq!(resolve(text, "c.test").tls_verify, TlsVerify::No);
+    }
+}
+
+#[cfg(test)]
+mod auth_settings_tests {
+    use super::*;
+
+    /// A message's context overrides the options' login field by field; a type no mechanism
+    /// answers to, or a login with no password, is an error that names it.
+    #[test]
+    fn context_overrides_the_options_login() {
+        let base = AuthSettings {
+            key: Some("tenants".into()),
+            mechanism: Some("PLAIN".into()),
+            user: Some("nobody".into()),
+            secret: Some("x".into()),
+            plaintext: false,
+        };
+        let ctx = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let over = base.overridden(&ctx(&[
+            (CTX_USER, "tenant-a"),
+            (CTX_PASS, "pa"),
+            (CTX_KEY, "k"),
+        ]));
+        let login = over.login().unwrap().unwrap();
+        assert_eq!(
+            (login.user.as_str(), login.secret.as_str()),
+            ("tenant-a", "pa")
+        );
+        assert_eq!(
+            over.key.as_deref(),
+            Some("tenants"),
+            "the key is the options' own"
+        );
+        assert_eq!(base.overridden(&ctx(&[(CTX_KEY, "k")])), base);
+        let bad = base.overridden(&ctx(&[(CTX_TYPE, "CRAM-MD5")]));
+        assert!(bad.login().unwrap_err().contains("outbound_smtp_auth_type"));
+        let no_pass = AuthSettings {
+            secret: None,
+            ..base.clone()
+        };
+        assert!(
+            no_pass
+                .login()
+                .unwrap_err()
+                .contains("outbound_smtp_auth_pass")
+        );
+        assert!(!format!("{over:?}").contains("pa\""), "{over:?}");
     }
 }

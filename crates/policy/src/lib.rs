@@ -106,11 +106,17 @@ pub enum Callout {
     /// `4/dkim2/sign.md`); the recipient's metadata is in the message context as
     /// `mo_rcpt_meta`.
     MsgGenDataSpool,
+    /// `outbound_smtp_auth_config(msg)`: Momentum's `outbound_smtp_auth` module asks for a
+    /// message's SMTP AUTH login; what the script puts in the message context as
+    /// `outbound_smtp_auth_type`, `_user` and `_pass` overrides the options.
+    SmtpAuthConfig,
+    /// `outbound_smtp_auth_v0_config(msg, ac, vctx)`: the same, under the 4.2 module's name.
+    SmtpAuthConfigV0,
 }
 
 impl Callout {
     /// How many callouts there are (the statistics arrays' size).
-    pub const COUNT: usize = 20;
+    pub const COUNT: usize = 22;
 
     pub const ALL: [Callout; Callout::COUNT] = [
         Callout::Accept,
@@ -133,6 +139,8 @@ impl Callout {
         Callout::PreRequeue,
         Callout::Dealloc,
         Callout::MsgGenDataSpool,
+        Callout::SmtpAuthConfig,
+        Callout::SmtpAuthConfigV0,
     ];
 
     /// Run for each recipient's own message, in this order.
@@ -167,6 +175,8 @@ impl Callout {
             Callout::PreRequeue => "core_pre_mailq_message_requeue",
             Callout::Dealloc => "validate_dealloc",
             Callout::MsgGenDataSpool => "msg_gen_data_spool",
+            Callout::SmtpAuthConfig => "outbound_smtp_auth_config",
+            Callout::SmtpAuthConfigV0 => "outbound_smtp_auth_v0_config",
         }
     }
 
@@ -723,6 +733,30 @@ impl Policy {
     pub fn rebind(&self, conn: &mut Conn, msg: &mut Message) -> Option<Assigned> {
         let _ = self.phase(Callout::SetBinding, conn, msg, None);
         msg.binding.take()
+    }
+
+    /// Whether the script defines Momentum's `outbound_smtp_auth_config` (or the 4.2
+    /// module's `outbound_smtp_auth_v0_config`).
+    pub fn has_smtp_auth_config(&self) -> bool {
+        self.has(Callout::SmtpAuthConfig) || self.has(Callout::SmtpAuthConfigV0)
+    }
+
+    /// Momentum's `outbound_smtp_auth_config(msg)` hook on a message about to be queued for
+    /// delivery (`msg` has its recipients of one domain, its binding and the context it is
+    /// given, with `outbound_smtp_auth_key` when the options set one). Returns the message
+    /// context as the hook left it; an error is logged and counted, and leaves the context
+    /// as it was.
+    pub fn smtp_auth_config(&self, msg: &mut Message) {
+        for c in [Callout::SmtpAuthConfig, Callout::SmtpAuthConfigV0] {
+            if !self.has(c) {
+                continue;
+            }
+            let before = msg.context.clone();
+            let mut conn = Conn::default();
+            if self.phase(c, &mut conn, msg, None).is_some() {
+                msg.context = before;
+            }
+        }
     }
 
     /// Runs one phase in this thread's state. A script error becomes the phase's failure

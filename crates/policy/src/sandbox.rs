@@ -907,6 +907,11 @@ impl State {
                 | Callout::LogPermanent
                 | Callout::PreRequeue => Ok(Value::Nil),
                 Callout::SetBinding | Callout::MsgGenDataSpool => f.call((m, &self.msg)),
+                // Momentum 5.1 documents `(msg)`, the 4.2 module and SparkPost's
+                // sparkpost-relay sample `(msg, ac, vctx)`: both get all three.
+                Callout::SmtpAuthConfig | Callout::SmtpAuthConfigV0 => {
+                    f.call((m, &self.msg, &self.accept, &self.vctx))
+                }
             };
             let ret = ret.map_err(|e| self.located(e, f))?;
             let done = match ret {

@@ -35,14 +35,6 @@ const UNRUN: &[(&str, &str)] = &[
         "Momentum's msg_gen module calls it for messages injected over HTTP (issue 21)",
     ),
     (
-        "outbound_smtp_auth_v0_config",
-        "Momentum's outbound_smtp_auth_v0 module calls it to pick SMTP AUTH credentials per message; bindery logs in with the Outbound_SMTP_AUTH_* options of the binding and domain, one login per connection; per-message credentials are not built (issue 21)",
-    ),
-    (
-        "outbound_smtp_auth_config",
-        "Momentum's outbound_smtp_auth module calls it to pick SMTP AUTH credentials per message; bindery logs in with the Outbound_SMTP_AUTH_* options of the binding and domain, one login per connection; per-message credentials are not built (issue 21)",
-    ),
-    (
         "smpp_submit_response",
         "Momentum's SMPP module calls it (bindery does not deliver SMS)",
     ),

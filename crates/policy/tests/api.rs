@@ -1980,3 +1980,56 @@ msys.registerModule("verify", mod)
     );
     assert_eq!(p.errors(), 0);
 }
+
+/// Momentum's `outbound_smtp_auth_config(msg)` (and the 4.2 module's
+/// `outbound_smtp_auth_v0_config(msg, ac, vctx)`): what the hook leaves in the message
+/// context is the login; a hook that raises leaves the context as it was.
+#[test]
+fn the_outbound_smtp_auth_hook_sets_the_login_in_the_context() {
+    let (_s, p) = load(
+        r#"
+local mod = {}
+function mod:outbound_smtp_auth_config(msg)
+  local key = msg:context_get(msys.core.VCTX_MESS, "outbound_smtp_auth_key")
+  local rcpt = msg:rcptto()
+  if rcpt == "boom@b.test" then error("no such tenant") end
+  msg:context_set(msys.core.VCTX_MESS, "outbound_smtp_auth_user", key .. ":" .. rcpt)
+  msg:context_set(msys.core.VCTX_MESS, "outbound_smtp_auth_pass", "secret")
+end
+function mod:outbound_smtp_auth_v0_config(msg, ac, vctx)
+  msg:context_set(msys.core.VCTX_MESS, "outbound_smtp_auth_type", "LOGIN")
+end
+msys.registerModule("t", mod)
+"#,
+    );
+    assert!(p.has_smtp_auth_config());
+    let mut msg = Message {
+        recipients: vec!["a@b.test".into()],
+        context: [("outbound_smtp_auth_key".to_string(), "tenants".to_string())].into(),
+        ..Message::default()
+    };
+    p.smtp_auth_config(&mut msg);
+    assert_eq!(
+        p.stats().errors[Callout::SmtpAuthConfig as usize]
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "{:?}",
+        msg.context
+    );
+    assert_eq!(msg.context["outbound_smtp_auth_user"], "tenants:a@b.test");
+    assert_eq!(msg.context["outbound_smtp_auth_pass"], "secret");
+    assert_eq!(msg.context["outbound_smtp_auth_type"], "LOGIN");
+
+    let mut msg = Message {
+        recipients: vec!["boom@b.test".into()],
+        context: [("outbound_smtp_auth_key".to_string(), "tenants".to_string())].into(),
+        ..Message::default()
+    };
+    p.smtp_auth_config(&mut msg);
+    assert!(!msg.context.contains_key("outbound_smtp_auth_user"));
+    assert_eq!(
+        p.stats().errors[Callout::SmtpAuthConfig as usize]
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}

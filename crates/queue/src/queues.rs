@@ -37,6 +37,10 @@ impl<T> Ord for Delayed<T> {
 pub struct Queue<T> {
     pub binding: u32,
     pub domain: Box<str>,
+    /// 0, or what sets this queue's mail apart from the rest of its (binding, domain) that
+    /// must not share a connection with it (a per-message SMTP AUTH login); the daemon keeps
+    /// what each number means.
+    pub variant: u32,
     active: VecDeque<T>,
     delayed: BinaryHeap<Delayed<T>>,
     /// The earliest wake-up in the timer heap for this queue, if any.
@@ -60,7 +64,7 @@ impl<T> Queue<T> {
 /// Every queue, and the timer heap.
 pub struct Queues<T> {
     queues: Vec<Queue<T>>,
-    index: FxHashMap<(u32, Box<str>), QueueId>,
+    index: FxHashMap<(u32, u32, Box<str>), QueueId>,
     /// (wake-up time, queue). At most one live entry per queue and time: a queue is armed
     /// again only for an earlier time than it already has.
     timers: BinaryHeap<Reverse<(u64, QueueId)>>,
@@ -84,20 +88,27 @@ impl<T> Queues<T> {
     /// The queue for mail on `binding` to `domain` (lower-cased by the caller), made on first
     /// use.
     pub fn queue_id(&mut self, binding: u32, domain: &str) -> QueueId {
-        if let Some(&q) = self.index.get(&(binding, Box::from(domain))) {
+        self.queue_variant(binding, domain, 0)
+    }
+
+    /// The queue for mail on `binding` to `domain` set apart as `variant` (see
+    /// [`Queue::variant`]; 0 is [`Queues::queue_id`]'s).
+    pub fn queue_variant(&mut self, binding: u32, domain: &str, variant: u32) -> QueueId {
+        if let Some(&q) = self.index.get(&(binding, variant, Box::from(domain))) {
             return q;
         }
         let q = self.queues.len() as QueueId;
         self.queues.push(Queue {
             binding,
             domain: domain.into(),
+            variant,
             active: VecDeque::new(),
             delayed: BinaryHeap::new(),
             armed_ms: None,
             woken: false,
             connections: 0,
         });
-        self.index.insert((binding, domain.into()), q);
+        self.index.insert((binding, variant, domain.into()), q);
         q
     }
 
@@ -309,6 +320,10 @@ mod tests {
         let b = qs.queue_id(1, "a.test");
         assert_ne!(a, b);
         assert_eq!(qs.queue_id(0, "a.test"), a);
+        let v = qs.queue_variant(0, "a.test", 1);
+        assert_ne!(v, a);
+        assert_eq!(qs.queue_variant(0, "a.test", 1), v);
+        assert_eq!(qs.get(v).variant, 1);
         qs.push(a, "now", 100, 100);
         qs.push(a, "later", 5000, 100);
         qs.push(a, "sooner", 2000, 100);

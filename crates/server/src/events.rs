@@ -3,7 +3,7 @@
 //! (`bindery_delivery::events` is the seam). The policy is swapped with each generation.
 
 use arc_swap::ArcSwap;
-use bindery_delivery::events::{Event, EventKind, Events};
+use bindery_delivery::events::{Event, EventKind, Events, LoginQuery};
 use bindery_policy::{Assigned, Callout, Code, Message, Policy};
 
 pub struct PolicyEvents {
@@ -56,5 +56,28 @@ impl Events for PolicyEvents {
         policy
             .log_event(callout(e.kind), &mut msg, e.domain, e.time, &note)
             .map(|c| (c.code, c.text))
+    }
+
+    fn wants_login(&self) -> bool {
+        self.policy.load().has_smtp_auth_config()
+    }
+
+    /// Momentum's `outbound_smtp_auth_config(msg)`: the message of `q`'s recipients, with
+    /// its context; the context as the hook left it.
+    fn login(&self, q: LoginQuery<'_>) -> Vec<(String, String)> {
+        let policy = self.policy.load();
+        let mut msg = Message {
+            id: q.id.to_string(),
+            sender: q.sender.to_string(),
+            recipients: q.rcpts.iter().map(|r| r.to_string()).collect(),
+            binding: Some(Assigned {
+                group: q.binding_group.to_string(),
+                binding: q.binding.to_string(),
+            }),
+            context: q.context.into_iter().collect(),
+            ..Message::default()
+        };
+        policy.smtp_auth_config(&mut msg);
+        msg.context.into_iter().collect()
     }
 }

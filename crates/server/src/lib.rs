@@ -173,7 +173,7 @@ impl Generation {
         let logs = bindery_delivery::eclog::plans(&snapshot)
             .map_err(|e| settings::located(&snapshot, e.span, e.message, Some(e.help)))?;
         settings::check_delay_dsn(&snapshot)?;
-        settings::check_outbound_auth(&snapshot)?;
+        settings::check_outbound_auth(&snapshot, policy.has_smtp_auth_config())?;
         let mut globals = Globals::from_snapshot(&snapshot);
         globals.record_rejections = logs.rejections();
         let plans: Vec<Arc<ListenerPlan>> = esmtp_listeners(&snapshot)?

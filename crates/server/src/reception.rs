@@ -299,6 +299,7 @@ pub async fn receive(
             binding_group: &binding_group,
             binding: &binding,
             routing: routing.as_deref(),
+            context: smtp_auth_context(&msg.context),
             time,
             listener,
             session,
@@ -309,6 +310,23 @@ pub async fn receive(
         }
     }
     Reply::new(250, "2.0.0", format!("OK queued as {}", ids.join(" ")))
+}
+
+/// What of the policy's message context the message keeps for delivery: Momentum's
+/// `outbound_smtp_auth_*` entries, which override the binding's and domain's login.
+fn smtp_auth_context(
+    context: &std::collections::HashMap<String, String>,
+) -> Option<bindery_spool::envelope::Context> {
+    use bindery_delivery::options::{CTX_KEY, CTX_PASS, CTX_TYPE, CTX_USER};
+    let kept: Vec<(Box<str>, Box<str>)> = [CTX_TYPE, CTX_USER, CTX_PASS, CTX_KEY]
+        .iter()
+        .filter_map(|&k| {
+            context
+                .get(k)
+                .map(|v| (Box::from(k), Box::from(v.as_str())))
+        })
+        .collect();
+    (!kept.is_empty()).then(|| kept.into_boxed_slice())
 }
 
 /// One message to spool: the transaction, which of its recipients, on which binding.
@@ -322,6 +340,8 @@ struct Spooled<'a> {
     binding: &'a str,
     /// `msg:routing_domain`, if a script set one.
     routing: Option<&'a str>,
+    /// The message-context entries delivery acts on (`smtp_auth_context`).
+    context: Option<bindery_spool::envelope::Context>,
     time: u64,
     listener: &'a str,
     session: &'a str,
@@ -338,6 +358,7 @@ async fn spool_one(shared: &Shared, one: Spooled<'_>, body: Body) -> Result<Stri
         binding_group,
         binding,
         routing,
+        context,
         time,
         listener,
         session,
@@ -378,6 +399,7 @@ async fn spool_one(shared: &Shared, one: Spooled<'_>, body: Body) -> Result<Stri
         envid: t.params.envid.as_deref().map(Box::from),
         smtputf8: t.params.smtputf8,
         routing: routing.map(Box::from),
+        context,
         next_attempt: time,
         ..Envelope::default()
     };

@@ -253,13 +253,17 @@ pub fn check_delay_dsn(snap: &Snapshot) -> Result<(), ServerError> {
 /// The `Outbound_SMTP_AUTH_*` options need Momentum's `outbound_smtp_auth` module, as in
 /// Momentum, and a type needs its user and password: each scope that sets one is checked
 /// along its own fallback (binding, its group, global; or domain, global), so a login that
-/// could never be made is refused at its line rather than deferring mail at run time.
-pub fn check_outbound_auth(snap: &Snapshot) -> Result<(), ServerError> {
+/// could never be made is refused at its line rather than deferring mail at run time. With
+/// the policy's `outbound_smtp_auth_config` hook (`hook`), the user and password may come
+/// from it instead; without it, `Outbound_SMTP_AUTH_Key`, which only the hook reads, would
+/// do nothing and is refused.
+pub fn check_outbound_auth(snap: &Snapshot, hook: bool) -> Result<(), ServerError> {
     let tree = &snap.tree;
-    let [ty, user, pass] = [
+    let [ty, user, pass, key] = [
         "outbound_smtp_auth_type",
         "outbound_smtp_auth_user",
         "outbound_smtp_auth_pass",
+        "outbound_smtp_auth_key",
     ]
     .map(opt);
     let loaded = tree
@@ -268,7 +272,7 @@ pub fn check_outbound_auth(snap: &Snapshot) -> Result<(), ServerError> {
         .is_some();
     for id in tree.scope_ids() {
         let scope = tree.scope(id);
-        let Some(st) = [ty, user, pass].iter().find_map(|&o| scope.setting(o)) else {
+        let Some(st) = [ty, user, pass, key].iter().find_map(|&o| scope.setting(o)) else {
             continue;
         };
         if !loaded {
@@ -281,6 +285,19 @@ pub fn check_outbound_auth(snap: &Snapshot) -> Result<(), ServerError> {
                 ),
                 Some("add `outbound_smtp_auth { }` at the top level"),
             ));
+        }
+        if let Some(k) = scope.setting(key)
+            && !hook
+        {
+            return Err(located(
+                snap,
+                Some(k.span),
+                "Outbound_SMTP_AUTH_Key is read only by the policy's outbound_smtp_auth_config hook, and the policy defines none".into(),
+                Some("define `function mod:outbound_smtp_auth_config(msg)` in a policy script, or set Outbound_SMTP_AUTH_User and Outbound_SMTP_AUTH_Pass here"),
+            ));
+        }
+        if hook {
+            continue;
         }
         // The scope's own chain: itself, its parents (a binding's group), then global.
         let lineage = tree.lineage(id);

@@ -104,6 +104,13 @@ pub struct Envelope {
     /// spool as it arrived, before they could be made (`Spool::message` puts them first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<Box<str>>,
+    /// Message-context entries delivery reads: Momentum's `outbound_smtp_auth_type`,
+    /// `_user`, `_pass` and `_key`, set by the policy at reception. Momentum keeps the whole
+    /// context with the message; bindery keeps only what it acts on. The password is kept
+    /// here as Momentum keeps it in its spooled context: the spool's files are the daemon
+    /// user's alone (`spool_mode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Context>,
     /// Delivery attempts made so far.
     pub attempts: u32,
     /// Delay notices (`generate_delay_dsn`) sent to the sender so far: the schedule of the
@@ -116,6 +123,9 @@ pub struct Envelope {
     pub body_len: u64,
     pub body_crc: u32,
 }
+
+/// Message-context entries kept with a message: (name, value).
+pub type Context = Box<[(Box<str>, Box<str>)]>;
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
@@ -183,6 +193,7 @@ pub(crate) mod tests {
             smtputf8: false,
             routing: None,
             prefix: None,
+            context: None,
             attempts: 0,
             delay_notices: 0,
             next_attempt: 1,

@@ -237,6 +237,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "Outbound_SMTP_AUTH_Type",
     "Outbound_SMTP_AUTH_User",
     "Outbound_SMTP_AUTH_Pass",
+    "Outbound_SMTP_AUTH_Key",
     "Outbound_SMTP_AUTH_Allow_Plaintext",
 ];
 
@@ -356,7 +357,6 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("AuthCramMD5Parameters", Kind::ListenerOnly(&[ScopeKind::EsmtpListener], "the password file of SMTP AUTH CRAM-MD5; the console logs in with AuthDigestMD5Parameters only")),
     ("API_Key_File", Kind::ListenerOnly(&[ScopeKind::HttpListener], "bindery's key file of the Transmissions API, which HTTP listeners serve")),
     ("API_Max_Request_Size", Kind::ListenerOnly(&[ScopeKind::HttpListener], "bindery's limit on a Transmissions API request, which HTTP listeners serve")),
-    ("Outbound_SMTP_AUTH_Key", Kind::Refused("a key Momentum's Lua hook outbound_smtp_auth_config looks credentials up by; bindery does not run that hook: set Outbound_SMTP_AUTH_User and Outbound_SMTP_AUTH_Pass in the binding or domain")),
     // ---- ThreadPool, Security, Debug_Flags ----
     ("Backlog", Kind::Tuning("a Momentum thread pool's job queue length; bindery has one task scheduler")),
     ("Stack_Size", Kind::Tuning("a Momentum thread pool's thread stack size; bindery has one task scheduler")),

@@ -457,9 +457,11 @@ impl Engine {
                     .queues
                     .take_where(q, |p| moves.contains_key(&key(&p.msg)));
                 let domain = st.queues.get(q).domain.to_string();
+                // A per-message login goes with its mail to the new binding.
+                let variant = st.queues.get(q).variant;
                 for p in taken {
                     let slot = moves[&key(&p.msg)].0;
-                    let to = st.queues.queue_id(slot, &domain);
+                    let to = st.queues.queue_variant(slot, &domain, variant);
                     st.queues.push(to, p, now, now);
                     moved += 1;
                 }

@@ -167,6 +167,11 @@ pub(crate) struct State {
     pub conns: Vec<Conns>,
     /// Options per queue, resolved on first use for the current snapshot.
     pub opts: Vec<Option<Arc<DeliveryOptions>>>,
+    /// The per-message logins (Momentum's `outbound_smtp_auth_config`, or the
+    /// `outbound_smtp_auth_*` context a policy kept) that set queues apart: a queue's
+    /// `variant` n > 0 is `logins[n - 1]`. Only ever grows: a variant's number stays its own.
+    pub logins: Vec<crate::options::AuthSettings>,
+    pub login_ids: std::collections::HashMap<crate::options::AuthSettings, u32>,
     /// The caps per queue, resolved with its options.
     pub cap_ids: Vec<CapList>,
     /// Connection caps that cross queues, and who waits on them.
@@ -338,6 +343,12 @@ impl Inner {
         let key = snap.domain_key(&queue.domain);
         let binding = self.binding_id(&snap, queue.binding);
         let mut o = DeliveryOptions::resolve(&snap, binding, &key);
+        if queue.variant > 0
+            && let Some(login) = st.logins.get(queue.variant as usize - 1)
+        {
+            o.auth = login.login();
+            o.auth_settings = login.clone();
+        }
         // `default_binding = suspended` holds the default binding's mail; read from the
         // generation in force, so a run-time change applies at the next attempt.
         if binding == BindingId::DEFAULT && default_suspended(&snap) {
@@ -507,6 +518,7 @@ impl Inner {
         });
         let now = self.now_ms();
         let mut st = self.lock();
+        let mut queued: Vec<(QueueId, Vec<u32>)> = Vec::with_capacity(groups.len());
         for (domain, rcpts) in groups {
             let mut q = st.queues.queue_id(binding, &domain);
             // `gateway = "#name"` (Momentum's synthetic route target, as in SparkPost's relay
@@ -517,6 +529,28 @@ impl Inner {
             {
                 q = st.queues.queue_id(binding, &gw.to_ascii_lowercase());
             }
+            queued.push((q, rcpts));
+        }
+        if self.wants_login(&msg) {
+            // The hook runs a script: never under the engine's lock.
+            let opts: Vec<_> = queued
+                .iter()
+                .map(|&(q, _)| self.options(&mut st, q))
+                .collect();
+            drop(st);
+            let logins: Vec<_> = queued
+                .iter()
+                .zip(&opts)
+                .map(|((q, rcpts), o)| self.message_login(&msg, *q, rcpts, o))
+                .collect();
+            st = self.lock();
+            for ((q, _), login) in queued.iter_mut().zip(logins) {
+                if let Some(login) = login {
+                    *q = self.login_queue(&mut st, *q, login);
+                }
+            }
+        }
+        for (q, rcpts) in queued {
             let batch = self.options(&mut st, q).max_recipients_per_batch;
             for chunk in rcpts.chunks(batch) {
                 msg.parts.fetch_add(1, Ordering::Relaxed);
@@ -531,6 +565,83 @@ impl Inner {
         }
         drop(st);
         self.wake.notify_one();
+    }
+}
+
+impl Inner {
+    /// Whether a message's login may differ from its queue's: the policy has Momentum's
+    /// `outbound_smtp_auth_config` hook, or kept `outbound_smtp_auth_*` context entries.
+    fn wants_login(&self, msg: &Message) -> bool {
+        let kept = msg
+            .env
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .context
+            .is_some();
+        kept || self.cfg.events.as_ref().is_some_and(|e| e.wants_login())
+    }
+
+    /// The login of a message's recipients `rcpts` queued on `q` (options `o`): the
+    /// options, overridden by what the policy kept in the message context and then by what
+    /// the `outbound_smtp_auth_config` hook sets; `None` when that is the queue's own.
+    fn message_login(
+        &self,
+        msg: &Message,
+        q: QueueId,
+        rcpts: &[u32],
+        o: &DeliveryOptions,
+    ) -> Option<crate::options::AuthSettings> {
+        use crate::options::CTX_KEY;
+        let env = msg.env.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut context: Vec<(String, String)> = env
+            .context
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if let Some(key) = &o.auth_settings.key
+            && !context.iter().any(|(k, _)| k == CTX_KEY)
+        {
+            context.push((CTX_KEY.to_string(), key.clone()));
+        }
+        if let Some(events) = self.cfg.events.as_ref().filter(|e| e.wants_login()) {
+            let domain = {
+                let st = self.lock();
+                st.queues.get(q).domain.to_string()
+            };
+            context = events.login(crate::events::LoginQuery {
+                id: &env.id,
+                sender: &env.sender,
+                rcpts: rcpts
+                    .iter()
+                    .filter_map(|&i| env.recipients.get(i as usize))
+                    .map(|r| &*r.address)
+                    .collect(),
+                binding_group: &env.binding_group,
+                binding: &env.binding,
+                domain: &domain,
+                context,
+            });
+        }
+        let login = o.auth_settings.overridden(&context);
+        (login != o.auth_settings).then_some(login)
+    }
+
+    /// The queue beside `q` for mail that logs in as `login`.
+    fn login_queue(
+        &self,
+        st: &mut State,
+        q: QueueId,
+        login: crate::options::AuthSettings,
+    ) -> QueueId {
+        let next = st.logins.len() as u32 + 1;
+        let variant = *st.login_ids.entry(login.clone()).or_insert(next);
+        if variant == next {
+            st.logins.push(login);
+        }
+        let queue = st.queues.get(q);
+        let (binding, domain) = (queue.binding, queue.domain.clone());
+        st.queues.queue_variant(binding, &domain, variant)
     }
 }
 
@@ -578,6 +689,8 @@ impl Engine {
                 queues: Queues::default(),
                 conns: Vec::new(),
                 opts: Vec::new(),
+                logins: Vec::new(),
+                login_ids: std::collections::HashMap::new(),
                 cap_ids: Vec::new(),
                 caps: Caps::default(),
                 ready: Vec::new(),
