@@ -293,6 +293,15 @@ class AuthSink(Sink):
 
 
 
+def deferred(suite, rcpt):
+    """The first transient record for `rcpt`, waited for (20 s)."""
+    def found():
+        return [r for r in suite.d.records("transient") if r.get("rcpt") == rcpt]
+    suite.wait_until(found, 20, f"no transient record for {rcpt}: {suite.d.records()} "
+                                f"{suite.sink.logins}")
+    return found()[0]
+
+
 class OutboundAuth(SinkSuite):
     """Momentum's outbound_smtp_auth: bindery logs in to an aiosmtpd smarthost that wants
     AUTH after STARTTLS. Binding `spe` is the SparkPost relay example of
@@ -352,11 +361,7 @@ binding "wrong" {{
 
     def test_a_wrong_password_defers_and_logs_the_reply(self):
         self.send("wrong", "wrong@one.test")
-        self.wait_until(lambda: [r for r in self.d.records("transient")
-                                 if r.get("rcpt") == "wrong@one.test"], 20,
-                        f"no transient record for the wrong password: {self.d.records()} "
-                        f"{self.sink.logins}")
-        rec = [r for r in self.d.records("transient") if r.get("rcpt") == "wrong@one.test"][0]
+        rec = deferred(self, "wrong@one.test")
         self.assertIn("535", rec["reply"])
         self.assertTrue(rec["reply"].startswith("4"), rec)
         self.assertFalse([r for r in self.d.records() if r.get("rcpt") == "wrong@one.test"
@@ -446,9 +451,7 @@ binding "tenants" {{
 
     def test_no_tenant_falls_back_to_the_binding_login(self):
         self.send("five@d.test")
-        self.wait_until(lambda: [r for r in self.d.records("transient")
-                                 if r.get("rcpt") == "five@d.test"], 20,
-                        f"no transient record: {self.d.records()} {self.sink.logins}")
+        deferred(self, "five@d.test")
         self.assertIn(("PLAIN", "nobody", False, True), self.sink.logins)
 
 
