@@ -114,13 +114,11 @@ pub struct DeliveryOptions {
     /// `Send_8BitMIME = ifavailable`: `BODY=8BITMIME` on MAIL for an 8-bit body where the
     /// server offers 8BITMIME. Momentum's default `no` sends the body as it is, unannounced.
     pub announce_8bit: bool,
-    /// Momentum's `outbound_smtp_auth`: `Outbound_SMTP_AUTH_Type`, `_User`, `_Pass` and
-    /// bindery's `_Allow_Plaintext`. `Err` names what is missing when the type is set
-    /// without a user or password (the connection then defers with that reason).
-    pub auth: Result<Option<bindery_smtp::client::ClientAuth>, &'static str>,
-    /// The `Outbound_SMTP_AUTH_*` values `auth` was made from, for a per-message login
-    /// (Momentum's `outbound_smtp_auth_config` hook) to start from.
-    pub auth_settings: AuthSettings,
+    /// Momentum's `outbound_smtp_auth`: `Outbound_SMTP_AUTH_Type`, `_User`, `_Pass`, `_Key`
+    /// and bindery's `_Allow_Plaintext`, or a message's own login in its variant queue.
+    /// [`AuthSettings::login`] makes the login, or names what is missing (the connection then
+    /// defers with that reason).
+    pub auth: AuthSettings,
     pub tls_verify: TlsVerify,
     /// `tls_ca`: the PEM file of trusted CAs; `None` for the system's bundle.
     pub tls_ca: Option<PathBuf>,
@@ -507,8 +505,7 @@ impl DeliveryOptions {
                 _ => TlsWish::No,
             },
             announce_8bit: r.word(ids.send_8bitmime) == Some("ifavailable"),
-            auth: auth_settings(&r, ids).login(),
-            auth_settings: auth_settings(&r, ids),
+            auth: auth_settings(&r, ids),
             protocol,
             dns_failures_to_purge: u32::try_from(r.int(ids.dns_purge)).unwrap_or(0),
             delayed_fuzz: r.secs(ids.fuzz),

@@ -743,9 +743,9 @@ impl Policy {
 
     /// Momentum's `outbound_smtp_auth_config(msg)` hook on a message about to be queued for
     /// delivery (`msg` has its recipients of one domain, its binding and the context it is
-    /// given, with `outbound_smtp_auth_key` when the options set one). Returns the message
-    /// context as the hook left it; an error is logged and counted, and leaves the context
-    /// as it was.
+    /// given, with `outbound_smtp_auth_key` when the options set one). `msg.context` is left
+    /// as the hook left it; an error is logged and counted, and leaves the context as it
+    /// was.
     pub fn smtp_auth_config(&self, msg: &mut Message) {
         for c in [Callout::SmtpAuthConfig, Callout::SmtpAuthConfigV0] {
             if !self.has(c) {

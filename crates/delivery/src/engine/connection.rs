@@ -203,8 +203,8 @@ async fn connect(
                     });
                 }
             };
-            let auth = match &opts.auth {
-                Ok(a) => a.clone(),
+            let auth = match opts.auth.login() {
+                Ok(a) => a,
                 Err(why) => {
                     return Err(ConnectFailure {
                         response: Response::local(451, format!("4.7.0 {why}")),

@@ -346,8 +346,7 @@ impl Inner {
         if queue.variant > 0
             && let Some(login) = st.logins.get(queue.variant as usize - 1)
         {
-            o.auth = login.login();
-            o.auth_settings = login.clone();
+            o.auth = login.clone();
         }
         // `default_binding = suspended` holds the default binding's mail; read from the
         // generation in force, so a run-time change applies at the next attempt.
@@ -511,6 +510,7 @@ impl Inner {
             tokio::task::spawn_blocking(move || spool.remove(&id));
             return;
         }
+        let kept_login = env.context.is_some();
         let msg = Arc::new(Message {
             env: Mutex::new(env),
             parts: AtomicU32::new(0),
@@ -531,18 +531,24 @@ impl Inner {
             }
             queued.push((q, rcpts));
         }
-        if self.wants_login(&msg) {
-            // The hook runs a script: never under the engine's lock.
+        // A login of the message's own (Momentum's `outbound_smtp_auth_config` hook, or the
+        // `outbound_smtp_auth_*` context a policy kept at reception) may set its parts apart.
+        if kept_login || self.cfg.events.as_ref().is_some_and(|e| e.wants_login()) {
             let opts: Vec<_> = queued
                 .iter()
-                .map(|&(q, _)| self.options(&mut st, q))
+                .map(|&(q, _)| (self.options(&mut st, q), st.queues.get(q).domain.clone()))
                 .collect();
+            // The hook runs a script: never under the engine's lock. The envelope's own lock
+            // is held instead; no part of the message is queued yet, so no one waits on it.
             drop(st);
-            let logins: Vec<_> = queued
-                .iter()
-                .zip(&opts)
-                .map(|((q, rcpts), o)| self.message_login(&msg, *q, rcpts, o))
-                .collect();
+            let logins: Vec<_> = {
+                let env = msg.env.lock().unwrap_or_else(|e| e.into_inner());
+                queued
+                    .iter()
+                    .zip(&opts)
+                    .map(|((_, rcpts), (o, domain))| self.message_login(&env, domain, rcpts, o))
+                    .collect()
+            };
             st = self.lock();
             for ((q, _), login) in queued.iter_mut().zip(logins) {
                 if let Some(login) = login {
@@ -569,46 +575,29 @@ impl Inner {
 }
 
 impl Inner {
-    /// Whether a message's login may differ from its queue's: the policy has Momentum's
-    /// `outbound_smtp_auth_config` hook, or kept `outbound_smtp_auth_*` context entries.
-    fn wants_login(&self, msg: &Message) -> bool {
-        let kept = msg
-            .env
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .context
-            .is_some();
-        kept || self.cfg.events.as_ref().is_some_and(|e| e.wants_login())
-    }
-
-    /// The login of a message's recipients `rcpts` queued on `q` (options `o`): the
+    /// The login of a message's recipients `rcpts` to `domain` (queue options `o`): the
     /// options, overridden by what the policy kept in the message context and then by what
     /// the `outbound_smtp_auth_config` hook sets; `None` when that is the queue's own.
     fn message_login(
         &self,
-        msg: &Message,
-        q: QueueId,
+        env: &Envelope,
+        domain: &str,
         rcpts: &[u32],
         o: &DeliveryOptions,
     ) -> Option<crate::options::AuthSettings> {
         use crate::options::CTX_KEY;
-        let env = msg.env.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut context: Vec<(String, String)> = env
             .context
             .iter()
             .flatten()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        if let Some(key) = &o.auth_settings.key
+        if let Some(key) = &o.auth.key
             && !context.iter().any(|(k, _)| k == CTX_KEY)
         {
             context.push((CTX_KEY.to_string(), key.clone()));
         }
         if let Some(events) = self.cfg.events.as_ref().filter(|e| e.wants_login()) {
-            let domain = {
-                let st = self.lock();
-                st.queues.get(q).domain.to_string()
-            };
             context = events.login(crate::events::LoginQuery {
                 id: &env.id,
                 sender: &env.sender,
@@ -619,12 +608,12 @@ impl Inner {
                     .collect(),
                 binding_group: &env.binding_group,
                 binding: &env.binding,
-                domain: &domain,
+                domain,
                 context,
             });
         }
-        let login = o.auth_settings.overridden(&context);
-        (login != o.auth_settings).then_some(login)
+        let login = o.auth.overridden(&context);
+        (login != o.auth).then_some(login)
     }
 
     /// The queue beside `q` for mail that logs in as `login`.

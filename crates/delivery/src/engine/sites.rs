@@ -63,7 +63,7 @@ impl SiteKey {
             tls_ca: opts.tls_ca.as_deref().map(Box::from),
             tls_protocols: opts.tls_protocols,
             timeouts: opts.timeouts,
-            auth: opts.auth.clone().ok().flatten(),
+            auth: opts.auth.login().ok().flatten(),
         }
     }
 }
