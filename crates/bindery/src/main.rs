@@ -47,6 +47,9 @@ enum Command {
     Passwd(cmd::console::PasswdArgs),
     /// Make a Transmissions API key and print it with its `API_Key_File` line.
     ApiKey(cmd::api_key::ApiKeyArgs),
+    /// Bounce classification: classify replies, list the classes.
+    #[command(subcommand)]
+    Bounce(cmd::bounce::BounceCommand),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Console(a) => cmd::console::run(&a),
         Command::Passwd(a) => cmd::console::passwd(&a),
         Command::ApiKey(a) => cmd::api_key::run(&a),
+        Command::Bounce(c) => cmd::bounce::run(c),
     };
     match result {
         Ok(code) => code,

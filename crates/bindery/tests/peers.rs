@@ -18,7 +18,8 @@
 //! python3-dkim and Mail::DKIM against keys dnsmasq serves) and `tests/peers/smtp_auth.py`
 //! (issue 21: SMTP AUTH with swaks and smtplib, the guessing lockout, `config check`'s
 //! refusals) and `tests/peers/transmissions.py` (issue 21: the Transmissions API with
-//! SparkPost's Python client and curl).
+//! SparkPost's Python client and curl) and `tests/peers/bounce_classes.py` (issue 22: bounce
+//! classification against Sisimai on real bounces and providers' replies).
 //! `.ci/run` installs what they need.
 
 use std::path::Path;
@@ -104,4 +105,9 @@ fn smtp_auth_with_real_clients() {
 #[test]
 fn transmissions_api_with_sparkposts_client() {
     run_peer_script("transmissions.py");
+}
+
+#[test]
+fn bounce_classes_agree_with_sisimai() {
+    run_peer_script("bounce_classes.py");
 }

@@ -804,6 +804,7 @@ impl Builder {
                 | ScopeKind::InboundAudit
                 | ScopeKind::OpenDkim
                 | ScopeKind::OutboundSmtpAuth
+                | ScopeKind::BounceClassifierOverride
         ) && let Some(m) = module_by_name(&keyword.node)
         {
             self.found(keyword.span, "module", m.name.into(), m.kind.word(), None);

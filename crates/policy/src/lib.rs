@@ -55,6 +55,7 @@ use bindery_config::Snapshot;
 use bindery_config::snapshot::BindingId;
 
 pub use config::{ConfigHost, HostChange};
+pub use db::datasources;
 pub use error::LoadError;
 pub use find::Script;
 pub use headers::header_values;
@@ -393,6 +394,12 @@ struct Inner {
 }
 
 impl Policy {
+    /// The configuration's `Datasource` caches of this generation (also what
+    /// `bounce_classifier_override`'s `:datasource:` sources query).
+    pub fn datasources(&self) -> &Arc<bindery_datasource::Datasources> {
+        &self.inner.datasources
+    }
+
     /// Finds, compiles and initialises every script the configuration names. Errors point at
     /// the `source` setting or at the script's own line.
     pub fn load(snapshot: Arc<Snapshot>) -> Result<Policy, LoadError> {

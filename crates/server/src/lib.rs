@@ -22,6 +22,7 @@ mod listener;
 pub use bindery_delivery::eclog;
 pub use bindery_delivery::mainlog;
 pub mod audit;
+pub mod bounces;
 pub mod injected;
 mod persist;
 pub mod policy_dns;
@@ -140,6 +141,9 @@ pub struct Generation {
     pub auth_stores: smtp_auth::Stores,
     /// The bindings of each group, for the Transmissions API's `ip_pool`.
     pub bindings: Arc<bindery_policy::choose::Bindings>,
+    /// `bounce_classifier_override`, when configured, and the classifier its sources gave
+    /// when this generation was built (checked like every other file a start reads).
+    pub bounces: Option<(bounces::BouncePlan, Arc<bindery_bounce::Classifier>)>,
 }
 
 impl Generation {
@@ -199,6 +203,15 @@ impl Generation {
         let signers = bindery_dkim::Signers::plan(&snapshot)
             .map_err(|e| settings::located(&snapshot, e.span, e.message, e.help.as_deref()))?
             .map(Arc::new);
+        let bounces = match bounces::BouncePlan::of(&snapshot)? {
+            Some(p) => {
+                let c = p.load(policy.datasources()).map_err(|e| {
+                    ServerError::Config(format!("error: bounce_classifier_override: {e}"))
+                })?;
+                Some((p, Arc::new(c)))
+            }
+            None => None,
+        };
         Ok(Generation {
             snapshot,
             globals,
@@ -211,6 +224,7 @@ impl Generation {
             signers,
             auth_stores,
             bindings,
+            bounces,
         })
     }
 

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod api_key;
+pub mod bounce;
 pub mod config;
 pub mod console;
 pub mod policy;

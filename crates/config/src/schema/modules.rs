@@ -110,7 +110,7 @@ pub static MODULES: &[ModuleDef] = &[
     m("auth_radius", S, Refused(AUTH_ELSEWHERE), NONE, NO_STANZAS),
     m("beik", S, Refused(SCANNER), NONE, NO_STANZAS),
     m("bind_address_secondary", N, Refused("gives a binding a second (IPv6) source address; not built yet: one binding per address"), NONE, NO_STANZAS),
-    m("bounce_classifier_override", S, Refused(BOUNCES_LATER), NONE, NO_STANZAS),
+    m("bounce_classifier_override", S, Impl, NONE, NO_STANZAS),
     m("bounce_logger", N, Impl, NONE, NO_STANZAS),
     m("brightmail", N, Refused(SCANNER), NONE, NO_STANZAS),
     m("bzip2io", S, Inert("bzip2 compression for compress_spool; bindery's spool format is its own and uncompressed"), NONE, NO_STANZAS),

@@ -460,7 +460,7 @@ options! {
     "Info": List, None, DBG;
     "Debug": List, None, DBG;
     // Every Momentum module takes a `debug_level` of its own, the loggers too.
-    "Debug_Level": Enum(DEBUG_LEVELS), Some("ERROR"), G | ECLOG | BLOG | DELAYDSN | OUTAUTH;
+    "Debug_Level": Enum(DEBUG_LEVELS), Some("ERROR"), G | ECLOG | BLOG | DELAYDSN | OUTAUTH | BCO;
 
     // ---- Lua policy (Momentum's scriptlet module) ----
     // A script's file: a path (absolute, or relative to the file that says it) with or
@@ -512,6 +512,22 @@ options! {
     "Password": Str, None, DATASRC;
     "Alias_Schemes": List, None, DATASRC;
     "Assume_Charset": Str, None, DATASRC;
+
+    // ---- bounce_classifier_override (modules/bounce-classifier-override.md) ----
+    // A file of `domain,bounce_code,rule` lines, or `:datasource:NAME:QUERY` returning
+    // those three columns. Unset: Momentum's default file, used when it exists.
+    "User_SMTP_Classification_Override": Str, Some("/opt/msys/ecelerity/etc/user_smtp_classification.ovr"), BCO;
+    // `bounce_code,rule` lines for out-of-band mail.
+    "User_MDN_Classification_Override": Str, Some("/opt/msys/ecelerity/etc/user_mdn_classification.ovr"), BCO;
+    // Momentum's "Live Bounce Updates" files: the same formats, after the user's.
+    "System_SMTP_Classification_Override": Str, Some("/opt/msys/ecelerity/etc/updates/smtp_classification.ovr"), BCO;
+    "System_MDN_Classification_Override": Str, Some("/opt/msys/ecelerity/etc/updates/mdn_classification.ovr"), BCO;
+    // Read the system files at all.
+    "Enable_System_Updates": Bool, Some("true"), BCO;
+    // How often every override source is read again.
+    "Refresh": Seconds, Some("300"), BCO;
+    // `[ 99 = "profanity" ]`: classes under 100 the overrides may give.
+    "Custom_Classes": Dict, None, BCO;
 
     // ---- inbound_audit (Lua's msys.audit) ----
     // "window-seconds,number-of-windows" for each series kept.

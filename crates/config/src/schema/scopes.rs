@@ -49,6 +49,9 @@ pub enum ScopeKind {
     /// `outbound_smtp_auth { }`: Momentum's module that logs in to remote servers with the
     /// `Outbound_SMTP_AUTH_*` options (issue 21).
     OutboundSmtpAuth,
+    /// `bounce_classifier_override { user_smtp_classification_override = ... }`: the rules
+    /// bounce classification uses before the shipped ones (issue 22).
+    BounceClassifierOverride,
 }
 
 impl ScopeKind {
@@ -121,6 +124,7 @@ pub const INAUDIT: u32 = ScopeKind::InboundAudit.bit();
 pub const OPENDKIM: u32 = ScopeKind::OpenDkim.bit();
 pub const DKIMDOM: u32 = ScopeKind::DkimDomain.bit();
 pub const OUTAUTH: u32 = ScopeKind::OutboundSmtpAuth.bit();
+pub const BCO: u32 = ScopeKind::BounceClassifierOverride.bit();
 
 /// What the schema knows about one scope kind.
 #[derive(Debug)]
@@ -135,7 +139,7 @@ pub struct ScopeDef {
 }
 
 /// Indexed by `ScopeKind as usize`.
-pub static SCOPES: [ScopeDef; 27] = [
+pub static SCOPES: [ScopeDef; 28] = [
     ScopeDef {
         kind: ScopeKind::Global,
         keyword: "global",
@@ -295,6 +299,12 @@ pub static SCOPES: [ScopeDef; 27] = [
     ScopeDef {
         kind: ScopeKind::OutboundSmtpAuth,
         keyword: "outbound_smtp_auth",
+        named: false,
+        parents: ScopeSet(G),
+    },
+    ScopeDef {
+        kind: ScopeKind::BounceClassifierOverride,
+        keyword: "bounce_classifier_override",
         named: false,
         parents: ScopeSet(G),
     },
