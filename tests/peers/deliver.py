@@ -436,6 +436,7 @@ class Delivery(unittest.TestCase):
         perm = self.d.wait_records("permanent", 1)
         perm = [p for p in perm if p["rcpt"] == "reject@one.test"]
         self.assertTrue(perm[0]["reply"].startswith("550 5.1.1"), perm)
+        self.assertEqual(perm[0]["bounce_class"], 10, "Invalid Recipient")
         bounce = self.got(self.origin, "sender@origin.test")
         bounce = [b for b in bounce if b"reject@one.test" in b["data"]][0]
         self.assertEqual(bounce["from"], "<>", "bounces have a null reverse path")
@@ -499,7 +500,10 @@ class Delivery(unittest.TestCase):
             time.sleep(0.1)
         self.assertEqual(perm[0]["reply"],
                          "554 5.4.7 [internal] exceeded max time without delivery")
-        self.assertGreaterEqual(len(self.records_for("always@expire.test", "transient")), 1)
+        self.assertEqual(perm[0]["bounce_class"], 24, "Timeout, as in Momentum's bouncelog example")
+        transient = self.records_for("always@expire.test", "transient")
+        self.assertGreaterEqual(len(transient), 1)
+        self.assertEqual(transient[0]["bounce_class"], 70, transient[0])
 
     def test_421_mid_transaction_loses_and_duplicates_nothing(self):
         inject(self.d, ["drop-a@one.test", "drop-b@one.test"])

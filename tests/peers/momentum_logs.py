@@ -185,7 +185,7 @@ Control_Listener {{ Listen "{cls.tmp}/bindery.sock" {{ }} }}
         self.assertEqual((f[5], f[6], f[7], f[8]), ("reject", "one.test", "sender", "origin.test"))
         self.assertEqual(f[9:11], ["default", "default"])
         self.assertEqual(f[11], "4")
-        self.assertEqual(f[12], "1", "Undetermined until bounce classification")
+        self.assertEqual(f[12], "10", "550 5.1.1: Invalid Recipient")
         self.assertTrue(int(f[13]) > 0)
         self.assertEqual(f[14], "127.0.0.20")
         self.assertIn("550 5.1.1", f[15])
@@ -194,6 +194,7 @@ Control_Listener {{ Listen "{cls.tmp}/bindery.sock" {{ }} }}
         t = self.records(self.bounce, "T", 2, where=lambda f: f[6] == "one.test")
         self.assertEqual(len(t), 2, lines(self.bounce))
         self.assertEqual({(f[5], f[11]) for f in t}, {("soft", "4")})
+        self.assertEqual({f[12] for f in t}, {"70"}, "451 4.2.0: Transient Failure")
 
     def test_rejectlog(self):
         self.assertEqual(self.relay[0], 550)

@@ -19,7 +19,8 @@
 //! (issue 21: SMTP AUTH with swaks and smtplib, the guessing lockout, `config check`'s
 //! refusals) and `tests/peers/transmissions.py` (issue 21: the Transmissions API with
 //! SparkPost's Python client and curl) and `tests/peers/bounce_classes.py` (issue 22: bounce
-//! classification against Sisimai on real bounces and providers' replies).
+//! classification against Sisimai on real bounces and providers' replies) and
+//! `tests/peers/bounces.py` (issue 22: classes in the logs, metrics, console and Lua).
 //! `.ci/run` installs what they need.
 
 use std::path::Path;
@@ -110,4 +111,9 @@ fn transmissions_api_with_sparkposts_client() {
 #[test]
 fn bounce_classes_agree_with_sisimai() {
     run_peer_script("bounce_classes.py");
+}
+
+#[test]
+fn bounce_classes_reach_logs_metrics_console_and_lua() {
+    run_peer_script("bounces.py");
 }

@@ -35,11 +35,23 @@ impl Live {
     pub fn store(&self, c: Classifier) {
         self.0.store(std::sync::Arc::new(c));
     }
+
+    pub fn store_arc(&self, c: std::sync::Arc<Classifier>) {
+        self.0.store(c);
+    }
 }
 
 impl Default for Live {
     /// The shipped rules alone.
     fn default() -> Live {
-        Live::new(Classifier::shipped())
+        Live(arc_swap::ArcSwap::new(shipped()))
     }
+}
+
+static SHIPPED: std::sync::LazyLock<std::sync::Arc<Classifier>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::new(Classifier::shipped()));
+
+/// The shipped rules alone, compiled once per process.
+pub fn shipped() -> std::sync::Arc<Classifier> {
+    std::sync::Arc::clone(&SHIPPED)
 }

@@ -93,4 +93,14 @@ pub trait Daemon: Sync {
     /// Closes every log file and opens its path again (after `ec_rotate` or `logrotate`
     /// moved it); returns the paths.
     fn reopen_logs(&self) -> Vec<std::path::PathBuf>;
+    /// The bounce classifier in force (`bounce_classifier_override test`).
+    fn bounces(&self) -> Arc<bindery_bounce::Classifier> {
+        Arc::new(bindery_bounce::Classifier::shipped())
+    }
+    /// Reads `bounce_classifier_override`'s sources again and puts the rules in force
+    /// (`bounce_classifier_override reload`); the rule counts, or why not (the rules in
+    /// force stay).
+    fn reload_bounces(&self) -> Result<bindery_bounce::Counts, String> {
+        Err("bounce_classifier_override is not configured".into())
+    }
 }

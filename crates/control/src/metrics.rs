@@ -445,6 +445,7 @@ pub fn render<D: Daemon>(d: &D) -> String {
 
     signing(&mut g, d);
     injections(&mut g, d);
+    bounces(&mut g, d);
 
     let mut registry = Registry::default();
     registry.register_collector(Box::new(g));
@@ -540,5 +541,40 @@ fn signing<D: Daemon>(g: &mut Gathered, d: &D) {
             count: f.global.processed,
             buckets,
         });
+    }
+}
+
+/// Failures by binding, domain and bounce class (issue 22): transient attempts and
+/// permanent failures. Domains past the first [`MAX_DOMAINS`] seen are summed as `_other`.
+fn bounces<D: Daemon>(g: &mut Gathered, d: &D) {
+    let mut sums: BTreeMap<(String, String, u16), (u64, u64)> = BTreeMap::new();
+    for f in d.stats().bounces.figures() {
+        let domain = if (f.domain_rank as usize) < MAX_DOMAINS {
+            f.domain
+        } else {
+            "_other".to_string()
+        };
+        let e = sums.entry((f.binding, domain, f.class)).or_default();
+        e.0 += f.transient;
+        e.1 += f.permanent;
+    }
+    for ((binding, domain, class), (t, p)) in sums {
+        for (kind, n) in [("transient", t), ("permanent", p)] {
+            if n == 0 {
+                continue;
+            }
+            g.add(
+                "bindery_bounces",
+                "Recipient failures by binding, domain and bounce class (Momentum's code): transient attempts and permanent failures.",
+                Kind::Counter,
+                vec![
+                    ("binding", binding.clone()),
+                    ("domain", domain.clone()),
+                    ("class", class.to_string()),
+                    ("kind", kind.to_string()),
+                ],
+                n as f64,
+            );
+        }
     }
 }

@@ -158,6 +158,87 @@ pub struct Stats {
     reset_at: AtomicU64,
     samples: Mutex<FxHashMap<Box<str>, Samples>>,
     global_samples: Mutex<Samples>,
+    /// Failures per binding, domain and bounce class (issue 22).
+    pub bounces: BounceCounts,
+}
+
+/// Distinct (binding, domain) pairs [`BounceCounts`] keeps apart; later domains are counted
+/// under `_other`, so a flood of one-off domains cannot grow it without bound.
+pub const MAX_BOUNCE_PAIRS: usize = 20_000;
+
+/// Recipient failures by binding, domain and bounce class: transient attempts and
+/// permanent failures. Since start (not kept across restarts, like the metrics).
+#[derive(Default)]
+pub struct BounceCounts {
+    map: Mutex<FxHashMap<BounceKey, [u64; 2]>>,
+    pairs: Mutex<rustc_hash::FxHashSet<(Box<str>, Box<str>)>>,
+    /// Domains in the order first counted: what the metrics label them by.
+    domains: Mutex<FxHashMap<Box<str>, u32>>,
+}
+
+/// Binding, domain, class.
+type BounceKey = (Box<str>, Box<str>, u16);
+
+/// One row of [`BounceCounts::figures`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BounceFigure {
+    pub binding: String,
+    pub domain: String,
+    /// The domain's rank in first-seen order (0 for the first).
+    pub domain_rank: u32,
+    pub class: u16,
+    pub transient: u64,
+    pub permanent: u64,
+}
+
+impl BounceCounts {
+    /// Counts `n` failures of `class` for `binding` to `domain`.
+    pub fn count(&self, binding: &str, domain: &str, class: u16, permanent: bool, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let domain = {
+            let mut pairs = self.pairs.lock().unwrap_or_else(|p| p.into_inner());
+            let key = (Box::<str>::from(binding), Box::<str>::from(domain));
+            if pairs.contains(&key) || pairs.len() < MAX_BOUNCE_PAIRS {
+                pairs.insert(key);
+                domain
+            } else {
+                "_other"
+            }
+        };
+        {
+            let mut d = self.domains.lock().unwrap_or_else(|p| p.into_inner());
+            let next = d.len() as u32;
+            d.entry(domain.into()).or_insert(next);
+        }
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = m.entry((binding.into(), domain.into(), class)).or_default();
+        slot[usize::from(permanent)] += n;
+    }
+
+    /// Every (binding, domain, class) counted, sorted.
+    pub fn figures(&self) -> Vec<BounceFigure> {
+        let ranks = self
+            .domains
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<BounceFigure> = m
+            .iter()
+            .map(|((b, d, c), [t, p])| BounceFigure {
+                binding: b.to_string(),
+                domain: d.to_string(),
+                domain_rank: ranks.get(d).copied().unwrap_or(u32::MAX),
+                class: *c,
+                transient: *t,
+                permanent: *p,
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.binding, &a.domain, a.class).cmp(&(&b.binding, &b.domain, b.class)));
+        out
+    }
 }
 
 impl Stats {
@@ -174,6 +255,7 @@ impl Stats {
             reset_at: AtomicU64::new(started),
             samples: Mutex::new(FxHashMap::default()),
             global_samples: Mutex::new(Samples::default()),
+            bounces: BounceCounts::default(),
         }
     }
 

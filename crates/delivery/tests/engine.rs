@@ -231,6 +231,7 @@ fn start_on(
         tls: Arc::new(bindery_delivery::tls::ClientConfigs::new().unwrap()),
         report_binding: ("default".into(), "default".into()),
         events: None,
+        bounces: Arc::default(),
     })
 }
 

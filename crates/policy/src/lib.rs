@@ -20,6 +20,7 @@
 pub mod addresses;
 pub mod audit_series;
 mod bitwise;
+mod bounce;
 pub mod choose;
 pub mod cidr;
 mod config;
@@ -359,6 +360,8 @@ pub struct Hosts {
     /// A fixed "now" for the scripts' `os.time()` and `os.date()` (`bindery policy test
     /// --time`); none: the clock.
     pub fixed_time: Option<i64>,
+    /// The bounce classifier in force, for `msys.bounce` (none: the shipped rules).
+    pub bounces: Option<Arc<bindery_bounce::Live>>,
 }
 
 /// One configuration generation's policy. Cheap to clone.

@@ -80,10 +80,6 @@ const MISSING: &[Missing] = &[
         what: "ARC signing and verification (refused: not built)",
     },
     Missing {
-        name: "msys.bounce",
-        what: "bounce classification (issue 22)",
-    },
-    Missing {
         name: "msys.adaptive",
         what: "adaptive delivery (issue 22)",
     },

@@ -518,6 +518,7 @@ impl State {
                     Arc::clone(&inner.dkim_keys),
                     inner.hosts.dns.clone(),
                 )?;
+                crate::bounce::install(&lua, &m, inner.hosts.bounces.clone())?;
                 crate::db::install(&lua, &m, Arc::clone(&inner.datasources))
             })
             .map_err(|e| bare(e.to_string()))?;

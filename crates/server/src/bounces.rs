@@ -9,6 +9,7 @@
 //! there, a new one has none.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bindery_bounce::{Classes, Classifier, Rule, SmtpOverride, Sources, overrides};
@@ -41,8 +42,23 @@ enum Form {
 pub struct BouncePlan {
     pub refresh: Duration,
     classes: Classes,
-    /// In the order they apply: user SMTP, system SMTP, user MDN, system MDN.
-    sources: Vec<(Form, Src)>,
+    /// In the order they apply: user SMTP, system SMTP, user MDN, system MDN; with the
+    /// line that named each (none for a default path).
+    sources: Vec<(Form, Src, Option<Span>)>,
+}
+
+/// Why the sources could not be read: where the option that named the source is (none
+/// when the message names its own file and line, as a bad override line does).
+#[derive(Clone, Debug)]
+pub struct LoadError {
+    pub span: Option<Span>,
+    pub message: String,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 fn source(value: &str, named: bool) -> Option<Src> {
@@ -131,7 +147,7 @@ impl BouncePlan {
                         None,
                     ));
                 }
-                sources.push((form, src));
+                sources.push((form, src, span));
                 Ok(())
             };
             let (v, span) = get(user);
@@ -154,10 +170,18 @@ impl BouncePlan {
     }
 
     /// Reads every source and builds the classifier; the error names the source and line.
-    pub fn load(&self, ds: &Datasources) -> Result<Classifier, String> {
+    pub fn load(&self, ds: &Datasources) -> Result<Classifier, LoadError> {
         let mut smtp: Vec<SmtpOverride> = Vec::new();
         let mut mdn: Vec<Rule> = Vec::new();
-        for (form, src) in &self.sources {
+        for (form, src, span) in &self.sources {
+            let at = |message: String| LoadError {
+                span: *span,
+                message,
+            };
+            let own = |e: bindery_bounce::RuleError| LoadError {
+                span: None,
+                message: e.to_string(),
+            };
             match src {
                 Src::File { path, named } => {
                     let name = path.display().to_string();
@@ -165,26 +189,26 @@ impl BouncePlan {
                         Ok(t) => t,
                         Err(e) if !named && e.kind() == std::io::ErrorKind::NotFound => continue,
                         Err(e) => {
-                            return Err(format!("cannot read bounce override file {name}: {e}"));
+                            return Err(at(format!(
+                                "cannot read bounce override file {name}: {e}"
+                            )));
                         }
                     };
                     match form {
                         Form::Smtp => smtp.extend(
-                            overrides::parse_smtp(&name, &text, &self.classes)
-                                .map_err(|e| e.to_string())?,
+                            overrides::parse_smtp(&name, &text, &self.classes).map_err(own)?,
                         ),
                         Form::Mdn => mdn.extend(
-                            overrides::parse_mdn(&name, &text, &self.classes)
-                                .map_err(|e| e.to_string())?,
+                            overrides::parse_mdn(&name, &text, &self.classes).map_err(own)?,
                         ),
                     }
                 }
                 Src::Query { datasource, sql } => {
                     let origin = format!("datasource {datasource}");
-                    let cache = ds.get(datasource).map_err(|e| e.to_string())?;
+                    let cache = ds.get(datasource).map_err(|e| at(e.to_string()))?;
                     let rows = cache
                         .query(sql, &Params::None, true)
-                        .map_err(|e| format!("{origin}: {e}"))?;
+                        .map_err(|e| at(format!("{origin}: {e}")))?;
                     let cols = |r: &bindery_datasource::Row| -> Vec<String> {
                         r.iter().map(|(_, d)| text(d)).collect()
                     };
@@ -194,16 +218,16 @@ impl BouncePlan {
                             for r in rows.iter() {
                                 let c = cols(r);
                                 let [d, k, rule] = c.as_slice() else {
-                                    return Err(format!(
+                                    return Err(at(format!(
                                         "{origin}: the query must return domain, bounce_code, rule (got {} columns)",
                                         c.len()
-                                    ));
+                                    )));
                                 };
                                 three.push((d.clone(), k.clone(), rule.clone()));
                             }
                             smtp.extend(
                                 overrides::smtp_rows(&origin, &three, &self.classes)
-                                    .map_err(|e| e.to_string())?,
+                                    .map_err(|e| at(e.to_string()))?,
                             );
                         }
                         Form::Mdn => {
@@ -211,16 +235,16 @@ impl BouncePlan {
                             for r in rows.iter() {
                                 let c = cols(r);
                                 let [k, rule] = c.as_slice() else {
-                                    return Err(format!(
+                                    return Err(at(format!(
                                         "{origin}: the query must return bounce_code, rule (got {} columns)",
                                         c.len()
-                                    ));
+                                    )));
                                 };
                                 two.push((k.clone(), rule.clone()));
                             }
                             mdn.extend(
                                 overrides::mdn_rows(&origin, &two, &self.classes)
-                                    .map_err(|e| e.to_string())?,
+                                    .map_err(|e| at(e.to_string()))?,
                             );
                         }
                     }
@@ -233,7 +257,24 @@ impl BouncePlan {
             mdn,
             base: bindery_bounce::rules::shipped(),
         })
-        .map_err(|e| format!("bounce override rules do not compile together: {e}"))
+        .map_err(|e| LoadError {
+            span: None,
+            message: format!("bounce override rules do not compile together: {e}"),
+        })
+    }
+
+    /// [`BouncePlan::load`] with its error as a configuration error at its line.
+    pub fn load_checked(
+        &self,
+        snap: &Snapshot,
+        ds: &Datasources,
+    ) -> Result<Classifier, ServerError> {
+        self.load(ds).map_err(|e| match e.span {
+            Some(span) => located(snap, Some(span), e.message, None),
+            None => {
+                ServerError::Config(format!("error: bounce_classifier_override: {}", e.message))
+            }
+        })
     }
 }
 
@@ -256,5 +297,58 @@ pub fn load(snap: &Snapshot) -> Result<Classifier, ServerError> {
     let ds = bindery_policy::datasources(&snap.tree).map_err(|d| {
         ServerError::Config(bindery_config::diag::render_all(&d, &snap.tree.sources))
     })?;
-    plan.load(&ds).map_err(ServerError::Config)
+    plan.load_checked(snap, &ds)
+}
+
+/// The classifier a generation puts in force: its override module's, or the shipped rules.
+pub fn of(g: &crate::Generation) -> Arc<Classifier> {
+    match &g.bounces {
+        Some((_, c)) => Arc::clone(c),
+        None => bindery_bounce::shipped(),
+    }
+}
+
+/// Reads the sources of the generation in force again and puts the rules in force
+/// (`bounce_classifier_override reload`, and every `refresh` seconds). On an error the
+/// rules in force stay, and the error says why.
+pub fn reload(shared: &crate::Shared) -> Result<bindery_bounce::Counts, String> {
+    let g = shared.current();
+    let Some((plan, _)) = &g.bounces else {
+        return Err(
+            "bounce_classifier_override is not configured: the shipped rules are in force".into(),
+        );
+    };
+    let c = plan.load(g.policy.datasources()).map_err(|e| e.message)?;
+    let counts = c.counts();
+    shared.bounces.store(c);
+    Ok(counts)
+}
+
+/// Every `refresh` seconds of the generation in force, the override sources are read
+/// again; a source that cannot be read is logged and the rules in force stay. Ends with
+/// the daemon.
+pub async fn refresh(shared: Weak<crate::Shared>) {
+    loop {
+        let every = match shared.upgrade() {
+            Some(s) => s
+                .current()
+                .bounces
+                .as_ref()
+                .map_or(Duration::from_secs(300), |(p, _)| p.refresh),
+            None => return,
+        };
+        tokio::time::sleep(every.max(Duration::from_secs(1))).await;
+        let Some(s) = shared.upgrade() else { return };
+        if s.current().bounces.is_none() {
+            continue;
+        }
+        let s2 = Arc::clone(&s);
+        match tokio::task::spawn_blocking(move || reload(&s2)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "bounce_classifier_override refresh failed; the rules in force stay")
+            }
+            Err(e) => tracing::warn!(error = %e, "bounce_classifier_override refresh task failed"),
+        }
+    }
 }

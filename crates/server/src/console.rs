@@ -179,6 +179,14 @@ impl Daemon for Shared {
         f(&mut changes)
     }
 
+    fn bounces(&self) -> Arc<bindery_bounce::Classifier> {
+        Arc::clone(&self.bounces.load())
+    }
+
+    fn reload_bounces(&self) -> Result<bindery_bounce::Counts, String> {
+        crate::bounces::reload(self)
+    }
+
     fn reopen_logs(&self) -> Vec<std::path::PathBuf> {
         let mut paths = self.eclogs.reopen();
         if let Some(m) = &self.mainlog {

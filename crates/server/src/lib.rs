@@ -205,9 +205,7 @@ impl Generation {
             .map(Arc::new);
         let bounces = match bounces::BouncePlan::of(&snapshot)? {
             Some(p) => {
-                let c = p.load(policy.datasources()).map_err(|e| {
-                    ServerError::Config(format!("error: bounce_classifier_override: {e}"))
-                })?;
+                let c = p.load_checked(&snapshot, policy.datasources())?;
                 Some((p, Arc::new(c)))
             }
             None => None,
@@ -322,6 +320,8 @@ pub struct Shared {
     pub spool_free: Arc<std::sync::atomic::AtomicU64>,
     /// Delivery outcomes to the policy in force (its `core_log_*` callouts).
     pub events: Arc<events::PolicyEvents>,
+    /// The bounce classifier in force (`bounce_classifier_override`).
+    pub bounces: Arc<bindery_bounce::Live>,
 }
 
 impl Shared {
@@ -374,6 +374,7 @@ impl Shared {
             "configuration installed"
         );
         self.events.install(next.policy.clone());
+        self.bounces.store_arc(bounces::of(&next));
         self.live.store(Arc::new(next));
         bindery_delivery::options::DeliveryOptions::apply_dns_ttl(&snapshot, &self.resolver);
         self.engine.reconfigure(snapshot);
@@ -438,6 +439,8 @@ pub struct Services {
     pub dns: Arc<policy_dns::PolicyDns>,
     pub peers: Arc<sessions::Peers>,
     pub injector: Arc<injected::DaemonInjector>,
+    /// The bounce classifier in force, shared by delivery, the console and `msys.bounce`.
+    pub bounces: Arc<bindery_bounce::Live>,
 }
 
 impl Services {
@@ -447,6 +450,7 @@ impl Services {
             dns: policy_dns(snap)?,
             peers: Arc::default(),
             injector: Arc::default(),
+            bounces: Arc::default(),
         })
     }
 
@@ -457,6 +461,7 @@ impl Services {
             sessions: Some(Arc::clone(&self.peers) as Arc<dyn bindery_policy::inject::LiveSessions>),
             injector: Some(Arc::clone(&self.injector) as Arc<dyn bindery_policy::inject::Injector>),
             fixed_time: None,
+            bounces: Some(Arc::clone(&self.bounces)),
         }
     }
 }
@@ -507,6 +512,7 @@ pub async fn start(
     // Everything `config check` checks, before anything opens: a broken configuration must
     // not half-start a daemon.
     let mut generation = preflight(snapshot, &tls, &services)?;
+    services.bounces.store_arc(bounces::of(&generation));
     // `Resolv_Conf` was read once, for the policy's resolver: delivery's asks the same.
     let dns = services.dns.conf().cloned();
     let snapshot = Arc::clone(&generation.snapshot);
@@ -610,8 +616,7 @@ pub async fn start(
             &eclogs,
             Arc::clone(&events) as Arc<dyn bindery_delivery::events::Events>,
         ),
-        &stats,
-        &resolver,
+        (&stats, &resolver, &services),
     )?;
     for env in recovered.messages {
         engine.enqueue(env);
@@ -680,7 +685,9 @@ pub async fn start(
         inbound: std::sync::atomic::AtomicU64::new(0),
         sessions: Arc::default(),
         peers: Arc::clone(&services.peers),
+        bounces: Arc::clone(&services.bounces),
     });
+    tokio::spawn(bounces::refresh(Arc::downgrade(&shared)));
     let _ = services.config.daemon.set(Arc::downgrade(&shared));
     services.injector.start(Arc::downgrade(&shared));
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -790,8 +797,9 @@ fn start_engine(
         &Arc<EcLogs>,
         Arc<dyn bindery_delivery::events::Events>,
     ),
-    stats: &Arc<Stats>,
-    resolver: &Arc<CachingResolver>,
+    // What the engine shares with the console and the policy: the counters, the DNS cache
+    // and (in `services`) the bounce classifier in force.
+    (stats, resolver, services): (&Arc<Stats>, &Arc<CachingResolver>, &Services),
 ) -> Result<Engine, ServerError> {
     let tls = Arc::new(
         bindery_delivery::tls::ClientConfigs::new().map_err(|e| ServerError::Tls(e.to_string()))?,
@@ -814,6 +822,7 @@ fn start_engine(
             globals.binding_group.as_str().into(),
         ),
         events: Some(events),
+        bounces: Arc::clone(&services.bounces),
     }))
 }
 

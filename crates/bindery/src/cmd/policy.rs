@@ -186,6 +186,14 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    // `msys.bounce` classifies with the configuration's overrides, as the daemon would.
+    let bounces = match bindery_server::bounces::load(&snap) {
+        Ok(c) => Arc::new(bindery_bounce::Live::new(c)),
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     // The simulated session is the only one; injected messages are shown, not spooled.
     let injected = Arc::new(bindery_policy::inject::MemInjector::default());
     let hosts = bindery_policy::Hosts {
@@ -198,6 +206,7 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
         )]))),
         injector: Some(Arc::clone(&injected) as Arc<dyn bindery_policy::inject::Injector>),
         fixed_time: args.time,
+        bounces: Some(bounces),
     };
     let policy = match Policy::load_hosted(snap.clone(), hosts) {
         Ok(p) => p,

@@ -4,6 +4,7 @@
 mod binding_fail;
 mod binding_queues;
 mod binding_summary;
+mod bounce_classifier;
 mod config;
 mod domain;
 pub(crate) mod figures;
@@ -172,6 +173,16 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "",
         "logins, messages and recipients per SMTP AUTH user and per API key name",
     ),
+    (
+        "bounce_classifier_override reload",
+        "",
+        "read the bounce classification override files (or queries) again",
+    ),
+    (
+        "bounce_classifier_override test",
+        "TEXT",
+        "the bounce class of a reply, and the rule that gave it",
+    ),
     ("help", "", "this list"),
     ("quit", "", "leave the console"),
 ];
@@ -200,6 +211,8 @@ pub async fn run<D: Daemon>(d: &D, words: &[String]) -> Output {
         ["signing_stats"] => signing_stats::show(d),
         ["signing_stats", "reset"] => signing_stats::reset(d),
         ["injection", "summary"] => injection_summary::run(d),
+        ["bounce_classifier_override", "reload"] => bounce_classifier::reload(d),
+        ["bounce_classifier_override", "test", rest @ ..] => bounce_classifier::test(d, rest),
         // Momentum's module-addressed form; bindery reopens every log, which includes that
         // module's.
         [m, "reopen", "logs"] if m.starts_with("ec_logger:") || m.starts_with("bounce_logger:") => {

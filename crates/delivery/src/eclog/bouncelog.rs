@@ -3,8 +3,8 @@
 //!
 //! A `B` line for every bounce (a permanent failure at delivery, in-band, or one bindery
 //! decides itself, such as an expired message), and a `T` line for a transient failure when
-//! `log_transient_failures` is on. The classification code is 1 ("Undetermined") until
-//! bounce classification lands (issue 22).
+//! `log_transient_failures` is on. The classification code is the reply's bounce class
+//! (`bindery-bounce`, issue 22).
 
 use super::fields::{line, split_address};
 

@@ -72,6 +72,8 @@ pub struct Attempt<'a> {
     /// The server that answered; empty when there was none.
     pub ip: &'a str,
     pub reply: &'a str,
+    /// The failure's bounce class (the bouncelog's field 12); 0 for a delivery.
+    pub class: u16,
 }
 
 impl Attempt<'_> {
@@ -161,6 +163,7 @@ mod tests {
             elapsed: "18.53",
             ip: "10.0.0.1",
             reply: "421 no adequate servers",
+            class: 70,
         };
         assert_eq!(
             failure("T", &a),

@@ -151,7 +151,7 @@ impl EcLogs {
                 binding_group: a.binding_group,
                 binding: a.binding,
                 stage: a.stage,
-                class: bouncelog::UNDETERMINED,
+                class: a.class,
                 size: a.size,
                 ip: a.ip,
                 reply: a.reply,

@@ -92,6 +92,8 @@ pub struct EngineConfig {
     pub report_binding: (Arc<str>, Arc<str>),
     /// Each recipient's outcome, for a policy's log callouts (`crate::events`).
     pub events: Option<Arc<dyn crate::events::Events>>,
+    /// The bounce classifier in force: every failure's class goes to the logs and metrics.
+    pub bounces: Arc<bindery_bounce::Live>,
 }
 
 /// A message in the queues: its envelope, shared by its parts.

@@ -251,7 +251,8 @@ async fn settle<'r>(
     if let Some(events) = &inner.cfg.events {
         tell(events.as_ref(), &view, &mut settled, now);
     }
-    log_attempts(inner, &view, &settled, via, part.attempts);
+    let classes = classify(inner, &view, &settled);
+    log_attempts(inner, &view, &settled, &classes, via, part.attempts);
     let (delivered, failed) = (settled.delivered.len() as u64, settled.failed.len() as u64);
     let transient = if settled.retry_at.is_some() {
         settled.retry.len() as u64
@@ -442,52 +443,126 @@ fn tell(events: &dyn crate::events::Events, view: &View, s: &mut Settled, now: u
     }
 }
 
-fn log_attempts(inner: &Inner, view: &View, s: &Settled, via: &Via, attempt: u32) {
+/// The bounce class of every failure of a settled part (issue 22): each failed
+/// recipient's, in order, and the transient reply's. Counted per binding, domain and class.
+struct Classes {
+    failed: Vec<u16>,
+    transient: Option<u16>,
+}
+
+fn classify(inner: &Inner, view: &View, s: &Settled) -> Classes {
+    let mut out = Classes {
+        failed: Vec::with_capacity(s.failed.len()),
+        transient: None,
+    };
+    if s.failed.is_empty() && s.retry_at.is_none() {
+        return out;
+    }
+    let c = inner.cfg.bounces.load();
+    // A part's recipients share their domain.
+    let domain = view
+        .rcpts
+        .first()
+        .and_then(|(i, _)| view.address(*i).rsplit_once('@'))
+        .map_or("", |(_, d)| d);
+    let env = &view.env;
+    // Replies repeat within a part: one classification per distinct reply.
+    let mut last: Option<(&Response, u16)> = None;
+    for (_, r) in &s.failed {
+        let class = match last {
+            Some((p, k)) if p == r => k,
+            _ => c.smtp(&r.one_line(), domain).class,
+        };
+        last = Some((r, class));
+        out.failed.push(class);
+        inner
+            .cfg
+            .stats
+            .bounces
+            .count(&env.binding, domain, class, true, 1);
+    }
+    if let (Some(_), Some(r)) = (s.retry_at, &s.transient_reply) {
+        let class = c.smtp(&r.one_line(), domain).class;
+        out.transient = Some(class);
+        let n = s.retry.len() as u64;
+        inner
+            .cfg
+            .stats
+            .bounces
+            .count(&env.binding, domain, class, false, n);
+    }
+    out
+}
+
+fn log_attempts(
+    inner: &Inner,
+    view: &View,
+    s: &Settled,
+    classes: &Classes,
+    via: &Via,
+    attempt: u32,
+) {
     if inner.cfg.mainlog.is_some() {
-        log_json(inner, view, s, via, attempt);
+        log_json(inner, view, s, classes, via, attempt);
     }
     if !inner.cfg.eclogs.is_empty() {
-        log_momentum(inner, view, s, via, attempt);
+        log_momentum(inner, view, s, classes, via, attempt);
     }
 }
 
-fn log_json(inner: &Inner, view: &View, s: &Settled, via: &Via, attempt: u32) {
+fn log_json(inner: &Inner, view: &View, s: &Settled, classes: &Classes, via: &Via, attempt: u32) {
     let env = &view.env;
     let time = inner.now_ms() / 1000;
-    let rec = |kind: &'static str, i: u32, reply: String, next: Option<u64>| Attempt {
-        kind,
-        id: &env.id,
-        time,
-        sender: &env.sender,
-        rcpt: view.address(i),
-        binding_group: &env.binding_group,
-        binding: &env.binding,
-        conn: via.record(),
-        reply,
-        attempt,
-        next_attempt: next,
-        tls: via.tls,
+    let rec = |kind: &'static str, i: u32, reply: String, next: Option<u64>, class: Option<u16>| {
+        Attempt {
+            kind,
+            id: &env.id,
+            time,
+            sender: &env.sender,
+            rcpt: view.address(i),
+            binding_group: &env.binding_group,
+            binding: &env.binding,
+            conn: via.record(),
+            reply,
+            attempt,
+            next_attempt: next,
+            tls: via.tls,
+            bounce_class: class,
+        }
     };
     for (i, r) in &s.delivered {
-        inner.log(&rec("delivery", *i, r.one_line(), None));
+        inner.log(&rec("delivery", *i, r.one_line(), None, None));
     }
-    for (i, r) in &s.failed {
-        inner.log(&rec("permanent", *i, r.one_line(), None));
+    for ((i, r), c) in s.failed.iter().zip(&classes.failed) {
+        inner.log(&rec("permanent", *i, r.one_line(), None, Some(*c)));
     }
     if let (Some(t), Some(r)) = (s.retry_at, &s.transient_reply) {
         for i in &s.retry {
-            inner.log(&rec("transient", *i, r.one_line(), Some(t)));
+            inner.log(&rec(
+                "transient",
+                *i,
+                r.one_line(),
+                Some(t),
+                classes.transient,
+            ));
         }
     }
 }
 
 /// The mainlog's `D`/`T`/`P` records and the bouncelog's, one per recipient.
-fn log_momentum(inner: &Inner, view: &View, s: &Settled, via: &Via, attempt: u32) {
+fn log_momentum(
+    inner: &Inner,
+    view: &View,
+    s: &Settled,
+    classes: &Classes,
+    via: &Via,
+    attempt: u32,
+) {
     let env = &view.env;
     let now_ms = inner.now_ms();
     let elapsed = eclog::fields::elapsed(env.received.saturating_mul(1000), now_ms);
     let ip = via.addr.map(|a| a.to_string()).unwrap_or_default();
-    let one = |fate: Fate, i: u32, stage: u8, reply: &str| {
+    let one = |fate: Fate, i: u32, stage: u8, reply: &str, class: u16| {
         inner.cfg.eclogs.attempt(
             fate,
             &eclog::Attempt {
@@ -505,19 +580,23 @@ fn log_momentum(inner: &Inner, view: &View, s: &Settled, via: &Via, attempt: u32
                 elapsed: &elapsed,
                 ip: &ip,
                 reply,
+                class,
             },
         );
     };
     for (i, _) in &s.delivered {
-        one(Fate::Delivered, *i, 0, "");
+        one(Fate::Delivered, *i, 0, "", 0);
     }
-    for ((i, r), st) in s.failed.iter().zip(&s.failed_stage) {
-        one(Fate::Permanent, *i, *st, &r.one_line());
+    for (((i, r), st), c) in s.failed.iter().zip(&s.failed_stage).zip(&classes.failed) {
+        one(Fate::Permanent, *i, *st, &r.one_line(), *c);
     }
     if let (Some(_), Some(r)) = (s.retry_at, &s.transient_reply) {
         let text = r.one_line();
+        let c = classes
+            .transient
+            .unwrap_or(bindery_bounce::class::UNDETERMINED);
         for (i, st) in s.retry.iter().zip(&s.retry_stage) {
-            one(Fate::Transient, *i, *st, &text);
+            one(Fate::Transient, *i, *st, &text, c);
         }
     }
 }

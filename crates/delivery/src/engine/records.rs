@@ -39,6 +39,9 @@ pub struct Attempt<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_attempt: Option<u64>,
     pub tls: bool,
+    /// For `transient` and `permanent`: the reply's bounce class (Momentum's code).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bounce_class: Option<u16>,
 }
 
 /// `bounce` (failure report) or `success_dsn`: a report was generated and queued.
