@@ -10,6 +10,7 @@ pub mod class;
 pub mod classifier;
 mod error;
 pub mod overrides;
+pub mod report;
 pub mod rules;
 
 pub use class::{CLASSES, Category, Class, Classes, Described};

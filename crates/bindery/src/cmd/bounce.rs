@@ -15,6 +15,21 @@ pub enum BounceCommand {
     Classify(ClassifyArgs),
     /// Print Momentum's class table and any custom classes.
     Classes(ClassesArgs),
+    /// Read out-of-band mail (a DSN, an ARF report, an auto-reply) as the daemon would:
+    /// one line per file with what ties it to the original and its class.
+    Read(ReadArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ReadArgs {
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// The FBL header's name (Momentum's fbl `Header_Name`).
+    #[arg(long, value_name = "NAME", default_value = "X-MSFBL")]
+    pub header_name: String,
+    /// Messages, as .eml files.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -50,6 +65,7 @@ pub fn run(cmd: BounceCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BounceCommand::Classify(a) => classify(&a),
         BounceCommand::Classes(a) => classes(&a),
+        BounceCommand::Read(a) => read(&a),
     }
 }
 
@@ -140,4 +156,62 @@ fn classes(a: &ClassesArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn read(a: &ReadArgs) -> anyhow::Result<ExitCode> {
+    let c = classifier(&a.config)?;
+    let mut out = std::io::stdout().lock();
+    let mut failed = false;
+    for f in &a.files {
+        let raw = std::fs::read(f)?;
+        let name = f.display();
+        match bindery_bounce::report::parse(&raw, &a.header_name) {
+            Err(e) => {
+                failed = true;
+                writeln!(out, "{name}\trefused\t{e}")?;
+            }
+            Ok(r) => {
+                if let Some(e) = &r.malformed {
+                    writeln!(out, "{name}\tmalformed\t{e}: read as an MDN")?;
+                }
+                let kind = match r.kind {
+                    Some(bindery_bounce::report::Kind::Dsn) => "dsn",
+                    Some(bindery_bounce::report::Kind::Arf) => "arf",
+                    _ => "other",
+                };
+                let feedback = r
+                    .feedback
+                    .as_ref()
+                    .map(|f| f.feedback_type.as_str())
+                    .unwrap_or("");
+                if r.recipients.is_empty() {
+                    let class = c.mdn(&r.text).class;
+                    writeln!(
+                        out,
+                        "{name}\t{kind}\t{feedback}\toriginal_id={}\tmessage_id={}\tclass={class}",
+                        r.original_id, r.original_message_id
+                    )?;
+                }
+                for rc in &r.recipients {
+                    let text = if rc.diagnostic.is_empty() {
+                        format!("{} {}", rc.status, r.text)
+                    } else {
+                        rc.diagnostic.clone()
+                    };
+                    let domain = rc.address.rsplit_once('@').map_or("", |(_, d)| d);
+                    let class = c.smtp(&text, domain).class;
+                    writeln!(
+                        out,
+                        "{name}\t{kind}\t{}\t{}\toriginal_id={}\tmessage_id={}\tclass={class}",
+                        rc.address, rc.status, r.original_id, r.original_message_id
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
