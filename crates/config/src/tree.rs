@@ -805,6 +805,7 @@ impl Builder {
                 | ScopeKind::OpenDkim
                 | ScopeKind::OutboundSmtpAuth
                 | ScopeKind::BounceClassifierOverride
+                | ScopeKind::Fbl
         ) && let Some(m) = module_by_name(&keyword.node)
         {
             self.found(keyword.span, "module", m.name.into(), m.kind.word(), None);

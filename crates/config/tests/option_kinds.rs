@@ -153,9 +153,11 @@ fn refusal(text: &str) -> String {
 
 #[test]
 fn a_refused_option_is_an_error_and_an_inert_one_loads() {
-    let refused = refusal("Bounce_Pattern = \"^bounce-\"\n");
+    let refused = refusal("Generate_Bounces_For_Multi_Recipient_Policy_Rejections = true\n");
     assert!(
-        refused.contains("`Bounce_Pattern` is not implemented by bindery"),
+        refused.contains(
+            "`Generate_Bounces_For_Multi_Recipient_Policy_Rejections` is not implemented by bindery"
+        ),
         "{refused}"
     );
     assert!(refused.contains("t.conf:1:1"), "{refused}");

@@ -558,6 +558,19 @@ fn bounces<D: Daemon>(g: &mut Gathered, d: &D) {
         e.0 += f.transient;
         e.1 += f.permanent;
     }
+    for (binding, domain, kind, n) in d.stats().bounces.feedback_figures() {
+        g.add(
+            "bindery_feedback_reports",
+            "Feedback-loop reports (complaints) received, by the binding and recipient domain of the mail complained about, and feedback type.",
+            Kind::Counter,
+            vec![
+                ("binding", binding),
+                ("domain", domain),
+                ("type", kind),
+            ],
+            n as f64,
+        );
+    }
     for ((binding, domain, class), (t, p)) in sums {
         for (kind, n) in [("transient", t), ("permanent", p)] {
             if n == 0 {

@@ -55,6 +55,9 @@ pub struct DeliveryOptions {
     /// `generate_bounces`).
     pub blackhole: bool,
     pub generate_bounces: bool,
+    /// `enable_fbl_header_insertion`: the mail carries the fbl module's mark (when the
+    /// module's `auto_log` is on: [`crate::engine::EngineConfig::fbl_header`]).
+    pub fbl_mark: bool,
     /// `None` for unlimited (a negative value).
     pub max_connections: Option<u32>,
     /// The server's total: global `server_max_outbound_connections` (lowered by a global
@@ -149,6 +152,7 @@ struct Ids {
     suspend: OptionId,
     blackhole: OptionId,
     generate_bounces: OptionId,
+    fbl_mark: OptionId,
     max_connections: OptionId,
     server_max: OptionId,
     server_reserve: OptionId,
@@ -213,6 +217,7 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     suspend: option_id("Suspend_Delivery"),
     blackhole: option_id("Blackhole"),
     generate_bounces: option_id("Generate_Bounces"),
+    fbl_mark: option_id("Enable_FBL_Header_Insertion"),
     max_connections: option_id("Max_Outbound_Connections"),
     server_max: option_id("Server_Max_Outbound_Connections"),
     server_reserve: option_id("Server_Reserve_Outbound_Connections"),
@@ -459,6 +464,7 @@ impl DeliveryOptions {
             suspend: r.bool(ids.suspend),
             blackhole: matches!(r.word(ids.blackhole), Some(w) if w.eq_ignore_ascii_case("internal")),
             generate_bounces: r.bool(ids.generate_bounces),
+            fbl_mark: r.bool(ids.fbl_mark),
             max_connections,
             server_cap: caps.server,
             binding_cap: caps.binding,

@@ -174,7 +174,12 @@ pub struct BounceCounts {
     pairs: Mutex<rustc_hash::FxHashSet<(Box<str>, Box<str>)>>,
     /// Domains in the order first counted: what the metrics label them by.
     domains: Mutex<FxHashMap<Box<str>, u32>>,
+    /// Feedback reports (complaints) by binding, domain and feedback type.
+    feedback: Mutex<FxHashMap<FeedbackKey, u64>>,
 }
+
+/// Binding, domain, feedback type.
+type FeedbackKey = (Box<str>, Box<str>, Box<str>);
 
 /// Binding, domain, class.
 type BounceKey = (Box<str>, Box<str>, u16);
@@ -197,16 +202,7 @@ impl BounceCounts {
         if n == 0 {
             return;
         }
-        let domain = {
-            let mut pairs = self.pairs.lock().unwrap_or_else(|p| p.into_inner());
-            let key = (Box::<str>::from(binding), Box::<str>::from(domain));
-            if pairs.contains(&key) || pairs.len() < MAX_BOUNCE_PAIRS {
-                pairs.insert(key);
-                domain
-            } else {
-                "_other"
-            }
-        };
+        let domain = self.label(binding, domain);
         {
             let mut d = self.domains.lock().unwrap_or_else(|p| p.into_inner());
             let next = d.len() as u32;
@@ -215,6 +211,39 @@ impl BounceCounts {
         let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
         let slot = m.entry((binding.into(), domain.into(), class)).or_default();
         slot[usize::from(permanent)] += n;
+    }
+
+    /// The domain label a (binding, domain) pair is counted under: its own, or `_other`
+    /// once [`MAX_BOUNCE_PAIRS`] pairs are known.
+    fn label<'d>(&self, binding: &str, domain: &'d str) -> &'d str {
+        let mut pairs = self.pairs.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (Box::<str>::from(binding), Box::<str>::from(domain));
+        if pairs.contains(&key) || pairs.len() < MAX_BOUNCE_PAIRS {
+            pairs.insert(key);
+            domain
+        } else {
+            "_other"
+        }
+    }
+
+    /// Counts one feedback report of `kind` (abuse, fraud, ...) about mail `binding` sent
+    /// to `domain`.
+    pub fn feedback(&self, binding: &str, domain: &str, kind: &str) {
+        let domain = self.label(binding, domain);
+        let mut m = self.feedback.lock().unwrap_or_else(|p| p.into_inner());
+        *m.entry((binding.into(), domain.into(), kind.into()))
+            .or_default() += 1;
+    }
+
+    /// Feedback reports by (binding, domain, type), sorted.
+    pub fn feedback_figures(&self) -> Vec<(String, String, String, u64)> {
+        let m = self.feedback.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<_> = m
+            .iter()
+            .map(|((b, d, k), n)| (b.to_string(), d.to_string(), k.to_string(), *n))
+            .collect();
+        out.sort();
+        out
     }
 
     /// Every (binding, domain, class) counted, sorted.

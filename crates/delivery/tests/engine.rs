@@ -232,6 +232,7 @@ fn start_on(
         report_binding: ("default".into(), "default".into()),
         events: None,
         bounces: Arc::default(),
+        fbl_header: None,
     })
 }
 

@@ -24,6 +24,7 @@ pub use bindery_delivery::mainlog;
 pub mod audit;
 pub mod bounces;
 pub mod injected;
+pub mod oob;
 mod persist;
 pub mod policy_dns;
 pub mod privileges;
@@ -144,6 +145,8 @@ pub struct Generation {
     /// `bounce_classifier_override`, when configured, and the classifier its sources gave
     /// when this generation was built (checked like every other file a start reads).
     pub bounces: Option<(bounces::BouncePlan, Arc<bindery_bounce::Classifier>)>,
+    /// Out-of-band bounces and feedback reports (`bounce_domains`, the `fbl` module).
+    pub oob: Arc<oob::OobPlan>,
 }
 
 impl Generation {
@@ -210,6 +213,7 @@ impl Generation {
             }
             None => None,
         };
+        let oob = Arc::new(oob::OobPlan::of(&snapshot)?);
         Ok(Generation {
             snapshot,
             globals,
@@ -223,6 +227,7 @@ impl Generation {
             auth_stores,
             bindings,
             bounces,
+            oob,
         })
     }
 
@@ -322,6 +327,8 @@ pub struct Shared {
     pub events: Arc<events::PolicyEvents>,
     /// The bounce classifier in force (`bounce_classifier_override`).
     pub bounces: Arc<bindery_bounce::Live>,
+    /// The fbl module's fbllog (opened at start: its path needs a restart).
+    pub fbllog: Option<Arc<bindery_delivery::logfile::LogFile>>,
 }
 
 impl Shared {
@@ -599,6 +606,7 @@ pub async fn start(
         unix_now(),
         &format!("bindery {} starting", env!("CARGO_PKG_VERSION")),
     );
+    let fbllog = oob::open_fbllog(&generation.oob)?;
     let stats = Arc::new(Stats::new(unix_now()));
     let signing = Arc::default();
     persist::restore(&stats, &signing, &globals.spoolbase);
@@ -686,6 +694,7 @@ pub async fn start(
         sessions: Arc::default(),
         peers: Arc::clone(&services.peers),
         bounces: Arc::clone(&services.bounces),
+        fbllog,
     });
     tokio::spawn(bounces::refresh(Arc::downgrade(&shared)));
     let _ = services.config.daemon.set(Arc::downgrade(&shared));
@@ -801,6 +810,12 @@ fn start_engine(
     // and (in `services`) the bounce classifier in force.
     (stats, resolver, services): (&Arc<Stats>, &Arc<CachingResolver>, &Services),
 ) -> Result<Engine, ServerError> {
+    // The fbl module's mark, as Momentum inserts it: only with `auto_log` (its page). The
+    // module needs a restart to change, as in Momentum.
+    let fbl_header = oob::OobPlan::of(snapshot)?
+        .fbl
+        .filter(|f| f.auto_log)
+        .map(|f| f.header_name);
     let tls = Arc::new(
         bindery_delivery::tls::ClientConfigs::new().map_err(|e| ServerError::Tls(e.to_string()))?,
     );
@@ -823,6 +838,7 @@ fn start_engine(
         ),
         events: Some(events),
         bounces: Arc::clone(&services.bounces),
+        fbl_header,
     }))
 }
 

@@ -204,6 +204,49 @@ pub async fn receive(
             (out, false)
         }
     };
+    // Out-of-band bounces and feedback reports (issue 22): read and logged now; the
+    // recipients `bounce_behavior` or the fbl module blackhole are dropped here.
+    let mut shares = shares;
+    if !generation.oob.is_empty() {
+        let roles: Vec<(&str, crate::oob::Role)> = rcpt_strings
+            .iter()
+            .filter_map(|r| {
+                generation
+                    .oob
+                    .role(&generation.snapshot, r)
+                    .map(|role| (r.as_str(), role))
+            })
+            .collect();
+        if !roles.is_empty() {
+            let body: &[u8] = match &spill {
+                // A large report: its start is what is in memory.
+                Some(s) => {
+                    tracing::warn!(id = %first_id, "a large report: only its header section is read");
+                    &s.head
+                }
+                None => &t.body,
+            };
+            let incoming = crate::oob::Incoming {
+                id: &first_id,
+                time,
+                peer: t.peer.to_string(),
+                size: body.len() as u64,
+                body,
+                rcpts: roles,
+            };
+            let drop = crate::oob::process(shared, &generation.oob, &incoming);
+            if !drop.is_empty() {
+                for share in &mut shares {
+                    share.0.retain(|&i| !drop.contains(&rcpt_strings[i]));
+                }
+                shares.retain(|s| !s.0.is_empty());
+                if shares.is_empty() {
+                    // Every recipient was blackholed: the client is told it was taken.
+                    return Reply::new(250, "2.0.0", format!("OK queued as {first_id}"));
+                }
+            }
+        }
+    }
     // DKIM (issue 20): recipients whose binding and domain sign get a copy of their own,
     // signed here, every share before any is spooled, so a signature that cannot be made
     // defers the whole message and leaves nothing half-queued.

@@ -183,10 +183,15 @@ impl Globals {
             }
             _ => DefaultBinding::Normal,
         };
-        let relay_domains = match global(snap, "relay_domains") {
-            Some(Value::Domains(d)) => DomainSet::new(d),
-            _ => DomainSet::default(),
-        };
+        // `bounce_domains` are relay domains too: their mail is taken in to be read as
+        // bounces (Momentum's page: "will treat the listed domains as relay domains").
+        let mut relayed: Vec<String> = Vec::new();
+        for name in ["relay_domains", "bounce_domains"] {
+            if let Some(Value::Domains(d)) = global(snap, name) {
+                relayed.extend(d);
+            }
+        }
+        let relay_domains = DomainSet::new(relayed);
         let resolv_conf = match global(snap, "resolv_conf") {
             Some(Value::Path(p)) => Some(PathBuf::from(p)),
             _ => None,

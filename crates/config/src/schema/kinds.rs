@@ -211,6 +211,18 @@ pub const IMPLEMENTED: &[&str] = &[
     "Enable_System_Updates",
     "Refresh",
     "Custom_Classes",
+    // Out-of-band bounces and the fbl module (issue 22).
+    "Bounce_Behavior",
+    "Bounce_Pattern",
+    "Bounce_Domains",
+    "Bounce_Suppress_List",
+    "Log_Outofband_Bounces",
+    "Enable_FBL_Header_Insertion",
+    "Addresses",
+    "Auto_Log",
+    "Log_Path",
+    "Header_Name",
+    "Message_Disposition",
     "Maintenance_Interval",
     "Log_Receptions",
     "Log_Deliveries",
@@ -252,9 +264,10 @@ pub const IMPLEMENTED: &[&str] = &[
 #[rustfmt::skip]
 pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     // ---- Loggers ----
+    ("User_String", Kind::Refused("expands Sieve++ macros (`%{vctx_mess:NAME}`) into the FBL header's user field and the fbllog; bindery leaves that field empty: remove the option")),
+    ("Condition", Kind::Refused("marks up only messages whose context has this variable for FBL; bindery marks what Enable_FBL_Header_Insertion enables: remove the option and set that per binding or domain")),
     ("Importlog", Kind::Inert("Momentum logs the outcome of `spool import` there; bindery has no spool import, so that log would stay empty and is not opened")),
     ("Importlog_Mode", Kind::Inert("the importlog's file mode; bindery writes no importlog (it has no spool import)")),
-    ("Log_Outofband_Bounces", Kind::Inert("logs bounces that arrive as mail after delivery; bindery does not take those in until bounce processing lands (issue 22), so there is nothing to log yet")),
     // ---- Cluster (issue 23) ----
     ("Cluster_Max_Outbound_Connections", Kind::DefaultOnly("caps connections across a Momentum cluster; bindery runs one node until cluster throttles on Redis land (issue 23): use Server_Max_Outbound_Connections per node")),
     ("Cluster_Outbound_Throttle_Messages", Kind::Refused("throttles messages across a Momentum cluster; bindery has no cluster yet (issue 23): use Outbound_Throttle_Messages per node")),
@@ -277,7 +290,6 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Digest", Kind::Values(&["rsa-sha256", "ed25519-sha256"], "rsa-sha1 signatures are no longer accepted by verifiers (RFC 8301)")),
     ("Testing", Kind::DefaultOnly("Momentum documents it only as \"for a test environment\" without saying what changes; bindery refuses `true` rather than guess")),
     ("DomainKeys", Kind::DefaultOnly("signs with DomainKeys (the pre-DKIM scheme); bindery does not sign it")),
-    ("Enable_FBL_Header_Insertion", Kind::DefaultOnly("adds the fbl module's X-MSFBL header; arrives with feedback loops (issue 22)")),
     ("Adaptive_Enabled", Kind::DefaultOnly("lets the adaptive module tune limits from remote replies; arrives with adaptive delivery (issue 22)")),
     ("Adaptive_Adjustment_Interval", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Alert_Email_Destination", Kind::Refused(ADAPTIVE_LATER)),
@@ -311,9 +323,6 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Delayed_Reroute_Domain", Kind::Refused("the xfer module's rerouting of delayed mail to another Momentum node; bindery has no xfer module")),
     // ---- Bounces and DSNs (issue 22) ----
     ("MDN_Failures_Notify", Kind::Refused("sends failure notices for mobile (MM7) delivery; bindery does not deliver MM7")),
-    ("Bounce_Behavior", Kind::DefaultOnly("`blackhole` discards incoming bounces that match Bounce_Pattern; arrives with bounce processing (issue 22)")),
-    ("Bounce_Pattern", Kind::Refused("the addresses incoming mail is recognised as bounces by; arrives with bounce processing (issue 22)")),
-    ("Bounce_Domains", Kind::Refused("the domains whose incoming mail is taken as bounces; arrives with bounce processing (issue 22)")),
     ("Generate_Bounces_For_Multi_Recipient_Policy_Rejections", Kind::Refused("whether Momentum bounces the recipients a policy rejects after DATA in multi-recipient mail; bindery answers the DATA for the whole message")),
     ("Async_Bounce_Rendering", Kind::Inert("Momentum renders bounces off its event loop; bindery renders them on delivery's own tasks either way")),
     // ---- Global: node, spool, files ----

@@ -147,7 +147,7 @@ pub static MODULES: &[ModuleDef] = &[
     m("engagement_tracker", N, Refused("rewrites links for open and click tracking; not built yet"), NONE, NO_STANZAS),
     m("event_hydrant", N, Refused("streams delivery events to a collector; not built yet: read the JSON mainlog"), NONE, NO_STANZAS),
     m("exim_logger", N, Refused(LOG_NOT_YET), NONE, NO_STANZAS),
-    m("fbl", S, Refused("processes feedback-loop reports; arrives with feedback loops (issue 22)"), NONE, NO_STANZAS),
+    m("fbl", S, Impl, NONE, NO_STANZAS),
     m("fingerprint", N, Refused("guesses a client's OS from its TCP packets for policy; not built yet"), NONE, NO_STANZAS),
     m("gcm", S, Refused("delivers Google Cloud Messaging pushes; bindery delivers mail only"), NONE, NO_STANZAS),
     m("gcm_logger", N, Refused("logs Google Cloud Messaging pushes; bindery delivers mail only"), NONE, NO_STANZAS),

@@ -324,6 +324,8 @@ options! {
     "Bounce_Behavior": Enum(&["pass", "blackhole"]), Some("pass"), G | D;
     "Bounce_Pattern": Regex, None, G | D;
     "Bounce_Domains": DomainList, None, G | PW | PWG;
+    // "bounces@x.test,@y.test": never taken as an out-of-band bounce's original recipient.
+    "Bounce_Suppress_List": Str, None, G;
     "Generate_Bounces_For_Multi_Recipient_Policy_Rejections": Bool, Some("true"), G | PW | PWG;
     "Async_Bounce_Rendering": Bool, Some("true"), G;
 
@@ -460,7 +462,7 @@ options! {
     "Info": List, None, DBG;
     "Debug": List, None, DBG;
     // Every Momentum module takes a `debug_level` of its own, the loggers too.
-    "Debug_Level": Enum(DEBUG_LEVELS), Some("ERROR"), G | ECLOG | BLOG | DELAYDSN | OUTAUTH | BCO;
+    "Debug_Level": Enum(DEBUG_LEVELS), Some("ERROR"), G | ECLOG | BLOG | DELAYDSN | OUTAUTH | BCO | FBL;
 
     // ---- Lua policy (Momentum's scriptlet module) ----
     // A script's file: a path (absolute, or relative to the file that says it) with or
@@ -528,6 +530,18 @@ options! {
     "Refresh": Seconds, Some("300"), BCO;
     // `[ 99 = "profanity" ]`: classes under 100 the overrides may give.
     "Custom_Classes": Dict, None, BCO;
+
+    // ---- fbl (modules/fbl.md): feedback-loop reports ----
+    // Regular expressions of the mailboxes FBL reports arrive at.
+    "Addresses": List, None, FBL;
+    // Write the fbllog (and allow Enable_FBL_Header_Insertion).
+    "Auto_Log": Bool, Some("false"), FBL;
+    "Log_Path": Path, Some("/var/log/ecelerity/fbllog.ec"), FBL;
+    // The header our mark goes in, and is read back from.
+    "Header_Name": Str, Some("X-MSFBL"), FBL;
+    "User_String": Str, None, FBL;
+    "Message_Disposition": Enum(&["blackhole", "pass"]), Some("blackhole"), FBL;
+    "Condition": Str, None, FBL;
 
     // ---- inbound_audit (Lua's msys.audit) ----
     // "window-seconds,number-of-windows" for each series kept.

@@ -52,6 +52,8 @@ pub enum ScopeKind {
     /// `bounce_classifier_override { user_smtp_classification_override = ... }`: the rules
     /// bounce classification uses before the shipped ones (issue 22).
     BounceClassifierOverride,
+    /// `fbl { Addresses = ( ... ) }`: Momentum's feedback-loop module (issue 22).
+    Fbl,
 }
 
 impl ScopeKind {
@@ -125,6 +127,7 @@ pub const OPENDKIM: u32 = ScopeKind::OpenDkim.bit();
 pub const DKIMDOM: u32 = ScopeKind::DkimDomain.bit();
 pub const OUTAUTH: u32 = ScopeKind::OutboundSmtpAuth.bit();
 pub const BCO: u32 = ScopeKind::BounceClassifierOverride.bit();
+pub const FBL: u32 = ScopeKind::Fbl.bit();
 
 /// What the schema knows about one scope kind.
 #[derive(Debug)]
@@ -139,7 +142,7 @@ pub struct ScopeDef {
 }
 
 /// Indexed by `ScopeKind as usize`.
-pub static SCOPES: [ScopeDef; 28] = [
+pub static SCOPES: [ScopeDef; 29] = [
     ScopeDef {
         kind: ScopeKind::Global,
         keyword: "global",
@@ -305,6 +308,12 @@ pub static SCOPES: [ScopeDef; 28] = [
     ScopeDef {
         kind: ScopeKind::BounceClassifierOverride,
         keyword: "bounce_classifier_override",
+        named: false,
+        parents: ScopeSet(G),
+    },
+    ScopeDef {
+        kind: ScopeKind::Fbl,
+        keyword: "fbl",
         named: false,
         parents: ScopeSet(G),
     },

@@ -10,6 +10,7 @@
 
 pub mod acctlog;
 pub mod bouncelog;
+pub mod fbllog;
 pub mod fields;
 pub mod mainlog;
 pub mod paniclog;
@@ -165,6 +166,16 @@ impl EcLogs {
         for l in &self.ec {
             if let (Some(f), true) = (&l.reject, l.plan.log_rejections) {
                 f.line(rejectlog::rejection(r).into_bytes());
+            }
+        }
+    }
+
+    /// A bounce that came back as mail (Momentum's stage 21): a `B` line in every bouncelog
+    /// that logs out-of-band bounces.
+    pub fn oob_bounce(&self, b: &bouncelog::Bounce) {
+        for l in &self.bounce {
+            if l.plan.log_outofband_bounces {
+                l.file.line(bouncelog::bounce(b).into_bytes());
             }
         }
     }

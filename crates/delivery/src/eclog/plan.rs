@@ -44,6 +44,8 @@ pub struct BounceLoggerPlan {
     pub heartbeat: u64,
     pub log_inband_bounces: bool,
     pub log_transient_failures: bool,
+    /// Bounces that came back as mail (stage 21).
+    pub log_outofband_bounces: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -172,6 +174,7 @@ pub fn plans(snap: &Snapshot) -> Result<LogPlans, PlanError> {
             heartbeat: s.secs("Heartbeat"),
             log_inband_bounces: s.flag("Log_Inband_Bounces"),
             log_transient_failures: s.flag("Log_Transient_Failures"),
+            log_outofband_bounces: s.flag("Log_Outofband_Bounces"),
         });
     }
     Ok(out)

@@ -7,6 +7,9 @@ use bindery_smtp::client::Phase;
 /// No connection was made (DNS, connect, a host that is down, an internal failure).
 pub const NOT_CONNECTED: u8 = 0;
 
+/// A bounce that came back as mail after delivery ("out-of-band bounce (MDN)").
+pub const OUT_OF_BAND: u8 = 21;
+
 /// The stage a failure that came while the client was in `phase` is logged with.
 pub fn of(phase: Phase) -> u8 {
     match phase {

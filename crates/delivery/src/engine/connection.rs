@@ -512,7 +512,11 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList, joined: Op
                 tokio::time::sleep(Duration::from_millis(wait)).await;
             }
         }
-        let Some(msg) = outgoing(&inner, &p, opts.announce_8bit).await else {
+        let mark = match (&inner.cfg.fbl_header, opts.fbl_mark) {
+            (Some(h), true) => Some(h.as_str()),
+            _ => None,
+        };
+        let Some(msg) = outgoing(&inner, &p, opts.announce_8bit, mark).await else {
             // The body is unreadable: counted as a transient failure for the part.
             let r = Response::local(451, "4.3.0 message body unreadable in the spool");
             Box::pin(outcome::no_connection(&inner, q, &opts, p, &r)).await;
@@ -714,10 +718,40 @@ fn yields(
     st.caps.contended(q, caps) || host.is_some_and(|h| st.caps.contended(q, h.caps()))
 }
 
-/// The part as the client sends it; the body is read from the spool now, not before.
-async fn outgoing(inner: &Inner, p: &Part, announce_8bit: bool) -> Option<Outgoing> {
+/// The part as the client sends it; the body is read from the spool now, not before. With
+/// `mark` (the fbl module's header name), the body starts with Momentum's FBL mark:
+/// base64 of `rcptlocal@rcptdomain@binding@bindinggroup@` (`modules/fbl.md`). A part with
+/// several recipients names none in it (the complaint's `Original-Rcpt-To` does).
+async fn outgoing(
+    inner: &Inner,
+    p: &Part,
+    announce_8bit: bool,
+    mark: Option<&str>,
+) -> Option<Outgoing> {
     let (id, prefix, mut msg) = {
         let env = p.msg.env.lock().unwrap_or_else(|e| e.into_inner());
+        let prefix = match mark {
+            None => env.prefix.clone(),
+            Some(name) => {
+                let rcpt = match p.rcpts.as_slice() {
+                    [one] => env
+                        .recipients
+                        .get(*one as usize)
+                        .map(|r| r.address.to_string())
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
+                let value = bindery_bounce::report::encode_mark(&bindery_bounce::report::FblMark {
+                    rcpt,
+                    binding: env.binding.to_string(),
+                    binding_group: env.binding_group.to_string(),
+                    user_string: String::new(),
+                });
+                let mut s = format!("{name}: {value}\r\n");
+                s.push_str(env.prefix.as_deref().unwrap_or(""));
+                Some(s.into_boxed_str())
+            }
+        };
         let recipients = p
             .rcpts
             .iter()
@@ -730,7 +764,7 @@ async fn outgoing(inner: &Inner, p: &Part, announce_8bit: bool) -> Option<Outgoi
             .collect();
         (
             env.id.clone(),
-            env.prefix.clone(),
+            prefix,
             Outgoing {
                 sender: env.sender.to_string(),
                 recipients,

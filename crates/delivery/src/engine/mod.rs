@@ -94,6 +94,9 @@ pub struct EngineConfig {
     pub events: Option<Arc<dyn crate::events::Events>>,
     /// The bounce classifier in force: every failure's class goes to the logs and metrics.
     pub bounces: Arc<bindery_bounce::Live>,
+    /// The fbl module's mark header (`header_name`), when its `auto_log` is on: mail whose
+    /// `enable_fbl_header_insertion` is on carries it, so a complaint names its binding.
+    pub fbl_header: Option<String>,
 }
 
 /// A message in the queues: its envelope, shared by its parts.
