@@ -76,6 +76,14 @@ fn rule(file: &str, line: usize, class: u16, r: &str) -> Rule {
     }
 }
 
+/// The lines that hold a rule: 1-based numbers, CR dropped, blank and `#` lines skipped.
+fn data_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(n, raw)| (n + 1, raw.trim_end_matches('\r')))
+        .filter(|(_, t)| !t.trim().is_empty() && !t.trim_start().starts_with('#'))
+}
+
 /// Parses an SMTP override file.
 pub fn parse_smtp(
     file: &str,
@@ -83,12 +91,7 @@ pub fn parse_smtp(
     classes: &Classes,
 ) -> Result<Vec<SmtpOverride>, RuleError> {
     let mut out = Vec::new();
-    for (n, raw) in text.lines().enumerate() {
-        let line = n + 1;
-        let t = raw.trim_end_matches('\r');
-        if t.trim().is_empty() || t.trim_start().starts_with('#') {
-            continue;
-        }
+    for (line, t) in data_lines(text) {
         let mut parts = t.splitn(3, ',');
         let (Some(domain), Some(c), Some(r)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(at(
@@ -124,12 +127,7 @@ pub fn parse_smtp(
 /// Parses an MDN override file.
 pub fn parse_mdn(file: &str, text: &str, classes: &Classes) -> Result<Vec<Rule>, RuleError> {
     let mut out = Vec::new();
-    for (n, raw) in text.lines().enumerate() {
-        let line = n + 1;
-        let t = raw.trim_end_matches('\r');
-        if t.trim().is_empty() || t.trim_start().starts_with('#') {
-            continue;
-        }
+    for (line, t) in data_lines(text) {
         let Some((c, r)) = t.split_once(',') else {
             return Err(at(
                 file,

@@ -14,8 +14,7 @@ use std::time::Duration;
 
 use bindery_bounce::{Classes, Classifier, Rule, SmtpOverride, Sources, overrides};
 use bindery_config::Snapshot;
-use bindery_config::schema::{ScopeKind, option_id};
-use bindery_config::snapshot::default_value;
+use bindery_config::schema::ScopeKind;
 use bindery_config::span::Span;
 use bindery_config::tree::ROOT;
 use bindery_config::value::Value;
@@ -86,13 +85,7 @@ impl BouncePlan {
             return Ok(None);
         };
         let scope = tree.scope(id);
-        let get = |o: &'static str| {
-            let o = option_id(o);
-            match scope.setting(o) {
-                Some(s) => (Some(s.value.clone()), Some(s.span)),
-                None => (default_value(o), None),
-            }
-        };
+        let get = |o: &'static str| crate::settings::stanza_option(scope, o);
         let mut classes = Classes::default();
         if let (Some(Value::Dict(entries)), span) = get("Custom_Classes") {
             for (k, v) in entries {

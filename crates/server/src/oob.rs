@@ -34,7 +34,6 @@ use std::sync::Arc;
 use bindery_bounce::report::{self, Kind, Report};
 use bindery_config::Snapshot;
 use bindery_config::schema::{ScopeKind, option_id};
-use bindery_config::snapshot::default_value;
 use bindery_config::tree::ROOT;
 use bindery_config::value::Value;
 use bindery_delivery::eclog;
@@ -104,13 +103,7 @@ impl OobPlan {
         }
         if let Some(id) = tree.children_of(ROOT, ScopeKind::Fbl).next() {
             let scope = tree.scope(id);
-            let get = |o: &'static str| {
-                let o = option_id(o);
-                match scope.setting(o) {
-                    Some(s) => (Some(s.value.clone()), Some(s.span)),
-                    None => (default_value(o), None),
-                }
-            };
+            let get = |o: &'static str| crate::settings::stanza_option(scope, o);
             let mut addresses = Vec::new();
             if let (Some(Value::List(l)), span) = get("Addresses") {
                 for a in l {

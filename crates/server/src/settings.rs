@@ -37,6 +37,19 @@ pub fn located(
     ServerError::Config(d.render(&snap.tree.sources))
 }
 
+/// A module stanza's option: the value set there and its line, or the option's default
+/// and no line.
+pub fn stanza_option(
+    scope: &bindery_config::tree::Scope,
+    name: &'static str,
+) -> (Option<Value>, Option<bindery_config::span::Span>) {
+    let o = opt(name);
+    match scope.setting(o) {
+        Some(s) => (Some(s.value.clone()), Some(s.span)),
+        None => (default_value(o), None),
+    }
+}
+
 /// Where a `Listen` stanza was opened, for its errors.
 pub fn listen_span(snap: &Snapshot, site: &ListenSite) -> Option<bindery_config::span::Span> {
     snap.tree.scope(site.listen).opened.first().copied()
