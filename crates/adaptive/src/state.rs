@@ -1,0 +1,616 @@
+//! What adaptive delivery knows of each binding x domain: its suspension, the limits the rules
+//! lowered, the occurrences counted toward each rule's trigger and what happened (for
+//! `bindery adaptive explain`). Sans-IO: every call is given the time, in seconds.
+//!
+//! Momentum's rules (`3-ad/`): a suspended binding::domain "cannot be lengthened or
+//! shortened" (`ad-rules-sweep-rules.md`), so a second suspension while one runs changes
+//! nothing; lowered limits are clipped to the domain's `( min max )` ranges; and they climb
+//! back one step per `adaptive_positive_adjustment_interval` without a rule firing.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::action::Action;
+use crate::duration;
+use crate::rules::{Range, RuleSet};
+
+/// A binding and a destination domain.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key {
+    pub binding: String,
+    pub domain: String,
+}
+
+impl Key {
+    pub fn new(binding: &str, domain: &str) -> Key {
+        Key {
+            binding: binding.to_string(),
+            domain: domain.to_ascii_lowercase(),
+        }
+    }
+}
+
+/// The limits a binding x domain has from its configuration (what the rules adjust).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// `max_outbound_connections`; `None`: unlimited.
+    pub connections: Option<u32>,
+    /// `max_deliveries_per_connection`; `None`: unlimited.
+    pub deliveries: Option<u32>,
+    /// `outbound_throttle_messages` as messages per seconds; `None`: unlimited.
+    pub throttle: Option<(u32, u64)>,
+    /// `retry_interval`, seconds.
+    pub retry_interval: u64,
+}
+
+/// Where a lowered limit starts when the configuration sets none (unlimited): a value that
+/// is lower than what an unlimited queue uses in practice.
+pub const START_CONNECTIONS: u32 = 20;
+pub const START_DELIVERIES: u32 = 100;
+/// Messages per second when `throttle down` meets an unlimited queue.
+pub const START_THROTTLE: (u32, u64) = (10, 1);
+
+/// A suspension (or a blackhole) in force.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Suspension {
+    pub since: u64,
+    pub until: u64,
+    /// Mail is failed rather than held.
+    pub blackhole: bool,
+    /// The rule that set it: `yahoo.com#1`, a sweep rule's name, `console`.
+    pub rule: String,
+    /// The reply that fired it.
+    pub reply: String,
+    pub message: String,
+}
+
+/// One thing that happened to a binding x domain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub at: u64,
+    pub rule: String,
+    pub reply: String,
+    pub what: String,
+}
+
+/// What a firing changed, for the engine and the logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    Suspended(Suspension),
+    Connections(u32),
+    Deliveries(u32),
+    Throttle(u32, u64),
+    /// Retry no sooner than this (seconds since the epoch), `retry_interval` raised.
+    Greylisted {
+        until: u64,
+        retry_interval: u64,
+    },
+    /// The binding's age is set to this many seconds.
+    Warmup(u64),
+    /// Fail the mail waiting for this binding x domain.
+    Bounce,
+}
+
+/// How many events a binding x domain keeps for `explain`.
+pub const HISTORY: usize = 32;
+
+/// The state of one binding x domain.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct State {
+    pub suspension: Option<Suspension>,
+    pub connections: Option<u32>,
+    pub deliveries: Option<u32>,
+    pub throttle: Option<(u32, u64)>,
+    pub greylisted_until: Option<u64>,
+    pub retry_interval: Option<u64>,
+    /// When a rule last lowered something (the climb back waits for quiet).
+    pub last_lowered: u64,
+    /// When the climb back last took a step.
+    pub last_raised: u64,
+    hits: BTreeMap<(String, usize), VecDeque<u64>>,
+    pub history: VecDeque<Event>,
+}
+
+impl State {
+    fn note(&mut self, at: u64, rule: &str, reply: &str, what: String) {
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(Event {
+            at,
+            rule: rule.to_string(),
+            reply: reply.to_string(),
+            what,
+        });
+    }
+
+    /// The suspension in force at `now`.
+    pub fn suspended(&self, now: u64) -> Option<&Suspension> {
+        self.suspension.as_ref().filter(|s| s.until > now)
+    }
+
+    fn is_adjusted(&self) -> bool {
+        self.connections.is_some()
+            || self.deliveries.is_some()
+            || self.throttle.is_some()
+            || self.retry_interval.is_some()
+    }
+}
+
+/// Every binding x domain adaptive delivery has acted on.
+#[derive(Clone, Debug, Default)]
+pub struct Book {
+    states: BTreeMap<Key, State>,
+}
+
+fn clip(v: u64, r: Option<&Range>) -> u64 {
+    match r {
+        Some(r) => v.clamp(r.min, r.max),
+        None => v,
+    }
+}
+
+impl Book {
+    pub fn get(&self, key: &Key) -> Option<&State> {
+        self.states.get(key)
+    }
+
+    pub fn states(&self) -> impl Iterator<Item = (&Key, &State)> {
+        self.states.iter()
+    }
+
+    /// The suspension of `key` in force at `now`.
+    pub fn suspended(&self, key: &Key, now: u64) -> Option<&Suspension> {
+        self.states.get(key).and_then(|s| s.suspended(now))
+    }
+
+    /// A reply to mail of `key`: the first response rule of the domain that it matches
+    /// counts an occurrence; if that fires the trigger, its actions apply. Returns what
+    /// changed (nothing when no rule fired, or a suspension already runs).
+    pub fn on_reply(
+        &mut self,
+        rules: &RuleSet,
+        key: &Key,
+        reply: &str,
+        now: u64,
+        base: &Limits,
+    ) -> Vec<Change> {
+        let Some((name, index, response)) = rules.matching(&key.domain, reply) else {
+            return Vec::new();
+        };
+        let ranges = rules
+            .for_domain(&key.domain)
+            .map(|(_, r)| r.configuration.clone())
+            .unwrap_or_default();
+        let rule = format!("{name}#{}", index + 1);
+        let state = self.states.entry(key.clone()).or_default();
+        let seen = state.hits.entry((name.to_string(), index)).or_default();
+        if !response.trigger.hit(seen, now) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for action in &response.actions {
+            let change = apply(
+                state,
+                action,
+                now,
+                base,
+                &ranges,
+                &rule,
+                reply,
+                &response.message,
+            );
+            if let Some(c) = change {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// Suspends `key` by hand or by a sweep rule (`rule` names which).
+    pub fn suspend(
+        &mut self,
+        key: &Key,
+        seconds: u64,
+        blackhole: bool,
+        rule: &str,
+        now: u64,
+    ) -> Option<Change> {
+        let state = self.states.entry(key.clone()).or_default();
+        let action = if blackhole {
+            Action::Blackhole(seconds)
+        } else {
+            Action::Suspend(seconds)
+        };
+        apply(
+            state,
+            &action,
+            now,
+            &Limits::default(),
+            &BTreeMap::new(),
+            rule,
+            "",
+            "",
+        )
+    }
+
+    /// Lifts `key`'s suspension and lowered limits (console `adaptive override`); whether
+    /// there was anything to lift.
+    pub fn lift(&mut self, key: &Key, now: u64) -> bool {
+        let Some(state) = self.states.get_mut(key) else {
+            return false;
+        };
+        let had = state.suspended(now).is_some() || state.is_adjusted();
+        state.suspension = None;
+        state.connections = None;
+        state.deliveries = None;
+        state.throttle = None;
+        state.greylisted_until = None;
+        state.retry_interval = None;
+        if had {
+            state.note(
+                now,
+                "console",
+                "",
+                "override: suspension and adjustments lifted".into(),
+            );
+        }
+        had
+    }
+
+    /// Drops suspensions that ended by `now`; the keys whose suspension ended.
+    pub fn expire(&mut self, now: u64) -> Vec<Key> {
+        let mut out = Vec::new();
+        for (k, s) in &mut self.states {
+            if let Some(sus) = &s.suspension
+                && sus.until <= now
+            {
+                let rule = sus.rule.clone();
+                s.suspension = None;
+                s.note(now, &rule, "", "suspension ended".into());
+                out.push(k.clone());
+            }
+            if s.greylisted_until.is_some_and(|g| g <= now) {
+                s.greylisted_until = None;
+            }
+        }
+        out
+    }
+
+    /// The climb back: every binding x domain whose limits were lowered and that has seen no
+    /// firing for `interval` seconds (and no step for as long) takes one step toward its
+    /// configuration: one more connection, one more delivery, twice the throttle, the retry
+    /// interval back. A limit that reaches its configured value is no longer adjusted.
+    pub fn climb(&mut self, now: u64, interval: u64, base_of: impl Fn(&Key) -> Limits) -> Vec<Key> {
+        let mut out = Vec::new();
+        for (k, s) in &mut self.states {
+            if !s.is_adjusted()
+                || now.saturating_sub(s.last_lowered) < interval
+                || now.saturating_sub(s.last_raised) < interval
+            {
+                continue;
+            }
+            let base = base_of(k);
+            s.connections = s.connections.and_then(|c| {
+                let n = c.saturating_add(1);
+                (base.connections.is_none_or(|b| n < b)).then_some(n)
+            });
+            s.deliveries = s.deliveries.and_then(|c| {
+                let n = c.saturating_add(1);
+                (base.deliveries.is_none_or(|b| n < b)).then_some(n)
+            });
+            s.throttle = s.throttle.and_then(|(m, per)| {
+                let n = m.saturating_mul(2);
+                match base.throttle {
+                    None if n >= START_THROTTLE.0.saturating_mul(64) => None,
+                    Some((bm, bp)) if u64::from(n) * bp >= u64::from(bm) * per => None,
+                    _ => Some((n, per)),
+                }
+            });
+            s.retry_interval = None;
+            s.last_raised = now;
+            s.note(
+                now,
+                "climb",
+                "",
+                "one step back toward the configured limits".into(),
+            );
+            out.push(k.clone());
+        }
+        out
+    }
+
+    /// The limits in force for `key`: the configuration's, lowered where a rule lowered them.
+    pub fn effective(&self, key: &Key, base: &Limits) -> Limits {
+        let Some(s) = self.states.get(key) else {
+            return *base;
+        };
+        Limits {
+            connections: s.connections.or(base.connections),
+            deliveries: s.deliveries.or(base.deliveries),
+            throttle: s.throttle.or(base.throttle),
+            retry_interval: s.retry_interval.unwrap_or(base.retry_interval),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn apply(
+    state: &mut State,
+    action: &Action,
+    now: u64,
+    base: &Limits,
+    ranges: &BTreeMap<String, Range>,
+    rule: &str,
+    reply: &str,
+    message: &str,
+) -> Option<Change> {
+    let range = |name: &str| ranges.get(name);
+    let change = match action {
+        Action::Suspend(secs) | Action::Blackhole(secs) => {
+            if state.suspended(now).is_some() {
+                // Momentum: a suspended binding::domain cannot be lengthened or shortened.
+                return None;
+            }
+            let s = Suspension {
+                since: now,
+                until: now.saturating_add(*secs),
+                blackhole: matches!(action, Action::Blackhole(_)),
+                rule: rule.to_string(),
+                reply: reply.to_string(),
+                message: message.to_string(),
+            };
+            state.suspension = Some(s.clone());
+            Change::Suspended(s)
+        }
+        Action::ReduceConnections(n) => {
+            let cur = state
+                .connections
+                .or(base.connections)
+                .unwrap_or(START_CONNECTIONS);
+            let v = clip(
+                u64::from(cur.saturating_sub(*n).max(1)),
+                range("max_outbound_connections"),
+            );
+            let v = u32::try_from(v).unwrap_or(u32::MAX);
+            state.connections = Some(v);
+            Change::Connections(v)
+        }
+        Action::ReduceDeliveries(n) => {
+            let cur = state
+                .deliveries
+                .or(base.deliveries)
+                .unwrap_or(START_DELIVERIES);
+            let v = clip(
+                u64::from(cur.saturating_sub(*n).max(1)),
+                range("max_deliveries_per_connection"),
+            );
+            let v = u32::try_from(v).unwrap_or(u32::MAX);
+            state.deliveries = Some(v);
+            Change::Deliveries(v)
+        }
+        Action::ThrottleDown => {
+            let (m, per) = match state.throttle.or(base.throttle) {
+                Some((m, per)) => ((m / 2).max(1), per),
+                None => START_THROTTLE,
+            };
+            let m = clip(u64::from(m), range("outbound_throttle_messages"));
+            let m = u32::try_from(m.max(1)).unwrap_or(u32::MAX);
+            state.throttle = Some((m, per));
+            Change::Throttle(m, per)
+        }
+        Action::Greylisted(secs) => {
+            let retry = clip(*secs, range("retry_interval"));
+            state.retry_interval = Some(retry);
+            let until = now.saturating_add(retry);
+            state.greylisted_until = Some(until);
+            Change::Greylisted {
+                until,
+                retry_interval: retry,
+            }
+        }
+        Action::Warmup(age) => Change::Warmup(*age),
+        Action::Bounce => Change::Bounce,
+    };
+    if !matches!(change, Change::Warmup(_) | Change::Bounce) {
+        state.last_lowered = now;
+    }
+    let what = match &change {
+        Change::Suspended(s) if s.blackhole => {
+            format!("blackholed for {}", duration::format(s.until - s.since))
+        }
+        Change::Suspended(s) => format!("suspended for {}", duration::format(s.until - s.since)),
+        Change::Connections(v) => format!("max_outbound_connections lowered to {v}"),
+        Change::Deliveries(v) => format!("max_deliveries_per_connection lowered to {v}"),
+        Change::Throttle(m, p) => format!("outbound_throttle_messages lowered to {m}/{p}"),
+        Change::Greylisted { retry_interval, .. } => {
+            format!(
+                "greylisted: retry_interval {}",
+                duration::format(*retry_interval)
+            )
+        }
+        Change::Warmup(a) => format!("binding age set to {a} s"),
+        Change::Bounce => "waiting mail failed".into(),
+    };
+    state.note(now, rule, reply, what);
+    Some(change)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{DomainRules, Entry, Response};
+    use crate::trigger::Trigger;
+
+    fn set(responses: Vec<(&str, &str, Vec<&str>)>, conf: &[(&str, u64, u64)]) -> RuleSet {
+        let mut m = BTreeMap::new();
+        m.insert(
+            "yahoo.test".to_string(),
+            Entry::Rules(DomainRules {
+                responses: responses
+                    .into_iter()
+                    .map(|(code, trigger, action)| Response {
+                        code: code.into(),
+                        trigger: Trigger::parse(trigger).unwrap(),
+                        actions: vec![Action::parse(&action).unwrap()],
+                        message: "call yahoo".into(),
+                        origin: "test".into(),
+                    })
+                    .collect(),
+                configuration: conf
+                    .iter()
+                    .map(|(k, a, b)| (k.to_string(), Range { min: *a, max: *b }))
+                    .collect(),
+            }),
+        );
+        RuleSet::new(m).unwrap()
+    }
+
+    const TSS04: &str = "421 4.7.0 [TSS04] Messages from 127.0.0.2 temporarily deferred";
+
+    #[test]
+    fn a_storm_suspends_that_binding_x_domain_once_for_the_rule_s_duration() {
+        let rules = set(
+            vec![(r"\[TSS04\]", "3/60", vec!["suspend", "2 hours"])],
+            &[],
+        );
+        let mut book = Book::default();
+        let k = Key::new("b1", "yahoo.test");
+        let base = Limits::default();
+        for t in 0..3 {
+            assert!(book.on_reply(&rules, &k, TSS04, 100 + t, &base).is_empty());
+        }
+        let c = book.on_reply(&rules, &k, TSS04, 110, &base);
+        assert!(
+            matches!(&c[..], [Change::Suspended(s)] if s.until == 110 + 7200 && s.rule == "yahoo.test#1")
+        );
+        // Other pairs are untouched.
+        assert!(book.suspended(&Key::new("b2", "yahoo.test"), 111).is_none());
+        assert!(book.suspended(&Key::new("b1", "other.test"), 111).is_none());
+        // A second storm while suspended changes nothing.
+        for t in 0..10 {
+            book.on_reply(&rules, &k, TSS04, 200 + t, &base);
+        }
+        assert_eq!(book.suspended(&k, 300).map(|s| s.until), Some(110 + 7200));
+        // It ends, is expired, and says so.
+        assert!(book.suspended(&k, 110 + 7200).is_none());
+        assert_eq!(book.expire(110 + 7200), vec![k.clone()]);
+        let h = &book.get(&k).unwrap().history;
+        assert_eq!(h.front().unwrap().what, "suspended for 2 hours");
+        assert_eq!(h.back().unwrap().what, "suspension ended");
+    }
+
+    #[test]
+    fn lowered_limits_are_clipped_and_climb_back() {
+        let rules = set(
+            vec![
+                (
+                    "^421 .*too many connections",
+                    "1",
+                    vec!["reduce_connections", "5"],
+                ),
+                ("^451 .*slow down", "1", vec!["throttle", "down"]),
+                ("^450 .*greylisted", "1", vec!["greylisted", "15 minutes"]),
+            ],
+            &[("max_outbound_connections", 4, 30)],
+        );
+        let mut book = Book::default();
+        let k = Key::new("b1", "yahoo.test");
+        let base = Limits {
+            connections: Some(12),
+            deliveries: None,
+            throttle: Some((100, 60)),
+            retry_interval: 1200,
+        };
+        assert_eq!(
+            book.on_reply(&rules, &k, "421 4.7.0 too many connections", 0, &base),
+            vec![Change::Connections(7)]
+        );
+        assert_eq!(
+            book.on_reply(&rules, &k, "421 4.7.0 too many connections", 1, &base),
+            vec![Change::Connections(4)],
+            "clipped to the range's 4"
+        );
+        assert_eq!(
+            book.on_reply(&rules, &k, "451 4.7.1 slow down", 2, &base),
+            vec![Change::Throttle(50, 60)]
+        );
+        assert_eq!(
+            book.on_reply(&rules, &k, "450 4.2.0 greylisted", 3, &base),
+            vec![Change::Greylisted {
+                until: 903,
+                retry_interval: 900
+            }]
+        );
+        let e = book.effective(&k, &base);
+        assert_eq!(
+            (e.connections, e.throttle, e.retry_interval),
+            (Some(4), Some((50, 60)), 900)
+        );
+        // Quiet for an interval: one step back.
+        assert!(
+            book.climb(100, 3600, |_| base).is_empty(),
+            "not quiet long enough"
+        );
+        assert_eq!(book.climb(3603, 3600, |_| base), vec![k.clone()]);
+        let e = book.effective(&k, &base);
+        // The throttle doubled back to the configured 100/60: no longer adjusted.
+        assert_eq!(
+            (e.connections, e.throttle, e.retry_interval),
+            (Some(5), Some((100, 60)), 1200)
+        );
+        // And on until the configuration is reached.
+        let mut t = 3603;
+        for _ in 0..10 {
+            t += 3600;
+            book.climb(t, 3600, |_| base);
+        }
+        assert_eq!(book.effective(&k, &base), base);
+    }
+
+    #[test]
+    fn unlimited_limits_start_somewhere_and_the_console_lifts() {
+        let rules = set(
+            vec![
+                ("^421 ", "1", vec!["reduce_connections", "1"]),
+                ("^452 ", "1", vec!["throttle", "down"]),
+                ("^554 ", "1", vec!["blackhole", "1 hour"]),
+            ],
+            &[],
+        );
+        let mut book = Book::default();
+        let k = Key::new("b1", "yahoo.test");
+        let base = Limits::default();
+        assert_eq!(
+            book.on_reply(&rules, &k, "421 busy", 0, &base),
+            vec![Change::Connections(START_CONNECTIONS - 1)]
+        );
+        assert_eq!(
+            book.on_reply(&rules, &k, "452 later", 0, &base),
+            vec![Change::Throttle(10, 1)]
+        );
+        let c = book.on_reply(&rules, &k, "554 go away", 0, &base);
+        assert!(matches!(&c[..], [Change::Suspended(s)] if s.blackhole));
+        assert!(book.lift(&k, 5));
+        assert_eq!(book.effective(&k, &base), base);
+        assert!(book.suspended(&k, 6).is_none());
+        assert!(!book.lift(&k, 7), "nothing left to lift");
+        assert!(!book.lift(&Key::new("x", "y"), 7));
+        // No rule matches: nothing happens and nothing is kept.
+        assert!(
+            book.on_reply(&rules, &Key::new("b9", "other.test"), "421 busy", 0, &base)
+                .is_empty()
+        );
+        assert!(book.get(&Key::new("b9", "other.test")).is_none());
+    }
+
+    #[test]
+    fn history_is_bounded() {
+        let rules = set(vec![("^421 ", "1", vec!["reduce_connections", "1"])], &[]);
+        let mut book = Book::default();
+        let k = Key::new("b1", "yahoo.test");
+        for t in 0..100 {
+            book.on_reply(&rules, &k, "421 busy", t, &Limits::default());
+        }
+        assert_eq!(book.get(&k).unwrap().history.len(), HISTORY);
+    }
+}
