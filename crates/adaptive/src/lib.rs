@@ -14,10 +14,12 @@ pub mod action;
 pub mod duration;
 pub mod rules;
 pub mod state;
+pub mod sweep;
 pub mod trigger;
 
 pub use action::{Action, ActionError};
 pub use duration::DurationError;
 pub use rules::{DomainRules, Entry, Mode, Range, Response, RuleSet, RuleSetError};
-pub use state::{Book, Change, Key, Limits, State, Suspension};
+pub use state::{Book, BookError, Change, Key, Limits, State, Suspension};
+pub use sweep::{Code, SweepError, SweepRule, Volumes, Window};
 pub use trigger::{Trigger, TriggerError};

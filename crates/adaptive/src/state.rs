@@ -9,6 +9,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use serde::{Deserialize, Serialize};
+
 use crate::action::Action;
 use crate::duration;
 use crate::rules::{Range, RuleSet};
@@ -50,7 +52,7 @@ pub const START_DELIVERIES: u32 = 100;
 pub const START_THROTTLE: (u32, u64) = (10, 1);
 
 /// A suspension (or a blackhole) in force.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Suspension {
     pub since: u64,
     pub until: u64,
@@ -64,7 +66,7 @@ pub struct Suspension {
 }
 
 /// One thing that happened to a binding x domain.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub at: u64,
     pub rule: String,
@@ -142,6 +144,96 @@ pub struct Book {
     states: BTreeMap<Key, State>,
 }
 
+/// What of a binding x domain survives a restart: its suspension, lowered limits and
+/// history (trigger counts start again, as a restarted Momentum's do).
+#[derive(Serialize, Deserialize)]
+struct Kept {
+    binding: String,
+    domain: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    suspension: Option<Suspension>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    connections: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deliveries: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    throttle: Option<(u32, u64)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    greylisted_until: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_interval: Option<u64>,
+    #[serde(default)]
+    last_lowered: u64,
+    #[serde(default)]
+    last_raised: u64,
+    #[serde(default)]
+    history: VecDeque<Event>,
+}
+
+/// Why a kept book does not load.
+#[derive(Debug, thiserror::Error)]
+#[error("the adaptive state file does not parse: {0}")]
+pub struct BookError(String);
+
+impl Book {
+    /// The book as JSON lines, one binding x domain each (what the daemon keeps beside the
+    /// spool). Pairs with nothing in force at `now` are left out.
+    pub fn to_lines(&self, now: u64) -> String {
+        let mut out = String::new();
+        for (k, s) in &self.states {
+            if s.suspended(now).is_none() && !s.is_adjusted() {
+                continue;
+            }
+            let kept = Kept {
+                binding: k.binding.clone(),
+                domain: k.domain.clone(),
+                suspension: s.suspended(now).cloned(),
+                connections: s.connections,
+                deliveries: s.deliveries,
+                throttle: s.throttle,
+                greylisted_until: s.greylisted_until,
+                retry_interval: s.retry_interval,
+                last_lowered: s.last_lowered,
+                last_raised: s.last_raised,
+                history: s.history.clone(),
+            };
+            if let Ok(line) = serde_json::to_string(&kept) {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// A book from [`Book::to_lines`]; a line that does not parse is an error naming it.
+    pub fn from_lines(text: &str) -> Result<Book, BookError> {
+        let mut book = Book::default();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let k: Kept = serde_json::from_str(line)
+                .map_err(|e| BookError(format!("line {}: {e}", n + 1)))?;
+            book.states.insert(
+                Key::new(&k.binding, &k.domain),
+                State {
+                    suspension: k.suspension,
+                    connections: k.connections,
+                    deliveries: k.deliveries,
+                    throttle: k.throttle,
+                    greylisted_until: k.greylisted_until,
+                    retry_interval: k.retry_interval,
+                    last_lowered: k.last_lowered,
+                    last_raised: k.last_raised,
+                    hits: BTreeMap::new(),
+                    history: k.history,
+                },
+            );
+        }
+        Ok(book)
+    }
+}
+
 fn clip(v: u64, r: Option<&Range>) -> u64 {
     match r {
         Some(r) => v.clamp(r.min, r.max),
@@ -200,6 +292,42 @@ impl Book {
                 &response.message,
             );
             if let Some(c) = change {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// The sweep: each of `sweep` that fires on `key`'s window applies its action (Momentum:
+    /// every rule whose criteria are met acts; a suspension that runs is not changed).
+    #[allow(clippy::too_many_arguments)]
+    pub fn sweep(
+        &mut self,
+        rules: &RuleSet,
+        sweep: &[crate::sweep::SweepRule],
+        key: &Key,
+        window: &crate::sweep::Window,
+        volumes: &crate::sweep::Volumes,
+        now: u64,
+        base: &Limits,
+    ) -> Vec<Change> {
+        let ranges = rules
+            .for_domain(&key.domain)
+            .map(|(_, r)| r.configuration.clone())
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for rule in sweep {
+            let Some(f) = rule.evaluate(window, volumes) else {
+                continue;
+            };
+            let state = self.states.entry(key.clone()).or_default();
+            let why = format!(
+                "{} threshold {} % met: {:.2} %",
+                if f.high { "high" } else { "low" },
+                if f.high { rule.high } else { rule.low },
+                f.rate
+            );
+            if let Some(c) = apply(state, f.action, now, base, &ranges, &rule.name, &why, "") {
                 out.push(c);
             }
         }
@@ -601,6 +729,88 @@ mod tests {
                 .is_empty()
         );
         assert!(book.get(&Key::new("b9", "other.test")).is_none());
+    }
+
+    #[test]
+    fn a_rising_5_7_1_rate_fires_the_sweep_rule() {
+        use crate::sweep::{Code, SweepRule, Volumes, Window};
+        let rules = RuleSet::default();
+        let sweep = vec![
+            SweepRule::new(
+                "blocks",
+                vec![Code::Bounce(50), Code::Bounce(51)],
+                Some(2.0),
+                None,
+                Some(5.0),
+                Some(Action::Suspend(2 * 3600)),
+            )
+            .unwrap(),
+        ];
+        let mut book = Book::default();
+        let k = Key::new("b1", "provider.test");
+        let v = Volumes {
+            attempts: 100,
+            fbl: 100,
+        };
+        let base = Limits {
+            throttle: Some((60, 60)),
+            ..Limits::default()
+        };
+        let mut w = Window {
+            attempts: 1000,
+            ..Window::default()
+        };
+        w.bounces.insert(50, 10);
+        assert!(
+            book.sweep(&rules, &sweep, &k, &w, &v, 0, &base).is_empty(),
+            "1 %"
+        );
+        w.bounces.insert(51, 20);
+        assert_eq!(
+            book.sweep(&rules, &sweep, &k, &w, &v, 10, &base),
+            vec![Change::Throttle(30, 60)],
+            "3 %: low"
+        );
+        w.bounces.insert(51, 60);
+        let c = book.sweep(&rules, &sweep, &k, &w, &v, 20, &base);
+        assert!(
+            matches!(&c[..], [Change::Suspended(s)] if s.rule == "blocks" && s.until == 20 + 7200 && s.reply.starts_with("high threshold 5 % met: 7.00 %")),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn suspensions_and_limits_survive_a_restart() {
+        let rules = set(
+            vec![
+                (r"\[TSS04\]", "1", vec!["suspend", "2 hours"]),
+                ("^421 ", "1", vec!["reduce_connections", "2"]),
+            ],
+            &[],
+        );
+        let mut book = Book::default();
+        let (a, b) = (Key::new("b1", "yahoo.test"), Key::new("b2", "yahoo.test"));
+        book.on_reply(&rules, &a, TSS04, 100, &Limits::default());
+        book.on_reply(&rules, &b, "421 busy", 100, &Limits::default());
+        let text = book.to_lines(200);
+        let back = Book::from_lines(&text).unwrap();
+        assert_eq!(back.suspended(&a, 200).map(|s| s.until), Some(7300));
+        assert_eq!(
+            back.effective(&b, &Limits::default()).connections,
+            Some(START_CONNECTIONS - 2)
+        );
+        assert_eq!(back.get(&a).unwrap().history, book.get(&a).unwrap().history);
+        // What ended is not kept.
+        assert_eq!(
+            Book::from_lines(&book.to_lines(8000))
+                .unwrap()
+                .suspended(&a, 100),
+            None
+        );
+        let e = Book::from_lines("{\"binding\": 1}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 1"), "{e}");
     }
 
     #[test]
