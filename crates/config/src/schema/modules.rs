@@ -88,7 +88,6 @@ const CLUSTER_LATER: &str =
     "arrives with cluster throttles on Redis (issue 23); until then run each node on its own";
 const DKIM_LATER: &str = "arrives with DKIM signing (issue 20)";
 const AUTH_ELSEWHERE: &str = "checks SMTP AUTH logins against another source; bindery checks them against password files (file://, digest://, crypt:// in AuthPlainParameters and the like): not built";
-const BOUNCES_LATER: &str = "arrives with bounce classification (issue 22)";
 const SCANNER: &str = "bindery does not scan content: scan before injection, or from a Lua policy that calls your scanner";
 const LOG_NOT_YET: &str = "bindery writes its JSON mainlog (`Mainlog`) and nothing else yet: point your tools at it, or wait for this format";
 
@@ -160,7 +159,7 @@ pub static MODULES: &[ModuleDef] = &[
     m("inbound_audit", S, Impl, NONE, NO_STANZAS),
     m("ipv6_lookup", N, Refused("looks up A records for IPv6 MX hosts; bindery follows Use_IPv6"), NONE, NO_STANZAS),
     m("jlog", S, Refused("writes logs as jlog journals other tools read; not built yet"), NONE, NO_STANZAS),
-    m("live_bounce_updates", N, Refused(BOUNCES_LATER), NONE, NO_STANZAS),
+    m("live_bounce_updates", N, Refused("fetches Message Systems' bounce rule updates from their service; bindery ships its own rules (crates/bounce/rules/shipped.rules) and reads rule updates from bounce_classifier_override's system_smtp_classification_override and system_mdn_classification_override files: put updates there and remove this stanza"), NONE, NO_STANZAS),
     m("Logs", S, Inert("the cluster manager's log collection (eccmgr, not the MTA); bindery runs one node"), &[("logfile", Str), ("file_mode", Mode), ("dir_mode", Mode)], &["Subscriber", "Publisher", "Manager"]),
     m("mail_loop", N, Refused("suppresses mail that loops back; not built yet"), NONE, NO_STANZAS),
     m("maildir", N, Refused("stores mail in local maildirs instead of delivering it; bindery delivers by SMTP only"), NONE, NO_STANZAS),
