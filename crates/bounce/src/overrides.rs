@@ -84,6 +84,38 @@ fn data_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
         .filter(|(_, t)| !t.trim().is_empty() && !t.trim_start().starts_with('#'))
 }
 
+/// A line of an override file, for its errors.
+struct Place<'a> {
+    file: &'a str,
+    text: &'a str,
+    line: usize,
+}
+
+impl Place<'_> {
+    /// The rule of a line from its class field and its rule field, each with its column:
+    /// an unknown class and an empty rule (which would match everything) are errors.
+    fn rule(
+        &self,
+        classes: &Classes,
+        (class_col, class): (usize, &str),
+        (rule_col, r): (usize, &str),
+    ) -> Result<Rule, RuleError> {
+        let class = code(self.file, self.text, self.line, class_col, class, classes)?;
+        let r = unquote(r);
+        if r.is_empty() {
+            return Err(at(
+                self.file,
+                self.text,
+                self.line,
+                rule_col,
+                "the rule is empty: it would match everything".into(),
+                None,
+            ));
+        }
+        Ok(rule(self.file, self.line, class, r))
+    }
+}
+
 /// Parses an SMTP override file.
 pub fn parse_smtp(
     file: &str,
@@ -103,22 +135,16 @@ pub fn parse_smtp(
                 None,
             ));
         };
-        let class = code(file, text, line, domain.len() + 1, c, classes)?;
-        let r = unquote(r);
-        if r.is_empty() {
-            return Err(at(
-                file,
-                text,
-                line,
-                domain.len() + c.len() + 2,
-                "the rule is empty: it would match every reply".into(),
-                None,
-            ));
-        }
+        let at_line = Place { file, text, line };
+        let rule = at_line.rule(
+            classes,
+            (domain.len() + 1, c),
+            (domain.len() + c.len() + 2, r),
+        )?;
         let domain = unquote(domain).to_ascii_lowercase();
         out.push(SmtpOverride {
             domain: (!domain.is_empty()).then_some(domain),
-            rule: rule(file, line, class, r),
+            rule,
         });
     }
     Ok(out)
@@ -138,19 +164,7 @@ pub fn parse_mdn(file: &str, text: &str, classes: &Classes) -> Result<Vec<Rule>,
                 None,
             ));
         };
-        let class = code(file, text, line, 0, c, classes)?;
-        let r = unquote(r);
-        if r.is_empty() {
-            return Err(at(
-                file,
-                text,
-                line,
-                c.len() + 1,
-                "the rule is empty: it would match every message".into(),
-                None,
-            ));
-        }
-        out.push(rule(file, line, class, r));
+        out.push(Place { file, text, line }.rule(classes, (0, c), (c.len() + 1, r))?);
     }
     Ok(out)
 }
