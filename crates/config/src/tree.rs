@@ -810,6 +810,21 @@ impl Builder {
         {
             self.found(keyword.span, "module", m.name.into(), m.kind.word(), None);
         }
+        // Momentum's listeners take a pathway's options through their `Pathway` option, which
+        // bindery refuses: a pathway stanza's options would be read by nothing.
+        if matches!(def.kind, ScopeKind::Pathway | ScopeKind::PathwayGroup) {
+            self.diags.push(
+                Diagnostic::error(
+                    keyword.span,
+                    format!(
+                        "`{}` stanzas are not implemented by bindery: its listeners take no pathway (the `Pathway` option is refused), so these options would be read by nothing",
+                        def.keyword.to_ascii_lowercase()
+                    ),
+                )
+                .with_help("put the options in the ESMTP_Listener, its Listen or Peer stanzas, or the global scope"),
+            );
+            return;
+        }
         if !def.parents.contains(parent_kind) {
             let mut d = Diagnostic::error(
                 keyword.span,

@@ -79,22 +79,7 @@ impl OobPlan {
     pub fn of(snap: &Snapshot) -> Result<OobPlan, ServerError> {
         let tree = &snap.tree;
         let mut out = OobPlan::default();
-        // Momentum also takes it in pathway stanzas, which nothing in bindery reads (the
-        // `Pathway` option is refused): there it would be ignored, so it is refused.
         let domains_opt = option_id("Bounce_Domains");
-        for id in tree.scope_ids() {
-            if id != ROOT
-                && let Some(st) = tree.scope(id).setting(domains_opt)
-            {
-                return Err(located(
-                    snap,
-                    Some(st.span),
-                    "bounce_domains is read in the global scope only: bindery has no pathways"
-                        .into(),
-                    Some("move it to the global scope"),
-                ));
-            }
-        }
         if let Some(Value::Domains(d)) = snap.global(domains_opt) {
             out.bounce_domains = DomainSet::new(d);
         }
