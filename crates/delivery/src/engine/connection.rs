@@ -57,13 +57,16 @@ impl Drop for Slot {
             if let Some(s) = self.site {
                 st.leave_site(s);
             }
+            // Counted closed before its places under the caps are given back: the dispatcher
+            // may open another in them at once, and the count must never pass the caps (it
+            // did, by one, for a moment: `a_server_cap_is_shared_in_turns` saw 5 under 4).
+            self.inner
+                .counters
+                .open_connections
+                .fetch_sub(1, Ordering::SeqCst);
             // The dispatcher is woken below in any case.
             st.close_caps(&self.caps);
         }
-        self.inner
-            .counters
-            .open_connections
-            .fetch_sub(1, Ordering::SeqCst);
         self.inner.wake.notify_one();
     }
 }
