@@ -222,6 +222,29 @@ fn push_text(out: &mut String, s: &str) {
     out.push('\n');
 }
 
+impl Report {
+    /// The class of a DSN recipient: its `Diagnostic-Code` read as an SMTP reply to its
+    /// domain, or, without one, its status and the report's text.
+    pub fn recipient_class(&self, c: &crate::Classifier, rc: &DsnRecipient) -> u16 {
+        let domain = rc.address.rsplit_once('@').map_or("", |(_, d)| d);
+        if rc.diagnostic.is_empty() {
+            c.smtp(&format!("{} {}", rc.status, self.text), domain)
+                .class
+        } else {
+            c.smtp(&rc.diagnostic, domain).class
+        }
+    }
+
+    /// The original message's id where the report names it, else `own` (the report's).
+    pub fn original_or<'a>(&'a self, own: &'a str) -> &'a str {
+        if self.original_id.is_empty() {
+            own
+        } else {
+            &self.original_id
+        }
+    }
+}
+
 /// Reads `raw`. `fbl_header` is the FBL header's name (Momentum's `Header_Name`,
 /// `X-MSFBL` by default).
 pub fn parse(raw: &[u8], fbl_header: &str) -> Result<Report, ReportError> {

@@ -62,13 +62,7 @@ fn classify_message(c: &Classifier, body: &[u8]) -> (u16, String) {
         return (bindery_bounce::class::UNDETERMINED, String::new());
     };
     if let Some(rc) = r.recipients.first() {
-        let domain = rc.address.rsplit_once('@').map_or("", |(_, d)| d);
-        let text = if rc.diagnostic.is_empty() {
-            format!("{} {}", rc.status, r.text)
-        } else {
-            rc.diagnostic.clone()
-        };
-        return (c.smtp(&text, domain).class, rc.address.clone());
+        return (r.recipient_class(c, rc), rc.address.clone());
     }
     let rcpt = r
         .feedback

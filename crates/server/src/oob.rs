@@ -313,11 +313,7 @@ fn bounce(
     c: &bindery_bounce::Classifier,
 ) {
     let (binding, group) = mark_of(r);
-    let original_id = if r.original_id.is_empty() {
-        m.id
-    } else {
-        r.original_id.as_str()
-    };
+    let original_id = r.original_or(m.id);
     // (original recipient, status, diagnostic, class)
     let mut found: Vec<(String, String, String, u16)> = Vec::new();
     let kind = match r.kind {
@@ -329,13 +325,7 @@ fn bounce(
         if !rc.action.is_empty() && rc.action != "failed" && rc.action != "delayed" {
             continue;
         }
-        let domain = rc.address.rsplit_once('@').map_or("", |(_, d)| d);
-        let text = if rc.diagnostic.is_empty() {
-            format!("{} {}", rc.status, r.text)
-        } else {
-            rc.diagnostic.clone()
-        };
-        let class = c.smtp(&text, domain).class;
+        let class = r.recipient_class(c, rc);
         let reply = if rc.diagnostic.is_empty() {
             rc.status.clone()
         } else {
@@ -428,11 +418,7 @@ fn feedback(shared: &crate::Shared, m: &Incoming<'_>, r: &Report, addr: &str) {
         .bounces
         .feedback(&binding, domain, feedback_type);
     let fbl_domain = addr.rsplit_once('@').map_or("", |(_, d)| d);
-    let original_id = if r.original_id.is_empty() {
-        m.id
-    } else {
-        r.original_id.as_str()
-    };
+    let original_id = r.original_or(m.id);
     if let Some(log) = &shared.fbllog {
         log.line(
             eclog::fbllog::feedback(&eclog::fbllog::Feedback {

@@ -193,13 +193,7 @@ fn read(a: &ReadArgs) -> anyhow::Result<ExitCode> {
                     )?;
                 }
                 for rc in &r.recipients {
-                    let text = if rc.diagnostic.is_empty() {
-                        format!("{} {}", rc.status, r.text)
-                    } else {
-                        rc.diagnostic.clone()
-                    };
-                    let domain = rc.address.rsplit_once('@').map_or("", |(_, d)| d);
-                    let class = c.smtp(&text, domain).class;
+                    let class = r.recipient_class(&c, rc);
                     writeln!(
                         out,
                         "{name}\t{kind}\t{}\t{}\toriginal_id={}\tmessage_id={}\tclass={class}",
