@@ -624,7 +624,7 @@ pub async fn start(
             &eclogs,
             Arc::clone(&events) as Arc<dyn bindery_delivery::events::Events>,
         ),
-        (&stats, &resolver, &services),
+        (&stats, &resolver, &services, &generation.oob),
     )?;
     for env in recovered.messages {
         engine.enqueue(env);
@@ -807,15 +807,15 @@ fn start_engine(
         Arc<dyn bindery_delivery::events::Events>,
     ),
     // What the engine shares with the console and the policy: the counters, the DNS cache
-    // and (in `services`) the bounce classifier in force.
-    (stats, resolver, services): (&Arc<Stats>, &Arc<CachingResolver>, &Services),
+    // and (in `services`) the bounce classifier in force; and the out-of-band settings of
+    // the first generation (the fbl module's mark needs a restart to change, as in Momentum).
+    (stats, resolver, services, oob): (
+        &Arc<Stats>,
+        &Arc<CachingResolver>,
+        &Services,
+        &oob::OobPlan,
+    ),
 ) -> Result<Engine, ServerError> {
-    // The fbl module's mark, as Momentum inserts it: only with `auto_log` (its page). The
-    // module needs a restart to change, as in Momentum.
-    let fbl_header = oob::OobPlan::of(snapshot)?
-        .fbl
-        .filter(|f| f.auto_log)
-        .map(|f| f.header_name);
     let tls = Arc::new(
         bindery_delivery::tls::ClientConfigs::new().map_err(|e| ServerError::Tls(e.to_string()))?,
     );
@@ -838,7 +838,7 @@ fn start_engine(
         ),
         events: Some(events),
         bounces: Arc::clone(&services.bounces),
-        fbl_header,
+        fbl_header: oob.mark_header(),
     }))
 }
 

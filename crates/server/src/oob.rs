@@ -160,6 +160,15 @@ impl OobPlan {
         Ok(out)
     }
 
+    /// The header delivery marks mail with: the fbl module's `header_name`, when its
+    /// `auto_log` is on (Momentum inserts the mark only then).
+    pub fn mark_header(&self) -> Option<String> {
+        self.fbl
+            .as_ref()
+            .filter(|f| f.auto_log)
+            .map(|f| f.header_name.clone())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.bounce_domains.is_empty() && self.fbl.is_none()
     }
