@@ -544,32 +544,25 @@ fn signing<D: Daemon>(g: &mut Gathered, d: &D) {
     }
 }
 
-/// Failures by binding, domain and bounce class (issue 22): transient attempts and
-/// permanent failures. Domains past the first [`MAX_DOMAINS`] seen are summed as `_other`.
+/// Failures by binding, domain and bounce class (issue 22), transient attempts and
+/// permanent failures, and feedback reports by binding, domain and type. Domains past the
+/// first [`MAX_DOMAINS`] seen are summed as `_other`, as everywhere here.
 fn bounces<D: Daemon>(g: &mut Gathered, d: &D) {
-    let mut sums: BTreeMap<(String, String, u16), (u64, u64)> = BTreeMap::new();
-    for f in d.stats().bounces.figures() {
-        let domain = if (f.domain_rank as usize) < MAX_DOMAINS {
-            f.domain
+    let label = |rank: u32, domain: String| {
+        if (rank as usize) < MAX_DOMAINS {
+            domain
         } else {
             "_other".to_string()
-        };
-        let e = sums.entry((f.binding, domain, f.class)).or_default();
+        }
+    };
+    let stats = &d.stats().bounces;
+    let mut sums: BTreeMap<(String, String, u16), (u64, u64)> = BTreeMap::new();
+    for f in stats.figures() {
+        let e = sums
+            .entry((f.binding, label(f.domain_rank, f.domain), f.class))
+            .or_default();
         e.0 += f.transient;
         e.1 += f.permanent;
-    }
-    for (binding, domain, kind, n) in d.stats().bounces.feedback_figures() {
-        g.add(
-            "bindery_feedback_reports",
-            "Feedback-loop reports (complaints) received, by the binding and recipient domain of the mail complained about, and feedback type.",
-            Kind::Counter,
-            vec![
-                ("binding", binding),
-                ("domain", domain),
-                ("type", kind),
-            ],
-            n as f64,
-        );
     }
     for ((binding, domain, class), (t, p)) in sums {
         for (kind, n) in [("transient", t), ("permanent", p)] {
@@ -589,5 +582,20 @@ fn bounces<D: Daemon>(g: &mut Gathered, d: &D) {
                 n as f64,
             );
         }
+    }
+    let mut reports: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    for f in stats.feedback_figures() {
+        *reports
+            .entry((f.binding, label(f.domain_rank, f.domain), f.kind))
+            .or_default() += f.reports;
+    }
+    for ((binding, domain, kind), n) in reports {
+        g.add(
+            "bindery_feedback_reports",
+            "Feedback-loop reports (complaints) received, by the binding and recipient domain of the mail complained about, and feedback type.",
+            Kind::Counter,
+            vec![("binding", binding), ("domain", domain), ("type", kind)],
+            n as f64,
+        );
     }
 }

@@ -166,16 +166,22 @@ pub struct Stats {
 /// under `_other`, so a flood of one-off domains cannot grow it without bound.
 pub const MAX_BOUNCE_PAIRS: usize = 20_000;
 
-/// Recipient failures by binding, domain and bounce class: transient attempts and
-/// permanent failures. Since start (not kept across restarts, like the metrics).
+/// Recipient failures by binding, domain and bounce class (transient attempts and
+/// permanent failures), and feedback reports by binding, domain and type. Since start (not
+/// kept across restarts, like the metrics). One lock: a count touches every part of it.
 #[derive(Default)]
-pub struct BounceCounts {
-    map: Mutex<FxHashMap<BounceKey, [u64; 2]>>,
-    pairs: Mutex<rustc_hash::FxHashSet<(Box<str>, Box<str>)>>,
+pub struct BounceCounts(Mutex<Tallies>);
+
+#[derive(Default)]
+struct Tallies {
+    /// The domains of each binding that are counted under their own name.
+    pairs: FxHashMap<Box<str>, rustc_hash::FxHashSet<Box<str>>>,
+    /// How many (binding, domain) pairs `pairs` holds.
+    npairs: usize,
     /// Domains in the order first counted: what the metrics label them by.
-    domains: Mutex<FxHashMap<Box<str>, u32>>,
-    /// Feedback reports (complaints) by binding, domain and feedback type.
-    feedback: Mutex<FxHashMap<FeedbackKey, u64>>,
+    ranks: FxHashMap<Box<str>, u32>,
+    failures: FxHashMap<BounceKey, [u64; 2]>,
+    feedback: FxHashMap<FeedbackKey, u64>,
 }
 
 /// Binding, domain, feedback type.
@@ -196,72 +202,105 @@ pub struct BounceFigure {
     pub permanent: u64,
 }
 
+/// One row of [`BounceCounts::feedback_figures`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedbackFigure {
+    pub binding: String,
+    pub domain: String,
+    /// As [`BounceFigure::domain_rank`].
+    pub domain_rank: u32,
+    pub kind: String,
+    pub reports: u64,
+}
+
+impl Tallies {
+    /// The domain a (binding, domain) pair is counted under: its own, or `_other` once
+    /// [`MAX_BOUNCE_PAIRS`] pairs are known. Ranks the domain on first sight.
+    fn label<'d>(&mut self, binding: &str, domain: &'d str) -> &'d str {
+        let known = self.pairs.get(binding).is_some_and(|d| d.contains(domain));
+        let label = if known {
+            domain
+        } else if self.npairs < MAX_BOUNCE_PAIRS {
+            self.pairs
+                .entry(binding.into())
+                .or_default()
+                .insert(domain.into());
+            self.npairs += 1;
+            domain
+        } else {
+            "_other"
+        };
+        if !self.ranks.contains_key(label) {
+            let next = self.ranks.len() as u32;
+            self.ranks.insert(label.into(), next);
+        }
+        label
+    }
+
+    fn rank(&self, domain: &str) -> u32 {
+        self.ranks.get(domain).copied().unwrap_or(u32::MAX)
+    }
+}
+
 impl BounceCounts {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tallies> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Counts `n` failures of `class` for `binding` to `domain`.
     pub fn count(&self, binding: &str, domain: &str, class: u16, permanent: bool, n: u64) {
         if n == 0 {
             return;
         }
-        let domain = self.label(binding, domain);
-        {
-            let mut d = self.domains.lock().unwrap_or_else(|p| p.into_inner());
-            let next = d.len() as u32;
-            d.entry(domain.into()).or_insert(next);
-        }
-        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        let slot = m.entry((binding.into(), domain.into(), class)).or_default();
+        let mut t = self.lock();
+        let domain = t.label(binding, domain);
+        let slot = t
+            .failures
+            .entry((binding.into(), domain.into(), class))
+            .or_default();
         slot[usize::from(permanent)] += n;
-    }
-
-    /// The domain label a (binding, domain) pair is counted under: its own, or `_other`
-    /// once [`MAX_BOUNCE_PAIRS`] pairs are known.
-    fn label<'d>(&self, binding: &str, domain: &'d str) -> &'d str {
-        let mut pairs = self.pairs.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (Box::<str>::from(binding), Box::<str>::from(domain));
-        if pairs.contains(&key) || pairs.len() < MAX_BOUNCE_PAIRS {
-            pairs.insert(key);
-            domain
-        } else {
-            "_other"
-        }
     }
 
     /// Counts one feedback report of `kind` (abuse, fraud, ...) about mail `binding` sent
     /// to `domain`.
     pub fn feedback(&self, binding: &str, domain: &str, kind: &str) {
-        let domain = self.label(binding, domain);
-        let mut m = self.feedback.lock().unwrap_or_else(|p| p.into_inner());
-        *m.entry((binding.into(), domain.into(), kind.into()))
+        let mut t = self.lock();
+        let domain = t.label(binding, domain);
+        *t.feedback
+            .entry((binding.into(), domain.into(), kind.into()))
             .or_default() += 1;
     }
 
     /// Feedback reports by (binding, domain, type), sorted.
-    pub fn feedback_figures(&self) -> Vec<(String, String, String, u64)> {
-        let m = self.feedback.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out: Vec<_> = m
+    pub fn feedback_figures(&self) -> Vec<FeedbackFigure> {
+        let t = self.lock();
+        let mut out: Vec<FeedbackFigure> = t
+            .feedback
             .iter()
-            .map(|((b, d, k), n)| (b.to_string(), d.to_string(), k.to_string(), *n))
+            .map(|((b, d, k), n)| FeedbackFigure {
+                binding: b.to_string(),
+                domain: d.to_string(),
+                domain_rank: t.rank(d),
+                kind: k.to_string(),
+                reports: *n,
+            })
             .collect();
-        out.sort();
+        out.sort_by(|a, b| (&a.binding, &a.domain, &a.kind).cmp(&(&b.binding, &b.domain, &b.kind)));
         out
     }
 
     /// Every (binding, domain, class) counted, sorted.
     pub fn figures(&self) -> Vec<BounceFigure> {
-        let ranks = self
-            .domains
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out: Vec<BounceFigure> = m
+        let t = self.lock();
+        let mut out: Vec<BounceFigure> = t
+            .failures
             .iter()
-            .map(|((b, d, c), [t, p])| BounceFigure {
+            .map(|((b, d, c), [tr, p])| BounceFigure {
                 binding: b.to_string(),
                 domain: d.to_string(),
-                domain_rank: ranks.get(d).copied().unwrap_or(u32::MAX),
+                domain_rank: t.rank(d),
                 class: *c,
-                transient: *t,
+                transient: *tr,
                 permanent: *p,
             })
             .collect();
@@ -502,5 +541,33 @@ mod tests {
         }
         assert_eq!(s.rates("b"), (10.0, 0.0));
         assert_eq!(s.global_rates(), (10.0, 0.0));
+    }
+}
+
+#[cfg(test)]
+mod bounce_count_tests {
+    use super::*;
+
+    #[test]
+    fn pairs_past_the_bound_count_as_other_and_feedback_domains_are_ranked() {
+        let c = BounceCounts::default();
+        c.count("b", "one.test", 10, true, 2);
+        c.count("b", "one.test", 10, false, 3);
+        c.feedback("b", "two.test", "abuse");
+        for i in 0..MAX_BOUNCE_PAIRS {
+            c.count("flood", &format!("d{i}.test"), 10, true, 1);
+        }
+        c.feedback("late", "new.test", "abuse");
+        let f = c.figures();
+        let one = f.iter().find(|x| x.domain == "one.test").unwrap();
+        assert_eq!((one.transient, one.permanent, one.domain_rank), (3, 2, 0));
+        assert!(
+            f.iter()
+                .any(|x| x.binding == "flood" && x.domain == "_other")
+        );
+        let fb = c.feedback_figures();
+        assert_eq!(fb[0].domain_rank, 1, "two.test was the second domain seen");
+        let late = fb.iter().find(|x| x.binding == "late").unwrap();
+        assert_eq!(late.domain, "_other");
     }
 }
