@@ -13,25 +13,26 @@ use std::sync::Arc;
 use bindery_bounce::{Classifier, Live};
 use mlua::{Lua, Table};
 
+/// The classifier in force: the daemon's, or the shipped rules without a daemon.
+fn current(live: &Option<Arc<Live>>) -> Arc<Classifier> {
+    match live {
+        Some(l) => Arc::clone(&l.load()),
+        None => bindery_bounce::shipped(),
+    }
+}
+
 pub fn install(lua: &Lua, msys: &Table, live: Option<Arc<Live>>) -> mlua::Result<()> {
     let t = lua.create_table()?;
-    let get = Arc::new(move || -> Arc<Classifier> {
-        match &live {
-            Some(l) => Arc::clone(&l.load()),
-            None => bindery_bounce::shipped(),
-        }
-    });
-    let get1 = Arc::clone(&get);
+    let live2 = live.clone();
     t.set(
         "classify_smtp_response",
         lua.create_function(move |_, (text, domain): (String, Option<String>)| {
-            let c = get1();
+            let c = current(&live);
             let v = c.smtp(&text, domain.as_deref().unwrap_or(""));
             let d = c.describe(v.class);
             Ok((d.code, d.symbol.to_string(), d.description.to_string()))
         })?,
     )?;
-    let get2 = get.clone();
     t.set(
         "classify",
         lua.create_function(move |_, msg: mlua::AnyUserData| {
@@ -42,7 +43,7 @@ pub fn install(lua: &Lua, msys: &Table, live: Option<Arc<Live>>) -> mlua::Result
                     "msys.bounce.classify: the message has no data yet: call it from validate_data or later",
                 ));
             }
-            let c = get2();
+            let c = current(&live2);
             let (class, rcpt) = classify_message(&c, &body);
             let d = c.describe(class);
             Ok((
