@@ -549,3 +549,71 @@ fn check_warns_of_callouts_bindery_does_not_run() {
     );
     assert!(text.contains("configuration OK"), "{text}");
 }
+
+/// `bounce_classifier_override` reading its rules from a `Datasource` (the module page's
+/// `:datasource:NAME:QUERY` form) over SQLite: a domain rule and a global one apply, in that
+/// order; a query returning the wrong number of columns is refused, naming the row.
+#[test]
+fn bounce_overrides_from_a_datasource() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("bounces.sqlite");
+    let conn = rusqlite::Connection::open(&db).expect("sqlite");
+    conn.execute_batch(
+        "CREATE TABLE overrides (domain TEXT, bounce_code INTEGER, rule TEXT);
+         INSERT INTO overrides VALUES ('one.test', 51, 'odd|words');
+         INSERT INTO overrides VALUES ('', 22, 'odd words');
+         CREATE TABLE broken (bounce_code INTEGER, rule TEXT);
+         INSERT INTO broken VALUES (10, 'x');",
+    )
+    .expect("rows");
+    drop(conn);
+    let conf = |name: &str, query: &str| {
+        let path = dir.path().join(format!("{name}.conf"));
+        std::fs::write(
+            &path,
+            format!(
+                "Datasource \"ds\" {{ uri = ( \"sqlite:{}\" ) }}\n\
+                 bounce_classifier_override {{\n  user_smtp_classification_override = \
+                 \":datasource:ds:{query}\"\n}}\n",
+                db.display()
+            ),
+        )
+        .expect("conf");
+        path
+    };
+    let good = conf("good", "SELECT domain, bounce_code, rule FROM overrides");
+    let classify = |domain: &str| {
+        let out = bindery()
+            .args(["bounce", "classify", "--explain", "--domain", domain, "-c"])
+            .arg(&good)
+            .arg("550 some odd words")
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let one = classify("one.test");
+    assert!(one.starts_with("51 Spam Block"), "{one}");
+    assert!(one.contains("rule datasource ds:1: odd.*words"), "{one}");
+    let other = classify("other.test");
+    assert!(other.starts_with("22 Mailbox Full"), "{other}");
+    assert!(other.contains("rule datasource ds:2"), "{other}");
+    let out = bindery()
+        .args(["config", "check", "-c"])
+        .arg(conf("broken", "SELECT bounce_code, rule FROM broken"))
+        .output()
+        .expect("runs");
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "datasource ds:1:1: the query must return domain, bounce_code, rule (got 2 columns)"
+        ),
+        "{text}"
+    );
+}

@@ -169,28 +169,69 @@ pub fn parse_mdn(file: &str, text: &str, classes: &Classes) -> Result<Vec<Rule>,
     Ok(out)
 }
 
-/// Rows of a datasource query, `(domain, bounce_code, rule)`, as overrides; `origin` names
-/// the query. A row whose code is not a class is an error, as in a file.
-pub fn smtp_rows(
+/// Rows of a datasource query as the lines of an override file: each row must have the
+/// `columns` a line has (`what` names them), and no field may hold a line break. A row's
+/// errors name it as a line of `origin`.
+fn rows_text(
     origin: &str,
-    rows: &[(String, String, String)],
-    classes: &Classes,
-) -> Result<Vec<SmtpOverride>, RuleError> {
-    let text: String = rows
-        .iter()
-        .map(|(d, c, r)| format!("{d},{c},{r}\n"))
-        .collect();
-    parse_smtp(origin, &text, classes)
+    rows: &[Vec<String>],
+    columns: usize,
+    what: &str,
+) -> Result<String, RuleError> {
+    let mut text = String::new();
+    for (n, row) in rows.iter().enumerate() {
+        let line = row.join(",");
+        let bad = if row.len() != columns {
+            Some(format!(
+                "the query must return {what} (got {} columns)",
+                row.len()
+            ))
+        } else if row.iter().any(|f| f.contains(['\n', '\r'])) {
+            Some("a field holds a line break".to_string())
+        } else {
+            None
+        };
+        if let Some(message) = bad {
+            return Err(RuleError {
+                file: origin.to_string(),
+                line: n + 1,
+                col: 1,
+                message,
+                text: line,
+                hint: None,
+            });
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    Ok(text)
 }
 
-/// Rows of a datasource query, `(bounce_code, rule)`, as MDN overrides.
+/// Rows of a datasource query, `domain, bounce_code, rule`, as overrides; `origin` names
+/// the query. A row that is not three fields, or whose code is not a class, is an error.
+pub fn smtp_rows(
+    origin: &str,
+    rows: &[Vec<String>],
+    classes: &Classes,
+) -> Result<Vec<SmtpOverride>, RuleError> {
+    parse_smtp(
+        origin,
+        &rows_text(origin, rows, 3, "domain, bounce_code, rule")?,
+        classes,
+    )
+}
+
+/// Rows of a datasource query, `bounce_code, rule`, as MDN overrides.
 pub fn mdn_rows(
     origin: &str,
-    rows: &[(String, String)],
+    rows: &[Vec<String>],
     classes: &Classes,
 ) -> Result<Vec<Rule>, RuleError> {
-    let text: String = rows.iter().map(|(c, r)| format!("{c},{r}\n")).collect();
-    parse_mdn(origin, &text, classes)
+    parse_mdn(
+        origin,
+        &rows_text(origin, rows, 2, "bounce_code, rule")?,
+        classes,
+    )
 }
 
 #[cfg(test)]
@@ -242,14 +283,15 @@ mod tests {
     #[test]
     fn rows_are_read_like_lines() {
         let c = Classes::default();
-        let o = smtp_rows(
-            "datasource my_sqlite",
-            &[("".into(), "10".into(), "gone away".into())],
-            &c,
-        )
-        .unwrap();
+        let row = |f: &[&str]| f.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let o = smtp_rows("datasource my_sqlite", &[row(&["", "10", "gone away"])], &c).unwrap();
         assert_eq!(o[0].rule.class, 10);
-        let m = mdn_rows("ds", &[("60".into(), "out of office".into())], &c).unwrap();
+        let m = mdn_rows("ds", &[row(&["60", "out of office"])], &c).unwrap();
         assert_eq!(m[0].class, 60);
+        let e = smtp_rows("ds", &[row(&["", "10", "a"]), row(&["10", "b"])], &c).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("got 2 columns"), "{e}");
+        let e = mdn_rows("ds", &[row(&["60", "two\nlines"])], &c).unwrap_err();
+        assert!(e.message.contains("line break"), "{e}");
     }
 }

@@ -202,44 +202,19 @@ impl BouncePlan {
                     let rows = cache
                         .query(sql, &Params::None, true)
                         .map_err(|e| at(format!("{origin}: {e}")))?;
-                    let cols = |r: &bindery_datasource::Row| -> Vec<String> {
-                        r.iter().map(|(_, d)| text(d)).collect()
-                    };
+                    let rows: Vec<Vec<String>> = rows
+                        .iter()
+                        .map(|r| r.iter().map(|(_, d)| text(d)).collect())
+                        .collect();
                     match form {
-                        Form::Smtp => {
-                            let mut three = Vec::new();
-                            for r in rows.iter() {
-                                let c = cols(r);
-                                let [d, k, rule] = c.as_slice() else {
-                                    return Err(at(format!(
-                                        "{origin}: the query must return domain, bounce_code, rule (got {} columns)",
-                                        c.len()
-                                    )));
-                                };
-                                three.push((d.clone(), k.clone(), rule.clone()));
-                            }
-                            smtp.extend(
-                                overrides::smtp_rows(&origin, &three, &self.classes)
-                                    .map_err(|e| at(e.to_string()))?,
-                            );
-                        }
-                        Form::Mdn => {
-                            let mut two = Vec::new();
-                            for r in rows.iter() {
-                                let c = cols(r);
-                                let [k, rule] = c.as_slice() else {
-                                    return Err(at(format!(
-                                        "{origin}: the query must return bounce_code, rule (got {} columns)",
-                                        c.len()
-                                    )));
-                                };
-                                two.push((k.clone(), rule.clone()));
-                            }
-                            mdn.extend(
-                                overrides::mdn_rows(&origin, &two, &self.classes)
-                                    .map_err(|e| at(e.to_string()))?,
-                            );
-                        }
+                        Form::Smtp => smtp.extend(
+                            overrides::smtp_rows(&origin, &rows, &self.classes)
+                                .map_err(|e| at(e.to_string()))?,
+                        ),
+                        Form::Mdn => mdn.extend(
+                            overrides::mdn_rows(&origin, &rows, &self.classes)
+                                .map_err(|e| at(e.to_string()))?,
+                        ),
                     }
                 }
             }
