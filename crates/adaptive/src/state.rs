@@ -269,10 +269,10 @@ impl Book {
         let Some((name, index, response)) = rules.matching(&key.domain, reply) else {
             return Vec::new();
         };
+        let none = BTreeMap::new();
         let ranges = rules
             .for_domain(&key.domain)
-            .map(|(_, r)| r.configuration.clone())
-            .unwrap_or_default();
+            .map_or(&none, |(_, r)| &r.configuration);
         let rule = format!("{name}#{}", index + 1);
         let state = self.states.entry(key.clone()).or_default();
         let seen = state.hits.entry((name.to_string(), index)).or_default();
@@ -286,7 +286,7 @@ impl Book {
                 action,
                 now,
                 base,
-                &ranges,
+                ranges,
                 &rule,
                 reply,
                 &response.message,
@@ -311,10 +311,10 @@ impl Book {
         now: u64,
         base: &Limits,
     ) -> Vec<Change> {
+        let none = BTreeMap::new();
         let ranges = rules
             .for_domain(&key.domain)
-            .map(|(_, r)| r.configuration.clone())
-            .unwrap_or_default();
+            .map_or(&none, |(_, r)| &r.configuration);
         let mut out = Vec::new();
         for rule in sweep {
             let Some(f) = rule.evaluate(window, volumes) else {
@@ -327,7 +327,7 @@ impl Book {
                 if f.high { rule.high } else { rule.low },
                 f.rate
             );
-            if let Some(c) = apply(state, f.action, now, base, &ranges, &rule.name, &why, "") {
+            if let Some(c) = apply(state, f.action, now, base, ranges, &rule.name, &why, "") {
                 out.push(c);
             }
         }

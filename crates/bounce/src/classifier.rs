@@ -166,7 +166,8 @@ impl Classifier {
     pub fn smtp(&self, reply: &str, domain: &str) -> Verdict<'_> {
         let text = normalize(reply);
         let b = scan(&text);
-        let d = (!domain.is_empty())
+        // Most deployments have no domain overrides: no lowercased copy of the domain then.
+        let d = (!domain.is_empty() && !self.by_domain.is_empty())
             .then(|| self.by_domain.get(&domain.to_ascii_lowercase()))
             .flatten();
         let rule = d
