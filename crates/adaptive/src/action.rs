@@ -17,7 +17,6 @@ pub enum Action {
     /// Wait this long before retrying (`retry_interval` and `max_retry_interval`).
     Greylisted(u64),
     /// Set the binding's age (seconds): it is warming up again.
-    Warmup(u64),
     /// Lower `max_outbound_connections` by this many.
     ReduceConnections(u32),
     /// Lower `max_deliveries_per_connection` by this many.
@@ -49,9 +48,13 @@ pub enum ActionError {
     #[error("`{0}`: {1}")]
     Parameter(&'static str, String),
     #[error(
-        "`transcode` rewrites replies in Momentum's disposition rules, which bindery does not have"
+        "`transcode` (rewriting the reply, in Momentum's disposition rules) is not implemented by bindery: remove it from the rule's action, and the rule's other actions apply"
     )]
     Transcode,
+    #[error(
+        "`warmup` (the binding age that Momentum's `configuration` functions read) is not implemented by bindery, which runs no such functions"
+    )]
+    Warmup,
 }
 
 fn count(name: &'static str, p: &str) -> Result<u32, ActionError> {
@@ -73,6 +76,33 @@ fn secs(name: &'static str, p: &str) -> Result<u64, ActionError> {
 }
 
 impl Action {
+    /// A rule's `action` list, which may hold several actions one after the other
+    /// (`{"transcode", "554 ...", "throttle", "down"}`): each known action name starts the
+    /// next one, and the words up to it are its parameter.
+    pub fn parse_all<S: AsRef<str>>(words: &[S]) -> Result<Vec<Action>, ActionError> {
+        let starts: Vec<usize> = words
+            .iter()
+            .enumerate()
+            .filter(|(i, w)| {
+                *i == 0
+                    || NAMES
+                        .iter()
+                        .chain(&["transcode"])
+                        .any(|n| n.eq_ignore_ascii_case(w.as_ref().trim()))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if starts.is_empty() {
+            return Err(ActionError::Empty);
+        }
+        let mut out = Vec::new();
+        for (k, &a) in starts.iter().enumerate() {
+            let b = starts.get(k + 1).copied().unwrap_or(words.len());
+            out.push(Action::parse(&words[a..b])?);
+        }
+        Ok(out)
+    }
+
     /// Reads an action from its words: `["suspend", "4 hours"]`, `["throttle", "down"]`,
     /// `["reduce_connections", "1"]`. One word may hold both (`"suspend 4 hours"`).
     pub fn parse<S: AsRef<str>>(words: &[S]) -> Result<Action, ActionError> {
@@ -116,12 +146,7 @@ impl Action {
                 need("greylisted", "how long, such as `15 minutes`")?;
                 Ok(Action::Greylisted(secs("greylisted", p)?))
             }
-            "warmup" => {
-                need("warmup", "the binding's age in seconds")?;
-                duration::parse(p)
-                    .map(Action::Warmup)
-                    .map_err(|e| ActionError::Parameter("warmup", e.to_string()))
-            }
+            "warmup" => Err(ActionError::Warmup),
             "throttle" => match p.to_ascii_lowercase().as_str() {
                 "down" => Ok(Action::ThrottleDown),
                 "" => Err(ActionError::Missing("throttle", "`down`")),
@@ -164,7 +189,6 @@ impl Action {
             Action::Blackhole(s) => format!("blackhole {}", duration::format(*s)),
             Action::ThrottleDown => "throttle down".into(),
             Action::Greylisted(s) => format!("greylisted {}", duration::format(*s)),
-            Action::Warmup(s) => format!("warmup {s}"),
             Action::ReduceConnections(n) => format!("reduce_connections {n}"),
             Action::ReduceDeliveries(n) => format!("reduce_deliveries {n}"),
             Action::Bounce => "bounce".into(),
@@ -175,6 +199,23 @@ impl Action {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn several_actions_in_one_list() {
+        assert_eq!(
+            Action::parse_all(&["throttle", "down", "suspend", "4 hours"]),
+            Ok(vec![Action::ThrottleDown, Action::Suspend(14_400)])
+        );
+        assert_eq!(
+            Action::parse_all(&["suspend", "4 hours"]),
+            Ok(vec![Action::Suspend(14_400)])
+        );
+        assert_eq!(
+            Action::parse_all(&["transcode", "554 x", "throttle", "down"]),
+            Err(ActionError::Transcode)
+        );
+        assert!(Action::parse_all::<&str>(&[]).is_err());
+    }
 
     #[test]
     fn the_documented_actions() {
@@ -196,7 +237,7 @@ mod tests {
         );
         assert_eq!(
             Action::parse(&["warmup", "86400"]),
-            Ok(Action::Warmup(86_400))
+            Err(ActionError::Warmup)
         );
         assert_eq!(
             Action::parse(&["reduce_connections", "1"]),

@@ -92,7 +92,7 @@ pub enum Mode {
 }
 
 /// A checked rule set, with one `RegexSet` per domain for matching.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RuleSet {
     entries: BTreeMap<String, Entry>,
     sets: BTreeMap<String, RegexSet>,

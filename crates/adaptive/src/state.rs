@@ -63,6 +63,14 @@ pub struct Suspension {
     /// The reply that fired it.
     pub reply: String,
     pub message: String,
+    /// `adaptive override` turns a suspension off without forgetting it (Momentum's
+    /// `Enable` column); `adaptive override ... enable` turns it back on.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One thing that happened to a binding x domain.
@@ -86,8 +94,6 @@ pub enum Change {
         until: u64,
         retry_interval: u64,
     },
-    /// The binding's age is set to this many seconds.
-    Warmup(u64),
     /// Fail the mail waiting for this binding x domain.
     Bounce,
 }
@@ -127,6 +133,13 @@ impl State {
 
     /// The suspension in force at `now`.
     pub fn suspended(&self, now: u64) -> Option<&Suspension> {
+        self.suspension
+            .as_ref()
+            .filter(|s| s.until > now && s.enabled)
+    }
+
+    /// The suspension that has not ended by `now`, enabled or not (what the console lists).
+    pub fn suspension_at(&self, now: u64) -> Option<&Suspension> {
         self.suspension.as_ref().filter(|s| s.until > now)
     }
 
@@ -181,13 +194,13 @@ impl Book {
     pub fn to_lines(&self, now: u64) -> String {
         let mut out = String::new();
         for (k, s) in &self.states {
-            if s.suspended(now).is_none() && !s.is_adjusted() {
+            if s.suspension_at(now).is_none() && !s.is_adjusted() {
                 continue;
             }
             let kept = Kept {
                 binding: k.binding.clone(),
                 domain: k.domain.clone(),
-                suspension: s.suspended(now).cloned(),
+                suspension: s.suspension_at(now).cloned(),
                 connections: s.connections,
                 deliveries: s.deliveries,
                 throttle: s.throttle,
@@ -234,6 +247,27 @@ impl Book {
     }
 }
 
+/// The ranges that clip what the rules set for `domain`: the rule set's `configuration`,
+/// overridden option by option by the `adaptive_<option> = ( min max )` of the binding x
+/// domain's configuration (Momentum: "you may use these settings as an override").
+fn ranges_of<'a>(
+    rules: &'a RuleSet,
+    domain: &str,
+    configured: &'a BTreeMap<String, Range>,
+) -> std::borrow::Cow<'a, BTreeMap<String, Range>> {
+    use std::borrow::Cow;
+    let from_rules = rules.for_domain(domain).map(|(_, r)| &r.configuration);
+    match from_rules {
+        None => Cow::Borrowed(configured),
+        Some(r) if configured.is_empty() => Cow::Borrowed(r),
+        Some(r) => {
+            let mut m = r.clone();
+            m.extend(configured.iter().map(|(k, v)| (k.clone(), *v)));
+            Cow::Owned(m)
+        }
+    }
+}
+
 fn clip(v: u64, r: Option<&Range>) -> u64 {
     match r {
         Some(r) => v.clamp(r.min, r.max),
@@ -265,14 +299,13 @@ impl Book {
         reply: &str,
         now: u64,
         base: &Limits,
+        configured: &BTreeMap<String, Range>,
     ) -> Vec<Change> {
         let Some((name, index, response)) = rules.matching(&key.domain, reply) else {
             return Vec::new();
         };
-        let none = BTreeMap::new();
-        let ranges = rules
-            .for_domain(&key.domain)
-            .map_or(&none, |(_, r)| &r.configuration);
+        let ranges = ranges_of(rules, &key.domain, configured);
+        let ranges = ranges.as_ref();
         let rule = format!("{name}#{}", index + 1);
         let state = self.states.entry(key.clone()).or_default();
         let seen = state.hits.entry((name.to_string(), index)).or_default();
@@ -310,11 +343,10 @@ impl Book {
         volumes: &crate::sweep::Volumes,
         now: u64,
         base: &Limits,
+        configured: &BTreeMap<String, Range>,
     ) -> Vec<Change> {
-        let none = BTreeMap::new();
-        let ranges = rules
-            .for_domain(&key.domain)
-            .map_or(&none, |(_, r)| &r.configuration);
+        let ranges = ranges_of(rules, &key.domain, configured);
+        let ranges = ranges.as_ref();
         let mut out = Vec::new();
         for rule in sweep {
             let Some(f) = rule.evaluate(window, volumes) else {
@@ -361,7 +393,7 @@ impl Book {
         )
     }
 
-    /// Lifts `key`'s suspension and lowered limits (console `adaptive override`); whether
+    /// Lifts `key`'s suspension and lowered limits (console `adaptive reset`); whether
     /// there was anything to lift.
     pub fn lift(&mut self, key: &Key, now: u64) -> bool {
         let Some(state) = self.states.get_mut(key) else {
@@ -379,10 +411,69 @@ impl Book {
                 now,
                 "console",
                 "",
-                "override: suspension and adjustments lifted".into(),
+                "reset: suspension and adjustments cleared".into(),
             );
         }
         had
+    }
+
+    /// The binding x domain pairs that `binding` and `domain` select (`None`: any), in
+    /// order: the console's `--binding` and `--domain`.
+    pub fn select(&self, binding: Option<&str>, domain: Option<&str>) -> Vec<Key> {
+        self.states
+            .keys()
+            .filter(|k| binding.is_none_or(|b| k.binding == b))
+            .filter(|k| domain.is_none_or(|d| k.domain.eq_ignore_ascii_case(d)))
+            .cloned()
+            .collect()
+    }
+
+    /// Console `adaptive override`: turns the running suspension of each of `keys` off
+    /// (`enable`: back on). Returns how many changed.
+    pub fn set_enabled(&mut self, keys: &[Key], enable: bool, now: u64) -> usize {
+        let mut n = 0;
+        for k in keys {
+            let Some(s) = self.states.get_mut(k) else {
+                continue;
+            };
+            let Some(sus) = s.suspension.as_mut().filter(|x| x.until > now) else {
+                continue;
+            };
+            if sus.enabled != enable {
+                sus.enabled = enable;
+                let what = if enable {
+                    "suspension enabled again"
+                } else {
+                    "override: suspension disabled"
+                };
+                s.note(now, "console", "", what.into());
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Console `adaptive override ... ttl N`: the running suspension of each of `keys` ends
+    /// `seconds` from now. Returns how many changed.
+    pub fn set_ttl(&mut self, keys: &[Key], seconds: u64, now: u64) -> usize {
+        let mut n = 0;
+        for k in keys {
+            let Some(s) = self.states.get_mut(k) else {
+                continue;
+            };
+            let Some(sus) = s.suspension.as_mut().filter(|x| x.until > now) else {
+                continue;
+            };
+            sus.until = now.saturating_add(seconds);
+            s.note(
+                now,
+                "console",
+                "",
+                format!("override: suspension ends in {}", duration::format(seconds)),
+            );
+            n += 1;
+        }
+        n
     }
 
     /// Drops suspensions that ended by `now`; the keys whose suspension ended.
@@ -409,42 +500,49 @@ impl Book {
     /// configuration: one more connection, one more delivery, twice the throttle, the retry
     /// interval back. A limit that reaches its configured value is no longer adjusted.
     pub fn climb(&mut self, now: u64, interval: u64, base_of: impl Fn(&Key) -> Limits) -> Vec<Key> {
-        let mut out = Vec::new();
-        for (k, s) in &mut self.states {
-            if !s.is_adjusted()
-                || now.saturating_sub(s.last_lowered) < interval
-                || now.saturating_sub(s.last_raised) < interval
-            {
-                continue;
-            }
-            let base = base_of(k);
-            s.connections = s.connections.and_then(|c| {
-                let n = c.saturating_add(1);
-                (base.connections.is_none_or(|b| n < b)).then_some(n)
-            });
-            s.deliveries = s.deliveries.and_then(|c| {
-                let n = c.saturating_add(1);
-                (base.deliveries.is_none_or(|b| n < b)).then_some(n)
-            });
-            s.throttle = s.throttle.and_then(|(m, per)| {
-                let n = m.saturating_mul(2);
-                match base.throttle {
-                    None if n >= START_THROTTLE.0.saturating_mul(64) => None,
-                    Some((bm, bp)) if u64::from(n) * bp >= u64::from(bm) * per => None,
-                    _ => Some((n, per)),
-                }
-            });
-            s.retry_interval = None;
-            s.last_raised = now;
-            s.note(
-                now,
-                "climb",
-                "",
-                "one step back toward the configured limits".into(),
-            );
-            out.push(k.clone());
+        let keys: Vec<Key> = self.states.keys().cloned().collect();
+        keys.into_iter()
+            .filter(|k| self.climb_one(k, now, interval, &base_of(k)))
+            .collect()
+    }
+
+    /// [`Book::climb`] for one binding x domain, whose own interval and configured limits
+    /// are given; whether it took a step.
+    pub fn climb_one(&mut self, key: &Key, now: u64, interval: u64, base: &Limits) -> bool {
+        let Some(s) = self.states.get_mut(key) else {
+            return false;
+        };
+        if !s.is_adjusted()
+            || now.saturating_sub(s.last_lowered) < interval
+            || now.saturating_sub(s.last_raised) < interval
+        {
+            return false;
         }
-        out
+        s.connections = s.connections.and_then(|c| {
+            let n = c.saturating_add(1);
+            (base.connections.is_none_or(|b| n < b)).then_some(n)
+        });
+        s.deliveries = s.deliveries.and_then(|c| {
+            let n = c.saturating_add(1);
+            (base.deliveries.is_none_or(|b| n < b)).then_some(n)
+        });
+        s.throttle = s.throttle.and_then(|(m, per)| {
+            let n = m.saturating_mul(2);
+            match base.throttle {
+                None if n >= START_THROTTLE.0.saturating_mul(64) => None,
+                Some((bm, bp)) if u64::from(n) * bp >= u64::from(bm) * per => None,
+                _ => Some((n, per)),
+            }
+        });
+        s.retry_interval = None;
+        s.last_raised = now;
+        s.note(
+            now,
+            "climb",
+            "",
+            "one step back toward the configured limits".into(),
+        );
+        true
     }
 
     /// The limits in force for `key`: the configuration's, lowered where a rule lowered them.
@@ -475,7 +573,9 @@ fn apply(
     let range = |name: &str| ranges.get(name);
     let change = match action {
         Action::Suspend(secs) | Action::Blackhole(secs) => {
-            if state.suspended(now).is_some() {
+            // One overridden by the console counts too: the operator let it send until the
+            // suspension's end.
+            if state.suspension_at(now).is_some() {
                 // Momentum: a suspended binding::domain cannot be lengthened or shortened.
                 return None;
             }
@@ -486,6 +586,7 @@ fn apply(
                 rule: rule.to_string(),
                 reply: reply.to_string(),
                 message: message.to_string(),
+                enabled: true,
             };
             state.suspension = Some(s.clone());
             Change::Suspended(s)
@@ -536,10 +637,9 @@ fn apply(
                 retry_interval: retry,
             }
         }
-        Action::Warmup(age) => Change::Warmup(*age),
         Action::Bounce => Change::Bounce,
     };
-    if !matches!(change, Change::Warmup(_) | Change::Bounce) {
+    if !matches!(change, Change::Bounce) {
         state.last_lowered = now;
     }
     let what = match &change {
@@ -556,7 +656,6 @@ fn apply(
                 duration::format(*retry_interval)
             )
         }
-        Change::Warmup(a) => format!("binding age set to {a} s"),
         Change::Bounce => "waiting mail failed".into(),
     };
     state.note(now, rule, reply, what);
@@ -593,6 +692,8 @@ mod tests {
         RuleSet::new(m).unwrap()
     }
 
+    static NONE: BTreeMap<String, Range> = BTreeMap::new();
+
     const TSS04: &str = "421 4.7.0 [TSS04] Messages from 127.0.0.2 temporarily deferred";
 
     #[test]
@@ -605,9 +706,12 @@ mod tests {
         let k = Key::new("b1", "yahoo.test");
         let base = Limits::default();
         for t in 0..3 {
-            assert!(book.on_reply(&rules, &k, TSS04, 100 + t, &base).is_empty());
+            assert!(
+                book.on_reply(&rules, &k, TSS04, 100 + t, &base, &NONE)
+                    .is_empty()
+            );
         }
-        let c = book.on_reply(&rules, &k, TSS04, 110, &base);
+        let c = book.on_reply(&rules, &k, TSS04, 110, &base, &NONE);
         assert!(
             matches!(&c[..], [Change::Suspended(s)] if s.until == 110 + 7200 && s.rule == "yahoo.test#1")
         );
@@ -616,7 +720,7 @@ mod tests {
         assert!(book.suspended(&Key::new("b1", "other.test"), 111).is_none());
         // A second storm while suspended changes nothing.
         for t in 0..10 {
-            book.on_reply(&rules, &k, TSS04, 200 + t, &base);
+            book.on_reply(&rules, &k, TSS04, 200 + t, &base, &NONE);
         }
         assert_eq!(book.suspended(&k, 300).map(|s| s.until), Some(110 + 7200));
         // It ends, is expired, and says so.
@@ -650,20 +754,34 @@ mod tests {
             retry_interval: 1200,
         };
         assert_eq!(
-            book.on_reply(&rules, &k, "421 4.7.0 too many connections", 0, &base),
+            book.on_reply(
+                &rules,
+                &k,
+                "421 4.7.0 too many connections",
+                0,
+                &base,
+                &NONE
+            ),
             vec![Change::Connections(7)]
         );
         assert_eq!(
-            book.on_reply(&rules, &k, "421 4.7.0 too many connections", 1, &base),
+            book.on_reply(
+                &rules,
+                &k,
+                "421 4.7.0 too many connections",
+                1,
+                &base,
+                &NONE
+            ),
             vec![Change::Connections(4)],
             "clipped to the range's 4"
         );
         assert_eq!(
-            book.on_reply(&rules, &k, "451 4.7.1 slow down", 2, &base),
+            book.on_reply(&rules, &k, "451 4.7.1 slow down", 2, &base, &NONE),
             vec![Change::Throttle(50, 60)]
         );
         assert_eq!(
-            book.on_reply(&rules, &k, "450 4.2.0 greylisted", 3, &base),
+            book.on_reply(&rules, &k, "450 4.2.0 greylisted", 3, &base, &NONE),
             vec![Change::Greylisted {
                 until: 903,
                 retry_interval: 900
@@ -709,14 +827,14 @@ mod tests {
         let k = Key::new("b1", "yahoo.test");
         let base = Limits::default();
         assert_eq!(
-            book.on_reply(&rules, &k, "421 busy", 0, &base),
+            book.on_reply(&rules, &k, "421 busy", 0, &base, &NONE),
             vec![Change::Connections(START_CONNECTIONS - 1)]
         );
         assert_eq!(
-            book.on_reply(&rules, &k, "452 later", 0, &base),
+            book.on_reply(&rules, &k, "452 later", 0, &base, &NONE),
             vec![Change::Throttle(10, 1)]
         );
-        let c = book.on_reply(&rules, &k, "554 go away", 0, &base);
+        let c = book.on_reply(&rules, &k, "554 go away", 0, &base, &NONE);
         assert!(matches!(&c[..], [Change::Suspended(s)] if s.blackhole));
         assert!(book.lift(&k, 5));
         assert_eq!(book.effective(&k, &base), base);
@@ -725,8 +843,15 @@ mod tests {
         assert!(!book.lift(&Key::new("x", "y"), 7));
         // No rule matches: nothing happens and nothing is kept.
         assert!(
-            book.on_reply(&rules, &Key::new("b9", "other.test"), "421 busy", 0, &base)
-                .is_empty()
+            book.on_reply(
+                &rules,
+                &Key::new("b9", "other.test"),
+                "421 busy",
+                0,
+                &base,
+                &NONE
+            )
+            .is_empty()
         );
         assert!(book.get(&Key::new("b9", "other.test")).is_none());
     }
@@ -762,17 +887,18 @@ mod tests {
         };
         w.bounces.insert(50, 10);
         assert!(
-            book.sweep(&rules, &sweep, &k, &w, &v, 0, &base).is_empty(),
+            book.sweep(&rules, &sweep, &k, &w, &v, 0, &base, &NONE)
+                .is_empty(),
             "1 %"
         );
         w.bounces.insert(51, 20);
         assert_eq!(
-            book.sweep(&rules, &sweep, &k, &w, &v, 10, &base),
+            book.sweep(&rules, &sweep, &k, &w, &v, 10, &base, &NONE),
             vec![Change::Throttle(30, 60)],
             "3 %: low"
         );
         w.bounces.insert(51, 60);
-        let c = book.sweep(&rules, &sweep, &k, &w, &v, 20, &base);
+        let c = book.sweep(&rules, &sweep, &k, &w, &v, 20, &base, &NONE);
         assert!(
             matches!(&c[..], [Change::Suspended(s)] if s.rule == "blocks" && s.until == 20 + 7200 && s.reply.starts_with("high threshold 5 % met: 7.00 %")),
             "{c:?}"
@@ -790,8 +916,8 @@ mod tests {
         );
         let mut book = Book::default();
         let (a, b) = (Key::new("b1", "yahoo.test"), Key::new("b2", "yahoo.test"));
-        book.on_reply(&rules, &a, TSS04, 100, &Limits::default());
-        book.on_reply(&rules, &b, "421 busy", 100, &Limits::default());
+        book.on_reply(&rules, &a, TSS04, 100, &Limits::default(), &NONE);
+        book.on_reply(&rules, &b, "421 busy", 100, &Limits::default(), &NONE);
         let text = book.to_lines(200);
         let back = Book::from_lines(&text).unwrap();
         assert_eq!(back.suspended(&a, 200).map(|s| s.until), Some(7300));
@@ -819,7 +945,7 @@ mod tests {
         let mut book = Book::default();
         let k = Key::new("b1", "yahoo.test");
         for t in 0..100 {
-            book.on_reply(&rules, &k, "421 busy", t, &Limits::default());
+            book.on_reply(&rules, &k, "421 busy", t, &Limits::default(), &NONE);
         }
         assert_eq!(book.get(&k).unwrap().history.len(), HISTORY);
     }

@@ -20,7 +20,8 @@
 //! refusals) and `tests/peers/transmissions.py` (issue 21: the Transmissions API with
 //! SparkPost's Python client and curl) and `tests/peers/bounce_classes.py` (issue 22: bounce
 //! classification against Sisimai on real bounces and providers' replies) and
-//! `tests/peers/bounces.py` (issue 22: classes in the logs, metrics, console and Lua).
+//! `tests/peers/bounces.py` (issue 22: classes in the logs, metrics, console and Lua) and
+//! `tests/peers/adaptive.py` (issue 22: a [TSS04] storm suspends one binding x domain).
 //! `.ci/run` installs what they need.
 
 use std::path::Path;
@@ -116,4 +117,9 @@ fn bounce_classes_agree_with_sisimai() {
 #[test]
 fn bounce_classes_reach_logs_metrics_console_and_lua() {
     run_peer_script("bounces.py");
+}
+
+#[test]
+fn adaptive_storm_suspends_one_binding_and_domain() {
+    run_peer_script("adaptive.py");
 }

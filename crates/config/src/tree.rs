@@ -806,6 +806,7 @@ impl Builder {
                 | ScopeKind::OutboundSmtpAuth
                 | ScopeKind::BounceClassifierOverride
                 | ScopeKind::Fbl
+                | ScopeKind::Adaptive
         ) && let Some(m) = module_by_name(&keyword.node)
         {
             self.found(keyword.span, "module", m.name.into(), m.kind.word(), None);

@@ -264,6 +264,20 @@ pub fn check(ty: ValueType, raw: &RawValue) -> Result<Value, String> {
                 .collect::<Result<_, _>>()
                 .map(Value::Domains)
         }
+        ValueType::Range => {
+            let items = scalars(raw).ok_or_else(expected)?;
+            let nums: Vec<u64> = items.iter().filter_map(|i| i.trim().parse().ok()).collect();
+            match nums[..] {
+                [min, max] if items.len() == 2 && min <= max => {
+                    Ok(Value::List(vec![min.to_string(), max.to_string()]))
+                }
+                [min, max] if items.len() == 2 => Err(format!(
+                    "{}: the least, {min}, is more than the most, {max}",
+                    expected()
+                )),
+                _ => Err(format!("{}, found `( {} )`", expected(), items.join(" "))),
+            }
+        }
         ValueType::List => {
             let items = scalars(raw).ok_or_else(expected)?;
             Ok(Value::List(items.into_iter().map(str::to_string).collect()))

@@ -103,4 +103,8 @@ pub trait Daemon: Sync {
     fn reload_bounces(&self) -> Result<bindery_bounce::Counts, String> {
         Err("bounce_classifier_override is not configured".into())
     }
+    /// Adaptive delivery's rules and book, when the `adaptive` module is loaded.
+    fn adaptive(&self) -> Option<Arc<bindery_adaptive::Live>> {
+        None
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bindery_config::schema::{OptionId, option_id};
@@ -140,9 +140,26 @@ pub struct DeliveryOptions {
     /// `From:` of bounces; `None` means `mailer-daemon@<hostname>`.
     pub mailerdaemon: Option<String>,
     pub inline_original: InlineOriginal,
+    /// `adaptive_enabled`: what adaptive delivery needs of the queue's configuration;
+    /// `None` when it is off for this binding and domain.
+    pub adaptive: Option<Arc<AdaptiveSettings>>,
+}
+
+/// The configuration adaptive delivery works within, for one binding and domain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdaptiveSettings {
+    /// The limits the configuration gives, which the rules lower and the climb returns to.
+    pub base: bindery_adaptive::Limits,
+    /// `adaptive_<option> = ( min max )` by lowercase option name (without `adaptive_`).
+    pub ranges: std::collections::BTreeMap<String, bindery_adaptive::Range>,
+    /// `adaptive_positive_adjustment_interval`: the climb back takes a step at most this often.
+    pub positive_interval: u64,
 }
 
 struct Ids {
+    adaptive_enabled: OptionId,
+    adaptive_ranges: [(OptionId, &'static str); 4],
+    adaptive_positive: OptionId,
     retry_interval: OptionId,
     max_retry_interval: OptionId,
     max_retries: OptionId,
@@ -227,6 +244,23 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     max_rcpts_per_connection: option_id("Max_Recipients_Per_Connection"),
     max_deliveries: option_id("Max_Deliveries_Per_Connection"),
     throttle_messages: option_id("Outbound_Throttle_Messages"),
+    adaptive_enabled: option_id("Adaptive_Enabled"),
+    adaptive_ranges: [
+        (
+            option_id("Adaptive_Max_Outbound_Connections"),
+            "max_outbound_connections",
+        ),
+        (
+            option_id("Adaptive_Max_Deliveries_Per_Connection"),
+            "max_deliveries_per_connection",
+        ),
+        (
+            option_id("Adaptive_Outbound_Throttle_Messages"),
+            "outbound_throttle_messages",
+        ),
+        (option_id("Adaptive_Retry_Interval"), "retry_interval"),
+    ],
+    adaptive_positive: option_id("Adaptive_Positive_Adjustment_Interval"),
     throttle_connections: option_id("Outbound_Throttle_Connections"),
     connect_timeout: option_id("Connect_Timeout"),
     ehlo_timeout: option_id("EHLO_Timeout"),
@@ -452,7 +486,7 @@ impl DeliveryOptions {
             Some(Value::Bind(BindAddress::Host(h))) => h.parse().ok(),
             _ => None,
         };
-        DeliveryOptions {
+        let mut o = DeliveryOptions {
             retry: RetryPolicy {
                 retry_interval: r.secs(ids.retry_interval),
                 max_retry_interval: r.secs(ids.max_retry_interval),
@@ -555,7 +589,38 @@ impl DeliveryOptions {
                 Some("all") => InlineOriginal::All,
                 _ => InlineOriginal::Headers,
             },
+            adaptive: None,
+        };
+        if r.bool(ids.adaptive_enabled) {
+            o.adaptive = Some(Arc::new(adaptive_settings(&r, ids, &o)));
         }
+        o
+    }
+}
+
+/// What adaptive delivery works within: the limits `o` has from the configuration, and the
+/// `adaptive_*` ranges and interval along the chain.
+fn adaptive_settings(r: &Reader<'_, '_>, ids: &Ids, o: &DeliveryOptions) -> AdaptiveSettings {
+    let mut ranges = std::collections::BTreeMap::new();
+    for (id, name) in ids.adaptive_ranges {
+        if let Some(Value::List(v)) = r.value(id)
+            && let [Ok(min), Ok(max)] = [0, 1].map(|i| v.get(i).map_or("", |s| s).parse())
+        {
+            ranges.insert(name.to_string(), bindery_adaptive::Range { min, max });
+        }
+    }
+    AdaptiveSettings {
+        base: bindery_adaptive::Limits {
+            connections: o.max_connections,
+            deliveries: (o.max_deliveries_per_connection > 0)
+                .then_some(o.max_deliveries_per_connection),
+            throttle: o
+                .throttle_messages
+                .map(|(_, rate)| (rate.count, u64::from(rate.seconds))),
+            retry_interval: o.retry.retry_interval,
+        },
+        ranges,
+        positive_interval: r.secs(ids.adaptive_positive),
     }
 }
 

@@ -233,6 +233,7 @@ fn start_on(
         events: None,
         bounces: Arc::default(),
         fbl_header: None,
+        adaptive: None,
     })
 }
 

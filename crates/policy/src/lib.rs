@@ -17,6 +17,7 @@
 //! `choose` (binding and binding-group assignment), `config` (`msys.config`, which can
 //! change the configuration through a [`ConfigHost`]).
 
+mod adaptive;
 pub mod addresses;
 pub mod audit_series;
 mod bitwise;
@@ -394,6 +395,8 @@ struct Inner {
     hosts: Hosts,
     /// Shared with the generations before and after (see [`Policy::continuing`]).
     stats: Arc<Stats>,
+    /// What `msys.adaptive.registerRules` registered while the trial state loaded.
+    adaptive_rules: Arc<bindery_adaptive::RuleSet>,
 }
 
 impl Policy {
@@ -457,6 +460,7 @@ impl Policy {
             view: View::new(snapshot),
             hosts,
             stats,
+            adaptive_rules: Arc::default(),
         };
         // A trial state proves every script compiles and initialises, and says which
         // callouts exist; the SMTP path then skips the ones nobody implements. Loaded from
@@ -466,6 +470,7 @@ impl Policy {
         inner.callouts = state.callouts();
         inner.view = state.view();
         inner.warnings = state.warnings.clone();
+        inner.adaptive_rules = Arc::new(state.adaptive_rules());
         Ok(Policy {
             inner: Arc::new(inner),
         })
@@ -503,8 +508,15 @@ impl Policy {
                 view: View::new(snapshot),
                 hosts: Hosts::default(),
                 stats: Arc::default(),
+                adaptive_rules: Arc::default(),
             }),
         }
+    }
+
+    /// The adaptive response rules the scripts registered while they loaded
+    /// (`msys.adaptive.registerRules`), folded in the order they were registered.
+    pub fn adaptive_rules(&self) -> &Arc<bindery_adaptive::RuleSet> {
+        &self.inner.adaptive_rules
     }
 
     /// Whether any module implements `c`.

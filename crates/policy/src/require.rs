@@ -80,10 +80,6 @@ const MISSING: &[Missing] = &[
         what: "ARC signing and verification (refused: not built)",
     },
     Missing {
-        name: "msys.adaptive",
-        what: "adaptive delivery (issue 22)",
-    },
-    Missing {
         name: "msys.extended.httpsrv",
         what: "Momentum's HTTP server for scripts (refused: bindery's HTTP listener serves its own API)",
     },

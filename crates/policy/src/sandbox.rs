@@ -57,6 +57,8 @@ pub struct State {
     hooks: [Vec<(Table, Function)>; Callout::COUNT],
     /// Set when `msys.runInPool` queued a closure to run after the callout.
     queued: Rc<Cell<bool>>,
+    /// What the scripts registered with `msys.adaptive.registerRules` while loading.
+    adaptive: crate::adaptive::Registered,
     /// The state the handles above point into; declared last so it is dropped after them.
     lua: Lua,
 }
@@ -501,6 +503,7 @@ impl State {
             })
             .map_err(|e| bare(e.to_string()))?;
         let counters = Arc::clone(&inner.stats.counters);
+        let adaptive: crate::adaptive::Registered = Rc::default();
         lua.globals()
             .get::<Table>("msys")
             .and_then(|m| {
@@ -519,6 +522,7 @@ impl State {
                     inner.hosts.dns.clone(),
                 )?;
                 crate::bounce::install(&lua, &m, inner.hosts.bounces.clone())?;
+                crate::adaptive::install(&lua, &m, Rc::clone(&adaptive))?;
                 crate::db::install(&lua, &m, Arc::clone(&inner.datasources))
             })
             .map_err(|e| bare(e.to_string()))?;
@@ -717,6 +721,7 @@ impl State {
         Ok(State {
             warnings,
             queued,
+            adaptive,
             lua,
             budget,
             shared,
@@ -731,6 +736,11 @@ impl State {
     /// made from a script (during `init`, the policy adopts it).
     pub fn view(&self) -> View {
         self.shared.world.view()
+    }
+
+    /// The adaptive rules the scripts registered while this state loaded.
+    pub fn adaptive_rules(&self) -> bindery_adaptive::RuleSet {
+        self.adaptive.borrow().clone()
     }
 
     /// Which callouts some module implements, as a bit set.

@@ -14,6 +14,8 @@ use rustc_hash::FxHashMap;
 pub enum ThrottleKind {
     Messages,
     Connections,
+    /// A message throttle adaptive delivery lowered for one queue (`scope`: the queue).
+    Adaptive,
 }
 
 /// A bucket's identity: the defining scope (its id in the configuration tree) and the kind.

@@ -183,6 +183,13 @@ impl Daemon for Shared {
         Arc::clone(&self.bounces.load())
     }
 
+    fn adaptive(&self) -> Option<Arc<bindery_adaptive::Live>> {
+        self.current()
+            .adaptive
+            .is_some()
+            .then(|| Arc::clone(&self.adaptive))
+    }
+
     fn reload_bounces(&self) -> Result<bindery_bounce::Counts, String> {
         crate::bounces::reload(self)
     }

@@ -21,6 +21,7 @@ pub mod http;
 mod listener;
 pub use bindery_delivery::eclog;
 pub use bindery_delivery::mainlog;
+pub mod adaptive;
 pub mod audit;
 pub mod bounces;
 pub mod injected;
@@ -147,6 +148,8 @@ pub struct Generation {
     pub bounces: Option<(bounces::BouncePlan, Arc<bindery_bounce::Classifier>)>,
     /// Out-of-band bounces and feedback reports (`bounce_domains`, the `fbl` module).
     pub oob: Arc<oob::OobPlan>,
+    /// The `adaptive` module's stanza, when loaded.
+    pub adaptive: Option<adaptive::AdaptivePlan>,
 }
 
 impl Generation {
@@ -214,6 +217,7 @@ impl Generation {
             None => None,
         };
         let oob = Arc::new(oob::OobPlan::of(&snapshot)?);
+        let adaptive = adaptive::AdaptivePlan::of(&snapshot)?;
         Ok(Generation {
             snapshot,
             globals,
@@ -228,6 +232,7 @@ impl Generation {
             bindings,
             bounces,
             oob,
+            adaptive,
         })
     }
 
@@ -329,6 +334,8 @@ pub struct Shared {
     pub bounces: Arc<bindery_bounce::Live>,
     /// The fbl module's fbllog (opened at start: its path needs a restart).
     pub fbllog: Option<Arc<bindery_delivery::logfile::LogFile>>,
+    /// Adaptive delivery's rules and book (`services.adaptive`).
+    pub adaptive: Arc<bindery_adaptive::Live>,
 }
 
 impl Shared {
@@ -382,6 +389,8 @@ impl Shared {
         );
         self.events.install(next.policy.clone());
         self.bounces.store_arc(bounces::of(&next));
+        self.adaptive
+            .install((**next.policy.adaptive_rules()).clone());
         self.live.store(Arc::new(next));
         bindery_delivery::options::DeliveryOptions::apply_dns_ttl(&snapshot, &self.resolver);
         self.engine.reconfigure(snapshot);
@@ -448,6 +457,8 @@ pub struct Services {
     pub injector: Arc<injected::DaemonInjector>,
     /// The bounce classifier in force, shared by delivery, the console and `msys.bounce`.
     pub bounces: Arc<bindery_bounce::Live>,
+    /// Adaptive delivery's rules and book, shared by delivery, the console and the policy.
+    pub adaptive: Arc<bindery_adaptive::Live>,
 }
 
 impl Services {
@@ -458,6 +469,7 @@ impl Services {
             peers: Arc::default(),
             injector: Arc::default(),
             bounces: Arc::default(),
+            adaptive: Arc::default(),
         })
     }
 
@@ -610,6 +622,16 @@ pub async fn start(
     let stats = Arc::new(Stats::new(unix_now()));
     let signing = Arc::default();
     persist::restore(&stats, &signing, &globals.spoolbase);
+    // Adaptive delivery's book, as the last run left it, kept from now on at every change.
+    let book = adaptive::load(&globals.spoolbase)?;
+    services.adaptive.update(|b| {
+        *b = book;
+        ((), true)
+    });
+    adaptive::keep(&services.adaptive, &globals.spoolbase);
+    services
+        .adaptive
+        .install((**generation.policy.adaptive_rules()).clone());
     let spool = Arc::clone(&disk) as Arc<dyn Spool>;
     let ids = Arc::new(IdGenerator::new());
     bindery_delivery::options::DeliveryOptions::apply_dns_ttl(&snapshot, &resolver);
@@ -694,9 +716,11 @@ pub async fn start(
         sessions: Arc::default(),
         peers: Arc::clone(&services.peers),
         bounces: Arc::clone(&services.bounces),
+        adaptive: Arc::clone(&services.adaptive),
         fbllog,
     });
     tokio::spawn(bounces::refresh(Arc::downgrade(&shared)));
+    tokio::spawn(adaptive::sweeps(Arc::downgrade(&shared)));
     let _ = services.config.daemon.set(Arc::downgrade(&shared));
     services.injector.start(Arc::downgrade(&shared));
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -839,6 +863,7 @@ fn start_engine(
         events: Some(events),
         bounces: Arc::clone(&services.bounces),
         fbl_header: oob.mark_header(),
+        adaptive: Some(Arc::clone(&services.adaptive)),
     }))
 }
 

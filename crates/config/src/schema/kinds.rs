@@ -76,7 +76,7 @@ impl Kind {
 }
 
 /// The adaptive module's options in binding and domain scopes.
-const ADAPTIVE_LATER: &str = "read by Momentum's adaptive module, which tunes limits from remote replies; arrives with adaptive delivery (issue 22)";
+const ADAPTIVE_LATER: &str = "read by Momentum's adaptive module for what bindery's adaptive delivery does not do (issue 22): its rules adjust connections, deliveries per connection, the message throttle and the retry interval, and its sweep rules, alert mail and rejection-rate suspensions are not wired yet";
 
 /// Options bindery implements: each is read by code outside the schema.
 pub const IMPLEMENTED: &[&str] = &[
@@ -258,6 +258,14 @@ pub const IMPLEMENTED: &[&str] = &[
     "Outbound_SMTP_AUTH_Pass",
     "Outbound_SMTP_AUTH_Key",
     "Outbound_SMTP_AUTH_Allow_Plaintext",
+    // Adaptive delivery (issue 22).
+    "Adaptive_Enabled",
+    "Adaptive_Max_Deliveries_Per_Connection",
+    "Adaptive_Max_Outbound_Connections",
+    "Adaptive_Outbound_Throttle_Messages",
+    "Adaptive_Retry_Interval",
+    "Adaptive_Positive_Adjustment_Interval",
+    "Suspend_Sweep_Interval",
 ];
 
 /// Every other option, with its kind and the one line that decides it.
@@ -290,7 +298,6 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Digest", Kind::Values(&["rsa-sha256", "ed25519-sha256"], "rsa-sha1 signatures are no longer accepted by verifiers (RFC 8301)")),
     ("Testing", Kind::DefaultOnly("Momentum documents it only as \"for a test environment\" without saying what changes; bindery refuses `true` rather than guess")),
     ("DomainKeys", Kind::DefaultOnly("signs with DomainKeys (the pre-DKIM scheme); bindery does not sign it")),
-    ("Adaptive_Enabled", Kind::DefaultOnly("lets the adaptive module tune limits from remote replies; arrives with adaptive delivery (issue 22)")),
     ("Adaptive_Adjustment_Interval", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Alert_Email_Destination", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Attempt_Threshold", Kind::Refused(ADAPTIVE_LATER)),
@@ -300,8 +307,6 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Adaptive_FBL_Volume_Threshold", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Idle_Timeout", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_MailFrom_Timeout", Kind::Refused(ADAPTIVE_LATER)),
-    ("Adaptive_Max_Deliveries_Per_Connection", Kind::Refused(ADAPTIVE_LATER)),
-    ("Adaptive_Max_Outbound_Connections", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Max_Recipients_Per_Batch", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Max_Recipients_Per_Connection", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Max_Resident_Active_Queue", Kind::Refused(ADAPTIVE_LATER)),
@@ -309,12 +314,9 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Adaptive_Max_Retry_Interval", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Notification_Events", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Notification_Interval", Kind::Refused(ADAPTIVE_LATER)),
-    ("Adaptive_Outbound_Throttle_Messages", Kind::Refused(ADAPTIVE_LATER)),
-    ("Adaptive_Positive_Adjustment_Interval", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_RcptTo_Timeout", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Rejection_Rate_Suspension_Percentage", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Retry_Fuzz", Kind::Refused(ADAPTIVE_LATER)),
-    ("Adaptive_Retry_Interval", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Rset_Timeout", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Sweep_Rule_Enabled", Kind::Refused(ADAPTIVE_LATER)),
     ("Rollup_MX", Kind::DefaultOnly("queues the domains whose MX is this host as one routing domain, so adaptive delivery's limits apply to them together; arrives with adaptive delivery (issue 22). Bindery already shares connections among domains that route to the same hosts (sites), with limits kept per domain")),
@@ -382,6 +384,25 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Warning", Kind::Inert("which Momentum subsystems log at this level; bindery's log level is BINDERY_LOG")),
     ("Notice", Kind::Inert("which Momentum subsystems log at this level; bindery's log level is BINDERY_LOG")),
     ("Info", Kind::Inert("which Momentum subsystems log at this level; bindery's log level is BINDERY_LOG")),
+    ("Bounce_Sweep_Interval", Kind::Fixed("0", "how often Momentum's sweep rules look at each binding::domain's bounce and FBL rates; bindery's sweep rules are not wired yet (issue 22), so none run: write 0")),
+    ("Adaptive_Cache_Size", Kind::Tuning("the size of Momentum's cache of adaptive parameters; bindery keeps every binding::domain it acted on in memory")),
+    ("Adaptive_Cache_Ttl", Kind::Tuning("how long Momentum caches adaptive parameters; bindery keeps them in memory until they climb back")),
+    ("Binding_Domain_Cache_Size", Kind::Tuning("the size of Momentum's binding::domain cache in front of Riak; bindery has no such store")),
+    ("Binding_Domain_Cache_Max_Ttl", Kind::Tuning("how long Momentum's binding::domain cache keeps an entry in front of Riak; bindery has no such store")),
+    ("Data_Store", Kind::Refused("the Riak servers Momentum keeps adaptive parameters in; bindery keeps them in `adaptive.state` beside the spool: remove the option")),
+    ("Data_Store_Sync_Interval", Kind::Inert("how often Momentum copies its tables to Riak or LevelDB; bindery writes `adaptive.state` at every change")),
+    ("Backing_Store_Connect_Timeout", Kind::Inert("the connect timeout to Momentum's Riak store; bindery has no such store")),
+    ("Backing_Store_Timeout", Kind::Inert("the reply timeout of Momentum's Riak store; bindery has no such store")),
+    ("Enable_Jlog", Kind::DefaultOnly("writes adaptive changes to a jlog journal; bindery writes them to the paniclog (`adaptive:` lines) and its JSON mainlog")),
+    ("Jlog_File", Kind::Inert("where the jlog journal of Enable_Jlog goes; bindery writes none")),
+    ("Log_Base", Kind::Refused("the folder of Momentum's adaptive operational logs; bindery writes `adaptive:` lines to the paniclog and records to the JSON mainlog: remove the option")),
+    ("Split_Logs_By_Binding", Kind::DefaultOnly("one adaptive operational log per binding; bindery writes the paniclog's `adaptive:` lines")),
+    ("Operational_Log_Level", Kind::Inert("the level of Momentum's adaptive operational log; bindery logs every adjustment")),
+    ("Enable_Logging", Kind::DefaultOnly("false turns Momentum's adaptive operational log off; bindery always logs adjustments")),
+    ("Adaptive_Manage_Options", Kind::Refused("lets rules adjust more options (timeouts, batch sizes); bindery's rules adjust connections, deliveries per connection, the message throttle and the retry interval: remove the option")),
+    ("Adaptive_Unmanage_Options", Kind::Refused("stops the rules adjusting an option; bindery's rules always may: clip it with a range such as adaptive_max_outbound_connections = ( 20 20 ) instead")),
+    ("Force_Max_Binding_Age", Kind::DefaultOnly("treats every binding as fully warmed up in Momentum's age-based throttles; bindery has no age-based throttles (it has warm-up plans)")),
+    ("Read_Cache_After_Suspension", Kind::DefaultOnly("resumes a suspended domain with the throttles it had before; bindery keeps a binding::domain's lowered limits through its suspension")),
     ("Debug", Kind::Inert("which Momentum subsystems log at this level; bindery's log level is BINDERY_LOG")),
     ("Debug_Level", Kind::Inert("how much Momentum (or one module) writes to the paniclog; bindery writes every warning and error there, and its stderr level is BINDERY_LOG")),
 ];

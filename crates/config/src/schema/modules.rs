@@ -95,9 +95,9 @@ const LOG_NOT_YET: &str = "bindery writes its JSON mainlog (`Mainlog`) and nothi
 #[rustfmt::skip]
 pub static MODULES: &[ModuleDef] = &[
     m("ac_auth", N, Refused("lets a Lua module decide SMTP AUTH; bindery checks SMTP AUTH against password files (AuthPlainParameters and the like), and the policy sees the outcome in auth_user and auth_status"), NONE, NO_STANZAS),
-    m("adaptive", S, Refused("tunes each domain's limits and throttles from remote replies; arrives with adaptive delivery (issue 22)"), NONE, NO_STANZAS),
-    m("adaptive_backstore_leveldb", S, Refused("adaptive delivery's store; arrives with adaptive delivery (issue 22)"), NONE, NO_STANZAS),
-    m("adaptive_backstore_riak", S, Refused("adaptive delivery's store; arrives with adaptive delivery (issue 22)"), NONE, NO_STANZAS),
+    m("adaptive", S, Impl, NONE, NO_STANZAS),
+    m("adaptive_backstore_leveldb", S, Refused("adaptive delivery's store in Riak or LevelDB; bindery keeps suspensions and adjustments in `adaptive.state` beside the spool: remove this stanza"), NONE, NO_STANZAS),
+    m("adaptive_backstore_riak", S, Refused("adaptive delivery's store in Riak or LevelDB; bindery keeps suspensions and adjustments in `adaptive.state` beside the spool: remove this stanza"), NONE, NO_STANZAS),
     m("adaptive_sweep_rule", N, Refused("adaptive delivery's rules; arrives with adaptive delivery (issue 22)"), NONE, NO_STANZAS),
     m("alerting", S, Refused("sends alert mail from Lua policies and on events; not built yet"), NONE, NO_STANZAS),
     m("alias", N, Refused("rewrites recipients from an alias datasource; not built yet: rewrite in a Lua policy"), NONE, NO_STANZAS),

@@ -63,6 +63,8 @@ pub enum ValueType {
     RegexList,
     /// Momentum's `TLS_Protocols` list (`"+ALL:-TLSv1.0"`), see `tls_protocols`.
     TlsProtocols,
+    /// `( min max )`: two whole numbers, the least first (the adaptive module's bounds).
+    Range,
 }
 
 impl ValueType {
@@ -92,6 +94,7 @@ impl ValueType {
             ValueType::Regex => "a regular expression".into(),
             ValueType::RegexList => "a list of regular expressions `( \"^config\" )`".into(),
             ValueType::TlsProtocols => "a protocol list such as \"+ALL:-TLSv1.0:-TLSv1.1\"".into(),
+            ValueType::Range => "a range `( min max )` of two whole numbers".into(),
         }
     }
 }
@@ -278,9 +281,9 @@ options! {
     "DomainKeys": Bool, Some("false"), DELIV;
     "Enable_FBL_Header_Insertion": Bool, Some("false"), DELIV;
     "Adaptive_Enabled": Bool, Some("false"), DELIV;
-    // The adaptive module's bounds and switches (modules/4-adaptive.md), read only by it:
-    // typed as lists, which also take a single value, so that whatever is written gets the
-    // refusal that names issue 22 rather than a type error.
+    // The adaptive module's bounds and switches (modules/4-adaptive.md). Those bindery does
+    // not act on are typed as lists, which also take a single value, so that whatever is
+    // written gets its refusal rather than a type error.
     "Adaptive_Adjustment_Interval": List, None, DELIV;
     "Adaptive_Alert_Email_Destination": List, None, DELIV;
     "Adaptive_Attempt_Threshold": List, None, DELIV;
@@ -290,8 +293,8 @@ options! {
     "Adaptive_FBL_Volume_Threshold": List, None, DELIV;
     "Adaptive_Idle_Timeout": List, None, DELIV;
     "Adaptive_MailFrom_Timeout": List, None, DELIV;
-    "Adaptive_Max_Deliveries_Per_Connection": List, None, DELIV;
-    "Adaptive_Max_Outbound_Connections": List, None, DELIV;
+    "Adaptive_Max_Deliveries_Per_Connection": Range, None, DELIV;
+    "Adaptive_Max_Outbound_Connections": Range, None, DELIV;
     "Adaptive_Max_Recipients_Per_Batch": List, None, DELIV;
     "Adaptive_Max_Recipients_Per_Connection": List, None, DELIV;
     "Adaptive_Max_Resident_Active_Queue": List, None, DELIV;
@@ -299,12 +302,12 @@ options! {
     "Adaptive_Max_Retry_Interval": List, None, DELIV;
     "Adaptive_Notification_Events": List, None, DELIV;
     "Adaptive_Notification_Interval": List, None, DELIV;
-    "Adaptive_Outbound_Throttle_Messages": List, None, DELIV;
-    "Adaptive_Positive_Adjustment_Interval": List, None, DELIV;
+    "Adaptive_Outbound_Throttle_Messages": Range, None, DELIV;
+    "Adaptive_Positive_Adjustment_Interval": Seconds, Some("3600"), DELIV;
     "Adaptive_RcptTo_Timeout": List, None, DELIV;
     "Adaptive_Rejection_Rate_Suspension_Percentage": List, None, DELIV;
     "Adaptive_Retry_Fuzz": List, None, DELIV;
-    "Adaptive_Retry_Interval": List, None, DELIV;
+    "Adaptive_Retry_Interval": Range, None, DELIV;
     "Adaptive_Rset_Timeout": List, None, DELIV;
     "Adaptive_Sweep_Rule_Enabled": List, None, DELIV;
     // MX rollup (config/ref-rollup-mx.md): queue by the MX host's routing domain.
@@ -462,7 +465,7 @@ options! {
     "Info": List, None, DBG;
     "Debug": List, None, DBG;
     // Every Momentum module takes a `debug_level` of its own, the loggers too.
-    "Debug_Level": Enum(DEBUG_LEVELS), Some("ERROR"), G | ECLOG | BLOG | DELAYDSN | OUTAUTH | BCO | FBL;
+    "Debug_Level": Enum(DEBUG_LEVELS), Some("ERROR"), G | ECLOG | BLOG | DELAYDSN | OUTAUTH | BCO | FBL | ADAPT;
 
     // ---- Lua policy (Momentum's scriptlet module) ----
     // A script's file: a path (absolute, or relative to the file that says it) with or
@@ -530,6 +533,30 @@ options! {
     "Refresh": Seconds, Some("300"), BCO;
     // `[ 99 = "profanity" ]`: classes under 100 the overrides may give.
     "Custom_Classes": Dict, None, BCO;
+
+    // ---- adaptive (modules/4-adaptive.md): the module's own stanza ----
+    // How often suspensions that ended are lifted (and held queues looked at again).
+    "Suspend_Sweep_Interval": Seconds, Some("60"), ADAPT;
+    // How often the sweep rules look at each binding::domain's bounce and FBL rates; 0: never.
+    "Bounce_Sweep_Interval": Seconds, Some("3600"), ADAPT;
+    "Adaptive_Cache_Size": Int, Some("1048576"), ADAPT;
+    "Adaptive_Cache_Ttl": Seconds, Some("43200"), ADAPT;
+    "Binding_Domain_Cache_Size": Int, Some("999999"), ADAPT;
+    "Binding_Domain_Cache_Max_Ttl": Seconds, Some("86400"), ADAPT;
+    "Data_Store": List, None, ADAPT;
+    "Data_Store_Sync_Interval": Seconds, Some("3600"), ADAPT;
+    "Backing_Store_Connect_Timeout": Seconds, Some("5"), ADAPT;
+    "Backing_Store_Timeout": Seconds, Some("5"), ADAPT;
+    "Enable_Jlog": Bool, Some("false"), ADAPT;
+    "Jlog_File": Str, None, ADAPT;
+    "Log_Base": Path, None, ADAPT;
+    "Split_Logs_By_Binding": Bool, Some("false"), ADAPT;
+    "Operational_Log_Level": Str, None, ADAPT;
+    "Enable_Logging": Bool, Some("true"), ADAPT;
+    "Adaptive_Manage_Options": List, None, ADAPT;
+    "Adaptive_Unmanage_Options": List, None, ADAPT;
+    "Force_Max_Binding_Age": Bool, Some("false"), ADAPT;
+    "Read_Cache_After_Suspension": Bool, Some("false"), ADAPT;
 
     // ---- fbl (modules/fbl.md): feedback-loop reports ----
     // Regular expressions of the mailboxes FBL reports arrive at.

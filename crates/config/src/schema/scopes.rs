@@ -54,6 +54,8 @@ pub enum ScopeKind {
     BounceClassifierOverride,
     /// `fbl { Addresses = ( ... ) }`: Momentum's feedback-loop module (issue 22).
     Fbl,
+    /// `adaptive { suspend_sweep_interval = 60 }`: adaptive delivery's module (issue 22).
+    Adaptive,
 }
 
 impl ScopeKind {
@@ -128,6 +130,7 @@ pub const DKIMDOM: u32 = ScopeKind::DkimDomain.bit();
 pub const OUTAUTH: u32 = ScopeKind::OutboundSmtpAuth.bit();
 pub const BCO: u32 = ScopeKind::BounceClassifierOverride.bit();
 pub const FBL: u32 = ScopeKind::Fbl.bit();
+pub const ADAPT: u32 = ScopeKind::Adaptive.bit();
 
 /// What the schema knows about one scope kind.
 #[derive(Debug)]
@@ -142,7 +145,7 @@ pub struct ScopeDef {
 }
 
 /// Indexed by `ScopeKind as usize`.
-pub static SCOPES: [ScopeDef; 29] = [
+pub static SCOPES: [ScopeDef; 30] = [
     ScopeDef {
         kind: ScopeKind::Global,
         keyword: "global",
@@ -314,6 +317,12 @@ pub static SCOPES: [ScopeDef; 29] = [
     ScopeDef {
         kind: ScopeKind::Fbl,
         keyword: "fbl",
+        named: false,
+        parents: ScopeSet(G),
+    },
+    ScopeDef {
+        kind: ScopeKind::Adaptive,
+        keyword: "adaptive",
         named: false,
         parents: ScopeSet(G),
     },

@@ -1,6 +1,7 @@
 //! Console commands: one file per command family, each turning words into an [`Output`]
 //! (Momentum's text, and the same data as JSON for `--json`).
 
+mod adaptive;
 mod binding_fail;
 mod binding_queues;
 mod binding_summary;
@@ -183,6 +184,31 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "TEXT",
         "the bounce class of a reply, and the rule that gave it",
     ),
+    (
+        "adaptive suspensions",
+        "[--binding B] [--domain D] [--all]",
+        "suspensions in force: TTL and whether enabled",
+    ),
+    (
+        "adaptive override",
+        "[--binding B] [--domain D] [--all] [ttl SECONDS | enable]",
+        "turn suspensions off, set their time left, or turn them on again",
+    ),
+    (
+        "adaptive list",
+        "[--binding B] [--domain D]",
+        "limits adaptive rules lowered, per binding and domain",
+    ),
+    (
+        "adaptive reset",
+        "[--binding B] [--domain D] [--all]",
+        "forget suspensions and lowered limits",
+    ),
+    (
+        "adaptive rules",
+        "--binding B --domain D",
+        "the adaptive response rules in force for a binding and domain",
+    ),
     ("help", "", "this list"),
     ("quit", "", "leave the console"),
 ];
@@ -218,6 +244,7 @@ pub async fn run<D: Daemon>(d: &D, words: &[String]) -> Output {
         [m, "reopen", "logs"] if m.starts_with("ec_logger:") || m.starts_with("bounce_logger:") => {
             reopen::run(d)
         }
+        ["adaptive", rest @ ..] => adaptive::run(d, rest),
         ["names"] => names(d),
         _ => unknown(&w),
     }

@@ -82,7 +82,12 @@ async fn next_part(inner: &Inner, slot: &mut Slot, idle: Duration) -> Option<Par
     loop {
         let (own, site) = {
             let mut st = inner.lock();
+            inner.adaptive_fresh(&mut st, slot.q);
             if inner.options(&mut st, slot.q).suspend {
+                return None;
+            }
+            let now = inner.now_ms();
+            if inner.held(&mut st, slot.q, now).is_some() {
                 return None;
             }
             if let Some(p) = take(&mut st, slot.q) {

@@ -27,6 +27,7 @@
 //! Locking: one `std::sync::Mutex` guards the queues and per-queue connection counts. It is
 //! never held across an `.await` or a spool call.
 
+mod adaptive;
 mod connection;
 mod connects;
 pub mod console;
@@ -97,6 +98,8 @@ pub struct EngineConfig {
     /// The fbl module's mark header (`header_name`), when its `auto_log` is on: mail whose
     /// `enable_fbl_header_insertion` is on carries it, so a complaint names its binding.
     pub fbl_header: Option<String>,
+    /// Adaptive delivery's shared state (`adaptive` module loaded); `None`: off.
+    pub adaptive: Option<Arc<bindery_adaptive::Live>>,
 }
 
 /// A message in the queues: its envelope, shared by its parts.
@@ -156,6 +159,14 @@ pub(crate) struct Conns {
     pub delivered: u64,
     pub failed: u64,
     pub transient: u64,
+    /// The adaptive book's generation the queue's options were last resolved against.
+    pub adaptive_seen: u64,
+    /// Held by an adaptive suspension until this time (ms); 0: not held.
+    pub held_until_ms: u64,
+    /// The hold is a blackhole: the queue's mail fails instead of waiting.
+    pub held_blackhole: bool,
+    /// An adaptive `bounce` fired: the mail waiting now fails at the next pass.
+    pub bounce_waiting: bool,
 }
 
 /// A queue's streak of failed connects.
@@ -358,9 +369,10 @@ impl Inner {
         if binding == BindingId::DEFAULT && default_suspended(&snap) {
             o.suspend = true;
         }
+        let slot = queue.binding;
+        self.adapt(st, q, &mut o);
         let o = Arc::new(o);
         st.opts[i] = Some(Arc::clone(&o));
-        let slot = queue.binding;
         let mut keys = vec![(CapKey::Server, self.server_limit(o.server_cap))];
         if let Some(max) = o.binding_cap {
             keys.push((CapKey::Binding(slot), Limit::new(max)));
@@ -701,8 +713,44 @@ impl Engine {
             health: health::Health::default(),
             descriptor_cap: AtomicU32::new(u32::MAX),
         });
+        if let Some(live) = &inner.cfg.adaptive {
+            // The hook holds the engine weakly: the book outlives it in the daemon.
+            let weak = Arc::downgrade(&inner);
+            live.on_change(move || {
+                if let Some(i) = weak.upgrade() {
+                    i.book_changed();
+                }
+            });
+        }
         tokio::spawn(dispatch(Arc::clone(&inner)));
         Engine { inner }
+    }
+
+    /// Adaptive delivery's suspend sweep (`suspend_sweep_interval`): suspensions that ended
+    /// are dropped from the book, and limits lowered by a rule that has been quiet for the
+    /// binding x domain's `adaptive_positive_adjustment_interval` climb one step back.
+    pub fn adaptive_sweep(&self) {
+        let Some(live) = &self.inner.cfg.adaptive else {
+            return;
+        };
+        let now = self.inner.now_ms() / 1000;
+        let snap = self.inner.snapshot.load_full();
+        let settings = |k: &bindery_adaptive::Key| {
+            let b = snap.binding_id(&k.binding).unwrap_or(BindingId::DEFAULT);
+            DeliveryOptions::resolve(&snap, b, &snap.domain_key(&k.domain)).adaptive
+        };
+        live.update(|book| {
+            let ended = book.expire(now);
+            // One interval for every pair would be wrong where scopes set their own: each
+            // pair climbs by its own, so the book is asked pair by pair.
+            let mut climbed = false;
+            for key in book.select(None, None) {
+                if let Some(s) = settings(&key) {
+                    climbed |= book.climb_one(&key, now, s.positive_interval, &s.base);
+                }
+            }
+            ((), !ended.is_empty() || climbed)
+        });
     }
 
     /// Caps outbound connections at `most` (what the descriptors allow), below
@@ -790,7 +838,7 @@ async fn dispatch(inner: Arc<Inner>) {
         }
         let now = inner.now_ms();
         let mut to_open: Vec<Opening> = Vec::new();
-        let mut blackholed: Vec<(QueueId, Part)> = Vec::new();
+        let mut blackholed: Vec<(QueueId, Part, &'static str)> = Vec::new();
         let next_ms;
         let again;
         {
@@ -829,10 +877,8 @@ async fn dispatch(inner: Arc<Inner>) {
         if !blackholed.is_empty() {
             let inner = Arc::clone(&inner);
             tokio::spawn(async move {
-                // Momentum's reply for it (its responses-by-code page).
-                let reply =
-                    bindery_smtp::client::Response::local(554, "5.7.0 [internal] Blackholed");
-                for (q, part) in blackholed {
+                for (q, part, text) in blackholed {
+                    let reply = bindery_smtp::client::Response::local(554, text);
                     let opts = {
                         let mut st = inner.lock();
                         inner.options(&mut st, q)
@@ -873,8 +919,9 @@ fn consider(
     q: QueueId,
     now: u64,
     to_open: &mut Vec<Opening>,
-    blackholed: &mut Vec<(QueueId, Part)>,
+    blackholed: &mut Vec<(QueueId, Part, &'static str)>,
 ) {
+    inner.adaptive_fresh(st, q);
     let opts = inner.options(st, q);
     let active = st.queues.get(q).active_len() as u32;
     if active == 0 || opts.suspend {
@@ -882,11 +929,28 @@ fn consider(
         st.withdraw(q);
         return;
     }
-    if opts.blackhole {
-        // `Blackhole = internal`: every part fails here, with no connection.
+    let held = inner.held(st, q, now);
+    let bounce = std::mem::take(&mut Inner::conns(st, q).bounce_waiting);
+    if held == Some(false) && !bounce {
+        // Suspended by adaptive delivery: parked until the suspension ends (or the book
+        // changes), not looked at on every pass.
+        Inner::park(st, q);
+        st.withdraw(q);
+        return;
+    }
+    if opts.blackhole || held == Some(true) || bounce {
+        // `Blackhole = internal`, or adaptive delivery's blackhole or bounce: every part
+        // fails here, with no connection. Momentum's replies (its responses-by-code page).
+        let text = if opts.blackhole {
+            "5.7.0 [internal] Blackholed"
+        } else if bounce {
+            "5.7.1 [adaptive] Bounced by an adaptive rule"
+        } else {
+            "5.7.1 [adaptive] Blackholed by an adaptive rule"
+        };
         while let Some(p) = st.queues.pop_active(q) {
             Inner::conns(st, q).inflight += 1;
-            blackholed.push((q, p));
+            blackholed.push((q, p, text));
         }
         st.withdraw(q);
         return;

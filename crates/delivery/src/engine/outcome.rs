@@ -253,6 +253,18 @@ async fn settle<'r>(
     }
     let classes = classify(inner, &view, &settled);
     log_attempts(inner, &view, &settled, &classes, via, part.attempts);
+    if opts.adaptive.is_some() {
+        // The distinct failure replies, in order, through the response rules.
+        let mut replies: Vec<String> = Vec::new();
+        let failures = settled.failed.iter().map(|(_, r)| r);
+        for r in failures.chain(settled.transient_reply.as_ref()) {
+            let line = r.one_line();
+            if !replies.contains(&line) {
+                replies.push(line);
+            }
+        }
+        super::adaptive::replies(inner, q, opts, &replies).await;
+    }
     let (delivered, failed) = (settled.delivered.len() as u64, settled.failed.len() as u64);
     let transient = if settled.retry_at.is_some() {
         settled.retry.len() as u64

@@ -70,3 +70,17 @@ pub struct ReportMade<'a> {
     /// Where the report itself is queued.
     pub report_binding: &'a str,
 }
+
+/// `adaptive`: a response rule changed what a binding x domain may do (issue 22).
+#[derive(Serialize)]
+pub struct Adaptive<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub time: u64,
+    pub binding: &'a str,
+    pub domain: &'a str,
+    /// What changed: `suspended until 1765000000 by rule yahoo.com#1`.
+    pub action: &'a str,
+    /// The reply that fired the rule.
+    pub reply: &'a str,
+}

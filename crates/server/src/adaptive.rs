@@ -1,0 +1,134 @@
+//! The `adaptive` module (Momentum's `modules/4-adaptive.md`) in the daemon: its stanza's
+//! sweep intervals, the book kept beside the spool, and the timer that lifts suspensions
+//! that ended and lets lowered limits climb back.
+//!
+//! The book is written to `adaptive.state` in the spool folder at every change (a
+//! suspension, an adjustment, an override), as JSON lines through a temporary file and a
+//! rename, so a crash leaves the old file or the new one. A start reads it back: a
+//! suspension outlives a restart.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bindery_adaptive::{Book, Live};
+use bindery_config::Snapshot;
+use bindery_config::schema::ScopeKind;
+use bindery_config::schema::option_id;
+use bindery_config::value::Value;
+
+use crate::ServerError;
+use crate::settings::{located, stanza_option};
+
+/// The file the book is kept in, in the spool folder.
+pub const STATE_FILE: &str = "adaptive.state";
+
+/// The `adaptive { }` stanza's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdaptivePlan {
+    /// `suspend_sweep_interval` (s); 0: never.
+    pub suspend_sweep: u64,
+    /// `bounce_sweep_interval` (s); 0: never.
+    pub bounce_sweep: u64,
+}
+
+impl AdaptivePlan {
+    /// The stanza's settings; `None` without the module. `adaptive_enabled = true` without
+    /// the module is refused at its line: Momentum needs the module, and the option would
+    /// do nothing.
+    pub fn of(snap: &Snapshot) -> Result<Option<AdaptivePlan>, ServerError> {
+        let tree = &snap.tree;
+        let stanza = tree
+            .scope_ids()
+            .find(|&id| tree.scope(id).kind == ScopeKind::Adaptive);
+        let Some(id) = stanza else {
+            let enabled = option_id("Adaptive_Enabled");
+            for id in tree.scope_ids() {
+                if let Some(s) = tree.scope(id).setting(enabled)
+                    && matches!(s.value, Value::Bool(true))
+                {
+                    return Err(located(
+                        snap,
+                        Some(s.span),
+                        "adaptive_enabled is set, but the adaptive module is not loaded".into(),
+                        Some("add `adaptive { }` at the top level of the configuration"),
+                    ));
+                }
+            }
+            return Ok(None);
+        };
+        let scope = tree.scope(id);
+        let secs = |name| match stanza_option(scope, name).0 {
+            Some(Value::Seconds(s)) => s,
+            _ => 0,
+        };
+        Ok(Some(AdaptivePlan {
+            suspend_sweep: secs("Suspend_Sweep_Interval"),
+            bounce_sweep: secs("Bounce_Sweep_Interval"),
+        }))
+    }
+}
+
+/// Reads the book kept in `spoolbase`, or an empty one when there is none. A file that does
+/// not parse stops the start: suspensions an operator relies on must not vanish quietly.
+pub fn load(spoolbase: &Path) -> Result<Book, ServerError> {
+    let path = spoolbase.join(STATE_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Book::from_lines(&text).map_err(|e| {
+            ServerError::Config(format!(
+                "error: {}: {e} (move the file away to start without it)",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Book::default()),
+        Err(e) => Err(ServerError::Config(format!(
+            "error: cannot read {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Writes the book to `spoolbase` after every change.
+pub fn keep(live: &Arc<Live>, spoolbase: &Path) {
+    let path = spoolbase.join(STATE_FILE);
+    let weak = Arc::downgrade(live);
+    live.on_change(move || {
+        if let Some(live) = weak.upgrade() {
+            let now = unix_now();
+            let text = live.book().to_lines(now);
+            if let Err(e) = write(&path, &text) {
+                tracing::warn!(path = %path.display(), error = %e, "adaptive: cannot keep the book");
+            }
+        }
+    });
+}
+
+fn write(path: &PathBuf, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("state.tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The suspend sweep: every `suspend_sweep_interval` of the generation in force, ended
+/// suspensions are dropped and lowered limits climb. Stops with the daemon.
+pub async fn sweeps(shared: Weak<crate::Shared>) {
+    loop {
+        let every = match shared.upgrade() {
+            Some(s) => s.current().adaptive.map_or(0, |p| p.suspend_sweep),
+            None => return,
+        };
+        tokio::time::sleep(Duration::from_secs(every.max(1))).await;
+        let Some(s) = shared.upgrade() else {
+            return;
+        };
+        if every > 0 {
+            s.engine.adaptive_sweep();
+        }
+    }
+}
