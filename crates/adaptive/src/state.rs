@@ -431,31 +431,37 @@ impl Book {
     /// Console `adaptive override`: turns the running suspension of each of `keys` off
     /// (`enable`: back on). Returns how many changed.
     pub fn set_enabled(&mut self, keys: &[Key], enable: bool, now: u64) -> usize {
-        let mut n = 0;
-        for k in keys {
-            let Some(s) = self.states.get_mut(k) else {
-                continue;
-            };
-            let Some(sus) = s.suspension.as_mut().filter(|x| x.until > now) else {
-                continue;
-            };
-            if sus.enabled != enable {
-                sus.enabled = enable;
-                let what = if enable {
-                    "suspension enabled again"
-                } else {
-                    "override: suspension disabled"
-                };
-                s.note(now, "console", "", what.into());
-                n += 1;
-            }
-        }
-        n
+        let what = if enable {
+            "suspension enabled again"
+        } else {
+            "override: suspension disabled"
+        };
+        self.each_running(keys, now, what, |sus| {
+            let changed = sus.enabled != enable;
+            sus.enabled = enable;
+            changed
+        })
     }
 
     /// Console `adaptive override ... ttl N`: the running suspension of each of `keys` ends
     /// `seconds` from now. Returns how many changed.
     pub fn set_ttl(&mut self, keys: &[Key], seconds: u64, now: u64) -> usize {
+        let what = format!("override: suspension ends in {}", duration::format(seconds));
+        self.each_running(keys, now, &what, |sus| {
+            sus.until = now.saturating_add(seconds);
+            true
+        })
+    }
+
+    /// Runs `f` on the suspension of each of `keys` that has not ended by `now`, noting
+    /// `what` where `f` says it changed it; how many changed.
+    fn each_running(
+        &mut self,
+        keys: &[Key],
+        now: u64,
+        what: &str,
+        mut f: impl FnMut(&mut Suspension) -> bool,
+    ) -> usize {
         let mut n = 0;
         for k in keys {
             let Some(s) = self.states.get_mut(k) else {
@@ -464,14 +470,10 @@ impl Book {
             let Some(sus) = s.suspension.as_mut().filter(|x| x.until > now) else {
                 continue;
             };
-            sus.until = now.saturating_add(seconds);
-            s.note(
-                now,
-                "console",
-                "",
-                format!("override: suspension ends in {}", duration::format(seconds)),
-            );
-            n += 1;
+            if f(sus) {
+                s.note(now, "console", "", what.to_string());
+                n += 1;
+            }
         }
         n
     }
@@ -937,6 +939,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn an_override_turns_a_suspension_off_and_keeps_it() {
+        let rules = set(vec![(r"\[TSS04\]", "1", vec!["suspend", "1 hour"])], &[]);
+        let mut book = Book::default();
+        let k = Key::new("b1", "yahoo.test");
+        book.on_reply(&rules, &k, TSS04, 100, &Limits::default(), &NONE);
+        assert!(book.suspended(&k, 101).is_some());
+        assert_eq!(book.set_enabled(&[k.clone()], false, 101), 1);
+        assert!(book.suspended(&k, 102).is_none(), "off");
+        assert!(book.get(&k).unwrap().suspension_at(102).is_some(), "kept");
+        // A new storm does not suspend it again while the overridden one runs.
+        book.on_reply(&rules, &k, TSS04, 103, &Limits::default(), &NONE);
+        assert!(book.suspended(&k, 104).is_none());
+        // Kept across a restart, still off; `enable` turns it back on; `ttl` shortens it.
+        let mut back = Book::from_lines(&book.to_lines(105)).unwrap();
+        assert!(back.suspended(&k, 106).is_none());
+        assert_eq!(back.set_enabled(&[k.clone()], true, 106), 1);
+        assert!(back.suspended(&k, 107).is_some());
+        assert_eq!(back.set_ttl(&[k.clone()], 10, 107), 1);
+        assert!(back.suspended(&k, 118).is_none());
     }
 
     #[test]
