@@ -948,7 +948,7 @@ mod tests {
         let k = Key::new("b1", "yahoo.test");
         book.on_reply(&rules, &k, TSS04, 100, &Limits::default(), &NONE);
         assert!(book.suspended(&k, 101).is_some());
-        assert_eq!(book.set_enabled(&[k.clone()], false, 101), 1);
+        assert_eq!(book.set_enabled(std::slice::from_ref(&k), false, 101), 1);
         assert!(book.suspended(&k, 102).is_none(), "off");
         assert!(book.get(&k).unwrap().suspension_at(102).is_some(), "kept");
         // A new storm does not suspend it again while the overridden one runs.
@@ -957,9 +957,9 @@ mod tests {
         // Kept across a restart, still off; `enable` turns it back on; `ttl` shortens it.
         let mut back = Book::from_lines(&book.to_lines(105)).unwrap();
         assert!(back.suspended(&k, 106).is_none());
-        assert_eq!(back.set_enabled(&[k.clone()], true, 106), 1);
+        assert_eq!(back.set_enabled(std::slice::from_ref(&k), true, 106), 1);
         assert!(back.suspended(&k, 107).is_some());
-        assert_eq!(back.set_ttl(&[k.clone()], 10, 107), 1);
+        assert_eq!(back.set_ttl(std::slice::from_ref(&k), 10, 107), 1);
         assert!(back.suspended(&k, 118).is_none());
     }
 
