@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use crate::rules::{Mode, RuleSet, RuleSetError};
+use crate::rules::RuleSet;
 use crate::state::Book;
 
 type Hook = Arc<dyn Fn() + Send + Sync>;
@@ -44,15 +44,11 @@ impl Live {
         Arc::clone(&self.rules.read().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Puts `rules` in force (what a policy load registered), in one swap.
+    /// Puts `rules` in force (what a policy load registered), in one swap. The book and
+    /// what queues derived from it are unchanged (rules are read at each reply), so no
+    /// hook runs and nothing is written.
     pub fn install(&self, rules: RuleSet) {
         *self.rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rules);
-        self.changed();
-    }
-
-    /// `rules` folded into `base` by `mode`: what `msys.adaptive.registerRules` does.
-    pub fn fold(base: &RuleSet, rules: &RuleSet, mode: Mode) -> Result<RuleSet, RuleSetError> {
-        base.register(rules, mode)
     }
 
     /// The book, locked. Call [`Live::changed`] after changing it.

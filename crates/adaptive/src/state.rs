@@ -268,6 +268,13 @@ fn ranges_of<'a>(
     }
 }
 
+/// A limit lowered by `n` (from `start` where it is unlimited), never below 1, clipped to
+/// its range.
+fn reduce(cur: Option<u32>, start: u32, n: u32, r: Option<&Range>) -> u32 {
+    let lowered = cur.unwrap_or(start).saturating_sub(n).max(1);
+    u32::try_from(clip(u64::from(lowered), r)).unwrap_or(u32::MAX)
+}
+
 fn clip(v: u64, r: Option<&Range>) -> u64 {
     match r {
         Some(r) => v.clamp(r.min, r.max),
@@ -594,28 +601,24 @@ fn apply(
             Change::Suspended(s)
         }
         Action::ReduceConnections(n) => {
-            let cur = state
-                .connections
-                .or(base.connections)
-                .unwrap_or(START_CONNECTIONS);
-            let v = clip(
-                u64::from(cur.saturating_sub(*n).max(1)),
+            let cur = state.connections.or(base.connections);
+            let v = reduce(
+                cur,
+                START_CONNECTIONS,
+                *n,
                 range("max_outbound_connections"),
             );
-            let v = u32::try_from(v).unwrap_or(u32::MAX);
             state.connections = Some(v);
             Change::Connections(v)
         }
         Action::ReduceDeliveries(n) => {
-            let cur = state
-                .deliveries
-                .or(base.deliveries)
-                .unwrap_or(START_DELIVERIES);
-            let v = clip(
-                u64::from(cur.saturating_sub(*n).max(1)),
+            let cur = state.deliveries.or(base.deliveries);
+            let v = reduce(
+                cur,
+                START_DELIVERIES,
+                *n,
                 range("max_deliveries_per_connection"),
             );
-            let v = u32::try_from(v).unwrap_or(u32::MAX);
             state.deliveries = Some(v);
             Change::Deliveries(v)
         }

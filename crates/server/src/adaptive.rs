@@ -94,7 +94,7 @@ pub fn keep(live: &Arc<Live>, spoolbase: &Path) {
     let weak = Arc::downgrade(live);
     live.on_change(move || {
         if let Some(live) = weak.upgrade() {
-            let now = unix_now();
+            let now = crate::unix_now();
             let text = live.book().to_lines(now);
             if let Err(e) = write(&path, &text) {
                 tracing::warn!(path = %path.display(), error = %e, "adaptive: cannot keep the book");
@@ -107,12 +107,6 @@ fn write(path: &PathBuf, text: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("state.tmp");
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// The suspend sweep: every `suspend_sweep_interval` of the generation in force, ended

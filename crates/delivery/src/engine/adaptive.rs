@@ -105,10 +105,9 @@ impl Inner {
     }
 
     /// Whether `q` is held at `now_ms` (a suspension of its binding x domain), and whether
-    /// the hold is a blackhole.
-    pub(super) fn held(&self, st: &mut State, q: QueueId, now_ms: u64) -> Option<bool> {
-        self.adaptive_fresh(st, q);
-        self.options(st, q);
+    /// the hold is a blackhole. Callers have made `q` fresh ([`Inner::adaptive_fresh`]) and
+    /// resolved its options, which sets the hold.
+    pub(super) fn held(st: &mut State, q: QueueId, now_ms: u64) -> Option<bool> {
         let c = Inner::conns(st, q);
         (c.held_until_ms > now_ms).then_some(c.held_blackhole)
     }

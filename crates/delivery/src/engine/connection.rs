@@ -87,7 +87,7 @@ async fn next_part(inner: &Inner, slot: &mut Slot, idle: Duration) -> Option<Par
                 return None;
             }
             let now = inner.now_ms();
-            if inner.held(&mut st, slot.q, now).is_some() {
+            if Inner::held(&mut st, slot.q, now).is_some() {
                 return None;
             }
             if let Some(p) = take(&mut st, slot.q) {

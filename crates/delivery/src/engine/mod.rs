@@ -929,7 +929,7 @@ fn consider(
         st.withdraw(q);
         return;
     }
-    let held = inner.held(st, q, now);
+    let held = Inner::held(st, q, now);
     let bounce = std::mem::take(&mut Inner::conns(st, q).bounce_waiting);
     if held == Some(false) && !bounce {
         // Suspended by adaptive delivery: parked until the suspension ends (or the book
