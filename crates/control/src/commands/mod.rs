@@ -250,11 +250,21 @@ pub async fn run<D: Daemon>(d: &D, words: &[String]) -> Output {
     }
 }
 
+/// Width of the usage column in `help`.
+const USAGE_WIDTH: usize = 52;
+
 fn help() -> Output {
     let mut text = String::from("Commands:\n");
     for (words, args, what) in COMMANDS {
         let usage = format!("{words} {args}");
-        text.push_str(&format!("  {:<52} {what}\n", usage.trim_end()));
+        let usage = usage.trim_end();
+        // A usage too wide for the column gets a line of its own, so the descriptions
+        // stay aligned.
+        if usage.len() > USAGE_WIDTH {
+            text.push_str(&format!("  {usage}\n  {:<USAGE_WIDTH$} {what}\n", ""));
+        } else {
+            text.push_str(&format!("  {usage:<USAGE_WIDTH$} {what}\n"));
+        }
     }
     let list: Vec<Value> = COMMANDS
         .iter()
