@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Adaptive delivery end to end (issue 22): an aiosmtpd sink answers binding b1's mail to
+"""Adaptive delivery end to end (issue 22). `Adaptive`: an aiosmtpd sink answers binding b1's mail to
 one.test with Yahoo's `421 4.7.0 [TSS04]` while `storm` is on; a response rule registered
 from Lua with `msys.adaptive.registerRules` (trigger 2 per 60 s, suspend 1 hour) must
 suspend exactly b1::one.test, while b1's other domain and the group's other binding keep
@@ -9,6 +9,8 @@ book is kept beside the spool), the held mail is not retried while it runs, and
 
 b1 sends from 127.0.0.2 and b2 from 127.0.0.3 (loopback addresses that need no setup);
 the policy assigns the binding named in the message's X-Binding header.
+
+`SweepRules`: Momentum's `adaptive_sweep_rule` on a rising rate of spam refusals.
 """
 
 import json
@@ -149,6 +151,138 @@ Control_Listener {{ Listen "{cls.sock}" {{ }} }}
         self.assertEqual(line[0].split()[3], "0", "kept, not enabled")
         for i in range(4):
             self.assertEqual(self.arrived(f"storm{i}@one.test", timeout=30)["peer"], "127.0.0.2")
+
+
+class Blocks(Handler):
+    """Refuses b1's mail to one.test as spam (bounce class 52) in a pattern: none, one in
+    four, or three in four. Any run of k >= 4 consecutive attempts then holds between 14 %
+    and 40 % refusals under `quarter`, and at least 60 % under `most`, wherever a sweep cuts."""
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if session.peer[0] == "127.0.0.2" and address.endswith("@one.test"):
+            n = self.sink.seen
+            self.sink.seen += 1
+            refuse = {"none": False, "quarter": n % 4 == 0, "most": n % 4 != 0}[self.sink.mode]
+            if refuse:
+                return "550 5.7.1 Message classified as spam"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+
+class BlocksSink(Sink):
+    def __init__(self, ip):
+        super().__init__(ip)
+        self.mode = "none"
+        self.seen = 0
+        self.handler = Blocks(self)
+
+
+class SweepRules(SinkSuite):
+    """A sweep rule on a rising spam-refusal rate (issue 22): `blocks` watches bc:52 for b1
+    with Momentum's own stanza; the bounce sweep runs every 2 s and needs 4 attempts. No
+    refusals: nothing. One in four (over the 10 % low threshold): `throttle down`. Three in
+    four (over 50 %): suspended for an hour, and `adaptive rules` shows the rule's
+    count/total."""
+
+    NAME = "sweep"
+    SCRIPT = ASSIGN_BY_HEADER
+    SINK = BlocksSink
+
+    @classmethod
+    def prepare(cls):
+        cls.sock = os.path.join(cls.tmp, "bindery.sock")
+
+    @classmethod
+    def daemon_config(cls):
+        return relay_to_sink(cls.dns, cls.sink) + f"""
+adaptive_enabled = true
+adaptive {{ suspend_sweep_interval = 1  bounce_sweep_interval = 2 }}
+adaptive_attempt_threshold = 4
+binding "b1" {{
+  Bind_Address = 127.0.0.2
+  adaptive_sweep_rule "blocks" {{
+    codes = ( "bc:52" )
+    low_threshold = 10
+    low_action = ( "throttle" "down" )
+    high_threshold = 50
+    high_action = ( "suspend" "1 hour" )
+  }}
+}}
+scriptlet "scriptlet" {{ script "assign" {{ source = "assign" }} }}
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+Control_Listener {{ Listen "{cls.sock}" {{ }} }}
+"""
+
+    console = Adaptive.console
+    send = Adaptive.send
+
+    def phase(self, mode, count, first):
+        self.sink.mode = mode
+        for i in range(first, first + count):
+            self.send("b1", f"r{i}@one.test")
+
+    def tried(self):
+        return self.sink.seen
+
+    def adaptive_records(self):
+        return [r for r in self.d.records("adaptive") if r["binding"] == "b1"]
+
+    def test_a_rising_spam_rate_throttles_then_suspends(self):
+        # No refusals: two sweeps pass and nothing happens.
+        self.phase("none", 16, 0)
+        self.wait_until(lambda: self.tried() >= 16, 30, "phase 1 not delivered")
+        time.sleep(5)
+        self.assertEqual(self.adaptive_records(), [])
+        # One in four: the low threshold, `throttle down`.
+        self.phase("quarter", 16, 16)
+        self.wait_until(lambda: self.adaptive_records(), 30, "no sweep at 25 %")
+        rec = self.adaptive_records()[0]
+        self.assertEqual(rec["domain"], "one.test")
+        self.assertIn("outbound_throttle_messages lowered", rec["action"])
+        self.assertIn("sweep rule blocks: low threshold 10 % met", rec["reply"])
+        self.assertIn("outbound_throttle_messages", self.console("adaptive", "list"))
+        self.wait_until(lambda: self.tried() >= 32, 30, "phase 2 not tried")
+        time.sleep(5)
+        self.assertFalse([r for r in self.adaptive_records() if "suspended" in r["action"]],
+                         "25 % is under the high threshold")
+        # Three in four: the high threshold, suspended. The console shows the window that
+        # fired (count/total) until the next sweep cuts a new one.
+        self.phase("most", 16, 32)
+        windows = []
+
+        def blocks_counted():
+            sweep = json.loads(self.console("adaptive", "rules", "--binding", "b1", "--domain",
+                                            "one.test", json_out=True))["sweep"]
+            rows = [r for r in sweep if r["rule"] == "blocks" and r["count"] > 0]
+            windows.extend(rows)
+            return [r for r in self.adaptive_records() if "suspended" in r["action"]]
+
+        self.wait_until(blocks_counted, 30, "no suspension at 75 %")
+        rec = [r for r in self.adaptive_records() if "suspended" in r["action"]][0]
+        self.assertIn("by rule blocks", rec["action"])
+        self.assertIn("high threshold 50 % met", rec["reply"])
+        count, total = map(int, rec["reply"].rsplit("(", 1)[1].rstrip(")").split("/"))
+        self.assertGreaterEqual(total, 4)
+        self.assertGreaterEqual(count / total, 0.5, rec["reply"])
+        self.assertTrue(windows, "the console never showed the window blocks counted")
+        self.assertTrue(all(r["codes"] == ["bc:52"] and r["total"] >= r["count"] for r in windows),
+                        windows)
+        line = [l for l in self.console("adaptive", "suspensions").splitlines() if "one.test" in l]
+        self.assertEqual(line[0].split()[:2], ["b1", "one.test"])
+        # Held: what comes now is not tried.
+        time.sleep(1)
+        before = self.tried()
+        self.send("b1", "after@one.test")
+        time.sleep(3)
+        self.assertEqual(self.tried(), before, "sent while suspended")
+        # The console shows the rule with Momentum's fields; the default FBL rule joins it.
+        text = self.console("adaptive", "rules", "--binding", "b1", "--domain", "one.test")
+        self.assertIn("blocks blocks", text)
+        self.assertIn("codes         => bc:52", text)
+        self.assertIn("high_action_p1=> 1 hour", text)
+        self.assertIn("default_fbl_rule", text)
+        self.assertNotIn("default_bounce_rule", text)
+        self.assertRegex(text, r"count/total   => \d+/\d+")
 
 
 if __name__ == "__main__":

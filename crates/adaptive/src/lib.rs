@@ -25,5 +25,5 @@ pub use duration::DurationError;
 pub use live::Live;
 pub use rules::{DomainRules, Entry, Mode, Range, Response, RuleSet, RuleSetError};
 pub use state::{Book, BookError, Change, Key, Limits, State, Suspension};
-pub use sweep::{Code, SweepError, SweepRule, Volumes, Window};
+pub use sweep::{Code, SweepError, SweepRule, Totals, Volumes, Window, Windows};
 pub use trigger::{Trigger, TriggerError};

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use crate::rules::RuleSet;
 use crate::state::Book;
+use crate::sweep::Windows;
 
 type Hook = Arc<dyn Fn() + Send + Sync>;
 
@@ -21,6 +22,8 @@ pub struct Live {
     /// (the engine, per queue) knows to look again by comparing one number.
     generation: AtomicU64,
     hooks: Mutex<Vec<Hook>>,
+    /// The sweep's windows (what the engine's bounce sweep cut last, for the console).
+    windows: Mutex<Windows>,
 }
 
 impl Default for Live {
@@ -36,6 +39,7 @@ impl Live {
             book: Mutex::new(book),
             generation: AtomicU64::new(1),
             hooks: Mutex::new(Vec::new()),
+            windows: Mutex::new(Windows::new(14_400, 6)),
         }
     }
 
@@ -80,6 +84,11 @@ impl Live {
         for h in hooks {
             h();
         }
+    }
+
+    /// The sweep's windows, locked. Never taken together with the book.
+    pub fn windows(&self) -> MutexGuard<'_, Windows> {
+        self.windows.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs `f` after every change (the engine wakes held queues, the daemon keeps the book).

@@ -339,7 +339,8 @@ impl Book {
     }
 
     /// The sweep: each of `sweep` that fires on `key`'s window applies its action (Momentum:
-    /// every rule whose criteria are met acts; a suspension that runs is not changed).
+    /// every rule whose criteria are met acts; a suspension that runs is not changed). Each
+    /// change comes with why, in words: the rule, its threshold and the rate.
     #[allow(clippy::too_many_arguments)]
     pub fn sweep(
         &mut self,
@@ -351,7 +352,7 @@ impl Book {
         now: u64,
         base: &Limits,
         configured: &BTreeMap<String, Range>,
-    ) -> Vec<Change> {
+    ) -> Vec<(Change, String)> {
         let ranges = ranges_of(rules, &key.domain, configured);
         let ranges = ranges.as_ref();
         let mut out = Vec::new();
@@ -360,14 +361,15 @@ impl Book {
                 continue;
             };
             let state = self.states.entry(key.clone()).or_default();
+            let (count, total) = rule.count(window);
             let why = format!(
-                "{} threshold {} % met: {:.2} %",
+                "{} threshold {} % met: {:.2} % ({count}/{total})",
                 if f.high { "high" } else { "low" },
                 if f.high { rule.high } else { rule.low },
                 f.rate
             );
             if let Some(c) = apply(state, f.action, now, base, ranges, &rule.name, &why, "") {
-                out.push(c);
+                out.push((c, format!("sweep rule {}: {why}", rule.name)));
             }
         }
         out
@@ -897,15 +899,16 @@ mod tests {
             "1 %"
         );
         w.bounces.insert(51, 20);
+        let low = book.sweep(&rules, &sweep, &k, &w, &v, 10, &base, &NONE);
+        assert_eq!(low[0].0, Change::Throttle(30, 60), "3 %: low");
         assert_eq!(
-            book.sweep(&rules, &sweep, &k, &w, &v, 10, &base, &NONE),
-            vec![Change::Throttle(30, 60)],
-            "3 %: low"
+            low[0].1,
+            "sweep rule blocks: low threshold 2 % met: 3.00 % (30/1000)"
         );
         w.bounces.insert(51, 60);
         let c = book.sweep(&rules, &sweep, &k, &w, &v, 20, &base, &NONE);
         assert!(
-            matches!(&c[..], [Change::Suspended(s)] if s.rule == "blocks" && s.until == 20 + 7200 && s.reply.starts_with("high threshold 5 % met: 7.00 %")),
+            matches!(&c[..], [(Change::Suspended(s), _)] if s.rule == "blocks" && s.until == 20 + 7200 && s.reply.starts_with("high threshold 5 % met: 7.00 %")),
             "{c:?}"
         );
     }

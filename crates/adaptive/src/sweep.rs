@@ -11,9 +11,10 @@
 //! - A suspension a sweep rule sets must be a power of two hours, as the page warns.
 //! - The two defaults apply where no rule names a bounce class (or a feedback type).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::action::Action;
+use crate::state::Key;
 
 /// One of a sweep rule's codes.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -224,9 +225,15 @@ pub struct Fired<'a> {
 }
 
 impl SweepRule {
-    /// Whether this rule fires on `w`.
-    pub fn evaluate<'a>(&'a self, w: &Window, v: &Volumes) -> Option<Fired<'a>> {
-        let (count, base, min) = if self.is_fbl() {
+    /// What the rule's codes counted in `w`, and over what: attempts for a bounce rule,
+    /// deliveries for an FBL rule (the console's `count/total`).
+    pub fn count(&self, w: &Window) -> (u64, u64) {
+        let (count, base, _) = self.measure(w, &Volumes::default());
+        (count, base)
+    }
+
+    fn measure(&self, w: &Window, v: &Volumes) -> (u64, u64, u64) {
+        if self.is_fbl() {
             let n: u64 = self
                 .codes
                 .iter()
@@ -246,7 +253,12 @@ impl SweepRule {
                 })
                 .sum();
             (n, w.attempts, v.attempts)
-        };
+        }
+    }
+
+    /// Whether this rule fires on `w`.
+    pub fn evaluate<'a>(&'a self, w: &Window, v: &Volumes) -> Option<Fired<'a>> {
+        let (count, base, min) = self.measure(w, v);
         if base == 0 || base < min {
             return None;
         }
@@ -268,6 +280,138 @@ impl SweepRule {
         } else {
             None
         }
+    }
+}
+
+/// What one binding x domain has done since the process started: the figures the
+/// windows are cut from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Recipient attempts: delivered, failed and deferred.
+    pub attempts: u64,
+    pub delivered: u64,
+    /// Failures (transient and permanent) by bounce class.
+    pub bounces: BTreeMap<u16, u64>,
+    /// Feedback reports by type.
+    pub feedback: BTreeMap<String, u64>,
+}
+
+impl Totals {
+    /// What happened since `before`. Counters that went back (a restart) start from
+    /// nothing.
+    fn since(&self, before: Option<&Totals>) -> Totals {
+        let Some(b) = before.filter(|b| b.attempts <= self.attempts) else {
+            return self.clone();
+        };
+        fn diff<K: Ord + Clone>(
+            now: &BTreeMap<K, u64>,
+            then: &BTreeMap<K, u64>,
+        ) -> BTreeMap<K, u64> {
+            now.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.saturating_sub(then.get(k).copied().unwrap_or(0)),
+                    )
+                })
+                .filter(|(_, v)| *v > 0)
+                .collect()
+        }
+        Totals {
+            attempts: self.attempts - b.attempts,
+            delivered: self.delivered.saturating_sub(b.delivered),
+            bounces: diff(&self.bounces, &b.bounces),
+            feedback: diff(&self.feedback, &b.feedback),
+        }
+    }
+}
+
+/// Deliveries and feedback in one FBL window slice.
+type Slice = BTreeMap<Key, (u64, BTreeMap<String, u64>)>;
+
+/// Cuts sweep windows out of running totals, as Momentum's statistics do (`modules/4-
+/// adaptive.md`, "adaptive rules"): a bounce rule sees the attempts and bounces since the
+/// previous sweep; an FBL rule sees deliveries and reports over `fbl_stats_monitor`, COUNT
+/// slices of SIZE seconds (a day by default), since complaints come long after the mail.
+#[derive(Clone, Debug)]
+pub struct Windows {
+    last: BTreeMap<Key, Totals>,
+    /// (slice number, what it holds), oldest first.
+    slices: VecDeque<(u64, Slice)>,
+    size: u64,
+    count: u64,
+    /// The windows of the last sweep, for the console.
+    seen: BTreeMap<Key, Window>,
+}
+
+impl Windows {
+    /// `size` seconds per FBL slice, `count` slices.
+    pub fn new(size: u64, count: u64) -> Windows {
+        Windows {
+            last: BTreeMap::new(),
+            slices: VecDeque::new(),
+            size: size.max(1),
+            count: count.max(1),
+            seen: BTreeMap::new(),
+        }
+    }
+
+    /// Whether the FBL window is still `size` x `count` (a reload may change it; the
+    /// slices kept are then dropped).
+    pub fn shaped(&self, size: u64, count: u64) -> bool {
+        self.size == size.max(1) && self.count == count.max(1)
+    }
+
+    /// A sweep at `now` with the running `totals`: the window of every binding x domain
+    /// that did anything in it.
+    pub fn advance(&mut self, now: u64, totals: BTreeMap<Key, Totals>) -> &BTreeMap<Key, Window> {
+        let slice = now / self.size;
+        let oldest = slice.saturating_sub(self.count - 1);
+        while self.slices.front().is_some_and(|(n, _)| *n < oldest) {
+            self.slices.pop_front();
+        }
+        if self.slices.back().is_none_or(|(n, _)| *n != slice) {
+            self.slices.push_back((slice, Slice::new()));
+        }
+        let mut seen = BTreeMap::new();
+        for (key, now_totals) in totals {
+            let d = now_totals.since(self.last.get(&key));
+            self.last.insert(key.clone(), now_totals);
+            if d.delivered > 0 || !d.feedback.is_empty() {
+                let current = &mut self.slices.back_mut().expect("pushed above").1;
+                let (delivered, feedback) = current.entry(key.clone()).or_default();
+                *delivered += d.delivered;
+                for (k, n) in &d.feedback {
+                    *feedback.entry(k.clone()).or_default() += n;
+                }
+            }
+            seen.insert(
+                key,
+                Window {
+                    attempts: d.attempts,
+                    delivered: 0,
+                    bounces: d.bounces,
+                    feedback: BTreeMap::new(),
+                },
+            );
+        }
+        for (_, slice) in &self.slices {
+            for (key, (delivered, feedback)) in slice {
+                let w = seen.entry(key.clone()).or_default();
+                w.delivered += delivered;
+                for (k, n) in feedback {
+                    *w.feedback.entry(k.clone()).or_default() += n;
+                }
+            }
+        }
+        seen.retain(|_, w| w.attempts > 0 || w.delivered > 0 || !w.feedback.is_empty());
+        self.seen = seen;
+        &self.seen
+    }
+
+    /// The window `key` had at the last sweep.
+    pub fn window(&self, key: &Key) -> Option<&Window> {
+        self.seen.get(key)
     }
 }
 
@@ -405,5 +549,62 @@ mod tests {
             rules.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
             ["y", "default_fbl_rule"]
         );
+    }
+
+    #[test]
+    fn windows_cut_bounces_per_sweep_and_feedback_over_slices() {
+        let k = Key::new("b1", "one.test");
+        let totals = |attempts, delivered, bc10, abuse| {
+            let mut t = Totals {
+                attempts,
+                delivered,
+                ..Totals::default()
+            };
+            if bc10 > 0 {
+                t.bounces.insert(10, bc10);
+            }
+            if abuse > 0 {
+                t.feedback.insert("abuse".into(), abuse);
+            }
+            [(k.clone(), t)].into()
+        };
+        // FBL window: 3 slices of 100 s.
+        let mut w = Windows::new(100, 3);
+        let first = w
+            .advance(50, totals(100, 90, 10, 1))
+            .get(&k)
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            (first.attempts, first.delivered, first.bounces[&10]),
+            (100, 90, 10)
+        );
+        // The next sweep sees only what happened since; the FBL window keeps adding up.
+        let second = w
+            .advance(150, totals(130, 118, 11, 2))
+            .get(&k)
+            .cloned()
+            .unwrap();
+        assert_eq!((second.attempts, second.bounces[&10]), (30, 1));
+        assert_eq!((second.delivered, second.feedback["abuse"]), (118, 2));
+        // Nothing new: no bounce window, the FBL window still holds the last 3 slices.
+        let third = w
+            .advance(250, totals(130, 118, 11, 2))
+            .get(&k)
+            .cloned()
+            .unwrap();
+        assert_eq!((third.attempts, third.delivered), (0, 118));
+        // Slice 0 (the first 90 deliveries) leaves the window at slice 3.
+        let fourth = w
+            .advance(350, totals(130, 118, 11, 2))
+            .get(&k)
+            .cloned()
+            .unwrap();
+        assert_eq!((fourth.delivered, fourth.feedback["abuse"]), (28, 1));
+        assert!(w.advance(650, totals(130, 118, 11, 2)).is_empty());
+        // Counters that went back (a restart) count from nothing.
+        let after = w.advance(700, totals(5, 5, 0, 0)).get(&k).cloned().unwrap();
+        assert_eq!((after.attempts, after.delivered), (5, 5));
+        assert!(w.shaped(100, 3) && !w.shaped(14_400, 6));
     }
 }

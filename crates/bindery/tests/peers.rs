@@ -21,7 +21,8 @@
 //! SparkPost's Python client and curl) and `tests/peers/bounce_classes.py` (issue 22: bounce
 //! classification against Sisimai on real bounces and providers' replies) and
 //! `tests/peers/bounces.py` (issue 22: classes in the logs, metrics, console and Lua) and
-//! `tests/peers/adaptive.py` (issue 22: a [TSS04] storm suspends one binding x domain).
+//! `tests/peers/adaptive.py` (issue 22: a [TSS04] storm suspends one binding x domain; a
+//! rising spam-refusal rate meets a sweep rule's thresholds).
 //! `.ci/run` installs what they need.
 
 use std::path::Path;
@@ -120,6 +121,6 @@ fn bounce_classes_reach_logs_metrics_console_and_lua() {
 }
 
 #[test]
-fn adaptive_storm_suspends_one_binding_and_domain() {
+fn adaptive_response_rules_and_sweep_rules() {
     run_peer_script("adaptive.py");
 }

@@ -278,6 +278,13 @@ pub fn check(ty: ValueType, raw: &RawValue) -> Result<Value, String> {
                 _ => Err(format!("{}, found `( {} )`", expected(), items.join(" "))),
             }
         }
+        ValueType::Percent => {
+            let s = need_scalar()?.trim();
+            match s.parse::<f64>() {
+                Ok(v) if (0.0..=100.0).contains(&v) => Ok(Value::Str(s.to_string())),
+                _ => Err(found(s)),
+            }
+        }
         ValueType::List => {
             let items = scalars(raw).ok_or_else(expected)?;
             Ok(Value::List(items.into_iter().map(str::to_string).collect()))

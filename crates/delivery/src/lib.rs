@@ -10,6 +10,7 @@
 //! - [`events`]: each recipient's outcome, for a policy's log callouts.
 //! - [`mainlog`]: the JSON-lines log.
 //! - [`stats`]: counters per binding and global, for the console and metrics.
+//! - [`sweep_rules`]: the `adaptive_sweep_rule` stanzas, and those of one binding::domain.
 
 pub mod dsn;
 pub mod eclog;
@@ -24,4 +25,5 @@ pub mod resolver;
 pub mod route;
 pub mod stats;
 pub mod stream;
+pub mod sweep_rules;
 pub mod tls;

@@ -154,12 +154,17 @@ pub struct AdaptiveSettings {
     pub ranges: std::collections::BTreeMap<String, bindery_adaptive::Range>,
     /// `adaptive_positive_adjustment_interval`: the climb back takes a step at most this often.
     pub positive_interval: u64,
+    /// `adaptive_attempt_threshold` and `adaptive_fbl_volume_threshold`: what a sweep rule
+    /// needs in its window before it may fire.
+    pub volumes: bindery_adaptive::Volumes,
 }
 
 struct Ids {
     adaptive_enabled: OptionId,
     adaptive_ranges: [(OptionId, &'static str); 4],
     adaptive_positive: OptionId,
+    adaptive_attempts: OptionId,
+    adaptive_fbl_volume: OptionId,
     retry_interval: OptionId,
     max_retry_interval: OptionId,
     max_retries: OptionId,
@@ -261,6 +266,8 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
         (option_id("Adaptive_Retry_Interval"), "retry_interval"),
     ],
     adaptive_positive: option_id("Adaptive_Positive_Adjustment_Interval"),
+    adaptive_attempts: option_id("Adaptive_Attempt_Threshold"),
+    adaptive_fbl_volume: option_id("Adaptive_FBL_Volume_Threshold"),
     throttle_connections: option_id("Outbound_Throttle_Connections"),
     connect_timeout: option_id("Connect_Timeout"),
     ehlo_timeout: option_id("EHLO_Timeout"),
@@ -621,6 +628,10 @@ fn adaptive_settings(r: &Reader<'_, '_>, ids: &Ids, o: &DeliveryOptions) -> Adap
         },
         ranges,
         positive_interval: r.secs(ids.adaptive_positive),
+        volumes: bindery_adaptive::Volumes {
+            attempts: r.secs(ids.adaptive_attempts),
+            fbl: r.secs(ids.adaptive_fbl_volume),
+        },
     }
 }
 

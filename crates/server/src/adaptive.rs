@@ -16,6 +16,7 @@ use bindery_config::Snapshot;
 use bindery_config::schema::ScopeKind;
 use bindery_config::schema::option_id;
 use bindery_config::value::Value;
+use bindery_delivery::engine::sweep::SweepStats;
 
 use crate::ServerError;
 use crate::settings::{located, stanza_option};
@@ -30,18 +31,32 @@ pub struct AdaptivePlan {
     pub suspend_sweep: u64,
     /// `bounce_sweep_interval` (s); 0: never.
     pub bounce_sweep: u64,
+    /// `enable_bounce_stats`, `enable_fbl_stats`, `fbl_stats_monitor`.
+    pub stats: SweepStats,
 }
 
 impl AdaptivePlan {
-    /// The stanza's settings; `None` without the module. `adaptive_enabled = true` without
-    /// the module is refused at its line: Momentum needs the module, and the option would
-    /// do nothing.
+    /// The stanza's settings; `None` without the module. `adaptive_enabled = true` or an
+    /// `adaptive_sweep_rule` without the module is refused at its line: Momentum needs the
+    /// module, and they would do nothing.
     pub fn of(snap: &Snapshot) -> Result<Option<AdaptivePlan>, ServerError> {
         let tree = &snap.tree;
         let stanza = tree
             .scope_ids()
             .find(|&id| tree.scope(id).kind == ScopeKind::Adaptive);
         let Some(id) = stanza else {
+            if let Some(rule) = tree
+                .scope_ids()
+                .find(|&id| tree.scope(id).kind == ScopeKind::AdaptiveSweepRule)
+            {
+                return Err(located(
+                    snap,
+                    tree.scope(rule).opened.first().copied(),
+                    "an adaptive_sweep_rule is written, but the adaptive module is not loaded"
+                        .into(),
+                    Some("add `adaptive { }` at the top level of the configuration"),
+                ));
+            }
             let enabled = option_id("Adaptive_Enabled");
             for id in tree.scope_ids() {
                 if let Some(s) = tree.scope(id).setting(enabled)
@@ -62,11 +77,41 @@ impl AdaptivePlan {
             Some(Value::Seconds(s)) => s,
             _ => 0,
         };
+        let on = |name| matches!(stanza_option(scope, name).0, Some(Value::Bool(true)));
+        let (monitor, at) = stanza_option(scope, "Fbl_Stats_Monitor");
+        let monitor = match monitor {
+            Some(Value::Str(s)) => s,
+            _ => String::new(),
+        };
+        let Some((fbl_slice, fbl_slices)) = window(&monitor) else {
+            return Err(located(
+                snap,
+                at,
+                format!(
+                    "fbl_stats_monitor `{monitor}` is not \"SIZE,COUNT\" (COUNT windows of SIZE seconds)"
+                ),
+                Some("Momentum's default is \"14400,6\": six windows of four hours"),
+            ));
+        };
         Ok(Some(AdaptivePlan {
             suspend_sweep: secs("Suspend_Sweep_Interval"),
             bounce_sweep: secs("Bounce_Sweep_Interval"),
+            stats: SweepStats {
+                bounces: on("Enable_Bounce_Stats"),
+                fbl: on("Enable_Fbl_Stats"),
+                fbl_slice,
+                fbl_slices,
+            },
         }))
     }
+}
+
+/// `"14400,6"`: both positive.
+fn window(s: &str) -> Option<(u64, u64)> {
+    let (size, count) = s.split_once(',')?;
+    let size: u64 = size.trim().parse().ok()?;
+    let count: u64 = count.trim().parse().ok()?;
+    (size > 0 && count > 0).then_some((size, count))
 }
 
 /// Reads the book kept in `spoolbase`, or an empty one when there is none. A file that does
@@ -107,6 +152,25 @@ fn write(path: &PathBuf, text: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("state.tmp");
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
+}
+
+/// The bounce sweep: every `bounce_sweep_interval` of the generation in force, each
+/// binding x domain's window goes through its sweep rules. Stops with the daemon.
+pub async fn bounce_sweeps(shared: Weak<crate::Shared>) {
+    loop {
+        let every = match shared.upgrade() {
+            Some(s) => s.current().adaptive.map_or(0, |p| p.bounce_sweep),
+            None => return,
+        };
+        tokio::time::sleep(Duration::from_secs(if every == 0 { 60 } else { every })).await;
+        let Some(s) = shared.upgrade() else {
+            return;
+        };
+        let g = s.current();
+        if let Some(plan) = g.adaptive.filter(|p| p.bounce_sweep > 0) {
+            s.engine.bounce_sweep(&g.sweep_rules, &plan.stats);
+        }
+    }
 }
 
 /// The suspend sweep: every `suspend_sweep_interval` of the generation in force, ended

@@ -150,6 +150,8 @@ pub struct Generation {
     pub oob: Arc<oob::OobPlan>,
     /// The `adaptive` module's stanza, when loaded.
     pub adaptive: Option<adaptive::AdaptivePlan>,
+    /// The `adaptive_sweep_rule` stanzas, checked.
+    pub sweep_rules: Arc<bindery_delivery::sweep_rules::SweepRules>,
 }
 
 impl Generation {
@@ -218,6 +220,10 @@ impl Generation {
         };
         let oob = Arc::new(oob::OobPlan::of(&snapshot)?);
         let adaptive = adaptive::AdaptivePlan::of(&snapshot)?;
+        let sweep_rules = Arc::new(
+            bindery_delivery::sweep_rules::SweepRules::of(&snapshot)
+                .map_err(|e| settings::located(&snapshot, e.span, e.message, e.help.as_deref()))?,
+        );
         Ok(Generation {
             snapshot,
             globals,
@@ -233,6 +239,7 @@ impl Generation {
             bounces,
             oob,
             adaptive,
+            sweep_rules,
         })
     }
 
@@ -721,6 +728,7 @@ pub async fn start(
     });
     tokio::spawn(bounces::refresh(Arc::downgrade(&shared)));
     tokio::spawn(adaptive::sweeps(Arc::downgrade(&shared)));
+    tokio::spawn(adaptive::bounce_sweeps(Arc::downgrade(&shared)));
     let _ = services.config.daemon.set(Arc::downgrade(&shared));
     services.injector.start(Arc::downgrade(&shared));
     let (shutdown, shutdown_rx) = watch::channel(false);

@@ -76,7 +76,7 @@ impl Kind {
 }
 
 /// The adaptive module's options in binding and domain scopes.
-const ADAPTIVE_LATER: &str = "read by Momentum's adaptive module for what bindery's adaptive delivery does not do (issue 22): its rules adjust connections, deliveries per connection, the message throttle and the retry interval, and its sweep rules, alert mail and rejection-rate suspensions are not wired yet";
+const ADAPTIVE_LATER: &str = "read by Momentum's adaptive module for what bindery's adaptive delivery does not do (issue 22): its rules adjust connections, deliveries per connection, the message throttle and the retry interval, and its alert mail, timeouts and rejection-rate suspensions are not built";
 
 /// Options bindery implements: each is read by code outside the schema.
 pub const IMPLEMENTED: &[&str] = &[
@@ -266,6 +266,18 @@ pub const IMPLEMENTED: &[&str] = &[
     "Adaptive_Retry_Interval",
     "Adaptive_Positive_Adjustment_Interval",
     "Suspend_Sweep_Interval",
+    "Bounce_Sweep_Interval",
+    "Adaptive_Attempt_Threshold",
+    "Adaptive_FBL_Volume_Threshold",
+    "Adaptive_Sweep_Rule_Enabled",
+    "Enable_Bounce_Stats",
+    "Enable_Fbl_Stats",
+    "Fbl_Stats_Monitor",
+    "Codes",
+    "Low_Threshold",
+    "Low_Action",
+    "High_Threshold",
+    "High_Action",
 ];
 
 /// Every other option, with its kind and the one line that decides it.
@@ -300,11 +312,9 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("DomainKeys", Kind::DefaultOnly("signs with DomainKeys (the pre-DKIM scheme); bindery does not sign it")),
     ("Adaptive_Adjustment_Interval", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Alert_Email_Destination", Kind::Refused(ADAPTIVE_LATER)),
-    ("Adaptive_Attempt_Threshold", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Body_Timeout", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Default_Suspension", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_EHLO_Timeout", Kind::Refused(ADAPTIVE_LATER)),
-    ("Adaptive_FBL_Volume_Threshold", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Idle_Timeout", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_MailFrom_Timeout", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Max_Recipients_Per_Batch", Kind::Refused(ADAPTIVE_LATER)),
@@ -318,7 +328,6 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Adaptive_Rejection_Rate_Suspension_Percentage", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Retry_Fuzz", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Rset_Timeout", Kind::Refused(ADAPTIVE_LATER)),
-    ("Adaptive_Sweep_Rule_Enabled", Kind::Refused(ADAPTIVE_LATER)),
     ("Rollup_MX", Kind::DefaultOnly("queues the domains whose MX is this host as one routing domain, so adaptive delivery's limits apply to them together; arrives with adaptive delivery (issue 22). Bindery already shares connections among domains that route to the same hosts (sites), with limits kept per domain")),
     ("Rollup_MX_Name", Kind::Refused("the routing domain of Rollup_MX; arrives with adaptive delivery (issue 22)")),
     ("Reroute_Domain", Kind::Refused("the xfer module's rerouting of a domain's mail to another Momentum node; bindery has no xfer module")),
@@ -384,7 +393,6 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Warning", Kind::Inert("which Momentum subsystems log at this level; bindery's log level is BINDERY_LOG")),
     ("Notice", Kind::Inert("which Momentum subsystems log at this level; bindery's log level is BINDERY_LOG")),
     ("Info", Kind::Inert("which Momentum subsystems log at this level; bindery's log level is BINDERY_LOG")),
-    ("Bounce_Sweep_Interval", Kind::Fixed("0", "how often Momentum's sweep rules look at each binding::domain's bounce and FBL rates; bindery's sweep rules are not wired yet (issue 22), so none run: write 0")),
     ("Adaptive_Cache_Size", Kind::Tuning("the size of Momentum's cache of adaptive parameters; bindery keeps every binding::domain it acted on in memory")),
     ("Adaptive_Cache_Ttl", Kind::Tuning("how long Momentum caches adaptive parameters; bindery keeps them in memory until they climb back")),
     ("Binding_Domain_Cache_Size", Kind::Tuning("the size of Momentum's binding::domain cache in front of Riak; bindery has no such store")),

@@ -98,7 +98,6 @@ pub static MODULES: &[ModuleDef] = &[
     m("adaptive", S, Impl, NONE, NO_STANZAS),
     m("adaptive_backstore_leveldb", S, Refused("adaptive delivery's store in Riak or LevelDB; bindery keeps suspensions and adjustments in `adaptive.state` beside the spool: remove this stanza"), NONE, NO_STANZAS),
     m("adaptive_backstore_riak", S, Refused("adaptive delivery's store in Riak or LevelDB; bindery keeps suspensions and adjustments in `adaptive.state` beside the spool: remove this stanza"), NONE, NO_STANZAS),
-    m("adaptive_sweep_rule", N, Refused("adaptive delivery's rules; arrives with adaptive delivery (issue 22)"), NONE, NO_STANZAS),
     m("alerting", S, Refused("sends alert mail from Lua policies and on events; not built yet"), NONE, NO_STANZAS),
     m("alias", N, Refused("rewrites recipients from an alias datasource; not built yet: rewrite in a Lua policy"), NONE, NO_STANZAS),
     m("antivirus", N, Refused(SCANNER), NONE, NO_STANZAS),

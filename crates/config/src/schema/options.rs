@@ -65,6 +65,8 @@ pub enum ValueType {
     TlsProtocols,
     /// `( min max )`: two whole numbers, the least first (the adaptive module's bounds).
     Range,
+    /// A percentage from 0 to 100, decimals allowed (`0.2`): kept as written.
+    Percent,
 }
 
 impl ValueType {
@@ -95,6 +97,7 @@ impl ValueType {
             ValueType::RegexList => "a list of regular expressions `( \"^config\" )`".into(),
             ValueType::TlsProtocols => "a protocol list such as \"+ALL:-TLSv1.0:-TLSv1.1\"".into(),
             ValueType::Range => "a range `( min max )` of two whole numbers".into(),
+            ValueType::Percent => "a percentage from 0 to 100 such as 5 or 0.2".into(),
         }
     }
 }
@@ -286,11 +289,13 @@ options! {
     // written gets its refusal rather than a type error.
     "Adaptive_Adjustment_Interval": List, None, DELIV;
     "Adaptive_Alert_Email_Destination": List, None, DELIV;
-    "Adaptive_Attempt_Threshold": List, None, DELIV;
+    // The sweep rules' volumes: attempts (bounce rules) and deliveries (FBL rules) a
+    // binding::domain needs in the window before a rule may fire.
+    "Adaptive_Attempt_Threshold": Int, Some("2000"), DELIV;
     "Adaptive_Body_Timeout": List, None, DELIV;
     "Adaptive_Default_Suspension": List, None, DELIV;
     "Adaptive_EHLO_Timeout": List, None, DELIV;
-    "Adaptive_FBL_Volume_Threshold": List, None, DELIV;
+    "Adaptive_FBL_Volume_Threshold": Int, Some("20000"), DELIV;
     "Adaptive_Idle_Timeout": List, None, DELIV;
     "Adaptive_MailFrom_Timeout": List, None, DELIV;
     "Adaptive_Max_Deliveries_Per_Connection": Range, None, DELIV;
@@ -309,7 +314,9 @@ options! {
     "Adaptive_Retry_Fuzz": List, None, DELIV;
     "Adaptive_Retry_Interval": Range, None, DELIV;
     "Adaptive_Rset_Timeout": List, None, DELIV;
-    "Adaptive_Sweep_Rule_Enabled": List, None, DELIV;
+    // 0 in a scope: the sweep rules written there (and, for the binding::domain pairs it
+    // governs, every rule and the defaults) do not apply. Also valid in a rule's stanza.
+    "Adaptive_Sweep_Rule_Enabled": Bool, Some("true"), DELIV | SWEEP;
     // MX rollup (config/ref-rollup-mx.md): queue by the MX host's routing domain.
     "Rollup_MX": Bool, Some("false"), H;
     "Rollup_MX_Name": Str, None, H;
@@ -557,6 +564,20 @@ options! {
     "Adaptive_Unmanage_Options": List, None, ADAPT;
     "Force_Max_Binding_Age": Bool, Some("false"), ADAPT;
     "Read_Cache_After_Suspension": Bool, Some("false"), ADAPT;
+    // false: bounce (FBL) sweep rules never fire.
+    "Enable_Bounce_Stats": Bool, Some("true"), ADAPT;
+    "Enable_Fbl_Stats": Bool, Some("true"), ADAPT;
+    // "SIZE,COUNT": the FBL rules' window is COUNT windows of SIZE seconds (a day).
+    "Fbl_Stats_Monitor": Str, Some("14400,6"), ADAPT;
+
+    // ---- adaptive_sweep_rule "name" { } (modules/4-adaptive.md) ----
+    // `bc:N` bounce classes or `fbl:TYPE` feedback types; their rates are summed.
+    "Codes": List, None, SWEEP;
+    "Low_Threshold": Percent, Some("5"), SWEEP;
+    // `( "throttle" "down" )`, `( "suspend" "4 hours" )`: Momentum's rule actions.
+    "Low_Action": List, None, SWEEP;
+    "High_Threshold": Percent, Some("10"), SWEEP;
+    "High_Action": List, None, SWEEP;
 
     // ---- fbl (modules/fbl.md): feedback-loop reports ----
     // Regular expressions of the mailboxes FBL reports arrive at.

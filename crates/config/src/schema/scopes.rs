@@ -56,6 +56,9 @@ pub enum ScopeKind {
     Fbl,
     /// `adaptive { suspend_sweep_interval = 60 }`: adaptive delivery's module (issue 22).
     Adaptive,
+    /// `adaptive_sweep_rule "name" { codes = ( "bc:10" ) }` in the global, binding_group,
+    /// binding or domain scope: a threshold on a binding::domain's bounce or FBL rate.
+    AdaptiveSweepRule,
 }
 
 impl ScopeKind {
@@ -131,6 +134,7 @@ pub const OUTAUTH: u32 = ScopeKind::OutboundSmtpAuth.bit();
 pub const BCO: u32 = ScopeKind::BounceClassifierOverride.bit();
 pub const FBL: u32 = ScopeKind::Fbl.bit();
 pub const ADAPT: u32 = ScopeKind::Adaptive.bit();
+pub const SWEEP: u32 = ScopeKind::AdaptiveSweepRule.bit();
 
 /// What the schema knows about one scope kind.
 #[derive(Debug)]
@@ -145,7 +149,7 @@ pub struct ScopeDef {
 }
 
 /// Indexed by `ScopeKind as usize`.
-pub static SCOPES: [ScopeDef; 30] = [
+pub static SCOPES: [ScopeDef; 31] = [
     ScopeDef {
         kind: ScopeKind::Global,
         keyword: "global",
@@ -325,5 +329,11 @@ pub static SCOPES: [ScopeDef; 30] = [
         keyword: "adaptive",
         named: false,
         parents: ScopeSet(G),
+    },
+    ScopeDef {
+        kind: ScopeKind::AdaptiveSweepRule,
+        keyword: "adaptive_sweep_rule",
+        named: true,
+        parents: ScopeSet(G | BG | B | D),
     },
 ];

@@ -10,7 +10,8 @@
 //!   limits the rules lowered;
 //! - `adaptive reset [--binding B] [--domain D] [--all]`: forgets suspensions and lowered
 //!   limits;
-//! - `adaptive rules --binding B --domain D`: the response rules in force for the pair.
+//! - `adaptive rules --binding B --domain D`: the response rules in force for the pair, then
+//!   its sweep rules with `count/total` over the last sweep's window.
 //!
 //! `--json` gives the same rows as data.
 
@@ -75,7 +76,7 @@ pub fn run<D: Daemon>(d: &D, words: &[&str]) -> Output {
         "override" => override_(&live, &s, now),
         "list" => list(&live, &s),
         "reset" => reset(&live, &s, now),
-        "rules" => rules(&live, &s),
+        "rules" => rules(d, &live, &s),
         _ => Output::error(usage()),
     }
 }
@@ -193,7 +194,7 @@ fn reset(live: &Live, s: &Scope<'_>, now: u64) -> Output {
     Output::ok(format!("Reset {n} entries\n"), json!({ "reset": n }))
 }
 
-fn rules(live: &Live, s: &Scope<'_>) -> Output {
+fn rules<D: Daemon>(d: &D, live: &Live, s: &Scope<'_>) -> Output {
     let (Some(binding), Some(domain)) = (s.binding, s.domain) else {
         return Output::error("usage: adaptive rules --binding B --domain D");
     };
@@ -229,8 +230,62 @@ fn rules(live: &Live, s: &Scope<'_>) -> Output {
             ));
         }
     }
+    let sweep = sweep_rules(d, live, &key, &mut text);
     if text.is_empty() {
         text = format!("No adaptive rules for {binding}::{}\n", key.domain);
     }
-    Output::ok(text, Value::Array(rows))
+    Output::ok(text, json!({ "responses": rows, "sweep": sweep }))
+}
+
+/// The pair's sweep rules in Momentum's layout (`modules/4-adaptive.md`, "adaptive rules"):
+/// `count/total` is what the codes counted over the attempts (bounce rules) or deliveries
+/// (FBL rules) in the window of the last sweep.
+fn sweep_rules<D: Daemon>(d: &D, live: &Live, key: &Key, text: &mut String) -> Vec<Value> {
+    let snap = d.snapshot();
+    let Ok(stanzas) = bindery_delivery::sweep_rules::SweepRules::of(&snap) else {
+        return Vec::new();
+    };
+    let Some(binding) = snap.binding_id(&key.binding) else {
+        return Vec::new();
+    };
+    let window = live.windows().window(key).cloned().unwrap_or_default();
+    let mut rows = Vec::new();
+    for r in stanzas.for_pair(&snap, binding, &snap.domain_key(&key.domain)) {
+        let codes: Vec<String> = r
+            .codes
+            .iter()
+            .map(|c| match c {
+                bindery_adaptive::Code::Bounce(n) => format!("bc:{n}"),
+                bindery_adaptive::Code::Fbl(k) => format!("fbl:{k}"),
+            })
+            .collect();
+        let (count, total) = r.count(&window);
+        let words = |a: &bindery_adaptive::Action| {
+            let d = a.describe();
+            match d.split_once(' ') {
+                Some((w, p)) => (w.to_string(), p.to_string()),
+                None => (d, "(null)".to_string()),
+            }
+        };
+        let (low, low_p1) = words(&r.low_action);
+        let (high, high_p1) = words(&r.high_action);
+        text.push_str(&format!(
+            "{name} {name}\n  enabled       => 1\n  codes         => {}\n  low_threshold => {:.6}\n  low_action    => {low}\n  low_action_p1 => {low_p1}\n  low_action_p2 => (null)\n  high_threshold=> {:.6}\n  high_action   => {high}\n  high_action_p1=> {high_p1}\n  high_action_p2=> (null)\n  count/total   => {count}/{total}\n",
+            codes.join(" "),
+            r.low,
+            r.high,
+            name = r.name,
+        ));
+        rows.push(json!({
+            "rule": r.name,
+            "codes": codes,
+            "low_threshold": r.low,
+            "low_action": r.low_action.describe(),
+            "high_threshold": r.high,
+            "high_action": r.high_action.describe(),
+            "count": count,
+            "total": total,
+        }));
+    }
+    rows
 }

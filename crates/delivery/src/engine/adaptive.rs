@@ -175,20 +175,24 @@ pub(super) async fn replies(
     for (change, reply) in changes {
         tell(inner, &key, &change, reply, now);
         if matches!(change, Change::Bounce) {
-            // The dispatcher fails the waiting mail at its next pass (failing it here would
-            // settle parts, which comes back here).
-            let mut st = inner.lock();
-            Inner::conns(&mut st, q).bounce_waiting = true;
-            st.ready.push(q);
-            drop(st);
-            inner.wake.notify_one();
+            bounce_waiting(inner, q);
         }
     }
 }
 
+/// An adaptive `bounce` fired for `q`: the dispatcher fails its waiting mail at its next
+/// pass (failing it here would settle parts, which comes back to the rules).
+pub(super) fn bounce_waiting(inner: &Inner, q: QueueId) {
+    let mut st = inner.lock();
+    Inner::conns(&mut st, q).bounce_waiting = true;
+    st.ready.push(q);
+    drop(st);
+    inner.wake.notify_one();
+}
+
 /// A rule's change, in the paniclog (`adaptive:` lines, as Momentum writes them) and the
 /// JSON mainlog.
-fn tell(inner: &Inner, key: &Key, change: &Change, reply: &str, now: u64) {
+pub(super) fn tell(inner: &Inner, key: &Key, change: &Change, reply: &str, now: u64) {
     let what = describe(change);
     let line = format!(
         "adaptive: {}::{} {what} after \"{reply}\"",

@@ -170,7 +170,7 @@ impl Inner {
         out
     }
 
-    fn binding_name(&self, slot: u32) -> String {
+    pub(super) fn binding_name(&self, slot: u32) -> String {
         self.cfg
             .stats
             .binding(slot)

@@ -36,6 +36,7 @@ mod hosts;
 mod outcome;
 pub mod records;
 mod sites;
+pub mod sweep;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -724,33 +725,6 @@ impl Engine {
         }
         tokio::spawn(dispatch(Arc::clone(&inner)));
         Engine { inner }
-    }
-
-    /// Adaptive delivery's suspend sweep (`suspend_sweep_interval`): suspensions that ended
-    /// are dropped from the book, and limits lowered by a rule that has been quiet for the
-    /// binding x domain's `adaptive_positive_adjustment_interval` climb one step back.
-    pub fn adaptive_sweep(&self) {
-        let Some(live) = &self.inner.cfg.adaptive else {
-            return;
-        };
-        let now = self.inner.now_ms() / 1000;
-        let snap = self.inner.snapshot.load_full();
-        let settings = |k: &bindery_adaptive::Key| {
-            let b = snap.binding_id(&k.binding).unwrap_or(BindingId::DEFAULT);
-            DeliveryOptions::resolve(&snap, b, &snap.domain_key(&k.domain)).adaptive
-        };
-        live.update(|book| {
-            let ended = book.expire(now);
-            // One interval for every pair would be wrong where scopes set their own: each
-            // pair climbs by its own, so the book is asked pair by pair.
-            let mut climbed = false;
-            for key in book.select(None, None) {
-                if let Some(s) = settings(&key) {
-                    climbed |= book.climb_one(&key, now, s.positive_interval, &s.base);
-                }
-            }
-            ((), !ended.is_empty() || climbed)
-        });
     }
 
     /// Caps outbound connections at `most` (what the descriptors allow), below
