@@ -5,7 +5,8 @@ from Lua with `msys.adaptive.registerRules` (trigger 2 per 60 s, suspend 1 hour)
 suspend exactly b1::one.test, while b1's other domain and the group's other binding keep
 sending. The console shows the suspension in Momentum's layout, a restart keeps it (the
 book is kept beside the spool), the held mail is not retried while it runs, and
-`adaptive override` lifts it: the mail then goes.
+`adaptive override` lifts it: the mail then goes. While it holds, `msg:binding_group`
+passes over b1 for one.test's mail.
 
 b1 sends from 127.0.0.2 and b2 from 127.0.0.3 (loopback addresses that need no setup);
 the policy assigns the binding named in the message's X-Binding header.
@@ -142,6 +143,25 @@ Control_Listener {{ Listen "{cls.sock}" {{ }} }}
         before = len(self.tries_from_b1())
         time.sleep(3)
         self.assertEqual(len(self.tries_from_b1()), before, "the restarted daemon sent b1::one.test's mail")
+
+    def test_3a_the_group_passes_over_the_suspended_binding(self):
+        # msg:binding_group("g") picks at random between b1 and b2; toward one.test b1 is
+        # suspended, so every message goes by b2 (by chance alone: 1 in 256), while
+        # two.test's mail still goes by both.
+        for i in range(8):
+            self.send_group(f"group{i}@one.test")
+        for i in range(8):
+            self.assertEqual(self.arrived(f"group{i}@one.test")["peer"], "127.0.0.3")
+        for i in range(12):
+            self.send_group(f"group{i}@two.test")
+        peers = {self.arrived(f"group{i}@two.test")["peer"] for i in range(12)}
+        self.assertEqual(peers, {"127.0.0.2", "127.0.0.3"}, "two.test's mail used one binding only")
+
+    def send_group(self, rcpt):
+        with self.session() as s:
+            s.sendmail("app@origin.test", [rcpt],
+                       f"From: app@origin.test\r\nTo: {rcpt}\r\nX-Binding-Group: g\r\n"
+                       f"Subject: to {rcpt}\r\n\r\nHello.\r\n")
 
     def test_4_override_lifts_it_and_the_mail_goes(self):
         self.sink.storm = False

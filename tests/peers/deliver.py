@@ -186,6 +186,8 @@ local mod = {}
 function mod:validate_set_binding(msg)
   local named = msg:header("X-Binding")
   if #named > 0 then msg:binding(named[1]) end
+  local group = msg:header("X-Binding-Group")
+  if #group > 0 then msg:binding_group(group[1]) end
   return msys.core.VALIDATE_CONT
 end
 msys.registerModule("assign", mod)

@@ -214,9 +214,21 @@ impl UserData for Msg {
                 let Some((view, g)) = this.0.world.find(|s| s.group_id(&name)) else {
                     return Ok(None);
                 };
+                let held = match &this.0.world.hosts.adaptive {
+                    Some(live) => crate::choose::held_bindings(
+                        live,
+                        c.msg.recipients.iter().map(|r| crate::choose::domain_of(r)),
+                        crate::choose::unix_now(),
+                    ),
+                    None => Default::default(),
+                };
                 c.msg.binding = view
                     .bindings
-                    .pick(g, |n| fastrand::usize(..n))
+                    .pick_avoiding(
+                        g,
+                        |n| fastrand::usize(..n),
+                        |b| !held.is_empty() && held.contains(view.snapshot.binding_name(b)),
+                    )
                     .map(|b| Assigned::of(&view.snapshot, b));
                 Ok(Some(name))
             })

@@ -363,6 +363,9 @@ pub struct Hosts {
     pub fixed_time: Option<i64>,
     /// The bounce classifier in force, for `msys.bounce` (none: the shipped rules).
     pub bounces: Option<Arc<bindery_bounce::Live>>,
+    /// Adaptive delivery's book, for `msg:binding_group` to pass over bindings suspended
+    /// toward the message's destination (none: no adaptive module).
+    pub adaptive: Option<Arc<bindery_adaptive::Live>>,
 }
 
 /// One configuration generation's policy. Cheap to clone.

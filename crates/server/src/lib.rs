@@ -488,6 +488,7 @@ impl Services {
             injector: Some(Arc::clone(&self.injector) as Arc<dyn bindery_policy::inject::Injector>),
             fixed_time: None,
             bounces: Some(Arc::clone(&self.bounces)),
+            adaptive: Some(Arc::clone(&self.adaptive)),
         }
     }
 }

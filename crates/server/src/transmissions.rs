@@ -236,9 +236,18 @@ async fn send(
             recv_method: RecvMethod::Http,
             context,
             binding: pool.and_then(|grp| {
+                let held = bindery_policy::choose::held_bindings(
+                    &api.shared.adaptive,
+                    [bindery_policy::choose::domain_of(&g.recipient)],
+                    crate::unix_now(),
+                );
                 generation
                     .bindings
-                    .pick(grp, |n| fastrand::usize(..n))
+                    .pick_avoiding(
+                        grp,
+                        |n| fastrand::usize(..n),
+                        |b| !held.is_empty() && held.contains(generation.snapshot.binding_name(b)),
+                    )
                     .map(|b| Assigned::of(&generation.snapshot, b))
             }),
             ..Message::default()

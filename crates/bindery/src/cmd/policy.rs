@@ -207,6 +207,7 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
         injector: Some(Arc::clone(&injected) as Arc<dyn bindery_policy::inject::Injector>),
         fixed_time: args.time,
         bounces: Some(bounces),
+        adaptive: None,
     };
     let policy = match Policy::load_hosted(snap.clone(), hosts) {
         Ok(p) => p,
