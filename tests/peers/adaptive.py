@@ -12,8 +12,10 @@ b1 sends from 127.0.0.2 and b2 from 127.0.0.3 (loopback addresses that need no s
 the policy assigns the binding named in the message's X-Binding header.
 
 `SweepRules`: Momentum's `adaptive_sweep_rule` on a rising rate of spam refusals.
+`WarmupPlan`: a binding held to its warm-up plan's daily cap.
 """
 
+import datetime
 import json
 import os
 import subprocess
@@ -303,6 +305,77 @@ Control_Listener {{ Listen "{cls.sock}" {{ }} }}
         self.assertIn("default_fbl_rule", text)
         self.assertNotIn("default_bounce_rule", text)
         self.assertRegex(text, r"count/total   => \d+/\d+")
+
+
+class WarmupPlan(SinkSuite):
+    """A warm-up plan (issue 22, bindery's own): b1 has `warmup_plan = ( 3 5 )` from today
+    (UTC). It sends one.test three recipients today and holds the rest in its queue, not
+    bounced and not retried, while b2, without a plan, sends all of its mail. The next
+    day comes by moving `warmup_start` back a day from the console (the daemon runs on the
+    real clock; the day rolling over on a manual clock is the engine test
+    `a_warmup_plan_holds_a_binding_to_its_daily_cap`): two more go, up to day 2's cap of
+    five, and past the plan the last one goes."""
+
+    NAME = "warmup"
+    SCRIPT = ASSIGN_BY_HEADER
+
+    @classmethod
+    def prepare(cls):
+        cls.sock = os.path.join(cls.tmp, "bindery.sock")
+
+    @staticmethod
+    def day(offset=0):
+        return (datetime.datetime.now(datetime.timezone.utc).date()
+                + datetime.timedelta(days=offset)).isoformat()
+
+    @classmethod
+    def daemon_config(cls):
+        return relay_to_sink(cls.dns, cls.sink) + f"""
+Retry_Interval = 1
+binding "b1" {{
+  Bind_Address = 127.0.0.2
+  warmup_plan = ( 3 5 )
+  warmup_start = "{cls.day()}"
+}}
+binding "b2" {{ Bind_Address = 127.0.0.3 }}
+scriptlet "scriptlet" {{ script "assign" {{ source = "assign" }} }}
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+Control_Listener {{ Listen "{cls.sock}" {{ }} }}
+"""
+
+    console = Adaptive.console
+    send = Adaptive.send
+
+    def from_b1(self):
+        return [m for m in self.sink.got if m["peer"] == "127.0.0.2"]
+
+    def test_the_cap_holds_today_and_the_rest_goes_on_later_days(self):
+        for i in range(6):
+            self.send("b1", f"w{i}@one.test")
+        for i in range(3):
+            self.send("b2", f"v{i}@one.test")
+        for i in range(3):
+            self.assertEqual(self.arrived(f"v{i}@one.test")["peer"], "127.0.0.3")
+        self.wait_until(lambda: len(self.from_b1()) >= 3, 20, "day 1's three not sent")
+        time.sleep(3)
+        self.assertEqual(len(self.from_b1()), 3, "more than the day's cap")
+        rec = self.d.records("warmup")
+        self.assertEqual(len(rec), 1, rec)
+        self.assertEqual((rec[0]["binding"], rec[0]["domain"]), ("b1", "one.test"))
+        self.assertIn("warm-up day 1 cap of 3 reached", rec[0]["action"])
+        # Waiting in b1's queue, not failed: no bounce went to the sender.
+        self.assertIn("one.test", self.console("binding", "active", "b1"))
+        self.assertFalse([m for m in self.sink.got if "app@origin.test" in m["rcpts"]])
+        # Day 2: five in all.
+        self.console("config", "set", "binding", "b1", "warmup_start", self.day(-1))
+        self.wait_until(lambda: len(self.from_b1()) >= 5, 20, "day 2's cap not used")
+        time.sleep(2)
+        self.assertEqual(len(self.from_b1()), 5, "more than day 2's cap")
+        # Past the plan: the last one.
+        self.console("config", "set", "binding", "b1", "warmup_start", self.day(-2))
+        self.wait_until(lambda: len(self.from_b1()) >= 6, 20, "the rest not sent past the plan")
+        self.assertEqual(sorted(r for m in self.from_b1() for r in m["rcpts"]),
+                         [f"w{i}@one.test" for i in range(6)])
 
 
 if __name__ == "__main__":

@@ -48,6 +48,42 @@ pub enum Value {
     Regex(String),
 }
 
+/// `YYYY-MM-DD` as days since 1970-01-01 (Howard Hinnant's `days_from_civil`); `None` for
+/// anything else, including a day the month does not have.
+pub fn days_of_date(s: &str) -> Option<i64> {
+    let mut it = s.split('-');
+    let (y, m, d) = (it.next()?, it.next()?, it.next()?);
+    if it.next().is_some() || y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let (y, m, d): (i64, i64, i64) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&m) || d < 1 || d > month_days[(m - 1) as usize] {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
 /// Parses a boolean in any spelling Momentum accepts.
 pub fn parse_bool(s: &str) -> Option<bool> {
     match s.to_ascii_lowercase().as_str() {
@@ -278,6 +314,27 @@ pub fn check(ty: ValueType, raw: &RawValue) -> Result<Value, String> {
                 _ => Err(format!("{}, found `( {} )`", expected(), items.join(" "))),
             }
         }
+        ValueType::Counts => {
+            let items = scalars(raw).ok_or_else(expected)?;
+            if items.is_empty() {
+                return Err(format!("{}, found `( )`", expected()));
+            }
+            for i in &items {
+                match i.trim().parse::<u32>() {
+                    Ok(n) if n > 0 => {}
+                    _ => return Err(found(i)),
+                }
+            }
+            Ok(Value::List(
+                items.iter().map(|i| i.trim().to_string()).collect(),
+            ))
+        }
+        ValueType::Date => {
+            let s = need_scalar()?.trim();
+            days_of_date(s)
+                .map(|_| Value::Str(s.to_string()))
+                .ok_or_else(|| found(s))
+        }
         ValueType::Percent => {
             let s = need_scalar()?.trim();
             match s.parse::<f64>() {
@@ -462,4 +519,26 @@ pub fn parse_listen(s: &str) -> Option<ListenAddr> {
         h => Some(h.parse::<IpAddr>().ok()?),
     };
     Some(ListenAddr::Tcp { ip, port })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_of_dates() {
+        assert_eq!(days_of_date("1970-01-01"), Some(0));
+        assert_eq!(days_of_date("2026-12-08"), Some(20_795));
+        assert_eq!(days_of_date("2024-02-29"), Some(19_782));
+        for bad in [
+            "2023-02-29",
+            "2026-13-01",
+            "2026-1-01",
+            "26-01-01",
+            "2026-01-00",
+            "x",
+        ] {
+            assert_eq!(days_of_date(bad), None, "{bad}");
+        }
+    }
 }

@@ -143,6 +143,33 @@ pub struct DeliveryOptions {
     /// `adaptive_enabled`: what adaptive delivery needs of the queue's configuration;
     /// `None` when it is off for this binding and domain.
     pub adaptive: Option<Arc<AdaptiveSettings>>,
+    /// `warmup_plan` from `warmup_start`: the most recipients per UTC day.
+    pub warmup: Option<Arc<Warmup>>,
+}
+
+/// A warm-up plan: day by day from `start_day` (days since 1970-01-01, UTC), the most
+/// recipients the binding::domain may be sent that day. Past the last day, no cap; before
+/// the first, the first day's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warmup {
+    pub start_day: i64,
+    pub caps: Vec<u32>,
+}
+
+/// Milliseconds in a day.
+pub const DAY_MS: u64 = 86_400_000;
+
+impl Warmup {
+    /// The cap of UTC day `day` (days since the epoch), or `None` once the plan is done.
+    pub fn cap(&self, day: i64) -> Option<u32> {
+        let i = usize::try_from(day.saturating_sub(self.start_day).max(0)).unwrap_or(usize::MAX);
+        self.caps.get(i).copied()
+    }
+
+    /// Which day of the plan `day` is (1 for the first).
+    pub fn day_number(&self, day: i64) -> i64 {
+        day.saturating_sub(self.start_day).max(0) + 1
+    }
 }
 
 /// The configuration adaptive delivery works within, for one binding and domain.
@@ -164,6 +191,8 @@ struct Ids {
     adaptive_ranges: [(OptionId, &'static str); 4],
     adaptive_positive: OptionId,
     adaptive_attempts: OptionId,
+    warmup_plan: OptionId,
+    warmup_start: OptionId,
     adaptive_fbl_volume: OptionId,
     retry_interval: OptionId,
     max_retry_interval: OptionId,
@@ -267,6 +296,8 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     ],
     adaptive_positive: option_id("Adaptive_Positive_Adjustment_Interval"),
     adaptive_attempts: option_id("Adaptive_Attempt_Threshold"),
+    warmup_plan: option_id("Warmup_Plan"),
+    warmup_start: option_id("Warmup_Start"),
     adaptive_fbl_volume: option_id("Adaptive_FBL_Volume_Threshold"),
     throttle_connections: option_id("Outbound_Throttle_Connections"),
     connect_timeout: option_id("Connect_Timeout"),
@@ -597,12 +628,29 @@ impl DeliveryOptions {
                 _ => InlineOriginal::Headers,
             },
             adaptive: None,
+            warmup: warmup(&r, ids),
         };
         if r.bool(ids.adaptive_enabled) {
             o.adaptive = Some(Arc::new(adaptive_settings(&r, ids, &o)));
         }
         o
     }
+}
+
+/// `warmup_plan` and `warmup_start` along the chain. A plan without a start is refused when
+/// the configuration loads, so none is read here.
+fn warmup(r: &Reader<'_, '_>, ids: &Ids) -> Option<Arc<Warmup>> {
+    let Some(Value::List(caps)) = r.value(ids.warmup_plan) else {
+        return None;
+    };
+    let start_day = match r.value(ids.warmup_start) {
+        Some(Value::Str(s)) => bindery_config::value::days_of_date(s)?,
+        _ => return None,
+    };
+    Some(Arc::new(Warmup {
+        start_day,
+        caps: caps.iter().filter_map(|c| c.parse().ok()).collect(),
+    }))
 }
 
 /// What adaptive delivery works within: the limits `o` has from the configuration, and the

@@ -2095,3 +2095,75 @@ binding "b" {{ Bind_Address = 127.0.0.2  Gateway = "{addr}" }}
         "the streak ended"
     );
 }
+
+/// A warm-up plan (issue 22): `warmup_plan = ( 3 5 )` from a given day lets the binding send
+/// the domain 3 recipients on its first UTC day and 5 on its second, the rest waiting at the
+/// head of the queue (not bounced, not retried) until the next day; past the plan, no cap.
+/// The days pass on a manual clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warmup_plan_holds_a_binding_to_its_daily_cap() {
+    let (addr, sink) = sink(Duration::ZERO).await;
+    let config = format!(
+        r#"
+Gateway = "{addr}"
+Message_Expiration = 8640000
+Retry_Interval = 1
+binding "new" {{
+  Bind_Address = 127.0.0.2
+  warmup_plan = ( 3 5 )
+  warmup_start = "2026-12-08"
+}}
+binding "old" {{ Bind_Address = 127.0.0.3 }}
+"#
+    );
+    let day = 86_400_000u64;
+    let first = bindery_config::value::days_of_date("2026-12-08").unwrap() as u64 * day;
+    let clock = Arc::new(ManualClock::new(first + 3_600_000));
+    let (engine, spool) = start(&config, Arc::clone(&clock) as Arc<dyn Clock>);
+    for i in 0..10 {
+        inject(&engine, &spool, i, "new", "x@one.test").await;
+    }
+    for i in 0..4 {
+        inject(&engine, &spool, i, "old", "y@one.test").await;
+    }
+    let from = |peer: &str| {
+        sink.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.peer == peer)
+            .count()
+    };
+    // Day 1: three, and the binding without a plan sends all of its own.
+    eventually(Duration::from_secs(10), || {
+        from("127.0.0.2") >= 3 && from("127.0.0.3") >= 4
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    engine.wake();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!((from("127.0.0.2"), from("127.0.0.3")), (3, 4));
+    assert_eq!(
+        engine.totals().active,
+        7,
+        "held in the active queue, not failed"
+    );
+    assert_eq!(engine.stats().global.read().failed, 0);
+    // Late on day 1, still held.
+    clock.advance_ms(day - 3_600_000 - 1_000);
+    engine.wake();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(from("127.0.0.2"), 3);
+    // Day 2: five more.
+    clock.advance_ms(2_000);
+    engine.wake();
+    eventually(Duration::from_secs(10), || from("127.0.0.2") >= 8).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(from("127.0.0.2"), 8);
+    // Day 3: past the plan, the rest.
+    clock.advance_ms(day);
+    engine.wake();
+    eventually(Duration::from_secs(10), || from("127.0.0.2") >= 10).await;
+    assert_eq!(from("127.0.0.2"), 10);
+    assert_eq!(engine.totals().active, 0);
+}

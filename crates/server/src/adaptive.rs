@@ -106,6 +106,38 @@ impl AdaptivePlan {
     }
 }
 
+/// Refuses a `warmup_plan` that no `warmup_start` in its scope or one around it (its
+/// binding's group included) dates: the plan would have no first day.
+pub fn check_warmup(snap: &Snapshot) -> Result<(), ServerError> {
+    let tree = &snap.tree;
+    let (plan, start) = (option_id("Warmup_Plan"), option_id("Warmup_Start"));
+    for id in tree.scope_ids() {
+        let Some(set) = tree.scope(id).setting(plan) else {
+            continue;
+        };
+        let mut dated = false;
+        let mut cur = Some(id);
+        while let Some(c) = cur {
+            let scope = tree.scope(c);
+            let group = scope.group.map(|(g, _)| tree.scope(g));
+            if scope.setting(start).is_some() || group.is_some_and(|g| g.setting(start).is_some()) {
+                dated = true;
+                break;
+            }
+            cur = scope.parent;
+        }
+        if !dated {
+            return Err(located(
+                snap,
+                Some(set.span),
+                "warmup_plan has no warmup_start: the plan needs its first day".into(),
+                Some("add `warmup_start = \"YYYY-MM-DD\"` (UTC) in this scope or one around it"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `"14400,6"`: both positive.
 fn window(s: &str) -> Option<(u64, u64)> {
     let (size, count) = s.split_once(',')?;

@@ -273,6 +273,8 @@ pub const IMPLEMENTED: &[&str] = &[
     "Enable_Bounce_Stats",
     "Enable_Fbl_Stats",
     "Fbl_Stats_Monitor",
+    "Warmup_Plan",
+    "Warmup_Start",
     "Codes",
     "Low_Threshold",
     "Low_Action",

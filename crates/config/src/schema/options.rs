@@ -67,6 +67,10 @@ pub enum ValueType {
     Range,
     /// A percentage from 0 to 100, decimals allowed (`0.2`): kept as written.
     Percent,
+    /// A list of positive whole numbers `( 50 100 500 )`.
+    Counts,
+    /// A calendar day `YYYY-MM-DD` (UTC).
+    Date,
 }
 
 impl ValueType {
@@ -98,6 +102,8 @@ impl ValueType {
             ValueType::TlsProtocols => "a protocol list such as \"+ALL:-TLSv1.0:-TLSv1.1\"".into(),
             ValueType::Range => "a range `( min max )` of two whole numbers".into(),
             ValueType::Percent => "a percentage from 0 to 100 such as 5 or 0.2".into(),
+            ValueType::Counts => "a list of positive whole numbers `( 50 100 500 )`".into(),
+            ValueType::Date => "a day written YYYY-MM-DD".into(),
         }
     }
 }
@@ -317,6 +323,11 @@ options! {
     // 0 in a scope: the sweep rules written there (and, for the binding::domain pairs it
     // governs, every rule and the defaults) do not apply. Also valid in a rule's stanza.
     "Adaptive_Sweep_Rule_Enabled": Bool, Some("true"), DELIV | SWEEP;
+    // Bindery's warm-up plans (issue 22; no Momentum option): the most recipients a
+    // binding::domain may be sent each UTC day, day by day from Warmup_Start; past the
+    // plan's last day, no cap. Mail over the day's cap waits for the next day.
+    "Warmup_Plan": Counts, None, DELIV;
+    "Warmup_Start": Date, None, DELIV;
     // MX rollup (config/ref-rollup-mx.md): queue by the MX host's routing domain.
     "Rollup_MX": Bool, Some("false"), H;
     "Rollup_MX_Name": Str, None, H;

@@ -113,7 +113,7 @@ impl Inner {
     }
 
     /// The binding x domain of `q`.
-    fn key_of(&self, st: &State, q: QueueId) -> Key {
+    pub(super) fn key_of(&self, st: &State, q: QueueId) -> Key {
         let queue = st.queues.get(q);
         let binding = self
             .cfg

@@ -510,6 +510,14 @@ pub(super) async fn run(inner: Arc<Inner>, q: QueueId, caps: CapList, joined: Op
             requeue(&inner, q, p, 0);
             break;
         }
+        // The day's warm-up cap: over it, the part waits for tomorrow at the head of the
+        // queue, and the connection ends.
+        if let Some(plan) = &opts.warmup
+            && !inner.warm_admit(q, plan, p.rcpts.len() as u32)
+        {
+            requeue(&inner, q, p, 0);
+            break;
+        }
         // The domain's message throttle, then the host's: they add up.
         let host_throttle = host.as_ref().and_then(|h| h.opts.throttle_messages);
         for (key, rate) in [opts.throttle_messages, host_throttle]
