@@ -132,6 +132,23 @@ Control_Listener {{ Listen "{cls.sock}" {{ }} }}
         rules = self.console("adaptive", "rules", "--binding", "b1", "--domain", "alias.test")
         self.assertIn("\\[TSS04\\]", rules)
         self.assertIn("suspend 1 hour", rules)
+        # `bindery adaptive explain`: the rule, the reply, when it lifts, the history.
+        r = subprocess.run([BIN, "adaptive", "explain", "-s", self.sock, "b1", "one.test"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Suspended by rule one.test#1", r.stdout)
+        self.assertIn("[TSS04]", r.stdout)
+        self.assertIn("message: Yahoo asks us to slow down", r.stdout)
+        self.assertRegex(r.stdout, r"lifts at \d+ \(in 3[0-9]{3} s\)")
+        self.assertRegex(r.stdout, r"one.test#1: suspended for 1 hour after \"421 4.7.0 \[TSS04\]")
+        e = json.loads(subprocess.run(
+            [BIN, "adaptive", "explain", "--json", "-s", self.sock, "b1", "one.test"],
+            capture_output=True, text=True, timeout=30).stdout)
+        self.assertEqual(e["explanation"]["suspension"]["rule"], "one.test#1")
+        self.assertTrue(e["adaptive_enabled"])
+        calm = self.console("adaptive", "explain", "b2", "one.test")
+        self.assertIn("Not suspended", calm)
+        self.assertIn("no rule has fired", calm)
 
     def test_3_a_restart_keeps_the_suspension(self):
         state = os.path.join(self.d.spoolbase, "adaptive.state")
@@ -263,6 +280,12 @@ Control_Listener {{ Listen "{cls.sock}" {{ }} }}
         self.assertIn("outbound_throttle_messages lowered", rec["action"])
         self.assertIn("sweep rule blocks: low threshold 10 % met", rec["reply"])
         self.assertIn("outbound_throttle_messages", self.console("adaptive", "list"))
+        why = self.console("adaptive", "explain", "b1", "one.test")
+        self.assertIn("outbound_throttle_messages = ", why)
+        self.assertIn("(configured: unlimited)", why)
+        self.assertRegex(why, r"Next step back at \d+")
+        self.assertIn('blocks: outbound_throttle_messages lowered to 10/1 after "low threshold 10 % met', why)
+        self.assertRegex(why, r"Sweep rule blocks: \d+/\d+ in the last window")
         self.wait_until(lambda: self.tried() >= 32, 30, "phase 2 not tried")
         time.sleep(5)
         self.assertFalse([r for r in self.adaptive_records() if "suspended" in r["action"]],

@@ -24,6 +24,6 @@ pub use action::{Action, ActionError};
 pub use duration::DurationError;
 pub use live::Live;
 pub use rules::{DomainRules, Entry, Mode, Range, Response, RuleSet, RuleSetError};
-pub use state::{Book, BookError, Change, Key, Limits, State, Suspension};
+pub use state::{Book, BookError, Change, Explanation, Key, Limits, Lowered, State, Suspension};
 pub use sweep::{Code, SweepError, SweepRule, Totals, Volumes, Window, Windows};
 pub use trigger::{Trigger, TriggerError};

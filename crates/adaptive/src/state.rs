@@ -98,6 +98,26 @@ pub enum Change {
     Bounce,
 }
 
+/// A limit adaptive delivery lowered, next to what the configuration says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Lowered {
+    pub option: &'static str,
+    pub now: String,
+    pub configured: String,
+}
+
+/// [`Book::explain`]'s answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Explanation {
+    /// The suspension that has not ended (enabled or overridden).
+    pub suspension: Option<Suspension>,
+    pub greylisted_until: Option<u64>,
+    pub lowered: Vec<Lowered>,
+    /// When the lowered limits take their next step back (seconds since the epoch).
+    pub next_step: Option<u64>,
+    pub history: Vec<Event>,
+}
+
 /// How many events a binding x domain keeps for `explain`.
 pub const HISTORY: usize = 32;
 
@@ -556,6 +576,61 @@ impl Book {
         true
     }
 
+    /// What adaptive delivery holds against `key` at `now`, and why (`bindery adaptive
+    /// explain`): the suspension that has not ended, each limit lowered next to its
+    /// configured value (`base`), when the climb back takes its next step (every `interval`
+    /// seconds of quiet), and the history of firings, oldest first.
+    pub fn explain(&self, key: &Key, now: u64, base: &Limits, interval: u64) -> Explanation {
+        let Some(s) = self.states.get(key) else {
+            return Explanation::default();
+        };
+        let unlimited = || "unlimited".to_string();
+        let mut lowered = Vec::new();
+        if let Some(c) = s.connections {
+            lowered.push(Lowered {
+                option: "max_outbound_connections",
+                now: c.to_string(),
+                configured: base.connections.map_or_else(unlimited, |b| b.to_string()),
+            });
+        }
+        if let Some(d) = s.deliveries {
+            lowered.push(Lowered {
+                option: "max_deliveries_per_connection",
+                now: d.to_string(),
+                configured: base.deliveries.map_or_else(unlimited, |b| b.to_string()),
+            });
+        }
+        if let Some((m, per)) = s.throttle {
+            lowered.push(Lowered {
+                option: "outbound_throttle_messages",
+                now: format!("{m}/{per}"),
+                configured: base
+                    .throttle
+                    .map_or_else(unlimited, |(bm, bp)| format!("{bm}/{bp}")),
+            });
+        }
+        if let Some(r) = s.retry_interval {
+            lowered.push(Lowered {
+                option: "retry_interval",
+                now: r.to_string(),
+                configured: base.retry_interval.to_string(),
+            });
+        }
+        let next_step = s.is_adjusted().then(|| {
+            s.last_lowered
+                .max(s.last_raised)
+                .saturating_add(interval)
+                .max(now)
+        });
+        Explanation {
+            suspension: s.suspension_at(now).cloned(),
+            greylisted_until: s.greylisted_until.filter(|&g| g > now),
+            lowered,
+            next_step,
+            history: s.history.iter().cloned().collect(),
+        }
+    }
+
     /// The limits in force for `key`: the configuration's, lowered where a rule lowered them.
     pub fn effective(&self, key: &Key, base: &Limits) -> Limits {
         let Some(s) = self.states.get(key) else {
@@ -911,6 +986,64 @@ mod tests {
             matches!(&c[..], [(Change::Suspended(s), _)] if s.rule == "blocks" && s.until == 20 + 7200 && s.reply.starts_with("high threshold 5 % met: 7.00 %")),
             "{c:?}"
         );
+    }
+
+    #[test]
+    fn explain_says_what_fired_on_which_reply_and_when_it_lifts() {
+        let rules = set(
+            vec![
+                (r"\[TSS04\]", "1", vec!["suspend", "1 hour"]),
+                ("^421 4.7.28", "1", vec!["throttle", "down"]),
+            ],
+            &[],
+        );
+        let mut book = Book::default();
+        let k = Key::new("b1", "yahoo.test");
+        let base = Limits {
+            connections: Some(20),
+            throttle: None,
+            deliveries: None,
+            retry_interval: 60,
+        };
+        assert_eq!(book.explain(&k, 0, &base, 600), Explanation::default());
+        book.on_reply(&rules, &k, "421 4.7.28 rate limited", 100, &base, &NONE);
+        book.on_reply(&rules, &k, TSS04, 200, &base, &NONE);
+        let e = book.explain(&k, 300, &base, 600);
+        let s = e.suspension.as_ref().expect("suspended");
+        assert_eq!(
+            (s.until, s.rule.as_str(), s.reply.as_str()),
+            (3800, "yahoo.test#1", TSS04)
+        );
+        assert_eq!(
+            e.lowered,
+            vec![Lowered {
+                option: "outbound_throttle_messages",
+                now: "10/1".into(),
+                configured: "unlimited".into(),
+            }]
+        );
+        // The last firing was at 200: the climb waits 600 s of quiet from then.
+        assert_eq!(e.next_step, Some(800));
+        let said: Vec<(u64, &str, &str)> = e
+            .history
+            .iter()
+            .map(|h| (h.at, h.rule.as_str(), h.what.as_str()))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                (
+                    100,
+                    "yahoo.test#2",
+                    "outbound_throttle_messages lowered to 10/1"
+                ),
+                (200, "yahoo.test#1", "suspended for 1 hour"),
+            ]
+        );
+        assert_eq!(e.history[1].reply, TSS04);
+        // After the suspension and the climb, nothing is held; the history stays.
+        let later = book.explain(&k, 4000, &base, 600);
+        assert!(later.suspension.is_none() && later.history.len() == 2);
     }
 
     #[test]

@@ -50,6 +50,9 @@ enum Command {
     /// Bounce classification: classify replies, list the classes.
     #[command(subcommand)]
     Bounce(cmd::bounce::BounceCommand),
+    /// Adaptive delivery in the running daemon: why a binding and domain are held.
+    #[command(subcommand)]
+    Adaptive(cmd::adaptive::AdaptiveCommand),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Passwd(a) => cmd::console::passwd(&a),
         Command::ApiKey(a) => cmd::api_key::run(&a),
         Command::Bounce(c) => cmd::bounce::run(c),
+        Command::Adaptive(c) => cmd::adaptive::run(c),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod adaptive;
 pub mod api_key;
 pub mod bounce;
 pub mod config;

@@ -11,7 +11,8 @@
 //! - `adaptive reset [--binding B] [--domain D] [--all]`: forgets suspensions and lowered
 //!   limits;
 //! - `adaptive rules --binding B --domain D`: the response rules in force for the pair, then
-//!   its sweep rules with `count/total` over the last sweep's window.
+//!   its sweep rules with `count/total` over the last sweep's window;
+//! - `adaptive explain B D`: bindery's own, in `adaptive_explain.rs`.
 //!
 //! `--json` gives the same rows as data.
 
@@ -77,12 +78,13 @@ pub fn run<D: Daemon>(d: &D, words: &[&str]) -> Output {
         "list" => list(&live, &s),
         "reset" => reset(&live, &s, now),
         "rules" => rules(d, &live, &s),
+        "explain" => super::adaptive_explain::run(d, &live, s.binding, s.domain, &s.rest),
         _ => Output::error(usage()),
     }
 }
 
 fn usage() -> String {
-    "usage: adaptive suspensions|override|list|reset|rules [--binding B] [--domain D] [--all]"
+    "usage: adaptive suspensions|override|list|reset|rules|explain [--binding B] [--domain D] [--all]"
         .into()
 }
 

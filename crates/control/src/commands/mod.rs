@@ -2,6 +2,7 @@
 //! (Momentum's text, and the same data as JSON for `--json`).
 
 mod adaptive;
+mod adaptive_explain;
 mod binding_fail;
 mod binding_queues;
 mod binding_summary;
@@ -208,6 +209,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "adaptive rules",
         "--binding B --domain D",
         "the adaptive response rules in force for a binding and domain",
+    ),
+    (
+        "adaptive explain",
+        "BINDING DOMAIN",
+        "why adaptive delivery holds a binding and domain: rule, reply, limits, when it lifts",
     ),
     ("help", "", "this list"),
     ("quit", "", "leave the console"),
