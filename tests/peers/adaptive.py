@@ -21,6 +21,7 @@ import os
 import subprocess
 import time
 import unittest
+import urllib.request
 
 from common import BIN, Daemon
 from deliver import ASSIGN_BY_HEADER, Handler, Sink, SinkSuite, relay_to_sink
@@ -83,7 +84,20 @@ binding_group "g" {{
 scriptlet "scriptlet" {{ script "adaptive" {{ source = "adaptive" }} }}
 ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
 Control_Listener {{ Listen "{cls.sock}" {{ }} }}
+HTTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
 """
+
+    @classmethod
+    def started(cls):
+        cls.http = cls.d.wait_log(r"listening \(HTTP\).*?addr=(127\.0\.0\.1:\d+)")
+
+    def metrics(self):
+        with urllib.request.urlopen(f"http://{self.http}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        p = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,
+                           capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        return text.splitlines()
 
     def console(self, *words, json_out=False):
         args = [BIN, "console", "-s", self.sock] + (["--json"] if json_out else [])
@@ -149,6 +163,9 @@ Control_Listener {{ Listen "{cls.sock}" {{ }} }}
         calm = self.console("adaptive", "explain", "b2", "one.test")
         self.assertIn("Not suspended", calm)
         self.assertIn("no rule has fired", calm)
+        m = self.metrics()
+        self.assertIn('bindery_adaptive_suspended{binding="b1"} 1.0', m)
+        self.assertIn('bindery_adaptive_actions_total{binding="b1",action="suspend"} 1', m)
 
     def test_3_a_restart_keeps_the_suspension(self):
         state = os.path.join(self.d.spoolbase, "adaptive.state")
@@ -188,6 +205,10 @@ Control_Listener {{ Listen "{cls.sock}" {{ }} }}
                       self.console("adaptive", "override", "--binding", "b1", "--domain", "one.test"))
         line = [l for l in self.console("adaptive", "suspensions").splitlines() if "one.test" in l]
         self.assertEqual(line[0].split()[3], "0", "kept, not enabled")
+        type(self).http = self.d.wait_log(r"listening \(HTTP\).*?addr=(127\.0\.0\.1:\d+)")
+        m = self.metrics()
+        self.assertIn('bindery_adaptive_suspended{binding="b1"} 0.0', m)
+        self.assertIn('bindery_adaptive_overridden{binding="b1"} 1.0', m)
         for i in range(4):
             self.assertEqual(self.arrived(f"storm{i}@one.test", timeout=30)["peer"], "127.0.0.2")
 
@@ -364,7 +385,11 @@ binding "b2" {{ Bind_Address = 127.0.0.3 }}
 scriptlet "scriptlet" {{ script "assign" {{ source = "assign" }} }}
 ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
 Control_Listener {{ Listen "{cls.sock}" {{ }} }}
+HTTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
 """
+
+    started = classmethod(Adaptive.started.__func__)
+    metrics = Adaptive.metrics
 
     console = Adaptive.console
     send = Adaptive.send
@@ -389,6 +414,8 @@ Control_Listener {{ Listen "{cls.sock}" {{ }} }}
         # Waiting in b1's queue, not failed: no bounce went to the sender.
         self.assertIn("one.test", self.console("binding", "active", "b1"))
         self.assertFalse([m for m in self.sink.got if "app@origin.test" in m["rcpts"]])
+        self.assertIn('bindery_adaptive_actions_total{binding="b1",action="warmup_cap"} 1',
+                      self.metrics())
         # Day 2: five in all.
         self.console("config", "set", "binding", "b1", "warmup_start", self.day(-1))
         self.wait_until(lambda: len(self.from_b1()) >= 5, 20, "day 2's cap not used")

@@ -118,6 +118,21 @@ pub struct Explanation {
     pub history: Vec<Event>,
 }
 
+impl Change {
+    /// The action's word, for the metrics.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Change::Suspended(s) if s.blackhole => "blackhole",
+            Change::Suspended(_) => "suspend",
+            Change::Connections(_) => "reduce_connections",
+            Change::Deliveries(_) => "reduce_deliveries",
+            Change::Throttle(..) => "throttle_down",
+            Change::Greylisted { .. } => "greylisted",
+            Change::Bounce => "bounce",
+        }
+    }
+}
+
 /// How many events a binding x domain keeps for `explain`.
 pub const HISTORY: usize = 32;
 
@@ -163,7 +178,8 @@ impl State {
         self.suspension.as_ref().filter(|s| s.until > now)
     }
 
-    fn is_adjusted(&self) -> bool {
+    /// Whether a rule lowered any of its limits.
+    pub fn is_adjusted(&self) -> bool {
         self.connections.is_some()
             || self.deliveries.is_some()
             || self.throttle.is_some()

@@ -446,6 +446,7 @@ pub fn render<D: Daemon>(d: &D) -> String {
     signing(&mut g, d);
     injections(&mut g, d);
     bounces(&mut g, d);
+    adaptive(&mut g, d);
 
     let mut registry = Registry::default();
     registry.register_collector(Box::new(g));
@@ -541,6 +542,64 @@ fn signing<D: Daemon>(g: &mut Gathered, d: &D) {
             count: f.global.processed,
             buckets,
         });
+    }
+}
+
+/// Adaptive delivery (issue 22): the actions taken per binding (suspensions, lowered limits,
+/// warm-up caps reached), and, with the module loaded, what the book holds now per binding:
+/// pairs suspended (in force), suspensions overridden from the console, pairs with lowered
+/// limits. Every binding the book knows gets its three gauges, zeros included, so an alert
+/// sees a suspension end.
+fn adaptive<D: Daemon>(g: &mut Gathered, d: &D) {
+    for (binding, action, n) in d.stats().adaptive.figures() {
+        g.add(
+            "bindery_adaptive_actions",
+            "Adaptive actions taken, by binding and action (suspend, blackhole, throttle_down, reduce_connections, reduce_deliveries, greylisted, bounce, warmup_cap).",
+            Kind::Counter,
+            vec![("binding", binding), ("action", action.to_string())],
+            n as f64,
+        );
+    }
+    let Some(live) = d.adaptive() else {
+        return;
+    };
+    let now = d.now();
+    let mut per: BTreeMap<String, [u64; 3]> = BTreeMap::new();
+    for (key, state) in live.book().states() {
+        let e = per.entry(key.binding.clone()).or_default();
+        match state.suspension_at(now) {
+            Some(s) if s.enabled => e[0] += 1,
+            Some(_) => e[1] += 1,
+            None => {}
+        }
+        e[2] += u64::from(state.is_adjusted());
+    }
+    for (binding, [held, overridden, adjusted]) in per {
+        for (name, help, v) in [
+            (
+                "bindery_adaptive_suspended",
+                "Binding x domain pairs adaptive delivery suspends or blackholes now, by binding.",
+                held,
+            ),
+            (
+                "bindery_adaptive_overridden",
+                "Suspensions turned off from the console (adaptive override) that have not ended, by binding.",
+                overridden,
+            ),
+            (
+                "bindery_adaptive_adjusted",
+                "Binding x domain pairs whose limits adaptive rules lowered, by binding.",
+                adjusted,
+            ),
+        ] {
+            g.add(
+                name,
+                help,
+                Kind::Gauge,
+                vec![("binding", binding.clone())],
+                v as f64,
+            );
+        }
     }
 }
 

@@ -98,6 +98,9 @@ impl Fake {
         });
         stats.sample(1590);
         stats.reject(550);
+        stats.adaptive.count("b1", "suspend");
+        stats.adaptive.count("b1", "warmup_cap");
+        stats.adaptive.count("b1", "warmup_cap");
         Fake {
             snap: Mutex::new(Arc::new(compile(CONFIG, 1).expect("valid config"))),
             files: Mutex::new(CONFIG.to_string()),
@@ -411,6 +414,8 @@ fn metrics_carry_the_figures() {
         "bindery_dkim_signing_seconds_count 3",
         "bindery_dkim_signing_seconds_bucket{le=\"0.0005\"} 3",
         "bindery_dkim_signing_seconds_bucket{le=\"0.00025\"} 1",
+        "bindery_adaptive_actions_total{binding=\"b1\",action=\"suspend\"} 1",
+        "bindery_adaptive_actions_total{binding=\"b1\",action=\"warmup_cap\"} 2",
     ] {
         assert!(
             text.lines().any(|l| l == line),

@@ -160,6 +160,28 @@ pub struct Stats {
     global_samples: Mutex<Samples>,
     /// Failures per binding, domain and bounce class (issue 22).
     pub bounces: BounceCounts,
+    /// What adaptive delivery and warm-up plans did, per binding and action (issue 22).
+    pub adaptive: ActionCounts,
+}
+
+/// Adaptive actions taken (a suspension, a lowered limit, a warm-up cap reached) per
+/// binding and action, since start. Bindings are few; actions are a fixed set of words.
+#[derive(Default)]
+pub struct ActionCounts(Mutex<BTreeMap<(Box<str>, &'static str), u64>>);
+
+impl ActionCounts {
+    pub fn count(&self, binding: &str, action: &'static str) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *m.entry((binding.into(), action)).or_default() += 1;
+    }
+
+    /// (binding, action, count), sorted.
+    pub fn figures(&self) -> Vec<(String, &'static str, u64)> {
+        let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.iter()
+            .map(|((b, a), n)| (b.to_string(), *a, *n))
+            .collect()
+    }
 }
 
 /// Distinct (binding, domain) pairs [`BounceCounts`] keeps apart; later domains are counted
@@ -324,6 +346,7 @@ impl Stats {
             samples: Mutex::new(FxHashMap::default()),
             global_samples: Mutex::new(Samples::default()),
             bounces: BounceCounts::default(),
+            adaptive: ActionCounts::default(),
         }
     }
 

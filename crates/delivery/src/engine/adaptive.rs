@@ -194,6 +194,11 @@ pub(super) fn bounce_waiting(inner: &Inner, q: QueueId) {
 /// JSON mainlog.
 pub(super) fn tell(inner: &Inner, key: &Key, change: &Change, reply: &str, now: u64) {
     let what = describe(change);
+    inner
+        .cfg
+        .stats
+        .adaptive
+        .count(&key.binding, change.action());
     let line = format!(
         "adaptive: {}::{} {what} after \"{reply}\"",
         key.binding, key.domain

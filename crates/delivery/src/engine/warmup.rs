@@ -46,6 +46,7 @@ impl Inner {
         let key = self.key_of(&st, q);
         drop(st);
         if tell {
+            self.cfg.stats.adaptive.count(&key.binding, "warmup_cap");
             let action = format!(
                 "warm-up day {} cap of {cap} reached: held until {}",
                 plan.day_number(day),
