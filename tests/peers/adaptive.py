@@ -12,6 +12,7 @@ b1 sends from 127.0.0.2 and b2 from 127.0.0.3 (loopback addresses that need no s
 the policy assigns the binding named in the message's X-Binding header.
 
 `SweepRules`: Momentum's `adaptive_sweep_rule` on a rising rate of spam refusals.
+`SystemRules`: Momentum's system rules (Yahoo's [TS03]) with no script of the operator's.
 `WarmupPlan`: a binding held to its warm-up plan's daily cap.
 """
 
@@ -349,6 +350,71 @@ Control_Listener {{ Listen "{cls.sock}" {{ }} }}
         self.assertIn("default_fbl_rule", text)
         self.assertNotIn("default_bounce_rule", text)
         self.assertRegex(text, r"count/total   => \d+/\d+")
+
+
+TS03 = "421 4.7.1 [TS03] All messages from 127.0.0.2 will be permanently deferred; Retrying will NOT succeed."
+
+
+class Ts03(Handler):
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.sink.tries.append((session.peer[0], address))
+        if session.peer[0] == "127.0.0.2" and address.endswith("@ymail.com"):
+            return TS03
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+
+class Ts03Sink(Sink):
+    def __init__(self, ip):
+        super().__init__(ip)
+        self.tries = []
+        self.handler = Ts03(self)
+
+
+class SystemRules(SinkSuite):
+    """Momentum's system rules with no script of the operator's: ymail.com is an alias of
+    yahoo.com there, and Yahoo's `[TS03]` suspends at its first occurrence for 4 hours. The
+    configuration has the module and `adaptive_enabled`, nothing else."""
+
+    NAME = "system-rules"
+    SCRIPT = ASSIGN_BY_HEADER
+    SINK = Ts03Sink
+    DNS_EXTRA = ("--mx-host=ymail.com,mx.one.test,10",)
+
+    @classmethod
+    def prepare(cls):
+        cls.sock = os.path.join(cls.tmp, "bindery.sock")
+
+    @classmethod
+    def daemon_config(cls):
+        return relay_to_sink(cls.dns, cls.sink) + f"""
+domain "ymail.com" {{ Remote_SMTP_Port = {cls.sink.port} }}
+adaptive_enabled = true
+adaptive {{ }}
+binding "b1" {{ Bind_Address = 127.0.0.2 }}
+scriptlet "scriptlet" {{ script "assign" {{ source = "assign" }} }}
+ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
+Control_Listener {{ Listen "{cls.sock}" {{ }} }}
+"""
+
+    console = Adaptive.console
+    send = Adaptive.send
+
+    def test_yahoos_ts03_suspends_for_four_hours(self):
+        self.send("b1", "someone@ymail.com")
+        self.wait_until(lambda: self.d.records("adaptive"), 30, "no adaptive record")
+        rec = self.d.records("adaptive")[0]
+        self.assertEqual((rec["binding"], rec["domain"]), ("b1", "ymail.com"))
+        self.assertIn("suspended", rec["action"])
+        self.assertIn("by rule yahoo.com#", rec["action"])
+        line = [l for l in self.console("adaptive", "suspensions").splitlines() if "ymail.com" in l]
+        self.assertEqual(len(line), 1)
+        self.assertTrue(14000 < int(line[0].split()[2]) <= 14400, line)
+        why = self.console("adaptive", "explain", "b1", "ymail.com")
+        self.assertIn("message: Remediation with Yahoo required", why)
+        rules = self.console("adaptive", "rules", "--binding", "b1", "--domain", "ymail.com")
+        self.assertIn("system rules", rules)
+        self.assertIn("TS03", rules)
 
 
 class WarmupPlan(SinkSuite):

@@ -1,8 +1,10 @@
 //! `cargo run --release -p bounce-bench [-- ROUNDS]`: nanoseconds per classification with the
 //! shipped rules (and with a 100-line override file in front of them, as an operator might
 //! have), over every reply of `tests/bounce/corpus-*.tsv`: the cost delivery pays once per
-//! distinct failure reply (issue 22's goal: under 2 µs per attempt). Median of the rounds,
-//! one thread.
+//! distinct failure reply (issue 22's goal: under 2 µs per attempt). Then adaptive delivery's
+//! response-rule matching with Momentum's system rules (`bindery_adaptive::system`) on the
+//! same replies and domains, and the two together: what a failed attempt costs with the
+//! adaptive module loaded. Median of the rounds, one thread.
 
 use std::time::Instant;
 
@@ -53,6 +55,25 @@ fn measure(c: &Classifier, replies: &[(String, String)], rounds: usize) -> (f64,
     (median(per), sum)
 }
 
+/// Nanoseconds per reply to find the adaptive response rule it matches (most match none).
+fn measure_rules(
+    rules: &bindery_adaptive::RuleSet,
+    replies: &[(String, String)],
+    rounds: usize,
+) -> (f64, usize) {
+    let mut per = Vec::new();
+    let mut hits = 0;
+    for _ in 0..rounds {
+        hits = 0;
+        let t = Instant::now();
+        for (d, r) in replies {
+            hits += usize::from(rules.matching(d, r).is_some());
+        }
+        per.push(t.elapsed().as_nanos() as f64 / replies.len() as f64);
+    }
+    (median(per), hits)
+}
+
 fn main() {
     let rounds: usize = std::env::args()
         .nth(1)
@@ -88,6 +109,16 @@ fn main() {
     println!("shipped rules, first pass (cold cache)\t{cold:.0} ns per classification");
     println!("shipped rules\t{a:.0} ns per classification (median of {rounds})");
     println!("with 100 overrides\t{b:.0} ns per classification (median of {rounds})");
+    let system = bindery_adaptive::system::rules();
+    let (m, hits) = measure_rules(&system, &replies, rounds);
+    println!(
+        "adaptive system rules	{m:.0} ns per reply matched (median of {rounds}; {hits} of {} replies match a rule)",
+        replies.len()
+    );
+    println!(
+        "classification + rule matching	{:.0} ns per failed attempt",
+        a + m
+    );
     // Keeps the work from being optimised away.
     if s1 == 0 || s2 == 0 {
         println!("(no class)");

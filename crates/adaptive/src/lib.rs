@@ -10,6 +10,7 @@
 //! - [`state`]: the book per binding x domain: suspensions, lowered limits, the climb
 //!   back, history, persistence as JSON lines.
 //! - [`sweep`]: Momentum's sweep rules on bounce and FBL rates.
+//! - [`system`]: Momentum's system rules, in force before any script registers its own.
 //! - [`live`]: the daemon's shared state (rules in force, the book, change hooks).
 
 pub mod action;
@@ -18,6 +19,7 @@ pub mod live;
 pub mod rules;
 pub mod state;
 pub mod sweep;
+pub mod system;
 pub mod trigger;
 
 pub use action::{Action, ActionError};

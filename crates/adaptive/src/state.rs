@@ -311,6 +311,53 @@ fn reduce(cur: Option<u32>, start: u32, n: u32, r: Option<&Range>) -> u32 {
     u32::try_from(clip(u64::from(lowered), r)).unwrap_or(u32::MAX)
 }
 
+/// A message throttle clipped to an `outbound_throttle_messages` range, which counts
+/// messages per hour ("In the context of the adaptive framework, outbound_throttle_messages
+/// is considered to be expressed as an integer value measured in messages-per-hour", the
+/// system rules' header); a throttle the range changes becomes so many per hour.
+fn clip_throttle((m, per): (u32, u64), r: Option<&Range>) -> (u32, u64) {
+    let hourly = u64::from(m).saturating_mul(3600) / per.max(1);
+    let clipped = clip(hourly, r);
+    if clipped == hourly {
+        (m, per)
+    } else {
+        (u32::try_from(clipped.max(1)).unwrap_or(u32::MAX), 3600)
+    }
+}
+
+/// `limits` bounded by the ranges in force for `domain` (the rules' `configuration`, then
+/// the configuration's `adaptive_*` options): Momentum's page says these "set upper and lower
+/// bounds on the effective values of the corresponding core configuration options", and the
+/// system rules' header that a number "forces the parameter to be the value". An unlimited
+/// value takes the range's top.
+pub fn bounded(
+    limits: Limits,
+    rules: &RuleSet,
+    domain: &str,
+    configured: &BTreeMap<String, Range>,
+) -> Limits {
+    let ranges = ranges_of(rules, domain, configured);
+    if ranges.is_empty() {
+        return limits;
+    }
+    let count = |v: Option<u32>, name: &str| match (v, ranges.get(name)) {
+        (v, None) => v,
+        (Some(v), r) => u32::try_from(clip(u64::from(v), r)).ok(),
+        (None, Some(r)) => u32::try_from(r.max).ok(),
+    };
+    let throttle = match (limits.throttle, ranges.get("outbound_throttle_messages")) {
+        (t, None) => t,
+        (Some(t), r) => Some(clip_throttle(t, r)),
+        (None, Some(r)) => Some((u32::try_from(r.max.max(1)).unwrap_or(u32::MAX), 3600)),
+    };
+    Limits {
+        connections: count(limits.connections, "max_outbound_connections"),
+        deliveries: count(limits.deliveries, "max_deliveries_per_connection"),
+        throttle,
+        retry_interval: clip(limits.retry_interval, ranges.get("retry_interval")),
+    }
+}
+
 fn clip(v: u64, r: Option<&Range>) -> u64 {
     match r {
         Some(r) => v.clamp(r.min, r.max),
@@ -716,12 +763,11 @@ fn apply(
             Change::Deliveries(v)
         }
         Action::ThrottleDown => {
-            let (m, per) = match state.throttle.or(base.throttle) {
+            let halved = match state.throttle.or(base.throttle) {
                 Some((m, per)) => ((m / 2).max(1), per),
                 None => START_THROTTLE,
             };
-            let m = clip(u64::from(m), range("outbound_throttle_messages"));
-            let m = u32::try_from(m.max(1)).unwrap_or(u32::MAX);
+            let (m, per) = clip_throttle(halved, range("outbound_throttle_messages"));
             state.throttle = Some((m, per));
             Change::Throttle(m, per)
         }
@@ -1002,6 +1048,59 @@ mod tests {
             matches!(&c[..], [(Change::Suspended(s), _)] if s.rule == "blocks" && s.until == 20 + 7200 && s.reply.starts_with("high threshold 5 % met: 7.00 %")),
             "{c:?}"
         );
+    }
+
+    #[test]
+    fn ranges_bound_the_configured_values_too() {
+        let rules = set(
+            vec![],
+            &[
+                ("max_outbound_connections", 30, 300),
+                ("max_deliveries_per_connection", 5, 5),
+                ("outbound_throttle_messages", 45, 2011),
+            ],
+        );
+        let base = Limits {
+            connections: Some(1000),
+            deliveries: None,
+            throttle: None,
+            retry_interval: 60,
+        };
+        let b = bounded(base, &rules, "yahoo.test", &NONE);
+        assert_eq!(
+            (b.connections, b.deliveries, b.throttle, b.retry_interval),
+            (Some(300), Some(5), Some((2011, 3600)), 60),
+            "clipped, forced, and unlimited taking the top (per hour)"
+        );
+        // The configuration's own range wins over the rules'.
+        let conf = BTreeMap::from([(
+            "max_outbound_connections".to_string(),
+            Range { min: 1, max: 2 },
+        )]);
+        assert_eq!(
+            bounded(base, &rules, "yahoo.test", &conf).connections,
+            Some(2)
+        );
+        // 10 a second is 36,000 an hour: down to 2,011 an hour; 20 a minute (1,200 an hour)
+        // is inside the range and stays as written.
+        let fast = Limits {
+            throttle: Some((10, 1)),
+            ..base
+        };
+        assert_eq!(
+            bounded(fast, &rules, "yahoo.test", &NONE).throttle,
+            Some((2011, 3600))
+        );
+        let mid = Limits {
+            throttle: Some((20, 60)),
+            ..base
+        };
+        assert_eq!(
+            bounded(mid, &rules, "yahoo.test", &NONE).throttle,
+            Some((20, 60))
+        );
+        // A domain without ranges keeps its configuration.
+        assert_eq!(bounded(base, &rules, "other.test", &NONE), base);
     }
 
     #[test]

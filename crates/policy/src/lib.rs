@@ -463,7 +463,7 @@ impl Policy {
             view: View::new(snapshot),
             hosts,
             stats,
-            adaptive_rules: Arc::default(),
+            adaptive_rules: bindery_adaptive::system::rules(),
         };
         // A trial state proves every script compiles and initialises, and says which
         // callouts exist; the SMTP path then skips the ones nobody implements. Loaded from
@@ -511,7 +511,7 @@ impl Policy {
                 view: View::new(snapshot),
                 hosts: Hosts::default(),
                 stats: Arc::default(),
-                adaptive_rules: Arc::default(),
+                adaptive_rules: bindery_adaptive::system::rules(),
             }),
         }
     }

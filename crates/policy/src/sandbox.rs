@@ -503,7 +503,10 @@ impl State {
             })
             .map_err(|e| bare(e.to_string()))?;
         let counters = Arc::clone(&inner.stats.counters);
-        let adaptive: crate::adaptive::Registered = Rc::default();
+        // Scripts register over Momentum's system rules, as in Momentum.
+        let adaptive: crate::adaptive::Registered = Rc::new(std::cell::RefCell::new(
+            (*bindery_adaptive::system::rules()).clone(),
+        ));
         lua.globals()
             .get::<Table>("msys")
             .and_then(|m| {

@@ -49,6 +49,9 @@ impl Inner {
             let held = book.suspended(&key, now).map(|s| (s.until, s.blackhole));
             (limits, held)
         };
+        // The ranges bound the configured values too, not only what rules set.
+        let limits =
+            bindery_adaptive::state::bounded(limits, &live.rules(), &key.domain, &settings.ranges);
         o.max_connections = limits.connections;
         o.max_deliveries_per_connection = limits.deliveries.unwrap_or(0);
         o.retry.retry_interval = limits.retry_interval;
