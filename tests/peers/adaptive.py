@@ -424,7 +424,8 @@ class WarmupPlan(SinkSuite):
     day comes by moving `warmup_start` back a day from the console (the daemon runs on the
     real clock; the day rolling over on a manual clock is the engine test
     `a_warmup_plan_holds_a_binding_to_its_daily_cap`): two more go, up to day 2's cap of
-    five, and past the plan the last one goes."""
+    five, and past the plan the last one goes. A restart on day 1 does not give its cap
+    again."""
 
     NAME = "warmup"
     SCRIPT = ASSIGN_BY_HEADER
@@ -482,6 +483,12 @@ HTTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
         self.assertFalse([m for m in self.sink.got if "app@origin.test" in m["rcpts"]])
         self.assertIn('bindery_adaptive_actions_total{binding="b1",action="warmup_cap"} 1',
                       self.metrics())
+        # A restart goes on from the day's count (kept in stats.json): still three.
+        type(self).d.stop()
+        type(self).d = Daemon(self.tmp, config=self.daemon_config())
+        type(self).http = self.d.wait_log(r"listening \(HTTP\).*?addr=(127\.0\.0\.1:\d+)")
+        time.sleep(3)
+        self.assertEqual(len(self.from_b1()), 3, "the restart gave the day's cap again")
         # Day 2: five in all.
         self.console("config", "set", "binding", "b1", "warmup_start", self.day(-1))
         self.wait_until(lambda: len(self.from_b1()) >= 5, 20, "day 2's cap not used")

@@ -140,6 +140,9 @@ pub struct Saved {
     pub bases: BTreeMap<String, Counts>,
     /// When the console figures were last reset (seconds since the epoch).
     pub reset_at: u64,
+    /// Warm-up counts of the last day counted: binding, domain, UTC day, recipients sent.
+    #[serde(default)]
+    pub warmup: Vec<(String, String, i64, u32)>,
 }
 
 /// Every counter of the daemon.
@@ -162,6 +165,61 @@ pub struct Stats {
     pub bounces: BounceCounts,
     /// What adaptive delivery and warm-up plans did, per binding and action (issue 22).
     pub adaptive: ActionCounts,
+    /// Recipients sent today under a warm-up plan, per binding and domain (issue 22).
+    pub warmup: WarmCounts,
+}
+
+/// Recipients sent on one UTC day (days since the epoch) to a binding x domain under its
+/// warm-up plan. Kept in `stats.json` with the other counters, so a restart does not give
+/// the day's cap again (up to `Permastore_Interval` of counting is lost in a crash).
+#[derive(Default)]
+pub struct WarmCounts(Mutex<FxHashMap<(Box<str>, Box<str>), (i64, u32)>>);
+
+impl WarmCounts {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FxHashMap<(Box<str>, Box<str>), (i64, u32)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts `n` recipients for `binding` to `domain` on `day` if fewer than `cap` have gone
+    /// that day; whether it did.
+    pub fn admit(&self, binding: &str, domain: &str, day: i64, cap: u32, n: u32) -> bool {
+        let mut m = self.lock();
+        let e = m.entry((binding.into(), domain.into())).or_insert((day, 0));
+        if e.0 != day {
+            *e = (day, 0);
+        }
+        if e.1 >= cap {
+            return false;
+        }
+        e.1 = e.1.saturating_add(n);
+        true
+    }
+
+    /// Recipients sent on `day` to `binding` x `domain`.
+    pub fn sent(&self, binding: &str, domain: &str, day: i64) -> u32 {
+        let m = self.lock();
+        match m.get(&(Box::from(binding), Box::from(domain))) {
+            Some((d, n)) if *d == day => *n,
+            _ => 0,
+        }
+    }
+
+    fn save(&self) -> Vec<(String, String, i64, u32)> {
+        let m = self.lock();
+        let mut v: Vec<_> = m
+            .iter()
+            .map(|((b, d), (day, n))| (b.to_string(), d.to_string(), *day, *n))
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn restore(&self, saved: &[(String, String, i64, u32)]) {
+        let mut m = self.lock();
+        for (b, d, day, n) in saved {
+            m.insert((b.as_str().into(), d.as_str().into()), (*day, *n));
+        }
+    }
 }
 
 /// Adaptive actions taken (a suspension, a lowered limit, a warm-up cap reached) per
@@ -347,6 +405,7 @@ impl Stats {
             global_samples: Mutex::new(Samples::default()),
             bounces: BounceCounts::default(),
             adaptive: ActionCounts::default(),
+            warmup: WarmCounts::default(),
         }
     }
 
@@ -496,6 +555,7 @@ impl Stats {
                 .collect(),
             bases: bases.2.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             reset_at: self.reset_at(),
+            warmup: self.warmup.save(),
         }
     }
 
@@ -518,6 +578,7 @@ impl Stats {
             .map(|(k, v)| (Box::from(k.as_str()), *v))
             .collect();
         self.reset_at.store(saved.reset_at, Ordering::Relaxed);
+        self.warmup.restore(&saved.warmup);
     }
 }
 
@@ -592,5 +653,32 @@ mod bounce_count_tests {
         assert_eq!(fb[0].domain_rank, 1, "two.test was the second domain seen");
         let late = fb.iter().find(|x| x.binding == "late").unwrap();
         assert_eq!(late.domain, "_other");
+    }
+}
+
+#[cfg(test)]
+mod warm_count_tests {
+    use super::*;
+
+    #[test]
+    fn a_days_count_stops_at_the_cap_and_survives_a_restart() {
+        let s = Stats::new(0);
+        assert!(s.warmup.admit("b1", "one.test", 100, 3, 2));
+        assert!(s.warmup.admit("b1", "one.test", 100, 3, 1));
+        assert!(!s.warmup.admit("b1", "one.test", 100, 3, 1), "3 of 3 sent");
+        assert_eq!(s.warmup.sent("b1", "one.test", 100), 3);
+        let saved: Saved = serde_json::from_slice(&serde_json::to_vec(&s.save()).unwrap()).unwrap();
+        let after = Stats::new(0);
+        after.restore(&saved);
+        assert!(
+            !after.warmup.admit("b1", "one.test", 100, 3, 1),
+            "still full after a restart"
+        );
+        // The next day starts from nothing; a file from before warm-up plans still reads.
+        assert!(after.warmup.admit("b1", "one.test", 101, 3, 1));
+        let mut before = serde_json::to_value(Stats::new(0).save()).unwrap();
+        before.as_object_mut().unwrap().remove("warmup");
+        let old: Saved = serde_json::from_value(before).unwrap();
+        assert!(old.warmup.is_empty());
     }
 }

@@ -169,10 +169,8 @@ pub(crate) struct Conns {
     pub held_blackhole: bool,
     /// An adaptive `bounce` fired: the mail waiting now fails at the next pass.
     pub bounce_waiting: bool,
-    /// The UTC day (days since the epoch) `warm_sent` counts, and the recipients sent that
-    /// day, for the queue's warm-up plan; the day its cap was last logged as reached.
-    pub warm_day: i64,
-    pub warm_sent: u32,
+    /// The UTC day (days since the epoch) the queue's warm-up cap was last logged as
+    /// reached (the count itself is in `Stats::warmup`).
     pub warm_told: i64,
     /// Held by the warm-up cap until this time (ms, the next UTC day); 0: not held.
     pub warm_hold_ms: u64,
@@ -911,7 +909,7 @@ fn consider(
         st.withdraw(q);
         return;
     }
-    Inner::warm_release(st, q, &opts, now);
+    inner.warm_release(st, q, &opts, now);
     let held = Inner::held(st, q, now);
     let bounce = std::mem::take(&mut Inner::conns(st, q).bounce_waiting);
     if held == Some(false) && !bounce {

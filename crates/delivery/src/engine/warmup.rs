@@ -12,7 +12,8 @@
 //! recipients less one (the count is checked before a part, not split inside it). The
 //! first time a day's cap is reached, the paniclog and the JSON mainlog say so.
 //!
-//! The day's count is kept in memory: a restart counts the day again from nothing.
+//! The day's count is kept in [`crate::stats::WarmCounts`], saved in `stats.json` with the
+//! other counters: a restart goes on from it.
 
 use bindery_queue::QueueId;
 
@@ -28,23 +29,25 @@ impl Inner {
         let Some(cap) = plan.cap(day) else {
             return true;
         };
-        let mut st = self.lock();
-        let c = Inner::conns(&mut st, q);
-        if c.warm_day != day {
-            c.warm_day = day;
-            c.warm_sent = 0;
-        }
-        if c.warm_sent < cap {
-            c.warm_sent = c.warm_sent.saturating_add(rcpts);
+        let key = self.key_of(&self.lock(), q);
+        if self
+            .cfg
+            .stats
+            .warmup
+            .admit(&key.binding, &key.domain, day, cap, rcpts)
+        {
             return true;
         }
         let next_day_ms = (now / DAY_MS + 1) * DAY_MS;
-        c.not_before_ms = c.not_before_ms.max(next_day_ms);
-        c.warm_hold_ms = next_day_ms;
-        let tell = c.warm_told != day;
-        c.warm_told = day;
-        let key = self.key_of(&st, q);
-        drop(st);
+        let tell = {
+            let mut st = self.lock();
+            let c = Inner::conns(&mut st, q);
+            c.not_before_ms = c.not_before_ms.max(next_day_ms);
+            c.warm_hold_ms = next_day_ms;
+            let tell = c.warm_told != day;
+            c.warm_told = day;
+            tell
+        };
         if tell {
             self.cfg.stats.adaptive.count(&key.binding, "warmup_cap");
             let action = format!(
@@ -73,21 +76,24 @@ impl Inner {
     /// Ends `q`'s warm-up hold if its options (`opts`, just resolved) no longer hold it: a
     /// new day, or a plan changed at run time (a higher cap, an earlier start, none).
     pub(super) fn warm_release(
+        &self,
         st: &mut super::State,
         q: QueueId,
         opts: &crate::options::DeliveryOptions,
         now: u64,
     ) {
-        let c = Inner::conns(st, q);
-        if c.warm_hold_ms == 0 {
+        if Inner::conns(st, q).warm_hold_ms == 0 {
             return;
         }
         let day = i64::try_from(now / DAY_MS).unwrap_or(i64::MAX);
-        let full = opts
-            .warmup
-            .as_ref()
-            .and_then(|p| p.cap(day))
-            .is_some_and(|cap| c.warm_day == day && c.warm_sent >= cap);
+        let full = match opts.warmup.as_ref().and_then(|p| p.cap(day)) {
+            Some(cap) => {
+                let key = self.key_of(st, q);
+                self.cfg.stats.warmup.sent(&key.binding, &key.domain, day) >= cap
+            }
+            None => false,
+        };
+        let c = Inner::conns(st, q);
         if !full || c.warm_hold_ms <= now {
             if c.not_before_ms == c.warm_hold_ms {
                 c.not_before_ms = 0;
