@@ -173,10 +173,13 @@ pub struct Stats {
 /// warm-up plan. Kept in `stats.json` with the other counters, so a restart does not give
 /// the day's cap again (up to `Permastore_Interval` of counting is lost in a crash).
 #[derive(Default)]
-pub struct WarmCounts(Mutex<FxHashMap<(Box<str>, Box<str>), (i64, u32)>>);
+pub struct WarmCounts(Mutex<WarmMap>);
+
+/// (binding, domain) to (UTC day, recipients sent that day).
+type WarmMap = FxHashMap<(Box<str>, Box<str>), (i64, u32)>;
 
 impl WarmCounts {
-    fn lock(&self) -> std::sync::MutexGuard<'_, FxHashMap<(Box<str>, Box<str>), (i64, u32)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WarmMap> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
