@@ -61,28 +61,18 @@ class StormSink(Sink):
         self.handler = Storm(self)
 
 
-class Adaptive(SinkSuite):
-    NAME = "adaptive"
-    SCRIPT = SCRIPT
-    SCRIPT_FILE = "adaptive.lua"
-    SINK = StormSink
-    DNS_EXTRA = ("--mx-host=two.test,mx.one.test,10",)
+class AdaptiveSuite(SinkSuite):
+    """What the suites below share: a console socket, an HTTP listener for /metrics, and
+    mail sent on the binding its X-Binding header names. A suite's `daemon_config` ends with
+    `cls.listeners()`."""
 
     @classmethod
     def prepare(cls):
         cls.sock = os.path.join(cls.tmp, "bindery.sock")
 
     @classmethod
-    def daemon_config(cls):
-        return relay_to_sink(cls.dns, cls.sink) + f"""
-domain "two.test" {{ Remote_SMTP_Port = {cls.sink.port} }}
-adaptive_enabled = true
-adaptive {{ suspend_sweep_interval = 1  bounce_sweep_interval = 0 }}
-binding_group "g" {{
-  binding "b1" {{ Bind_Address = 127.0.0.2 }}
-  binding "b2" {{ Bind_Address = 127.0.0.3 }}
-}}
-scriptlet "scriptlet" {{ script "adaptive" {{ source = "adaptive" }} }}
+    def listeners(cls):
+        return f"""
 ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
 Control_Listener {{ Listen "{cls.sock}" {{ }} }}
 HTTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
@@ -91,6 +81,12 @@ HTTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
     @classmethod
     def started(cls):
         cls.http = cls.d.wait_log(r"listening \(HTTP\).*?addr=(127\.0\.0\.1:\d+)")
+
+    def restart(self):
+        """Stops the daemon and starts it again on the same folder and configuration."""
+        type(self).d.stop()
+        type(self).d = Daemon(self.tmp, config=self.daemon_config())
+        type(self).started()
 
     def metrics(self):
         with urllib.request.urlopen(f"http://{self.http}/metrics", timeout=10) as r:
@@ -111,6 +107,27 @@ HTTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
             s.sendmail("app@origin.test", [rcpt],
                        f"From: app@origin.test\r\nTo: {rcpt}\r\nX-Binding: {binding}\r\n"
                        f"Subject: to {rcpt}\r\n\r\nHello.\r\n")
+
+
+class Adaptive(AdaptiveSuite):
+    NAME = "adaptive"
+    SCRIPT = SCRIPT
+    SCRIPT_FILE = "adaptive.lua"
+    SINK = StormSink
+    DNS_EXTRA = ("--mx-host=two.test,mx.one.test,10",)
+
+    @classmethod
+    def daemon_config(cls):
+        return relay_to_sink(cls.dns, cls.sink) + f"""
+domain "two.test" {{ Remote_SMTP_Port = {cls.sink.port} }}
+adaptive_enabled = true
+adaptive {{ suspend_sweep_interval = 1  bounce_sweep_interval = 0 }}
+binding_group "g" {{
+  binding "b1" {{ Bind_Address = 127.0.0.2 }}
+  binding "b2" {{ Bind_Address = 127.0.0.3 }}
+}}
+scriptlet "scriptlet" {{ script "adaptive" {{ source = "adaptive" }} }}
+""" + cls.listeners()
 
     def tries_from_b1(self):
         return [t for t in self.sink.tries if t == ("127.0.0.2", t[1]) and t[1].endswith("@one.test")]
@@ -173,8 +190,7 @@ HTTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
         with open(state) as f:
             kept = [json.loads(l) for l in f if l.strip()]
         self.assertEqual([(k["binding"], k["domain"]) for k in kept], [("b1", "one.test")])
-        type(self).d.stop()
-        type(self).d = Daemon(self.tmp, config=self.daemon_config())
+        self.restart()
         line = [l for l in self.console("adaptive", "suspensions").splitlines() if "one.test" in l]
         self.assertEqual(line[0].split()[:2], ["b1", "one.test"])
         before = len(self.tries_from_b1())
@@ -206,7 +222,6 @@ HTTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
                       self.console("adaptive", "override", "--binding", "b1", "--domain", "one.test"))
         line = [l for l in self.console("adaptive", "suspensions").splitlines() if "one.test" in l]
         self.assertEqual(line[0].split()[3], "0", "kept, not enabled")
-        type(self).http = self.d.wait_log(r"listening \(HTTP\).*?addr=(127\.0\.0\.1:\d+)")
         m = self.metrics()
         self.assertIn('bindery_adaptive_suspended{binding="b1"} 0.0', m)
         self.assertIn('bindery_adaptive_overridden{binding="b1"} 1.0', m)
@@ -238,7 +253,7 @@ class BlocksSink(Sink):
         self.handler = Blocks(self)
 
 
-class SweepRules(SinkSuite):
+class SweepRules(AdaptiveSuite):
     """A sweep rule on a rising spam-refusal rate (issue 22): `blocks` watches bc:52 for b1
     with Momentum's own stanza; the bounce sweep runs every 2 s and needs 4 attempts. No
     refusals: nothing. One in four (over the 10 % low threshold): `throttle down`. Three in
@@ -248,10 +263,6 @@ class SweepRules(SinkSuite):
     NAME = "sweep"
     SCRIPT = ASSIGN_BY_HEADER
     SINK = BlocksSink
-
-    @classmethod
-    def prepare(cls):
-        cls.sock = os.path.join(cls.tmp, "bindery.sock")
 
     @classmethod
     def daemon_config(cls):
@@ -270,12 +281,8 @@ binding "b1" {{
   }}
 }}
 scriptlet "scriptlet" {{ script "assign" {{ source = "assign" }} }}
-ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
-Control_Listener {{ Listen "{cls.sock}" {{ }} }}
-"""
+""" + cls.listeners()
 
-    console = Adaptive.console
-    send = Adaptive.send
 
     def phase(self, mode, count, first):
         self.sink.mode = mode
@@ -371,7 +378,7 @@ class Ts03Sink(Sink):
         self.handler = Ts03(self)
 
 
-class SystemRules(SinkSuite):
+class SystemRules(AdaptiveSuite):
     """Momentum's system rules with no script of the operator's: ymail.com is an alias of
     yahoo.com there, and Yahoo's `[TS03]` suspends at its first occurrence for 4 hours. The
     configuration has the module and `adaptive_enabled`, nothing else."""
@@ -382,10 +389,6 @@ class SystemRules(SinkSuite):
     DNS_EXTRA = ("--mx-host=ymail.com,mx.one.test,10",)
 
     @classmethod
-    def prepare(cls):
-        cls.sock = os.path.join(cls.tmp, "bindery.sock")
-
-    @classmethod
     def daemon_config(cls):
         return relay_to_sink(cls.dns, cls.sink) + f"""
 domain "ymail.com" {{ Remote_SMTP_Port = {cls.sink.port} }}
@@ -393,12 +396,8 @@ adaptive_enabled = true
 adaptive {{ }}
 binding "b1" {{ Bind_Address = 127.0.0.2 }}
 scriptlet "scriptlet" {{ script "assign" {{ source = "assign" }} }}
-ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
-Control_Listener {{ Listen "{cls.sock}" {{ }} }}
-"""
+""" + cls.listeners()
 
-    console = Adaptive.console
-    send = Adaptive.send
 
     def test_yahoos_ts03_suspends_for_four_hours(self):
         self.send("b1", "someone@ymail.com")
@@ -417,7 +416,7 @@ Control_Listener {{ Listen "{cls.sock}" {{ }} }}
         self.assertIn("TS03", rules)
 
 
-class WarmupPlan(SinkSuite):
+class WarmupPlan(AdaptiveSuite):
     """A warm-up plan (issue 22, bindery's own): b1 has `warmup_plan = ( 3 5 )` from today
     (UTC). It sends one.test three recipients today and holds the rest in its queue, not
     bounced and not retried, while b2, without a plan, sends all of its mail. The next
@@ -429,10 +428,6 @@ class WarmupPlan(SinkSuite):
 
     NAME = "warmup"
     SCRIPT = ASSIGN_BY_HEADER
-
-    @classmethod
-    def prepare(cls):
-        cls.sock = os.path.join(cls.tmp, "bindery.sock")
 
     @staticmethod
     def day(offset=0):
@@ -450,16 +445,9 @@ binding "b1" {{
 }}
 binding "b2" {{ Bind_Address = 127.0.0.3 }}
 scriptlet "scriptlet" {{ script "assign" {{ source = "assign" }} }}
-ESMTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
-Control_Listener {{ Listen "{cls.sock}" {{ }} }}
-HTTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
-"""
+""" + cls.listeners()
 
-    started = classmethod(Adaptive.started.__func__)
-    metrics = Adaptive.metrics
 
-    console = Adaptive.console
-    send = Adaptive.send
 
     def from_b1(self):
         return [m for m in self.sink.got if m["peer"] == "127.0.0.2"]
@@ -484,9 +472,7 @@ HTTP_Listener {{ Listen "127.0.0.1:0" {{ }} }}
         self.assertIn('bindery_adaptive_actions_total{binding="b1",action="warmup_cap"} 1',
                       self.metrics())
         # A restart goes on from the day's count (kept in stats.json): still three.
-        type(self).d.stop()
-        type(self).d = Daemon(self.tmp, config=self.daemon_config())
-        type(self).http = self.d.wait_log(r"listening \(HTTP\).*?addr=(127\.0\.0\.1:\d+)")
+        self.restart()
         time.sleep(3)
         self.assertEqual(len(self.from_b1()), 3, "the restart gave the day's cap again")
         # Day 2: five in all.

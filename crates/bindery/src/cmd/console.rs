@@ -21,8 +21,10 @@ use bindery_control::words::quote;
 /// Where the embedded default configuration puts the console socket.
 pub const DEFAULT_SOCKET: &str = "./bindery-spool/bindery.sock";
 
+/// How to reach the console and log in: shared by `bindery console` and the subcommands
+/// that run one console command (`bindery adaptive explain`).
 #[derive(clap::Args)]
-pub struct ConsoleArgs {
+pub struct Connect {
     /// The console: a Unix socket path or HOST:PORT (default: $BINDERY_CONSOLE, else the
     /// embedded configuration's socket).
     #[arg(short = 's', long = "socket", value_name = "SOCKET|HOST:PORT")]
@@ -36,6 +38,12 @@ pub struct ConsoleArgs {
     /// A file whose first line is the password (else $BINDERY_CONSOLE_PASSWORD).
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct ConsoleArgs {
+    #[command(flatten)]
+    pub connect: Connect,
     /// The command to run; without one, the console is interactive.
     #[arg(
         trailing_var_arg = true,
@@ -93,7 +101,7 @@ impl Client {
     }
 
     /// Answers the greeting's challenge, if there is one.
-    fn login(&mut self, greeting: Frame, args: &ConsoleArgs) -> anyhow::Result<()> {
+    fn login(&mut self, greeting: Frame, args: &Connect) -> anyhow::Result<()> {
         if greeting.status != Status::Auth {
             return Ok(());
         }
@@ -124,7 +132,8 @@ impl Client {
     }
 }
 
-pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
+pub fn run(all: &ConsoleArgs) -> anyhow::Result<ExitCode> {
+    let args = &all.connect;
     let target = args
         .socket
         .clone()
@@ -132,8 +141,8 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| DEFAULT_SOCKET.to_string());
     let (mut client, greeting) = Client::connect(&target)?;
     client.login(greeting, args)?;
-    if !args.command.is_empty() {
-        let line: Vec<String> = args.command.iter().map(|w| quote(w)).collect();
+    if !all.command.is_empty() {
+        let line: Vec<String> = all.command.iter().map(|w| quote(w)).collect();
         let line = line.join(" ");
         let frame = client.request(&if args.json {
             format!("json {line}")
