@@ -241,6 +241,10 @@ class Blocks(Handler):
             refuse = {"none": False, "quarter": n % 4 == 0, "most": n % 4 != 0}[self.sink.mode]
             if refuse:
                 return "550 5.7.1 Message classified as spam"
+        if session.peer[0] == "127.0.0.3" and address.endswith("@one.test"):
+            self.sink.seen_b2 += 1
+            if self.sink.seen_b2 % 2 == 0:
+                return "550 5.1.1 No such user"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -250,6 +254,7 @@ class BlocksSink(Sink):
         super().__init__(ip)
         self.mode = "none"
         self.seen = 0
+        self.seen_b2 = 0
         self.handler = Blocks(self)
 
 
@@ -258,7 +263,7 @@ class SweepRules(AdaptiveSuite):
     with Momentum's own stanza; the bounce sweep runs every 2 s and needs 4 attempts. No
     refusals: nothing. One in four (over the 10 % low threshold): `throttle down`. Three in
     four (over 50 %): suspended for an hour, and `adaptive rules` shows the rule's
-    count/total."""
+    count/total. b2, without sweep rules, has Momentum's rejection-rate suspension on."""
 
     NAME = "sweep"
     SCRIPT = ASSIGN_BY_HEADER
@@ -280,6 +285,13 @@ binding "b1" {{
     high_action = ( "suspend" "1 hour" )
   }}
 }}
+binding "b2" {{
+  Bind_Address = 127.0.0.3
+  adaptive_sweep_rule_enabled = false
+  adaptive_default_suspension_enabled = true
+  adaptive_rejection_rate_suspension_percentage = 30
+  adaptive_default_suspension = "2 hours"
+}}
 scriptlet "scriptlet" {{ script "assign" {{ source = "assign" }} }}
 """ + cls.listeners()
 
@@ -294,6 +306,21 @@ scriptlet "scriptlet" {{ script "assign" {{ source = "assign" }} }}
 
     def adaptive_records(self):
         return [r for r in self.d.records("adaptive") if r["binding"] == "b1"]
+
+    def test_b_half_refused_suspends_by_the_rejection_rate(self):
+        # b2 has no sweep rules; Momentum's rejection-rate suspension (30 %) takes half
+        # refused: suspended for adaptive_default_suspension, 2 hours.
+        for i in range(8):
+            self.send("b2", f"half{i}@one.test")
+        self.wait_until(lambda: [r for r in self.d.records("adaptive") if r["binding"] == "b2"],
+                        30, "no rejection-rate suspension")
+        rec = [r for r in self.d.records("adaptive") if r["binding"] == "b2"][0]
+        self.assertIn("suspended", rec["action"])
+        self.assertIn("by rule rejection_rate_suspension", rec["action"])
+        self.assertIn("over adaptive_rejection_rate_suspension_percentage 30 %", rec["reply"])
+        line = [l for l in self.console("adaptive", "suspensions").splitlines() if l.startswith("b2 ")]
+        self.assertEqual(len(line), 1, line)
+        self.assertTrue(7000 < int(line[0].split()[2]) <= 7200, line)
 
     def test_a_rising_spam_rate_throttles_then_suspends(self):
         # No refusals: two sweeps pass and nothing happens.

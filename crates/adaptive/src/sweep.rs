@@ -283,6 +283,19 @@ impl SweepRule {
     }
 }
 
+/// Momentum's rejection-rate suspension (`adaptive_rejection_rate_suspension_percentage`,
+/// on with `adaptive_default_suspension_enabled`): the share of a window's attempts the
+/// destination refused (every bounce class, transient and permanent), in percent, when it
+/// reaches `percent` past `min_attempts` (`adaptive_attempt_threshold`).
+pub fn rejection_rate(w: &Window, min_attempts: u64, percent: f64) -> Option<f64> {
+    if w.attempts == 0 || w.attempts < min_attempts {
+        return None;
+    }
+    let refused: u64 = w.bounces.values().sum();
+    let rate = 100.0 * refused as f64 / w.attempts as f64;
+    (rate >= percent).then_some(rate)
+}
+
 /// What one binding x domain has done since the process started: the figures the
 /// windows are cut from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -548,6 +561,24 @@ mod tests {
         assert_eq!(
             rules.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
             ["y", "default_fbl_rule"]
+        );
+    }
+
+    #[test]
+    fn the_rejection_rate_counts_every_class_past_the_attempts() {
+        let mut w = Window {
+            attempts: 100,
+            ..Window::default()
+        };
+        w.bounces.insert(10, 5);
+        w.bounces.insert(52, 10);
+        assert_eq!(rejection_rate(&w, 50, 20.0), None, "15 %");
+        w.bounces.insert(21, 10);
+        assert_eq!(rejection_rate(&w, 50, 20.0), Some(25.0));
+        assert_eq!(
+            rejection_rate(&w, 500, 20.0),
+            None,
+            "under the attempt threshold"
         );
     }
 

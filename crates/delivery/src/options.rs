@@ -184,6 +184,9 @@ pub struct AdaptiveSettings {
     /// `adaptive_attempt_threshold` and `adaptive_fbl_volume_threshold`: what a sweep rule
     /// needs in its window before it may fire.
     pub volumes: bindery_adaptive::Volumes,
+    /// With `adaptive_default_suspension_enabled`: the rejection rate (percent) past which
+    /// the pair is suspended, and for how long (`adaptive_default_suspension`, seconds).
+    pub rejection_suspension: Option<(f64, u64)>,
 }
 
 struct Ids {
@@ -194,6 +197,9 @@ struct Ids {
     warmup_plan: OptionId,
     warmup_start: OptionId,
     adaptive_fbl_volume: OptionId,
+    default_suspension: OptionId,
+    default_suspension_enabled: OptionId,
+    rejection_percentage: OptionId,
     retry_interval: OptionId,
     max_retry_interval: OptionId,
     max_retries: OptionId,
@@ -299,6 +305,9 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     warmup_plan: option_id("Warmup_Plan"),
     warmup_start: option_id("Warmup_Start"),
     adaptive_fbl_volume: option_id("Adaptive_FBL_Volume_Threshold"),
+    default_suspension: option_id("Adaptive_Default_Suspension"),
+    default_suspension_enabled: option_id("Adaptive_Default_Suspension_Enabled"),
+    rejection_percentage: option_id("Adaptive_Rejection_Rate_Suspension_Percentage"),
     throttle_connections: option_id("Outbound_Throttle_Connections"),
     connect_timeout: option_id("Connect_Timeout"),
     ehlo_timeout: option_id("EHLO_Timeout"),
@@ -680,6 +689,18 @@ fn adaptive_settings(r: &Reader<'_, '_>, ids: &Ids, o: &DeliveryOptions) -> Adap
             attempts: r.secs(ids.adaptive_attempts),
             fbl: r.secs(ids.adaptive_fbl_volume),
         },
+        // Both checked when the configuration loaded.
+        rejection_suspension: r.bool(ids.default_suspension_enabled).then(|| {
+            let percent = r
+                .string(ids.rejection_percentage)
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(20.0);
+            let secs = r
+                .string(ids.default_suspension)
+                .and_then(|d| bindery_adaptive::duration::parse(&d).ok())
+                .unwrap_or(4 * 3600);
+            (percent, secs)
+        }),
     }
 }
 

@@ -106,6 +106,26 @@ impl AdaptivePlan {
     }
 }
 
+/// Refuses an `adaptive_default_suspension` that is not a duration (`4 hours`), at its line.
+pub fn check_durations(snap: &Snapshot) -> Result<(), ServerError> {
+    let tree = &snap.tree;
+    let opt = option_id("Adaptive_Default_Suspension");
+    for id in tree.scope_ids() {
+        if let Some(s) = tree.scope(id).setting(opt)
+            && let Value::Str(text) = &s.value
+            && let Err(e) = bindery_adaptive::duration::parse(text)
+        {
+            return Err(located(
+                snap,
+                Some(s.span),
+                format!("adaptive_default_suspension: {e}"),
+                Some("write a number and a unit: `4 hours`, `30 minutes`, `1 day`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Refuses a `warmup_plan` that no `warmup_start` in its scope or one around it (its
 /// binding's group included) dates: the plan would have no first day.
 pub fn check_warmup(snap: &Snapshot) -> Result<(), ServerError> {

@@ -221,6 +221,7 @@ impl Generation {
         let oob = Arc::new(oob::OobPlan::of(&snapshot)?);
         let adaptive = adaptive::AdaptivePlan::of(&snapshot)?;
         adaptive::check_warmup(&snapshot)?;
+        adaptive::check_durations(&snapshot)?;
         let sweep_rules = Arc::new(
             bindery_delivery::sweep_rules::SweepRules::of(&snapshot)
                 .map_err(|e| settings::located(&snapshot, e.span, e.message, e.help.as_deref()))?,

@@ -76,7 +76,7 @@ impl Kind {
 }
 
 /// The adaptive module's options in binding and domain scopes.
-const ADAPTIVE_LATER: &str = "read by Momentum's adaptive module for what bindery's adaptive delivery does not do (issue 22): its rules adjust connections, deliveries per connection, the message throttle and the retry interval, and its alert mail, timeouts and rejection-rate suspensions are not built";
+const ADAPTIVE_LATER: &str = "read by Momentum's adaptive module for what bindery's adaptive delivery does not do (issue 22): its rules adjust connections, deliveries per connection, the message throttle and the retry interval, and its alert mail and timeouts are not built";
 
 /// Options bindery implements: each is read by code outside the schema.
 pub const IMPLEMENTED: &[&str] = &[
@@ -275,6 +275,9 @@ pub const IMPLEMENTED: &[&str] = &[
     "Fbl_Stats_Monitor",
     "Warmup_Plan",
     "Warmup_Start",
+    "Adaptive_Default_Suspension",
+    "Adaptive_Default_Suspension_Enabled",
+    "Adaptive_Rejection_Rate_Suspension_Percentage",
     "Codes",
     "Low_Threshold",
     "Low_Action",
@@ -315,7 +318,6 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Adaptive_Adjustment_Interval", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Alert_Email_Destination", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Body_Timeout", Kind::Refused(ADAPTIVE_LATER)),
-    ("Adaptive_Default_Suspension", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_EHLO_Timeout", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Idle_Timeout", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_MailFrom_Timeout", Kind::Refused(ADAPTIVE_LATER)),
@@ -327,7 +329,6 @@ pub const NOT_IMPLEMENTED: &[(&str, Kind)] = &[
     ("Adaptive_Notification_Events", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Notification_Interval", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_RcptTo_Timeout", Kind::Refused(ADAPTIVE_LATER)),
-    ("Adaptive_Rejection_Rate_Suspension_Percentage", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Retry_Fuzz", Kind::Refused(ADAPTIVE_LATER)),
     ("Adaptive_Rset_Timeout", Kind::Refused(ADAPTIVE_LATER)),
     ("Rollup_MX", Kind::DefaultOnly("queues the domains whose MX is this host as one routing domain, so adaptive delivery's limits apply to them together; arrives with adaptive delivery (issue 22). Bindery already shares connections among domains that route to the same hosts (sites), with limits kept per domain")),

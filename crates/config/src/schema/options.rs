@@ -299,7 +299,10 @@ options! {
     // binding::domain needs in the window before a rule may fire.
     "Adaptive_Attempt_Threshold": Int, Some("2000"), DELIV;
     "Adaptive_Body_Timeout": List, None, DELIV;
-    "Adaptive_Default_Suspension": List, None, DELIV;
+    // The rejection-rate suspension (Momentum 4.2): off unless enabled; past the
+    // percentage of attempts refused in a sweep window, suspended for the default length.
+    "Adaptive_Default_Suspension": Str, Some("4 hours"), DELIV;
+    "Adaptive_Default_Suspension_Enabled": Bool, Some("false"), DELIV;
     "Adaptive_EHLO_Timeout": List, None, DELIV;
     "Adaptive_FBL_Volume_Threshold": Int, Some("20000"), DELIV;
     "Adaptive_Idle_Timeout": List, None, DELIV;
@@ -316,7 +319,7 @@ options! {
     "Adaptive_Outbound_Throttle_Messages": Range, None, DELIV;
     "Adaptive_Positive_Adjustment_Interval": Seconds, Some("3600"), DELIV;
     "Adaptive_RcptTo_Timeout": List, None, DELIV;
-    "Adaptive_Rejection_Rate_Suspension_Percentage": List, None, DELIV;
+    "Adaptive_Rejection_Rate_Suspension_Percentage": Percent, Some("20"), DELIV;
     "Adaptive_Retry_Fuzz": List, None, DELIV;
     "Adaptive_Retry_Interval": Range, None, DELIV;
     "Adaptive_Rset_Timeout": List, None, DELIV;

@@ -98,11 +98,15 @@ impl Engine {
                 continue;
             };
             let pair_rules = rules.for_pair(&snap, b, &domain);
-            if pair_rules.is_empty() {
+            let refused = settings.rejection_suspension.and_then(|(percent, secs)| {
+                bindery_adaptive::sweep::rejection_rate(&window, settings.volumes.attempts, percent)
+                    .map(|rate| (rate, percent, secs))
+            });
+            if pair_rules.is_empty() && refused.is_none() {
                 continue;
             }
             let changes = live.update(|book| {
-                let c = book.sweep(
+                let mut c = book.sweep(
                     &ruleset,
                     &pair_rules,
                     &key,
@@ -112,6 +116,20 @@ impl Engine {
                     &settings.base,
                     &settings.ranges,
                 );
+                // Momentum's rejection-rate suspension, after the sweep rules (a suspension
+                // one of them set stands).
+                if let Some((rate, percent, secs)) = refused
+                    && let Some(s) =
+                        book.suspend(&key, secs, false, "rejection_rate_suspension", now)
+                {
+                    c.push((
+                        s,
+                        format!(
+                            "rejection rate {rate:.2} % of {} attempts, over adaptive_rejection_rate_suspension_percentage {percent} %",
+                            window.attempts
+                        ),
+                    ));
+                }
                 let changed = !c.is_empty();
                 (c, changed)
             });
