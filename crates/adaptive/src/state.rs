@@ -42,6 +42,9 @@ pub struct Limits {
     pub throttle: Option<(u32, u64)>,
     /// `retry_interval`, seconds.
     pub retry_interval: u64,
+    /// `adaptive_adjustment_interval`: a lowered limit is lowered again no sooner than this
+    /// many seconds after the last change (Momentum's brake against flapping; 0: none).
+    pub adjustment_interval: u64,
 }
 
 /// Where a lowered limit starts when the configuration sets none (unlimited): a value that
@@ -355,6 +358,7 @@ pub fn bounded(
         deliveries: count(limits.deliveries, "max_deliveries_per_connection"),
         throttle,
         retry_interval: clip(limits.retry_interval, ranges.get("retry_interval")),
+        adjustment_interval: limits.adjustment_interval,
     }
 }
 
@@ -704,6 +708,7 @@ impl Book {
             deliveries: s.deliveries.or(base.deliveries),
             throttle: s.throttle.or(base.throttle),
             retry_interval: s.retry_interval.unwrap_or(base.retry_interval),
+            adjustment_interval: base.adjustment_interval,
         }
     }
 }
@@ -720,6 +725,20 @@ fn apply(
     message: &str,
 ) -> Option<Change> {
     let range = |name: &str| ranges.get(name);
+    let adjusts = matches!(
+        action,
+        Action::ReduceConnections(_)
+            | Action::ReduceDeliveries(_)
+            | Action::ThrottleDown
+            | Action::Greylisted(_)
+    );
+    if adjusts
+        && state.is_adjusted()
+        && now.saturating_sub(state.last_lowered) < base.adjustment_interval
+    {
+        // `adaptive_adjustment_interval`: not again so soon.
+        return None;
+    }
     let change = match action {
         Action::Suspend(secs) | Action::Blackhole(secs) => {
             // One overridden by the console counts too: the operator let it send until the
@@ -896,6 +915,7 @@ mod tests {
             deliveries: None,
             throttle: Some((100, 60)),
             retry_interval: 1200,
+            adjustment_interval: 0,
         };
         assert_eq!(
             book.on_reply(
@@ -1051,6 +1071,23 @@ mod tests {
     }
 
     #[test]
+    fn the_adjustment_interval_brakes_lowering_again() {
+        let rules = set(vec![("^421 4.7.28", "1", vec!["throttle", "down"])], &[]);
+        let mut book = Book::default();
+        let k = Key::new("b1", "yahoo.test");
+        let base = Limits {
+            throttle: Some((80, 1)),
+            adjustment_interval: 60,
+            ..Limits::default()
+        };
+        let reply = "421 4.7.28 rate limited";
+        let at = |book: &mut Book, now| book.on_reply(&rules, &k, reply, now, &base, &NONE);
+        assert_eq!(at(&mut book, 100), vec![Change::Throttle(40, 1)]);
+        assert!(at(&mut book, 130).is_empty(), "30 s later: braked");
+        assert_eq!(at(&mut book, 161), vec![Change::Throttle(20, 1)]);
+    }
+
+    #[test]
     fn ranges_bound_the_configured_values_too() {
         let rules = set(
             vec![],
@@ -1065,6 +1102,7 @@ mod tests {
             deliveries: None,
             throttle: None,
             retry_interval: 60,
+            adjustment_interval: 0,
         };
         let b = bounded(base, &rules, "yahoo.test", &NONE);
         assert_eq!(
@@ -1119,6 +1157,7 @@ mod tests {
             throttle: None,
             deliveries: None,
             retry_interval: 60,
+            adjustment_interval: 0,
         };
         assert_eq!(book.explain(&k, 0, &base, 600), Explanation::default());
         book.on_reply(&rules, &k, "421 4.7.28 rate limited", 100, &base, &NONE);

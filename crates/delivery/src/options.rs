@@ -197,6 +197,7 @@ struct Ids {
     warmup_plan: OptionId,
     warmup_start: OptionId,
     adaptive_fbl_volume: OptionId,
+    adjustment_interval: OptionId,
     default_suspension: OptionId,
     default_suspension_enabled: OptionId,
     rejection_percentage: OptionId,
@@ -305,6 +306,7 @@ static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     warmup_plan: option_id("Warmup_Plan"),
     warmup_start: option_id("Warmup_Start"),
     adaptive_fbl_volume: option_id("Adaptive_FBL_Volume_Threshold"),
+    adjustment_interval: option_id("Adaptive_Adjustment_Interval"),
     default_suspension: option_id("Adaptive_Default_Suspension"),
     default_suspension_enabled: option_id("Adaptive_Default_Suspension_Enabled"),
     rejection_percentage: option_id("Adaptive_Rejection_Rate_Suspension_Percentage"),
@@ -682,6 +684,7 @@ fn adaptive_settings(r: &Reader<'_, '_>, ids: &Ids, o: &DeliveryOptions) -> Adap
                 .throttle_messages
                 .map(|(_, rate)| (rate.count, u64::from(rate.seconds))),
             retry_interval: o.retry.retry_interval,
+            adjustment_interval: r.secs(ids.adjustment_interval),
         },
         ranges,
         positive_interval: r.secs(ids.adaptive_positive),

@@ -293,7 +293,8 @@ options! {
     // The adaptive module's bounds and switches (modules/4-adaptive.md). Those bindery does
     // not act on are typed as lists, which also take a single value, so that whatever is
     // written gets its refusal rather than a type error.
-    "Adaptive_Adjustment_Interval": List, None, DELIV;
+    // A lowered limit is lowered again no sooner than this after the last change.
+    "Adaptive_Adjustment_Interval": Seconds, Some("60"), DELIV;
     "Adaptive_Alert_Email_Destination": List, None, DELIV;
     // The sweep rules' volumes: attempts (bounce rules) and deliveries (FBL rules) a
     // binding::domain needs in the window before a rule may fire.
