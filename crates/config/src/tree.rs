@@ -149,6 +149,13 @@ impl ConfigTree {
         (0..self.scopes.len() as u32).map(ScopeId)
     }
 
+    /// Every setting of `opt` in the files, with the scope it is in, in scope order: what
+    /// a check that refuses an option somewhere walks.
+    pub fn settings_of(&self, opt: OptionId) -> impl Iterator<Item = (ScopeId, &Setting)> + '_ {
+        self.scope_ids()
+            .filter_map(move |id| self.scope(id).setting(opt).map(|s| (id, s)))
+    }
+
     /// The children of `parent` of this kind, in the order the files opened them (the
     /// scriptlets and logger stanzas of the global scope, a scriptlet's scripts).
     pub fn children_of(

@@ -214,10 +214,9 @@ pub fn install_inbound(
                         .map(|p| p.to_string())
                         .ok_or_else(|| fail("no cidr given and no connected client".into()))?,
                 };
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                series.count(&name, &key, startv, endv, now).map_err(fail)
+                series
+                    .count(&name, &key, startv, endv, crate::unix_now())
+                    .map_err(fail)
             })?,
         )?;
     }

@@ -218,7 +218,7 @@ impl UserData for Msg {
                     Some(live) => crate::choose::held_bindings(
                         live,
                         c.msg.recipients.iter().map(|r| crate::choose::domain_of(r)),
-                        crate::choose::unix_now(),
+                        crate::unix_now(),
                     ),
                     None => Default::default(),
                 };

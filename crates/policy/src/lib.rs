@@ -368,6 +368,13 @@ pub struct Hosts {
     pub adaptive: Option<Arc<bindery_adaptive::Live>>,
 }
 
+/// Seconds since the epoch, by the wall clock (0 before 1970).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// One configuration generation's policy. Cheap to clone.
 #[derive(Clone)]
 pub struct Policy {

@@ -302,11 +302,7 @@ fn audit_series_table(
     series: Arc<crate::audit_series::AuditSeries>,
 ) -> mlua::Result<Table> {
     use crate::audit_series::Kind;
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    };
+    let now = crate::unix_now;
     let t = lua.create_table()?;
     let s = Arc::clone(&series);
     t.set(

@@ -58,17 +58,16 @@ impl AdaptivePlan {
                 ));
             }
             let enabled = option_id("Adaptive_Enabled");
-            for id in tree.scope_ids() {
-                if let Some(s) = tree.scope(id).setting(enabled)
-                    && matches!(s.value, Value::Bool(true))
-                {
-                    return Err(located(
-                        snap,
-                        Some(s.span),
-                        "adaptive_enabled is set, but the adaptive module is not loaded".into(),
-                        Some("add `adaptive { }` at the top level of the configuration"),
-                    ));
-                }
+            if let Some((_, s)) = tree
+                .settings_of(enabled)
+                .find(|(_, s)| matches!(s.value, Value::Bool(true)))
+            {
+                return Err(located(
+                    snap,
+                    Some(s.span),
+                    "adaptive_enabled is set, but the adaptive module is not loaded".into(),
+                    Some("add `adaptive { }` at the top level of the configuration"),
+                ));
             }
             return Ok(None);
         };
@@ -109,10 +108,8 @@ impl AdaptivePlan {
 /// Refuses an `adaptive_default_suspension` that is not a duration (`4 hours`), at its line.
 pub fn check_durations(snap: &Snapshot) -> Result<(), ServerError> {
     let tree = &snap.tree;
-    let opt = option_id("Adaptive_Default_Suspension");
-    for id in tree.scope_ids() {
-        if let Some(s) = tree.scope(id).setting(opt)
-            && let Value::Str(text) = &s.value
+    for (_, s) in tree.settings_of(option_id("Adaptive_Default_Suspension")) {
+        if let Value::Str(text) = &s.value
             && let Err(e) = bindery_adaptive::duration::parse(text)
         {
             return Err(located(
@@ -131,10 +128,7 @@ pub fn check_durations(snap: &Snapshot) -> Result<(), ServerError> {
 pub fn check_warmup(snap: &Snapshot) -> Result<(), ServerError> {
     let tree = &snap.tree;
     let (plan, start) = (option_id("Warmup_Plan"), option_id("Warmup_Start"));
-    for id in tree.scope_ids() {
-        let Some(set) = tree.scope(id).setting(plan) else {
-            continue;
-        };
+    for (id, set) in tree.settings_of(plan) {
         let mut dated = false;
         let mut cur = Some(id);
         while let Some(c) = cur {

@@ -91,9 +91,8 @@ impl OobPlan {
                 .collect();
         }
         let pattern = option_id("Bounce_Pattern");
-        for id in tree.scope_ids() {
-            if let Some(st) = tree.scope(id).setting(pattern)
-                && let Value::Regex(p) = &st.value
+        for (_, st) in tree.settings_of(pattern) {
+            if let Value::Regex(p) = &st.value
                 && !out.patterns.contains_key(p)
             {
                 let re = Regex::new(p).map_err(|e| {
@@ -143,19 +142,17 @@ impl OobPlan {
         // The mark needs the module with `auto_log` (its page says so): without it the option
         // would do nothing, so it is refused where it is set.
         let insertion = option_id("Enable_FBL_Header_Insertion");
-        if !out.fbl.as_ref().is_some_and(|f| f.auto_log) {
-            for id in tree.scope_ids() {
-                if let Some(st) = tree.scope(id).setting(insertion)
-                    && matches!(st.value, Value::Bool(true))
-                {
-                    return Err(located(
-                        snap,
-                        Some(st.span),
-                        "enable_fbl_header_insertion needs the fbl module with `Auto_Log = true`, which this configuration lacks".into(),
-                        Some("add fbl { Addresses = ( \"^fbl@fbl.example.com$\" ) Auto_Log = true }"),
-                    ));
-                }
-            }
+        if !out.fbl.as_ref().is_some_and(|f| f.auto_log)
+            && let Some((_, st)) = tree
+                .settings_of(insertion)
+                .find(|(_, st)| matches!(st.value, Value::Bool(true)))
+        {
+            return Err(located(
+                snap,
+                Some(st.span),
+                "enable_fbl_header_insertion needs the fbl module with `Auto_Log = true`, which this configuration lacks".into(),
+                Some("add fbl { Addresses = ( \"^fbl@fbl.example.com$\" ) Auto_Log = true }"),
+            ));
         }
         Ok(out)
     }
